@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is optional.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := embedded ocpp-events save-server event-store
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint run-services bench clean
+
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(foreach p,$(PACKAGES),-e ./$(p)) -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the whole platform in one process (in-process broker, SQLite under ./.data).
+run: $(STAMP)
+	$(BIN)/python -m csms_embedded
+
+## Run every test (unit, integration against the local PostgreSQL and RabbitMQ, end-to-end).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .data

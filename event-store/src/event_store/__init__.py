@@ -1,0 +1,1 @@
+"""Keeps every event, serves a query API and replays events."""

@@ -1,0 +1,1 @@
+"""The charging-network business service: stations, connectors, charges, REST API, reports."""
