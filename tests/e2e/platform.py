@@ -1,0 +1,217 @@
+"""Start the platform for end-to-end tests, in either mode, as real processes.
+
+- ``embedded``: ``python -m csms_embedded`` (in-process broker, SQLite), exactly as `make run`.
+- ``services``: one process per role against the machine's RabbitMQ and PostgreSQL, with an
+  exchange, queues and a database of the test's own, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Platform:
+    mode: str
+    gateway_url: str
+    save_server_url: str
+    event_store_url: str
+    gateway_http_url: str
+    processes: list[tuple[str, subprocess.Popen, Path]] = field(default_factory=list)
+
+    def station_url(self, station_id: str) -> str:
+        return f"{self.gateway_url}/ocpp/{station_id}"
+
+    def logs(self) -> str:
+        parts = []
+        for name, _, log in self.processes:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            parts.append(f"----- {name} -----\n{text[-4000:]}")
+        return "\n".join(parts)
+
+
+def wait_until_healthy(urls: list[str], platform: Platform, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout * TIME_FACTOR
+    pending = list(urls)
+    while pending and time.monotonic() < deadline:
+        for name, process, _ in platform.processes:
+            if process.poll() is not None and name != "save-server migrate":
+                raise RuntimeError(f"{name} exited with {process.returncode}\n{platform.logs()}")
+        url = pending[0]
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        time.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"not healthy in time: {pending}\n{platform.logs()}")
+
+
+def _spawn(platform: Platform, name: str, args: list[str], env: dict, log_dir: Path) -> None:
+    log = log_dir / f"{name.replace(' ', '-')}.log"
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", *args], env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+    platform.processes.append((name, process, log))
+
+
+def _stop(platform: Platform) -> None:
+    for _, process, _ in reversed(platform.processes):
+        if process.poll() is None:
+            process.terminate()
+    for _, process, _ in platform.processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _base_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"AMQP_URL", "DATABASE_URL", "MONGO_URL"}}
+    ports = {name: free_port() for name in
+             ("GATEWAY_PORT", "GATEWAY_HTTP_PORT", "SAVE_SERVER_PORT", "EVENT_STORE_PORT")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env.update({"DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO", "LOG_FORMAT": "console",
+                "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
+                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _platform(mode: str, env: dict[str, str]) -> Platform:
+    return Platform(
+        mode=mode,
+        gateway_url=f"ws://127.0.0.1:{env['GATEWAY_PORT']}",
+        gateway_http_url=f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}",
+        save_server_url=f"http://127.0.0.1:{env['SAVE_SERVER_PORT']}",
+        event_store_url=f"http://127.0.0.1:{env['EVENT_STORE_PORT']}",
+    )
+
+
+def _health_urls(platform: Platform) -> list[str]:
+    return [f"{platform.save_server_url}/health", f"{platform.event_store_url}/health",
+            f"{platform.gateway_http_url}/health"]
+
+
+@contextlib.contextmanager
+def embedded_platform(tmp: Path) -> Iterator[Platform]:
+    env = _base_env(tmp)
+    platform = _platform("embedded", env)
+    _spawn(platform, "csms_embedded", ["csms_embedded"], env, tmp)
+    try:
+        wait_until_healthy(_health_urls(platform), platform)
+        yield platform
+    finally:
+        _stop(platform)
+
+
+@contextlib.contextmanager
+def services_platform(tmp: Path) -> Iterator[Platform]:
+    suffix = uuid.uuid4().hex[:10]
+    database = f"e2e_{suffix}"
+    exchange = f"e2e-{suffix}"
+    queues = {"SAVE_SERVER_QUEUE": f"e2e-save-server-{suffix}",
+              "EVENT_STORE_QUEUE": f"e2e-event-store-{suffix}"}
+    _create_database(database)
+    env = _base_env(tmp)
+    env.update(queues)
+    env.update({
+        "AMQP_URL": AMQP_URL,
+        "AMQP_EXCHANGE": exchange,
+        "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
+        "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
+    })
+    platform = _platform("services", env)
+    try:
+        migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        if migrate.returncode != 0:
+            raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+        _spawn(platform, "save-server worker", ["save_server", "worker"], env, tmp)
+        _spawn(platform, "save-server api", ["save_server", "api"], env, tmp)
+        _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
+        _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
+        _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
+        wait_until_healthy(_health_urls(platform), platform)
+        _wait_for_queues(list(queues.values()))
+        yield platform
+    finally:
+        _stop(platform)
+        _delete_broker_objects(exchange, list(queues.values()))
+        _drop_database(database)
+
+
+def _wait_for_queues(queues: list[str], timeout: float = 30) -> None:
+    """The workers declare their queues; events published before that would be unroutable."""
+    import pika
+
+    deadline = time.monotonic() + timeout * TIME_FACTOR
+    missing = list(queues)
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        while missing and time.monotonic() < deadline:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(missing[0], passive=True)
+                missing.pop(0)
+            except pika.exceptions.ChannelClosedByBroker:
+                time.sleep(0.2)
+    finally:
+        connection.close()
+    if missing:
+        raise RuntimeError(f"queues never declared: {missing}")
+
+
+def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        channel = connection.channel()
+        for queue in queues + [f"{q}.dead-letter" for q in queues]:
+            channel.queue_delete(queue)
+        for name in (exchange, f"{exchange}.dead-letter"):
+            channel.exchange_delete(name)
+    finally:
+        connection.close()
+
+
+def _admin_connection():
+    import psycopg2
+
+    connection = psycopg2.connect(PG_ADMIN_DSN)
+    connection.autocommit = True
+    return connection
+
+
+def _create_database(name: str) -> None:
+    with contextlib.closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+
+
+def _drop_database(name: str) -> None:
+    with contextlib.closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
