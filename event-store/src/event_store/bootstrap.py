@@ -1,0 +1,191 @@
+"""Composition root: the only module that knows the concrete adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+
+from event_store.config import Settings
+from event_store.domain.ports import EventStorage, ReplayPublisher
+from event_store.infrastructure.api.app import create_app
+from event_store.infrastructure.embedded_broker import (
+    EmbeddedEventFeed,
+    EmbeddedReplayPublisher,
+    InProcessBroker,
+)
+from event_store.infrastructure.sqlite_storage import SqliteEventStorage
+from event_store.service.ingest import BatchPolicy, IngestWorker
+from event_store.service.replay import ReplayService
+from event_store.service.retention import run_retention
+
+log = structlog.get_logger(__name__)
+
+
+def build_storage(settings: Settings) -> EventStorage:
+    """MongoDB when `MONGO_URL` is set, else the SQLite file (indexes created now)."""
+    if settings.mongo_url:
+        from event_store.infrastructure.mongo_storage import MongoEventStorage
+
+        return MongoEventStorage.connect(settings.mongo_url, settings.mongo_db,
+                                         settings.event_store_retention_days)
+    return SqliteEventStorage(settings.sqlite_path)
+
+
+def batch_policy(settings: Settings) -> BatchPolicy:
+    return BatchPolicy(max_messages=settings.event_store_batch_size,
+                       max_wait=settings.event_store_batch_max_wait_ms / 1000)
+
+
+def build_app(storage: EventStorage,
+              publisher_factory: Callable[[], ReplayPublisher] | None) -> FastAPI:
+    replays = ReplayService(storage, publisher_factory) if publisher_factory else None
+    return create_app(storage, replays)
+
+
+def rabbitmq_publisher_factory(settings: Settings) -> Callable[[], ReplayPublisher] | None:
+    if not settings.amqp_url:
+        return None
+    from event_store.infrastructure.rabbitmq import PikaReplayPublisher
+
+    url, exchange = settings.amqp_url, settings.amqp_exchange
+    return lambda: PikaReplayPublisher(url, exchange)
+
+
+def start_retention(settings: Settings, storage: EventStorage,
+                    stop: threading.Event) -> threading.Thread | None:
+    days = settings.event_store_retention_days
+    if days is None:
+        return None
+    thread = threading.Thread(
+        target=run_retention, name="event-store-retention", daemon=True,
+        args=(storage, days, settings.event_store_retention_interval_seconds, stop))
+    thread.start()
+    return thread
+
+
+def run_api(settings: Settings) -> None:
+    """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
+    storage = build_storage(settings)
+    app = build_app(storage, rabbitmq_publisher_factory(settings))
+    try:
+        uvicorn.run(app, host=settings.event_store_host, port=settings.event_store_port,
+                    log_config=None)
+    finally:
+        if app.state.replays is not None:
+            app.state.replays.shutdown()
+        storage.close()
+
+
+def run_worker(settings: Settings) -> None:
+    """`python -m event_store worker`: consume the queue from RabbitMQ into storage."""
+    if not settings.amqp_url:
+        raise SystemExit("the worker needs AMQP_URL (embedded mode runs via csms_embedded)")
+    from pika.exceptions import AMQPError
+
+    from event_store.infrastructure.rabbitmq import PikaEventFeed
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    storage = build_storage(settings)
+    start_retention(settings, storage, stop)
+    try:
+        while not stop.is_set():
+            try:
+                feed = PikaEventFeed(settings.amqp_url, settings.event_store_queue,
+                                     settings.amqp_exchange, settings.dead_letter_queue,
+                                     prefetch=settings.event_store_batch_size)
+            except AMQPError as error:
+                log.error("event_store.broker_unreachable", error=repr(error))
+                stop.wait(2.0)
+                continue
+            try:
+                IngestWorker(feed, storage, batch_policy(settings)).run(stop)
+            except AMQPError as error:
+                log.error("event_store.broker_connection_lost", error=repr(error))
+                stop.wait(2.0)
+            finally:
+                with contextlib.suppress(AMQPError):
+                    feed.close()
+    finally:
+        storage.close()
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """Leaves signal handling to the embedded launcher."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"event-store API cannot listen on {host}:{port}: {error}") from error
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_embedded_worker(worker: IngestWorker, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            worker.run(stop)
+        except Exception:
+            log.exception("event_store.embedded_worker_failed")
+            stop.wait(1.0)
+
+
+async def run_embedded(broker: Any, data_dir: pathlib.Path,
+                       settings: Settings | None = None) -> None:
+    """Run worker (thread) and API (uvicorn in this loop) on the in-process broker and SQLite
+    until cancelled, then stop both. The queue is declared before the first await, so events
+    published once this coroutine has started are never lost."""
+    settings = settings or Settings(data_dir=data_dir)
+    embedded: InProcessBroker = broker
+    storage = SqliteEventStorage(settings.sqlite_path)
+    feed = EmbeddedEventFeed(embedded, settings.event_store_queue, settings.amqp_exchange,
+                             settings.dead_letter_queue)
+    stop = threading.Event()
+    worker = IngestWorker(feed, storage, batch_policy(settings))
+    worker_thread = threading.Thread(target=_run_embedded_worker, args=(worker, stop),
+                                     name="event-store-worker", daemon=True)
+    exchange = settings.amqp_exchange
+    app = build_app(storage, lambda: EmbeddedReplayPublisher(embedded, exchange))
+    server = _EmbeddedServer(uvicorn.Config(app, log_config=None, lifespan="off",
+                                            log_level="warning"))
+    try:
+        sock = _bind(settings.event_store_host, settings.event_store_port)
+    except OSError:
+        storage.close()
+        raise
+    worker_thread.start()
+    start_retention(settings, storage, stop)
+    serve_task = asyncio.create_task(server.serve(sockets=[sock]))
+    log.info("event_store.embedded_started", port=sock.getsockname()[1])
+    try:
+        await asyncio.shield(serve_task)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve_task
+        stop.set()
+        await asyncio.to_thread(worker_thread.join)
+        await asyncio.to_thread(app.state.replays.shutdown)
+        sock.close()
+        storage.close()
+        log.info("event_store.embedded_stopped")

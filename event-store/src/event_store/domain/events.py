@@ -1,0 +1,85 @@
+"""Stored events and the rules for turning a received envelope into one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class InvalidEvent(ValueError):
+    """A message that can never be stored (not JSON, not an envelope): a poison message."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One event as kept: indexed fields on top, the whole envelope and raw body beside them."""
+
+    event_id: str
+    type: str
+    date: datetime
+    charging_station_id: str | None
+    envelope: dict[str, Any]
+    body: bytes = field(repr=False)
+
+    @property
+    def routing_key(self) -> str:
+        """Events are published with routing key = type (docs/events.md)."""
+        return self.type
+
+    def as_document(self) -> dict[str, Any]:
+        """The public view: the envelope plus the top-level indexed fields."""
+        return {
+            **self.envelope,
+            "event_id": self.event_id,
+            "type": self.type,
+            "date": format_date(self.date),
+            "charging_station_id": self.charging_station_id,
+            "payload": self.envelope.get("payload"),
+        }
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_date(text: str) -> datetime:
+    """RFC 3339 (with `Z` or an offset) to an aware UTC datetime."""
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
+
+
+def format_date(moment: datetime) -> str:
+    return as_utc(moment).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _required_text(envelope: dict[str, Any], name: str) -> str:
+    value = envelope.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"field {name!r} must be a non-empty string")
+    return value
+
+
+def parse_event(body: bytes) -> StoredEvent:
+    """Tolerant parse of an envelope: only what the store indexes is required."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidEvent(f"body is not UTF-8 JSON: {error}") from error
+    if not isinstance(envelope, dict):
+        raise InvalidEvent("body is not a JSON object")
+    event_id = _required_text(envelope, "event_id")
+    event_type = _required_text(envelope, "type")
+    received_at = _required_text(envelope, "received_at")
+    try:
+        date = parse_date(received_at)
+    except ValueError as error:
+        raise InvalidEvent(
+            f"field 'received_at' is not an RFC 3339 date: {received_at!r}") from error
+    station = envelope.get("charging_station_id")
+    if station is not None and not isinstance(station, str):
+        raise InvalidEvent("field 'charging_station_id' must be a string")
+    return StoredEvent(event_id, event_type, date, station, envelope, bytes(body))

@@ -1,0 +1,1 @@
+"""Adapters: storage (SQLite, MongoDB), message feeds and publishers, the HTTP API."""

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): events, replays, health and metrics."""

@@ -1,0 +1,72 @@
+"""`/replays`: re-send stored events as background jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from event_store.domain.queries import EventQuery
+from event_store.infrastructure.api.dependencies import ReplaysDep
+from event_store.service.replay import TARGET_ALL, ReplayJob
+
+router = APIRouter(tags=["replays"])
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: Annotated[str, Field(min_length=1, max_length=255, description=(
+        f"`{TARGET_ALL}`: republish to the events exchange with the original routing key; "
+        "otherwise the name of one consumer queue (e.g. `save-server`)"))]
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    type: list[str] = Field(default_factory=list, description="event types; empty = all")
+    charging_station_id: str | None = None
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Self:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
+
+
+def _job_or_404(job: ReplayJob | None, replay_id: str) -> dict[str, Any]:
+    if job is None:
+        raise HTTPException(404, f"no replay with id {replay_id!r}")
+    return job.as_document()
+
+
+@router.post("/replays", status_code=202)
+def start_replay(request: ReplayRequest, replays: ReplaysDep, response: Response) -> dict:
+    """Start a replay job; returns at once with the job (202). Poll `GET /replays/{id}`."""
+    query = EventQuery(request.start_date, request.end_date, tuple(request.type),
+                       request.charging_station_id)
+    job = replays.start(query, request.target)
+    response.headers["Location"] = f"/replays/{job.id}"
+    return job.as_document()
+
+
+@router.get("/replays")
+def list_replays(replays: ReplaysDep) -> list[dict]:
+    return [job.as_document() for job in replays.jobs()]
+
+
+@router.get("/replays/{replay_id}", responses={404: {"description": "unknown replay"}})
+def get_replay(replay_id: str, replays: ReplaysDep) -> dict:
+    """State, events sent, rate (events/s), errors."""
+    return _job_or_404(replays.get(replay_id), replay_id)
+
+
+@router.delete("/replays/{replay_id}", status_code=202,
+               responses={404: {"description": "unknown replay"}})
+def delete_replay(replay_id: str, replays: ReplaysDep) -> dict:
+    """Cancel a replay (it stops after the event being sent)."""
+    return _job_or_404(replays.cancel(replay_id), replay_id)
+
+
+@router.post("/replays/{replay_id}/cancel", status_code=202,
+             responses={404: {"description": "unknown replay"}})
+def cancel_replay(replay_id: str, replays: ReplaysDep) -> dict:
+    return _job_or_404(replays.cancel(replay_id), replay_id)

@@ -1,0 +1,12 @@
+"""Prometheus metrics of the event-store (default registry, served on /metrics)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_STORED = Counter("event_store_events_stored_total", "Events written for the first time")
+EVENTS_DUPLICATE = Counter("event_store_events_duplicate_total",
+                           "Events received again (redelivery/replay) and skipped")
+EVENTS_DEAD_LETTERED = Counter("event_store_events_dead_lettered_total",
+                               "Poison messages sent to the dead-letter queue")
+BATCH_SECONDS = Histogram("event_store_batch_write_seconds", "Time to write one batch")
+EVENTS_REPLAYED = Counter("event_store_events_replayed_total", "Events sent by replays")
+REPLAYS_RUNNING = Gauge("event_store_replays_running", "Replay jobs currently running")

@@ -1,0 +1,1 @@
+"""Use cases: ingest batches, query events, replay them, apply retention."""
