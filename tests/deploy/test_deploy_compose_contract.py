@@ -1,0 +1,113 @@
+"""docker-compose.yml runs exactly the documented commands, ports and variable names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.deploy.contract import (
+    command_of,
+    documented_commands,
+    documented_roles,
+    documented_variables,
+    load_compose,
+)
+
+INFRASTRUCTURE = {"rabbitmq", "postgres", "mongo"}
+# Which connection each package needs, and the compose service that provides it.
+CONNECTIONS = {"AMQP_URL": "rabbitmq", "DATABASE_URL": "postgres", "MONGO_URL": "mongo"}
+
+
+def _roles() -> dict[str, dict[str, Any]]:
+    return {name: service for name, service in load_compose()["services"].items()
+            if name not in INFRASTRUCTURE}
+
+
+def _container_ports(service: dict[str, Any]) -> set[int]:
+    return {int(str(mapping).split(":")[-1].split("/")[0]) for mapping in service.get("ports", [])}
+
+
+def test_every_role_runs_a_documented_command_and_every_command_runs() -> None:
+    commands = [command_of(service) for service in _roles().values()]
+    assert set(commands) <= documented_commands()
+    assert set(commands) == documented_commands()
+    assert len(commands) == len(set(commands)), "one compose service per role"
+
+
+def test_roles_use_only_documented_environment_variables() -> None:
+    documented = set(documented_variables())
+    for name, service in _roles().items():
+        unknown = set(service["environment"]) - documented
+        assert not unknown, f"{name}: undocumented variables {unknown}"
+
+
+def test_roles_log_json() -> None:
+    for name, service in _roles().items():
+        assert service["environment"]["LOG_FORMAT"] == "json", name
+
+
+def test_roles_listen_on_the_documented_ports() -> None:
+    ports = {role.command: role.ports for role in documented_roles()}
+    variables = documented_variables()
+    port_variables = {"ocpp_events": ("GATEWAY_PORT", "GATEWAY_HTTP_PORT"),
+                      "save_server": ("SAVE_SERVER_PORT",), "event_store": ("EVENT_STORE_PORT",)}
+    for name, service in _roles().items():
+        command = command_of(service)
+        assert _container_ports(service) == set(ports[command]), name
+        if ports[command]:
+            for variable in port_variables[command[2]]:
+                assert service["environment"][variable] == variables[variable], name
+
+
+def test_roles_connect_to_the_compose_infrastructure_by_service_name() -> None:
+    for name, service in _roles().items():
+        environment = service["environment"]
+        assert "AMQP_URL" in environment, name
+        for variable, host in CONNECTIONS.items():
+            if variable in environment:
+                assert f"@{host}:" in environment[variable], name
+                assert host in service["depends_on"], f"{name} must wait for {host}"
+
+
+def test_save_server_roles_wait_for_the_migrations_to_complete() -> None:
+    roles = _roles()
+    migrate = next(n for n, s in roles.items() if command_of(s)[2:] == ("save_server", "migrate"))
+    assert roles[migrate]["restart"] == "no"
+    for name, service in roles.items():
+        if command_of(service)[2] == "save_server" and name != migrate:
+            condition = service["depends_on"][migrate]["condition"]
+            assert condition == "service_completed_successfully", name
+
+
+def test_restart_policies_and_health_checks() -> None:
+    http_ports = {role.command: role.http_port for role in documented_roles()}
+    for name, service in _roles().items():
+        command = command_of(service)
+        if command[3] != "migrate":
+            assert service["restart"] in ("unless-stopped", "always"), name
+        port = http_ports[command]
+        if port is None:
+            assert service["healthcheck"] == {"disable": True}, name
+        else:
+            probe = " ".join(service["healthcheck"]["test"])
+            assert f"http://127.0.0.1:{port}/health" in probe, name
+    for name in INFRASTRUCTURE:
+        assert load_compose()["services"][name]["healthcheck"]["test"], name
+
+
+def test_state_lives_in_named_volumes() -> None:
+    compose = load_compose()
+    declared = set(compose["volumes"])
+    for name, service in compose["services"].items():
+        volumes = service.get("volumes", [])
+        assert volumes, f"{name} keeps its data in the container"
+        for mount in volumes:
+            assert mount.split(":")[0] in declared, f"{name}: {mount} is not a named volume"
+
+
+def test_one_image_per_service_folder_built_from_its_own_folder() -> None:
+    folders = {"ocpp_events": "./ocpp-events", "save_server": "./save-server",
+               "event_store": "./event-store"}
+    for name, service in _roles().items():
+        package = command_of(service)[2]
+        assert service["build"] == folders[package], name
+        assert service["image"].startswith(f"csms/{folders[package][2:]}:"), name
