@@ -1,0 +1,26 @@
+"""CLI: `python -m ocpp_events serve` (services mode; needs AMQP_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ocpp_events.config import Settings
+from ocpp_events.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ocpp_events")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the OCPP gateway against RabbitMQ (AMQP_URL)")
+    parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from ocpp_events.bootstrap import run_services
+
+    asyncio.run(run_services(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

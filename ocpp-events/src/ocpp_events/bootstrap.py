@@ -1,0 +1,110 @@
+"""Composition root: the only place that knows the concrete adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ocpp_events.config import Settings
+from ocpp_events.domain.authorization import FixedPolicy
+from ocpp_events.domain.ports import Clock, Notifier
+from ocpp_events.domain.transaction_ids import TransactionIdAllocator
+from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
+from ocpp_events.infrastructure.http_server import HealthServer
+from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
+from ocpp_events.infrastructure.metrics import GatewayMetrics
+from ocpp_events.infrastructure.ocpp.session import GatewayServices
+from ocpp_events.infrastructure.websocket_server import OcppServer
+from ocpp_events.logs import configure_logging
+from ocpp_events.service.publishing import ConfirmedPublisher
+
+log = structlog.get_logger("ocpp_events")
+
+_POLICY_STATUS = {"accept-all": "Accepted", "reject-all": "Invalid"}
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    notifier: Notifier
+    services: GatewayServices
+    ocpp: OcppServer
+    health: HealthServer
+
+    async def start(self) -> None:
+        await self.notifier.start()
+        await self.ocpp.start()
+        await self.health.start()
+
+    async def stop(self) -> None:
+        """Graceful: stop accepting, close stations with 1001, publish pending, disconnect."""
+        await self.ocpp.stop()
+        await self.health.stop()
+        await self.notifier.close()
+        log.info("gateway stopped")
+
+
+def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = None) -> Gateway:
+    clock = clock or Clock()
+    metrics = GatewayMetrics()
+    vendors = frozenset(v.strip() for v in settings.gateway_data_transfer_vendors.split(",")
+                        if v.strip())
+    services = GatewayServices(
+        publisher=ConfirmedPublisher(notifier, settings.gateway_publish_timeout,
+                                     metrics.observe_publish),
+        transaction_ids=TransactionIdAllocator(clock),
+        clock=clock,
+        authorization=FixedPolicy(_POLICY_STATUS[settings.gateway_authorize_policy]),
+        metrics=metrics,
+        heartbeat_interval=settings.gateway_heartbeat_interval,
+        data_transfer_vendors=vendors,
+    )
+    ocpp = OcppServer(
+        services, host=settings.gateway_host, port=settings.gateway_port,
+        path_prefix=settings.path_prefix, max_frame_bytes=settings.gateway_max_frame_bytes,
+        ping_interval=settings.gateway_ping_interval,
+        ping_timeout=settings.gateway_ping_timeout,
+        compression=settings.gateway_compression == "deflate",
+        close_timeout=settings.gateway_close_timeout,
+        disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds)
+    health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
+                          notifier.is_ready)
+    return Gateway(settings, notifier, services, ocpp, health)
+
+
+async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
+    """Run the gateway on the in-process broker until cancelled, then shut down cleanly."""
+    settings = Settings()
+    if not structlog.is_configured():
+        configure_logging(settings.log_format, settings.log_level)
+    notifier = InProcessNotifier(broker, settings.amqp_exchange,
+                                 require_routed=settings.gateway_require_routed)
+    gateway = build_gateway(settings, notifier)
+    await gateway.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await gateway.stop()
+
+
+async def run_services(settings: Settings) -> None:
+    """Services mode: RabbitMQ at AMQP_URL; runs until SIGTERM/SIGINT, then stops gracefully."""
+    if not settings.amqp_url:
+        raise SystemExit("AMQP_URL is required for `python -m ocpp_events serve`")
+    notifier = AmqpNotifier(settings.amqp_url, settings.amqp_exchange,
+                            require_routed=settings.gateway_require_routed)
+    gateway = build_gateway(settings, notifier)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await gateway.start()
+    log.info("gateway ready", ocpp_port=gateway.ocpp.port, http_port=gateway.health.port)
+    await stop.wait()
+    log.info("stopping on signal")
+    await gateway.stop()

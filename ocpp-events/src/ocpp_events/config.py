@@ -1,0 +1,39 @@
+"""All gateway settings, read from the environment (see ocpp-events/README.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    gateway_host: str = "0.0.0.0"
+    gateway_port: int = Field(9000, ge=0, le=65535)
+    gateway_http_port: int = Field(9001, ge=0, le=65535)
+    gateway_path_prefix: str = "/ocpp/"
+    gateway_heartbeat_interval: int = Field(300, ge=1)
+    gateway_max_frame_bytes: int = Field(65536, ge=1024)
+    gateway_ping_interval: float | None = Field(20.0, gt=0)
+    gateway_ping_timeout: float | None = Field(20.0, gt=0)
+    gateway_compression: Literal["off", "deflate"] = "off"
+    gateway_publish_timeout: float = Field(5.0, gt=0)
+    gateway_authorize_policy: Literal["accept-all", "reject-all"] = "accept-all"
+    gateway_require_routed: bool = True
+    gateway_data_transfer_vendors: str = ""  # comma-separated vendorIds answered "Accepted"
+    gateway_close_timeout: float = Field(5.0, gt=0)
+    gateway_disconnect_retry_seconds: float = Field(30.0, ge=0)
+    amqp_url: str | None = None
+    amqp_exchange: str = "ocpp-events"
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    @property
+    def path_prefix(self) -> str:
+        prefix = self.gateway_path_prefix
+        if not prefix.startswith("/"):
+            prefix = "/" + prefix
+        return prefix if prefix.endswith("/") else prefix + "/"

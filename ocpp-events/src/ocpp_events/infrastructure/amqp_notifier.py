@@ -1,0 +1,89 @@
+"""Notifier for RabbitMQ (aio-pika) with publisher confirms on a durable topic exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from ocpp_events.domain.events import Event
+from ocpp_events.domain.ports import Notifier, PublishFailed
+
+log = structlog.get_logger("ocpp_events.amqp")
+
+
+class AmqpNotifier(Notifier):
+    """Publishes persistent JSON messages, routing key = event type, and waits for the ack.
+
+    Connects in the background and keeps reconnecting (aio-pika's robust connection); while
+    the broker is unreachable `publish` raises PublishFailed at once. With `require_routed`
+    the publish is mandatory: an event no queue is bound for comes back and is not confirmed.
+    """
+
+    def __init__(self, url: str, exchange: str, require_routed: bool = True,
+                 reconnect_interval: float = 1.0) -> None:
+        self._url = url
+        self._exchange_name = exchange
+        self._require_routed = require_routed
+        self._reconnect_interval = reconnect_interval
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect())
+
+    async def wait_connected(self, timeout: float) -> bool:
+        if self._connecting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._connecting), timeout)
+        return self.is_ready()
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                connection = await aio_pika.connect_robust(
+                    self._url, reconnect_interval=self._reconnect_interval)
+                channel = await connection.channel(
+                    publisher_confirms=True, on_return_raises=self._require_routed)
+                self._exchange = await channel.declare_exchange(
+                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+                self._connection, self._channel = connection, channel
+                log.info("connected to the broker", exchange=self._exchange_name)
+                return
+            except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
+                log.warning("broker unreachable, retrying", error=repr(error))
+                await asyncio.sleep(self._reconnect_interval)
+
+    async def publish(self, event: Event) -> None:
+        if self._exchange is None or not self.is_ready():
+            raise PublishFailed("not connected to the broker")
+        message = aio_pika.Message(
+            event.to_json(), content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=event.event_id,
+            timestamp=event.received_at,
+            headers={"charging_station_id": event.charging_station_id})
+        try:
+            confirmation = await self._exchange.publish(
+                message, routing_key=event.type, mandatory=self._require_routed)
+        except Exception as error:
+            raise PublishFailed(repr(error)) from error
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise PublishFailed(f"broker did not ack: {confirmation!r}")
+
+    def is_ready(self) -> bool:
+        return (self._connection is not None and not self._connection.is_closed
+                and self._channel is not None and not self._channel.is_closed)
+
+    async def close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._connection is not None:
+            await self._connection.close()

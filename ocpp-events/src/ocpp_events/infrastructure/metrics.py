@@ -1,0 +1,30 @@
+"""Prometheus metrics of one gateway (own registry, so several gateways fit in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connected_stations = Gauge(
+            "ocpp_gateway_connected_stations", "Stations with a live websocket connection.",
+            registry=self.registry)
+        self.calls = Counter(
+            "ocpp_gateway_calls", "Calls received from stations, by action and result "
+            "(accepted, rejected, publish_failed, error).",
+            ["action", "result"], registry=self.registry)
+        self.bad_frames = Counter(
+            "ocpp_gateway_bad_frames", "Frames that were not a valid OCPP-J message.",
+            registry=self.registry)
+        self.publish_latency = Histogram(
+            "ocpp_gateway_publish_seconds", "Time from publish to broker confirmation.",
+            ["confirmed"], registry=self.registry,
+            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+
+    def observe_publish(self, seconds: float, confirmed: bool) -> None:
+        self.publish_latency.labels(confirmed=str(confirmed).lower()).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

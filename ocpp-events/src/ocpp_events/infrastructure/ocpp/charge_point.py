@@ -1,0 +1,118 @@
+"""The gateway's OCPP session: route each frame, answer only after the event is confirmed."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from datetime import datetime
+from typing import Any, ClassVar
+
+import structlog
+from ocpp.charge_point import (
+    ChargePoint,
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
+from ocpp.exceptions import InternalError, OCPPError
+from ocpp.messages import Call, CallError, CallResult
+
+from ocpp_events.domain.events import Event, rfc3339
+from ocpp_events.domain.ports import PublishFailed
+from ocpp_events.infrastructure.ocpp.errors import error_code
+from ocpp_events.infrastructure.ocpp.framing import (
+    FrameError,
+    parse_frame,
+    unknown_action_error,
+    validate,
+)
+from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
+
+log = structlog.get_logger("ocpp_events.session")
+_quiet = logging.getLogger("ocpp_events.ocpp")  # the ocpp package logs every frame at INFO
+
+
+class GatewayChargePoint(ChargePoint):
+    """Base of the 1.6 and 2.0.1 sessions; subclasses hold one `@on` handler per action.
+
+    Flow of a Call: parse -> schema-validate -> handler builds the CallResult payload ->
+    the event (payload + response) is published and confirmed -> the CallResult is sent.
+    If the broker does not confirm, the station gets CallError InternalError (and retries);
+    the connection stays open.
+    """
+
+    _ocpp_version: ClassVar[str]
+    known_actions: ClassVar[frozenset[str]]
+
+    def __init__(self, session: Session, services: GatewayServices, connection: Any) -> None:
+        super().__init__(session.station_id, connection, logger=_quiet)
+        self.session = session
+        self.services = services
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        received_at = self.services.clock.now()
+        try:
+            frame = parse_frame(raw_msg, self._ocpp_version)
+        except FrameError as error:
+            self.services.metrics.bad_frames.inc()
+            log.warning("bad frame", error=error.error.code, cause=error.error.details)
+            await self._send(self._call_error(error.message_id, error.error))
+            return
+        if isinstance(frame, Call):
+            await self._send(await self.answer(frame, received_at))
+        else:  # the answer to a call we sent (remote commands)
+            self._response_queue.put_nowait(frame)
+
+    async def answer(self, call: Call, received_at: datetime) -> str:
+        """The frame to send back for `call`, after its event was confirmed."""
+        metric_action = call.action if call.action in self.known_actions else "unknown"
+        bound = log.bind(message_id=call.unique_id, action=call.action)
+        try:
+            response = await self._response_payload(call)
+        except OCPPError as error:
+            self.services.metrics.calls.labels(metric_action, "rejected").inc()
+            bound.info("call rejected", error=error.code, cause=error.details)
+            return self._call_error(call.unique_id, error)
+        except Exception:
+            self.services.metrics.calls.labels(metric_action, "error").inc()
+            bound.exception("handler failed")
+            return self._call_error(call.unique_id, InternalError())
+        event = Event.for_call(
+            station_id=self.session.station_id, ocpp_version=self._ocpp_version,
+            connection_id=self.session.connection_id, message_id=call.unique_id,
+            action=call.action, received_at=received_at, payload=call.payload,
+            response=response)
+        try:
+            await self.services.publisher.publish(event)
+        except PublishFailed as failure:
+            self.services.metrics.calls.labels(metric_action, "publish_failed").inc()
+            bound.warning("event not confirmed; answering InternalError", cause=str(failure))
+            return self._call_error(call.unique_id, InternalError(
+                description="Event could not be stored; please retry",
+                details={"cause": "broker unavailable"}))
+        self.services.metrics.calls.labels(metric_action, "accepted").inc()
+        bound.debug("call answered", event_id=event.event_id)
+        return CallResult(call.unique_id, response).to_json()
+
+    async def _response_payload(self, call: Call) -> dict[str, Any]:
+        handlers = self.route_map.get(call.action)
+        if not handlers or "_on_action" not in handlers:
+            raise unknown_action_error(call.action, self.known_actions, self._ocpp_version)
+        validate(call, self._ocpp_version)
+        result = handlers["_on_action"](**camel_to_snake_case(call.payload))
+        if inspect.isawaitable(result):
+            result = await result
+        payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
+        validate(CallResult(call.unique_id, payload, action=call.action), self._ocpp_version)
+        return payload
+
+    def _call_error(self, message_id: str, error: OCPPError) -> str:
+        code = error_code(self._ocpp_version, error)
+        return CallError(message_id, code, error.description, error.details).to_json()
+
+    async def _send(self, message: str) -> None:
+        await self._connection.send(message)
+
+    def now(self) -> str:
+        return rfc3339(self.services.clock.now())

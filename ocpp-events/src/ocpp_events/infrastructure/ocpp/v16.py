@@ -1,0 +1,79 @@
+"""OCPP 1.6J: the Core profile's inbound calls plus firmware, diagnostics and security events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+
+from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
+
+
+class ChargePoint16(GatewayChargePoint):
+    _ocpp_version = "1.6"
+    _call = call
+    _call_result = call_result
+    known_actions = frozenset(action.value for action in Action)
+
+    def _id_tag_info(self, id_tag: str) -> dict[str, str]:
+        return {"status": self.services.authorization.status_for(id_tag)}
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        return call_result.BootNotification(
+            current_time=self.now(), interval=self.services.heartbeat_interval,
+            status=RegistrationStatus.accepted)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
+        return call_result.Heartbeat(current_time=self.now())
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=self._id_tag_info(id_tag))
+
+    @on(Action.start_transaction)
+    def on_start_transaction(self, id_tag: str, **_: Any) -> call_result.StartTransaction:
+        transaction_id = self.services.transaction_ids.next_id(self.session.station_id)
+        return call_result.StartTransaction(
+            transaction_id=transaction_id, id_tag_info=self._id_tag_info(id_tag))
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(self, id_tag: str | None = None,
+                            **_: Any) -> call_result.StopTransaction:
+        info = self._id_tag_info(id_tag) if id_tag else None
+        return call_result.StopTransaction(id_tag_info=info)
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **_: Any) -> call_result.MeterValues:
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        known = vendor_id in self.services.data_transfer_vendors
+        status = DataTransferStatus.accepted if known else DataTransferStatus.unknown_vendor_id
+        return call_result.DataTransfer(status=status)
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(
+        self, **_: Any,
+    ) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(
+        self, **_: Any,
+    ) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(
+        self, **_: Any,
+    ) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()

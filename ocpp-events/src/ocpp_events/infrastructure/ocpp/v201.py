@@ -1,0 +1,110 @@
+"""OCPP 2.0.1: the inbound calls listed in issue 3, answered per the specification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import (
+    Action,
+    DataTransferStatusEnumType,
+    NotifyEVChargingNeedsStatusEnumType,
+    RegistrationStatusEnumType,
+)
+
+from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
+
+
+class ChargePoint201(GatewayChargePoint):
+    _ocpp_version = "2.0.1"
+    _call = call
+    _call_result = call_result
+    known_actions = frozenset(action.value for action in Action)
+
+    def _id_token_info(self, id_token: dict[str, Any]) -> dict[str, str]:
+        return {"status": self.services.authorization.status_for(str(id_token.get("id_token")))}
+
+    @on(Action.boot_notification)
+    def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        return call_result.BootNotification(
+            current_time=self.now(), interval=self.services.heartbeat_interval,
+            status=RegistrationStatusEnumType.accepted)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
+        return call_result.Heartbeat(current_time=self.now())
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict[str, Any], **_: Any) -> call_result.Authorize:
+        return call_result.Authorize(id_token_info=self._id_token_info(id_token))
+
+    @on(Action.transaction_event)
+    def on_transaction_event(self, id_token: dict[str, Any] | None = None,
+                             **_: Any) -> call_result.TransactionEvent:
+        """idTokenInfo is sent back only when the request carried an idToken."""
+        info = self._id_token_info(id_token) if id_token else None
+        return call_result.TransactionEvent(id_token_info=info)
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **_: Any) -> call_result.MeterValues:
+        return call_result.MeterValues()
+
+    @on(Action.notify_event)
+    def on_notify_event(self, **_: Any) -> call_result.NotifyEvent:
+        return call_result.NotifyEvent()
+
+    @on(Action.notify_report)
+    def on_notify_report(self, **_: Any) -> call_result.NotifyReport:
+        return call_result.NotifyReport()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(
+        self, **_: Any,
+    ) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(
+        self, **_: Any,
+    ) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **_: Any) -> call_result.LogStatusNotification:
+        return call_result.LogStatusNotification()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        known = vendor_id in self.services.data_transfer_vendors
+        status = (DataTransferStatusEnumType.accepted if known
+                  else DataTransferStatusEnumType.unknown_vendor_id)
+        return call_result.DataTransfer(status=status)
+
+    @on(Action.reservation_status_update)
+    def on_reservation_status_update(
+        self, **_: Any,
+    ) -> call_result.ReservationStatusUpdate:
+        return call_result.ReservationStatusUpdate()
+
+    @on(Action.cleared_charging_limit)
+    def on_cleared_charging_limit(self, **_: Any) -> call_result.ClearedChargingLimit:
+        return call_result.ClearedChargingLimit()
+
+    @on(Action.notify_charging_limit)
+    def on_notify_charging_limit(self, **_: Any) -> call_result.NotifyChargingLimit:
+        return call_result.NotifyChargingLimit()
+
+    @on(Action.report_charging_profiles)
+    def on_report_charging_profiles(self, **_: Any) -> call_result.ReportChargingProfiles:
+        return call_result.ReportChargingProfiles()
+
+    @on(Action.notify_ev_charging_needs)
+    def on_notify_ev_charging_needs(self, **_: Any) -> call_result.NotifyEVChargingNeeds:
+        """No smart charging yet: "Rejected" (service not available) is the honest answer."""
+        return call_result.NotifyEVChargingNeeds(
+            status=NotifyEVChargingNeedsStatusEnumType.rejected)

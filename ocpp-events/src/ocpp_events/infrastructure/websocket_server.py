@@ -1,0 +1,154 @@
+"""The OCPP-J websocket server: handshake checks, one session per connection, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Coroutine
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ocpp_events.domain.events import Event
+from ocpp_events.domain.ports import PublishFailed
+from ocpp_events.domain.station_id import InvalidStationId, OutsidePrefix, station_id_from_path
+from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
+from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
+from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
+from ocpp_events.infrastructure.ocpp.v201 import ChargePoint201
+from ocpp_events.service.registry import ConnectionRegistry, StationConnection
+
+log = structlog.get_logger("ocpp_events.server")
+
+# Preferred first when a station offers several.
+SESSIONS: dict[str, type[GatewayChargePoint]] = {
+    "ocpp2.0.1": ChargePoint201,
+    "ocpp1.6": ChargePoint16,
+}
+REPLACED_CLOSE_CODE = 4000
+REPLACED_REASON = "replaced by a new connection"
+
+
+class OcppServer:
+    def __init__(
+        self, services: GatewayServices, *, host: str, port: int, path_prefix: str,
+        max_frame_bytes: int, ping_interval: float | None, ping_timeout: float | None,
+        compression: bool, close_timeout: float, disconnect_retry_seconds: float,
+    ) -> None:
+        self.services = services
+        self.registry = ConnectionRegistry()
+        self._host, self._port, self._prefix = host, port, path_prefix
+        self._max_frame_bytes = max_frame_bytes
+        self._ping_interval, self._ping_timeout = ping_interval, ping_timeout
+        self._compression = compression
+        self._close_timeout = close_timeout
+        self._disconnect_retry_seconds = disconnect_retry_seconds
+        self._server: Server | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handle, self._host, self._port,
+            subprotocols=list(SESSIONS),  # type: ignore[arg-type]
+            process_request=self._check_request,
+            max_size=self._max_frame_bytes,
+            ping_interval=self._ping_interval, ping_timeout=self._ping_timeout,
+            compression="deflate" if self._compression else None,
+            close_timeout=self._close_timeout)
+        log.info("listening for stations", host=self._host, port=self.port,
+                 prefix=self._prefix)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection with 1001, publish the disconnects."""
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        while self._background:  # disconnect events still being published
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            station_id_from_path(request.path, self._prefix)
+        except OutsidePrefix as error:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"{error}\n")
+        except InvalidStationId as error:
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"{error}\n")
+        return None
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        station_id = station_id_from_path(websocket.request.path, self._prefix)  # type: ignore[union-attr]
+        subprotocol = websocket.subprotocol
+        session_class = SESSIONS.get(subprotocol or "")
+        if session_class is None:  # select_subprotocol refuses this already; belt and braces
+            await websocket.close(1002, "no supported OCPP subprotocol")
+            return
+        session = Session(station_id, str(uuid.uuid4()), session_class._ocpp_version)
+        structlog.contextvars.bind_contextvars(
+            charging_station_id=station_id, connection_id=session.connection_id)
+        charge_point = session_class(session, self.services, websocket)
+        replaced = self.registry.register(StationConnection(
+            station_id, session.connection_id, session.ocpp_version, charge_point, websocket))
+        if replaced is not None:
+            log.info("station reconnected; closing its previous connection",
+                     previous_connection_id=replaced.connection_id)
+            self._in_background(
+                replaced.websocket.close(REPLACED_CLOSE_CODE, REPLACED_REASON))
+        self.services.metrics.connected_stations.set(len(self.registry))
+        log.info("station connected", ocpp_version=session.ocpp_version)
+        try:
+            async for frame in websocket:
+                await charge_point.route_message(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.registry.unregister(station_id, session.connection_id)
+            self.services.metrics.connected_stations.set(len(self.registry))
+            close_code, reason = close_details(websocket)
+            log.info("station disconnected", close_code=close_code, reason=reason)
+            event = Event.disconnect(
+                station_id=station_id, ocpp_version=session.ocpp_version,
+                connection_id=session.connection_id, at=self.services.clock.now(),
+                close_code=close_code, reason=reason)
+            self._in_background(self._publish_disconnect(event))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_disconnect(self, event: Event) -> None:
+        """Nobody waits for this answer, so retry for a while when the broker is down."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._disconnect_retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                await self.services.publisher.publish(event)
+                return
+            except PublishFailed as failure:
+                if loop.time() + delay > deadline:
+                    log.error("disconnect event lost", event_id=event.event_id,
+                              cause=str(failure))
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+
+def close_details(websocket: ServerConnection) -> tuple[int, str | None]:
+    """Code and reason of whichever side closed first; 1006 when no close frame was seen."""
+    closed = websocket.protocol.close_exc
+    sent, received = closed.sent, closed.rcvd
+    first = received if received and (not sent or closed.rcvd_then_sent) else sent
+    if first is None:
+        return 1006, None
+    return int(first.code), first.reason or None
