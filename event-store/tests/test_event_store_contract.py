@@ -164,10 +164,11 @@ class TestSqliteStorageContract(StorageContract):
 
 
 MONGO_URL = os.environ.get("MONGO_URL")
+NO_MONGO = "MONGO_URL not set: real MongoDB contract run not executed"
 
 
 @pytest.mark.mongo
-@pytest.mark.skipif(not MONGO_URL, reason="MONGO_URL not set: real MongoDB contract run not executed")
+@pytest.mark.skipif(not MONGO_URL, reason=NO_MONGO)
 class TestMongoStorageContract(StorageContract):
     @pytest.fixture
     def storage(self) -> Iterator[EventStorage]:

@@ -48,11 +48,14 @@ class SqliteEventStorage(EventStorage):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connection() as connection:
             connection.executescript(_SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the event storage is closed")
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
@@ -115,6 +118,7 @@ class SqliteEventStorage(EventStorage):
         self._connection().execute("SELECT 1").fetchone()
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             for connection in self._connections:
                 connection.close()

@@ -1,0 +1,79 @@
+"""Unit tests of the MongoDB adapter's query and index building on `mongomock`.
+
+An extra check only: they are NOT the real-server run (that is TestMongoStorageContract in
+test_event_store_contract.py, executed when MONGO_URL is set) and never count as it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import mongomock
+import pytest
+
+from event_store.domain.queries import Cursor, EventQuery
+from event_store.infrastructure.mongo_storage import MongoEventStorage, build_filter
+
+T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+T0_MS = datetime(2026, 11, 25, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.fixture
+def collection():
+    return mongomock.MongoClient(tz_aware=True)["event_store"]["events"]
+
+
+def test_mongo_adapter_on_mongomock_creates_the_required_indexes(collection):
+    MongoEventStorage(collection).ensure_indexes(retention_days=None)
+    indexes = {name: info for name, info in collection.index_information().items()}
+    assert indexes["event_id_unique"]["key"] == [("event_id", 1)]
+    assert indexes["event_id_unique"]["unique"] is True
+    assert indexes["type_date"]["key"] == [("type", 1), ("date", 1)]
+    assert indexes["station_date"]["key"] == [("charging_station_id", 1), ("date", 1)]
+    assert indexes["date"]["key"] == [("date", 1)]
+    assert "expireAfterSeconds" not in indexes["date"]
+
+
+def test_mongo_adapter_on_mongomock_retention_turns_the_date_index_into_a_ttl_index(collection):
+    storage = MongoEventStorage(collection)
+    storage.ensure_indexes(retention_days=None)
+    storage.ensure_indexes(retention_days=30)
+    assert collection.index_information()["date"]["expireAfterSeconds"] == 30 * 86400
+    storage.ensure_indexes(retention_days=None)
+    assert "expireAfterSeconds" not in collection.index_information()["date"]
+
+
+def test_mongo_adapter_on_mongomock_index_creation_is_repeatable(collection):
+    storage = MongoEventStorage(collection)
+    storage.ensure_indexes(retention_days=7)
+    storage.ensure_indexes(retention_days=7)
+    assert len(collection.index_information()) == 5  # _id + the four of the store
+
+
+def test_mongo_adapter_on_mongomock_builds_filters_at_millisecond_precision():
+    query = EventQuery(start_date=T0, end_date=T0, types=("a", "b"), charging_station_id="CP-1",
+                       after=Cursor(T0, "id-1"))
+    assert build_filter(query) == {"$and": [
+        {"date": {"$gte": T0_MS, "$lte": T0_MS}},
+        {"type": {"$in": ["a", "b"]}},
+        {"charging_station_id": "CP-1"},
+        {"$or": [{"date": {"$gt": T0_MS}}, {"date": T0_MS, "event_id": {"$gt": "id-1"}}]},
+    ]}
+    assert build_filter(EventQuery()) == {}
+    assert build_filter(EventQuery(charging_station_id="CP-9")) == {"charging_station_id": "CP-9"}
+
+
+def test_mongo_adapter_on_mongomock_stores_indexed_fields_envelope_and_raw_body(collection,
+                                                                               make_event):
+    storage = MongoEventStorage(collection)
+    storage.ensure_indexes(retention_days=None)
+    event = make_event(station="CP-7", event_type="ocpp-events.authorize", received_at=T0)
+    assert storage.save_many([event]) == 1
+    assert storage.save_many([event]) == 0  # duplicate event_id: a success, not an error
+    document = collection.find_one({"event_id": event.event_id})
+    assert document["type"] == "ocpp-events.authorize"
+    assert document["charging_station_id"] == "CP-7"
+    assert document["date"] == T0_MS
+    assert document["envelope"] == event.envelope
+    assert bytes(document["body"]) == event.body
+    assert storage.get(event.event_id).date == T0  # full precision comes from the envelope
