@@ -1,0 +1,214 @@
+"""Gateway benchmarks of issue 3: the real gateway and the bare baseline, same load, same run.
+
+    .venv/bin/python bench/gateway/run.py                      # all three, full size (~10 min)
+    .venv/bin/python bench/gateway/run.py --scale 0.05 --duration 3     # smoke run, < 1 min
+    .venv/bin/python bench/gateway/run.py --scenarios sustained --duration 30
+
+For each scenario it starts the gateway (`python -m ocpp_events serve` against the local
+RabbitMQ, with an exchange and a queue bound `#` of its own, deleted afterwards), runs the load
+generator against it, stops it with SIGTERM, then does the same with the baseline server, and
+prints a comparison table (Markdown) with pass/miss per target. Figures, logs and a
+`results.json` go to --out (default bench/results/<UTC time>/, ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import targets
+from scenarios import SCENARIOS, Figures, Scenario
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+MIB = 1024 * 1024
+
+
+def machine_info() -> dict[str, Any]:
+    cpu_model = next((line.split(":", 1)[1].strip()
+                      for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), platform.processor())
+    mem_kib = next(int(line.split()[1])
+                   for line in pathlib.Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    versions = {}
+    for package in ("ocpp", "websockets", "aio-pika", "ocpp-events"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model, "memory_gib": round(mem_kib / 2**20, 1),
+            "python": platform.python_version(), "kernel": platform.release(),
+            "git_commit": commit, "packages": versions,
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argparse.Namespace,
+                out_dir: pathlib.Path) -> Figures:
+    json_path = out_dir / f"{scenario.key}-{target.name}.json"
+    loadgen_args = scenario.loadgen_args(args.scale, args.duration)
+    argv = [sys.executable, str(HERE / "loadgen.py"), "--port", str(target.port),
+            "--target-pid", str(target.pid), "--label", f"{scenario.key}/{target.name}",
+            "--processes", str(args.processes), "--json", str(json_path), *loadgen_args]
+    print(f"$ {' '.join(argv[1:])}", flush=True)
+    subprocess.run(argv, check=True, timeout=args.timeout)
+    figures: Figures = json.loads(json_path.read_text())
+    figures["loadgen_args"] = " ".join(loadgen_args)
+    return figures
+
+
+def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
+               out_dir: pathlib.Path) -> Figures | None:
+    try:
+        if name == "baseline":
+            with targets.baseline_server(out_dir) as target:
+                figures = run_loadgen(scenario, target, args, out_dir)
+        else:
+            with targets.bench_exchange(args.amqp_url) as (exchange, _queue, counter), \
+                    targets.gateway(out_dir, args.amqp_url, exchange, args.log_level,
+                                    dict(args.gateway_env)) as target:
+                figures = run_loadgen(scenario, target, args, out_dir)
+            figures["events_in_queue"] = counter[0] if counter else None
+    except (RuntimeError, subprocess.SubprocessError, OSError) as failure:
+        print(f"!! {scenario.key}/{name} failed: {failure}", flush=True)
+        return None
+    figures["exit_code_after_sigterm"] = target.exit_code
+    figures["stop_seconds"] = target.stop_seconds
+    return figures
+
+
+def _num(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
+    return "n/a" if value is None else f"{value / scale:.{digits}f}"
+
+
+def comparison_rows(figures: Figures) -> list[str]:
+    stations, calls, latency = figures["stations"], figures["calls"], figures["latency_ms"]
+    steady, target = latency["steady"], figures["target"] or {}
+    return [
+        f"{stations['held_idle_before_steady']} / {stations['held_at_end']} "
+        f"of {stations['requested']}",
+        f"{stations['failed_handshakes']}",
+        f"{_num(calls['achieved_rate'])} of {calls['target_rate']:.1f}",
+        f"{_num(steady['p50'], 2)} / {_num(steady['p99'], 2)} / {_num(steady['max'], 1)}",
+        f"{_num(latency['boot']['p50'], 2)} / {_num(latency['boot']['p99'], 2)}",
+        f"{_num(latency['handshake']['p50'], 2)} / {_num(latency['handshake']['p99'], 2)}",
+        f"{_num(target.get('rss_before_bytes'), 1, MIB)} → "
+        f"{_num(target.get('rss_idle_connected_bytes'), 1, MIB)} "
+        f"(peak {_num(target.get('rss_peak_bytes'), 1, MIB)})",
+        _num(target.get("rss_growth_per_idle_station_bytes"), 1, 1024),
+        f"{_num(target.get('cpu_percent_connect'), 0)} / "
+        f"{_num(target.get('cpu_percent_steady'), 0)}",
+        f"{_num(target.get('machine_busy_percent_steady'), 0)} "
+        f"(generator {_num(figures['generator']['cpu_percent_steady'], 0)})",
+        f"{stations['compressed_connections']}",
+        str(figures["errors"] or "none") + (" ABORTED" if figures["aborted"] else ""),
+        str(figures.get("events_in_queue", "—")),
+        f"{figures.get('exit_code_after_sigterm')} ({figures.get('stop_seconds')} s)",
+    ]
+
+
+ROW_NAMES = [
+    "stations held (idle / at end)", "failed handshakes", "calls/s achieved",
+    "round trip ms p50 / p99 / max", "BootNotification ms p50 / p99", "handshake ms p50 / p99",
+    "target RSS MiB before → idle-connected", "RSS growth per idle station (KiB)",
+    "target CPU % (connect / steady; 100 = 1 core)", "machine busy % during steady",
+    "connections with compression", "errors", "events confirmed into the bench queue",
+    "exit code after SIGTERM (stop time)",
+]
+
+
+def report(scenario: Scenario, results: dict[str, Figures | None]) -> str:
+    names = [name for name in results if results[name] is not None]
+    columns = {name: comparison_rows(results[name]) for name in names}  # type: ignore[arg-type]
+    lines = [f"### {scenario.title}", ""]
+    if names:
+        load = results[names[0]]["loadgen_args"]  # type: ignore[index]
+        lines.append(f"Load (same for every target): `loadgen.py {load}`")
+    lines += ["", "| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for index, row_name in enumerate(ROW_NAMES):
+        lines.append(f"| {row_name} | " + " | ".join(columns[n][index] for n in names) + " |")
+    gateway = results.get("gateway")
+    if gateway is not None and scenario.judge is not None:
+        lines += ["", "| target (gateway) | measured | result |", "|---|---|---|"]
+        for goal, passed, measured in scenario.judge(gateway, results.get("baseline")):
+            verdict = "n/a" if passed is None else ("PASS" if passed else "MISS")
+            lines.append(f"| {goal} | {measured} | **{verdict}** |")
+    elif gateway is None and "gateway" in results:
+        lines += ["", "gateway: no figures (it did not start or the run failed; see its log)"]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="gateway vs baseline benchmarks (issue 3)")
+    parser.add_argument("--scenarios", default="idle,sustained,storm",
+                        help=f"comma-separated, from {', '.join(SCENARIOS)}")
+    parser.add_argument("--targets", default="gateway,baseline")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply station counts, rates and connect windows (smoke: 0.05)")
+    parser.add_argument("--duration", type=float, help="steady phase seconds (all scenarios)")
+    parser.add_argument("--processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--amqp-url", default=os.environ.get(
+        "BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"))
+    parser.add_argument("--log-level", default="WARNING", help="the gateway's LOG_LEVEL")
+    parser.add_argument("--gateway-env", action="append", default=[], type=_key_value,
+                        metavar="KEY=VALUE", help="extra environment for the gateway")
+    parser.add_argument("--timeout", type=float, default=900.0, help="per load generator run")
+    parser.add_argument("--out", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    if not 0 < args.scale <= 1:
+        parser.error("--scale must be in (0, 1]")
+    if set(args.targets.split(",")) - {"gateway", "baseline"}:
+        parser.error("--targets takes gateway and/or baseline")
+    return args
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the targets
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out_dir = args.out or HERE.parent / "results" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    command = " ".join(["bench/gateway/run.py", *(argv if argv is not None else sys.argv[1:])])
+    print(f"$ {command}\nmachine: {json.dumps(machine)}\nresults: {out_dir}", flush=True)
+    everything: dict[str, Any] = {"command": command, "machine": machine, "scale": args.scale,
+                                  "scenarios": {}}
+    reports = []
+    for key in args.scenarios.split(","):
+        scenario = SCENARIOS[key]
+        results = {name: run_target(name, scenario, args, out_dir)
+                   for name in args.targets.split(",")}
+        everything["scenarios"][key] = results
+        reports.append(report(scenario, results))
+        print("\n" + reports[-1] + "\n", flush=True)
+        (out_dir / "results.json").write_text(json.dumps(everything, indent=2))
+    header = f"Command: `{command}` — {machine['date_utc']}, commit {machine['git_commit']}"
+    (out_dir / "report.md").write_text(header + "\n\n" + "\n\n".join(reports) + "\n")
+    print(f"written: {out_dir / 'results.json'} and {out_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Start and stop the processes under test: the real gateway and the bare baseline server.
+
+The gateway runs as `python -m ocpp_events serve` against the local RabbitMQ with an exchange
+of its own and a durable queue bound `#` (so the mandatory, confirmed publishes are real); both
+are deleted afterwards. Nothing of the gateway's code is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pika
+
+HERE = pathlib.Path(__file__).resolve().parent
+READY_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 20.0
+QUEUE_EXPIRES_MS = 3_600_000  # safety net: an abandoned queue disappears after an hour unused
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class RunningTarget:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: pathlib.Path
+    exit_code: int | None = None
+    stop_seconds: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        """SIGTERM, then wait (the gateway must close connections and exit 0); kill if stuck."""
+        if self.process.poll() is None:
+            started = time.monotonic()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+            self.stop_seconds = round(time.monotonic() - started, 2)
+        self.exit_code = self.process.returncode
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _wait_ready(target: RunningTarget, ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if target.process.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with {target.process.returncode} before "
+                               f"it was ready:\n{target.log_tail()}")
+        if ready():
+            return
+        time.sleep(0.1)
+    target.stop()
+    raise RuntimeError(f"{target.name} not ready within {READY_TIMEOUT_SECONDS} s:\n"
+                       f"{target.log_tail()}")
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: pathlib.Path,
+           port: int) -> RunningTarget:
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    return RunningTarget(name, process, port, log_path)
+
+
+@contextlib.contextmanager
+def baseline_server(log_dir: pathlib.Path) -> Iterator[RunningTarget]:
+    port = free_port()
+    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port)]
+    target = _spawn("baseline", argv, dict(os.environ), log_dir, port)
+    try:
+        _wait_ready(target, lambda: port_open(port))
+        yield target
+    finally:
+        target.stop()
+
+
+@contextlib.contextmanager
+def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[int]]]:
+    """A unique durable topic exchange and a durable queue bound `#`; both deleted at the end.
+
+    Yields (exchange, queue, counter) where counter receives the number of messages the queue
+    held just before its deletion (the events the gateway published and the broker confirmed).
+    """
+    suffix = uuid.uuid4().hex[:10]
+    exchange, queue = f"bench-gateway-{suffix}", f"bench-gateway-{suffix}"
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.queue_declare(queue, durable=True, arguments={"x-expires": QUEUE_EXPIRES_MS})
+        channel.queue_bind(queue, exchange, routing_key="#")
+    finally:
+        connection.close()
+    counter: list[int] = []
+    try:
+        yield exchange, queue, counter
+    finally:
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        try:
+            channel = connection.channel()
+            with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
+                counter.append(channel.queue_declare(queue, passive=True).method.message_count)
+            channel = connection.channel() if channel.is_closed else channel
+            channel.queue_delete(queue)
+            channel.exchange_delete(exchange)
+        finally:
+            connection.close()
+
+
+@contextlib.contextmanager
+def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
+            extra_env: dict[str, str]) -> Iterator[RunningTarget]:
+    port, http_port = free_port(), free_port()
+    env = dict(os.environ)
+    env.update({
+        "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
+        "GATEWAY_HTTP_PORT": str(http_port), "AMQP_URL": amqp_url, "AMQP_EXCHANGE": exchange,
+        "DATA_DIR": str(log_dir / "gateway-data"), "LOG_LEVEL": log_level,
+    })
+    env.update(extra_env)
+    argv = [sys.executable, "-m", "ocpp_events", "serve"]
+    target = _spawn("gateway", argv, env, log_dir, port)
+    target.extra["http_port"] = http_port
+    try:
+        _wait_ready(target, lambda: port_open(port)
+                    and http_ok(f"http://127.0.0.1:{http_port}/ready"))
+        yield target
+    finally:
+        target.stop()
