@@ -83,6 +83,7 @@ def test_keyset_pagination_follows_the_link_header_to_the_end(client, stored):
     ({"start_date": "yesterday"}, "start_date"),
     ({"end_date": "2026-13-01"}, "end_date"),
     ({"start_date": "2026-11-25T10:00:00Z", "end_date": "2026-11-25T09:00:00Z"}, "end_date"),
+    ({"start_date": "2026-11-25T10:00:00", "end_date": "2026-11-25T10:00:00+02:00"}, "end_date"),
     ({"after": "not-a-cursor!"}, "after"),
 ])
 def test_bad_parameters_get_422_naming_the_parameter(client, params, parameter):

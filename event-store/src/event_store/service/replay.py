@@ -94,8 +94,12 @@ class ReplayService:
         self._lock = threading.Lock()
 
     def start(self, query: EventQuery, target: str) -> ReplayJob:
-        job = ReplayJob(str(uuid.uuid4()), replace(query, after=None, limit=self._page_size),
-                        target, datetime.now(UTC))
+        """Start a job in its own thread. Without `end_date` the replay covers the events
+        received up to now, so live traffic arriving meanwhile is not replayed."""
+        now = datetime.now(UTC)
+        query = replace(query, after=None, limit=self._page_size,
+                        end_date=query.end_date or now)
+        job = ReplayJob(str(uuid.uuid4()), query, target, now)
         thread = threading.Thread(target=self._run, args=(job,), name=f"replay-{job.id}",
                                   daemon=True)
         with self._lock:

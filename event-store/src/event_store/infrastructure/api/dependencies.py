@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 
+from event_store.domain.events import as_utc
 from event_store.domain.ports import EventStorage
 from event_store.service.replay import ReplayService
 
@@ -34,6 +35,6 @@ def invalid_parameter(location: str, name: str, message: str, value: Any) -> Req
 
 
 def check_date_range(start_date: datetime | None, end_date: datetime | None) -> None:
-    if start_date is not None and end_date is not None and end_date < start_date:
+    if start_date is not None and end_date is not None and as_utc(end_date) < as_utc(start_date):
         raise invalid_parameter("query", "end_date", "end_date must not be before start_date",
                                 end_date.isoformat())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from event_store.domain.events import as_utc
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.api.dependencies import ReplaysDep
 from event_store.service.replay import TARGET_ALL, ReplayJob
@@ -25,11 +26,13 @@ class ReplayRequest(BaseModel):
     type: list[str] = Field(default_factory=list, description="event types; empty = all")
     charging_station_id: str | None = None
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> Self:
-        if self.start_date and self.end_date and self.end_date < self.start_date:
+    @field_validator("end_date")
+    @classmethod
+    def _not_before_start(cls, end_date: datetime | None, info: ValidationInfo) -> datetime | None:
+        start_date = info.data.get("start_date")
+        if start_date and end_date and as_utc(end_date) < as_utc(start_date):
             raise ValueError("end_date must not be before start_date")
-        return self
+        return end_date
 
 
 def _job_or_404(job: ReplayJob | None, replay_id: str) -> dict[str, Any]:
