@@ -1,0 +1,15 @@
+# Benchmarks (never part of `make test`). Included from the top-level Makefile.
+# Needs the venv (`make install`) and, for the gateway, the local RabbitMQ (BENCH_AMQP_URL,
+# default amqp://guest:guest@127.0.0.1:5672/%2F).
+BENCH_PYTHON ?= $(BIN)/python
+BENCH_GATEWAY_ARGS ?=
+
+.PHONY: bench-gateway bench-gateway-smoke
+
+## Gateway vs bare `ocpp` baseline, same load, same run (issue 3): ~10 minutes at full size.
+bench-gateway:
+	$(BENCH_PYTHON) bench/gateway/run.py $(BENCH_GATEWAY_ARGS)
+
+## The same three scenarios at 5 % size with 3 s steady phases: under a minute.
+bench-gateway-smoke:
+	$(BENCH_PYTHON) bench/gateway/run.py --scale 0.05 --duration 3 $(BENCH_GATEWAY_ARGS)
