@@ -77,6 +77,10 @@ def run_api(settings: Settings) -> None:
     """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
     storage = build_storage(settings)
     app = build_app(storage, rabbitmq_publisher_factory(settings))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
+    # handler found at start; a no-op handler lets us close the storage and exit with 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     try:
         uvicorn.run(app, host=settings.event_store_host, port=settings.event_store_port,
                     log_config=None)

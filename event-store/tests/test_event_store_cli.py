@@ -1,0 +1,97 @@
+"""`python -m event_store api|worker` as real processes (services mode)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pika
+import pytest
+
+from event_store.domain.queries import EventQuery
+from event_store.infrastructure.sqlite_storage import SqliteEventStorage
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(role: str, **env: str) -> subprocess.Popen:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("AMQP_URL", "MONGO_URL", "EVENT_STORE_RETENTION_DAYS")}
+    return subprocess.Popen([sys.executable, "-m", "event_store", role],
+                            env={**environment, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def terminate(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def wait_until(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def test_api_process_serves_events_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    process = start("api", EVENT_STORE_PORT=str(port), EVENT_STORE_HOST="127.0.0.1",
+                    EVENT_STORE_SQLITE_PATH=str(tmp_path / "api.sqlite3"))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: httpx.get(f"{base}/health").status_code == 200)
+        assert httpx.get(f"{base}/events").json() == []
+        assert httpx.get(f"{base}/events", params={"limit": 0}).status_code == 422
+        assert httpx.post(f"{base}/replays", json={"target": "all"}).status_code == 503
+    finally:
+        assert terminate(process) == 0
+    assert (tmp_path / "api.sqlite3").exists()
+
+
+def test_worker_without_amqp_url_exits_with_a_clear_message(tmp_path):
+    process = start("worker", EVENT_STORE_SQLITE_PATH=str(tmp_path / "w.sqlite3"))
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode != 0
+    assert b"AMQP_URL" in output
+
+
+@pytest.mark.integration
+def test_worker_process_consumes_rabbitmq_into_sqlite(tmp_path, rabbitmq, envelope):
+    path = tmp_path / "worker.sqlite3"
+    process = start("worker", AMQP_URL=rabbitmq["url"], AMQP_EXCHANGE=rabbitmq["exchange"],
+                    EVENT_STORE_QUEUE=rabbitmq["queue"], EVENT_STORE_SQLITE_PATH=str(path))
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq["url"]))
+    try:
+        wait_until(lambda: connection.channel().queue_declare(rabbitmq["queue"], passive=True))
+        channel = connection.channel()
+        bodies = [envelope() for _ in range(5)]
+        for body in bodies:
+            channel.basic_publish(rabbitmq["exchange"], "ocpp-events.heart-beat", body)
+        storage = SqliteEventStorage(path)
+        try:
+            wait_until(lambda: len(storage.find(EventQuery())) == 5)
+        finally:
+            storage.close()
+    finally:
+        connection.close()
+        assert terminate(process) == 0
