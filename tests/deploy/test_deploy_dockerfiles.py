@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,20 @@ def test_dockerfile_runs_the_documented_command_and_checks_the_documented_port(
     healthcheck = " ".join(_exec_form(steps["HEALTHCHECK"]))
     assert "/health" in healthcheck
     assert f"'{HTTP_PORT_VARIABLES[package]}', '{serving.http_port}'" in healthcheck
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_dependency_layer_installs_exactly_the_pyproject_dependencies(folder: str) -> None:
+    """Run the Dockerfile's requirements-extraction step as the image's shell would."""
+    steps = _instructions(REPO / folder / "Dockerfile")
+    step = next(arguments for keyword, arguments in steps
+                if keyword == "RUN" and "requirements.txt" in arguments)
+    extract = step.split(">", 1)[0].strip()
+    assert extract.startswith("python ")
+    result = run_tool(["/bin/sh", "-c", extract.replace("python", sys.executable, 1)],
+                      cwd=REPO / folder)
+    assert result.returncode == 0, result.stderr
+    with (REPO / folder / "pyproject.toml").open("rb") as pyproject:
+        dependencies = tomllib.load(pyproject)["project"]["dependencies"]
+    assert result.stdout.splitlines() == dependencies
+    assert "pip install --no-cache-dir -r /tmp/requirements.txt" in step
