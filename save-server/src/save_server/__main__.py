@@ -1,0 +1,24 @@
+"""`python -m save_server api|worker|migrate`."""
+
+from __future__ import annotations
+
+import argparse
+
+from save_server import bootstrap
+
+COMMANDS = {
+    "api": bootstrap.run_api,
+    "worker": bootstrap.run_worker,
+    "migrate": bootstrap.run_migrate,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="save_server", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    COMMANDS[args.command]()
+
+
+if __name__ == "__main__":
+    main()

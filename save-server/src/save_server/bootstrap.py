@@ -1,0 +1,153 @@
+"""The composition root: the only module that knows the concrete adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine, text
+
+from save_server.config import Settings
+from save_server.domain.ports import EventStream, UnitOfWork
+from save_server.infrastructure.api.app import create_app
+from save_server.infrastructure.api.dependencies import ApiDependencies
+from save_server.infrastructure.db.engine import make_engine, migrate
+from save_server.infrastructure.db.readers import SqlChargeReader, SqlStationReader
+from save_server.infrastructure.db.uow import SqlUnitOfWork
+from save_server.infrastructure.logs import configure_logging
+from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
+from save_server.infrastructure.messaging.worker import EventWorker
+from save_server.infrastructure.translation import HANDLED_TYPES
+
+log = structlog.get_logger("save_server")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    uow_factory: Callable[[], UnitOfWork]
+
+    def api_dependencies(self) -> ApiDependencies:
+        return ApiDependencies(SqlStationReader(self.engine), SqlChargeReader(self.engine),
+                               self.uow_factory, self.database_ready)
+
+    def app(self) -> FastAPI:
+        return create_app(self.api_dependencies())
+
+    def worker(self, stream_factory: Callable[[], EventStream]) -> EventWorker:
+        return EventWorker(stream_factory, self.uow_factory)
+
+    def rabbit_stream(self) -> EventStream:
+        from save_server.infrastructure.messaging.rabbitmq import RabbitEventStream
+        if not self.settings.amqp_url:
+            raise RuntimeError("AMQP_URL is required for the worker in services mode")
+        return RabbitEventStream(self.settings.amqp_url, self.settings.amqp_exchange,
+                                 self.settings.save_server_queue, HANDLED_TYPES,
+                                 self.settings.save_server_prefetch)
+
+    def database_ready(self) -> bool:
+        try:
+            with self.engine.connect() as db:
+                db.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Container:
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url)
+    return Container(settings, engine, lambda: SqlUnitOfWork(engine))
+
+
+def run_migrate(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    migrate(settings.resolved_database_url)
+    log.info("database migrated", database=_safe_url(settings.resolved_database_url))
+
+
+def run_api(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    container = bootstrap(settings)
+    try:
+        uvicorn.run(container.app(), host=settings.save_server_host,
+                    port=settings.save_server_port, log_config=None)
+    finally:
+        container.close()
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """Consume RabbitMQ until SIGINT/SIGTERM, then finish the current event and stop."""
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    container = bootstrap(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("worker started", queue=settings.save_server_queue,
+             exchange=settings.amqp_exchange)
+    try:
+        container.worker(container.rabbit_stream).run(stop)
+    finally:
+        container.close()
+        log.info("worker stopped")
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside someone else's loop: the launcher owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
+                       settings: Settings | None = None) -> None:
+    """Migrate the SQLite database under `data_dir`, run the worker (a thread) and the API
+    (in this loop) until cancelled, then stop both."""
+    settings = (settings or Settings()).model_copy(update={
+        "data_dir": pathlib.Path(data_dir), "database_url": None})
+    await asyncio.to_thread(migrate, settings.resolved_database_url)
+    container = bootstrap(settings)
+    stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
+                                 HANDLED_TYPES)
+    stop = threading.Event()
+    worker = threading.Thread(target=container.worker(lambda: stream).run, args=(stop,),
+                              name="save-server-worker", daemon=True)
+    server = _EmbeddedServer(uvicorn.Config(
+        container.app(), host=settings.save_server_host, port=settings.save_server_port,
+        log_config=None, lifespan="off"))
+    worker.start()
+    serving = asyncio.create_task(server.serve(), name="save-server-api")
+    try:
+        await asyncio.shield(serving)
+    finally:
+        server.should_exit = True
+        stop.set()
+        with contextlib.suppress(Exception):
+            await serving
+        await asyncio.to_thread(worker.join, 10)
+        container.close()
+        log.info("save-server stopped")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+__all__ = ["Container", "bootstrap", "run_api", "run_embedded", "run_migrate", "run_worker"]

@@ -1,0 +1,311 @@
+"""Stations, connectors and charges: plain Python, no framework and no protocol names.
+
+Every derived value is a pure function of the facts recorded so far (status reports, boots,
+connections, charge starts and stops), never of the order they arrived in: chargers queue
+messages while offline and brokers redeliver, so the same facts may come in any order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from save_server.domain.rules import (
+    LATITUDE_RANGE,
+    LONGITUDE_RANGE,
+    STATION_CONNECTOR_ID,
+    STATUS_AFTER_BOOT,
+    ChargeStatus,
+    ConnectorStatus,
+    Measurand,
+    StationStatus,
+    charge_status_for,
+    in_range,
+)
+
+
+class InvalidStationData(ValueError):
+    """Operator-entered station data that breaks a rule (e.g. latitude out of range)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field_name = field_name
+
+
+@dataclass
+class Connection:
+    """One network connection of a station, known by the id the gateway gave it."""
+
+    connection_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    disconnected_at: datetime | None = None
+
+    def seen(self, at: datetime) -> None:
+        self.first_seen_at = min(self.first_seen_at, at)
+        self.last_seen_at = max(self.last_seen_at, at)
+
+    @property
+    def order_key(self) -> tuple[datetime, str]:
+        return (self.first_seen_at, self.connection_id)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What a station said about one connector at one moment (its own clock)."""
+
+    at: datetime
+    status: ConnectorStatus
+    raw_status: str | None = None
+    error_code: str | None = None
+    info: str | None = None
+
+    @property
+    def order_key(self) -> tuple:
+        return (self.at, self.status.value, self.raw_status or "", self.error_code or "",
+                self.info or "")
+
+
+@dataclass(frozen=True)
+class MeterSample:
+    at: datetime
+    measurand: Measurand
+    value: float
+    unit: str | None = None
+    phase: str | None = None
+
+
+@dataclass
+class Connector:
+    """A connector's status is the latest report; history is kept as far back as rules need."""
+
+    connector_id: int
+    status: ConnectorStatus | None = None
+    raw_status: str | None = None
+    error_code: str | None = None
+    info: str | None = None
+    status_at: datetime | None = None
+    last_used_at: datetime | None = None
+    last_available_at: datetime | None = None
+    assigned_id_tag: str | None = None
+    id_tag_at: datetime | None = None
+    # Reports at or after `history_horizon` (the in-use report before the last release); older
+    # reports cannot change any derived value, so repositories may load only this window.
+    history_horizon: datetime | None = None
+    reports: list[StatusReport] = field(default_factory=list)
+    new_reports: list[StatusReport] = field(default_factory=list)
+
+    @property
+    def id_tag(self) -> str | None:
+        """The user who last started a charge here; cleared once the connector is available."""
+        if self.assigned_id_tag is None or self.id_tag_at is None:
+            return None
+        if self.last_available_at is not None and self.last_available_at > self.id_tag_at:
+            return None
+        return self.assigned_id_tag
+
+    def report(self, report: StatusReport, boots: set[datetime]) -> None:
+        self.reports.append(report)
+        self.new_reports.append(report)
+        self.recompute(boots)
+
+    def assign_id_tag(self, id_tag: str, at: datetime) -> None:
+        if self.id_tag_at is None or (at, id_tag) > (self.id_tag_at, self.assigned_id_tag or ""):
+            self.assigned_id_tag, self.id_tag_at = id_tag, at
+
+    def recompute(self, boots: set[datetime]) -> None:
+        if not self.reports:
+            return
+        horizon = self.history_horizon
+        log = self.reports + [StatusReport(at=at, status=STATUS_AFTER_BOOT) for at in boots
+                              if horizon is None or at >= horizon]
+        log.sort(key=lambda r: r.order_key)
+        latest = log[-1]
+        self.status, self.raw_status, self.status_at = latest.status, latest.raw_status, latest.at
+        self.error_code, self.info = latest.error_code, latest.info
+        available = [r.at for r in log if r.status is ConnectorStatus.AVAILABLE]
+        available += list(boots) if STATUS_AFTER_BOOT is ConnectorStatus.AVAILABLE else []
+        if self.last_available_at is not None:
+            available.append(self.last_available_at)
+        self.last_available_at = max(available, default=None)
+        in_use_since: datetime | None = None
+        for report in log:
+            if report.status is ConnectorStatus.IN_USE:
+                in_use_since = report.at
+            elif in_use_since is not None:
+                self.last_used_at, self.history_horizon = report.at, in_use_since
+                in_use_since = None
+
+
+@dataclass(frozen=True)
+class BootInfo:
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+
+
+@dataclass
+class Station:
+    """A charging station, known by the identity it connects with."""
+
+    station_id: str
+    connections: dict[str, Connection] = field(default_factory=dict)
+    boots: set[datetime] = field(default_factory=set)
+    boot_info: BootInfo = field(default_factory=BootInfo)
+    boot_info_at: datetime | None = None
+    name: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    availability: StatusReport | None = None
+    connectors: dict[int, Connector] = field(default_factory=dict)
+    readings: dict[tuple[Measurand, str], MeterSample] = field(default_factory=dict)
+    new_boots: set[datetime] = field(default_factory=set)
+
+    # -- connection ---------------------------------------------------------------------
+    def seen(self, connection_id: str, at: datetime) -> None:
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            self.connections[connection_id] = Connection(connection_id, at, at)
+        else:
+            connection.seen(at)
+
+    def disconnected(self, connection_id: str, at: datetime) -> None:
+        """Only the named connection ends; a newer connection of the station stays up."""
+        self.seen(connection_id, at)
+        connection = self.connections[connection_id]
+        if connection.disconnected_at is None or at < connection.disconnected_at:
+            connection.disconnected_at = at
+
+    @property
+    def current_connection(self) -> Connection | None:
+        if not self.connections:
+            return None
+        return max(self.connections.values(), key=lambda c: c.order_key)
+
+    @property
+    def status(self) -> StationStatus:
+        current = self.current_connection
+        if current is None or current.disconnected_at is not None:
+            return StationStatus.DISCONNECTED
+        return StationStatus.CONNECTED
+
+    @property
+    def first_connected_at(self) -> datetime | None:
+        return min((c.first_seen_at for c in self.connections.values()), default=None)
+
+    @property
+    def last_connected_at(self) -> datetime | None:
+        current = self.current_connection
+        return current.first_seen_at if current else None
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        return max((c.last_seen_at for c in self.connections.values()), default=None)
+
+    # -- boot and status ----------------------------------------------------------------
+    def booted(self, at: datetime, info: BootInfo) -> None:
+        if at not in self.boots:
+            self.boots.add(at)
+            self.new_boots.add(at)
+        if self.boot_info_at is None or at >= self.boot_info_at:
+            self.boot_info, self.boot_info_at = info, at
+        for connector in self.connectors.values():
+            connector.recompute(self.boots)
+
+    def report_status(self, connector_id: int, report: StatusReport) -> None:
+        """Connector 0 is the station itself: its status is the station's availability."""
+        if connector_id == STATION_CONNECTOR_ID:
+            if self.availability is None or report.order_key > self.availability.order_key:
+                self.availability = report
+            return
+        self.connector(connector_id).report(report, self.boots)
+
+    def connector(self, connector_id: int) -> Connector:
+        if connector_id not in self.connectors:
+            self.connectors[connector_id] = Connector(connector_id)
+        return self.connectors[connector_id]
+
+    def assign_id_tag(self, connector_id: int, id_tag: str, at: datetime) -> None:
+        if connector_id != STATION_CONNECTOR_ID:
+            self.connector(connector_id).assign_id_tag(id_tag, at)
+
+    def record_readings(self, samples: list[MeterSample]) -> None:
+        """Keep the latest value of each measurand and phase (by the station's clock)."""
+        for sample in samples:
+            key = (sample.measurand, sample.phase or "")
+            known = self.readings.get(key)
+            if known is None or (sample.at, sample.value) > (known.at, known.value):
+                self.readings[key] = sample
+
+    # -- operator data ------------------------------------------------------------------
+    def update_details(self, **details: str | float | None) -> None:
+        """Set any of name, address, latitude, longitude; fields not given are kept."""
+        latitude = details.get("latitude")
+        longitude = details.get("longitude")
+        if latitude is not None and not in_range(float(latitude), LATITUDE_RANGE):
+            raise InvalidStationData("latitude", f"must be within {LATITUDE_RANGE}")
+        if longitude is not None and not in_range(float(longitude), LONGITUDE_RANGE):
+            raise InvalidStationData("longitude", f"must be within {LONGITUDE_RANGE}")
+        for name in ("name", "address", "latitude", "longitude"):
+            if name in details:
+                setattr(self, name, details[name])
+
+
+@dataclass
+class Charge:
+    """One charging session, correlated by station + transaction id; filled in any order."""
+
+    station_id: str
+    transaction_id: str
+    id: int | None = None
+    connector_id: int | None = None
+    id_tag: str | None = None
+    meter_start_wh: float | None = None
+    meter_stop_wh: float | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    stopped: bool = False
+    stop_reason: str | None = None
+
+    def start(self, connector_id: int | None, id_tag: str | None,
+              meter_start_wh: float | None, started_at: datetime | None) -> None:
+        self.connector_id = self.connector_id if self.connector_id is not None else connector_id
+        self.id_tag = self.id_tag or id_tag
+        if meter_start_wh is not None:
+            self.meter_start_wh = meter_start_wh
+        if started_at is not None:
+            self.started_at = started_at if self.started_at is None else min(
+                self.started_at, started_at)
+
+    def stop(self, meter_stop_wh: float | None, ended_at: datetime, stop_reason: str | None,
+             id_tag: str | None = None, connector_id: int | None = None) -> None:
+        """The end time is the stop's own timestamp, even when it arrives much later."""
+        self.stopped = True
+        self.ended_at, self.stop_reason = ended_at, stop_reason
+        if meter_stop_wh is not None:
+            self.meter_stop_wh = meter_stop_wh
+        self.id_tag = self.id_tag or id_tag
+        self.connector_id = self.connector_id if self.connector_id is not None else connector_id
+
+    @property
+    def status(self) -> ChargeStatus:
+        return charge_status_for(self.stopped, self.stop_reason)
+
+    @property
+    def energy_wh(self) -> float | None:
+        if self.meter_start_wh is None or self.meter_stop_wh is None:
+            return None
+        return self.meter_stop_wh - self.meter_start_wh
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def sort_at(self) -> datetime | None:
+        """When the charge is listed: its start, or its end while the start is unknown."""
+        return self.started_at or self.ended_at

@@ -1,0 +1,138 @@
+"""Ports: the small abstract interfaces the service layer needs from the outside world."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+from save_server.domain.model import Charge, MeterSample, Station
+from save_server.domain.rules import ChargeStatus, StationStatus
+from save_server.domain.views import StationView
+
+
+class StationRepository(ABC):
+    """Stations loaded for change; everything loaded or added is saved on commit."""
+
+    @abstractmethod
+    def get(self, station_id: str) -> Station | None:
+        """The station with the history its rules need, locked until the unit of work ends."""
+
+    @abstractmethod
+    def get_or_create(self, station_id: str) -> Station:
+        """Like `get`, creating the station on first contact (no prior registration)."""
+
+
+class ChargeRepository(ABC):
+    @abstractmethod
+    def get_or_create(self, station_id: str, transaction_id: str) -> Charge:
+        """The charge of this transaction, locked; created empty when first heard of."""
+
+    @abstractmethod
+    def add_meter_values(self, station_id: str, transaction_id: str,
+                         samples: Sequence[MeterSample]) -> None:
+        """Attach meter samples to a charge's energy curve (the charge may not exist yet)."""
+
+
+class ProcessedEvents(ABC):
+    """Which events were already applied: recorded in the same transaction as their effect."""
+
+    @abstractmethod
+    def seen(self, event_id: str) -> bool: ...
+
+    @abstractmethod
+    def add(self, event_id: str, event_type: str) -> None: ...
+
+
+class UnitOfWork(ABC):
+    """One atomic change: commit applies all of it, leaving the block without commit none."""
+
+    stations: StationRepository
+    charges: ChargeRepository
+    processed_events: ProcessedEvents
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.rollback()
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChargeFilter:
+    charging_station_id: str | None = None
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    status: ChargeStatus | None = None
+    id_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeCursor:
+    """Position after the last charge of a page (newest first: listed time, then id)."""
+
+    sort_at: datetime
+    charge_id: int
+
+
+class StationReader(ABC):
+    @abstractmethod
+    def list(self, status: StationStatus | None = None) -> list[StationView]: ...
+
+    @abstractmethod
+    def get(self, station_id: str) -> StationView | None: ...
+
+
+class ChargeReader(ABC):
+    @abstractmethod
+    def page(self, charge_filter: ChargeFilter, after: ChargeCursor | None,
+             limit: int) -> list[Charge]: ...
+
+    @abstractmethod
+    def stream(self, charge_filter: ChargeFilter) -> Iterator[Charge]:
+        """Every matching charge, newest first, without holding them all in memory."""
+
+    @abstractmethod
+    def get(self, charge_id: int) -> Charge | None: ...
+
+    @abstractmethod
+    def meter_values(self, station_id: str, transaction_id: str) -> list[MeterSample]: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message taken from the event stream; `handle` is the adapter's own token."""
+
+    body: bytes
+    routing_key: str
+    redelivered: bool
+    handle: object
+
+
+class EventStream(ABC):
+    """The incoming events: at-least-once, each delivery acknowledged exactly once."""
+
+    @abstractmethod
+    def receive(self, timeout: float) -> Delivery | None: ...
+
+    @abstractmethod
+    def ack(self, delivery: Delivery) -> None: ...
+
+    @abstractmethod
+    def requeue(self, delivery: Delivery) -> None: ...
+
+    @abstractmethod
+    def dead_letter(self, delivery: Delivery, error: str) -> None:
+        """Move a message that can never be handled aside, with the reason, and ack it."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""

@@ -1,0 +1,35 @@
+"""The FastAPI app factory: one router per resource, dependencies injected via app.state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from save_server.infrastructure import metrics
+from save_server.infrastructure.api.dependencies import ApiDependencies
+from save_server.infrastructure.api.routers import charges, operations, stations
+
+ROUTERS = (stations.router, charges.router, operations.router)
+
+
+def create_app(dependencies: ApiDependencies) -> FastAPI:
+    app = FastAPI(title="save-server", version="0.1.0",
+                  description="Charging stations, connectors and charge history of SAVE's "
+                              "charging network.")
+    app.state.dependencies = dependencies
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def observe_latency(request: Request,
+                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
+    return app

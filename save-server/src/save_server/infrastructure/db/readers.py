@@ -1,0 +1,134 @@
+"""SQL read side: stations and charges as the API lists them (keyset pagination, streaming)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, Select, and_, or_, select
+
+from save_server.domain.model import BootInfo, Charge, Connector, MeterSample, StatusReport
+from save_server.domain.ports import ChargeCursor, ChargeFilter, ChargeReader, StationReader
+from save_server.domain.rules import ConnectorStatus, StationStatus
+from save_server.domain.views import StationView
+from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.mapping import (
+    charge_from_row,
+    connector_from_row,
+    sample_from_row,
+)
+
+STREAM_BATCH = 1000
+
+
+class SqlStationReader(StationReader):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def list(self, status: StationStatus | None = None) -> list[StationView]:
+        query = select(tables.stations).order_by(tables.stations.c.station_id)
+        if status is not None:
+            query = query.where(tables.stations.c.status == status.value)
+        return self._views(query, all_stations=True)
+
+    def get(self, station_id: str) -> StationView | None:
+        query = select(tables.stations).where(tables.stations.c.station_id == station_id)
+        views = self._views(query, all_stations=False)
+        return views[0] if views else None
+
+    def _views(self, query: Select[Any], all_stations: bool) -> list[StationView]:
+        t = tables
+        with self._engine.connect() as db:
+            rows = list(db.execute(query).mappings())
+            if not rows:
+                return []
+            ids = [r["station_id"] for r in rows]
+            connectors_query = select(t.connectors).order_by(t.connectors.c.connector_id)
+            readings_query = select(t.station_readings).order_by(t.station_readings.c.measurand,
+                                                                 t.station_readings.c.phase)
+            if not all_stations:
+                connectors_query = connectors_query.where(t.connectors.c.station_id.in_(ids))
+                readings_query = readings_query.where(t.station_readings.c.station_id.in_(ids))
+            connectors: dict[str, list[Connector]] = defaultdict(list)
+            for c in db.execute(connectors_query).mappings():
+                connectors[c["station_id"]].append(connector_from_row(c))
+            readings: dict[str, list[MeterSample]] = defaultdict(list)
+            for r in db.execute(readings_query).mappings():
+                readings[r["station_id"]].append(sample_from_row(r))
+        return [_view(r, connectors[r["station_id"]], readings[r["station_id"]]) for r in rows]
+
+
+def _view(row: Any, connectors: list[Connector], readings: list[MeterSample]) -> StationView:
+    availability = None
+    if row["availability_status"] is not None:
+        availability = StatusReport(row["availability_at"],
+                                    ConnectorStatus(row["availability_status"]),
+                                    row["availability_raw_status"],
+                                    row["availability_error_code"], row["availability_info"])
+    return StationView(
+        station_id=row["station_id"], status=StationStatus(row["status"]),
+        first_connected_at=row["first_connected_at"],
+        last_connected_at=row["last_connected_at"], last_seen_at=row["last_seen_at"],
+        boot_info=BootInfo(row["vendor"], row["model"], row["serial_number"],
+                           row["firmware_version"]),
+        name=row["name"], address=row["address"], latitude=row["latitude"],
+        longitude=row["longitude"], availability=availability,
+        connectors=connectors, readings=readings,
+    )
+
+
+class SqlChargeReader(ChargeReader):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def page(self, charge_filter: ChargeFilter, after: ChargeCursor | None,
+             limit: int) -> list[Charge]:
+        query = _filtered(charge_filter, after).limit(limit)
+        with self._engine.connect() as db:
+            return [charge_from_row(r) for r in db.execute(query).mappings()]
+
+    def stream(self, charge_filter: ChargeFilter) -> Iterator[Charge]:
+        """Batches of keyset pages: constant memory, no long-lived cursor or transaction."""
+        after: ChargeCursor | None = None
+        while True:
+            batch = self.page(charge_filter, after, STREAM_BATCH)
+            yield from batch
+            if len(batch) < STREAM_BATCH:
+                return
+            last = batch[-1]
+            assert last.sort_at is not None and last.id is not None
+            after = ChargeCursor(last.sort_at, last.id)
+
+    def get(self, charge_id: int) -> Charge | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(tables.charges).where(tables.charges.c.id == charge_id)
+                             ).mappings().first()
+        return charge_from_row(row) if row else None
+
+    def meter_values(self, station_id: str, transaction_id: str) -> list[MeterSample]:
+        c = tables.charge_meter_values.c
+        query = (select(tables.charge_meter_values)
+                 .where(c.station_id == station_id, c.transaction_id == transaction_id)
+                 .order_by(c.measured_at, c.id))
+        with self._engine.connect() as db:
+            return [sample_from_row(r) for r in db.execute(query).mappings()]
+
+
+def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select[Any]:
+    c = tables.charges.c
+    query = select(tables.charges).order_by(c.sort_at.desc(), c.id.desc())
+    if charge_filter.charging_station_id is not None:
+        query = query.where(c.station_id == charge_filter.charging_station_id)
+    if charge_filter.start_date is not None:
+        query = query.where(c.started_at >= charge_filter.start_date)
+    if charge_filter.end_date is not None:
+        query = query.where(c.ended_at <= charge_filter.end_date)
+    if charge_filter.status is not None:
+        query = query.where(c.status == charge_filter.status.value)
+    if charge_filter.id_tag is not None:
+        query = query.where(c.id_tag == charge_filter.id_tag)
+    if after is not None:
+        query = query.where(or_(c.sort_at < after.sort_at,
+                                and_(c.sort_at == after.sort_at, c.id < after.charge_id)))
+    return query

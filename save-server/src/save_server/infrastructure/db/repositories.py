@@ -1,0 +1,177 @@
+"""SQL repositories used inside one unit of work (one database transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection as DbConnection
+
+from save_server.domain.model import Charge, Connection, MeterSample, Station
+from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
+from save_server.domain.rules import StationStatus
+from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.mapping import (
+    charge_from_row,
+    charge_row,
+    connector_from_row,
+    connector_row,
+    insert_for,
+    report_from_row,
+    sample_from_row,
+    station_from_row,
+    station_row,
+    upsert,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class SqlStationRepository(StationRepository):
+    def __init__(self, db: DbConnection) -> None:
+        self._db = db
+        self._loaded: dict[str, tuple[Station, dict[str, tuple]]] = {}
+
+    def get(self, station_id: str) -> Station | None:
+        if station_id in self._loaded:
+            return self._loaded[station_id][0]
+        row = self._db.execute(
+            select(tables.stations).where(tables.stations.c.station_id == station_id)
+            .with_for_update()).mappings().first()
+        if row is None:
+            return None
+        station = self._load(row)
+        snapshot = {c.connection_id: _connection_key(c) for c in station.connections.values()}
+        self._loaded[station_id] = (station, snapshot)
+        return station
+
+    def get_or_create(self, station_id: str) -> Station:
+        found = self.get(station_id)
+        if found is not None:
+            return found
+        self._db.execute(insert_for(self._db.dialect, tables.stations)
+                         .values(station_id=station_id, status=StationStatus.DISCONNECTED.value)
+                         .on_conflict_do_nothing(index_elements=["station_id"]))
+        found = self.get(station_id)
+        assert found is not None
+        return found
+
+    def _load(self, row: Any) -> Station:
+        station = station_from_row(row)
+        key = station.station_id
+        t = tables
+        for c in self._db.execute(select(t.station_connections)
+                                  .where(t.station_connections.c.station_id == key)).mappings():
+            station.connections[c["connection_id"]] = Connection(
+                c["connection_id"], c["first_seen_at"], c["last_seen_at"], c["disconnected_at"])
+        station.boots = set(self._db.execute(select(t.station_boots.c.booted_at)
+                                             .where(t.station_boots.c.station_id == key))
+                            .scalars())
+        for r in self._db.execute(select(t.station_readings)
+                                  .where(t.station_readings.c.station_id == key)).mappings():
+            sample = sample_from_row(r)
+            station.readings[(sample.measurand, sample.phase or "")] = sample
+        for c in self._db.execute(select(t.connectors)
+                                  .where(t.connectors.c.station_id == key)).mappings():
+            connector = connector_from_row(c)
+            reports = t.connector_status_reports.c
+            query = select(t.connector_status_reports).where(
+                reports.station_id == key, reports.connector_id == connector.connector_id)
+            if connector.history_horizon is not None:
+                query = query.where(reports.reported_at >= connector.history_horizon)
+            connector.reports = [report_from_row(r) for r in self._db.execute(query).mappings()]
+            station.connectors[connector.connector_id] = connector
+        return station
+
+    def save_all(self) -> None:
+        for station, snapshot in self._loaded.values():
+            self._save(station, snapshot)
+
+    def _save(self, station: Station, snapshot: dict[str, tuple]) -> None:
+        db, key, t = self._db, station.station_id, tables
+        db.execute(update(t.stations).where(t.stations.c.station_id == key)
+                   .values(station_row(station)))
+        for connection in station.connections.values():
+            if snapshot.get(connection.connection_id) != _connection_key(connection):
+                upsert(db, t.station_connections, {
+                    "station_id": key, "connection_id": connection.connection_id,
+                    "first_seen_at": connection.first_seen_at,
+                    "last_seen_at": connection.last_seen_at,
+                    "disconnected_at": connection.disconnected_at,
+                }, ["station_id", "connection_id"])
+        for booted_at in station.new_boots:
+            upsert(db, t.station_boots, {"station_id": key, "booted_at": booted_at},
+                   ["station_id", "booted_at"])
+        for sample in station.readings.values():
+            upsert(db, t.station_readings, {
+                "station_id": key, "measurand": sample.measurand.value,
+                "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
+                "measured_at": sample.at,
+            }, ["station_id", "measurand", "phase"])
+        for connector in station.connectors.values():
+            upsert(db, t.connectors, connector_row(key, connector),
+                   ["station_id", "connector_id"])
+            if connector.new_reports:
+                db.execute(t.connector_status_reports.insert(), [{
+                    "station_id": key, "connector_id": connector.connector_id,
+                    "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
+                    "error_code": r.error_code, "info": r.info,
+                } for r in connector.new_reports])
+
+
+def _connection_key(connection: Connection) -> tuple:
+    return (connection.first_seen_at, connection.last_seen_at, connection.disconnected_at)
+
+
+class SqlChargeRepository(ChargeRepository):
+    def __init__(self, db: DbConnection) -> None:
+        self._db = db
+        self._loaded: dict[tuple[str, str], Charge] = {}
+
+    def get_or_create(self, station_id: str, transaction_id: str) -> Charge:
+        key = (station_id, transaction_id)
+        if key in self._loaded:
+            return self._loaded[key]
+        c = tables.charges.c
+        query = (select(tables.charges).where(and_(c.station_id == station_id,
+                                                   c.transaction_id == transaction_id))
+                 .with_for_update())
+        row = self._db.execute(query).mappings().first()
+        if row is None:
+            self._db.execute(insert_for(self._db.dialect, tables.charges).values(
+                station_id=station_id, transaction_id=transaction_id, stopped=False,
+                status="charging", sort_at=EPOCH,
+            ).on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
+            row = self._db.execute(query).mappings().one()
+        charge = charge_from_row(row)
+        self._loaded[key] = charge
+        return charge
+
+    def add_meter_values(self, station_id: str, transaction_id: str,
+                         samples: Sequence[MeterSample]) -> None:
+        self._db.execute(tables.charge_meter_values.insert(), [{
+            "station_id": station_id, "transaction_id": transaction_id,
+            "measured_at": s.at, "measurand": s.measurand.value, "phase": s.phase,
+            "value": s.value, "unit": s.unit,
+        } for s in samples])
+
+    def save_all(self) -> None:
+        for charge in self._loaded.values():
+            self._db.execute(update(tables.charges).where(tables.charges.c.id == charge.id)
+                             .values(charge_row(charge)))
+
+
+class SqlProcessedEvents(ProcessedEvents):
+    def __init__(self, db: DbConnection) -> None:
+        self._db = db
+
+    def seen(self, event_id: str) -> bool:
+        c = tables.processed_events.c
+        return self._db.execute(select(c.event_id).where(c.event_id == event_id)).first() \
+            is not None
+
+    def add(self, event_id: str, event_type: str) -> None:
+        self._db.execute(tables.processed_events.insert().values(
+            event_id=event_id, event_type=event_type, processed_at=datetime.now(UTC)))

@@ -1,0 +1,149 @@
+"""SQLAlchemy tables. Schema changes go through Alembic (save_server/migrations)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from save_server.infrastructure.db.types import UTCDateTime
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# SQLite autoincrements only INTEGER PRIMARY KEY columns.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+stations = Table(
+    "stations", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("first_connected_at", UTCDateTime()),
+    Column("last_connected_at", UTCDateTime()),
+    Column("last_seen_at", UTCDateTime()),
+    Column("vendor", String(50)),
+    Column("model", String(50)),
+    Column("serial_number", String(50)),
+    Column("firmware_version", String(50)),
+    Column("boot_info_at", UTCDateTime()),
+    Column("name", String(200)),
+    Column("address", Text()),
+    Column("latitude", Float()),
+    Column("longitude", Float()),
+    Column("availability_status", String(16)),
+    Column("availability_raw_status", String(32)),
+    Column("availability_error_code", String(50)),
+    Column("availability_info", Text()),
+    Column("availability_at", UTCDateTime()),
+    Index(None, "status"),
+)
+
+station_connections = Table(
+    "station_connections", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("connection_id", String(64), primary_key=True),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("disconnected_at", UTCDateTime()),
+)
+
+station_boots = Table(
+    "station_boots", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("booted_at", UTCDateTime(), primary_key=True),
+)
+
+station_readings = Table(
+    "station_readings", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("measurand", String(32), primary_key=True),
+    Column("phase", String(8), primary_key=True),
+    Column("value", Float(), nullable=False),
+    Column("unit", String(16)),
+    Column("measured_at", UTCDateTime(), nullable=False),
+)
+
+connectors = Table(
+    "connectors", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("connector_id", Integer(), primary_key=True, autoincrement=False),
+    Column("status", String(16)),
+    Column("raw_status", String(32)),
+    Column("error_code", String(50)),
+    Column("info", Text()),
+    Column("status_at", UTCDateTime()),
+    Column("last_used_at", UTCDateTime()),
+    Column("last_available_at", UTCDateTime()),
+    Column("id_tag", String(64)),
+    Column("id_tag_at", UTCDateTime()),
+    Column("history_horizon", UTCDateTime()),
+)
+
+connector_status_reports = Table(
+    "connector_status_reports", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("station_id", String(48), nullable=False),
+    Column("connector_id", Integer(), nullable=False),
+    Column("reported_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("raw_status", String(32)),
+    Column("error_code", String(50)),
+    Column("info", Text()),
+    Index(None, "station_id", "connector_id", "reported_at"),
+)
+
+charges = Table(
+    "charges", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("station_id", String(48), nullable=False),
+    Column("transaction_id", String(64), nullable=False),
+    Column("connector_id", Integer()),
+    Column("id_tag", String(64)),
+    Column("meter_start_wh", Float()),
+    Column("meter_stop_wh", Float()),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+    Column("stopped", Boolean(), nullable=False),
+    Column("stop_reason", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("energy_wh", Float()),
+    Column("duration_seconds", Float()),
+    Column("sort_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("station_id", "transaction_id"),
+    Index(None, "sort_at", "id"),
+    Index(None, "station_id", "sort_at", "id"),
+    Index(None, "id_tag", "sort_at"),
+)
+
+charge_meter_values = Table(
+    "charge_meter_values", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("station_id", String(48), nullable=False),
+    Column("transaction_id", String(64), nullable=False),
+    Column("measured_at", UTCDateTime(), nullable=False),
+    Column("measurand", String(32), nullable=False),
+    Column("phase", String(8)),
+    Column("value", Float(), nullable=False),
+    Column("unit", String(16)),
+    Index(None, "station_id", "transaction_id", "measured_at"),
+)
+
+processed_events = Table(
+    "processed_events", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("processed_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,43 @@
+"""The SQL unit of work: one connection, one transaction."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Engine
+
+from save_server.domain.ports import UnitOfWork
+from save_server.infrastructure.db.repositories import (
+    SqlChargeRepository,
+    SqlProcessedEvents,
+    SqlStationRepository,
+)
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._db = self._engine.connect()
+        self._transaction = self._db.begin()
+        self.stations = self._station_repository = SqlStationRepository(self._db)
+        self.charges = self._charge_repository = SqlChargeRepository(self._db)
+        self.processed_events = SqlProcessedEvents(self._db)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self.rollback()
+        finally:
+            self._db.close()
+
+    def commit(self) -> None:
+        self._station_repository.save_all()
+        self._charge_repository.save_all()
+        self._transaction.commit()
+
+    def rollback(self) -> None:
+        if self._transaction.is_active:
+            self._transaction.rollback()

@@ -1,0 +1,53 @@
+"""Event stream adapter for the in-process broker of the embedded mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from save_server.domain.ports import Delivery, EventStream
+
+
+class InProcessBroker(Protocol):
+    """The part of csms_embedded.broker.InProcessBroker this adapter uses."""
+
+    def declare_queue(self, name: str, bindings: Iterable[tuple[str, str]] = (),
+                      dead_letter_queue: str | None = None) -> None: ...
+
+    def get(self, queue: str, timeout: float | None = None) -> Any: ...
+
+    def ack(self, queue: str, message: Any) -> None: ...
+
+    def nack(self, queue: str, message: Any, requeue: bool = True) -> None: ...
+
+    def publish_to_queue(self, queue: str, routing_key: str, body: bytes,
+                         headers: dict | None = None,
+                         properties: dict | None = None) -> None: ...
+
+
+class EmbeddedEventStream(EventStream):
+    def __init__(self, broker: InProcessBroker, exchange: str, queue: str,
+                 event_types: Iterable[str]) -> None:
+        self._broker, self._queue = broker, queue
+        self._dead_letter_queue = f"{queue}.dead-letter"
+        broker.declare_queue(queue, [(exchange, t) for t in event_types],
+                             dead_letter_queue=self._dead_letter_queue)
+
+    def receive(self, timeout: float) -> Delivery | None:
+        message = self._broker.get(self._queue, timeout)
+        if message is None:
+            return None
+        return Delivery(message.body, message.routing_key, message.redelivered, message)
+
+    def ack(self, delivery: Delivery) -> None:
+        self._broker.ack(self._queue, delivery.handle)
+
+    def requeue(self, delivery: Delivery) -> None:
+        self._broker.nack(self._queue, delivery.handle, requeue=True)
+
+    def dead_letter(self, delivery: Delivery, error: str) -> None:
+        message = delivery.handle
+        self._broker.publish_to_queue(
+            self._dead_letter_queue, message.routing_key, message.body,
+            headers={**message.headers, "x-error": error}, properties=message.properties)
+        self._broker.ack(self._queue, message)

@@ -1,0 +1,60 @@
+"""The translation layer: OCPP-shaped events in, domain commands out.
+
+This is the only place that knows OCPP names; another protocol plugs in beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from save_server.domain.commands import Command, ObserveConnection, RecordDisconnection
+from save_server.infrastructure.translation import ocpp16, ocpp201
+from save_server.infrastructure.translation.common import InvalidPayload
+from save_server.infrastructure.translation.envelope import (
+    Envelope,
+    PoisonMessage,
+    parse_envelope,
+)
+
+Translator = Callable[[Envelope], list[Command]]
+
+PREFIX = "ocpp-events."
+DISCONNECT = "ocpp-events.disconnect"
+
+# (event type, OCPP version) → translator. Types with no business effect beyond "the station
+# was heard from" map to an empty translation.
+TRANSLATORS: dict[tuple[str, str], Translator] = {
+    ("ocpp-events.boot-notification", "1.6"): ocpp16.boot,
+    ("ocpp-events.status-notification", "1.6"): ocpp16.status,
+    ("ocpp-events.start-transaction", "1.6"): ocpp16.start_transaction,
+    ("ocpp-events.stop-transaction", "1.6"): ocpp16.stop_transaction,
+    ("ocpp-events.meter-values", "1.6"): ocpp16.meter_values,
+    ("ocpp-events.boot-notification", "2.0.1"): ocpp201.boot,
+    ("ocpp-events.status-notification", "2.0.1"): ocpp201.status,
+    ("ocpp-events.transaction-event", "2.0.1"): ocpp201.transaction_event,
+    ("ocpp-events.meter-values", "2.0.1"): ocpp201.meter_values,
+}
+HEARD_FROM = ("ocpp-events.heart-beat", "ocpp-events.authorize")
+
+# The routing keys the worker's queue is bound to.
+HANDLED_TYPES: tuple[str, ...] = tuple(sorted(
+    {event_type for event_type, _ in TRANSLATORS} | set(HEARD_FROM) | {DISCONNECT}))
+
+
+def translate(event: Envelope) -> list[Command]:
+    """Domain commands for one event; PoisonMessage when its payload breaks the contract."""
+    station_id = event.charging_station_id
+    if event.type == DISCONNECT:
+        return [RecordDisconnection(station_id, event.connection_id, event.received_at)]
+    commands: list[Command] = [ObserveConnection(station_id, event.connection_id,
+                                                 event.received_at)]
+    translator = TRANSLATORS.get((event.type, event.ocpp_version))
+    if translator is None:
+        return commands
+    try:
+        return commands + translator(event)
+    except InvalidPayload as error:
+        raise PoisonMessage(f"{event.type}: {error}", str(event.event_id)) from error
+
+
+__all__ = ["HANDLED_TYPES", "Envelope", "PoisonMessage", "parse_envelope", "translate"]

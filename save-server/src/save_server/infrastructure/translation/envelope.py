@@ -1,0 +1,57 @@
+"""The event envelope as this service reads it: tolerant (unknown fields ignored), but strict
+about what it needs. Anything that fails here is a poison message."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+
+
+class PoisonMessage(ValueError):
+    """The message can never be handled: it goes to the dead-letter queue with this reason."""
+
+    def __init__(self, reason: str, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: UUID
+    type: str
+    charging_station_id: str
+    ocpp_version: str
+    connection_id: str
+    received_at: AwareDatetime
+    payload: dict[str, Any]
+    response: dict[str, Any] | None = None
+
+    @field_validator("received_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @field_validator("charging_station_id", "connection_id", "type")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+
+def parse_envelope(body: bytes) -> Envelope:
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PoisonMessage(f"body is not JSON: {error}") from error
+    event_id = document.get("event_id") if isinstance(document, dict) else None
+    try:
+        return Envelope.model_validate(document)
+    except ValueError as error:
+        raise PoisonMessage(f"invalid envelope: {error}", str(event_id)) from error

@@ -1,0 +1,31 @@
+"""Alembic environment: the URL comes from the caller (save_server.infrastructure.db.migrate)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from save_server.infrastructure.db.tables import metadata
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section) or {},
+                                prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        _run(connection)
+
+
+def _run(connection: object) -> None:
+    context.configure(connection=connection, target_metadata=metadata,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()
