@@ -36,6 +36,9 @@ class FixedClock(Clock):
     def now(self) -> datetime:
         return self.moment
 
+    async def sleep_until(self, moment: datetime) -> None:
+        self.moment = max(self.moment, moment)
+
 
 class RecordingNotifier(Notifier):
     """Keeps published events; `failing = True` makes every publish unconfirmed."""
@@ -152,3 +155,99 @@ async def make_gateway() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for gateway in reversed(started):
         await gateway.stop()
+
+
+# --- real RabbitMQ and gateway subprocesses -------------------------------------------------
+@pytest.fixture
+async def rabbit_queue():
+    """A unique exchange with a queue bound to `#` on the real RabbitMQ; both deleted after."""
+    import aio_pika
+
+    url = os.environ.get("AMQP_URL", AMQP_URL)
+    try:
+        connection = await aio_pika.connect(url, timeout=3)
+    except Exception as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"RabbitMQ not reachable at {url}: {error!r}")
+        pytest.skip(f"RabbitMQ not reachable at {url}")
+    channel = await connection.channel()
+    exchange_name = f"test-ocpp-events-{uuid.uuid4().hex[:12]}"
+    exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange, "#")
+    yield url, exchange_name, queue
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.exchange_delete(exchange_name)
+    await connection.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class GatewayProcess:
+    """`python -m ocpp_events serve` in a subprocess on fixed free ports."""
+
+    def __init__(self, amqp_url: str, exchange: str) -> None:
+        self.amqp_url, self.exchange = amqp_url, exchange
+        self.port, self.http_port = free_port(), free_port()
+        self.process: Any = None
+
+    async def start(self, timeout: float = 15.0) -> GatewayProcess:
+        import asyncio
+        import sys
+
+        import httpx
+
+        env = dict(os.environ, AMQP_URL=self.amqp_url, AMQP_EXCHANGE=self.exchange,
+                   GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
+                   GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ocpp_events", "serve", env=env)
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient() as http:
+            while True:
+                try:
+                    ready = await http.get(f"http://127.0.0.1:{self.http_port}/ready")
+                    if ready.status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                assert self.process.returncode is None, "gateway process exited"
+                assert asyncio.get_running_loop().time() < deadline, "gateway never ready"
+                await asyncio.sleep(0.05)
+
+    async def terminate(self, timeout: float = 15.0) -> int:
+        import asyncio
+        import signal
+
+        if self.process is None or self.process.returncode is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp/"
+
+
+@pytest.fixture
+async def gateway_processes():
+    """Factory of gateway subprocesses; any still running are killed at teardown."""
+    started: list[GatewayProcess] = []
+
+    def make(amqp_url: str, exchange: str) -> GatewayProcess:
+        process = GatewayProcess(amqp_url, exchange)
+        started.append(process)
+        return process
+
+    yield make
+    for gateway in started:
+        if gateway.process is not None and gateway.process.returncode is None:
+            gateway.process.kill()
+            await gateway.process.wait()

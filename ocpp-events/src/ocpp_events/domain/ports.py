@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from datetime import UTC, datetime
 
 from ocpp_events.domain.events import Event
@@ -40,3 +41,8 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep_until(self, moment: datetime) -> None:
+        delay = (moment - self.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)

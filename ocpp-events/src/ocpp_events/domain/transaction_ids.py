@@ -1,13 +1,22 @@
 """Transaction ids for OCPP 1.6 StartTransaction (see ocpp-events/README.md, "Transaction ids").
 
-id = whole seconds since EPOCH, kept strictly increasing per station inside one process:
-`max(now_seconds, last_id + 1)`. Unique per station across restarts (time moves on) and across
-replicas (a station is connected to one replica at a time), with no call to another service.
+id = whole seconds since EPOCH (2025-01-01 UTC), strictly increasing per station:
+`max(now_seconds, last_id + 1)`, where a new connection of the station starts from
+`connect_second + 1`. An id is answered only once the clock has reached its second
+(`usable_from`), so no answered id is ever ahead of the clock. No state is shared between
+processes and no other service is called.
+
+Why it is unique per station: every id a connection answered is <= the second it was answered
+in. The station's next connection (after a gateway restart, or on another replica) begins
+later, in second C', and hands out ids >= C' + 1. Limits: replicas' clocks must agree within
+a second (NTP); bursts are paced to one StartTransaction answer per second per station;
+range is positive 32-bit until 2093.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from ocpp_events.domain.ports import Clock
 
@@ -15,23 +24,36 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 MAX_ID = 2**31 - 1
 
 
+@dataclass(frozen=True)
+class TransactionId:
+    value: int
+
+    @property
+    def usable_from(self) -> datetime:
+        """Do not answer the id before this moment (the start of its second)."""
+        return EPOCH + timedelta(seconds=self.value)
+
+
 class TransactionIdAllocator:
-    def __init__(self, clock: Clock, started_at: datetime | None = None) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._last: dict[str, int] = {}
-        # Never hand out an id of the second this process started in: the previous process
-        # (restart) may have used it for the same station just before it stopped.
-        start = started_at or clock.now()
-        self._floor = self._seconds(start) + 1
 
-    def next_id(self, station_id: str) -> int:
+    def connected(self, station_id: str) -> None:
+        """A new connection of the station: its ids start after the current second."""
         now = self._seconds(self._clock.now())
-        last = self._last.get(station_id, self._floor - 1)
-        transaction_id = max(now, last + 1)
-        if transaction_id > MAX_ID:
+        self._last[station_id] = max(self._last.get(station_id, 0), now)
+
+    def next_id(self, station_id: str) -> TransactionId:
+        now = self._seconds(self._clock.now())
+        last = self._last.get(station_id)
+        if last is None:  # no connected() seen: same rule as a new connection
+            last = now
+        value = max(now, last + 1)
+        if value > MAX_ID:
             raise OverflowError("transaction id space exhausted (year 2093)")
-        self._last[station_id] = transaction_id
-        return transaction_id
+        self._last[station_id] = value
+        return TransactionId(value)
 
     @staticmethod
     def _seconds(moment: datetime) -> int:

@@ -95,6 +95,7 @@ class OcppServer:
         structlog.contextvars.bind_contextvars(
             charging_station_id=station_id, connection_id=session.connection_id)
         charge_point = session_class(session, self.services, websocket)
+        self.services.transaction_ids.connected(station_id)
         replaced = self.registry.register(StationConnection(
             station_id, session.connection_id, session.ocpp_version, charge_point, websocket))
         if replaced is not None:

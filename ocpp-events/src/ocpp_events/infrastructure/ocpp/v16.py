@@ -39,10 +39,13 @@ class ChargePoint16(GatewayChargePoint):
         return call_result.Authorize(id_tag_info=self._id_tag_info(id_tag))
 
     @on(Action.start_transaction)
-    def on_start_transaction(self, id_tag: str, **_: Any) -> call_result.StartTransaction:
+    async def on_start_transaction(self, id_tag: str,
+                                   **_: Any) -> call_result.StartTransaction:
+        """The id is answered no earlier than its own second (see domain.transaction_ids)."""
         transaction_id = self.services.transaction_ids.next_id(self.session.station_id)
+        await self.services.clock.sleep_until(transaction_id.usable_from)
         return call_result.StartTransaction(
-            transaction_id=transaction_id, id_tag_info=self._id_tag_info(id_tag))
+            transaction_id=transaction_id.value, id_tag_info=self._id_tag_info(id_tag))
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, id_tag: str | None = None,

@@ -1,0 +1,52 @@
+"""Keepalive pings and graceful SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+
+async def test_station_that_stops_answering_pings_is_closed_and_reported(
+        make_gateway, notifier, station_id, validate_event):
+    gateway = await make_gateway(notifier, gateway_ping_interval=0.2, gateway_ping_timeout=0.3,
+                                 gateway_close_timeout=0.3)
+    ws = await connect(f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}",
+                       subprotocols=["ocpp1.6"], ping_interval=None)
+    try:
+        ws.transport.pause_reading()  # the station goes silent: no pongs any more
+        for _ in range(150):
+            if notifier.of_type("ocpp-events.disconnect"):
+                break
+            await asyncio.sleep(0.02)
+        [disconnect] = notifier.of_type("ocpp-events.disconnect")
+        assert disconnect.payload["close_code"] == 1011
+        assert gateway.ocpp.registry.get(station_id) is None
+        validate_event(json.loads(disconnect.to_json()))
+    finally:
+        ws.transport.abort()
+
+
+@pytest.mark.integration
+async def test_sigterm_closes_stations_with_1001_publishes_and_exits_0(
+        rabbit_queue, gateway_processes, station_id):
+    amqp_url, exchange, queue = rabbit_queue
+    gateway = await gateway_processes(amqp_url, exchange).start()
+    async with connect(gateway.url + station_id, subprotocols=["ocpp1.6"]) as ws:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+        exit_code = asyncio.create_task(gateway.terminate())
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd.code == 1001
+        assert await exit_code == 0
+    bodies = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        bodies.append(json.loads(message.body))
+    assert [b["type"] for b in bodies] == ["ocpp-events.heart-beat", "ocpp-events.disconnect"]
+    assert bodies[1]["payload"]["close_code"] == 1001
+    with pytest.raises(OSError):
+        await connect(gateway.url + station_id, subprotocols=["ocpp1.6"], open_timeout=2)
