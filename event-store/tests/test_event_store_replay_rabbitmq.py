@@ -86,4 +86,18 @@ def test_replay_to_a_missing_queue_fails_and_says_why(rabbitmq, channel, sqlite_
     job = run(service, EventQuery(), f"{rabbitmq['target_queue']}-missing")
     assert job.state is ReplayState.FAILED
     assert job.events_sent == 0
-    assert "Unroutable" in job.errors[0]
+    assert "no queue named" in job.errors[0]
+
+
+def test_a_message_returned_as_unroutable_fails_at_the_next_flush(rabbitmq, channel, make_event):
+    publisher = PikaReplayPublisher(rabbitmq["url"], rabbitmq["exchange"])
+    try:
+        event = make_event()
+        publisher.publish_to_queue(rabbitmq["target_queue"], event, {"replayed": True})
+        publisher.flush()
+        channel.queue_delete(rabbitmq["target_queue"])  # gone in the middle of a replay
+        publisher.publish_to_queue(rabbitmq["target_queue"], event, {"replayed": True})
+        with pytest.raises(LookupError, match="unroutable"):
+            publisher.flush()
+    finally:
+        publisher.close()

@@ -93,4 +93,9 @@ class ReplayPublisher(ABC):
         """Publish straight into one named queue; raise if there is no such queue."""
 
     @abstractmethod
+    def flush(self) -> None:
+        """Make sure everything published so far reached the broker (called after each page
+        and at the end of a job); raise if something could not be delivered."""
+
+    @abstractmethod
     def close(self) -> None: ...

@@ -89,5 +89,8 @@ class EmbeddedReplayPublisher(ReplayPublisher):
         self._broker.publish_to_queue(queue, event.routing_key, event.body, headers,
                                       message_properties(event))
 
+    def flush(self) -> None:
+        """The in-process broker takes each message synchronously: nothing to wait for."""
+
     def close(self) -> None:
         """Nothing to release."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import ChannelClosedByBroker
 
 from event_store.domain.events import StoredEvent
 from event_store.domain.ports import Delivery, EventFeed, ReplayPublisher
@@ -78,21 +79,48 @@ class PikaEventFeed(EventFeed):
 
 
 class PikaReplayPublisher(ReplayPublisher):
-    """Publishes with confirms; publishing to a missing queue raises (mandatory flag)."""
+    """Publishes in AMQP transactions committed after each page: `flush` returns once the
+    broker has taken every message (about twice the rate of a confirm per message with the
+    blocking client). A target queue is checked to exist before the first message to it, and
+    a message the broker returns as unroutable fails the job at the next `flush`."""
 
     def __init__(self, url: str, exchange: str) -> None:
         self._exchange = exchange
         self._connection = pika.BlockingConnection(pika.URLParameters(url))
         self._channel = self._connection.channel()
-        self._channel.confirm_delivery()
+        self._channel.tx_select()
+        self._channel.add_on_return_callback(self._on_return)
+        self._known_queues: set[str] = set()
+        self._returned: list[str] = []
+
+    def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
+        self._returned.append(f"{method.reply_text} (routing key {method.routing_key!r})")
 
     def publish_to_exchange(self, event: StoredEvent, headers: dict[str, Any]) -> None:
         self._channel.basic_publish(self._exchange, event.routing_key, event.body,
                                     _properties(event, headers))
 
     def publish_to_queue(self, queue: str, event: StoredEvent, headers: dict[str, Any]) -> None:
+        if queue not in self._known_queues:
+            self._check_queue_exists(queue)
+            self._known_queues.add(queue)
         self._channel.basic_publish("", queue, event.body, _properties(event, headers),
                                     mandatory=True)
+
+    def _check_queue_exists(self, queue: str) -> None:
+        probe = self._connection.channel()  # a failed passive declare closes its channel
+        try:
+            probe.queue_declare(queue, passive=True)
+        except ChannelClosedByBroker as error:
+            raise LookupError(f"no queue named {queue!r} on the broker") from error
+        if probe.is_open:
+            probe.close()
+
+    def flush(self) -> None:
+        self._channel.tx_commit()
+        self._connection.process_data_events(time_limit=0)
+        if self._returned:
+            raise LookupError(f"broker returned unroutable messages: {self._returned[0]}")
 
     def close(self) -> None:
         if self._connection.is_open:

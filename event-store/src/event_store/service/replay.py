@@ -166,6 +166,7 @@ class ReplayService:
             events = self._storage.find(query)
             for event in events:
                 if job.cancel_requested.is_set():
+                    publisher.flush()
                     job.state = ReplayState.CANCELLED
                     return
                 headers = {"charging_station_id": event.charging_station_id,
@@ -176,6 +177,7 @@ class ReplayService:
                     publisher.publish_to_queue(job.target, event, headers)
                 job.events_sent += 1
                 metrics.EVENTS_REPLAYED.inc()
+            publisher.flush()
             if len(events) < query.limit:
                 break
             query = query.next_page(events[-1])
