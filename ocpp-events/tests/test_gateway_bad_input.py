@@ -150,3 +150,20 @@ async def test_garbage_on_one_connection_keeps_both_connections_working(
         assert json.loads(await asyncio.wait_for(b.recv(), 5))[0] == 3
         await a.send('[2,"a1","Heartbeat",{}]')
         assert json.loads(await asyncio.wait_for(a.recv(), 5))[0] == 3
+
+
+async def test_flooding_station_that_never_reads_does_not_slow_another(
+        make_gateway, notifier, station_id):
+    gateway = await make_gateway(notifier)
+    base = f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/"
+    async with connect(base + station_id + "-flood", subprotocols=["ocpp1.6"]) as flood, \
+            connect(base + station_id + "-calm", subprotocols=["ocpp1.6"]) as calm:
+        flood.transport.pause_reading()  # a slow reader: our answers pile up unread
+        for n in range(2000):
+            await flood.send(json.dumps([2, str(n), "DataTransfer",
+                                         {"vendorId": "v", "data": "x" * 200}]))
+        started = asyncio.get_running_loop().time()
+        await calm.send('[2,"c1","Heartbeat",{}]')
+        assert json.loads(await asyncio.wait_for(calm.recv(), 5))[0] == 3
+        assert asyncio.get_running_loop().time() - started < 1.0
+        flood.transport.abort()
