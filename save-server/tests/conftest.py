@@ -225,3 +225,10 @@ def store() -> MemoryStore:
 @pytest.fixture
 def memory_uow(store: MemoryStore) -> Callable[[], MemoryUnitOfWork]:
     return lambda: MemoryUnitOfWork(store)
+
+
+@pytest.fixture
+def fakes() -> Any:
+    """The fake classes themselves, for tests that need fresh stores or subclasses."""
+    import types
+    return types.SimpleNamespace(MemoryStore=MemoryStore, MemoryUnitOfWork=MemoryUnitOfWork)

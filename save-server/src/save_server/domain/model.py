@@ -34,20 +34,20 @@ class InvalidStationData(ValueError):
 
 @dataclass
 class Connection:
-    """One network connection of a station, known by the id the gateway gave it."""
+    """One network connection of a station, known by the id the gateway gave it.
+
+    `first_seen_at` stays unknown while the connection is known only from its disconnect:
+    such a connection cannot be the station's current one.
+    """
 
     connection_id: str
-    first_seen_at: datetime
-    last_seen_at: datetime
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
     disconnected_at: datetime | None = None
 
     def seen(self, at: datetime) -> None:
-        self.first_seen_at = min(self.first_seen_at, at)
-        self.last_seen_at = max(self.last_seen_at, at)
-
-    @property
-    def order_key(self) -> tuple[datetime, str]:
-        return (self.first_seen_at, self.connection_id)
+        self.first_seen_at = at if self.first_seen_at is None else min(self.first_seen_at, at)
+        self.last_seen_at = at if self.last_seen_at is None else max(self.last_seen_at, at)
 
 
 @dataclass(frozen=True)
@@ -165,24 +165,18 @@ class Station:
 
     # -- connection ---------------------------------------------------------------------
     def seen(self, connection_id: str, at: datetime) -> None:
-        connection = self.connections.get(connection_id)
-        if connection is None:
-            self.connections[connection_id] = Connection(connection_id, at, at)
-        else:
-            connection.seen(at)
+        self.connections.setdefault(connection_id, Connection(connection_id)).seen(at)
 
     def disconnected(self, connection_id: str, at: datetime) -> None:
         """Only the named connection ends; a newer connection of the station stays up."""
-        self.seen(connection_id, at)
-        connection = self.connections[connection_id]
+        connection = self.connections.setdefault(connection_id, Connection(connection_id))
         if connection.disconnected_at is None or at < connection.disconnected_at:
             connection.disconnected_at = at
 
     @property
     def current_connection(self) -> Connection | None:
-        if not self.connections:
-            return None
-        return max(self.connections.values(), key=lambda c: c.order_key)
+        heard = [c for c in self.connections.values() if c.first_seen_at is not None]
+        return max(heard, key=lambda c: (c.first_seen_at, c.connection_id), default=None)
 
     @property
     def status(self) -> StationStatus:
@@ -193,7 +187,8 @@ class Station:
 
     @property
     def first_connected_at(self) -> datetime | None:
-        return min((c.first_seen_at for c in self.connections.values()), default=None)
+        return min((c.first_seen_at for c in self.connections.values()
+                    if c.first_seen_at is not None), default=None)
 
     @property
     def last_connected_at(self) -> datetime | None:
@@ -202,7 +197,8 @@ class Station:
 
     @property
     def last_seen_at(self) -> datetime | None:
-        return max((c.last_seen_at for c in self.connections.values()), default=None)
+        return max((c.last_seen_at for c in self.connections.values()
+                    if c.last_seen_at is not None), default=None)
 
     # -- boot and status ----------------------------------------------------------------
     def booted(self, at: datetime, info: BootInfo) -> None:

@@ -55,8 +55,8 @@ station_connections = Table(
     "station_connections", metadata,
     Column("station_id", String(48), primary_key=True),
     Column("connection_id", String(64), primary_key=True),
-    Column("first_seen_at", UTCDateTime(), nullable=False),
-    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("first_seen_at", UTCDateTime()),
+    Column("last_seen_at", UTCDateTime()),
     Column("disconnected_at", UTCDateTime()),
 )
 

@@ -102,8 +102,8 @@ def upgrade() -> None:
     op.create_table('station_connections',
     sa.Column('station_id', sa.String(length=48), nullable=False),
     sa.Column('connection_id', sa.String(length=64), nullable=False),
-    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disconnected_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('station_id', 'connection_id', name=op.f('pk_station_connections'))
     )
