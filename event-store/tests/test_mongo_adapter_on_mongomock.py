@@ -28,9 +28,11 @@ def test_mongo_adapter_on_mongomock_creates_the_required_indexes(collection):
     indexes = {name: info for name, info in collection.index_information().items()}
     assert indexes["event_id_unique"]["key"] == [("event_id", 1)]
     assert indexes["event_id_unique"]["unique"] is True
-    assert indexes["type_date"]["key"] == [("type", 1), ("date", 1)]
-    assert indexes["station_date"]["key"] == [("charging_station_id", 1), ("date", 1)]
+    assert indexes["type_date"]["key"] == [("type", 1), ("date", 1), ("event_id", 1)]
+    assert indexes["station_date"]["key"] == [("charging_station_id", 1), ("date", 1),
+                                              ("event_id", 1)]
     assert indexes["date"]["key"] == [("date", 1)]
+    assert indexes["date_event_id"]["key"] == [("date", 1), ("event_id", 1)]
     assert "expireAfterSeconds" not in indexes["date"]
 
 
@@ -47,7 +49,7 @@ def test_mongo_adapter_on_mongomock_index_creation_is_repeatable(collection):
     storage = MongoEventStorage(collection)
     storage.ensure_indexes(retention_days=7)
     storage.ensure_indexes(retention_days=7)
-    assert len(collection.index_information()) == 5  # _id + the four of the store
+    assert len(collection.index_information()) == 6  # _id + the five of the store
 
 
 def test_mongo_adapter_on_mongomock_builds_filters_at_millisecond_precision():
@@ -77,3 +79,10 @@ def test_mongo_adapter_on_mongomock_stores_indexed_fields_envelope_and_raw_body(
     assert document["envelope"] == event.envelope
     assert bytes(document["body"]) == event.body
     assert storage.get(event.event_id).date == T0  # full precision comes from the envelope
+
+
+def test_mongo_adapter_on_mongomock_replaces_an_index_whose_keys_changed(collection):
+    collection.create_index([("type", 1), ("date", 1)], name="type_date")
+    MongoEventStorage(collection).ensure_indexes(retention_days=None)
+    assert collection.index_information()["type_date"]["key"] == [
+        ("type", 1), ("date", 1), ("event_id", 1)]

@@ -3,8 +3,9 @@
 Each event is one document: `event_id` (unique index), `type`, `date` (the gateway's
 `received_at`; BSON dates hold milliseconds, so ordering and filters are at millisecond
 precision), `charging_station_id`, the whole `envelope` as a sub-document and the raw `body`
-(so a replay is byte-for-byte the original). Indexes are created at start-up; with a retention
-period the `date` index is a TTL index.
+(so a replay is byte-for-byte the original). Indexes are created at start-up: `event_id`
+unique, `(type, date, event_id)`, `(charging_station_id, date, event_id)`, `date` (a TTL index
+with a retention period) and `(date, event_id)`.
 """
 
 from __future__ import annotations
@@ -33,15 +34,21 @@ def to_bson_date(moment: datetime) -> datetime:
 
 
 def index_specs(retention_days: int | None) -> list[tuple[list[tuple[str, int]], dict[str, Any]]]:
-    """The indexes the store needs: (keys, options) as given to `create_index`."""
+    """The indexes the store needs: (keys, options) as given to `create_index`.
+
+    `event_id` ends the compound indexes so they also serve the keyset sort (date, event_id)
+    without an in-memory sort; `date` alone stays single-field because a TTL index must be."""
     date_options: dict[str, Any] = {"name": "date"}
     if retention_days is not None:
         date_options["expireAfterSeconds"] = int(timedelta(days=retention_days).total_seconds())
     return [
         ([("event_id", ASCENDING)], {"name": "event_id_unique", "unique": True}),
-        ([("type", ASCENDING), ("date", ASCENDING)], {"name": "type_date"}),
-        ([("charging_station_id", ASCENDING), ("date", ASCENDING)], {"name": "station_date"}),
+        ([("type", ASCENDING), ("date", ASCENDING), ("event_id", ASCENDING)],
+         {"name": "type_date"}),
+        ([("charging_station_id", ASCENDING), ("date", ASCENDING), ("event_id", ASCENDING)],
+         {"name": "station_date"}),
         ([("date", ASCENDING)], date_options),
+        ([("date", ASCENDING), ("event_id", ASCENDING)], {"name": "date_event_id"}),
     ]
 
 
@@ -101,9 +108,10 @@ class MongoEventStorage(EventStorage):
         existing = self._collection.index_information()
         for keys, options in index_specs(retention_days):
             current = existing.get(options["name"])
-            if current is not None and current.get("expireAfterSeconds") != options.get(
-                    "expireAfterSeconds"):
-                self._collection.drop_index(options["name"])
+            if current is not None and (
+                    [tuple(k) for k in current["key"]] != keys
+                    or current.get("expireAfterSeconds") != options.get("expireAfterSeconds")):
+                self._collection.drop_index(options["name"])  # changed definition: re-create
             self._collection.create_index(keys, **options)
 
     def save_many(self, events: Sequence[StoredEvent]) -> int:
