@@ -174,3 +174,16 @@ def test_bad_replay_requests_get_422_naming_the_field(sqlite_storage, broker, bo
         response = client.post("/replays", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", field]
+
+
+def test_only_the_last_finished_jobs_are_kept_in_memory(sqlite_storage, broker, monkeypatch):
+    from event_store.service import replay
+
+    monkeypatch.setattr(replay, "KEEP_JOBS", 3)
+    service = replay_service(sqlite_storage, broker)
+    jobs = []
+    for _ in range(5):
+        jobs.append(service.start(EventQuery(), "listener"))
+        service.wait(jobs[-1].id, 5)
+    assert [job.id for job in service.jobs()] == [job.id for job in jobs[-3:]]
+    assert service.get(jobs[0].id) is None

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import structlog
 
+from event_store import metrics
 from event_store.domain.events import InvalidEvent, StoredEvent, parse_event
 from event_store.domain.ports import Delivery, EventFeed, EventStorage
-from event_store.infrastructure import metrics
 
 log = structlog.get_logger(__name__)
 

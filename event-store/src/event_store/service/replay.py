@@ -18,14 +18,15 @@ from typing import Any
 
 import structlog
 
+from event_store import metrics
 from event_store.domain.events import format_date
 from event_store.domain.ports import EventStorage, ReplayPublisher
 from event_store.domain.queries import EventQuery
-from event_store.infrastructure import metrics
 
 log = structlog.get_logger(__name__)
 
 TARGET_ALL = "all"
+KEEP_JOBS = 100
 
 
 class ReplayState(StrEnum):
@@ -103,10 +104,18 @@ class ReplayService:
         thread = threading.Thread(target=self._run, args=(job,), name=f"replay-{job.id}",
                                   daemon=True)
         with self._lock:
+            self._forget_old_jobs()
             self._jobs[job.id] = job
             self._threads[job.id] = thread
         thread.start()
         return job
+
+    def _forget_old_jobs(self) -> None:
+        """Keep at most `KEEP_JOBS` jobs in memory, dropping the oldest finished ones."""
+        finished = [job_id for job_id, job in self._jobs.items() if job.done]
+        for job_id in finished[: max(0, len(self._jobs) - KEEP_JOBS + 1)]:
+            del self._jobs[job_id]
+            del self._threads[job_id]
 
     def get(self, job_id: str) -> ReplayJob | None:
         with self._lock:

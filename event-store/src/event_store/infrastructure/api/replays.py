@@ -42,11 +42,11 @@ def _job_or_404(job: ReplayJob | None, replay_id: str) -> dict[str, Any]:
 
 
 @router.post("/replays", status_code=202)
-def start_replay(request: ReplayRequest, replays: ReplaysDep, response: Response) -> dict:
+def start_replay(replay: ReplayRequest, replays: ReplaysDep, response: Response) -> dict:
     """Start a replay job; returns at once with the job (202). Poll `GET /replays/{id}`."""
-    query = EventQuery(request.start_date, request.end_date, tuple(request.type),
-                       request.charging_station_id)
-    job = replays.start(query, request.target)
+    query = EventQuery(replay.start_date, replay.end_date, tuple(replay.type),
+                       replay.charging_station_id)
+    job = replays.start(query, replay.target)
     response.headers["Location"] = f"/replays/{job.id}"
     return job.as_document()
 
