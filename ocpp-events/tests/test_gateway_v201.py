@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
 
 T = "2026-11-25T12:00:00Z"
@@ -72,11 +73,13 @@ async def test_transaction_event_without_id_token_has_no_id_token_info(charge_po
     assert charge_point_201._connection.last() == [3, "u", {}]
 
 
+@pytest.mark.parametrize("subprotocol", ["ocpp2.0.1", "ocpp2.1"])
 async def test_every_201_event_over_the_wire_matches_its_schema(
-        make_gateway, notifier, station_id, validate_event):
+        make_gateway, notifier, station_id, validate_event, subprotocol):
     gateway = await make_gateway(notifier)
     async with connect(f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}",
-                       subprotocols=["ocpp2.0.1"]) as ws:
+                       subprotocols=[subprotocol]) as ws:
+        assert ws.subprotocol == subprotocol
         for index, (action, payload) in enumerate(V201_CALLS):
             await ws.send(json.dumps([2, str(index), action, payload]))
             reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -88,5 +91,17 @@ async def test_every_201_event_over_the_wire_matches_its_schema(
     assert len(notifier.events) == len(V201_CALLS) + 1
     for event in notifier.events:
         body = json.loads(event.to_json())
-        assert body["ocpp_version"] == "2.0.1"
+        assert body["ocpp_version"] == subprotocol.removeprefix("ocpp")
         validate_event(body)
+
+
+async def test_21_uses_the_corrected_occurrence_spelling_and_ignores_send_frames(
+        make_gateway, notifier, station_id):
+    gateway = await make_gateway(notifier)
+    async with connect(f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}",
+                       subprotocols=["ocpp2.0.1", "ocpp2.1"]) as ws:
+        assert ws.subprotocol == "ocpp2.1"
+        await ws.send('[6,"s1","NotifyPeriodicEventStream",{}]')  # SEND: never answered
+        await ws.send('[2,"m1","Authorize",{}]')
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert reply[:3] == [4, "m1", "OccurrenceConstraintViolation"]

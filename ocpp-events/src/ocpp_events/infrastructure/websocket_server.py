@@ -19,13 +19,14 @@ from ocpp_events.domain.station_id import InvalidStationId, OutsidePrefix, stati
 from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
 from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
-from ocpp_events.infrastructure.ocpp.v201 import ChargePoint201
+from ocpp_events.infrastructure.ocpp.v201 import ChargePoint21, ChargePoint201
 from ocpp_events.service.registry import ConnectionRegistry, StationConnection
 
 log = structlog.get_logger("ocpp_events.server")
 
 # Preferred first when a station offers several.
 SESSIONS: dict[str, type[GatewayChargePoint]] = {
+    "ocpp2.1": ChargePoint21,
     "ocpp2.0.1": ChargePoint201,
     "ocpp1.6": ChargePoint16,
 }

@@ -59,7 +59,9 @@ class GatewayChargePoint(ChargePoint):
             log.warning("bad frame", error=error.error.code, cause=error.error.details)
             await self._send(self._call_error(error.message_id, error.error))
             return
-        if isinstance(frame, Call):
+        if frame is None:
+            log.info("frame that needs no answer ignored", frame=str(raw_msg)[:200])
+        elif isinstance(frame, Call):
             await self._send(await self.answer(frame, received_at))
         else:  # the answer to a call we sent (remote commands)
             self._response_queue.put_nowait(frame)

@@ -2,7 +2,7 @@
 
 1.6 keeps the errata's "will not fix" typos `FormationViolation` and
 `OccurenceConstraintViolation`; 2.0.1 renamed the first to `FormatViolation` but kept the
-second's typo (fixed only in 2.1). 2.0.1 also adds `RpcFrameworkError` and
+second's typo, fixed only in 2.1. 2.0.1 also adds `RpcFrameworkError` and
 `MessageTypeNotSupported` for frames that are not valid RPC messages.
 """
 
@@ -12,6 +12,7 @@ from ocpp.exceptions import OCPPError
 
 V16 = "1.6"
 V201 = "2.0.1"
+V21 = "2.1"
 
 _SPELLING: dict[str, dict[str, str]] = {
     V16: {
@@ -23,6 +24,10 @@ _SPELLING: dict[str, dict[str, str]] = {
     V201: {
         "FormationViolation": "FormatViolation",
         "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    },
+    V21: {
+        "FormationViolation": "FormatViolation",
+        "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
     },
 }
 

@@ -23,11 +23,14 @@ from ocpp.messages import Call, CallError, CallResult, get_validator
 
 from ocpp_events.infrastructure.ocpp.errors import (
     V16,
+    V21,
     MessageTypeNotSupportedError,
     RpcFrameworkError,
 )
 
 UNKNOWN_MESSAGE_ID = "-1"
+# OCPP 2.1 adds CALLRESULTERROR (5) and SEND (6): neither is answered.
+UNANSWERED_TYPES_21 = (5, 6)
 MAX_MESSAGE_ID_LENGTH = 36
 
 Frame = Call | CallResult | CallError
@@ -48,8 +51,11 @@ def _frame_structure_error(ocpp_version: str, cause: str) -> OCPPError:
     return RpcFrameworkError(details={"cause": cause})
 
 
-def parse_frame(raw: str | bytes, ocpp_version: str) -> Frame:
-    """Turn a websocket text frame into a Call, CallResult or CallError; raise FrameError."""
+def parse_frame(raw: str | bytes, ocpp_version: str) -> Frame | None:
+    """Turn a websocket text frame into a Call, CallResult or CallError; raise FrameError.
+
+    None means a valid frame that needs no answer (2.1 SEND / CALLRESULTERROR).
+    """
     try:
         message = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
@@ -75,6 +81,8 @@ def parse_frame(raw: str | bytes, ocpp_version: str) -> Frame:
         return CallResult(message_id, message[2])
     if type_id == CallError.message_type_id and len(message) == 5:
         return CallError(message_id, *message[2:])
+    if ocpp_version == V21 and type_id in UNANSWERED_TYPES_21:
+        return None
     if type_id in (CallResult.message_type_id, CallError.message_type_id):
         raise FrameError(message_id, _frame_structure_error(
             ocpp_version, "wrong number of elements"))

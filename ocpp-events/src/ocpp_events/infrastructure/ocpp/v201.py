@@ -1,10 +1,13 @@
-"""OCPP 2.0.1: the inbound calls listed in issue 3, answered per the specification."""
+"""OCPP 2.0.1 (and 2.1): the inbound calls listed in issue 3, answered per the specification."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ocpp.routing import on
+from ocpp.v21 import call as call_21
+from ocpp.v21 import call_result as call_result_21
+from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import (
     Action,
@@ -108,3 +111,15 @@ class ChargePoint201(GatewayChargePoint):
         """No smart charging yet: "Rejected" (service not available) is the honest answer."""
         return call_result.NotifyEVChargingNeeds(
             status=NotifyEVChargingNeedsStatusEnumType.rejected)
+
+
+class ChargePoint21(ChargePoint201):
+    """OCPP 2.1 for the same inbound calls: their 2.1 answers are a superset of 2.0.1's.
+
+    Answers are validated against the 2.1 schemas; other 2.1-only calls get NotImplemented.
+    """
+
+    _ocpp_version = "2.1"
+    _call = call_21
+    _call_result = call_result_21
+    known_actions = frozenset(action.value for action in Action21)
