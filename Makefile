@@ -24,8 +24,17 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
+run-services: $(STAMP)
+	@test -n "$$AMQP_URL" || (echo "set AMQP_URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2F" && exit 2)
+	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL, e.g. postgresql+psycopg2://postgres@127.0.0.1/csms" && exit 2)
+	$(BIN)/python -m save_server migrate
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .data
+
+-include bench/bench.mk
