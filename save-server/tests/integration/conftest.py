@@ -3,11 +3,14 @@ per run, deleted afterwards. A missing server skips, or fails under CI=true."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -103,3 +106,109 @@ def rabbit() -> Iterator[RabbitNames]:
 
 
 Publish = Callable[[str, bytes], None]
+
+
+class Pipeline:
+    """Events in through a broker and the real worker, state out through the HTTP API."""
+
+    def __init__(self, container: Container, publish: Callable[[str, bytes], None],
+                 stream_factory: Callable[[], Any]) -> None:
+        import threading
+
+        from fastapi.testclient import TestClient
+
+        self.container = container
+        self._publish = publish
+        self.sent: set[str] = set()
+        self._stop = threading.Event()
+        worker = container.worker(stream_factory)
+        self._thread = threading.Thread(target=worker.run, args=(self._stop,), daemon=True)
+        self._thread.start()
+        self.client = TestClient(container.app())
+
+    def send(self, *events: dict[str, Any]) -> None:
+        for event in events:
+            self.sent.add(event["event_id"])
+            self._publish(event["type"], json.dumps(event).encode())
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """Wait until every event sent so far is committed (polling, with a deadline)."""
+        from sqlalchemy import select
+
+        from save_server.infrastructure.db.tables import processed_events
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.container.engine.connect() as db:
+                done = set(db.execute(select(processed_events.c.event_id).where(
+                    processed_events.c.event_id.in_(self.sent))).scalars())
+            if done == self.sent:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{len(self.sent - done)} events not processed in {timeout}s")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "worker thread did not stop"
+
+
+@pytest.fixture(params=["embedded", "rabbitmq"])
+def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
+    """embedded: in-process broker + SQLite; rabbitmq: real RabbitMQ + PostgreSQL."""
+    from save_server.infrastructure.translation import HANDLED_TYPES
+
+    if request.param == "embedded":
+        from csms_embedded.broker import InProcessBroker
+        from save_server.infrastructure.messaging.embedded import EmbeddedEventStream
+
+        broker = InProcessBroker()
+        container = bootstrap(Settings(database_url=request.getfixturevalue("sqlite_url"),
+                                       data_dir=tmp_path))
+        stream = EmbeddedEventStream(broker, "ocpp-events", "save-server", HANDLED_TYPES)
+        running = Pipeline(container, lambda key, body: broker.publish("ocpp-events", key, body),
+                           lambda: stream)
+    else:
+        names: RabbitNames = request.getfixturevalue("rabbit")
+        container = bootstrap(Settings(database_url=request.getfixturevalue("postgres_url"),
+                                       data_dir=tmp_path))
+        publisher = RabbitPublisher(names)
+        running = Pipeline(container, publisher.publish, lambda: rabbit_stream(names))
+        request.addfinalizer(publisher.close)
+    yield running
+    running.close()
+    container.close()
+
+
+def rabbit_stream(names: RabbitNames) -> Any:
+    from save_server.infrastructure.messaging.rabbitmq import RabbitEventStream
+    from save_server.infrastructure.translation import HANDLED_TYPES
+
+    return RabbitEventStream(names.url, names.exchange, names.queue, HANDLED_TYPES, prefetch=20)
+
+
+class RabbitPublisher:
+    """Publishes like the gateway (persistent, confirmed), after declaring the topology."""
+
+    def __init__(self, names: RabbitNames) -> None:
+        import pika
+
+        from save_server.infrastructure.messaging.rabbitmq import declare_topology
+        from save_server.infrastructure.translation import HANDLED_TYPES
+
+        self._names = names
+        self._connection = pika.BlockingConnection(pika.URLParameters(names.url))
+        self.channel = self._connection.channel()
+        self.channel.confirm_delivery()
+        declare_topology(self.channel, names.exchange, names.queue, HANDLED_TYPES)
+
+    def publish(self, routing_key: str, body: bytes) -> None:
+        import pika
+
+        self.channel.basic_publish(self._names.exchange, routing_key, body,
+                                   pika.BasicProperties(delivery_mode=2,
+                                                        content_type="application/json"))
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
