@@ -38,3 +38,4 @@ clean:
 	rm -rf $(VENV) .data
 
 -include bench/bench.mk
+-include bench/services.mk
