@@ -193,10 +193,13 @@ def free_port() -> int:
 class GatewayProcess:
     """`python -m ocpp_events serve` in a subprocess on fixed free ports."""
 
-    def __init__(self, amqp_url: str, exchange: str) -> None:
+    def __init__(self, amqp_url: str, exchange: str, log_path: pathlib.Path | None = None,
+                 **env: str) -> None:
         self.amqp_url, self.exchange = amqp_url, exchange
         self.port, self.http_port = free_port(), free_port()
         self.process: Any = None
+        self.log_path = log_path
+        self.extra_env = env
 
     async def start(self, timeout: float = 15.0) -> GatewayProcess:
         import asyncio
@@ -207,8 +210,12 @@ class GatewayProcess:
         env = dict(os.environ, AMQP_URL=self.amqp_url, AMQP_EXCHANGE=self.exchange,
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
                    GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING")
+        env.update(self.extra_env)
+        log_file = self.log_path.open("ab") if self.log_path else None
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ocpp_events", "serve", env=env)
+            sys.executable, "-m", "ocpp_events", "serve", env=env, stderr=log_file)
+        if log_file is not None:
+            log_file.close()
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient() as http:
             while True:
@@ -241,8 +248,9 @@ async def gateway_processes():
     """Factory of gateway subprocesses; any still running are killed at teardown."""
     started: list[GatewayProcess] = []
 
-    def make(amqp_url: str, exchange: str) -> GatewayProcess:
-        process = GatewayProcess(amqp_url, exchange)
+    def make(amqp_url: str, exchange: str, log_path: pathlib.Path | None = None,
+             **env: str) -> GatewayProcess:
+        process = GatewayProcess(amqp_url, exchange, log_path, **env)
         started.append(process)
         return process
 

@@ -32,9 +32,11 @@ async def test_station_that_stops_answering_pings_is_closed_and_reported(
 
 @pytest.mark.integration
 async def test_sigterm_closes_stations_with_1001_publishes_and_exits_0(
-        rabbit_queue, gateway_processes, station_id):
+        rabbit_queue, gateway_processes, station_id, tmp_path):
     amqp_url, exchange, queue = rabbit_queue
-    gateway = await gateway_processes(amqp_url, exchange).start()
+    log_path = tmp_path / "gateway.log"
+    gateway = await gateway_processes(amqp_url, exchange, log_path, LOG_FORMAT="json",
+                                      LOG_LEVEL="INFO").start()
     async with connect(gateway.url + station_id, subprotocols=["ocpp1.6"]) as ws:
         await ws.send('[2,"1","Heartbeat",{}]')
         assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
@@ -50,3 +52,8 @@ async def test_sigterm_closes_stations_with_1001_publishes_and_exits_0(
     assert bodies[1]["payload"]["close_code"] == 1001
     with pytest.raises(OSError):
         await connect(gateway.url + station_id, subprotocols=["ocpp1.6"], open_timeout=2)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert all(isinstance(line, dict) for line in lines)  # LOG_FORMAT=json: only JSON lines
+    connected = [line for line in lines if line["event"] == "station connected"]
+    assert connected[0]["charging_station_id"] == station_id
+    assert connected[0]["connection_id"] == bodies[0]["connection_id"]
