@@ -112,13 +112,15 @@ class Pipeline:
     """Events in through a broker and the real worker, state out through the HTTP API."""
 
     def __init__(self, container: Container, publish: Callable[[str, bytes], None],
-                 stream_factory: Callable[[], Any]) -> None:
+                 stream_factory: Callable[[], Any],
+                 dead_letters: Callable[[], list[tuple[bytes, dict[str, Any]]]]) -> None:
         import threading
 
         from fastapi.testclient import TestClient
 
         self.container = container
         self._publish = publish
+        self.dead_letters = dead_letters
         self.sent: set[str] = set()
         self._stop = threading.Event()
         worker = container.worker(stream_factory)
@@ -130,6 +132,9 @@ class Pipeline:
         for event in events:
             self.sent.add(event["event_id"])
             self._publish(event["type"], json.dumps(event).encode())
+
+    def send_raw(self, routing_key: str, body: bytes) -> None:
+        self._publish(routing_key, body)
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until every event sent so far is committed (polling, with a deadline)."""
@@ -166,14 +171,22 @@ def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipelin
         container = bootstrap(Settings(database_url=request.getfixturevalue("sqlite_url"),
                                        data_dir=tmp_path))
         stream = EmbeddedEventStream(broker, "ocpp-events", "save-server", HANDLED_TYPES)
+        def embedded_dead_letters() -> list[tuple[bytes, dict[str, Any]]]:
+            found = []
+            while (message := broker.get("save-server.dead-letter", timeout=0.1)) is not None:
+                broker.ack("save-server.dead-letter", message)
+                found.append((message.body, message.headers))
+            return found
+
         running = Pipeline(container, lambda key, body: broker.publish("ocpp-events", key, body),
-                           lambda: stream)
+                           lambda: stream, embedded_dead_letters)
     else:
         names: RabbitNames = request.getfixturevalue("rabbit")
         container = bootstrap(Settings(database_url=request.getfixturevalue("postgres_url"),
                                        data_dir=tmp_path))
         publisher = RabbitPublisher(names)
-        running = Pipeline(container, publisher.publish, lambda: rabbit_stream(names))
+        running = Pipeline(container, publisher.publish, lambda: rabbit_stream(names),
+                           publisher.dead_letters)
         request.addfinalizer(publisher.close)
     yield running
     running.close()
@@ -208,6 +221,15 @@ class RabbitPublisher:
         self.channel.basic_publish(self._names.exchange, routing_key, body,
                                    pika.BasicProperties(delivery_mode=2,
                                                         content_type="application/json"))
+
+    def dead_letters(self) -> list[tuple[bytes, dict[str, Any]]]:
+        found = []
+        while True:
+            method, properties, body = self.channel.basic_get(self._names.dead_letter_queue,
+                                                              auto_ack=True)
+            if method is None:
+                return found
+            found.append((body, dict(properties.headers or {})))
 
     def close(self) -> None:
         if self._connection.is_open:
