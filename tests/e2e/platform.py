@@ -39,6 +39,9 @@ class Platform:
     event_store_url: str
     gateway_http_url: str
     processes: list[tuple[str, subprocess.Popen, Path]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    database: str | None = None
 
     def station_url(self, station_id: str) -> str:
         return f"{self.gateway_url}/ocpp/{station_id}"
@@ -104,6 +107,7 @@ def _base_env(tmp: Path) -> dict[str, str]:
 def _platform(mode: str, env: dict[str, str]) -> Platform:
     return Platform(
         mode=mode,
+        env=env,
         gateway_url=f"ws://127.0.0.1:{env['GATEWAY_PORT']}",
         gateway_http_url=f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}",
         save_server_url=f"http://127.0.0.1:{env['SAVE_SERVER_PORT']}",
@@ -145,13 +149,9 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
     })
     platform = _platform("services", env)
+    platform.log_dir, platform.database = tmp, database
     try:
-        migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
-                                 capture_output=True, text=True, timeout=120)
-        if migrate.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
-        _spawn(platform, "save-server worker", ["save_server", "worker"], env, tmp)
-        _spawn(platform, "save-server api", ["save_server", "api"], env, tmp)
+        _start_save_server(platform)
         _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
         _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
         _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
@@ -162,6 +162,30 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         _stop(platform)
         _delete_broker_objects(exchange, list(queues.values()))
         _drop_database(database)
+
+
+def _start_save_server(platform: Platform) -> None:
+    migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=platform.env,
+                             capture_output=True, text=True, timeout=120)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+    for role in ("worker", "api"):
+        _spawn(platform, f"save-server {role}", ["save_server", role], platform.env,
+               platform.log_dir)
+
+
+def restart_save_server_on_empty_database(platform: Platform) -> None:
+    """Stop save-server's roles, drop and recreate its database, migrate, start them again."""
+    assert platform.mode == "services" and platform.database
+    for name, process, _ in platform.processes:
+        if name.startswith("save-server") and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
+    platform.processes = [p for p in platform.processes if not p[0].startswith("save-server")]
+    _drop_database(platform.database)
+    _create_database(platform.database)
+    _start_save_server(platform)
+    wait_until_healthy([f"{platform.save_server_url}/health"], platform)
 
 
 def _wait_for_queues(queues: list[str], timeout: float = 30) -> None:
