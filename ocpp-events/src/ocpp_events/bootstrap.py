@@ -67,8 +67,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     ocpp = OcppServer(
         services, host=settings.gateway_host, port=settings.gateway_port,
         path_prefix=settings.path_prefix, max_frame_bytes=settings.gateway_max_frame_bytes,
-        ping_interval=settings.gateway_ping_interval,
-        ping_timeout=settings.gateway_ping_timeout,
+        ping_interval=settings.gateway_ping_interval or None,
+        ping_timeout=settings.gateway_ping_timeout or None,
         compression=settings.gateway_compression == "deflate",
         close_timeout=settings.gateway_close_timeout,
         disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds)

@@ -17,8 +17,8 @@ class Settings(BaseSettings):
     gateway_path_prefix: str = "/ocpp/"
     gateway_heartbeat_interval: int = Field(300, ge=1)
     gateway_max_frame_bytes: int = Field(65536, ge=1024)
-    gateway_ping_interval: float | None = Field(20.0, gt=0)
-    gateway_ping_timeout: float | None = Field(20.0, gt=0)
+    gateway_ping_interval: float = Field(20.0, ge=0)  # 0 disables keepalive pings
+    gateway_ping_timeout: float = Field(20.0, ge=0)  # 0 waits for pongs forever
     gateway_compression: Literal["off", "deflate"] = "off"
     gateway_publish_timeout: float = Field(5.0, gt=0)
     gateway_authorize_policy: Literal["accept-all", "reject-all"] = "accept-all"
