@@ -16,6 +16,8 @@ from save_server.bootstrap import Container
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 
+pytestmark = pytest.mark.integration
+
 
 def feed(container: Container, events: list[dict[str, Any]]) -> None:
     for event in events:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from save_server.bootstrap import bootstrap
@@ -17,6 +18,8 @@ from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.metrics import EVENTS_DUPLICATE
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+
+pytestmark = pytest.mark.integration
 
 
 def session(cp: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 
+pytestmark = pytest.mark.integration
+
 
 def feed(container: Container, events: list[dict[str, Any]]) -> None:
     for event in events:
