@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,12 +23,32 @@ class Settings(BaseSettings):
     save_server_port: int = Field(default=8080, ge=0, le=65535)
     log_format: str = "console"
     log_level: str = "INFO"
+    # Charge reports by e-mail (the scheduler role; issue 7)
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    smtp_from: str = "save-server@localhost"
+    report_default_recipients: str | None = Field(
+        default=None, description="Comma-separated; when set, a default subscription is kept")
+    report_default_cron: str = "0 23 * * SUN"
+    report_default_timezone: str = "America/Sao_Paulo"
+    report_attachment_compress_bytes: int = Field(default=1_048_576, ge=0)
+    report_scheduler_interval: float = Field(default=60.0, gt=0)
+    report_retry_attempts: int = Field(default=4, ge=1)
+    report_retry_delay: float = Field(default=30.0, ge=0)
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'save-server.sqlite3').resolve()}"
+
+    @property
+    def report_default_recipient_list(self) -> list[str]:
+        return [a.strip() for a in (self.report_default_recipients or "").split(",") if a.strip()]
 
     @property
     def dead_letter_exchange(self) -> str:

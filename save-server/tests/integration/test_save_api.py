@@ -193,3 +193,17 @@ def test_health_ready_and_metrics(client: TestClient) -> None:
     metrics = client.get("/metrics").text
     assert 'route="/charging-stations/{station_id}"' in metrics
     assert "save_server_events_processed_total" in metrics
+
+
+def test_ocpp201_updated_before_started_still_gives_one_listed_charge(
+        container: Container, client: TestClient, charger: Callable[..., Any]) -> None:
+    cp = charger(version="2.0.1")
+    started = cp.transaction201("Started", "tx-late", 1, energy_wh=10, id_token="RFID-5")
+    updated = cp.transaction201("Updated", "tx-late", 1, energy_wh=500)
+    feed(container, [updated])
+    [in_progress] = client.get("/charges", params={"charging_station_id": cp.station_id}).json()
+    assert (in_progress["status"], in_progress["started_at"]) == ("charging", None)
+    ended = cp.transaction201("Ended", "tx-late", 1, energy_wh=910, stopped_reason="Local")
+    feed(container, [ended, started])
+    [charge] = client.get("/charges", params={"charging_station_id": cp.station_id}).json()
+    assert (charge["status"], charge["energy_wh"], charge["id_tag"]) == ("finished", 900, "RFID-5")

@@ -8,7 +8,7 @@ messages while offline and brokers redeliver, so the same facts may come in any 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from save_server.domain.rules import (
     LATITUDE_RANGE,
@@ -22,6 +22,8 @@ from save_server.domain.rules import (
     charge_status_for,
     in_range,
 )
+
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidStationData(ValueError):
@@ -302,6 +304,7 @@ class Charge:
         return (self.ended_at - self.started_at).total_seconds()
 
     @property
-    def sort_at(self) -> datetime | None:
-        """When the charge is listed: its start, or its end while the start is unknown."""
-        return self.started_at or self.ended_at
+    def sort_at(self) -> datetime:
+        """When the charge is listed: its start, or its end while the start is unknown (or,
+        while neither is known, the epoch: listed last)."""
+        return self.started_at or self.ended_at or UNKNOWN_TIME

@@ -33,7 +33,7 @@ def list_charges(reader: ChargeReader, charge_filter: ChargeFilter,
     cursor = None
     if has_more and charges:
         last = charges[-1]
-        assert last.sort_at is not None and last.id is not None
+        assert last.id is not None
         cursor = ChargeCursor(last.sort_at, last.id)
     return ChargePage(charges, cursor)
 

@@ -97,7 +97,7 @@ class SqlChargeReader(ChargeReader):
             if len(batch) < STREAM_BATCH:
                 return
             last = batch[-1]
-            assert last.sort_at is not None and last.id is not None
+            assert last.id is not None
             after = ChargeCursor(last.sort_at, last.id)
 
     def get(self, charge_id: int) -> Charge | None:
@@ -121,7 +121,8 @@ def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select
     if charge_filter.charging_station_id is not None:
         query = query.where(c.station_id == charge_filter.charging_station_id)
     if charge_filter.start_date is not None:
-        query = query.where(c.started_at >= charge_filter.start_date)
+        # The listed time is the start (or the end while the start is unknown): indexed.
+        query = query.where(c.sort_at >= charge_filter.start_date)
     if charge_filter.end_date is not None:
         query = query.where(c.ended_at <= charge_filter.end_date)
     if charge_filter.status is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection as DbConnection
 
-from save_server.domain.model import Charge, Connection, MeterSample, Station
+from save_server.domain.model import UNKNOWN_TIME, Charge, Connection, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
@@ -25,8 +25,6 @@ from save_server.infrastructure.db.mapping import (
     station_row,
     upsert,
 )
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SqlStationRepository(StationRepository):
@@ -142,7 +140,7 @@ class SqlChargeRepository(ChargeRepository):
         if row is None:
             self._db.execute(insert_for(self._db.dialect, tables.charges).values(
                 station_id=station_id, transaction_id=transaction_id, stopped=False,
-                status="charging", sort_at=EPOCH,
+                status="charging", sort_at=UNKNOWN_TIME,
             ).on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
             row = self._db.execute(query).mappings().one()
         charge = charge_from_row(row)

@@ -21,6 +21,10 @@ class SqlUnitOfWork(UnitOfWork):
     def __enter__(self) -> SqlUnitOfWork:
         self._db = self._engine.connect()
         self._transaction = self._db.begin()
+        if self._db.dialect.name == "sqlite":
+            # Take the write lock up front: a deferred transaction that reads and then writes
+            # fails at once (SQLITE_BUSY) when another writer committed in between.
+            self._db.exec_driver_sql("BEGIN IMMEDIATE")
         self.stations = self._station_repository = SqlStationRepository(self._db)
         self.charges = self._charge_repository = SqlChargeRepository(self._db)
         self.processed_events = SqlProcessedEvents(self._db)
