@@ -64,7 +64,7 @@ async def test_health_ready_and_metrics(make_gateway, notifier, station_id):
             assert "ocpp_gateway_connected_stations 1.0" in text
             assert 'ocpp_gateway_calls_total{action="Heartbeat",result="accepted"} 1.0' in text
             assert 'ocpp_gateway_calls_total{action="unknown",result="rejected"} 1.0' in text
-            assert 'ocpp_gateway_publish_seconds_count{confirmed="true"} 1.0' in text
+            assert 'ocpp_gateway_publish_seconds_count{confirmed="true"} 2.0' in text
             notifier.failing = True
             assert (await http.get("/ready")).status_code == 503
             assert (await http.get("/nothing")).status_code == 404

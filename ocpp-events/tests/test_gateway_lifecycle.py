@@ -48,8 +48,9 @@ async def test_sigterm_closes_stations_with_1001_publishes_and_exits_0(
     bodies = []
     while (message := await queue.get(no_ack=True, fail=False)) is not None:
         bodies.append(json.loads(message.body))
-    assert [b["type"] for b in bodies] == ["ocpp-events.heart-beat", "ocpp-events.disconnect"]
-    assert bodies[1]["payload"]["close_code"] == 1001
+    assert [b["type"] for b in bodies] == [
+        "ocpp-events.connect", "ocpp-events.heart-beat", "ocpp-events.disconnect"]
+    assert bodies[2]["payload"]["close_code"] == 1001
     with pytest.raises(OSError):
         await connect(gateway.url + station_id, subprotocols=["ocpp1.6"], open_timeout=2)
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]

@@ -55,7 +55,8 @@ async def test_every_16_call_is_answered_and_its_event_matches_the_schema(
             assert reply[0] == 3, reply
             assert reply[1] == f"id-{index}"
     await wait_for(lambda: bool(notifier.of_type("ocpp-events.disconnect")))
-    assert [e.action for e in notifier.events[:-1]] == [a for a, _ in V16_CALLS]
+    assert notifier.events[0].type == "ocpp-events.connect"
+    assert [e.action for e in notifier.events[1:-1]] == [a for a, _ in V16_CALLS]
     connection_ids = {e.connection_id for e in notifier.events}
     assert len(connection_ids) == 1
     for event in notifier.events:

@@ -11,6 +11,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 TYPE_PREFIX = "ocpp-events."
+CONNECT_TYPE = "ocpp-events.connect"
 DISCONNECT_TYPE = "ocpp-events.disconnect"
 
 # Word boundaries inside a CamelCase action: "NotifyEVChargingNeeds" -> Notify|EV|Charging|Needs.
@@ -52,6 +53,14 @@ class Event:
     ) -> Event:
         return cls(event_type_for(action), station_id, ocpp_version, connection_id, message_id,
                    action, received_at, payload, response)
+
+    @classmethod
+    def connect(
+        cls, *, station_id: str, ocpp_version: str, connection_id: str, at: datetime,
+        replaced_connection_id: str | None,
+    ) -> Event:
+        return cls(CONNECT_TYPE, station_id, ocpp_version, connection_id, None, None, at,
+                   {"replaced_connection_id": replaced_connection_id}, None)
 
     @classmethod
     def disconnect(

@@ -106,6 +106,10 @@ class OcppServer:
                 replaced.websocket.close(REPLACED_CLOSE_CODE, REPLACED_REASON))
         self.services.metrics.connected_stations.set(len(self.registry))
         log.info("station connected", ocpp_version=session.ocpp_version)
+        self._in_background(self._publish_lifecycle(Event.connect(
+            station_id=station_id, ocpp_version=session.ocpp_version,
+            connection_id=session.connection_id, at=self.services.clock.now(),
+            replaced_connection_id=replaced.connection_id if replaced else None)))
         try:
             async for frame in websocket:
                 await charge_point.route_message(frame)
@@ -120,15 +124,15 @@ class OcppServer:
                 station_id=station_id, ocpp_version=session.ocpp_version,
                 connection_id=session.connection_id, at=self.services.clock.now(),
                 close_code=close_code, reason=reason)
-            self._in_background(self._publish_disconnect(event))
+            self._in_background(self._publish_lifecycle(event))
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _publish_disconnect(self, event: Event) -> None:
-        """Nobody waits for this answer, so retry for a while when the broker is down."""
+    async def _publish_lifecycle(self, event: Event) -> None:
+        """Connect and disconnect events: nobody waits for an answer, so retry for a while."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._disconnect_retry_seconds
         delay = 0.2
@@ -138,7 +142,7 @@ class OcppServer:
                 return
             except PublishFailed as failure:
                 if loop.time() + delay > deadline:
-                    log.error("disconnect event lost", event_id=event.event_id,
+                    log.error("connection event lost", type=event.type, event_id=event.event_id,
                               cause=str(failure))
                     return
             await asyncio.sleep(delay)
