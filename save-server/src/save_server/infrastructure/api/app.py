@@ -10,17 +10,22 @@ from fastapi import FastAPI, Request, Response
 from save_server.infrastructure import metrics
 from save_server.infrastructure.api.dependencies import ApiDependencies
 from save_server.infrastructure.api.routers import charges, operations, stations
+from save_server.infrastructure.reports import api as reports_api
+from save_server.service.reports import ReportService
 
 ROUTERS = (stations.router, charges.router, operations.router)
 
 
-def create_app(dependencies: ApiDependencies) -> FastAPI:
+def create_app(dependencies: ApiDependencies, reports: ReportService | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network.")
     app.state.dependencies = dependencies
     for router in ROUTERS:
         app.include_router(router)
+    if reports is not None:  # charge reports by e-mail (infrastructure/reports)
+        app.state.reports = reports
+        app.include_router(reports_api.router)
 
     @app.middleware("http")
     async def observe_latency(request: Request,

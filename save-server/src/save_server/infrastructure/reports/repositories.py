@@ -142,6 +142,8 @@ class SqlReportRunRepository(ReportRunRepository):
         query = (select(report_runs).where(_claimable(now, lease))
                  .order_by(report_runs.c.id).limit(1).with_for_update(skip_locked=True))
         with self._engine.begin() as db:
+            if db.dialect.name == "sqlite":  # no FOR UPDATE: take the write lock before reading
+                db.exec_driver_sql("BEGIN IMMEDIATE")
             return self._take(db, query, now, claimant)
 
     @staticmethod
