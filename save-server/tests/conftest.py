@@ -100,6 +100,9 @@ class Charger:
             payload["transactionId"] = transaction_id
         return self.event("meter-values", "MeterValues", payload, {})
 
+    def connect(self, replaced: str | None = None) -> dict[str, Any]:
+        return self.event("connect", None, {"replaced_connection_id": replaced}, None)
+
     def disconnect(self) -> dict[str, Any]:
         return self.event("disconnect", None, {"close_code": 1006, "reason": None}, None)
 

@@ -160,3 +160,20 @@ def test_a_failing_event_leaves_no_trace(charger: Callable[..., Any], store: Any
     with pytest.raises(RuntimeError):
         deliver(lambda: Crashing(store), [event])
     assert store.charges == {} and store.processed == set()
+
+
+def test_a_station_that_reconnects_quietly_is_connected(
+        charger: Callable[..., Any], store: Any, memory_uow: Callable[[], Any]) -> None:
+    """OCPP 1.6 needs no BootNotification after a reconnect: the gateway's connect event is
+    enough, even when it arrives after the old connection's disconnect."""
+    cp = charger()
+    first = [cp.connect(), cp.boot()]
+    old = cp.connection_id
+    cp.reconnect()
+    connect = cp.connect(replaced=old)
+    cp.connection_id = old
+    late_disconnect = cp.disconnect()
+    deliver(memory_uow, [*first, connect, late_disconnect])
+    station = store.stations[cp.station_id]
+    assert station.status is StationStatus.CONNECTED
+    assert station.last_connected_at == station.connections[connect["connection_id"]].first_seen_at

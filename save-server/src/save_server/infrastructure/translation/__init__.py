@@ -34,7 +34,7 @@ TRANSLATORS: dict[tuple[str, str], Translator] = {
     ("ocpp-events.transaction-event", "2.0.1"): ocpp201.transaction_event,
     ("ocpp-events.meter-values", "2.0.1"): ocpp201.meter_values,
 }
-HEARD_FROM = ("ocpp-events.heart-beat", "ocpp-events.authorize")
+HEARD_FROM = ("ocpp-events.connect", "ocpp-events.heart-beat", "ocpp-events.authorize")
 
 # The routing keys the worker's queue is bound to.
 HANDLED_TYPES: tuple[str, ...] = tuple(sorted(
