@@ -1,0 +1,269 @@
+"""Worker ingest: events of many sessions published to a unique exchange on the local RabbitMQ,
+consumed by `python -m save_server worker` (a subprocess) into the bench database.
+
+- drain: a backlog of N events is published first, then the worker starts; rate = N / (last -
+  first `processed_events.processed_at`), i.e. sustained throughput without start-up time.
+- paced: the worker runs, a publisher thread publishes at R events/s for D s. Lag per event =
+  commit observed - publish time: for every 10th event a poller thread looks the event id up
+  in `processed_events` every 20 ms (commit visibility, ≤ 20 ms poll error); for every event
+  also `processed_at` (stamped by the worker inside the transaction, just before commit) -
+  publish time.
+Baseline (same database, same run): psycopg2 inserting processed-event rows, one transaction
+per event and one executemany per 500."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+from database import BenchDatabase
+from machine import latency_summary
+from psycopg2.extras import execute_values
+from sessions import Event
+
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+POLL_SECONDS = 0.02
+SAMPLE_EVERY = 10
+
+
+class Topology:
+    """The worker's exchange/queue pair under unique names, declared exactly as the worker
+    declares them (its own `declare_topology`), deleted at the end."""
+
+    def __init__(self, amqp_url: str) -> None:
+        from save_server.infrastructure.messaging.rabbitmq import declare_topology
+        from save_server.infrastructure.translation import HANDLED_TYPES
+
+        suffix = uuid.uuid4().hex[:10]
+        self.amqp_url = amqp_url
+        self.exchange = f"bench-save-{suffix}"
+        self.queue = f"bench-save-{suffix}"
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        channel = connection.channel()
+        declare_topology(channel, self.exchange, self.queue, HANDLED_TYPES)
+        channel.queue_declare(self.queue, passive=True)
+        connection.close()
+
+    def depth(self) -> int:
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        try:
+            return int(connection.channel().queue_declare(
+                self.queue, passive=True).method.message_count)
+        finally:
+            connection.close()
+
+    def dead_lettered(self) -> int:
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        try:
+            return int(connection.channel().queue_declare(
+                f"{self.queue}.dead-letter", passive=True).method.message_count)
+        finally:
+            connection.close()
+
+    def delete(self) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        channel = connection.channel()
+        for queue in (self.queue, f"{self.queue}.dead-letter"):
+            channel.queue_delete(queue)
+        for exchange in (self.exchange, f"{self.exchange}.dead-letter"):
+            channel.exchange_delete(exchange)
+        connection.close()
+
+
+class Publisher:
+    def __init__(self, topology: Topology) -> None:
+        self._exchange = topology.exchange
+        self._connection = pika.BlockingConnection(pika.URLParameters(topology.amqp_url))
+        self._channel = self._connection.channel()
+
+    def publish(self, event: Event) -> float:
+        """Publish as the gateway does (persistent, message_id, header); returns the time
+        (epoch seconds) right after the client handed it over."""
+        self._channel.basic_publish(self._exchange, event.type, event.body, pika.BasicProperties(
+            content_type="application/json", delivery_mode=2, message_id=event.event_id,
+            headers={"charging_station_id": event.station_id}))
+        return time.time()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@contextmanager
+def worker_process(db: BenchDatabase, topology: Topology, log_path: str) -> Iterator[int]:
+    env = {**os.environ, "DATABASE_URL": db.sqlalchemy_url, "AMQP_URL": topology.amqp_url,
+           "AMQP_EXCHANGE": topology.exchange, "SAVE_SERVER_QUEUE": topology.queue,
+           "LOG_LEVEL": "WARNING"}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "save_server", "worker"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def processed_count(db: BenchDatabase) -> int:
+    conn = db.connect()
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM processed_events")
+        count = int(cursor.fetchone()[0])
+    conn.close()
+    return count
+
+
+def wait_processed(db: BenchDatabase, expected: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    count = processed_count(db)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = processed_count(db)
+    return count
+
+
+def drain(db: BenchDatabase, topology: Topology, events: Sequence[Event], log_path: str,
+          timeout: float) -> dict[str, Any]:
+    before = processed_count(db)
+    publisher = Publisher(topology)
+    began = time.perf_counter()
+    for event in events:
+        publisher.publish(event)
+    publish_seconds = time.perf_counter() - began
+    publisher.close()
+    while topology.depth() < len(events):
+        time.sleep(0.05)
+    ids = [e.event_id for e in events]
+    with worker_process(db, topology, log_path):
+        started = time.perf_counter()
+        done = wait_processed(db, before + len(events), timeout) - before
+        wall = time.perf_counter() - started
+    conn = db.connect()
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SELECT min(processed_at), max(processed_at), count(*)"
+                       " FROM processed_events WHERE event_id = ANY(%s)", (ids,))
+        first, last, count = cursor.fetchone()
+    conn.close()
+    span = (last - first).total_seconds() if count and count > 1 else float("nan")
+    return {"events": len(events), "processed": int(count), "wall_seconds": wall,
+            "processing_seconds": span, "events_per_s": (count - 1) / span if span else 0.0,
+            "publish_rate": len(events) / publish_seconds, "timed_out": done < len(events)}
+
+
+class CommitPoller(threading.Thread):
+    """Observes commits of sampled event ids (PK lookups every 20 ms)."""
+
+    def __init__(self, db: BenchDatabase) -> None:
+        super().__init__(daemon=True)
+        self._db = db
+        self._lock = threading.Lock()
+        self.outstanding: dict[str, float] = {}  # event id → publish time
+        self.lags: list[float] = []
+        self.stop = threading.Event()
+        self.stop_deadline = float("inf")
+
+    def watch(self, event_id: str, published_at: float) -> None:
+        with self._lock:
+            self.outstanding[event_id] = published_at
+
+    def run(self) -> None:
+        conn = self._db.connect()
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            while True:
+                with self._lock:
+                    ids = list(self.outstanding)
+                if self.stop.is_set() and (not ids or time.monotonic() > self.stop_deadline):
+                    break
+                if ids:
+                    cursor.execute("SELECT event_id FROM processed_events"
+                                   " WHERE event_id = ANY(%s)", (ids,))
+                    seen_at = time.time()
+                    with self._lock:
+                        for (event_id,) in cursor.fetchall():
+                            self.lags.append(seen_at - self.outstanding.pop(event_id))
+                time.sleep(POLL_SECONDS)
+        conn.close()
+
+
+def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: float,
+          log_path: str, drain_timeout: float) -> dict[str, Any]:
+    """Publish `events` at `rate`/s into a running worker; lag per event."""
+    published: dict[str, float] = {}
+    before = processed_count(db)
+    poller = CommitPoller(db)
+    with worker_process(db, topology, log_path):
+        time.sleep(1.0)  # connected and consuming
+        poller.start()
+        publisher = Publisher(topology)
+        began = time.monotonic()
+        late = 0
+        for i, event in enumerate(events):
+            slot = began + i / rate
+            wait = slot - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            elif wait < -0.05:
+                late += 1
+            published[event.event_id] = publisher.publish(event)
+            if i % SAMPLE_EVERY == 0:
+                poller.watch(event.event_id, published[event.event_id])
+        publish_seconds = time.monotonic() - began
+        publisher.close()
+        done = wait_processed(db, before + len(events), drain_timeout) - before
+        poller.stop_deadline = time.monotonic() + 1.0
+        poller.stop.set()
+        poller.join()
+    conn = db.connect()
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SELECT event_id, processed_at FROM processed_events"
+                       " WHERE event_id = ANY(%s)", (list(published),))
+        stamps = cursor.fetchall()
+    conn.close()
+    stamp_lags = [at.timestamp() - published[event_id] for event_id, at in stamps]
+    first = min(at for _, at in stamps) if stamps else None
+    last = max(at for _, at in stamps) if stamps else None
+    span = (last - first).total_seconds() if first and last else float("nan")
+    return {"events": len(events), "target_rate": rate,
+            "achieved_publish_rate": len(events) / publish_seconds, "late_publishes": late,
+            "processed": done, "processing_events_per_s": (len(stamps) - 1) / span if span else 0,
+            "commit_observed_lag": latency_summary(poller.lags),
+            "commit_observed_unseen": len(poller.outstanding),
+            "processed_at_lag": latency_summary(stamp_lags)}
+
+
+def raw_insert_baseline(db: BenchDatabase, count: int) -> dict[str, Any]:
+    """psycopg2 into a temp copy of processed_events: one transaction per row (the floor
+    cost of 'commit per event'), and executemany in batches of 500 in one transaction each."""
+    conn = db.connect()
+    with conn, conn.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bench_processed (LIKE processed_events INCLUDING ALL)")
+    now = datetime.now(UTC)
+    ids = [str(uuid.uuid4()) for _ in range(count * 2)]
+    began = time.perf_counter()
+    for event_id in ids[:count]:
+        with conn, conn.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_processed VALUES (%s, %s, %s)",
+                           (event_id, "ocpp-events.heart-beat", now))
+    per_event = count / (time.perf_counter() - began)
+    began = time.perf_counter()
+    for i in range(count, 2 * count, 500):
+        with conn, conn.cursor() as cursor:
+            execute_values(cursor, "INSERT INTO bench_processed VALUES %s",
+                           [(e, "ocpp-events.heart-beat", now) for e in ids[i:i + 500]])
+    batched = count / (time.perf_counter() - began)
+    conn.close()
+    return {"rows": count, "commit_per_row_per_s": per_event, "batch_500_per_s": batched}
