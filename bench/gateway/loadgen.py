@@ -57,6 +57,20 @@ def latency_figures(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
+def timeline(samples: list[tuple[float, float]], start: float, end: float,
+             bucket: float) -> list[dict[str, float | int | None]]:
+    """Round trips per time bucket of the steady phase: where the slow calls happened."""
+    buckets: dict[int, list[float]] = {}
+    for sent_at, latency in samples:
+        buckets.setdefault(int((sent_at - start) // bucket), []).append(latency)
+    rows = []
+    for index in range(max(1, int(-(-(end - start) // bucket)))):
+        values = sorted(buckets.get(index, []))
+        rows.append({"from_s": index * bucket, "calls": len(values),
+                     "p99": percentile(values, 0.99), "max": values[-1] if values else None})
+    return rows
+
+
 def raise_open_files_limit(needed: int) -> int:
     """Raise the soft limit on open files towards the hard limit; returns the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -210,6 +224,9 @@ def merge_figures(args: argparse.Namespace, plans: list[WorkerPlan], reports: li
             "by_action": {a: latency_figures(v) for a, v in sorted(steady_by_action.items())},
             "boot": latency_figures([v for report in reports for v in report.boot_ms]),
             "handshake": latency_figures([v for report in reports for v in report.handshake_ms]),
+            "steady_timeline": timeline(
+                [sample for report in reports for sample in report.steady_timeline],
+                plan.steady_at, plan.end_at, bucket=max(1.0, duration / 60)),
         },
         "errors": dict(errors),
         "aborted": any(report.aborted for report in reports),

@@ -14,6 +14,7 @@ prints a comparison table (Markdown) with pass/miss per target. Figures, logs an
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -75,11 +76,11 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
             with targets.baseline_server(out_dir) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
         else:
-            with targets.bench_exchange(args.amqp_url) as (exchange, _queue, counter), \
+            with targets.bench_exchange(args.amqp_url) as (exchange, _queue, audits), \
                     targets.gateway(out_dir, args.amqp_url, exchange, args.log_level,
                                     dict(args.gateway_env)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
-            figures["events_in_queue"] = counter[0] if counter else None
+            figures["queue_audit"] = dataclasses.asdict(audits[0]) if audits else None
     except (RuntimeError, subprocess.SubprocessError, OSError) as failure:
         print(f"!! {scenario.key}/{name} failed: {failure}", flush=True)
         return None
@@ -113,9 +114,17 @@ def comparison_rows(figures: Figures) -> list[str]:
         f"(generator {_num(figures['generator']['cpu_percent_steady'], 0)})",
         f"{stations['compressed_connections']}",
         str(figures["errors"] or "none") + (" ABORTED" if figures["aborted"] else ""),
-        str(figures.get("events_in_queue", "—")),
+        _audit(figures.get("queue_audit")),
         f"{figures.get('exit_code_after_sigterm')} ({figures.get('stop_seconds')} s)",
     ]
+
+
+def _audit(audit: dict[str, Any] | None) -> str:
+    if not audit:
+        return "—"
+    types = ", ".join(f"{kind.removeprefix('ocpp-events.')} {count}"
+                      for kind, count in sorted(audit["by_type"].items()))
+    return f"{audit['messages']} ({types}; duplicate event ids {audit['duplicate_event_ids']})"
 
 
 ROW_NAMES = [

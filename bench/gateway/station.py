@@ -48,6 +48,7 @@ class WorkerReport:
     handshake_ms: list[float] = field(default_factory=list)
     boot_ms: list[float] = field(default_factory=list)
     steady_ms: dict[str, list[float]] = field(default_factory=dict)
+    steady_timeline: list[tuple[float, float]] = field(default_factory=list)  # (sent, ms)
     handshake_failures: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     compressed_connections: int = 0
@@ -132,6 +133,7 @@ class SimulatedStation:
                 report.max_send_lag_ms = max(report.max_send_lag_ms, lag * 1000)
                 report.late_sends += lag > LATE_SEND_SECONDS
                 action = self.mix.pick(self.rng)
+                sent_at = time.time()
                 report.steady_calls_sent += 1
                 try:
                     latency = await self._call(websocket, action)
@@ -140,6 +142,7 @@ class SimulatedStation:
                 else:
                     report.steady_calls_answered += 1
                     report.steady_ms.setdefault(action, []).append(latency)
+                    report.steady_timeline.append((sent_at, latency))
                 slot += interval
         await sleep_until(plan.end_at)
         if websocket.state is State.OPEN:

@@ -8,6 +8,7 @@ are deleted afterwards. Nothing of the gateway's code is imported here.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
 import signal
@@ -118,12 +119,40 @@ def baseline_server(log_dir: pathlib.Path) -> Iterator[RunningTarget]:
         target.stop()
 
 
+@dataclass
+class QueueAudit:
+    """What the bench queue held at the end: the events the broker confirmed to the gateway."""
+
+    messages: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    duplicate_event_ids: int = 0
+
+
+def audit_queue(channel: pika.adapters.blocking_connection.BlockingChannel,
+                queue: str) -> QueueAudit:
+    """Drain the queue (it is deleted right after) counting events by type and duplicates."""
+    audit = QueueAudit(messages=channel.queue_declare(queue, passive=True).method.message_count)
+    seen: set[str] = set()
+    channel.basic_qos(prefetch_count=1000)
+    for received, (_method, _properties, body) in enumerate(
+            channel.consume(queue, auto_ack=True, inactivity_timeout=2)):
+        if body is None or received >= audit.messages:
+            break
+        event = json.loads(body)
+        audit.by_type[event.get("type")] = audit.by_type.get(event.get("type"), 0) + 1
+        event_id = event.get("event_id")
+        audit.duplicate_event_ids += event_id in seen
+        seen.add(event_id)
+    channel.cancel()
+    return audit
+
+
 @contextlib.contextmanager
-def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[int]]]:
+def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]:
     """A unique durable topic exchange and a durable queue bound `#`; both deleted at the end.
 
-    Yields (exchange, queue, counter) where counter receives the number of messages the queue
-    held just before its deletion (the events the gateway published and the broker confirmed).
+    Yields (exchange, queue, audits); `audits` receives the `QueueAudit` taken just before the
+    queue is deleted.
     """
     suffix = uuid.uuid4().hex[:10]
     exchange, queue = f"bench-gateway-{suffix}", f"bench-gateway-{suffix}"
@@ -135,15 +164,17 @@ def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[int]]]:
         channel.queue_bind(queue, exchange, routing_key="#")
     finally:
         connection.close()
-    counter: list[int] = []
+    audits: list[QueueAudit] = []
     try:
-        yield exchange, queue, counter
+        yield exchange, queue, audits
     finally:
         connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
         try:
             channel = connection.channel()
-            with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
-                counter.append(channel.queue_declare(queue, passive=True).method.message_count)
+            try:
+                audits.append(audit_queue(channel, queue))
+            except (pika.exceptions.AMQPError, ValueError) as failure:
+                print(f"!! could not audit {queue}: {failure!r}", flush=True)
             channel = connection.channel() if channel.is_closed else channel
             channel.queue_delete(queue)
             channel.exchange_delete(exchange)
