@@ -77,9 +77,10 @@ async def test_session_is_visible_through_the_apis(platform: Platform) -> None:
     events = await poll(
         lambda: get_json(f"{platform.event_store_url}/events",
                          charging_station_id=station_id, limit=1000),
-        lambda events: len(events) >= len(message_ids) + 1)
-    assert {e["message_id"] for e in events if e["type"] != "ocpp-events.disconnect"} == set(
-        message_ids)
+        lambda events: len(events) >= len(message_ids) + 2)
+    lifecycle = {"ocpp-events.connect", "ocpp-events.disconnect"}
+    assert {e["message_id"] for e in events if e["type"] not in lifecycle} == set(message_ids)
+    assert events[0]["type"] == "ocpp-events.connect"
     assert events[-1]["type"] == "ocpp-events.disconnect"
     types = [e["type"] for e in events]
     for expected in ("ocpp-events.boot-notification", "ocpp-events.status-notification",
