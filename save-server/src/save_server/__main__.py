@@ -1,4 +1,4 @@
-"""`python -m save_server api|worker|migrate`."""
+"""`python -m save_server api|worker|migrate|scheduler`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ COMMANDS = {
     "api": bootstrap.run_api,
     "worker": bootstrap.run_worker,
     "migrate": bootstrap.run_migrate,
+    "scheduler": bootstrap.run_scheduler,
 }
 
 

@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
@@ -26,6 +27,8 @@ from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
 from save_server.infrastructure.messaging.worker import EventWorker
 from save_server.infrastructure.translation import HANDLED_TYPES
+from save_server.service.reports import ReportService, RetryPolicy
+from save_server.service.reports import run_scheduler as run_report_scheduler
 
 log = structlog.get_logger("save_server")
 
@@ -41,7 +44,38 @@ class Container:
                                self.uow_factory, self.database_ready)
 
     def app(self) -> FastAPI:
-        return create_app(self.api_dependencies())
+        return create_app(self.api_dependencies(), self.report_service())
+
+    def report_service(self, **overrides: Any) -> ReportService:
+        """Charge reports by e-mail; tests override clock, sender, sleep, retry."""
+        from save_server.infrastructure.reports import repositories as sql
+        from save_server.infrastructure.reports.message import EmailReportRenderer
+        from save_server.infrastructure.reports.smtp import SmtpEmailSender
+
+        s = self.settings
+        parts: dict[str, Any] = {
+            "subscriptions": sql.SqlReportSubscriptionRepository(self.engine),
+            "runs": sql.SqlReportRunRepository(self.engine),
+            "charges": sql.SqlReportCharges(self.engine),
+            "renderer": EmailReportRenderer(s.smtp_from, s.report_attachment_compress_bytes),
+            "sender": SmtpEmailSender(s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_username,
+                                      s.smtp_password, s.smtp_timeout),
+            "retry": RetryPolicy(s.report_retry_attempts, s.report_retry_delay),
+        }
+        return ReportService(**{**parts, **overrides})
+
+    def start_reports(self, stop: threading.Event, **overrides: Any) -> threading.Thread:
+        """The report scheduler as a thread (after creating the default subscription)."""
+        service = self.report_service(**overrides)
+        if self.settings.report_default_recipient_list:
+            service.ensure_default_subscription(self.settings.report_default_recipient_list,
+                                                self.settings.report_default_cron,
+                                                self.settings.report_default_timezone)
+        thread = threading.Thread(target=run_report_scheduler, name="save-server-reports",
+                                  args=(service, stop, self.settings.report_scheduler_interval),
+                                  daemon=True)
+        thread.start()
+        return thread
 
     def worker(self, stream_factory: Callable[[], EventStream]) -> EventWorker:
         return EventWorker(stream_factory, self.uow_factory)
@@ -107,6 +141,22 @@ def run_worker(settings: Settings | None = None) -> None:
         log.info("worker stopped")
 
 
+def run_scheduler(settings: Settings | None = None) -> None:
+    """Send due charge reports every REPORT_SCHEDULER_INTERVAL s until SIGINT/SIGTERM."""
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    container = bootstrap(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("report scheduler started", interval=settings.report_scheduler_interval)
+    try:
+        container.start_reports(stop).join()
+    finally:
+        container.close()
+        log.info("report scheduler stopped")
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside someone else's loop: the launcher owns the signals."""
 
@@ -132,6 +182,7 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
         container.app(), host=settings.save_server_host, port=settings.save_server_port,
         log_config=None, lifespan="off"))
     worker.start()
+    reports = container.start_reports(stop)
     serving = asyncio.create_task(server.serve(), name="save-server-api")
     try:
         await asyncio.shield(serving)
@@ -141,6 +192,7 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
         with contextlib.suppress(Exception):
             await serving
         await asyncio.to_thread(worker.join, 10)
+        await asyncio.to_thread(reports.join, 10)
         container.close()
         log.info("save-server stopped")
 
@@ -150,4 +202,5 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-__all__ = ["Container", "bootstrap", "run_api", "run_embedded", "run_migrate", "run_worker"]
+__all__ = ["Container", "bootstrap", "run_api", "run_embedded", "run_migrate", "run_scheduler",
+           "run_worker"]
