@@ -76,3 +76,42 @@ def test_get_blocks_until_a_message_arrives() -> None:
     message = broker.get("q", timeout=5)
     assert message is not None and message.body == b"late"
     assert broker.get("q", timeout=0.01) is None
+
+
+def test_direct_exchange_routes_on_the_exact_key_only() -> None:
+    """A direct exchange ignores topic wildcards: `CP.*` is a literal station id there."""
+    broker = InProcessBroker()
+    broker.declare_exchange("commands", "direct")
+    broker.declare_queue("gateway-a", [("commands", "CP.*")])
+    broker.declare_queue("gateway-b", [("commands", "CP.1")])
+    assert broker.publish("commands", "CP.1", b"x") == 1
+    assert broker.get("gateway-b", timeout=0).body == b"x"
+    assert broker.depth("gateway-a") == 0
+    assert broker.publish("commands", "CP.*", b"y") == 1
+    assert broker.get("gateway-a", timeout=0).body == b"y"
+
+
+def test_unroutable_publish_on_a_direct_exchange_counts_zero_queues() -> None:
+    broker = InProcessBroker()
+    broker.declare_exchange("commands", "direct")
+    broker.declare_queue("gateway-a", [("commands", "CP-1")])
+    broker.unbind("gateway-a", "commands", "CP-1")
+    assert broker.publish("commands", "CP-1", b"x") == 0
+
+
+def test_an_exchange_keeps_its_kind() -> None:
+    broker = InProcessBroker()
+    broker.declare_exchange("commands", "direct")
+    broker.declare_exchange("commands", "direct")
+    with pytest.raises(ValueError):
+        broker.declare_exchange("commands", "topic")
+    with pytest.raises(ValueError):
+        broker.declare_exchange("other", "fanout")
+
+
+def test_has_queue_reports_declared_and_deleted_queues() -> None:
+    broker = InProcessBroker()
+    broker.declare_queue("replies")
+    assert broker.has_queue("replies")
+    broker.delete_queue("replies")
+    assert not broker.has_queue("replies")

@@ -1,10 +1,12 @@
 """An in-process stand-in for the parts of RabbitMQ the platform uses, for the embedded mode.
 
 It keeps RabbitMQ's semantics that the services rely on: named exchanges with topic routing,
-named queues with bindings, at-least-once delivery with explicit ack/nack, redelivery of
-unacknowledged messages flagged ``redelivered``, and an optional dead-letter queue per queue.
-Messages live in memory only: the embedded mode trades durability across restarts for
-"nothing to install" (see docs/architecture.md). Thread-safe; ``get`` blocks with a timeout.
+named queues with bindings (``declare_exchange(name, "direct")`` makes an exchange route on the
+exact routing key instead, like an AMQP direct exchange), at-least-once delivery with explicit
+ack/nack, redelivery of unacknowledged messages flagged ``redelivered``, and an optional
+dead-letter queue per queue. Messages live in memory only: the embedded mode trades
+durability across restarts for "nothing to install" (see docs/architecture.md). Thread-safe;
+``get`` blocks with a timeout.
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ class InProcessBroker:
         self._queues: dict[str, _Queue] = {}
         self._bindings: list[tuple[str, str, str]] = []  # (exchange, pattern, queue)
         self._tags = itertools.count(1)
+        self._direct_exchanges: set[str] = set()
+
+    def declare_exchange(self, name: str, kind: str = "topic") -> None:
+        """Exchanges are topic exchanges unless declared ``direct`` (exact routing key match).
+
+        Publishing needs no declaration; declaring an existing exchange with another kind is
+        refused, as RabbitMQ refuses it (PRECONDITION_FAILED).
+        """
+        if kind not in ("topic", "direct"):
+            raise ValueError(f"unsupported exchange kind {kind!r}")
+        with self._lock:
+            known_direct = name in self._direct_exchanges
+            if kind == "direct":
+                self._direct_exchanges.add(name)
+            elif known_direct:
+                raise ValueError(f"exchange {name!r} is declared direct")
 
     def declare_queue(
         self,
@@ -103,8 +121,10 @@ class InProcessBroker:
         """Route to every bound queue (each queue once); returns how many queues got it."""
         message = Message(exchange, routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
+            direct = exchange in self._direct_exchanges
             targets = {q for ex, pattern, q in self._bindings
-                       if ex == exchange and topic_matches(pattern, routing_key)}
+                       if ex == exchange and (pattern == routing_key if direct
+                                              else topic_matches(pattern, routing_key))}
             for queue in targets:
                 self._queues[queue].ready.append(message)
             if targets:
@@ -158,6 +178,10 @@ class InProcessBroker:
                 q.ready.appendleft(replace(message, redelivered=True, delivery_tag=0))
             q.unacked.clear()
             self._lock.notify_all()
+
+    def has_queue(self, name: str) -> bool:
+        with self._lock:
+            return name in self._queues
 
     def depth(self, queue: str) -> int:
         with self._lock:
