@@ -160,6 +160,7 @@ def _mutate(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     ("status", _mutate("event_id", "not-a-uuid"), "event_id"),
     ("status", _mutate("received_at", "2026-01-01T00:00:00"), "received_at"),
     ("status", _mutate("charging_station_id", KeyError), "charging_station_id"),
+    ("status", _mutate("charging_station_id", "X" * 49), "charging_station_id"),
     ("status", _mutate("payload", "text"), "payload"),
 ])
 def test_a_contract_breaking_event_is_poison_naming_the_field(

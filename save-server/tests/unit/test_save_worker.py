@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -124,3 +125,65 @@ def test_backoff_grows_and_resets() -> None:
     assert [backoff.next_delay() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
     backoff.reset()
     assert backoff.next_delay() == 0.1
+
+
+def test_a_batch_commits_together_and_a_bad_event_in_it_is_set_aside(
+        broker: InProcessBroker, stream: EmbeddedEventStream, store: Any, fakes: Any,
+        charger: Callable[..., Any]) -> None:
+    """One transaction for the ready events; when it fails, event by event: a value the
+    database refuses is dead-lettered, the others are applied."""
+    from sqlalchemy.exc import DataError
+
+    commits: list[int] = []
+
+    class Refusing(fakes.MemoryUnitOfWork):  # type: ignore[misc, name-defined]
+        def commit(self) -> None:
+            stations = [s for s in self._work.stations if s.startswith("BAD")]
+            if stations:
+                raise DataError("INSERT", {}, Exception("value too long"))
+            commits.append(len(self._work.processed) - len(self._store.processed))
+            super().commit()
+
+    good, bad = charger(), charger(station_id="BAD-1")
+    events = [good.boot(), good.status(1, "Available"), bad.boot(), good.heartbeat()]
+    for event in events:
+        publish(broker, event)
+    worker = EventWorker(lambda: stream, lambda: Refusing(store), batch_size=10,
+                         poll_seconds=0.05)
+    first = stream.receive(0.1)
+    assert first is not None
+    batch = [first] + [d for d in (stream.receive(0) for _ in range(5)) if d is not None]
+    assert len(batch) == 4
+    worker.handle_batch(stream, batch, threading.Event())
+    assert commits == [1, 1, 1]  # the batch failed; then one by one
+    assert len(store.processed) == 3 and bad.station_id not in store.stations
+    dead = broker.get(DEAD, 0.1)
+    assert dead is not None and "value too long" in dead.headers["x-error"]
+    assert broker.depth(QUEUE) == 0
+
+
+def test_a_whole_batch_in_one_commit(broker: InProcessBroker, stream: EmbeddedEventStream,
+                                     store: Any, fakes: Any,
+                                     charger: Callable[..., Any]) -> None:
+    commits: list[int] = []
+
+    class Counting(fakes.MemoryUnitOfWork):  # type: ignore[misc, name-defined]
+        def commit(self) -> None:
+            commits.append(len(self._work.processed) - len(self._store.processed))
+            super().commit()
+
+    cp = charger()
+    events = [cp.boot(), cp.status(1, "Available"), cp.heartbeat()]
+    for event in [*events, events[0]]:  # a duplicate inside the same batch
+        publish(broker, event)
+    worker = EventWorker(lambda: stream, lambda: Counting(store), batch_size=10)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(store.processed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(2)
+    assert commits == [3]
+    assert broker.depth(QUEUE) == 0

@@ -42,6 +42,10 @@ class ProcessedEvents(ABC):
     @abstractmethod
     def seen(self, event_id: str) -> bool: ...
 
+    def seen_among(self, event_ids: Sequence[str]) -> set[str]:
+        """The ids among these that were already applied (adapters may do it in one query)."""
+        return {event_id for event_id in event_ids if self.seen(event_id)}
+
     @abstractmethod
     def add(self, event_id: str, event_type: str) -> None: ...
 

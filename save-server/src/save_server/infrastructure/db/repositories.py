@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from save_server.infrastructure.db.mapping import (
 class SqlStationRepository(StationRepository):
     def __init__(self, db: DbConnection) -> None:
         self._db = db
-        self._loaded: dict[str, tuple[Station, dict[str, tuple]]] = {}
+        self._loaded: dict[str, tuple[Station, _Snapshot]] = {}
 
     def get(self, station_id: str) -> Station | None:
         if station_id in self._loaded:
@@ -41,8 +42,7 @@ class SqlStationRepository(StationRepository):
         if row is None:
             return None
         station = self._load(row)
-        snapshot = {c.connection_id: _connection_key(c) for c in station.connections.values()}
-        self._loaded[station_id] = (station, snapshot)
+        self._loaded[station_id] = (station, _Snapshot.of(station))
         return station
 
     def get_or_create(self, station_id: str) -> Station:
@@ -87,14 +87,18 @@ class SqlStationRepository(StationRepository):
         for station, snapshot in self._loaded.values():
             self._save(station, snapshot)
 
-    def _save(self, station: Station, snapshot: dict[str, tuple]) -> None:
+    def _save(self, station: Station, before: _Snapshot) -> None:
+        """Write only what changed since the station was loaded."""
         db, key, t = self._db, station.station_id, tables
-        db.execute(update(t.stations).where(t.stations.c.station_id == key)
-                   .values(station_row(station)))
+        after = _Snapshot.of(station)
+        if after.station != before.station:
+            db.execute(update(t.stations).where(t.stations.c.station_id == key)
+                       .values(after.station))
         for connection in station.connections.values():
-            if snapshot.get(connection.connection_id) != _connection_key(connection):
+            connection_id = connection.connection_id
+            if before.connections.get(connection_id) != after.connections[connection_id]:
                 upsert(db, t.station_connections, {
-                    "station_id": key, "connection_id": connection.connection_id,
+                    "station_id": key, "connection_id": connection_id,
                     "first_seen_at": connection.first_seen_at,
                     "last_seen_at": connection.last_seen_at,
                     "disconnected_at": connection.disconnected_at,
@@ -102,21 +106,47 @@ class SqlStationRepository(StationRepository):
         for booted_at in station.new_boots:
             upsert(db, t.station_boots, {"station_id": key, "booted_at": booted_at},
                    ["station_id", "booted_at"])
-        for sample in station.readings.values():
-            upsert(db, t.station_readings, {
-                "station_id": key, "measurand": sample.measurand.value,
-                "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
-                "measured_at": sample.at,
-            }, ["station_id", "measurand", "phase"])
+        for reading_key, sample in station.readings.items():
+            if before.readings.get(reading_key) != sample:
+                upsert(db, t.station_readings, {
+                    "station_id": key, "measurand": sample.measurand.value,
+                    "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
+                    "measured_at": sample.at,
+                }, ["station_id", "measurand", "phase"])
         for connector in station.connectors.values():
-            upsert(db, t.connectors, connector_row(key, connector),
-                   ["station_id", "connector_id"])
+            row = after.connectors[connector.connector_id]
+            if before.connectors.get(connector.connector_id) != row:
+                upsert(db, t.connectors, row, ["station_id", "connector_id"])
             if connector.new_reports:
                 db.execute(t.connector_status_reports.insert(), [{
                     "station_id": key, "connector_id": connector.connector_id,
                     "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
                     "error_code": r.error_code, "info": r.info,
                 } for r in connector.new_reports])
+                connector.new_reports.clear()
+        station.new_boots.clear()
+        self._loaded[key] = (station, after)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a station looked like when loaded (or last saved), to write only changes."""
+
+    station: dict[str, Any]
+    connections: dict[str, tuple]
+    readings: dict[tuple, MeterSample]
+    connectors: dict[int, dict[str, Any]]
+
+    @classmethod
+    def of(cls, station: Station) -> _Snapshot:
+        return cls(
+            station=station_row(station),
+            connections={c.connection_id: _connection_key(c)
+                         for c in station.connections.values()},
+            readings=dict(station.readings),
+            connectors={c.connector_id: connector_row(station.station_id, c)
+                        for c in station.connectors.values()},
+        )
 
 
 def _connection_key(connection: Connection) -> tuple:
@@ -164,12 +194,22 @@ class SqlChargeRepository(ChargeRepository):
 class SqlProcessedEvents(ProcessedEvents):
     def __init__(self, db: DbConnection) -> None:
         self._db = db
+        self._pending: list[dict[str, Any]] = []
 
     def seen(self, event_id: str) -> bool:
+        return bool(self.seen_among([event_id]))
+
+    def seen_among(self, event_ids: Sequence[str]) -> set[str]:
         c = tables.processed_events.c
-        return self._db.execute(select(c.event_id).where(c.event_id == event_id)).first() \
-            is not None
+        found = self._db.execute(select(c.event_id).where(c.event_id.in_(list(event_ids))))
+        return set(found.scalars()) | {e["event_id"] for e in self._pending
+                                       if e["event_id"] in event_ids}
 
     def add(self, event_id: str, event_type: str) -> None:
-        self._db.execute(tables.processed_events.insert().values(
-            event_id=event_id, event_type=event_type, processed_at=datetime.now(UTC)))
+        self._pending.append({"event_id": event_id, "event_type": event_type,
+                              "processed_at": datetime.now(UTC)})
+
+    def save_all(self) -> None:
+        if self._pending:
+            self._db.execute(tables.processed_events.insert(), self._pending)
+            self._pending = []

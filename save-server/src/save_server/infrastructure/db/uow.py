@@ -27,7 +27,7 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.exec_driver_sql("BEGIN IMMEDIATE")
         self.stations = self._station_repository = SqlStationRepository(self._db)
         self.charges = self._charge_repository = SqlChargeRepository(self._db)
-        self.processed_events = SqlProcessedEvents(self._db)
+        self.processed_events = self._processed = SqlProcessedEvents(self._db)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -40,6 +40,7 @@ class SqlUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         self._station_repository.save_all()
         self._charge_repository.save_all()
+        self._processed.save_all()
         self._transaction.commit()
 
     def rollback(self) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from save_server.domain.ports import Delivery, EventStream
-
-POLL_SECONDS = 0.5
 
 
 def declare_topology(channel: BlockingChannel, exchange: str, queue: str,
@@ -40,14 +39,18 @@ class RabbitEventStream(EventStream):
         declare_topology(self._channel, exchange, queue, event_types)
         self._dead_letter_exchange = f"{exchange}.dead-letter"
         self._dead_letter_queue = f"{queue}.dead-letter"
-        self._messages: Iterator[Any] = self._channel.consume(
-            queue, inactivity_timeout=POLL_SECONDS)
+        self._ready: deque[Delivery] = deque()
+        self._consumer_tag = self._channel.basic_consume(queue, self._on_message)
+
+    def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        self._ready.append(Delivery(body, method.routing_key, method.redelivered,
+                                    (method, properties)))
 
     def receive(self, timeout: float) -> Delivery | None:
-        method, properties, body = next(self._messages)
-        if method is None:
-            return None
-        return Delivery(body, method.routing_key, method.redelivered, (method, properties))
+        """The next delivered message; waits up to `timeout` seconds (0: only what is here)."""
+        if not self._ready:
+            self._connection.process_data_events(time_limit=timeout)
+        return self._ready.popleft() if self._ready else None
 
     def ack(self, delivery: Delivery) -> None:
         method, _ = delivery.handle  # type: ignore[misc]
@@ -71,7 +74,8 @@ class RabbitEventStream(EventStream):
 
     def close(self) -> None:
         try:
-            self._channel.cancel()
+            if self._channel.is_open:
+                self._channel.basic_cancel(self._consumer_tag)
         finally:
             if self._connection.is_open:
                 self._connection.close()

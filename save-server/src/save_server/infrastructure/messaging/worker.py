@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from save_server.domain.ports import Delivery, EventStream, UnitOfWork
 from save_server.infrastructure import metrics
 from save_server.infrastructure.translation import PoisonMessage, parse_envelope, translate
-from save_server.service.ingest import ingest_event
+from save_server.service.ingest import IncomingEvent, ingest_events
 
 log = structlog.get_logger("save_server.worker")
 
@@ -32,13 +32,17 @@ class Backoff:
 
 
 class EventWorker:
+    """Takes up to `batch_size` ready events at a time and commits them together; a failing
+    batch is retried event by event, so one bad event never holds the others back."""
+
     def __init__(self, stream_factory: Callable[[], EventStream],
                  uow_factory: Callable[[], UnitOfWork], backoff: Backoff | None = None,
-                 poll_seconds: float = 0.5) -> None:
+                 poll_seconds: float = 0.5, batch_size: int = 50) -> None:
         self._stream_factory = stream_factory
         self._uow_factory = uow_factory
         self._backoff = backoff or Backoff()
         self._poll_seconds = poll_seconds
+        self._batch_size = batch_size
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; reconnects with backoff when the broker goes away."""
@@ -60,39 +64,76 @@ class EventWorker:
     def consume(self, stream: EventStream, stop: threading.Event) -> None:
         while not stop.is_set():
             delivery = stream.receive(self._poll_seconds)
-            if delivery is not None:
-                self.handle(stream, delivery, stop)
+            if delivery is None:
+                continue
+            batch = [delivery]
+            while len(batch) < self._batch_size and (more := stream.receive(0)) is not None:
+                batch.append(more)
+            self.handle_batch(stream, batch, stop)
 
     def handle(self, stream: EventStream, delivery: Delivery, stop: threading.Event) -> None:
+        self.handle_batch(stream, [delivery], stop)
+
+    def handle_batch(self, stream: EventStream, deliveries: list[Delivery],
+                     stop: threading.Event) -> None:
         """Ack only after commit; requeue transient failures; dead-letter poison."""
         started = time.perf_counter()
+        parsed: list[tuple[Delivery, IncomingEvent]] = []
+        for delivery in deliveries:
+            try:
+                event = parse_envelope(delivery.body)
+                parsed.append((delivery, IncomingEvent(str(event.event_id), event.type,
+                                                       translate(event))))
+            except PoisonMessage as poison:
+                self._dead_letter(stream, delivery, poison.reason, poison.event_id)
+        if not parsed:
+            return
         try:
-            event = parse_envelope(delivery.body)
-            commands = translate(event)
-        except PoisonMessage as poison:
-            self._dead_letter(stream, delivery, poison.reason, poison.event_id)
+            applied = ingest_events(self._uow_factory, [event for _, event in parsed])
+        except Exception as error:
+            if len(parsed) == 1:
+                self._failed(stream, *parsed[0], stop, error)
+                return
+            for delivery, event in parsed:
+                self._one(stream, delivery, event, stop, started)
             return
-        event_id = str(event.event_id)
+        for (delivery, event), was_applied in zip(parsed, applied, strict=True):
+            self._acked(stream, delivery, event, was_applied, started)
+
+    def _one(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
+             stop: threading.Event, started: float) -> None:
         try:
-            applied = ingest_event(self._uow_factory, event_id, event.type, commands)
-        except SQLAlchemyError as error:
-            metrics.EVENTS_FAILED.labels(reason="database").inc()
-            delay = self._backoff.next_delay()
-            log.warning("event requeued after database error", event_id=event_id,
-                        type=event.type, error=str(error).splitlines()[0], retry_in=delay)
-            stream.requeue(delivery)
-            stop.wait(delay)
+            [applied] = ingest_events(self._uow_factory, [event])
+        except Exception as error:
+            self._failed(stream, delivery, event, stop, error)
             return
-        except Exception as error:  # a bug for this event: park it, keep the queue moving
-            log.exception("event failed", event_id=event_id, type=event.type)
-            self._dead_letter(stream, delivery, f"{type(error).__name__}: {error}", event_id)
-            return
+        self._acked(stream, delivery, event, applied, started)
+
+    def _acked(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
+               applied: bool, started: float) -> None:
         stream.ack(delivery)
         self._backoff.reset()
         (metrics.EVENTS_PROCESSED if applied else metrics.EVENTS_DUPLICATE).labels(
-            type=event.type).inc()
+            type=event.event_type).inc()
         metrics.CONSUME_SECONDS.observe(time.perf_counter() - started)
-        log.debug("event handled", event_id=event_id, type=event.type, duplicate=not applied)
+        log.debug("event handled", event_id=event.event_id, type=event.event_type,
+                  duplicate=not applied)
+
+    def _failed(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
+                stop: threading.Event, error: BaseException) -> None:
+        """A value the database refuses is poison; a lost connection or a conflict is not."""
+        if isinstance(error, DataError) or not isinstance(error, SQLAlchemyError):
+            log.error("event failed", event_id=event.event_id, type=event.event_type,
+                      error=repr(error), exc_info=error)
+            self._dead_letter(stream, delivery, f"{type(error).__name__}: {error}",
+                              event.event_id)
+            return
+        metrics.EVENTS_FAILED.labels(reason="database").inc()
+        delay = self._backoff.next_delay()
+        log.warning("event requeued after database error", event_id=event.event_id,
+                    type=event.event_type, error=str(error).splitlines()[0], retry_in=delay)
+        stream.requeue(delivery)
+        stop.wait(delay)
 
     def _dead_letter(self, stream: EventStream, delivery: Delivery, reason: str,
                      event_id: str | None) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
 class PoisonMessage(ValueError):
@@ -25,9 +25,9 @@ class Envelope(BaseModel):
 
     event_id: UUID
     type: str
-    charging_station_id: str
+    charging_station_id: Annotated[str, Field(max_length=48)]
     ocpp_version: str
-    connection_id: str
+    connection_id: Annotated[str, Field(max_length=64)]
     received_at: AwareDatetime
     payload: dict[str, Any]
     response: dict[str, Any] | None = None
