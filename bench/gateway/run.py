@@ -21,6 +21,7 @@ import os
 import pathlib
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -63,10 +64,33 @@ def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argpars
             "--target-pid", str(target.pid), "--label", f"{scenario.key}/{target.name}",
             "--processes", str(args.processes), "--json", str(json_path), *loadgen_args]
     print(f"$ {' '.join(argv[1:])}", flush=True)
-    subprocess.run(argv, check=True, timeout=args.timeout)
+    profiler = start_profiler(target, out_dir / f"{scenario.key}-{target.name}.pyspy.txt") \
+        if target.name in args.profile.split(",") else None
+    try:
+        subprocess.run(argv, check=True, timeout=args.timeout)
+    finally:
+        if profiler is not None:
+            stop_profiler(profiler)
     figures: Figures = json.loads(json_path.read_text())
     figures["loadgen_args"] = " ".join(loadgen_args)
     return figures
+
+
+def start_profiler(target: targets.RunningTarget,
+                   output: pathlib.Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the target for the whole load run (collapsed stacks, idle excluded)."""
+    py_spy = pathlib.Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen([str(py_spy), "record", "--pid", str(target.pid), "--format", "raw",
+                             "--rate", "100", "--nonblocking", "--output", str(output)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
 
 
 def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
@@ -81,6 +105,11 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
                                     dict(args.gateway_env)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
             figures["queue_audit"] = dataclasses.asdict(audits[0]) if audits else None
+            metrics = target.extra.get("metrics")
+            if isinstance(metrics, str):
+                (out_dir / f"{scenario.key}-gateway.metrics.txt").write_text(metrics)
+                figures["publish_confirm_s"] = targets.histogram_quantiles(
+                    metrics, "ocpp_gateway_publish_seconds")
     except (RuntimeError, subprocess.SubprocessError, OSError) as failure:
         print(f"!! {scenario.key}/{name} failed: {failure}", flush=True)
         return None
@@ -115,6 +144,7 @@ def comparison_rows(figures: Figures) -> list[str]:
         f"{stations['compressed_connections']}",
         str(figures["errors"] or "none") + (" ABORTED" if figures["aborted"] else ""),
         _audit(figures.get("queue_audit")),
+        _confirms(figures.get("publish_confirm_s")),
         f"{figures.get('exit_code_after_sigterm')} ({figures.get('stop_seconds')} s)",
     ]
 
@@ -127,12 +157,23 @@ def _audit(audit: dict[str, Any] | None) -> str:
     return f"{audit['messages']} ({types}; duplicate event ids {audit['duplicate_event_ids']})"
 
 
+def _confirms(quantiles: dict[str, Any] | None) -> str:
+    if not quantiles:
+        return "—"
+
+    def bound(value: float | None) -> str:
+        return "n/a" if value is None else f"≤ {value * 1000:g}"
+    return (f"{bound(quantiles.get('p50'))} / {bound(quantiles.get('p99'))} "
+            f"({quantiles['count']} publishes)")
+
+
 ROW_NAMES = [
     "stations held (idle / at end)", "failed handshakes", "calls/s achieved",
     "round trip ms p50 / p99 / max", "BootNotification ms p50 / p99", "handshake ms p50 / p99",
     "target RSS MiB before → idle-connected", "RSS growth per idle station (KiB)",
     "target CPU % (connect / steady; 100 = 1 core)", "machine busy % during steady",
     "connections with compression", "errors", "events confirmed into the bench queue",
+    "publish → broker confirm ms p50 / p99 (gateway metrics, bucket bounds)",
     "exit code after SIGTERM (stop time)",
 ]
 
@@ -172,6 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-level", default="WARNING", help="the gateway's LOG_LEVEL")
     parser.add_argument("--gateway-env", action="append", default=[], type=_key_value,
                         metavar="KEY=VALUE", help="extra environment for the gateway")
+    parser.add_argument("--profile", default="", metavar="TARGETS",
+                        help="py-spy the named targets (e.g. gateway) during each load run")
     parser.add_argument("--timeout", type=float, default=900.0, help="per load generator run")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)

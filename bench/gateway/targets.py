@@ -50,6 +50,34 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def fetch_text(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def histogram_quantiles(metrics_text: str, name: str,
+                        shares: tuple[float, ...] = (0.5, 0.99)) -> dict[str, float | int | None]:
+    """Quantiles (bucket upper bounds, seconds) of a Prometheus histogram, labels summed."""
+    buckets: dict[float, float] = {}
+    for line in metrics_text.splitlines():
+        if not line.startswith(f"{name}_bucket{{"):
+            continue
+        labels, _, value = line.rpartition(" ")
+        bound_text = labels.split('le="', 1)[1].split('"', 1)[0]
+        bound = float("inf") if bound_text == "+Inf" else float(bound_text)
+        buckets[bound] = buckets.get(bound, 0.0) + float(value)
+    count = buckets.get(float("inf"), 0.0)
+    figures: dict[str, float | int | None] = {"count": int(count)}
+    for share in shares:
+        figures[f"p{share * 100:g}"] = next(
+            (bound for bound, cumulative in sorted(buckets.items())
+             if count and cumulative >= share * count), None)
+    return figures
+
+
 @dataclass
 class RunningTarget:
     name: str
@@ -201,4 +229,5 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
                     and http_ok(f"http://127.0.0.1:{http_port}/ready"))
         yield target
     finally:
+        target.extra["metrics"] = fetch_text(f"http://127.0.0.1:{http_port}/metrics")
         target.stop()
