@@ -78,7 +78,8 @@ class Container:
         return thread
 
     def worker(self, stream_factory: Callable[[], EventStream]) -> EventWorker:
-        return EventWorker(stream_factory, self.uow_factory)
+        return EventWorker(stream_factory, self.uow_factory,
+                           batch_size=self.settings.save_server_prefetch)
 
     def rabbit_stream(self) -> EventStream:
         from save_server.infrastructure.messaging.rabbitmq import RabbitEventStream
