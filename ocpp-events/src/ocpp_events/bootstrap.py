@@ -12,15 +12,18 @@ import structlog
 
 from ocpp_events.config import Settings
 from ocpp_events.domain.authorization import FixedPolicy
-from ocpp_events.domain.ports import Clock, Notifier
+from ocpp_events.domain.ports import Clock, CommandInbox, Notifier
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
+from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
 from ocpp_events.infrastructure.http_server import HealthServer
+from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.infrastructure.ocpp.session import GatewayServices
 from ocpp_events.infrastructure.websocket_server import OcppServer
 from ocpp_events.logs import configure_logging
+from ocpp_events.service.commands import CommandExecutor
 from ocpp_events.service.publishing import ConfirmedPublisher
 
 log = structlog.get_logger("ocpp_events")
@@ -35,21 +38,28 @@ class Gateway:
     services: GatewayServices
     ocpp: OcppServer
     health: HealthServer
+    commands: CommandExecutor
 
     async def start(self) -> None:
         await self.notifier.start()
+        if self.services.command_inbox is not None:
+            await self.services.command_inbox.start(self.commands.execute)
         await self.ocpp.start()
         await self.health.start()
 
     async def stop(self) -> None:
         """Graceful: stop accepting, close stations with 1001, publish pending, disconnect."""
+        if self.services.command_inbox is not None:
+            await self.services.command_inbox.close()
         await self.ocpp.stop()
         await self.health.stop()
+        await self.commands.drain()
         await self.notifier.close()
         log.info("gateway stopped")
 
 
-def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = None) -> Gateway:
+def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = None,
+                  command_inbox: CommandInbox | None = None) -> Gateway:
     clock = clock or Clock()
     metrics = GatewayMetrics()
     vendors = frozenset(v.strip() for v in settings.gateway_data_transfer_vendors.split(",")
@@ -63,6 +73,7 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         metrics=metrics,
         heartbeat_interval=settings.gateway_heartbeat_interval,
         data_transfer_vendors=vendors,
+        command_inbox=command_inbox,
     )
     ocpp = OcppServer(
         services, host=settings.gateway_host, port=settings.gateway_port,
@@ -74,7 +85,9 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
                           notifier.is_ready)
-    return Gateway(settings, notifier, services, ocpp, health)
+    commands = CommandExecutor(ocpp.registry, services.publisher, clock,
+                               settings.gateway_instance_id)
+    return Gateway(settings, notifier, services, ocpp, health, commands)
 
 
 async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
@@ -84,7 +97,9 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
         configure_logging(settings.log_format, settings.log_level)
     notifier = InProcessNotifier(broker, settings.amqp_exchange,
                                  require_routed=settings.gateway_require_routed)
-    gateway = build_gateway(settings, notifier)
+    inbox = InProcessCommandInbox(broker, settings.amqp_command_exchange,
+                                  settings.gateway_instance_id)
+    gateway = build_gateway(settings, notifier, command_inbox=inbox)
     await gateway.start()
     try:
         await asyncio.Event().wait()
@@ -98,7 +113,9 @@ async def run_services(settings: Settings) -> None:
         raise SystemExit("AMQP_URL is required for `python -m ocpp_events serve`")
     notifier = AmqpNotifier(settings.amqp_url, settings.amqp_exchange,
                             require_routed=settings.gateway_require_routed)
-    gateway = build_gateway(settings, notifier)
+    inbox = AmqpCommandInbox(settings.amqp_url, settings.amqp_command_exchange,
+                             settings.gateway_instance_id)
+    gateway = build_gateway(settings, notifier, command_inbox=inbox)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

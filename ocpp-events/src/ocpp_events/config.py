@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import Field
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     gateway_disconnect_retry_seconds: float = Field(30.0, ge=0)
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
+    amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands
+    gateway_instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12],
+                                     pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from ocpp_events.domain.command_events import CommandReply, CommandRequest
 from ocpp_events.domain.events import Event
 
 
@@ -34,6 +36,32 @@ class Notifier(abc.ABC):
     @abc.abstractmethod
     def is_ready(self) -> bool:
         """True while events can be published (the broker is reachable)."""
+
+
+CommandHandler = Callable[[CommandRequest], Awaitable[CommandReply | None]]
+
+
+class CommandInbox(abc.ABC):
+    """Receives the remote commands routed to this gateway instance (docs/commands.md).
+
+    Commands are routed by station id: the inbox keeps one binding per station connected
+    here (`station_connected` / `station_disconnected`, applied in call order). Each command
+    is handed to the handler; its reply goes back to the requester, and a None reply (the
+    station is not here any more) is dropped.
+    """
+
+    @abc.abstractmethod
+    async def start(self, handle: CommandHandler) -> None: ...
+
+    @abc.abstractmethod
+    def station_connected(self, station_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def station_disconnected(self, station_id: str) -> None: ...
+
+    async def close(self) -> None:
+        """Stop receiving; no more replies are sent."""
+        return None
 
 
 class Clock:

@@ -105,6 +105,8 @@ class OcppServer:
             self._in_background(
                 replaced.websocket.close(REPLACED_CLOSE_CODE, REPLACED_REASON))
         self.services.metrics.connected_stations.set(len(self.registry))
+        if self.services.command_inbox is not None:
+            self.services.command_inbox.station_connected(station_id)
         log.info("station connected", ocpp_version=session.ocpp_version)
         self._in_background(self._publish_lifecycle(Event.connect(
             station_id=station_id, ocpp_version=session.ocpp_version,
@@ -116,7 +118,9 @@ class OcppServer:
         except ConnectionClosed:
             pass
         finally:
-            self.registry.unregister(station_id, session.connection_id)
+            current = self.registry.unregister(station_id, session.connection_id)
+            if current and self.services.command_inbox is not None:
+                self.services.command_inbox.station_disconnected(station_id)
             self.services.metrics.connected_stations.set(len(self.registry))
             close_code, reason = close_details(websocket)
             log.info("station disconnected", close_code=close_code, reason=reason)

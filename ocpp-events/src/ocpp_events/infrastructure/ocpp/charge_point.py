@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import uuid
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -108,6 +110,25 @@ class GatewayChargePoint(ChargePoint):
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
         validate(CallResult(call.unique_id, payload, action=call.action), self._ocpp_version)
         return payload
+
+    async def send_call(self, action: str, payload: dict[str, Any],
+                        timeout: float) -> tuple[Call, CallResult | CallError]:
+        """Send a server-initiated call (a remote command) and return it with the answer.
+
+        The request is validated against the station's schema first (OCPPError when it does
+        not fit). One outstanding call per connection (OCPP-J): waiting for an earlier
+        command's answer counts against `timeout`; TimeoutError when no answer came in time.
+        """
+        call = Call(str(uuid.uuid4()), action, payload)
+        validate(call, self._ocpp_version)
+        async with asyncio.timeout(timeout), self._call_lock:
+            await self._send(call.to_json())
+            while True:
+                response = await self._response_queue.get()
+                if response.unique_id == call.unique_id:
+                    return call, response
+                log.info("late answer to an earlier command ignored",
+                         message_id=response.unique_id)
 
     def _call_error(self, message_id: str, error: OCPPError) -> str:
         code = error_code(self._ocpp_version, error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ocpp_events.domain.authorization import AuthorizationPolicy, FixedPolicy
-from ocpp_events.domain.ports import Clock
+from ocpp_events.domain.ports import Clock, CommandInbox
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.service.publishing import ConfirmedPublisher
@@ -31,3 +31,4 @@ class GatewayServices:
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     heartbeat_interval: int = 300
     data_transfer_vendors: frozenset[str] = frozenset()
+    command_inbox: CommandInbox | None = None  # remote commands routed per connected station
