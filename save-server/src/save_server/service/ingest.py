@@ -30,6 +30,10 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
     event, whether it was applied (False: a duplicate)."""
     with uow_factory() as uow:
         done = uow.processed_events.seen_among([e.event_id for e in events])
+        # Lock every station of the batch first, in one order, so concurrent workers cannot
+        # deadlock (charges are always locked after their station).
+        for station_id in sorted({c.station_id for e in events for c in e.commands}):
+            uow.stations.get_or_create(station_id)
         applied = []
         for event in events:
             if event.event_id in done:
