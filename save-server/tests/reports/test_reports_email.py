@@ -153,6 +153,9 @@ def test_weekly_report_is_received_with_every_charge_that_ended_in_the_window(
     assert "<b>4</b>" in html and "<b>2</b>" in html
     s1, s2 = seeded["stations"]
     assert text.index(s2) < text.index(s1)  # s2 delivered more energy: listed first
+    assert f"  {s2}: 13.000 kWh in 2 charges" in text
+    assert f"  {s1} ({STATION_NAME}): 8.734 kWh in 2 charges" in text
+    assert "Garagem &quot;Central&quot;, Bloco São João" in html  # escaped
 
     filename, rows, raw = attachment_rows(message)
     assert filename == "charges_20261101T2300_20261108T2300.csv"

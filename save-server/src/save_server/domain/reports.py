@@ -214,6 +214,7 @@ class ReportSummary:
     total_energy_wh: float = 0.0
     energy_by_station: dict[str, float] = field(default_factory=dict)
     charges_by_station: dict[str, int] = field(default_factory=dict)
+    station_names: dict[str, str] = field(default_factory=dict)
 
     def add(self, line: ReportLine, is_error: bool) -> None:
         charge = line.charge
@@ -224,16 +225,18 @@ class ReportSummary:
         station = charge.station_id
         self.energy_by_station[station] = self.energy_by_station.get(station, 0.0) + energy
         self.charges_by_station[station] = self.charges_by_station.get(station, 0) + 1
+        if line.station_name:
+            self.station_names[station] = line.station_name
 
     @property
     def total_energy_kwh(self) -> float:
         return self.total_energy_wh / 1000
 
-    def top_stations(self, count: int = 5) -> list[tuple[str, int, float]]:
-        """(station id, charges, kWh), most energy first."""
+    def top_stations(self, count: int = 5) -> list[tuple[str, str | None, int, float]]:
+        """(station id, station name, charges, kWh), most energy first."""
         ranked = sorted(self.energy_by_station.items(), key=lambda item: (-item[1], item[0]))
-        return [(station, self.charges_by_station[station], energy / 1000)
-                for station, energy in ranked[:count]]
+        return [(station, self.station_names.get(station), self.charges_by_station[station],
+                 energy / 1000) for station, energy in ranked[:count]]
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ def report_filename(window: ReportWindow, zone: tzinfo) -> str:
     return f"charges_{start}_{end}.csv"
 
 
+def _station(station_id: str, name: str | None) -> str:
+    return f"{station_id} ({name})" if name else station_id
+
+
 def text_body(summary: ReportSummary, window: ReportWindow, timezone: str,
               zone: tzinfo) -> str:
     lines = [f"Charges that ended from {period(window, zone)} ({timezone}).", "",
@@ -46,8 +50,8 @@ def text_body(summary: ReportSummary, window: ReportWindow, timezone: str,
     top = summary.top_stations(TOP_STATIONS)
     if top:
         lines.append("Top stations by energy:")
-        lines += [f"  {station}: {kwh:.3f} kWh in {count} charges"
-                  for station, count, kwh in top]
+        lines += [f"  {_station(station, name)}: {kwh:.3f} kWh in {count} charges"
+                  for station, name, count, kwh in top]
     else:
         lines.append("No charge ended in this period.")
     lines += ["", "Every charge is in the attached CSV."]
@@ -58,8 +62,8 @@ def html_body(summary: ReportSummary, window: ReportWindow, timezone: str,
               zone: tzinfo) -> str:
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(station)}</td><td>{count}</td><td>{kwh:.3f}</td></tr>"
-        for station, count, kwh in summary.top_stations(TOP_STATIONS))
+        f"<tr><td>{e(_station(station, name))}</td><td>{count}</td><td>{kwh:.3f}</td></tr>"
+        for station, name, count, kwh in summary.top_stations(TOP_STATIONS))
     table = (f"<h3>Top stations by energy</h3><table border=\"1\" cellpadding=\"4\">"
              f"<tr><th>Station</th><th>Charges</th><th>kWh</th></tr>{rows}</table>"
              if rows else "<p>No charge ended in this period.</p>")
