@@ -44,7 +44,9 @@ class Container:
                                self.uow_factory, self.database_ready)
 
     def app(self) -> FastAPI:
-        return create_app(self.api_dependencies(), self.report_service())
+        # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
+        return create_app(self.api_dependencies(),
+                          self.report_service(retry=RetryPolicy(attempts=1)))
 
     def report_service(self, **overrides: Any) -> ReportService:
         """Charge reports by e-mail; tests override clock, sender, sleep, retry."""
@@ -66,7 +68,7 @@ class Container:
 
     def start_reports(self, stop: threading.Event, **overrides: Any) -> threading.Thread:
         """The report scheduler as a thread (after creating the default subscription)."""
-        service = self.report_service(**overrides)
+        service = self.report_service(**{"sleep": stop.wait, **overrides})  # backoff ends on stop
         if self.settings.report_default_recipient_list:
             service.ensure_default_subscription(self.settings.report_default_recipient_list,
                                                 self.settings.report_default_cron,
