@@ -167,3 +167,25 @@ def test_bad_csv_query_is_422_naming_the_parameter(api: tuple[TestClient, Any],
                                                    field: tuple[str, str]) -> None:
     client, _ = api
     assert field in field_of(client.get("/reports/charges.csv", params=params))
+
+
+def test_the_service_app_answers_an_operator_after_one_attempt(container: Any,
+                                                              clock: Any) -> None:
+    """`Container.app()` (what `python -m save_server api` serves): SMTP from settings; a send
+    that cannot connect is reported failed at once, with the error, not after backoff."""
+    import socket
+
+    with socket.socket() as unused:  # bound then closed: nothing listens there
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    container.settings.smtp_host, container.settings.smtp_port = "127.0.0.1", port
+    container.settings.smtp_security = "none"
+    with TestClient(container.app()) as client:
+        sid = client.post("/report-subscriptions", json={"recipients": ["a@save.example"]}
+                          ).json()["id"]
+        run = client.post(f"/report-subscriptions/{sid}/send-now", json={
+            "start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}).json()
+        assert (run["state"], run["attempts"]) == ("failed", 1)
+        assert "Connection refused" in run["last_error"]
+        listed = client.get("/reports/runs", params={"state": "failed"}).json()
+        assert [r["id"] for r in listed] == [run["id"]]
