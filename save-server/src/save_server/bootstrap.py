@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from save_server.config import Settings
 from save_server.domain.ports import EventStream, UnitOfWork
+from save_server.domain.station_commands import CommandBus
 from save_server.infrastructure.api.app import create_app
 from save_server.infrastructure.api.dependencies import ApiDependencies
 from save_server.infrastructure.db.engine import make_engine, migrate
@@ -29,6 +30,7 @@ from save_server.infrastructure.messaging.worker import EventWorker
 from save_server.infrastructure.translation import HANDLED_TYPES
 from save_server.service.reports import ReportService, RetryPolicy
 from save_server.service.reports import run_scheduler as run_report_scheduler
+from save_server.service.station_commands import StationCommands
 
 log = structlog.get_logger("save_server")
 
@@ -43,10 +45,24 @@ class Container:
         return ApiDependencies(SqlStationReader(self.engine), SqlChargeReader(self.engine),
                                self.uow_factory, self.database_ready)
 
-    def app(self) -> FastAPI:
+    def app(self, command_bus: CommandBus | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         return create_app(self.api_dependencies(),
-                          self.report_service(retry=RetryPolicy(attempts=1)))
+                          self.report_service(retry=RetryPolicy(attempts=1)),
+                          self.station_commands(command_bus))
+
+    def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
+        """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
+        from save_server.infrastructure.commands.rabbitmq import RabbitCommandBus
+        from save_server.infrastructure.commands.repository import SqlCommandLog
+        from save_server.infrastructure.commands.unavailable import NoCommandBus
+
+        s = self.settings
+        if bus is None:
+            bus = (RabbitCommandBus(s.amqp_url, s.amqp_command_exchange) if s.amqp_url
+                   else NoCommandBus())
+        return StationCommands(SqlStationReader(self.engine), SqlChargeReader(self.engine),
+                               bus, SqlCommandLog(self.engine), s.save_server_command_timeout)
 
     def report_service(self, **overrides: Any) -> ReportService:
         """Charge reports by e-mail; tests override clock, sender, sleep, retry."""
@@ -181,9 +197,11 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
     stop = threading.Event()
     worker = threading.Thread(target=container.worker(lambda: stream).run, args=(stop,),
                               name="save-server-worker", daemon=True)
+    from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
+    command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
     server = _EmbeddedServer(uvicorn.Config(
-        container.app(), host=settings.save_server_host, port=settings.save_server_port,
-        log_config=None, lifespan="off"))
+        container.app(command_bus), host=settings.save_server_host,
+        port=settings.save_server_port, log_config=None, lifespan="off"))
     worker.start()
     reports = container.start_reports(stop)
     serving = asyncio.create_task(server.serve(), name="save-server-api")
@@ -196,6 +214,7 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
             await serving
         await asyncio.to_thread(worker.join, 10)
         await asyncio.to_thread(reports.join, 10)
+        await command_bus.close()
         container.close()
         log.info("save-server stopped")
 

@@ -17,6 +17,8 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; unset → sqlite:///$DATA_DIR/save-server.sqlite3")
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
+    amqp_command_exchange: str = "ocpp-commands"  # remote commands (docs/commands.md)
+    save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
     save_server_prefetch: int = Field(default=50, ge=1)
     save_server_host: str = "0.0.0.0"

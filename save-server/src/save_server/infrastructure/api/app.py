@@ -10,13 +10,16 @@ from fastapi import FastAPI, Request, Response
 from save_server.infrastructure import metrics
 from save_server.infrastructure.api.dependencies import ApiDependencies
 from save_server.infrastructure.api.routers import charges, operations, stations
+from save_server.infrastructure.commands import api as commands_api
 from save_server.infrastructure.reports import api as reports_api
 from save_server.service.reports import ReportService
+from save_server.service.station_commands import StationCommands
 
 ROUTERS = (stations.router, charges.router, operations.router)
 
 
-def create_app(dependencies: ApiDependencies, reports: ReportService | None = None) -> FastAPI:
+def create_app(dependencies: ApiDependencies, reports: ReportService | None = None,
+               commands: StationCommands | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network.")
@@ -26,6 +29,9 @@ def create_app(dependencies: ApiDependencies, reports: ReportService | None = No
     if reports is not None:  # charge reports by e-mail (infrastructure/reports)
         app.state.reports = reports
         app.include_router(reports_api.router)
+    if commands is not None:  # remote commands (infrastructure/commands, docs/commands.md)
+        app.state.station_commands = commands
+        app.include_router(commands_api.router)
 
     @app.middleware("http")
     async def observe_latency(request: Request,

@@ -1,0 +1,1 @@
+"""Remote commands: parameters, the command bus adapters, history storage, the router."""

@@ -1,0 +1,77 @@
+"""Use cases: send a remote command to a station, list the commands sent to it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from save_server.domain.ports import ChargeReader, StationReader
+from save_server.domain.station_commands import (
+    CommandBus,
+    CommandLog,
+    CommandOutcome,
+    CommandRecord,
+    CommandRequest,
+)
+from save_server.service.stations import StationNotFound
+
+
+class UnknownCharge(LookupError):
+    """A remote-stop named a charge that does not exist at this station."""
+
+    def __init__(self, charge_id: int, station_id: str) -> None:
+        super().__init__(f"no charge {charge_id} at charging station {station_id!r}")
+
+
+@dataclass
+class StationCommands:
+    stations: StationReader
+    charges: ChargeReader
+    bus: CommandBus
+    log: CommandLog
+    default_timeout: float
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def send(self, station_id: str, command: str, parameters: dict[str, Any],
+                   requested_by: str, timeout: float | None = None) -> CommandRecord:
+        """Send and record; raises StationNotFound, UnknownCharge, CommandBusUnavailable."""
+        if await asyncio.to_thread(self.stations.get, station_id) is None:
+            raise StationNotFound(station_id)
+        parameters = await self._resolve_charge(station_id, command, dict(parameters))
+        effective = min(timeout, self.default_timeout) if timeout else self.default_timeout
+        request = CommandRequest(str(uuid.uuid4()), station_id, command, parameters,
+                                 effective, requested_by)
+        requested_at = self.clock()
+        started = time.perf_counter()
+        answer = await self.bus.send(request)
+        latency_ms = (time.perf_counter() - started) * 1000
+        record = CommandRecord(
+            request.command_id, station_id, command, parameters, requested_by, requested_at,
+            answer.outcome, self.clock(), answer.payload, answer.error_code,
+            answer.error_description, round(latency_ms, 3), answer.ocpp_version, answer.action)
+        await asyncio.to_thread(self.log.add, record)
+        return record
+
+    async def history(self, station_id: str, limit: int = 100) -> list[CommandRecord]:
+        if await asyncio.to_thread(self.stations.get, station_id) is None:
+            raise StationNotFound(station_id)
+        return await asyncio.to_thread(self.log.list, station_id, limit)
+
+    async def _resolve_charge(self, station_id: str, command: str,
+                              parameters: dict[str, Any]) -> dict[str, Any]:
+        """remote-stop by charge id: the charge's transaction id, looked up here."""
+        charge_id = parameters.pop("charge_id", None) if command == "remote-stop" else None
+        if charge_id is None:
+            return parameters
+        charge = await asyncio.to_thread(self.charges.get, int(charge_id))
+        if charge is None or charge.station_id != station_id:
+            raise UnknownCharge(int(charge_id), station_id)
+        return {**parameters, "transaction_id": charge.transaction_id, "charge_id": charge_id}
+
+
+__all__ = ["CommandOutcome", "StationCommands", "StationNotFound", "UnknownCharge"]
