@@ -167,7 +167,7 @@ class MemoryStations(StationRepository):
     def get(self, station_id: str) -> Station | None:
         return self._stations.get(station_id)
 
-    def get_or_create(self, station_id: str) -> Station:
+    def get_or_create(self, station_id: str, connection_ids: Any = ()) -> Station:
         return self._stations.setdefault(station_id, Station(station_id))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,33 @@ def test_shuffled_duplicated_delivery_equals_in_order_delivery(
     finally:
         reference.close()
         actual.close()
+
+
+def test_a_station_loads_only_the_connections_its_rules_need(
+        database_url: str, tmp_path: Path, charger: Callable[..., Any]) -> None:
+    """A station that reconnected many times: only the current connection (and those an event
+    names) is read back, yet the first connection time and the state stay right."""
+    container = bootstrap(Settings(database_url=database_url, data_dir=tmp_path))
+    cp = charger()
+    first_seen = cp.now
+    events = []
+    for _ in range(12):
+        cp.reconnect()
+        events += [cp.connect(), cp.heartbeat(), cp.disconnect()]
+    cp.reconnect()
+    events += [cp.connect()]
+    try:
+        feed(container, events)
+        with container.uow_factory() as uow:
+            station = uow.stations.get(cp.station_id)
+            assert station is not None
+            assert list(station.connections) == [cp.connection_id]
+        state = api_state(container, cp.station_id)["station"]
+        assert state["status"] == "connected"
+        assert state["first_connected_at"] == events[0]["received_at"]
+        assert first_seen.isoformat()[:19] < state["first_connected_at"]
+        late_old_disconnect = dict(events[2], event_id=str(uuid.uuid4()))
+        feed(container, [late_old_disconnect])
+        assert api_state(container, cp.station_id)["station"]["status"] == "connected"
+    finally:
+        container.close()

@@ -152,7 +152,11 @@ class Station:
     """A charging station, known by the identity it connects with."""
 
     station_id: str
+    # The connections loaded: at least the current one and those being changed (a repository
+    # may leave older ones out; what they contributed is kept in the two `known_…` fields).
     connections: dict[str, Connection] = field(default_factory=dict)
+    known_first_connected_at: datetime | None = None
+    known_last_seen_at: datetime | None = None
     boots: set[datetime] = field(default_factory=set)
     boot_info: BootInfo = field(default_factory=BootInfo)
     boot_info_at: datetime | None = None
@@ -189,8 +193,10 @@ class Station:
 
     @property
     def first_connected_at(self) -> datetime | None:
-        return min((c.first_seen_at for c in self.connections.values()
-                    if c.first_seen_at is not None), default=None)
+        times = [c.first_seen_at for c in self.connections.values() if c.first_seen_at]
+        if self.known_first_connected_at is not None:
+            times.append(self.known_first_connected_at)
+        return min(times, default=None)
 
     @property
     def last_connected_at(self) -> datetime | None:
@@ -199,8 +205,10 @@ class Station:
 
     @property
     def last_seen_at(self) -> datetime | None:
-        return max((c.last_seen_at for c in self.connections.values()
-                    if c.last_seen_at is not None), default=None)
+        times = [c.last_seen_at for c in self.connections.values() if c.last_seen_at]
+        if self.known_last_seen_at is not None:
+            times.append(self.known_last_seen_at)
+        return max(times, default=None)
 
     # -- boot and status ----------------------------------------------------------------
     def booted(self, at: datetime, info: BootInfo) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -21,8 +21,9 @@ class StationRepository(ABC):
         """The station with the history its rules need, locked until the unit of work ends."""
 
     @abstractmethod
-    def get_or_create(self, station_id: str) -> Station:
-        """Like `get`, creating the station on first contact (no prior registration)."""
+    def get_or_create(self, station_id: str, connection_ids: Collection[str] = ()) -> Station:
+        """Like `get`, creating the station on first contact (no prior registration), with
+        at least its current connection and the named ones loaded."""
 
 
 class ChargeRepository(ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from save_server.domain.commands import Command
+from save_server.domain.commands import Command, ObserveConnection, RecordDisconnection
 from save_server.domain.ports import UnitOfWork
 from save_server.service.handlers import apply
 
@@ -32,8 +32,14 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
         done = uow.processed_events.seen_among([e.event_id for e in events])
         # Lock every station of the batch first, in one order, so concurrent workers cannot
         # deadlock (charges are always locked after their station).
-        for station_id in sorted({c.station_id for e in events for c in e.commands}):
-            uow.stations.get_or_create(station_id)
+        connections: dict[str, set[str]] = {}
+        for event in events:
+            for command in event.commands:
+                named = connections.setdefault(command.station_id, set())
+                if isinstance(command, ObserveConnection | RecordDisconnection):
+                    named.add(command.connection_id)
+        for station_id in sorted(connections):
+            uow.stations.get_or_create(station_id, connections[station_id])
         applied = []
         for event in events:
             if event.event_id in done:

@@ -43,6 +43,8 @@ def upsert(db: DbConnection, table: tables.Table, row: dict[str, Any], keys: lis
 def station_from_row(row: Row) -> Station:
     station = Station(
         station_id=row["station_id"],
+        known_first_connected_at=row["first_connected_at"],
+        known_last_seen_at=row["last_seen_at"],
         boot_info=BootInfo(row["vendor"], row["model"], row["serial_number"],
                            row["firmware_version"]),
         boot_info_at=row["boot_info_at"],

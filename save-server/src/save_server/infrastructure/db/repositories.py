@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import UNKNOWN_TIME, Charge, Connection, MeterSample, Station
@@ -45,25 +45,43 @@ class SqlStationRepository(StationRepository):
         self._loaded[station_id] = (station, _Snapshot.of(station))
         return station
 
-    def get_or_create(self, station_id: str) -> Station:
+    def get_or_create(self, station_id: str, connection_ids: Collection[str] = ()) -> Station:
         found = self.get(station_id)
-        if found is not None:
-            return found
-        self._db.execute(insert_for(self._db.dialect, tables.stations)
-                         .values(station_id=station_id, status=StationStatus.DISCONNECTED.value)
-                         .on_conflict_do_nothing(index_elements=["station_id"]))
-        found = self.get(station_id)
-        assert found is not None
+        if found is None:
+            self._db.execute(
+                insert_for(self._db.dialect, tables.stations)
+                .values(station_id=station_id, status=StationStatus.DISCONNECTED.value)
+                .on_conflict_do_nothing(index_elements=["station_id"]))
+            found = self.get(station_id)
+            assert found is not None
+        self._include_connections(found, connection_ids)
         return found
+
+    def _include_connections(self, station: Station, connection_ids: Collection[str]) -> None:
+        missing = [c for c in connection_ids if c not in station.connections]
+        if not missing:
+            return
+        c = tables.station_connections.c
+        rows = self._db.execute(select(tables.station_connections).where(
+            c.station_id == station.station_id, c.connection_id.in_(missing))).mappings()
+        snapshot = self._loaded[station.station_id][1]
+        for row in rows:
+            connection = _connection_from_row(row)
+            station.connections[connection.connection_id] = connection
+            snapshot.connections[connection.connection_id] = _connection_key(connection)
 
     def _load(self, row: Any) -> Station:
         station = station_from_row(row)
         key = station.station_id
         t = tables
-        for c in self._db.execute(select(t.station_connections)
-                                  .where(t.station_connections.c.station_id == key)).mappings():
-            station.connections[c["connection_id"]] = Connection(
-                c["connection_id"], c["first_seen_at"], c["last_seen_at"], c["disconnected_at"])
+        connections = t.station_connections.c
+        current = self._db.execute(  # the connection first heard from last
+            select(t.station_connections)
+            .where(connections.station_id == key, connections.first_seen_at.is_not(None))
+            .order_by(connections.first_seen_at.desc(), connections.connection_id.desc())
+            .limit(1)).mappings().first()
+        if current is not None:
+            station.connections[current["connection_id"]] = _connection_from_row(current)
         station.boots = set(self._db.execute(select(t.station_boots.c.booted_at)
                                              .where(t.station_boots.c.station_id == key))
                             .scalars())
@@ -97,12 +115,7 @@ class SqlStationRepository(StationRepository):
         for connection in station.connections.values():
             connection_id = connection.connection_id
             if before.connections.get(connection_id) != after.connections[connection_id]:
-                upsert(db, t.station_connections, {
-                    "station_id": key, "connection_id": connection_id,
-                    "first_seen_at": connection.first_seen_at,
-                    "last_seen_at": connection.last_seen_at,
-                    "disconnected_at": connection.disconnected_at,
-                }, ["station_id", "connection_id"])
+                _merge_connection(db, key, connection)
         for booted_at in station.new_boots:
             upsert(db, t.station_boots, {"station_id": key, "booted_at": booted_at},
                    ["station_id", "booted_at"])
@@ -147,6 +160,34 @@ class _Snapshot:
             connectors={c.connector_id: connector_row(station.station_id, c)
                         for c in station.connectors.values()},
         )
+
+
+def _connection_from_row(row: Any) -> Connection:
+    return Connection(row["connection_id"], row["first_seen_at"], row["last_seen_at"],
+                      row["disconnected_at"])
+
+
+def _merge_connection(db: DbConnection, station_id: str, connection: Connection) -> None:
+    """Upsert that never loses what another view of the row knew: earliest first sight and
+    disconnect, latest last sight."""
+    table = tables.station_connections
+    statement = insert_for(db.dialect, table).values(
+        station_id=station_id, connection_id=connection.connection_id,
+        first_seen_at=connection.first_seen_at, last_seen_at=connection.last_seen_at,
+        disconnected_at=connection.disconnected_at)
+    new = statement.excluded  # type: ignore[attr-defined]
+    least, greatest = ((func.least, func.greatest) if db.dialect.name == "postgresql"
+                       else (func.min, func.max))
+
+    def merged(pick: Any, name: str) -> Any:
+        old_value, new_value = table.c[name], new[name]
+        return pick(func.coalesce(old_value, new_value), func.coalesce(new_value, old_value))
+
+    db.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["station_id", "connection_id"],
+        set_={"first_seen_at": merged(least, "first_seen_at"),
+              "last_seen_at": merged(greatest, "last_seen_at"),
+              "disconnected_at": merged(least, "disconnected_at")}))
 
 
 def _connection_key(connection: Connection) -> tuple:
