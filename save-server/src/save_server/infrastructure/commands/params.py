@@ -5,14 +5,30 @@ Unknown fields are refused; times are RFC 3339 with an offset and are sent on as
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 IdTag = Annotated[str, Field(min_length=1, max_length=20)]
 ConnectorId = Annotated[int, Field(ge=1)]
 Location = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]  # sent as ...Z
 
 
 class Parameters(BaseModel):
@@ -111,7 +127,7 @@ class SetVariables(Parameters):
 class ReserveNow(Parameters):
     reservation_id: int = Field(ge=0)
     id_tag: IdTag
-    expires_at: AwareDatetime
+    expires_at: UtcTime
     connector_id: int = Field(0, ge=0, description="0 = any connector")
     parent_id_tag: IdTag | None = None
 
@@ -134,8 +150,8 @@ class SetChargingProfile(_OneLimit):
     connector_id: int = Field(0, ge=0, description="0 = the whole station")
     profile_id: int = Field(1, ge=1)
     stack_level: int = Field(0, ge=0)
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: UtcTime | None = None
+    valid_to: UtcTime | None = None
     duration_seconds: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
@@ -159,14 +175,14 @@ class _Retries(Parameters):
 
 class UpdateFirmware(_Retries):
     location: Location
-    retrieve_at: AwareDatetime
+    retrieve_at: UtcTime
     request_id: int | None = Field(None, ge=0)
 
 
 class _LogWindow(_Retries):
     location: Location
-    start_time: AwareDatetime | None = None
-    stop_time: AwareDatetime | None = None
+    start_time: UtcTime | None = None
+    stop_time: UtcTime | None = None
 
     @model_validator(mode="after")
     def _window(self) -> _LogWindow:
