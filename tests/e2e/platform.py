@@ -139,6 +139,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
     exchange = f"e2e-{suffix}"
     queues = {"SAVE_SERVER_QUEUE": f"e2e-save-server-{suffix}",
               "EVENT_STORE_QUEUE": f"e2e-event-store-{suffix}"}
+    command_exchange = f"e2e-commands-{suffix}"  # remote commands (docs/commands.md)
     _create_database(database)
     env = _base_env(tmp)
     env.update(queues)
@@ -147,6 +148,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         "AMQP_EXCHANGE": exchange,
         "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
+        "AMQP_COMMAND_EXCHANGE": command_exchange,
     })
     platform = _platform("services", env)
     platform.log_dir, platform.database = tmp, database
@@ -161,7 +163,29 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
     finally:
         _stop(platform)
         _delete_broker_objects(exchange, list(queues.values()))
+        _delete_exchange(command_exchange)
         _drop_database(database)
+
+
+def start_extra_gateway(platform: Platform, name: str = "gateway 2") -> str:
+    """Services mode: one more `python -m ocpp_events serve` on ports of its own (same broker);
+    returns its ws:// base URL. Stopped with the platform."""
+    assert platform.mode == "services" and platform.log_dir
+    env = {**platform.env, "GATEWAY_PORT": str(free_port()),
+           "GATEWAY_HTTP_PORT": str(free_port())}
+    _spawn(platform, name, ["ocpp_events", "serve"], env, platform.log_dir)
+    wait_until_healthy([f"http://127.0.0.1:{env['GATEWAY_HTTP_PORT']}/ready"], platform)
+    return f"ws://127.0.0.1:{env['GATEWAY_PORT']}"
+
+
+def _delete_exchange(name: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        connection.channel().exchange_delete(name)
+    finally:
+        connection.close()
 
 
 def _start_save_server(platform: Platform) -> None:

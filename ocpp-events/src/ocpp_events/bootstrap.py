@@ -84,7 +84,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         close_timeout=settings.gateway_close_timeout,
         disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
-                          notifier.is_ready)
+                          lambda: notifier.is_ready() and (command_inbox is None
+                                                           or command_inbox.is_ready()))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
     return Gateway(settings, notifier, services, ocpp, health, commands)

@@ -63,6 +63,10 @@ class CommandInbox(abc.ABC):
         """Stop receiving; no more replies are sent."""
         return None
 
+    def is_ready(self) -> bool:
+        """True while commands can be received (part of the gateway's /ready)."""
+        return True
+
 
 class Clock:
     """Current time, timezone-aware UTC; tests inject their own."""

@@ -61,6 +61,10 @@ class AmqpCommandInbox(CommandInbox):
             await asyncio.wait_for(self._ready.wait(), timeout)
         return self._ready.is_set()
 
+    def is_ready(self) -> bool:
+        return (self._ready.is_set() and self._channel is not None
+                and not self._channel.is_closed)
+
     def station_connected(self, station_id: str) -> None:
         self._wanted.add(station_id)
         self._changes.put_nowait(station_id)
