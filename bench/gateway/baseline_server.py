@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,7 +83,18 @@ async def handle_station(connection: ServerConnection) -> None:
         await BaselineChargePoint(station_id, connection).start()
 
 
-async def serve_baseline(host: str, port: int, compression: str | None) -> None:
+async def freeze_heap_periodically(every: float) -> None:
+    """Experiment: move surviving objects out of the collector's reach every few seconds, so a
+    full collection no longer walks every connection (cyclic garbage frozen with them leaks)."""
+    while True:
+        await asyncio.sleep(every)
+        gc.freeze()
+
+
+async def serve_baseline(host: str, port: int, compression: str | None,
+                         gc_freeze_every: float | None = None) -> None:
+    freezer = (asyncio.create_task(freeze_heap_periodically(gc_freeze_every))
+               if gc_freeze_every else None)
     stop = asyncio.get_running_loop().create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)
@@ -91,6 +104,27 @@ async def serve_baseline(host: str, port: int, compression: str | None) -> None:
         await stop
         server.close()
         await server.wait_closed()
+    if freezer is not None:
+        freezer.cancel()
+
+
+class GcPauses:
+    """Records how long each garbage collection took (to explain latency spikes)."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1000)
+
+    def summary(self) -> str:
+        return "; ".join(
+            f"gen{generation}: {len(values)} collections, max {max(values, default=0):.1f} ms, "
+            f"total {sum(values):.0f} ms" for generation, values in self.pauses.items())
 
 
 def main() -> None:
@@ -98,10 +132,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--compression", choices=("deflate", "none"), default="none")
+    parser.add_argument("--gc-freeze-every", type=float, metavar="SECONDS",
+                        help="experiment: gc.freeze() periodically (not the default)")
+    parser.add_argument("--gc-stats", action="store_true",
+                        help="print garbage collection pauses at exit")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    gc_pauses = GcPauses()
+    if args.gc_stats:
+        gc.callbacks.append(gc_pauses)
     asyncio.run(serve_baseline(args.host, args.port,
-                               None if args.compression == "none" else "deflate"))
+                               None if args.compression == "none" else "deflate",
+                               args.gc_freeze_every))
+    if args.gc_stats:
+        print(f"garbage collection pauses: {gc_pauses.summary()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,7 @@ def merge_figures(args: argparse.Namespace, plans: list[WorkerPlan], reports: li
         "generator": {
             "cpu_percent_steady": (100 * total("cpu_seconds_steady") / duration
                                    if duration > 0 else None),
+            "longest_gc_pause_ms": max(report.longest_gc_pause_ms for report in reports),
         },
         "target": None,
     }
@@ -278,7 +279,8 @@ def summary(figures: dict[str, Any]) -> str:
         f"{_fmt(handshake['p50'], '', 2)} p99 {_fmt(handshake['p99'], '', 2)}",
         f"errors: {figures['errors'] or 'none'}"
         + (" (ABORTED at the hard deadline)" if figures["aborted"] else ""),
-        f"generator CPU during steady: {_fmt(figures['generator']['cpu_percent_steady'], ' %')}",
+        f"generator CPU during steady: {_fmt(figures['generator']['cpu_percent_steady'], ' %')}"
+        f", longest GC pause {_fmt(figures['generator']['longest_gc_pause_ms'], ' ms')}",
     ]
     target = figures["target"]
     if target:

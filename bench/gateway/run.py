@@ -140,7 +140,8 @@ def comparison_rows(figures: Figures) -> list[str]:
         f"{_num(target.get('cpu_percent_connect'), 0)} / "
         f"{_num(target.get('cpu_percent_steady'), 0)}",
         f"{_num(target.get('machine_busy_percent_steady'), 0)} "
-        f"(generator {_num(figures['generator']['cpu_percent_steady'], 0)})",
+        f"(generator {_num(figures['generator']['cpu_percent_steady'], 0)}, its longest GC "
+        f"pause {_num(figures['generator'].get('longest_gc_pause_ms'), 0)} ms)",
         f"{stations['compressed_connections']}",
         str(figures["errors"] or "none") + (" ABORTED" if figures["aborted"] else ""),
         _audit(figures.get("queue_audit")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import time
@@ -25,6 +26,7 @@ from websockets.typing import Subprotocol
 
 LATE_SEND_SECONDS = 0.05  # a call sent later than this after its slot counts as late
 SHUTDOWN_GRACE_SECONDS = 30.0
+GC_FREEZE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class WorkerReport:
     last_handshake_at: float = 0.0
     cpu_seconds_steady: float = 0.0
     aborted: bool = False
+    longest_gc_pause_ms: float = 0.0
 
 
 class CallFailed(Exception):
@@ -197,8 +200,35 @@ async def _measure_cpu(plan: WorkerPlan, report: WorkerReport) -> None:
     report.cpu_seconds_steady = time.process_time() - cpu_at_steady
 
 
+class GcPauseMeter:
+    """Longest garbage-collection pause of this generator process (a stall of the generator
+    shows up as round-trip latency of the target, so it is reported next to it)."""
+
+    def __init__(self) -> None:
+        self.longest_ms = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._started) * 1000)
+
+
+async def _freeze_heap(every: float) -> None:
+    """Keep the generator's long-lived objects (thousands of connections) out of the cyclic
+    collector's full scans, which otherwise stall the loop for up to seconds at 10,000
+    stations. The process is short-lived, so frozen cyclic garbage does not matter."""
+    while True:
+        await asyncio.sleep(every)
+        gc.freeze()
+
+
 async def run_worker_async(plan: WorkerPlan) -> WorkerReport:
     report = WorkerReport()
+    gc_meter = GcPauseMeter()
+    gc.callbacks.append(gc_meter)
+    freezer = asyncio.create_task(_freeze_heap(GC_FREEZE_SECONDS))
     mix = CallMix.parse(plan.mix)
     rng = random.Random(plan.seed)
     stations = [
@@ -211,6 +241,10 @@ async def run_worker_async(plan: WorkerPlan) -> WorkerReport:
             await asyncio.gather(_measure_cpu(plan, report), *stations)
     except TimeoutError:
         report.aborted = True
+    finally:
+        freezer.cancel()
+        gc.callbacks.remove(gc_meter)
+    report.longest_gc_pause_ms = gc_meter.longest_ms
     return report
 
 

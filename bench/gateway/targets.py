@@ -138,7 +138,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: pathlib.Pat
 @contextlib.contextmanager
 def baseline_server(log_dir: pathlib.Path) -> Iterator[RunningTarget]:
     port = free_port()
-    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port)]
+    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port), "--gc-stats"]
     target = _spawn("baseline", argv, dict(os.environ), log_dir, port)
     try:
         _wait_ready(target, lambda: port_open(port))
