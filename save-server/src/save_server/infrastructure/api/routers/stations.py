@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 
 from save_server.domain.model import InvalidStationData
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.api.dependencies import Deps
 from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.fast_json import json_response, station_json
 from save_server.infrastructure.api.schemas import StationDataIn, StationOut
 from save_server.service.stations import (
     StationNotFound,
@@ -25,20 +26,20 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown stat
 
 @router.get("/charging-stations", response_model=list[StationOut])
 def charging_stations(deps: Deps, status: Annotated[StationStatus | None, Query(
-        description="Only stations in this state")] = None) -> list[StationOut]:
+        description="Only stations in this state")] = None) -> Response:
     """Every station with its connectors; an empty list when none matches."""
-    return [StationOut.of(s) for s in list_stations(deps.station_reader, status)]
+    return json_response([station_json(s) for s in list_stations(deps.station_reader, status)])
 
 
 @router.get("/charging-stations/{station_id}", response_model=StationOut, responses=NOT_FOUND)
-def charging_station(deps: Deps, station_id: str) -> StationOut:
+def charging_station(deps: Deps, station_id: str) -> Response:
     try:
-        return StationOut.of(get_station(deps.station_reader, station_id))
+        return json_response(station_json(get_station(deps.station_reader, station_id)))
     except StationNotFound as error:
         raise HTTPException(404, str(error)) from error
 
 
-def _update(deps: Deps, station_id: str, data: StationDataIn) -> StationOut:
+def _update(deps: Deps, station_id: str, data: StationDataIn) -> Response:
     details = data.model_dump(include=data.model_fields_set)
     if not details:
         raise invalid("body", "name", "give at least one of name, address, latitude, longitude")
@@ -56,13 +57,13 @@ Data = Annotated[StationDataIn, Body()]
 
 @router.post("/charging-station/{station_id}/data", response_model=StationOut,
              responses=NOT_FOUND)
-def post_station_data(deps: Deps, station_id: str, data: Data) -> StationOut:
+def post_station_data(deps: Deps, station_id: str, data: Data) -> Response:
     """The thesis's path: set any of name, address, latitude, longitude."""
     return _update(deps, station_id, data)
 
 
 @router.patch("/charging-stations/{station_id}", response_model=StationOut,
               responses=NOT_FOUND)
-def patch_station(deps: Deps, station_id: str, data: Data) -> StationOut:
+def patch_station(deps: Deps, station_id: str, data: Data) -> Response:
     """Same as POST /charging-station/{id}/data."""
     return _update(deps, station_id, data)
