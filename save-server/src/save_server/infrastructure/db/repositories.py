@@ -48,11 +48,15 @@ class SqlStationRepository(StationRepository):
     def get_or_create(self, station_id: str, connection_ids: Collection[str] = ()) -> Station:
         found = self.get(station_id)
         if found is None:
-            self._db.execute(
+            created = self._db.execute(
                 insert_for(self._db.dialect, tables.stations)
                 .values(station_id=station_id, status=StationStatus.DISCONNECTED.value)
                 .on_conflict_do_nothing(index_elements=["station_id"]))
-            found = self.get(station_id)
+            if created.rowcount == 1:  # ours, locked by the insert, and empty: nothing to read
+                found = Station(station_id)
+                self._loaded[station_id] = (found, _Snapshot.of(found))
+            else:  # created concurrently by another worker
+                found = self.get(station_id)
             assert found is not None
         self._include_connections(found, connection_ids)
         return found
