@@ -61,8 +61,8 @@ class Container:
         if bus is None:
             bus = (RabbitCommandBus(s.amqp_url, s.amqp_command_exchange) if s.amqp_url
                    else NoCommandBus())
-        return StationCommands(SqlStationReader(self.engine), SqlChargeReader(self.engine),
-                               bus, SqlCommandLog(self.engine), s.save_server_command_timeout)
+        return StationCommands(SqlChargeReader(self.engine), bus, SqlCommandLog(self.engine),
+                               s.save_server_command_timeout)
 
     def report_service(self, **overrides: Any) -> ReportService:
         """Charge reports by e-mail; tests override clock, sender, sleep, retry."""

@@ -87,6 +87,10 @@ class CommandBus(ABC):
 
 class CommandLog(ABC):
     @abstractmethod
+    def station_known(self, station_id: str) -> bool:
+        """Whether the station was ever heard of (a cheap check before sending)."""
+
+    @abstractmethod
     def add(self, record: CommandRecord) -> None: ...
 
     @abstractmethod

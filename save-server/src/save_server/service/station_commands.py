@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from save_server.domain.ports import ChargeReader, StationReader
+from save_server.domain.ports import ChargeReader
 from save_server.domain.station_commands import (
     CommandBus,
     CommandLog,
@@ -30,7 +30,6 @@ class UnknownCharge(LookupError):
 
 @dataclass
 class StationCommands:
-    stations: StationReader
     charges: ChargeReader
     bus: CommandBus
     log: CommandLog
@@ -40,7 +39,7 @@ class StationCommands:
     async def send(self, station_id: str, command: str, parameters: dict[str, Any],
                    requested_by: str, timeout: float | None = None) -> CommandRecord:
         """Send and record; raises StationNotFound, UnknownCharge, CommandBusUnavailable."""
-        if await asyncio.to_thread(self.stations.get, station_id) is None:
+        if not await asyncio.to_thread(self.log.station_known, station_id):
             raise StationNotFound(station_id)
         parameters = await self._resolve_charge(station_id, command, dict(parameters))
         effective = min(timeout, self.default_timeout) if timeout else self.default_timeout
@@ -58,7 +57,7 @@ class StationCommands:
         return record
 
     async def history(self, station_id: str, limit: int = 100) -> list[CommandRecord]:
-        if await asyncio.to_thread(self.stations.get, station_id) is None:
+        if not await asyncio.to_thread(self.log.station_known, station_id):
             raise StationNotFound(station_id)
         return await asyncio.to_thread(self.log.list, station_id, limit)
 

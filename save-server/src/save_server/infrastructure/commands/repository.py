@@ -9,11 +9,17 @@ from sqlalchemy import Engine, select
 
 from save_server.domain.station_commands import CommandLog, CommandOutcome, CommandRecord
 from save_server.infrastructure.commands.tables import station_commands as table
+from save_server.infrastructure.db.tables import stations
 
 
 class SqlCommandLog(CommandLog):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    def station_known(self, station_id: str) -> bool:
+        query = select(stations.c.station_id).where(stations.c.station_id == station_id)
+        with self._engine.connect() as db:
+            return db.execute(query).first() is not None
 
     def add(self, record: CommandRecord) -> None:
         with self._engine.begin() as db:
