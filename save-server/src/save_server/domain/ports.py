@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -25,11 +25,22 @@ class StationRepository(ABC):
         """Like `get`, creating the station on first contact (no prior registration), with
         at least its current connection and the named ones loaded."""
 
+    def get_or_create_many(self, wanted: Mapping[str, Collection[str]]) -> None:
+        """`get_or_create` for several stations (station id → connection ids), locking them in
+        station id order; adapters may do it in a few statements."""
+        for station_id in sorted(wanted):
+            self.get_or_create(station_id, wanted[station_id])
+
 
 class ChargeRepository(ABC):
     @abstractmethod
     def get_or_create(self, station_id: str, transaction_id: str) -> Charge:
         """The charge of this transaction, locked; created empty when first heard of."""
+
+    def get_or_create_many(self, keys: Collection[tuple[str, str]]) -> None:
+        """`get_or_create` for several (station id, transaction id) pairs, in one order."""
+        for station_id, transaction_id in sorted(set(keys)):
+            self.get_or_create(station_id, transaction_id)
 
     @abstractmethod
     def add_meter_values(self, station_id: str, transaction_id: str,

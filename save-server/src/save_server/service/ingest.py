@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from save_server.domain.commands import Command, ObserveConnection, RecordDisconnection
+from save_server.domain.commands import (
+    Command,
+    ObserveConnection,
+    RecordDisconnection,
+    StartCharge,
+    StopCharge,
+)
 from save_server.domain.ports import UnitOfWork
 from save_server.service.handlers import apply
 
@@ -33,13 +39,16 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
         # Lock every station of the batch first, in one order, so concurrent workers cannot
         # deadlock (charges are always locked after their station).
         connections: dict[str, set[str]] = {}
+        charges: set[tuple[str, str]] = set()
         for event in events:
             for command in event.commands:
                 named = connections.setdefault(command.station_id, set())
                 if isinstance(command, ObserveConnection | RecordDisconnection):
                     named.add(command.connection_id)
-        for station_id in sorted(connections):
-            uow.stations.get_or_create(station_id, connections[station_id])
+                elif isinstance(command, StartCharge | StopCharge):
+                    charges.add((command.station_id, command.transaction_id))
+        uow.stations.get_or_create_many(connections)
+        uow.charges.get_or_create_many(charges)
         applied = []
         for event in events:
             if event.event_id in done:

@@ -2,64 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.engine import Connection as DbConnection
 
-from save_server.domain.model import UNKNOWN_TIME, Charge, Connection, MeterSample, Station
+from save_server.domain.model import UNKNOWN_TIME, Charge, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.mapping import (
-    charge_from_row,
-    charge_row,
-    connector_from_row,
-    connector_row,
-    insert_for,
-    report_from_row,
-    sample_from_row,
-    station_from_row,
-    station_row,
-    upsert,
+from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
+from save_server.infrastructure.db.station_rows import (
+    Snapshot,
+    connection_from_row,
+    connection_key,
+    load_stations,
+    lock_stations,
+    save_stations,
 )
 
 
 class SqlStationRepository(StationRepository):
     def __init__(self, db: DbConnection) -> None:
         self._db = db
-        self._loaded: dict[str, tuple[Station, _Snapshot]] = {}
+        self._loaded: dict[str, tuple[Station, Snapshot]] = {}
 
     def get(self, station_id: str) -> Station | None:
-        if station_id in self._loaded:
-            return self._loaded[station_id][0]
-        row = self._db.execute(
-            select(tables.stations).where(tables.stations.c.station_id == station_id)
-            .with_for_update()).mappings().first()
-        if row is None:
-            return None
-        station = self._load(row)
-        self._loaded[station_id] = (station, _Snapshot.of(station))
-        return station
+        if station_id not in self._loaded:
+            self._load({station_id: ()})
+        found = self._loaded.get(station_id)
+        return found[0] if found else None
 
     def get_or_create(self, station_id: str, connection_ids: Collection[str] = ()) -> Station:
-        found = self.get(station_id)
-        if found is None:
-            created = self._db.execute(
-                insert_for(self._db.dialect, tables.stations)
-                .values(station_id=station_id, status=StationStatus.DISCONNECTED.value)
-                .on_conflict_do_nothing(index_elements=["station_id"]))
-            if created.rowcount == 1:  # ours, locked by the insert, and empty: nothing to read
-                found = Station(station_id)
-                self._loaded[station_id] = (found, _Snapshot.of(found))
-            else:  # created concurrently by another worker
-                found = self.get(station_id)
-            assert found is not None
-        self._include_connections(found, connection_ids)
-        return found
+        self.get_or_create_many({station_id: connection_ids})
+        return self._loaded[station_id][0]
+
+    def get_or_create_many(self, wanted: Mapping[str, Collection[str]]) -> None:
+        """Lock and load (creating the unknown ones) in a few statements for all stations."""
+        self._load(wanted)
+        for station_id, connection_ids in wanted.items():
+            if station_id in self._loaded:
+                self._include_connections(self._loaded[station_id][0], connection_ids)
+        missing = sorted(set(wanted) - set(self._loaded))
+        if not missing:
+            return
+        created = set(self._db.execute(
+            insert_for(self._db.dialect, tables.stations)
+            .values([{"station_id": s, "status": StationStatus.DISCONNECTED.value}
+                     for s in missing])
+            .on_conflict_do_nothing(index_elements=["station_id"])
+            .returning(tables.stations.c.station_id)).scalars())
+        for station_id in created:  # ours, locked by the insert, and empty: nothing to read
+            station = Station(station_id)
+            self._loaded[station_id] = (station, Snapshot.of(station))
+        concurrent = {s: wanted[s] for s in missing if s not in created}
+        if concurrent:  # created by another worker meanwhile
+            self._load(concurrent)
+
+    def _load(self, wanted: Mapping[str, Collection[str]]) -> None:
+        ids = [s for s in wanted if s not in self._loaded]
+        if not ids:
+            return
+        rows = lock_stations(self._db, ids)
+        for station_id, station in load_stations(self._db, rows, wanted).items():
+            self._loaded[station_id] = (station, Snapshot.of(station))
 
     def _include_connections(self, station: Station, connection_ids: Collection[str]) -> None:
         missing = [c for c in connection_ids if c not in station.connections]
@@ -70,170 +78,80 @@ class SqlStationRepository(StationRepository):
             c.station_id == station.station_id, c.connection_id.in_(missing))).mappings()
         snapshot = self._loaded[station.station_id][1]
         for row in rows:
-            connection = _connection_from_row(row)
+            connection = connection_from_row(row)
             station.connections[connection.connection_id] = connection
-            snapshot.connections[connection.connection_id] = _connection_key(connection)
-
-    def _load(self, row: Any) -> Station:
-        station = station_from_row(row)
-        key = station.station_id
-        t = tables
-        connections = t.station_connections.c
-        current = self._db.execute(  # the connection first heard from last
-            select(t.station_connections)
-            .where(connections.station_id == key, connections.first_seen_at.is_not(None))
-            .order_by(connections.first_seen_at.desc(), connections.connection_id.desc())
-            .limit(1)).mappings().first()
-        if current is not None:
-            station.connections[current["connection_id"]] = _connection_from_row(current)
-        station.boots = set(self._db.execute(select(t.station_boots.c.booted_at)
-                                             .where(t.station_boots.c.station_id == key))
-                            .scalars())
-        for r in self._db.execute(select(t.station_readings)
-                                  .where(t.station_readings.c.station_id == key)).mappings():
-            sample = sample_from_row(r)
-            station.readings[(sample.measurand, sample.phase or "")] = sample
-        for c in self._db.execute(select(t.connectors)
-                                  .where(t.connectors.c.station_id == key)).mappings():
-            connector = connector_from_row(c)
-            reports = t.connector_status_reports.c
-            query = select(t.connector_status_reports).where(
-                reports.station_id == key, reports.connector_id == connector.connector_id)
-            if connector.history_horizon is not None:
-                query = query.where(reports.reported_at >= connector.history_horizon)
-            connector.reports = [report_from_row(r) for r in self._db.execute(query).mappings()]
-            station.connectors[connector.connector_id] = connector
-        return station
+            snapshot.connections[connection.connection_id] = connection_key(connection)
 
     def save_all(self) -> None:
-        for station, snapshot in self._loaded.values():
-            self._save(station, snapshot)
-
-    def _save(self, station: Station, before: _Snapshot) -> None:
-        """Write only what changed since the station was loaded."""
-        db, key, t = self._db, station.station_id, tables
-        after = _Snapshot.of(station)
-        if after.station != before.station:
-            db.execute(update(t.stations).where(t.stations.c.station_id == key)
-                       .values(after.station))
-        for connection in station.connections.values():
-            connection_id = connection.connection_id
-            if before.connections.get(connection_id) != after.connections[connection_id]:
-                _merge_connection(db, key, connection)
-        for booted_at in station.new_boots:
-            upsert(db, t.station_boots, {"station_id": key, "booted_at": booted_at},
-                   ["station_id", "booted_at"])
-        for reading_key, sample in station.readings.items():
-            if before.readings.get(reading_key) != sample:
-                upsert(db, t.station_readings, {
-                    "station_id": key, "measurand": sample.measurand.value,
-                    "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
-                    "measured_at": sample.at,
-                }, ["station_id", "measurand", "phase"])
-        for connector in station.connectors.values():
-            row = after.connectors[connector.connector_id]
-            if before.connectors.get(connector.connector_id) != row:
-                upsert(db, t.connectors, row, ["station_id", "connector_id"])
-            if connector.new_reports:
-                db.execute(t.connector_status_reports.insert(), [{
-                    "station_id": key, "connector_id": connector.connector_id,
-                    "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
-                    "error_code": r.error_code, "info": r.info,
-                } for r in connector.new_reports])
-                connector.new_reports.clear()
-        station.new_boots.clear()
-        self._loaded[key] = (station, after)
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """What a station looked like when loaded (or last saved), to write only changes."""
-
-    station: dict[str, Any]
-    connections: dict[str, tuple]
-    readings: dict[tuple, MeterSample]
-    connectors: dict[int, dict[str, Any]]
-
-    @classmethod
-    def of(cls, station: Station) -> _Snapshot:
-        return cls(
-            station=station_row(station),
-            connections={c.connection_id: _connection_key(c)
-                         for c in station.connections.values()},
-            readings=dict(station.readings),
-            connectors={c.connector_id: connector_row(station.station_id, c)
-                        for c in station.connectors.values()},
-        )
-
-
-def _connection_from_row(row: Any) -> Connection:
-    return Connection(row["connection_id"], row["first_seen_at"], row["last_seen_at"],
-                      row["disconnected_at"])
-
-
-def _merge_connection(db: DbConnection, station_id: str, connection: Connection) -> None:
-    """Upsert that never loses what another view of the row knew: earliest first sight and
-    disconnect, latest last sight."""
-    table = tables.station_connections
-    statement = insert_for(db.dialect, table).values(
-        station_id=station_id, connection_id=connection.connection_id,
-        first_seen_at=connection.first_seen_at, last_seen_at=connection.last_seen_at,
-        disconnected_at=connection.disconnected_at)
-    new = statement.excluded  # type: ignore[attr-defined]
-    least, greatest = ((func.least, func.greatest) if db.dialect.name == "postgresql"
-                       else (func.min, func.max))
-
-    def merged(pick: Any, name: str) -> Any:
-        old_value, new_value = table.c[name], new[name]
-        return pick(func.coalesce(old_value, new_value), func.coalesce(new_value, old_value))
-
-    db.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["station_id", "connection_id"],
-        set_={"first_seen_at": merged(least, "first_seen_at"),
-              "last_seen_at": merged(greatest, "last_seen_at"),
-              "disconnected_at": merged(least, "disconnected_at")}))
-
-
-def _connection_key(connection: Connection) -> tuple:
-    return (connection.first_seen_at, connection.last_seen_at, connection.disconnected_at)
+        """Write only what changed since the stations were loaded."""
+        snapshots = save_stations(self._db, self._loaded.values())
+        for station_id, snapshot in snapshots.items():
+            self._loaded[station_id] = (self._loaded[station_id][0], snapshot)
 
 
 class SqlChargeRepository(ChargeRepository):
+    """Charges locked and read in bulk; meter values buffered; changed charges written in one
+    statement at commit."""
+
     def __init__(self, db: DbConnection) -> None:
         self._db = db
-        self._loaded: dict[tuple[str, str], Charge] = {}
+        self._loaded: dict[tuple[str, str], tuple[Charge, dict[str, Any]]] = {}
+        self._meter_values: list[dict[str, Any]] = []
 
     def get_or_create(self, station_id: str, transaction_id: str) -> Charge:
         key = (station_id, transaction_id)
-        if key in self._loaded:
-            return self._loaded[key]
+        if key not in self._loaded:
+            self.get_or_create_many([key])
+        return self._loaded[key][0]
+
+    def get_or_create_many(self, keys: Collection[tuple[str, str]]) -> None:
+        wanted = sorted(set(keys) - set(self._loaded))
+        if not wanted:
+            return
+        if self._lock(wanted) != len(wanted):
+            self._db.execute(
+                insert_for(self._db.dialect, tables.charges).values([{
+                    "station_id": station_id, "transaction_id": transaction_id,
+                    "stopped": False, "status": "charging", "sort_at": UNKNOWN_TIME,
+                } for station_id, transaction_id in wanted if (station_id, transaction_id)
+                    not in self._loaded])
+                .on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
+            self._lock([k for k in wanted if k not in self._loaded])
+
+    def _lock(self, keys: list[tuple[str, str]]) -> int:
         c = tables.charges.c
-        query = (select(tables.charges).where(and_(c.station_id == station_id,
-                                                   c.transaction_id == transaction_id))
-                 .with_for_update())
-        row = self._db.execute(query).mappings().first()
-        if row is None:
-            self._db.execute(insert_for(self._db.dialect, tables.charges).values(
-                station_id=station_id, transaction_id=transaction_id, stopped=False,
-                status="charging", sort_at=UNKNOWN_TIME,
-            ).on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
-            row = self._db.execute(query).mappings().one()
-        charge = charge_from_row(row)
-        self._loaded[key] = charge
-        return charge
+        rows = self._db.execute(
+            select(tables.charges).where(tuple_(c.station_id, c.transaction_id).in_(keys))
+            .order_by(c.station_id, c.transaction_id).with_for_update()).mappings()
+        found = 0
+        for row in rows:
+            charge = charge_from_row(row)
+            self._loaded[(charge.station_id, charge.transaction_id)] = (charge,
+                                                                       charge_row(charge))
+            found += 1
+        return found
 
     def add_meter_values(self, station_id: str, transaction_id: str,
                          samples: Sequence[MeterSample]) -> None:
-        self._db.execute(tables.charge_meter_values.insert(), [{
+        self._meter_values += [{
             "station_id": station_id, "transaction_id": transaction_id,
             "measured_at": s.at, "measurand": s.measurand.value, "phase": s.phase,
             "value": s.value, "unit": s.unit,
-        } for s in samples])
+        } for s in samples]
 
     def save_all(self) -> None:
-        for charge in self._loaded.values():
-            self._db.execute(update(tables.charges).where(tables.charges.c.id == charge.id)
-                             .values(charge_row(charge)))
+        changed = []
+        for key, (charge, before) in self._loaded.items():
+            after = charge_row(charge)
+            if after != before:
+                changed.append({**after, "_id": charge.id})
+                self._loaded[key] = (charge, after)
+        if changed:
+            self._db.execute(update(tables.charges)
+                             .where(tables.charges.c.id == bindparam("_id")), changed)
+        if self._meter_values:
+            self._db.execute(tables.charge_meter_values.insert(), self._meter_values)
+            self._meter_values = []
 
 
 class SqlProcessedEvents(ProcessedEvents):

@@ -1,0 +1,203 @@
+"""Stations read and written in bulk: a batch of events touching fifty stations costs a few
+statements, not a few per station."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy.engine import Connection as DbConnection
+
+from save_server.domain.model import Connection, MeterSample, Station
+from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.mapping import (
+    connector_from_row,
+    connector_row,
+    insert_for,
+    report_from_row,
+    sample_from_row,
+    station_from_row,
+    station_row,
+)
+
+REPORT_CONDITIONS_PER_QUERY = 200
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a station looked like when loaded (or last saved), to write only changes."""
+
+    station: dict[str, Any]
+    connections: dict[str, tuple]
+    readings: dict[tuple, MeterSample]
+    connectors: dict[int, dict[str, Any]]
+
+    @classmethod
+    def of(cls, station: Station) -> Snapshot:
+        return cls(
+            station=station_row(station),
+            connections={c.connection_id: connection_key(c)
+                         for c in station.connections.values()},
+            readings=dict(station.readings),
+            connectors={c.connector_id: connector_row(station.station_id, c)
+                        for c in station.connectors.values()},
+        )
+
+
+def connection_key(connection: Connection) -> tuple:
+    return (connection.first_seen_at, connection.last_seen_at, connection.disconnected_at)
+
+
+def connection_from_row(row: Any) -> Connection:
+    return Connection(row["connection_id"], row["first_seen_at"], row["last_seen_at"],
+                      row["disconnected_at"])
+
+
+def lock_stations(db: DbConnection, station_ids: Collection[str]) -> list[Any]:
+    """The station rows, locked in station id order (the same order in every worker)."""
+    s = tables.stations.c
+    return list(db.execute(select(tables.stations).where(s.station_id.in_(list(station_ids)))
+                           .order_by(s.station_id).with_for_update()).mappings())
+
+
+def load_stations(db: DbConnection, rows: list[Any],
+                  named: Mapping[str, Collection[str]]) -> dict[str, Station]:
+    """Each station with its current connection, the named ones, boots, readings, connectors
+    and the status reports its rules need."""
+    t = tables
+    stations = {row["station_id"]: station_from_row(row) for row in rows}
+    ids = list(stations)
+    if not ids:
+        return stations
+    c = t.station_connections.c
+    latest = (select(c.station_id, func.max(c.first_seen_at))
+              .where(c.station_id.in_(ids), c.first_seen_at.is_not(None))
+              .group_by(c.station_id))
+    pairs = [(station_id, connection_id) for station_id in ids
+             for connection_id in named.get(station_id, ())]
+    wanted = tuple_(c.station_id, c.first_seen_at).in_(latest)
+    if pairs:
+        wanted = or_(wanted, tuple_(c.station_id, c.connection_id).in_(pairs))
+    for row in db.execute(select(t.station_connections).where(wanted)).mappings():
+        stations[row["station_id"]].connections[row["connection_id"]] = connection_from_row(row)
+    b = t.station_boots.c
+    for station_id, booted_at in db.execute(select(b.station_id, b.booted_at)
+                                            .where(b.station_id.in_(ids))):
+        stations[station_id].boots.add(booted_at)
+    for row in db.execute(select(t.station_readings)
+                          .where(t.station_readings.c.station_id.in_(ids))).mappings():
+        sample = sample_from_row(row)
+        stations[row["station_id"]].readings[(sample.measurand, sample.phase or "")] = sample
+    for row in db.execute(select(t.connectors).where(t.connectors.c.station_id.in_(ids))
+                          .order_by(t.connectors.c.connector_id)).mappings():
+        stations[row["station_id"]].connectors[row["connector_id"]] = connector_from_row(row)
+    _load_reports(db, stations)
+    return stations
+
+
+def _load_reports(db: DbConnection, stations: Mapping[str, Station]) -> None:
+    r = tables.connector_status_reports.c
+    conditions = []
+    for station in stations.values():
+        for connector in station.connectors.values():
+            condition = and_(r.station_id == station.station_id,
+                             r.connector_id == connector.connector_id)
+            if connector.history_horizon is not None:
+                condition = and_(condition, r.reported_at >= connector.history_horizon)
+            conditions.append(condition)
+    for start in range(0, len(conditions), REPORT_CONDITIONS_PER_QUERY):
+        chunk = conditions[start:start + REPORT_CONDITIONS_PER_QUERY]
+        query = select(tables.connector_status_reports).where(or_(*chunk)).order_by(r.id)
+        for row in db.execute(query).mappings():
+            connector = stations[row["station_id"]].connectors[row["connector_id"]]
+            connector.reports.append(report_from_row(row))
+
+
+def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
+                  ) -> dict[str, Snapshot]:
+    """Write what changed since each snapshot, one statement per table; the new snapshots."""
+    t = tables
+    station_rows: list[dict[str, Any]] = []
+    connection_rows: list[dict[str, Any]] = []
+    boot_rows: list[dict[str, Any]] = []
+    reading_rows: list[dict[str, Any]] = []
+    connector_rows: list[dict[str, Any]] = []
+    report_rows: list[dict[str, Any]] = []
+    snapshots: dict[str, Snapshot] = {}
+    for station, before in changed:
+        key = station.station_id
+        after = snapshots[key] = Snapshot.of(station)
+        if after.station != before.station:
+            station_rows.append({**after.station, "_station_id": key})
+        for connection in station.connections.values():
+            if before.connections.get(connection.connection_id) != \
+                    after.connections[connection.connection_id]:
+                connection_rows.append({
+                    "station_id": key, "connection_id": connection.connection_id,
+                    "first_seen_at": connection.first_seen_at,
+                    "last_seen_at": connection.last_seen_at,
+                    "disconnected_at": connection.disconnected_at})
+        boot_rows += [{"station_id": key, "booted_at": at} for at in station.new_boots]
+        station.new_boots.clear()
+        for reading_key, sample in station.readings.items():
+            if before.readings.get(reading_key) != sample:
+                reading_rows.append({
+                    "station_id": key, "measurand": sample.measurand.value,
+                    "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
+                    "measured_at": sample.at})
+        for connector in station.connectors.values():
+            row = after.connectors[connector.connector_id]
+            if before.connectors.get(connector.connector_id) != row:
+                connector_rows.append(row)
+            report_rows += [{
+                "station_id": key, "connector_id": connector.connector_id,
+                "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
+                "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
+            connector.new_reports.clear()
+    if station_rows:
+        db.execute(update(t.stations).where(t.stations.c.station_id == bindparam("_station_id")),
+                   station_rows)
+    if connection_rows:
+        _merge_connections(db, connection_rows)
+    if boot_rows:
+        _upsert(db, t.station_boots, boot_rows, ["station_id", "booted_at"])
+    if reading_rows:
+        _upsert(db, t.station_readings, reading_rows, ["station_id", "measurand", "phase"])
+    if connector_rows:
+        _upsert(db, t.connectors, connector_rows, ["station_id", "connector_id"])
+    if report_rows:
+        db.execute(t.connector_status_reports.insert(), report_rows)
+    return snapshots
+
+
+def _upsert(db: DbConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    statement = insert_for(db.dialect, table)
+    updates = {k: statement.excluded[k] for k in rows[0] if k not in keys}  # type: ignore[attr-defined]
+    if updates:
+        statement = statement.on_conflict_do_update(  # type: ignore[attr-defined]
+            index_elements=keys, set_=updates)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=keys)  # type: ignore[attr-defined]
+    db.execute(statement, rows)
+
+
+def _merge_connections(db: DbConnection, rows: list[dict[str, Any]]) -> None:
+    """Upsert that never loses what another view of a row knew: earliest first sight and
+    disconnect, latest last sight."""
+    table = tables.station_connections
+    statement = insert_for(db.dialect, table)
+    new = statement.excluded  # type: ignore[attr-defined]
+    least, greatest = ((func.least, func.greatest) if db.dialect.name == "postgresql"
+                       else (func.min, func.max))
+
+    def merged(pick: Any, name: str) -> Any:
+        old_value, new_value = table.c[name], new[name]
+        return pick(func.coalesce(old_value, new_value), func.coalesce(new_value, old_value))
+
+    db.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=["station_id", "connection_id"],
+        set_={"first_seen_at": merged(least, "first_seen_at"),
+              "last_seen_at": merged(greatest, "last_seen_at"),
+              "disconnected_at": merged(least, "disconnected_at")}), rows)
