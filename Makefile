@@ -39,3 +39,4 @@ clean:
 
 -include bench/bench.mk
 -include bench/services.mk
+-include bench/scaleout.mk
