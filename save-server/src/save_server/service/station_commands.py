@@ -6,9 +6,11 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from save_server.domain.ports import ChargeReader
 from save_server.domain.station_commands import (
@@ -19,6 +21,9 @@ from save_server.domain.station_commands import (
     CommandRequest,
 )
 from save_server.service.stations import StationNotFound
+
+log = structlog.get_logger("save_server.commands")
+KNOWN_STATIONS_CACHED = 100_000
 
 
 class UnknownCharge(LookupError):
@@ -35,12 +40,13 @@ class StationCommands:
     log: CommandLog
     default_timeout: float
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _known: set[str] = field(default_factory=set)  # stations are never forgotten: cache hits
 
     async def send(self, station_id: str, command: str, parameters: dict[str, Any],
                    requested_by: str, timeout: float | None = None) -> CommandRecord:
         """Send and record; raises StationNotFound, UnknownCharge, CommandBusUnavailable."""
-        if not await asyncio.to_thread(self.log.station_known, station_id):
-            raise StationNotFound(station_id)
+        checked = time.perf_counter()
+        await self._require_station(station_id)
         parameters = await self._resolve_charge(station_id, command, dict(parameters))
         effective = min(timeout, self.default_timeout) if timeout else self.default_timeout
         request = CommandRequest(str(uuid.uuid4()), station_id, command, parameters,
@@ -53,8 +59,21 @@ class StationCommands:
             request.command_id, station_id, command, parameters, requested_by, requested_at,
             answer.outcome, self.clock(), answer.payload, answer.error_code,
             answer.error_description, round(latency_ms, 3), answer.ocpp_version, answer.action)
+        stored = time.perf_counter()
         await asyncio.to_thread(self.log.add, record)
+        log.info("command sent", command=command, command_id=request.command_id,
+                 charging_station_id=station_id, outcome=answer.outcome.value,
+                 check_ms=round((started - checked) * 1000, 2), bus_ms=round(latency_ms, 2),
+                 store_ms=round((time.perf_counter() - stored) * 1000, 2))
         return record
+
+    async def _require_station(self, station_id: str) -> None:
+        if station_id in self._known:
+            return
+        if not await asyncio.to_thread(self.log.station_known, station_id):
+            raise StationNotFound(station_id)
+        if len(self._known) < KNOWN_STATIONS_CACHED:
+            self._known.add(station_id)
 
     async def history(self, station_id: str, limit: int = 100) -> list[CommandRecord]:
         if not await asyncio.to_thread(self.log.station_known, station_id):
