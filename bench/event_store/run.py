@@ -25,7 +25,7 @@ import ingest_bench
 import replay_bench
 import store_bench
 from events import DAY0, bodies
-from machine import machine_lines, verdict
+from machine import load_line, machine_lines, verdict
 from processes import RabbitNames
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -93,10 +93,11 @@ def prepare_store(path: Path, args: argparse.Namespace, report: Report) -> None:
 
 def query_part(path: Path, args: argparse.Namespace, report: Report, out: Path) -> None:
     plans = store_bench.day_plans(args.stations, args.days, args.requests, random.Random(3))
-    sql = store_bench.query_sql(path, plans)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    apis = {c: store_bench.query_api(path, plans, c, out / "api-query.log") for c in levels}
+    sql = store_bench.query_sql(path, plans)  # after the API runs: the same warm page cache
     report.figures["query_sql"] = sql
-    for level in [int(c) for c in args.concurrency.split(",")]:
-        api = store_bench.query_api(path, plans, level, out / "api-query.log")
+    for level, api in apis.items():
         report.figures[f"query_api_c{level}"] = api
         report.row(f"`GET /events` one station, one day, over {args.events:,} events",
                    f"{api['n']:,} requests, {level} concurrent: {ms(api)}, "
@@ -212,6 +213,7 @@ def main(argv: list[str]) -> int:
             shutil.move(str(store), kept)
             report.add(f"\n- kept the seeded store as `{kept}`")
         shutil.rmtree(workdir, ignore_errors=True)
+        report.add(f"- {load_line('at the end')}")
         (out / "report.md").write_text("\n".join(report.lines) + "\n")
         (out / "results.json").write_text(json.dumps(report.figures, indent=2, default=str))
         print(f"results: {out}", file=sys.stderr)

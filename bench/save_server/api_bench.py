@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from database import HISTORY_DAYS, HISTORY_START, BenchDatabase
+from database import HISTORY_DAYS, HISTORY_END, HISTORY_START, BenchDatabase
 from http_load import Plan, run_plans
 from machine import RssSampler, latency_summary, proc_status_kib
 
@@ -96,22 +96,28 @@ def deep_page_plans(entry_points: list[tuple[datetime, int]], follow: int) -> li
                  follow_pages=follow) for at, cid in entry_points]
 
 
-def measure_plans(base: str, plans: list[Plan], concurrency: int) -> dict[str, Any]:
-    result = run_plans(base, plans, concurrency)
+def measure_plans(base: str, plans: list[Plan], concurrency: int,
+                  budget_s: float = 120.0) -> dict[str, Any]:
+    result = run_plans(base, plans, concurrency, budget_s=budget_s)
     return {**latency_summary(result.latencies), "rows": result.rows,
+            "plans_skipped": result.plans_skipped,
             "pages_followed": result.pages_followed, "errors": result.errors[:5],
             "error_count": len(result.errors), "concurrency": concurrency,
             "requests_per_s": len(result.latencies) / result.wall_seconds}
 
 
-def sql_baseline(db: BenchDatabase, queries: list[tuple[str, tuple[Any, ...]]]
-                 ) -> dict[str, Any]:
-    """Each query timed alone (execute + fetchall), one connection, sequential."""
+def sql_baseline(db: BenchDatabase, queries: list[tuple[str, tuple[Any, ...]]],
+                 budget_s: float = 60.0) -> dict[str, Any]:
+    """Each query timed alone (execute + fetchall), one connection, sequential; stops
+    starting new queries after `budget_s`."""
     conn = db.connect()
     latencies: list[float] = []
     rows = 0
+    deadline = time.perf_counter() + budget_s
     with conn, conn.cursor() as cursor:
         for sql, params in queries:
+            if time.perf_counter() > deadline:
+                break
             began = time.perf_counter()
             cursor.execute(sql, params)
             rows += len(cursor.fetchall())
@@ -132,10 +138,15 @@ def station_week_sql(plans: list[Plan]) -> list[tuple[str, tuple[Any, ...]]]:
                    p.params["end_date"])) for p in plans]
 
 
-def deep_page_sql(entry_points: list[tuple[datetime, int]]) -> list[tuple[str, tuple[Any, ...]]]:
-    sql = (f"SELECT {CHARGE_COLUMNS} FROM charges WHERE (sort_at, id) < (%s, %s)"
+def deep_page_sql(entry_points: list[tuple[datetime, int]], row_value: bool = True
+                  ) -> list[tuple[str, tuple[Any, ...]]]:
+    """The next page after a charge: as a row-value comparison (what an index range scan
+    needs), or in the OR form the API's reader issues (`readers._filtered`)."""
+    condition = ("(sort_at, id) < (%s, %s)" if row_value
+                 else "(sort_at < %s OR (sort_at = %s AND id < %s))")
+    sql = (f"SELECT {CHARGE_COLUMNS} FROM charges WHERE {condition}"
            " ORDER BY sort_at DESC, id DESC LIMIT 101")
-    return [(sql, (at, cid)) for at, cid in entry_points]
+    return [(sql, (at, cid) if row_value else (at, at, cid)) for at, cid in entry_points]
 
 
 STATIONS_SQL = [
@@ -177,14 +188,15 @@ def stations_sql_baseline(db: BenchDatabase, repeats: int) -> dict[str, Any]:
 
 
 def csv_window(db: BenchDatabase, rows: int) -> tuple[datetime, datetime, int]:
-    """A [start, end] window from mid-history holding about `rows` finished charges."""
-    start = HISTORY_START + timedelta(days=HISTORY_DAYS // 3)
+    """The newest [start, end] window holding about `rows` finished charges ("last month's
+    charges"; older windows are slower, see docs/performance.md)."""
     conn = db.connect()
     with conn, conn.cursor() as cursor:
-        cursor.execute("SELECT started_at FROM charges WHERE started_at >= %s"
-                       " ORDER BY started_at OFFSET %s LIMIT 1", (start, rows - 1))
+        cursor.execute("SELECT started_at FROM charges ORDER BY started_at DESC"
+                       " OFFSET %s LIMIT 1", (rows - 1,))
         found = cursor.fetchone()
-        end = found[0] + timedelta(hours=6) if found else start + timedelta(days=HISTORY_DAYS)
+        start = found[0] if found else HISTORY_START
+        end = HISTORY_END + timedelta(days=1)
         cursor.execute("SELECT count(*) FROM charges WHERE started_at >= %s AND ended_at <= %s",
                        (start, end))
         count = int(cursor.fetchone()[0])
@@ -201,7 +213,7 @@ def csv_export(base: str, pid: int, start: datetime, end: datetime) -> dict[str,
     first_byte: float | None = None
     with RssSampler(pid) as sampler, httpx.stream(
             "GET", f"{base}/charges.csv", params={"start_date": iso(start), "end_date": iso(end)},
-            timeout=300) as response:
+            timeout=900) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             if first_byte is None:

@@ -29,15 +29,17 @@ class LoadResult:
     rows: int = 0
     pages_followed: int = 0
     wall_seconds: float = 0.0
+    plans_skipped: int = 0  # not started because the time budget ran out
 
 
 def run_plans(base_url: str, plans: Sequence[Plan], concurrency: int,
-              timeout: float = 30.0) -> LoadResult:
-    return asyncio.run(_run(base_url, plans, concurrency, timeout))
+              timeout: float = 60.0, budget_s: float = 120.0) -> LoadResult:
+    """Workers stop taking new plans once `budget_s` has passed (counted as skipped)."""
+    return asyncio.run(_run(base_url, plans, concurrency, timeout, budget_s))
 
 
 async def _run(base_url: str, plans: Sequence[Plan], concurrency: int,
-               timeout: float) -> LoadResult:
+               timeout: float, budget_s: float) -> LoadResult:
     result = LoadResult()
     queue: asyncio.Queue[Plan] = asyncio.Queue()
     for plan in plans:
@@ -45,14 +47,17 @@ async def _run(base_url: str, plans: Sequence[Plan], concurrency: int,
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
         started = time.perf_counter()
-        await asyncio.gather(*(_worker(client, queue, result) for _ in range(concurrency)))
+        deadline = started + budget_s
+        await asyncio.gather(*(_worker(client, queue, result, deadline)
+                               for _ in range(concurrency)))
         result.wall_seconds = time.perf_counter() - started
+        result.plans_skipped = queue.qsize()
     return result
 
 
 async def _worker(client: httpx.AsyncClient, queue: asyncio.Queue[Plan],
-                  result: LoadResult) -> None:
-    while not queue.empty():
+                  result: LoadResult, deadline: float) -> None:
+    while not queue.empty() and time.perf_counter() < deadline:
         plan = queue.get_nowait()
         url: str | None = plan.path
         params: dict[str, str] | None = plan.params

@@ -62,6 +62,14 @@ class Topology:
         finally:
             connection.close()
 
+    def purge(self) -> int:
+        """Drop what a run left in the queue (a worker that could not keep up)."""
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        try:
+            return int(connection.channel().queue_purge(self.queue).method.message_count)
+        finally:
+            connection.close()
+
     def dead_lettered(self) -> int:
         connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
         try:
@@ -227,6 +235,7 @@ def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: 
         poller.stop_deadline = time.monotonic() + 1.0
         poller.stop.set()
         poller.join()
+    left_in_queue = topology.purge()
     conn = db.connect()
     with conn, conn.cursor() as cursor:
         cursor.execute("SELECT event_id, processed_at FROM processed_events"
@@ -239,7 +248,8 @@ def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: 
     span = (last - first).total_seconds() if first and last else float("nan")
     return {"events": len(events), "target_rate": rate,
             "achieved_publish_rate": len(events) / publish_seconds, "late_publishes": late,
-            "processed": done, "processing_events_per_s": (len(stamps) - 1) / span if span else 0,
+            "processed": done, "purged_after": left_in_queue,
+            "processing_events_per_s": (len(stamps) - 1) / span if span else 0,
             "commit_observed_lag": latency_summary(poller.lags),
             "commit_observed_unseen": len(poller.outstanding),
             "processed_at_lag": latency_summary(stamp_lags)}

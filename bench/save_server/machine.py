@@ -30,7 +30,14 @@ def machine_lines(argv: list[str]) -> list[str]:
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"machine: nproc={os.cpu_count()}, CPU {cpu}, memory {mem_kib / 1024 / 1024:.1f} GiB,"
         f" Python {platform.python_version()}, {platform.system()} {platform.release()}",
+        load_line("at start"),
     ]
+
+
+def load_line(when: str) -> str:
+    """The machine is shared (PostgreSQL, RabbitMQ, other work): show how busy it was."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min)"
 
 
 def percentile(values: list[float], p: float) -> float:
