@@ -103,6 +103,8 @@ async def send_command(
                                    "type": "value_error"}]) from error
     except CommandBusUnavailable as error:
         raise HTTPException(503, str(error)) from error
+    if record.outcome.value in ("accepted", "rejected"):
+        return CommandOut.of(record)
     out = jsonable_encoder(CommandOut.of(record))
     if record.outcome.value == "unsupported":
         return JSONResponse(status_code=422, content={
@@ -112,7 +114,7 @@ async def send_command(
     if record.outcome.value in FAILURES:
         status, detail = FAILURES[record.outcome.value]
         return JSONResponse(status_code=status, content={"detail": detail, **out})
-    return out
+    raise HTTPException(500, f"unexpected outcome {record.outcome.value}")
 
 
 @router.get("/charging-stations/{station_id}/commands", response_model=list[CommandOut],
