@@ -76,8 +76,9 @@ class Container:
             "runs": sql.SqlReportRunRepository(self.engine),
             "charges": sql.SqlReportCharges(self.engine),
             "renderer": EmailReportRenderer(s.smtp_from, s.report_attachment_compress_bytes),
-            "sender": SmtpEmailSender(s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_username,
-                                      s.smtp_password, s.smtp_timeout),
+            "sender": SmtpEmailSender(
+                s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_username,
+                s.smtp_password.get_secret_value() if s.smtp_password else None, s.smtp_timeout),
             "retry": RetryPolicy(s.report_retry_attempts, s.report_retry_delay),
         }
         return ReportService(**{**parts, **overrides})
