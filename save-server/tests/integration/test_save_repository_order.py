@@ -115,3 +115,30 @@ def test_a_station_loads_only_the_connections_its_rules_need(
         assert api_state(container, cp.station_id)["station"]["status"] == "connected"
     finally:
         container.close()
+
+
+def test_charges_of_one_batch_get_ids_in_event_order(
+        database_url: str, tmp_path: Path, charger: Callable[..., Any]) -> None:
+    """So that a rebuild by replay gives every charge the id it had."""
+    from save_server.service.ingest import IncomingEvent, ingest_events
+
+    container = bootstrap(Settings(database_url=database_url, data_dir=tmp_path))
+    zulu, alpha = charger(station_id=f"Z-{uuid.uuid4().hex[:6]}"), charger(
+        station_id=f"A-{uuid.uuid4().hex[:6]}")
+    events = [zulu.start(1, 9, 0), alpha.start(1, 1, 0), zulu.start(2, 3, 0)]
+    batch = []
+    for event in events:
+        envelope = parse_envelope(json.dumps(event).encode())
+        batch.append(IncomingEvent(str(envelope.event_id), envelope.type, translate(envelope)))
+    try:
+        ingest_events(container.uow_factory, batch)
+        client = TestClient(container.app())
+        ids = {}
+        for cp in (zulu, alpha):
+            for charge in client.get("/charges", params={"charging_station_id": cp.station_id}
+                                     ).json():
+                ids[(cp.station_id, charge["transaction_id"])] = charge["id"]
+        assert ids[(zulu.station_id, "9")] < ids[(alpha.station_id, "1")] \
+            < ids[(zulu.station_id, "3")]
+    finally:
+        container.close()

@@ -38,8 +38,9 @@ class ChargeRepository(ABC):
         """The charge of this transaction, locked; created empty when first heard of."""
 
     def get_or_create_many(self, keys: Collection[tuple[str, str]]) -> None:
-        """`get_or_create` for several (station id, transaction id) pairs, in one order."""
-        for station_id, transaction_id in sorted(set(keys)):
+        """`get_or_create` for several (station id, transaction id) pairs; new charges are
+        created in the order given."""
+        for station_id, transaction_id in dict.fromkeys(keys):
             self.get_or_create(station_id, transaction_id)
 
     @abstractmethod

@@ -39,14 +39,14 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
         # Lock every station of the batch first, in one order, so concurrent workers cannot
         # deadlock (charges are always locked after their station).
         connections: dict[str, set[str]] = {}
-        charges: set[tuple[str, str]] = set()
+        charges: dict[tuple[str, str], None] = {}  # first appearance order
         for event in events:
             for command in event.commands:
                 named = connections.setdefault(command.station_id, set())
                 if isinstance(command, ObserveConnection | RecordDisconnection):
                     named.add(command.connection_id)
                 elif isinstance(command, StartCharge | StopCharge):
-                    charges.add((command.station_id, command.transaction_id))
+                    charges.setdefault((command.station_id, command.transaction_id))
         uow.stations.get_or_create_many(connections)
         uow.charges.get_or_create_many(charges)
         applied = []

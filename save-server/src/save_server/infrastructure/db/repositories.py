@@ -105,18 +105,18 @@ class SqlChargeRepository(ChargeRepository):
         return self._loaded[key][0]
 
     def get_or_create_many(self, keys: Collection[tuple[str, str]]) -> None:
-        wanted = sorted(set(keys) - set(self._loaded))
-        if not wanted:
+        """Existing charges are locked in key order; new ones are created in the order given
+        (the order their events came in), so charge ids follow that order, replays too."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._loaded]
+        if not wanted or self._lock(wanted) == len(wanted):
             return
-        if self._lock(wanted) != len(wanted):
+        for station_id, transaction_id in [k for k in wanted if k not in self._loaded]:
             self._db.execute(
-                insert_for(self._db.dialect, tables.charges).values([{
-                    "station_id": station_id, "transaction_id": transaction_id,
-                    "stopped": False, "status": "charging", "sort_at": UNKNOWN_TIME,
-                } for station_id, transaction_id in wanted if (station_id, transaction_id)
-                    not in self._loaded])
+                insert_for(self._db.dialect, tables.charges).values(
+                    station_id=station_id, transaction_id=transaction_id, stopped=False,
+                    status="charging", sort_at=UNKNOWN_TIME)
                 .on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
-            self._lock([k for k in wanted if k not in self._loaded])
+        self._lock([k for k in wanted if k not in self._loaded])
 
     def _lock(self, keys: list[tuple[str, str]]) -> int:
         c = tables.charges.c
