@@ -4,7 +4,8 @@ A command is published to the durable DIRECT exchange `AMQP_COMMAND_EXCHANGE` wi
 key = station id, `mandatory` (no gateway bound for the station → returned → NOT_CONNECTED at
 once), `reply_to` = this process's exclusive reply queue, `correlation_id` = command id and
 `expiration` = the timeout (a command nobody took in time is dropped by the broker). The
-connection is opened on first use, inside the API's event loop.
+connection is opened on first use, inside the API's event loop; the reply queue
+`save-server.command-replies.<random>` is exclusive and auto-delete.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 
 import aio_pika
 import aiormq
@@ -47,6 +49,7 @@ class RabbitCommandBus(CommandBus):
         self._replies: AbstractQueue | None = None
         self._pending = PendingReplies()
         self._lock = asyncio.Lock()
+        self.reply_queue = f"save-server.command-replies.{uuid.uuid4().hex[:12]}"
 
     async def _connect(self) -> None:
         async with self._lock:
@@ -60,7 +63,10 @@ class RabbitCommandBus(CommandBus):
                                                    on_return_raises=True)
                 exchange = await channel.declare_exchange(
                     self._exchange_name, aio_pika.ExchangeType.DIRECT, durable=True)
-                replies = await channel.declare_queue(exclusive=True, auto_delete=True)
+                # named, so that the robust connection re-declares the same queue after a
+                # broker reconnect (a server-named one would change name)
+                replies = await channel.declare_queue(self.reply_queue, exclusive=True,
+                                                      auto_delete=True)
                 await replies.consume(self._on_reply, no_ack=True)
             except (OSError, aiormq.exceptions.AMQPError, ConnectionError,
                     TimeoutError) as error:
