@@ -179,6 +179,7 @@ async def rabbit_queue():
     yield url, exchange_name, queue
     await queue.delete(if_unused=False, if_empty=False)
     await channel.exchange_delete(exchange_name)
+    await channel.exchange_delete(f"{exchange_name}.commands")  # gateway processes' commands
     await connection.close()
 
 
@@ -209,7 +210,8 @@ class GatewayProcess:
 
         env = dict(os.environ, AMQP_URL=self.amqp_url, AMQP_EXCHANGE=self.exchange,
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
-                   GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING")
+                   GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING",
+                   AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands")
         env.update(self.extra_env)
         log_file = self.log_path.open("ab") if self.log_path else None
         self.process = await asyncio.create_subprocess_exec(
