@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 import targets
+from procstat import read_system_busy
 from scenarios import SCENARIOS, Figures, Scenario
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -93,8 +94,26 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
         profiler.kill()
 
 
+def machine_busy_percent(seconds: float = 3.0) -> float:
+    busy_before, total_before = read_system_busy()
+    time.sleep(seconds)
+    busy_after, total_after = read_system_busy()
+    return 100.0 * (busy_after - busy_before) / max(1.0, total_after - total_before)
+
+
+def wait_for_quiet_machine(args: argparse.Namespace) -> float:
+    """With --quiet-below, wait (at most --quiet-timeout s) until the machine is that idle."""
+    deadline = time.monotonic() + args.quiet_timeout
+    busy = machine_busy_percent()
+    while args.quiet_below and busy > args.quiet_below and time.monotonic() < deadline:
+        print(f".. machine {busy:.0f} % busy, waiting for < {args.quiet_below:g} %", flush=True)
+        busy = machine_busy_percent(5.0)
+    return busy
+
+
 def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
                out_dir: pathlib.Path) -> Figures | None:
+    busy_before = wait_for_quiet_machine(args)
     try:
         if name == "baseline":
             with targets.baseline_server(out_dir) as target:
@@ -113,6 +132,7 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
     except (RuntimeError, subprocess.SubprocessError, OSError) as failure:
         print(f"!! {scenario.key}/{name} failed: {failure}", flush=True)
         return None
+    figures["machine_busy_percent_before"] = round(busy_before, 1)
     figures["exit_code_after_sigterm"] = target.exit_code
     figures["stop_seconds"] = target.stop_seconds
     return figures
@@ -139,7 +159,8 @@ def comparison_rows(figures: Figures) -> list[str]:
         _num(target.get("rss_growth_per_idle_station_bytes"), 1, 1024),
         f"{_num(target.get('cpu_percent_connect'), 0)} / "
         f"{_num(target.get('cpu_percent_steady'), 0)}",
-        f"{_num(target.get('machine_busy_percent_steady'), 0)} "
+        f"{_num(figures.get('machine_busy_percent_before'), 0)} before, "
+        f"{_num(target.get('machine_busy_percent_steady'), 0)} steady "
         f"(generator {_num(figures['generator']['cpu_percent_steady'], 0)}, its longest GC "
         f"pause {_num(figures['generator'].get('longest_gc_pause_ms'), 0)} ms)",
         f"{stations['compressed_connections']}",
@@ -172,7 +193,7 @@ ROW_NAMES = [
     "stations held (idle / at end)", "failed handshakes", "calls/s achieved",
     "round trip ms p50 / p99 / max", "BootNotification ms p50 / p99", "handshake ms p50 / p99",
     "target RSS MiB before → idle-connected", "RSS growth per idle station (KiB)",
-    "target CPU % (connect / steady; 100 = 1 core)", "machine busy % during steady",
+    "target CPU % (connect / steady; 100 = 1 core)", "machine busy % (before start, during steady)",
     "connections with compression", "errors", "events confirmed into the bench queue",
     "publish → broker confirm ms p50 / p99 (gateway metrics, bucket bounds)",
     "exit code after SIGTERM (stop time)",
@@ -216,6 +237,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="KEY=VALUE", help="extra environment for the gateway")
     parser.add_argument("--profile", default="", metavar="TARGETS",
                         help="py-spy the named targets (e.g. gateway) during each load run")
+    parser.add_argument("--quiet-below", type=float, default=0.0, metavar="PERCENT",
+                        help="before each target, wait until the machine is less busy than this")
+    parser.add_argument("--quiet-timeout", type=float, default=300.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="per load generator run")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
