@@ -175,6 +175,11 @@ def audit_queue(channel: pika.adapters.blocking_connection.BlockingChannel,
     return audit
 
 
+def commands_exchange_name(events_exchange: str) -> str:
+    """The remote-commands exchange given to the gateway under test (kept apart as well)."""
+    return f"{events_exchange}-commands"
+
+
 @contextlib.contextmanager
 def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]:
     """A unique durable topic exchange and a durable queue bound `#`; both deleted at the end.
@@ -206,6 +211,7 @@ def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]
             channel = connection.channel() if channel.is_closed else channel
             channel.queue_delete(queue)
             channel.exchange_delete(exchange)
+            channel.exchange_delete(commands_exchange_name(exchange))  # the gateway declared it
         finally:
             connection.close()
 
@@ -218,6 +224,7 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
     env.update({
         "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port),
         "GATEWAY_HTTP_PORT": str(http_port), "AMQP_URL": amqp_url, "AMQP_EXCHANGE": exchange,
+        "AMQP_COMMAND_EXCHANGE": commands_exchange_name(exchange),
         "DATA_DIR": str(log_dir / "gateway-data"), "LOG_LEVEL": log_level,
     })
     env.update(extra_env)
