@@ -18,7 +18,8 @@ from save_server.service.station_commands import StationCommands, StationNotFoun
 router = APIRouter(tags=["remote commands"])
 
 
-def _commands(request: Request) -> StationCommands:
+async def _commands(request: Request) -> StationCommands:
+    """async: FastAPI would run a plain function in a worker thread (a thread hop per call)."""
     return request.app.state.station_commands  # type: ignore[no-any-return]
 
 
