@@ -171,11 +171,12 @@ async def test_remote_start_then_start_transaction_makes_a_normal_charge(
         assert charge["energy_wh"] == 3000
 
 
-async def test_two_gateways_commands_reach_the_right_station_and_follow_a_move(
+async def test_two_gateways_commands_reach_the_right_station_follow_a_move_and_a_crash(
         platform: Platform) -> None:
     if platform.mode != "services":
         pytest.skip("one gateway process in embedded mode")
-    second = start_extra_gateway(platform, f"gateway-{uuid.uuid4().hex[:4]}")
+    second_name = f"gateway-{uuid.uuid4().hex[:4]}"
+    second = start_extra_gateway(platform, second_name)
     urls = [platform.gateway_url, second]
     ids = [new_station_id(f"G{i}") for i in range(4)]
     chargers = [CommandCharger(f"{urls[i % 2]}/ocpp/{sid}") for i, sid in enumerate(ids)]
@@ -202,6 +203,16 @@ async def test_two_gateways_commands_reach_the_right_station_and_follow_a_move(
                               lambda answer: answer.status_code == 200)
         assert response.json()["outcome"] == "accepted"
         assert chargers[0].received[-1] == ("Reset", {"type": "Soft"})
+
+        # the second gateway dies: its queue and bindings vanish, its stations answer 409
+        [(_, process, _)] = [p for p in platform.processes if p[0] == second_name]
+        process.kill()
+        process.wait(10)
+        response = await poll(lambda: send(platform, moved, "clear-cache", timeout=20),
+                              lambda answer: answer.status_code == 409, timeout=10)
+        assert response.elapsed.total_seconds() < 2
+        still_there = await send(platform, ids[2], "clear-cache")  # on the first gateway
+        assert still_there.status_code == 200
     finally:
         for charger in chargers:
             await charger.close()
