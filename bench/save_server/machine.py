@@ -28,10 +28,27 @@ def machine_lines(argv: list[str]) -> list[str]:
     return [
         f"command: {shlex.join([Path(sys.executable).name, *argv])}",
         f"date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"code: commit {git_commit()}",
         f"machine: nproc={os.cpu_count()}, CPU {cpu}, memory {mem_kib / 1024 / 1024:.1f} GiB,"
         f" Python {platform.python_version()}, {platform.system()} {platform.release()}",
         load_line("at start"),
     ]
+
+
+def git_commit() -> str:
+    """The checkout's commit, `+dirty` when the working tree differs (the services under test
+    are installed editable, so this is the code that ran)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}{'+dirty' if dirty else ''}"
 
 
 def load_line(when: str) -> str:
