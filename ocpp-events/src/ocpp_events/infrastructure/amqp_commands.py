@@ -121,9 +121,10 @@ class AmqpCommandInbox(CommandInbox):
             log.warning("not a command request; dropped", error=str(error))
             return
         reply = await self._handle(request)
-        if reply is None:  # a binding left over from a station that moved away
+        if reply is None:  # a binding left over (e.g. an unbind lost in a broker outage)
             log.info("command for a station not connected here; dropped",
                      charging_station_id=request.charging_station_id)
+            self._changes.put_nowait(request.charging_station_id)  # re-check: unbind
             return
         if not message.reply_to or self._channel is None:
             return
