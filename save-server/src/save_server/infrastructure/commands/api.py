@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from save_server.domain.station_commands import CommandBusUnavailable, CommandRecord
+from save_server.infrastructure.api.errors import invalid
 from save_server.infrastructure.commands.params import PARAMETERS, CommandName
 from save_server.service.station_commands import StationCommands, StationNotFound, UnknownCharge
 
@@ -100,8 +101,7 @@ async def send_command(
     except StationNotFound as error:
         raise HTTPException(404, str(error)) from error
     except UnknownCharge as error:
-        raise HTTPException(422, [{"loc": ["body", "charge_id"], "msg": str(error),
-                                   "type": "value_error"}]) from error
+        raise invalid("body", "charge_id", str(error)) from error
     except CommandBusUnavailable as error:
         raise HTTPException(503, str(error)) from error
     if record.outcome.value in ("accepted", "rejected"):
