@@ -13,9 +13,21 @@ from event_store.config import Settings
 
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s")
     renderer = (structlog.processors.JSONRenderer() if settings.log_format == "json"
                 else structlog.dev.ConsoleRenderer())
+    # lines of libraries using `logging` (uvicorn, pika) get the same format: with
+    # LOG_FORMAT=json every line of the process is JSON
+    handler = logging.StreamHandler()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name,
+                           structlog.processors.add_log_level,
+                           structlog.processors.TimeStamper(fmt="iso", utc=True)],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer]))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.getLogger("pika").setLevel(max(level, logging.WARNING))  # per-connection chatter
     structlog.configure(
         processors=[structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -103,6 +103,11 @@ def run_worker(settings: Settings) -> None:
         signal.signal(signum, lambda *_: stop.set())
     storage = build_storage(settings)
     start_retention(settings, storage, stop)
+    if settings.event_store_worker_metrics_port is not None:
+        import prometheus_client
+
+        prometheus_client.start_http_server(settings.event_store_worker_metrics_port,
+                                            addr=settings.event_store_host)
     try:
         while not stop.is_set():
             try:

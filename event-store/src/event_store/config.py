@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     event_store_host: str = "0.0.0.0"
     event_store_port: int = Field(default=8081, ge=0, le=65535)
     event_store_queue: str = "event-store"
+    # `worker`: serve its Prometheus /metrics on this port (unset → none); its counters live
+    # in the worker process, not in the API's
+    event_store_worker_metrics_port: int | None = Field(default=None, ge=0, le=65535)
     event_store_batch_size: int = Field(default=500, ge=1, le=10_000)
     event_store_batch_max_wait_ms: int = Field(default=200, ge=0)
     event_store_retention_days: int | None = Field(default=None, ge=1)

@@ -10,3 +10,6 @@ EVENTS_DEAD_LETTERED = Counter("event_store_events_dead_lettered_total",
 BATCH_SECONDS = Histogram("event_store_batch_write_seconds", "Time to write one batch")
 EVENTS_REPLAYED = Counter("event_store_events_replayed_total", "Events sent by replays")
 REPLAYS_RUNNING = Gauge("event_store_replays_running", "Replay jobs currently running")
+HTTP_SECONDS = Histogram("event_store_http_request_seconds", "HTTP request latency",
+                         ["method", "route", "status"],
+                         buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))

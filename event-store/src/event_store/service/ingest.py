@@ -53,7 +53,8 @@ def store_batch(feed: EventFeed, storage: EventStorage, batch: list[Delivery]) -
         feed.requeue(batch)
         raise BatchWriteFailed(f"{type(error).__name__}: {error}") from error
     for delivery, error in poison:
-        log.warning("event_store.poison_message", error=error, routing_key=delivery.routing_key)
+        log.warning("event_store.poison_message", error=error, routing_key=delivery.routing_key,
+                    charging_station_id=(delivery.headers or {}).get("charging_station_id"))
         feed.dead_letter(delivery, error)
     feed.ack(batch)
     metrics.EVENTS_STORED.inc(stored)
