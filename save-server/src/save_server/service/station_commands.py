@@ -41,6 +41,7 @@ class StationCommands:
     default_timeout: float
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _known: set[str] = field(default_factory=set)  # stations are never forgotten: cache hits
+    _writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def send(self, station_id: str, command: str, parameters: dict[str, Any],
                    requested_by: str, timeout: float | None = None) -> CommandRecord:
@@ -59,13 +60,27 @@ class StationCommands:
             request.command_id, station_id, command, parameters, requested_by, requested_at,
             answer.outcome, self.clock(), answer.payload, answer.error_code,
             answer.error_description, round(latency_ms, 3), answer.ocpp_version, answer.action)
-        stored = time.perf_counter()
-        await asyncio.to_thread(self.log.add, record)
         log.info("command sent", command=command, command_id=request.command_id,
                  charging_station_id=station_id, outcome=answer.outcome.value,
-                 check_ms=round((started - checked) * 1000, 2), bus_ms=round(latency_ms, 2),
-                 store_ms=round((time.perf_counter() - stored) * 1000, 2))
+                 check_ms=round((started - checked) * 1000, 2), bus_ms=round(latency_ms, 2))
+        writing = asyncio.create_task(self._store(record))
+        self._writes.add(writing)
+        writing.add_done_callback(self._writes.discard)
         return record
+
+    async def _store(self, record: CommandRecord) -> None:
+        """The history row is written after the answer went out (off the operator's wait);
+        `history` and `flush` wait for it. A failure is logged: the event-store also keeps
+        every command that reached a gateway (`ocpp-commands.*` events)."""
+        try:
+            await asyncio.to_thread(self.log.add, record)
+        except Exception:
+            log.exception("command not recorded", command_id=record.command_id)
+
+    async def flush(self) -> None:
+        """Wait until every command answered so far is in the history."""
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
 
     async def _require_station(self, station_id: str) -> None:
         if station_id in self._known:
@@ -76,6 +91,7 @@ class StationCommands:
             self._known.add(station_id)
 
     async def history(self, station_id: str, limit: int = 100) -> list[CommandRecord]:
+        await self.flush()  # read-your-writes within this API process
         if not await asyncio.to_thread(self.log.station_known, station_id):
             raise StationNotFound(station_id)
         return await asyncio.to_thread(self.log.list, station_id, limit)
