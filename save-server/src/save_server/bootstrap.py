@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import prometheus_client
 import structlog
 import uvicorn
 from fastapi import FastAPI
@@ -152,8 +153,13 @@ def run_worker(settings: Settings | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if settings.save_server_worker_metrics_port is not None:
+        # the worker's counters live in this process, not in the API's
+        prometheus_client.start_http_server(settings.save_server_worker_metrics_port,
+                                            addr=settings.save_server_host)
     log.info("worker started", queue=settings.save_server_queue,
-             exchange=settings.amqp_exchange)
+             exchange=settings.amqp_exchange,
+             metrics_port=settings.save_server_worker_metrics_port)
     try:
         container.worker(container.rabbit_stream).run(stop)
     finally:

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     save_server_prefetch: int = Field(default=50, ge=1)
     save_server_host: str = "0.0.0.0"
     save_server_port: int = Field(default=8080, ge=0, le=65535)
+    save_server_worker_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="`worker`: serve its Prometheus /metrics on this port (unset → none)")
     log_format: str = "console"
     log_level: str = "INFO"
     # Charge reports by e-mail (the scheduler role; issue 7)
