@@ -147,8 +147,34 @@ def rabbitmq(workdir: Path, names: RabbitNames, drain_events: Sequence[Body],
                             "events_per_s": (count - len(drain_events)) / (done - began),
                             "backlog_after_publish_s": done - began - publish_s}
     results["dead_lettered"] = names.depth(names.dead_letter_queue)
+    results["baseline_consume_per_s"] = _raw_consume(channel, names.baseline_queue, publish_to=(
+        lambda event: channel.basic_publish("", names.baseline_queue, event[4],
+                                            pika.BasicProperties(delivery_mode=2))),
+        events=drain_events)
     connection.close()
     return results
+
+
+def _raw_consume(channel: Any, queue: str, publish_to: Any, events: Sequence[Body]) -> float:
+    """Baseline: the same messages consumed with pika `basic_consume` (prefetch 500, one
+    `basic_ack multiple` per 500), doing nothing with them."""
+    channel.queue_declare(queue, durable=True, arguments={"x-expires": 3_600_000})
+    for event in events:
+        publish_to(event)
+    channel.basic_qos(prefetch_count=500)
+    received = 0
+    began = time.monotonic()
+    for method, _properties, _body in channel.consume(queue, inactivity_timeout=5):
+        if method is None:
+            break
+        received += 1
+        if received % 500 == 0 or received == len(events):
+            channel.basic_ack(method.delivery_tag, multiple=True)
+        if received == len(events):
+            break
+    elapsed = time.monotonic() - began
+    channel.cancel()
+    return received / elapsed
 
 
 def raw_insert_baseline(workdir: Path, events: Sequence[Body]) -> dict[str, Any]:

@@ -151,9 +151,14 @@ def ingest_part(workdir: Path, names: RabbitNames | None, args: argparse.Namespa
         rows.append(("RabbitMQ, `python -m event_store worker`", rabbit))
     for label, result in rows:
         d, p = result["drain"], result["paced"]
+        baseline_text = base_text
+        if "baseline_consume_per_s" in result:
+            baseline_text += (f"; pika `basic_consume` of the same messages, doing nothing: "
+                              f"{result['baseline_consume_per_s']:,.0f}/s")
         report.row(f"ingest, {label}: drain of a {d['events']:,}-event backlog",
                    f"{d['events_per_s']:,.0f} events/s ({d['stored']:,} stored)",
-                   "≥ 10,000 events/s", verdict(d["events_per_s"], 10_000, True), base_text)
+                   "≥ 10,000 events/s", verdict(d["events_per_s"], 10_000, True),
+                   baseline_text)
         report.row(f"ingest, {label}: published at {p['target_rate']:,.0f}/s for "
                    f"{args.paced_seconds:.0f} s while consuming",
                    f"published {p['publish_rate']:,.0f}/s, stored {p['events_per_s']:,.0f}/s "
