@@ -92,3 +92,10 @@ def test_bad_parameters_are_refused_naming_the_parameter(command: str, body: dic
     with pytest.raises(ValidationError) as refused:
         PARAMETERS[command].model_validate(body)
     assert named in str(refused.value)
+
+
+@pytest.mark.parametrize("command", sorted(PARAMETERS))
+def test_the_openapi_example_of_each_command_is_valid(command: str) -> None:
+    from save_server.infrastructure.commands.params import EXAMPLES
+
+    PARAMETERS[command].model_validate(EXAMPLES[command])

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from save_server.domain.station_commands import CommandBusUnavailable, CommandRecord
 from save_server.infrastructure.api.errors import invalid
-from save_server.infrastructure.commands.params import PARAMETERS, CommandName
+from save_server.infrastructure.commands.params import EXAMPLES, PARAMETERS, CommandName
 from save_server.service.station_commands import StationCommands, StationNotFound, UnknownCharge
 
 router = APIRouter(tags=["remote commands"])
@@ -87,7 +87,9 @@ def _parameters(command: str, body: dict[str, Any] | None) -> dict[str, Any]:
 async def send_command(
     commands: Commands, station_id: str, command: CommandName,
     body: Annotated[dict[str, Any] | None, Body(
-        description="The command's version-neutral parameters (docs/commands.md)")] = None,
+        description="The command's version-neutral parameters (docs/commands.md)",
+        openapi_examples={name: {"summary": name, "value": value}
+                          for name, value in EXAMPLES.items()})] = None,
     timeout: Annotated[float | None, Query(
         gt=0, description="Seconds to wait for the answer; at most SAVE_SERVER_COMMAND_TIMEOUT"
     )] = None,

@@ -213,3 +213,31 @@ PARAMETERS: dict[str, type[Parameters]] = {
 }
 
 CommandName = StrEnum("CommandName", {name.replace("-", "_"): name for name in PARAMETERS})
+
+# One example body per command, shown in the OpenAPI document (`/docs`).
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "remote-start": {"id_tag": "RFID-1234", "connector_id": 1, "max_current_a": 16},
+    "remote-stop": {"charge_id": 42},
+    "reset": {"type": "soft"},
+    "unlock-connector": {"connector_id": 1},
+    "change-availability": {"availability": "inoperative", "connector_id": 1},
+    "trigger-message": {"message": "StatusNotification", "connector_id": 1},
+    "get-configuration": {"keys": ["HeartbeatInterval"]},
+    "change-configuration": {"key": "HeartbeatInterval", "value": "300"},
+    "get-variables": {"variables": [{"component": "OCPPCommCtrlr",
+                                     "variable": "HeartbeatInterval"}]},
+    "set-variables": {"variables": [{"component": "OCPPCommCtrlr",
+                                     "variable": "HeartbeatInterval", "value": "300"}]},
+    "reserve-now": {"reservation_id": 7, "id_tag": "RFID-1234", "connector_id": 1,
+                    "expires_at": "2026-11-25T18:00:00Z"},
+    "cancel-reservation": {"reservation_id": 7},
+    "clear-cache": {},
+    "data-transfer": {"vendor_id": "com.example", "message_id": "ping", "data": "hello"},
+    "set-charging-profile": {"connector_id": 1, "max_power_w": 7400,
+                             "valid_to": "2026-11-25T22:00:00Z"},
+    "clear-charging-profile": {"profile_id": 1},
+    "update-firmware": {"location": "https://firmware.example/v2.bin",
+                        "retrieve_at": "2026-11-26T03:00:00Z"},
+    "get-diagnostics": {"location": "ftp://logs.example/upload/"},
+    "get-log": {"location": "https://logs.example/upload/", "log_type": "DiagnosticsLog"},
+}
