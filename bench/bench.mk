@@ -13,3 +13,13 @@ bench-gateway:
 ## The same three scenarios at 5 % size with 3 s steady phases: under a minute.
 bench-gateway-smoke:
 	$(BENCH_PYTHON) bench/gateway/run.py --scale 0.05 --duration 3 $(BENCH_GATEWAY_ARGS)
+
+.PHONY: bench-commands bench-commands-smoke
+
+## Remote commands: 1,000 stations, API → gateway → charger → API vs a direct call (issue 6).
+bench-commands:
+	$(BENCH_PYTHON) bench/commands/run.py
+
+## The same with 50 stations and 200 requests per series: about 30 s.
+bench-commands-smoke:
+	$(BENCH_PYTHON) bench/commands/run.py --stations 50 --requests 200
