@@ -4,6 +4,8 @@ stations connected, against two baselines measured in the same run.
 - `api`: `POST /charging-stations/{id}/commands/clear-cache` on `python -m save_server api`
   (PostgreSQL, RabbitMQ), the gateway `python -m ocpp_events serve`, simulated stations in a
   process of their own (`chargers.py`) answering at once; a random station per request.
+- `bus` (diagnostic): save-server's RabbitMQ command bus called from this process — broker,
+  gateway and station without HTTP, FastAPI and the database.
 - `direct` baseline: this process sends the same OCPP call straight over a websocket to the
   same simulated stations (a bare `websockets` server, no HTTP, no broker, no gateway).
 - `http` baseline: `GET /health` on the same API (the HTTP client + server floor).
@@ -209,6 +211,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             async def health(_: str) -> None:
                 (await client.get(f"{api}/health")).raise_for_status()
 
+            from save_server.domain.station_commands import CommandOutcome, CommandRequest
+            from save_server.infrastructure.commands.rabbitmq import RabbitCommandBus
+
+            bus = RabbitCommandBus(AMQP_URL, names["commands"])
+
+            async def bus_call(station_id: str) -> None:
+                answer = await bus.send(CommandRequest(str(uuid.uuid4()), station_id,
+                                                       "clear-cache", {}, 10.0, "bench"))
+                if answer.outcome is not CommandOutcome.ACCEPTED:
+                    raise RuntimeError(f"{answer.outcome}: {answer.error_description}")
+
             # every station known to save-server and routable: one command each (warm-up)
             deadline = time.monotonic() + 120
             remaining = list(stations)
@@ -224,10 +237,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             warmup_seconds = time.perf_counter() - connect_started - connect_seconds
             results = []
             for concurrency in args.concurrency:
-                for label, one in (("api", command), ("direct", direct.call),
-                                   ("http", health)):
+                for label, one in (("api", command), ("bus", bus_call),
+                                   ("direct", direct.call), ("http", health)):
                     results.append(await measure(label, args.requests, concurrency, one,
                                                  stations))
+            await bus.close()
         server.close()
         return {"stations": args.stations, "requests_per_series": args.requests,
                 "connect_and_boot_seconds": round(connect_seconds, 2),
