@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := embedded ocpp-events save-server event-store
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint run-services bench clean
+.PHONY: run test install lint run-services fault clean
 
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run-services: $(STAMP)
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL, e.g. postgresql+psycopg2://postgres@127.0.0.1/csms" && exit 2)
 	$(BIN)/python -m save_server migrate
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+
+## Fault runs (not in `make test`): stops the machine's RabbitMQ for > 10 s while chargers send.
+fault: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -m fault tests/fault
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
