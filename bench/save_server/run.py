@@ -47,6 +47,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--paced-rate", type=float, default=2_000.0)
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--ingest-stations", type=int, default=1_000)
+    parser.add_argument("--ingest-wait", type=float, default=60.0,
+                        help="seconds to wait for the worker after the last paced publish")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["api", "csv", "ingest"], help="leave a part out")
     parser.add_argument("--pg-host", default="127.0.0.1")
@@ -61,7 +63,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.stations, args.charges, args.requests, args.deep_entries = 1_000, 50_000, 200, 40
         args.budget = 10.0
         args.csv_rows, args.drain_events, args.ingest_stations = 10_000, 1_500, 100
-        args.paced_rate, args.paced_seconds = 500.0, 3.0
+        args.paced_rate, args.paced_seconds, args.ingest_wait = 500.0, 3.0, 10.0
     args.database = args.database or ("bench_save_smoke" if args.smoke else "bench_save")
     return args
 
@@ -179,14 +181,14 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
                                      str(out / "worker.log"), timeout=600)
         paced = ingest_bench.paced(
             db, topology, events[args.drain_events:args.drain_events + paced_count],
-            args.paced_rate, str(out / "worker.log"), drain_timeout=60)
+            args.paced_rate, str(out / "worker.log"), drain_timeout=args.ingest_wait)
         runs = [paced]
         sustainable = round(drained["events_per_s"] * 0.5, -1)
         if drained["events_per_s"] < args.paced_rate and sustainable >= 10:
             count = int(sustainable * args.paced_seconds)
             runs.append(ingest_bench.paced(
                 db, topology, events[args.drain_events + paced_count:][:count], sustainable,
-                str(out / "worker.log"), drain_timeout=60))
+                str(out / "worker.log"), drain_timeout=args.ingest_wait))
         dead = topology.dead_lettered()
     finally:
         topology.delete()
@@ -205,7 +207,8 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
                    f"{args.paced_seconds:.0f} s",
                    f"published {run['achieved_publish_rate']:,.0f}/s, processed "
                    f"{run['processing_events_per_s']:,.0f}/s ({run['processed']:,}/"
-                   f"{run['events']:,}, {run['purged_after']:,} left unprocessed after 60 s "
+                   f"{run['events']:,}, {run['purged_after']:,} left unprocessed after "
+                   f"{args.ingest_wait:.0f} s "
                    f"and purged); commit observed {ms(observed)} "
                    f"({observed['n']} sampled, {run['commit_observed_unseen']} never seen); "
                    f"processed_at stamp {ms(run['processed_at_lag'])}",
