@@ -1,7 +1,8 @@
 """Reads the deployment contract (docs/architecture.md) and the compose file for the deploy tests.
 
-docs/architecture.md is the single source of the service commands, their default ports and the
-shared environment variable names; every deployment file must agree with it.
+docs/architecture.md is the single source of the service commands, their default ports, the
+workers' metrics ports and every environment variable the services read; every deployment file
+must agree with it, and the variable table must agree with the services' settings classes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class DocumentedRole:
     role: str
     command: tuple[str, ...]
     ports: tuple[int, ...]
+    metrics_port: int | None = None  # a worker's metrics-only port in the deployment files
+    metrics_variable: str | None = None  # the variable that sets it
 
     @property
     def package(self) -> str:
@@ -53,13 +56,21 @@ def _table_rows(markdown: str, heading: str) -> list[list[str]]:
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
 
 
+def _ports(cell: str) -> tuple[int, ...]:
+    return tuple(int(number) for number in re.findall(r"\b(\d{2,5})\b", cell))
+
+
 def documented_roles() -> list[DocumentedRole]:
     roles = []
-    for role, command, port in _table_rows(ARCHITECTURE.read_text(), "Service commands"):
+    for role, command, port, metrics in _table_rows(ARCHITECTURE.read_text(), "Service commands"):
         command_text = re.search(r"`([^`]+)`", command)
         assert command_text, f"no command in row {role!r} of docs/architecture.md"
-        ports = tuple(int(number) for number in re.findall(r"\b(\d{2,5})\b", port))
-        roles.append(DocumentedRole(role, tuple(command_text.group(1).split()), ports))
+        metrics_ports = _ports(metrics)
+        metrics_variable = re.search(r"`([A-Z][A-Z0-9_]+)`", metrics)
+        assert len(metrics_ports) <= 1 and bool(metrics_ports) == bool(metrics_variable), role
+        roles.append(DocumentedRole(role, tuple(command_text.group(1).split()), _ports(port),
+                                    metrics_ports[0] if metrics_ports else None,
+                                    metrics_variable.group(1) if metrics_variable else None))
     return roles
 
 
@@ -67,16 +78,68 @@ def documented_commands() -> set[tuple[str, ...]]:
     return {role.command for role in documented_roles()}
 
 
-def documented_variables() -> dict[str, str]:
-    """Shared environment variable name → documented default (raw table text)."""
+SERVICES = ("gateway", "save-server", "event-store", "embedded")
+
+
+@dataclass(frozen=True)
+class DocumentedVariable:
+    """One variable of the "Environment variables" table."""
+
+    name: str
+    default: str  # the table text without backticks, e.g. "9001", "unset → SQLite …"
+    meaning: str
+    used_by: frozenset[str]  # names from SERVICES
+    # (service, role) pairs from "save-server (api, scheduler)"; a service named without roles
+    # in brackets has no pair: every role of it reads the variable
+    roles: frozenset[tuple[str, str]] = frozenset()
+
+    def read_by(self, service: str, role: str) -> bool:
+        if service not in self.used_by:
+            return False
+        named = {name for owner, name in self.roles if owner == service}
+        return not named or role in named
+
+
+def _used_by(cell: str) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    services, roles = set(), set()
+    if re.match(r"\s*all\b", cell):
+        services |= {"gateway", "save-server", "event-store"}
+    for match in re.finditer(r"\b(" + "|".join(SERVICES) + r")\b(?:\s*\(([^)]*)\))?", cell):
+        services.add(match.group(1))
+        for role in (match.group(2) or "").split(","):
+            if role.strip():
+                roles.add((match.group(1), role.strip()))
+    return frozenset(services), frozenset(roles)
+
+
+def documented_settings() -> dict[str, DocumentedVariable]:
+    """Every documented environment variable, by name."""
     variables = {}
-    for names, default, _used_by in _table_rows(ARCHITECTURE.read_text(),
-                                                "Environment variables (shared names)"):
+    for names, default, meaning, used_by in _table_rows(ARCHITECTURE.read_text(),
+                                                        "Environment variables"):
         found = re.findall(r"`([A-Z][A-Z0-9_]+)`", names)
+        assert found, f"no variable name in {names!r}"
         defaults = [part.strip(" `") for part in default.split(" / ")]
+        services, roles = _used_by(used_by)
+        assert services, f"{names}: no known service in {used_by!r}"
         for index, name in enumerate(found):
-            variables[name] = defaults[index] if len(defaults) == len(found) else default
+            value = defaults[index] if len(defaults) == len(found) else default.strip(" `")
+            assert name not in variables, f"{name} documented twice"
+            variables[name] = DocumentedVariable(name, value, meaning, services, roles)
     return variables
+
+
+def documented_variables() -> dict[str, str]:
+    """Environment variable name → documented default (the table text without backticks)."""
+    return {name: variable.default for name, variable in documented_settings().items()}
+
+
+def variables_for(package: str, role: str) -> set[str]:
+    """The documented variables a role of a package reads (e.g. "save_server", "worker")."""
+    service = {"ocpp_events": "gateway", "save_server": "save-server",
+               "event_store": "event-store"}[package]
+    return {name for name, variable in documented_settings().items()
+            if variable.read_by(service, role)}
 
 
 def load_yaml_documents(path: Path) -> list[dict[str, Any]]:

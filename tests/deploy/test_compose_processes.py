@@ -46,7 +46,8 @@ AMQP_ADMIN_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
 INFRASTRUCTURE = {"rabbitmq", "postgres", "mongo"}
-PORT_VARIABLES = ("GATEWAY_PORT", "GATEWAY_HTTP_PORT", "SAVE_SERVER_PORT", "EVENT_STORE_PORT")
+PORT_VARIABLES = ("GATEWAY_PORT", "GATEWAY_HTTP_PORT", "SAVE_SERVER_PORT", "EVENT_STORE_PORT",
+                  "SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT")
 HOST_VARIABLES = ("GATEWAY_HOST", "SAVE_SERVER_HOST", "EVENT_STORE_HOST")
 
 
@@ -124,13 +125,14 @@ def _local_command(service: dict[str, Any]) -> list[str]:
 
 
 def _health_url(service: dict[str, Any], ports: dict[str, int]) -> str | None:
+    """The compose health check's URL, on the free port that replaced the role's own port."""
     check = service.get("healthcheck", {})
     if check.get("disable"):
         return None
     match = re.search(r"http://127\.0\.0\.1:(\d+)(/\S*?)'", " ".join(check["test"]))
     assert match, check
-    defaults = documented_variables()
-    variable = next(name for name in PORT_VARIABLES if defaults[name] == match.group(1))
+    (variable,) = [name for name in PORT_VARIABLES
+                   if str(service["environment"].get(name)) == match.group(1)]
     return f"http://127.0.0.1:{ports[variable]}{match.group(2)}"
 
 
@@ -314,6 +316,29 @@ async def test_a_charger_through_the_compose_services_reaches_both_apis(
                          params={"charging_station_id": station_id})
     assert {event["charging_station_id"] for event in events} == {station_id}
     assert len({event["event_id"] for event in events}) == len(events)
+
+
+def _counter(metrics_text: str, name: str) -> float:
+    """Sum of a Prometheus counter's samples (all label sets) in an exposition text."""
+    pattern = re.compile(rf"^{name}(?:{{[^}}]*}})? (\S+)$", re.MULTILINE)
+    return sum(float(value) for value in pattern.findall(metrics_text))
+
+
+def test_each_worker_serves_its_own_counters_on_its_metrics_port(
+        compose_on_host: ComposeOnHost) -> None:
+    """Runs after the charger test: the events it caused are counted in the workers' processes,
+    on the ports compose gives them (and probes as their health check)."""
+    counters = {"SAVE_SERVER_WORKER_METRICS_PORT": "save_server_events_processed_total",
+                "EVENT_STORE_WORKER_METRICS_PORT": "event_store_events_stored_total"}
+    for variable, counter in counters.items():
+        url = f"{compose_on_host.url(variable)}/metrics"
+        deadline = time.monotonic() + 15 * TIME_FACTOR
+        while True:
+            text = httpx.get(url, timeout=5).text
+            if _counter(text, counter) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert _counter(text, counter) >= 3, f"{counter} on {url}:\n{text[:2000]}"
 
 
 def test_every_role_is_still_running_and_logs_only_json(compose_on_host: ComposeOnHost) -> None:

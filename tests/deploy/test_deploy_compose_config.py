@@ -98,3 +98,35 @@ def test_env_files_with_real_values_are_not_tracked() -> None:
     assert tracked in ([], [".env.example"])
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=REPO)
     assert ignored.returncode == 0, ".env must be git-ignored"
+
+
+def test_the_smtp_password_from_env_reaches_only_the_roles_that_send_mail(tmp_path: Path) -> None:
+    values = read_env_file(ENV_EXAMPLE) | {"SMTP_PASSWORD": "s3cret-smtp",
+                                           "SMTP_USERNAME": "reports",
+                                           "REPORT_DEFAULT_RECIPIENTS": "ops@example.com"}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    result = _compose(env_file, "config")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    senders = {"save-server-api", "save-server-scheduler"}
+    for name in ROLES:
+        environment = services[name]["environment"]
+        if name in senders:
+            assert (environment["SMTP_PASSWORD"], environment["SMTP_USERNAME"]) == (
+                "s3cret-smtp", "reports"), name
+        else:
+            assert "SMTP_PASSWORD" not in environment, name
+    scheduler = services["save-server-scheduler"]["environment"]
+    assert scheduler["REPORT_DEFAULT_RECIPIENTS"] == "ops@example.com"
+    assert scheduler["REPORT_DEFAULT_CRON"] == "0 23 * * SUN"
+    assert "s3cret-smtp" not in ENV_EXAMPLE.read_text() + COMPOSE_FILE.read_text()
+
+
+def test_the_example_env_has_no_smtp_password_and_every_compose_variable() -> None:
+    """.env.example lists every variable docker-compose.yml takes from .env (defaults shown)."""
+    example = read_env_file(ENV_EXAMPLE)
+    assert example["SMTP_PASSWORD"] == "", "the SMTP password is set in .env only"
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", COMPOSE_FILE.read_text()))
+    assert used - set(example) == set(), "compose variables missing from .env.example"
+    assert set(example) - used == set(), ".env.example variables compose never reads"

@@ -10,6 +10,7 @@ from tests.deploy.contract import (
     documented_roles,
     documented_variables,
     load_compose,
+    variables_for,
 )
 
 INFRASTRUCTURE = {"rabbitmq", "postgres", "mongo"}
@@ -38,6 +39,31 @@ def test_roles_use_only_documented_environment_variables() -> None:
     for name, service in _roles().items():
         unknown = set(service["environment"]) - documented
         assert not unknown, f"{name}: undocumented variables {unknown}"
+
+
+def test_each_role_gets_only_variables_its_service_and_role_read() -> None:
+    for name, service in _roles().items():
+        command = command_of(service)
+        foreign = set(service["environment"]) - variables_for(command[2], command[3])
+        assert not foreign, f"{name}: {foreign} are not read by {' '.join(command[2:])}"
+
+
+def test_the_roles_that_send_reports_or_commands_get_their_settings() -> None:
+    by_role = {command_of(s)[2:]: s["environment"] for s in _roles().values()}
+    mail = {"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_SECURITY",
+            "SMTP_FROM", "REPORT_ATTACHMENT_COMPRESS_BYTES"}
+    for role in (("save_server", "api"), ("save_server", "scheduler")):
+        assert mail <= set(by_role[role]), role
+        assert by_role[role]["SMTP_PASSWORD"] == "${SMTP_PASSWORD:-}", "only from .env"
+    assert {"REPORT_DEFAULT_RECIPIENTS", "REPORT_DEFAULT_CRON",
+            "REPORT_DEFAULT_TIMEZONE"} <= set(by_role[("save_server", "scheduler")])
+    for role, environment in by_role.items():
+        if role not in (("save_server", "api"), ("save_server", "scheduler")):
+            assert "SMTP_PASSWORD" not in environment, role
+    api, gateway = by_role[("save_server", "api")], by_role[("ocpp_events", "serve")]
+    assert api["AMQP_URL"] == gateway["AMQP_URL"], "remote commands go through the broker"
+    assert api["AMQP_COMMAND_EXCHANGE"] == gateway["AMQP_COMMAND_EXCHANGE"]
+    assert "SAVE_SERVER_COMMAND_TIMEOUT" in api
 
 
 def test_roles_log_json() -> None:
@@ -79,29 +105,42 @@ def test_save_server_roles_wait_for_the_migrations_to_complete() -> None:
 
 
 def test_restart_policies_and_health_checks() -> None:
-    http_ports = {role.command: role.http_port for role in documented_roles()}
+    roles = {role.command: role for role in documented_roles()}
+    http_ports = {command: role.http_port for command, role in roles.items()}
     for name, service in _roles().items():
         command = command_of(service)
         if command[3] != "migrate":
             assert service["restart"] in ("unless-stopped", "always"), name
+        role = roles[command]
         port = http_ports[command]
-        if port is None:
-            assert service["healthcheck"] == {"disable": True}, name
-        else:
+        if port is not None:
             probe = " ".join(service["healthcheck"]["test"])
             assert f"http://127.0.0.1:{port}/health" in probe, name
+        elif role.metrics_port is not None:
+            # prometheus_client's server: no /health logic, so probe what it serves
+            assert service["environment"][role.metrics_variable] == str(role.metrics_port), name
+            probe = " ".join(service["healthcheck"]["test"])
+            assert f"http://127.0.0.1:{role.metrics_port}/metrics" in probe, name
+        else:
+            assert service["healthcheck"] == {"disable": True}, name
     for name in INFRASTRUCTURE:
         assert load_compose()["services"][name]["healthcheck"]["test"], name
 
 
 def test_state_lives_in_named_volumes() -> None:
+    """Infrastructure and every role with a DATA_DIR keep their files in named volumes (the
+    gateway keeps no files)."""
     compose = load_compose()
     declared = set(compose["volumes"])
     for name, service in compose["services"].items():
         volumes = service.get("volumes", [])
-        assert volumes, f"{name} keeps its data in the container"
         for mount in volumes:
             assert mount.split(":")[0] in declared, f"{name}: {mount} is not a named volume"
+        data_dir = service.get("environment", {}).get("DATA_DIR")
+        if name in INFRASTRUCTURE or data_dir:
+            targets = {mount.split(":")[1] for mount in volumes}
+            assert volumes and (data_dir is None or data_dir in targets), (
+                f"{name} keeps its data in the container")
 
 
 def test_one_image_per_service_folder_built_from_its_own_folder() -> None:

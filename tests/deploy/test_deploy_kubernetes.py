@@ -16,6 +16,7 @@ from tests.deploy.contract import (
     documented_roles,
     documented_variables,
     load_yaml_documents,
+    variables_for,
 )
 
 MANIFESTS = sorted(path for path in KUBERNETES_DIR.glob("*.yaml")
@@ -79,12 +80,25 @@ def test_every_long_running_role_has_a_deployment_and_migrate_is_a_job() -> None
 
 
 def test_http_roles_have_probes_on_the_documented_port_and_the_others_none() -> None:
-    http_ports = {role.command: role.http_port for role in documented_roles()}
+    roles = {role.command: role for role in documented_roles()}
+    (config_map,) = _resources("ConfigMap")
     for name, deployment in _by_name("Deployment").items():
         container = _container(deployment)
-        port = http_ports[tuple(container["command"])]
+        role = roles[tuple(container["command"])]
+        port = role.http_port
+        if port is None and role.metrics_port is not None:
+            # a worker's prometheus_client server: liveness on /metrics, nothing to be ready for
+            assert config_map["data"][role.metrics_variable] == str(role.metrics_port), name
+            named = {p["name"]: p["containerPort"] for p in container["ports"]}
+            liveness = container["livenessProbe"]["httpGet"]
+            assert (liveness["path"], named[liveness["port"]]) == ("/metrics", role.metrics_port)
+            assert "readinessProbe" not in container, name
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/port"] == str(role.metrics_port), name
+            continue
         if port is None:
             assert "ports" not in container, name
+            assert "livenessProbe" not in container and "readinessProbe" not in container, name
             continue
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
         readiness = container["readinessProbe"]["httpGet"]
@@ -113,10 +127,41 @@ def test_configuration_uses_only_documented_variable_names() -> None:
 def test_each_workload_gets_only_the_connection_urls_it_needs() -> None:
     needs = {"ocpp_events": {"AMQP_URL"}, "save_server": {"AMQP_URL", "DATABASE_URL"},
              "event_store": {"AMQP_URL", "MONGO_URL"}}
+    senders = {("save_server", "api"), ("save_server", "scheduler")}  # e-mailed reports
     for deployment in _resources("Deployment"):
         container = _container(deployment)
+        package, role = container["command"][2:4]
         names = {variable["name"] for variable in container["env"]}
-        assert names == needs[container["command"][2]], deployment["metadata"]["name"]
+        expected = needs[package] | ({"SMTP_PASSWORD"} if (package, role) in senders else set())
+        assert names == expected, deployment["metadata"]["name"]
+        assert names <= variables_for(package, role), deployment["metadata"]["name"]
+
+
+def test_the_smtp_password_is_an_optional_secret_reference() -> None:
+    """Without SMTP auth the Secret has no SMTP_PASSWORD key, and the pods must start anyway."""
+    (secret,) = _resources("Secret")
+    assert "SMTP_PASSWORD" in secret["stringData"]
+    for deployment in _resources("Deployment"):
+        for variable in _container(deployment)["env"]:
+            reference = variable["valueFrom"]["secretKeyRef"]
+            assert reference["key"] == variable["name"]
+            assert reference.get("optional", False) is (variable["name"] == "SMTP_PASSWORD")
+
+
+def test_the_config_map_sets_only_values_the_services_accept() -> None:
+    """Every ConfigMap value parses with the settings class of each service that reads it."""
+    from event_store.config import Settings as EventStoreSettings
+    from ocpp_events.config import Settings as GatewaySettings
+    from save_server.config import Settings as SaveServerSettings
+
+    (config_map,) = _resources("ConfigMap")
+    data = config_map["data"]
+    for settings in (GatewaySettings, SaveServerSettings, EventStoreSettings):
+        fields = {name.upper() for name in settings.model_fields}
+        values = {name.lower(): value for name, value in data.items() if name in fields}
+        parsed = settings.model_validate(values)
+        for name in values:
+            assert getattr(parsed, name) is not None or data[name.upper()] == "", name
 
 
 def test_services_select_existing_pods_and_named_ports() -> None:
