@@ -92,14 +92,14 @@ async def freeze_heap_periodically(every: float) -> None:
 
 
 async def serve_baseline(host: str, port: int, compression: str | None,
-                         gc_freeze_every: float | None = None) -> None:
+                         gc_freeze_every: float | None = None, backlog: int = 100) -> None:
     freezer = (asyncio.create_task(freeze_heap_periodically(gc_freeze_every))
                if gc_freeze_every else None)
     stop = asyncio.get_running_loop().create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)
     async with serve(handle_station, host, port, subprotocols=[Subprotocol("ocpp1.6")],
-                     compression=compression) as server:
+                     compression=compression, backlog=backlog) as server:
         print(f"baseline listening on ws://{host}:{port}/ocpp/<station id>", flush=True)
         await stop
         server.close()
@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("--compression", choices=("deflate", "none"), default="none")
     parser.add_argument("--gc-freeze-every", type=float, metavar="SECONDS",
                         help="experiment: gc.freeze() periodically (not the default)")
+    parser.add_argument("--backlog", type=int, default=100,
+                        help="listen backlog (asyncio's default 100; experiment: 4096)")
     parser.add_argument("--gc-stats", action="store_true",
                         help="print garbage collection pauses at exit")
     args = parser.parse_args()
@@ -143,7 +145,7 @@ def main() -> None:
         gc.callbacks.append(gc_pauses)
     asyncio.run(serve_baseline(args.host, args.port,
                                None if args.compression == "none" else "deflate",
-                               args.gc_freeze_every))
+                               args.gc_freeze_every, args.backlog))
     if args.gc_stats:
         print(f"garbage collection pauses: {gc_pauses.summary()}", flush=True)
 

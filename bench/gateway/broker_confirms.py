@@ -52,6 +52,27 @@ async def publisher(exchange: aio_pika.abc.AbstractExchange, index: int, publish
         slot += interval
 
 
+async def bind_stations(channel: aio_pika.abc.AbstractChannel, queue_name: str, per_second: float,
+                        end: float) -> int:
+    """What the gateway does per connecting station for remote commands: bind an exclusive
+    queue to a direct exchange with the station id as routing key (one broker RPC each)."""
+    exchange = await channel.declare_exchange(f"{queue_name}-commands",
+                                              aio_pika.ExchangeType.DIRECT, durable=True)
+    queue = await channel.declare_queue(f"{queue_name}-commands", exclusive=True)
+    bound = 0
+    next_at = time.monotonic()
+    while next_at < end:
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await queue.bind(exchange, routing_key=f"BENCH-{bound:06d}")
+        bound += 1
+        next_at += 1 / per_second
+    await queue.delete(if_unused=False, if_empty=False)
+    await exchange.delete()
+    return bound
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
     name = f"bench-confirms-{uuid.uuid4().hex[:10]}"
     connection = await aio_pika.connect(args.amqp_url)
@@ -71,17 +92,20 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         interval = args.publishers / args.rate
         start = time.monotonic() + 0.5
         end = start + args.duration
-        await asyncio.gather(*(
+        binder = (bind_stations(await connection.channel(), name, args.binds_per_second, end)
+                  if args.binds_per_second else asyncio.sleep(0, 0))
+        *_, bindings = await asyncio.gather(*(
             publisher(exchange, index, args.publishers, interval, start, end, queue is not None,
                       aio_pika.DeliveryMode.NOT_PERSISTENT if args.transient
                       else aio_pika.DeliveryMode.PERSISTENT, latencies)
-            for index in range(args.publishers)))
+            for index in range(args.publishers)), binder)
         if queue is not None:
             await queue.delete(if_unused=False, if_empty=False)
         await exchange.delete()
     finally:
         await connection.close()
     return {"queue": args.queue, "transient": args.transient, "rate": args.rate,
+            "bindings_made": bindings,
             "achieved_rate": len(latencies) / args.duration,
             "confirm_ms": latency_figures(latencies)}
 
@@ -95,13 +119,16 @@ def main() -> None:
     parser.add_argument("--queue", choices=("classic", "quorum", "transient", "none"),
                         default="classic")
     parser.add_argument("--transient", action="store_true")
+    parser.add_argument("--binds-per-second", type=float, default=0.0,
+                        help="meanwhile bind station routing keys like the gateway's commands")
     args = parser.parse_args()
     if not 0 < args.duration <= 600 or args.rate <= 0 or not 1 <= args.publishers <= 10_000:
         parser.error("--duration in (0, 600], --rate > 0, --publishers in [1, 10000]")
     figures = asyncio.run(run(args))
     confirm = figures["confirm_ms"]
     print(json.dumps(figures))
-    print(f"queue={args.queue} transient={args.transient}: {figures['achieved_rate']:.0f}/s, "
+    print(f"queue={args.queue} transient={args.transient} binds/s={args.binds_per_second:g} "
+          f"({figures['bindings_made']} made): {figures['achieved_rate']:.0f}/s, "
           f"confirm ms p50 {confirm['p50']:.2f} p99 {confirm['p99']:.2f} "  # type: ignore[index]
           f"max {confirm['max']:.2f}")  # type: ignore[index]
 

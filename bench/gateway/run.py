@@ -116,12 +116,12 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
     busy_before = wait_for_quiet_machine(args)
     try:
         if name == "baseline":
-            with targets.baseline_server(out_dir) as target:
+            with targets.baseline_server(out_dir, tuple(args.baseline_arg)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
         else:
             with targets.bench_exchange(args.amqp_url) as (exchange, _queue, audits), \
                     targets.gateway(out_dir, args.amqp_url, exchange, args.log_level,
-                                    dict(args.gateway_env)) as target:
+                                    dict(args.gateway_env), gateway_wrapper(args)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
             figures["queue_audit"] = dataclasses.asdict(audits[0]) if audits else None
             metrics = target.extra.get("metrics")
@@ -237,6 +237,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar="KEY=VALUE", help="extra environment for the gateway")
     parser.add_argument("--profile", default="", metavar="TARGETS",
                         help="py-spy the named targets (e.g. gateway) during each load run")
+    parser.add_argument("--baseline-arg", action="append", default=[], metavar="ARG",
+                        help="extra argument for baseline_server.py (e.g. --baseline-arg=--backlog"
+                             " --baseline-arg=4096)")
+    parser.add_argument("--gateway-gc", action="store_true",
+                        help="run the gateway through gc_wrapper.py: its GC pauses go to its log")
+    parser.add_argument("--gateway-gc-freeze-every", type=float, metavar="SECONDS",
+                        help="experiment: also gc.freeze() inside the gateway periodically")
     parser.add_argument("--quiet-below", type=float, default=0.0, metavar="PERCENT",
                         help="before each target, wait until the machine is less busy than this")
     parser.add_argument("--quiet-timeout", type=float, default=300.0)
@@ -251,6 +258,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if set(args.targets.split(",")) - {"gateway", "baseline"}:
         parser.error("--targets takes gateway and/or baseline")
     return args
+
+
+def gateway_wrapper(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.gateway_gc_freeze_every:
+        return ("--freeze-every", f"{args.gateway_gc_freeze_every:g}")
+    return ("--stats-only",) if args.gateway_gc else ()
 
 
 def _key_value(text: str) -> tuple[str, str]:

@@ -136,9 +136,11 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: pathlib.Pat
 
 
 @contextlib.contextmanager
-def baseline_server(log_dir: pathlib.Path) -> Iterator[RunningTarget]:
+def baseline_server(log_dir: pathlib.Path,
+                    extra_args: tuple[str, ...] = ()) -> Iterator[RunningTarget]:
     port = free_port()
-    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port), "--gc-stats"]
+    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port), "--gc-stats",
+            *extra_args]
     target = _spawn("baseline", argv, dict(os.environ), log_dir, port)
     try:
         _wait_ready(target, lambda: port_open(port))
@@ -218,7 +220,9 @@ def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]
 
 @contextlib.contextmanager
 def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
-            extra_env: dict[str, str]) -> Iterator[RunningTarget]:
+            extra_env: dict[str, str], wrapper: tuple[str, ...] = ()) -> Iterator[RunningTarget]:
+    """`python -m ocpp_events serve`; with `wrapper` (gc_wrapper.py arguments) run through
+    bench/gateway/gc_wrapper.py, which logs the gateway's GC pauses."""
     port, http_port = free_port(), free_port()
     env = dict(os.environ)
     env.update({
@@ -229,6 +233,8 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
     })
     env.update(extra_env)
     argv = [sys.executable, "-m", "ocpp_events", "serve"]
+    if wrapper:
+        argv = [sys.executable, str(HERE / "gc_wrapper.py"), *wrapper, *argv[1:]]
     target = _spawn("gateway", argv, env, log_dir, port)
     target.extra["http_port"] = http_port
     try:
