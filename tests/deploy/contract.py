@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARCHITECTURE = REPO / "docs" / "architecture.md"
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
+PROCFILE = REPO / "Procfile"
 KUBERNETES_DIR = REPO / "deploy" / "kubernetes"
 SERVICE_FOLDERS = {"ocpp-events": "ocpp_events", "save-server": "save_server",
                    "event-store": "event_store"}
@@ -151,12 +152,16 @@ def load_compose() -> dict[str, Any]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
+    """NAME=value lines; a value in matching quotes loses them, as docker compose reads it."""
     values = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            values[name.strip()] = value
     return values
 
 
