@@ -18,7 +18,10 @@ def make_engine(database_url: str) -> Engine:
                                                            "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # values_plus_batch: executemany of UPDATEs (and upserts) as psycopg2 execute_batch pages,
+    # not one round trip per row (SQLAlchemy batches plain INSERTs by itself).
+    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         executemany_mode="values_plus_batch")
 
 
 def alembic_config(database_url: str) -> Config:

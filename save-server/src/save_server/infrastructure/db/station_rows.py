@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all, update
 from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
@@ -71,16 +71,7 @@ def load_stations(db: DbConnection, rows: list[Any],
     ids = list(stations)
     if not ids:
         return stations
-    c = t.station_connections.c
-    latest = (select(c.station_id, func.max(c.first_seen_at))
-              .where(c.station_id.in_(ids), c.first_seen_at.is_not(None))
-              .group_by(c.station_id))
-    pairs = [(station_id, connection_id) for station_id in ids
-             for connection_id in named.get(station_id, ())]
-    wanted = tuple_(c.station_id, c.first_seen_at).in_(latest)
-    if pairs:
-        wanted = or_(wanted, tuple_(c.station_id, c.connection_id).in_(pairs))
-    for row in db.execute(select(t.station_connections).where(wanted)).mappings():
+    for row in _load_connections(db, ids, named):
         stations[row["station_id"]].connections[row["connection_id"]] = connection_from_row(row)
     b = t.station_boots.c
     for station_id, booted_at in db.execute(select(b.station_id, b.booted_at)
@@ -95,6 +86,28 @@ def load_stations(db: DbConnection, rows: list[Any],
         stations[row["station_id"]].connectors[row["connector_id"]] = connector_from_row(row)
     _load_reports(db, stations)
     return stations
+
+
+def _load_connections(db: DbConnection, ids: list[str],
+                      named: Mapping[str, Collection[str]]) -> list[Any]:
+    """Each station's latest connection (one join on the primary key) and the named ones (an
+    index range on both key columns, narrowed to the exact pairs here): no OR over the table."""
+    t = tables.station_connections
+    c = t.c
+    latest = (select(c.station_id, func.max(c.first_seen_at).label("first_seen_at"))
+              .where(c.station_id.in_(ids), c.first_seen_at.is_not(None))
+              .group_by(c.station_id).subquery())
+    query = select(t, literal(True).label("latest")).join(latest, and_(
+        c.station_id == latest.c.station_id, c.first_seen_at == latest.c.first_seen_at))
+    pairs = {(station_id, connection_id) for station_id in ids
+             for connection_id in named.get(station_id, ())}
+    if pairs:
+        query = union_all(query, select(t, literal(False).label("latest")).where(
+            c.station_id.in_(sorted({s for s, _ in pairs})),
+            c.connection_id.in_(sorted({n for _, n in pairs}))))
+    rows = db.execute(query).mappings()
+    return [row for row in rows
+            if row["latest"] or (row["station_id"], row["connection_id"]) in pairs]
 
 
 def _load_reports(db: DbConnection, stations: Mapping[str, Station]) -> None:
