@@ -7,7 +7,17 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
@@ -21,6 +31,7 @@ from save_server.infrastructure.db.mapping import (
     station_from_row,
     station_row,
 )
+from save_server.infrastructure.db.types import UTCDateTime
 
 REPORT_CONDITIONS_PER_QUERY = 200
 
@@ -111,6 +122,9 @@ def _load_connections(db: DbConnection, ids: list[str],
 
 
 def _load_reports(db: DbConnection, stations: Mapping[str, Station]) -> None:
+    if db.dialect.name == "postgresql":
+        _load_reports_postgresql(db, stations)
+        return
     r = tables.connector_status_reports.c
     conditions = []
     for station in stations.values():
@@ -128,6 +142,32 @@ def _load_reports(db: DbConnection, stations: Mapping[str, Station]) -> None:
             connector.reports.append(report_from_row(row))
 
 
+_WANTED_REPORTS = text(
+    "SELECT * FROM unnest(CAST(:station_ids AS varchar[]), CAST(:connector_ids AS integer[]),"
+    " CAST(:horizons AS timestamptz[])) AS wanted(station_id, connector_id, horizon)",
+).columns(station_id=String(), connector_id=Integer(), horizon=UTCDateTime()).subquery("wanted")
+
+
+def _load_reports_postgresql(db: DbConnection, stations: Mapping[str, Station]) -> None:
+    """The same window per connector in one statement of constant shape: the connectors as
+    three arrays joined to the (station, connector, reported_at) index."""
+    wanted = [(station.station_id, connector.connector_id, connector.history_horizon)
+              for station in stations.values() for connector in station.connectors.values()]
+    if not wanted:
+        return
+    r, w = tables.connector_status_reports.c, _WANTED_REPORTS.c
+    query = (select(tables.connector_status_reports)
+             .join(_WANTED_REPORTS, and_(r.station_id == w.station_id,
+                                         r.connector_id == w.connector_id,
+                                         or_(w.horizon.is_(None), r.reported_at >= w.horizon)))
+             .order_by(r.id))
+    station_ids, connector_ids, horizons = (list(column) for column in zip(*wanted, strict=True))
+    for row in db.execute(query, {"station_ids": station_ids, "connector_ids": connector_ids,
+                                  "horizons": horizons}).mappings():
+        connector = stations[row["station_id"]].connectors[row["connector_id"]]
+        connector.reports.append(report_from_row(row))
+
+
 def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
                   ) -> dict[str, Snapshot]:
     """Write what changed since each snapshot, one statement per table; the new snapshots."""
@@ -143,7 +183,7 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
         key = station.station_id
         after = snapshots[key] = Snapshot.of(station)
         if after.station != before.station:
-            station_rows.append({**after.station, "_station_id": key})
+            station_rows.append(after.station)
         for connection in station.connections.values():
             if before.connections.get(connection.connection_id) != \
                     after.connections[connection.connection_id]:
@@ -169,9 +209,8 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
                 "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
                 "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
             connector.new_reports.clear()
-    if station_rows:
-        db.execute(update(t.stations).where(t.stations.c.station_id == bindparam("_station_id")),
-                   station_rows)
+    if station_rows:  # every column of a locked row: an upsert is one multi-row statement
+        _upsert(db, t.stations, station_rows, ["station_id"])
     if connection_rows:
         _merge_connections(db, connection_rows)
     if boot_rows:
