@@ -112,3 +112,28 @@ def test_the_default_matcher_can_fail() -> None:
     assert command_exchange.read_by("save-server", "api")
     assert not command_exchange.read_by("save-server", "worker")
     assert not command_exchange.read_by("event-store", "api")
+
+
+def test_the_readme_configuration_table_agrees_with_the_full_table() -> None:
+    """README.md keeps a short table; each name in it exists with the same default."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert "docs/architecture.md" in section
+    documented = documented_settings()
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert rows
+    for row in rows:
+        names_cell, default_cell = [cell.strip() for cell in row.strip("|").split("|")][:2]
+        names = re.findall(r"`([A-Z][A-Z0-9_]+)`", names_cell)
+        defaults = [part.strip(" `") for part in default_cell.split(", ")]
+        for index, name in enumerate(names):
+            assert name in documented, f"README names {name}, docs/architecture.md does not"
+            if len(defaults) != len(names):
+                continue
+            short, full = defaults[index], documented[name].default
+            if short.startswith(("—", "unset")):
+                assert full.startswith("unset"), name
+            else:  # "unset → X" in the full table: X is what the README may show
+                effective = full.split("→", 1)[-1].strip(" `")
+                assert short in (full, effective), (
+                    f"{name}: README {short!r}, docs/architecture.md {full!r}")
