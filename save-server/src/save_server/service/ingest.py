@@ -37,10 +37,13 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
     with uow_factory() as uow:
         done = uow.processed_events.seen_among([e.event_id for e in events])
         # Lock every station of the batch first, in one order, so concurrent workers cannot
-        # deadlock (charges are always locked after their station).
+        # deadlock (charges are always locked after their station). Events applied before
+        # touch nothing: a redelivered batch costs one read.
         connections: dict[str, set[str]] = {}
         charges: dict[tuple[str, str], None] = {}  # first appearance order
         for event in events:
+            if event.event_id in done:
+                continue
             for command in event.commands:
                 named = connections.setdefault(command.station_id, set())
                 if isinstance(command, ObserveConnection | RecordDisconnection):

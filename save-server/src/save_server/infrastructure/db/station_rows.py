@@ -232,7 +232,15 @@ def _upsert(db: DbConnection, table: Any, rows: list[dict[str, Any]], keys: list
             index_elements=keys, set_=updates)
     else:
         statement = statement.on_conflict_do_nothing(index_elements=keys)  # type: ignore[attr-defined]
-    db.execute(statement, rows)
+    _execute_many(db, statement, table, keys, rows)
+
+
+def _execute_many(db: DbConnection, statement: Any, table: Any, keys: list[str],
+                  rows: list[dict[str, Any]]) -> None:
+    """An upsert of many rows as multi-row statements: SQLAlchemy batches an executemany of
+    INSERT … ON CONFLICT into VALUES pages only with RETURNING (without it, one statement per
+    row). Safe here because a batch never holds one key twice (rows come from dicts)."""
+    db.execute(statement.returning(*(table.c[k] for k in keys)), rows).close()
 
 
 def _merge_connections(db: DbConnection, rows: list[dict[str, Any]]) -> None:
@@ -248,8 +256,9 @@ def _merge_connections(db: DbConnection, rows: list[dict[str, Any]]) -> None:
         old_value, new_value = table.c[name], new[name]
         return pick(func.coalesce(old_value, new_value), func.coalesce(new_value, old_value))
 
-    db.execute(statement.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["station_id", "connection_id"],
+    keys = ["station_id", "connection_id"]
+    _execute_many(db, statement.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=keys,
         set_={"first_seen_at": merged(least, "first_seen_at"),
               "last_seen_at": merged(greatest, "last_seen_at"),
-              "disconnected_at": merged(least, "disconnected_at")}), rows)
+              "disconnected_at": merged(least, "disconnected_at")}), table, keys, rows)

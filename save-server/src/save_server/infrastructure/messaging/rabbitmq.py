@@ -40,24 +40,44 @@ class RabbitEventStream(EventStream):
         self._dead_letter_exchange = f"{exchange}.dead-letter"
         self._dead_letter_queue = f"{queue}.dead-letter"
         self._ready: deque[Delivery] = deque()
+        self._unsettled: set[int] = set()  # delivered tags neither acked nor rejected yet
+        self._acks: list[int] = []  # acked by the worker, not yet sent
         self._consumer_tag = self._channel.basic_consume(queue, self._on_message)
 
     def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        self._unsettled.add(method.delivery_tag)
         self._ready.append(Delivery(body, method.routing_key, method.redelivered,
                                     (method, properties)))
 
     def receive(self, timeout: float) -> Delivery | None:
-        """The next delivered message; waits up to `timeout` seconds (0: only what is here)."""
+        """The next delivered message; waits up to `timeout` seconds (0: only what is here).
+        Sends the acks of the messages settled since the last call first."""
+        self._send_acks()
         if not self._ready:
             self._connection.process_data_events(time_limit=timeout)
         return self._ready.popleft() if self._ready else None
 
     def ack(self, delivery: Delivery) -> None:
+        """Settled now, sent with the next `receive` (or `close`): a batch of events, all
+        committed, costs one `basic.ack multiple` instead of one frame and flush each."""
         method, _ = delivery.handle  # type: ignore[misc]
-        self._channel.basic_ack(method.delivery_tag)
+        self._unsettled.discard(method.delivery_tag)
+        self._acks.append(method.delivery_tag)
+
+    def _send_acks(self) -> None:
+        if not self._acks:
+            return
+        acks, self._acks = self._acks, []
+        highest = max(acks)
+        if all(tag > highest for tag in self._unsettled):
+            self._channel.basic_ack(highest, multiple=True)
+            return
+        for tag in acks:  # an earlier delivery is still open: ack one by one
+            self._channel.basic_ack(tag)
 
     def requeue(self, delivery: Delivery) -> None:
         method, _ = delivery.handle  # type: ignore[misc]
+        self._unsettled.discard(method.delivery_tag)
         self._channel.basic_nack(method.delivery_tag, requeue=True)
 
     def dead_letter(self, delivery: Delivery, error: str) -> None:
@@ -70,11 +90,13 @@ class RabbitEventStream(EventStream):
             pika.BasicProperties(headers=headers, delivery_mode=2,
                                  content_type=properties.content_type,
                                  message_id=properties.message_id))
+        self._unsettled.discard(method.delivery_tag)
         self._channel.basic_ack(method.delivery_tag)
 
     def close(self) -> None:
         try:
             if self._channel.is_open:
+                self._send_acks()
                 self._channel.basic_cancel(self._consumer_tag)
         finally:
             if self._connection.is_open:
