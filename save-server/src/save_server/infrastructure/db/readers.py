@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, or_, select
+from sqlalchemy import Engine, Select, and_, or_, select, text
 
 from save_server.domain.model import BootInfo, Charge, Connector, MeterSample, StatusReport
 from save_server.domain.ports import ChargeCursor, ChargeFilter, ChargeReader, StationReader
@@ -37,6 +37,15 @@ class SqlStationReader(StationReader):
         views = self._views(query, all_stations=False)
         return views[0] if views else None
 
+    def list_json(self, status: StationStatus | None = None) -> str | None:
+        """`list` as the API's JSON document (`schemas.StationOut` items), built by PostgreSQL
+        in one statement: no row objects in Python. None on other databases."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            return db.execute(_STATIONS_JSON, {  # type: ignore[no-any-return]
+                "status": status.value if status is not None else None}).scalar_one()
+
     def _views(self, query: Select[Any], all_stations: bool) -> list[StationView]:
         t = tables
         with self._engine.connect() as db:
@@ -57,6 +66,91 @@ class SqlStationReader(StationReader):
             for r in db.execute(readings_query).mappings():
                 readings[r["station_id"]].append(sample_from_row(r))
         return [_view(r, connectors[r["station_id"]], readings[r["station_id"]]) for r in rows]
+
+
+def _time(column: str) -> str:
+    """A timestamptz as JSON text exactly as `fast_json` writes it (UTC, `Z`, microseconds
+    only when there are some); SQL NULL when NULL."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (f"CASE WHEN {column} IS NULL THEN NULL ELSE '\"' || "
+            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE WHEN extract(microseconds FROM {column})::bigint % 1000000 = 0 THEN '' "
+            f"ELSE to_char({utc}, '.US') END || 'Z\"' END")
+
+
+def _object(fields: list[tuple[str, str]]) -> str:
+    """SQL text building one compact JSON object; each value is given as JSON text (NULL →
+    null), keys in the order given."""
+    parts = [f"'{'{' if i == 0 else ','}\"{key}\":' || coalesce({value}, 'null')"
+             for i, (key, value) in enumerate(fields)]
+    return " || ".join(parts) + " || '}'"
+
+
+def _json(column: str) -> str:
+    return f"to_json({column})::text"
+
+
+_CONNECTOR = _object([
+    ("connector_id", _json("c.connector_id")),
+    ("status", _json("nullif(c.status, '')")),
+    ("raw_status", _json("c.raw_status")),
+    ("error_code", _json("c.error_code")),
+    ("info", _json("c.info")),
+    ("status_at", _time("c.status_at")),
+    # Connector.id_tag: cleared once the connector was available after the assignment.
+    ("id_tag", _json("CASE WHEN c.id_tag_at IS NULL OR c.last_available_at > c.id_tag_at "
+                     "THEN NULL ELSE c.id_tag END")),
+    ("last_used_at", _time("c.last_used_at")),
+])
+_READING = _object([
+    ("measurand", _json("r.measurand")),
+    ("value", _json("r.value")),
+    ("unit", _json("r.unit")),
+    ("phase", _json("nullif(r.phase, '')")),
+    ("measured_at", _time("r.measured_at")),
+])
+_AVAILABILITY = _object([
+    ("status", _json("s.availability_status")),
+    ("raw_status", _json("s.availability_raw_status")),
+    ("error_code", _json("s.availability_error_code")),
+    ("info", _json("s.availability_info")),
+    ("at", _time("s.availability_at")),
+])
+_STATION = _object([
+    ("id", _json("s.station_id")),
+    ("status", _json("s.status")),
+    ("first_connected_at", _time("s.first_connected_at")),
+    ("last_connected_at", _time("s.last_connected_at")),
+    ("last_seen_at", _time("s.last_seen_at")),
+    ("vendor", _json("s.vendor")),
+    ("model", _json("s.model")),
+    ("serial_number", _json("s.serial_number")),
+    ("firmware_version", _json("s.firmware_version")),
+    ("name", _json("s.name")),
+    ("address", _json("s.address")),
+    ("latitude", _json("s.latitude")),
+    ("longitude", _json("s.longitude")),
+    ("availability", f"CASE WHEN s.availability_status IS NULL THEN NULL "
+                     f"ELSE {_AVAILABILITY} END"),
+    ("readings", "'[' || coalesce(r.items, '') || ']'"),
+    ("connectors", "'[' || coalesce(c.items, '') || ']'"),
+])
+# Three ordered scans (stations, connectors, readings, each in key order) and one string per
+# station: the same document as `[station_json(v) for v in list()]`, byte for byte except
+# that whole floats have no `.0`.
+_STATIONS_JSON = text(f"""
+WITH c AS (
+    SELECT c.station_id, string_agg({_CONNECTOR}, ',' ORDER BY c.connector_id) AS items
+    FROM connectors c GROUP BY c.station_id
+), r AS (
+    SELECT r.station_id, string_agg({_READING}, ',' ORDER BY r.measurand, r.phase) AS items
+    FROM station_readings r GROUP BY r.station_id
+)
+SELECT '[' || coalesce(string_agg({_STATION}, ',' ORDER BY s.station_id), '') || ']'
+FROM stations s LEFT JOIN c ON c.station_id = s.station_id
+LEFT JOIN r ON r.station_id = s.station_id
+WHERE CAST(:status AS varchar) IS NULL OR s.status = :status
+""")
 
 
 def _view(row: Any, connectors: list[Connector], readings: list[MeterSample]) -> StationView:
