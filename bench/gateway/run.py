@@ -114,13 +114,15 @@ def wait_for_quiet_machine(args: argparse.Namespace) -> float:
 def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
                out_dir: pathlib.Path) -> Figures | None:
     busy_before = wait_for_quiet_machine(args)
+    log_dir = out_dir / f"{scenario.key}-logs"  # one directory per scenario: logs are not reused
+    log_dir.mkdir(exist_ok=True)
     try:
         if name == "baseline":
-            with targets.baseline_server(out_dir, tuple(args.baseline_arg)) as target:
+            with targets.baseline_server(log_dir, tuple(args.baseline_arg)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
         else:
             with targets.bench_exchange(args.amqp_url) as (exchange, _queue, audits), \
-                    targets.gateway(out_dir, args.amqp_url, exchange, args.log_level,
+                    targets.gateway(log_dir, args.amqp_url, exchange, args.log_level,
                                     dict(args.gateway_env), gateway_wrapper(args)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
             figures["queue_audit"] = dataclasses.asdict(audits[0]) if audits else None
