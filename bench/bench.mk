@@ -10,9 +10,9 @@ BENCH_GATEWAY_ARGS ?=
 bench-gateway:
 	$(BENCH_PYTHON) bench/gateway/run.py $(BENCH_GATEWAY_ARGS)
 
-## The same three scenarios at 5 % size with 3 s steady phases: under a minute.
+## The same three scenarios at 5 % size with 2 s steady phases: about a minute.
 bench-gateway-smoke:
-	$(BENCH_PYTHON) bench/gateway/run.py --scale 0.05 --duration 3 $(BENCH_GATEWAY_ARGS)
+	$(BENCH_PYTHON) bench/gateway/run.py --scale 0.05 --duration 2 $(BENCH_GATEWAY_ARGS)
 
 .PHONY: bench-commands bench-commands-smoke
 

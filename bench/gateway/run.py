@@ -104,7 +104,7 @@ def machine_busy_percent(seconds: float = 3.0) -> float:
 def wait_for_quiet_machine(args: argparse.Namespace) -> float:
     """With --quiet-below, wait (at most --quiet-timeout s) until the machine is that idle."""
     deadline = time.monotonic() + args.quiet_timeout
-    busy = machine_busy_percent()
+    busy = machine_busy_percent(3.0 if args.quiet_below else 1.0)
     while args.quiet_below and busy > args.quiet_below and time.monotonic() < deadline:
         print(f".. machine {busy:.0f} % busy, waiting for < {args.quiet_below:g} %", flush=True)
         busy = machine_busy_percent(5.0)
