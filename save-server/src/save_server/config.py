@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     amqp_command_exchange: str = "ocpp-commands"  # remote commands (docs/commands.md)
     save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
-    save_server_prefetch: int = Field(default=50, ge=1)
+    save_server_prefetch: int = Field(default=200, ge=1)
     save_server_host: str = "0.0.0.0"
     save_server_port: int = Field(default=8080, ge=0, le=65535)
     save_server_worker_metrics_port: int | None = Field(

@@ -110,13 +110,16 @@ class SqlChargeRepository(ChargeRepository):
         wanted = [k for k in dict.fromkeys(keys) if k not in self._loaded]
         if not wanted or self._lock(wanted) == len(wanted):
             return
-        for station_id, transaction_id in [k for k in wanted if k not in self._loaded]:
-            self._db.execute(
-                insert_for(self._db.dialect, tables.charges).values(
-                    station_id=station_id, transaction_id=transaction_id, stopped=False,
-                    status="charging", sort_at=UNKNOWN_TIME)
-                .on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
-        self._lock([k for k in wanted if k not in self._loaded])
+        missing = [k for k in wanted if k not in self._loaded]
+        # One multi-row statement (RETURNING makes SQLAlchemy batch it), rows in event order.
+        self._db.execute(
+            insert_for(self._db.dialect, tables.charges)
+            .on_conflict_do_nothing(index_elements=["station_id", "transaction_id"])
+            .returning(tables.charges.c.id),
+            [{"station_id": station_id, "transaction_id": transaction_id, "stopped": False,
+              "status": "charging", "sort_at": UNKNOWN_TIME}
+             for station_id, transaction_id in missing]).close()
+        self._lock(missing)
 
     def _lock(self, keys: list[tuple[str, str]]) -> int:
         c = tables.charges.c
