@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, or_, select, text
+from sqlalchemy import Engine, Select, select, text, tuple_
 
 from save_server.domain.model import BootInfo, Charge, Connector, MeterSample, StatusReport
 from save_server.domain.ports import ChargeCursor, ChargeFilter, ChargeReader, StationReader
@@ -224,6 +224,8 @@ def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select
     if charge_filter.id_tag is not None:
         query = query.where(c.id_tag == charge_filter.id_tag)
     if after is not None:
-        query = query.where(or_(c.sort_at < after.sort_at,
-                                and_(c.sort_at == after.sort_at, c.id < after.charge_id)))
+        # A row-value comparison lets both PostgreSQL and SQLite seek the (sort_at, id) index
+        # straight to the cursor; the equivalent OR form scans from the newest charge.
+        query = query.where(c.sort_at <= after.sort_at,
+                            tuple_(c.sort_at, c.id) < tuple_(after.sort_at, after.charge_id))
     return query
