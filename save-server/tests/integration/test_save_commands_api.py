@@ -4,7 +4,7 @@ bus standing in for broker + gateway + charger: status codes, history, charge lo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -52,8 +52,11 @@ def bus() -> ScriptedBus:
 
 
 @pytest.fixture
-def client(container: Container, bus: ScriptedBus) -> TestClient:
-    return TestClient(container.app(bus))
+def client(container: Container, bus: ScriptedBus) -> Iterator[TestClient]:
+    # One event loop for the whole test (as under uvicorn): the history row is written by a
+    # task that outlives the request; without `with`, each request's loop dies with it.
+    with TestClient(container.app(bus)) as client:
+        yield client
 
 
 @pytest.fixture
