@@ -206,8 +206,9 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
                               name="save-server-worker", daemon=True)
     from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
     command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
+    app = container.app(command_bus)
     server = _EmbeddedServer(uvicorn.Config(
-        container.app(command_bus), host=settings.save_server_host,
+        app, host=settings.save_server_host,
         port=settings.save_server_port, log_config=None, lifespan="off"))
     worker.start()
     reports = container.start_reports(stop)
@@ -221,6 +222,7 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
             await serving
         await asyncio.to_thread(worker.join, 10)
         await asyncio.to_thread(reports.join, 10)
+        await app.state.station_commands.flush()  # lifespan is off here: flush by hand
         await command_bus.close()
         container.close()
         log.info("save-server stopped")

@@ -32,6 +32,8 @@ def create_app(dependencies: ApiDependencies, reports: ReportService | None = No
     if commands is not None:  # remote commands (infrastructure/commands, docs/commands.md)
         app.state.station_commands = commands
         app.include_router(commands_api.router)
+        # History rows are written just after the answer: don't lose them on shutdown.
+        app.router.add_event_handler("shutdown", commands.flush)
 
     @app.middleware("http")
     async def observe_latency(request: Request,
