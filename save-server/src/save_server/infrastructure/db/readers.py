@@ -43,8 +43,9 @@ class SqlStationReader(StationReader):
         if self._engine.dialect.name != "postgresql":
             return None
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-            return db.execute(_STATIONS_JSON, {  # type: ignore[no-any-return]
-                "status": status.value if status is not None else None}).scalar_one()
+            rows = db.execute(_STATIONS_JSON, {
+                "status": status.value if status is not None else None}).scalars()
+            return "[" + ",".join(rows) + "]"
 
     def _views(self, query: Select[Any], all_stations: bool) -> list[StationView]:
         t = tables
@@ -135,9 +136,9 @@ _STATION = _object([
     ("readings", "'[' || coalesce(r.items, '') || ']'"),
     ("connectors", "'[' || coalesce(c.items, '') || ']'"),
 ])
-# Three ordered scans (stations, connectors, readings, each in key order) and one string per
-# station: the same document as `[station_json(v) for v in list()]`, byte for byte except
-# that whole floats have no `.0`.
+# Three scans merged in station order (primary keys; no sort of the big strings) and one
+# JSON object per station, joined in Python: the same document as
+# `[station_json(v) for v in list()]`, byte for byte except that whole floats have no `.0`.
 _STATIONS_JSON = text(f"""
 WITH c AS (
     SELECT c.station_id, string_agg({_CONNECTOR}, ',' ORDER BY c.connector_id) AS items
@@ -146,10 +147,11 @@ WITH c AS (
     SELECT r.station_id, string_agg({_READING}, ',' ORDER BY r.measurand, r.phase) AS items
     FROM station_readings r GROUP BY r.station_id
 )
-SELECT '[' || coalesce(string_agg({_STATION}, ',' ORDER BY s.station_id), '') || ']'
+SELECT {_STATION}
 FROM stations s LEFT JOIN c ON c.station_id = s.station_id
 LEFT JOIN r ON r.station_id = s.station_id
 WHERE CAST(:status AS varchar) IS NULL OR s.status = :status
+ORDER BY s.station_id
 """)
 
 
