@@ -100,6 +100,24 @@ class StorageContract:
         expected = sorted(events, key=lambda e: (e.date, e.event_id))
         assert seen == [e.event_id for e in expected]
 
+    def test_paging_with_start_date_and_cursor_returns_what_one_big_query_returns(
+            self, storage, make_event):
+        events = [make_event(station=f"CP-{i % 2}", received_at=at(i // 4)) for i in range(40)]
+        storage.save_many(events)
+        for base in (EventQuery(start_date=at(2), end_date=at(8)),
+                     EventQuery(start_date=at(1), charging_station_id="CP-1"),
+                     EventQuery(start_date=at(3), types=(HEART_BEAT,))):
+            query, seen = EventQuery(**{**base.__dict__, "limit": 3}), []
+            while True:
+                page = storage.find(query)
+                seen += [e.event_id for e in page]
+                if len(page) < query.limit:
+                    break
+                query = query.next_page(page[-1])
+            everything = storage.find(EventQuery(**{**base.__dict__, "limit": 1000}))
+            assert seen == [e.event_id for e in everything]
+            assert len(set(seen)) == len(seen) > 3
+
     def test_stats_count_per_type_and_per_utc_day_within_the_range(self, storage, make_event):
         day1, day2 = datetime(2026, 11, 24, 23, 59, tzinfo=UTC), datetime(2026, 11, 25, 0, 1,
                                                                              tzinfo=UTC)
@@ -161,6 +179,18 @@ class TestSqliteStorageContract(StorageContract):
             assert mode == "wal"
         finally:
             second.close()
+
+    def test_sqlite_a_cursor_after_start_date_becomes_the_lower_bound_of_the_range(
+            self, storage, make_event):
+        events = [make_event(received_at=at(i)) for i in range(10)]
+        storage.save_many(events)
+        statements: list[str] = []
+        storage._connection().set_trace_callback(statements.append)
+        page = storage.find(EventQuery(start_date=at(1), limit=3).next_page(events[5]))
+        storage._connection().set_trace_callback(None)
+        assert [e.event_id for e in page] == [e.event_id for e in events[6:9]]
+        cursor_us = int((at(5) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000
+        assert f"date_us >= {cursor_us}" in statements[-1]
 
 
 MONGO_URL = os.environ.get("MONGO_URL")

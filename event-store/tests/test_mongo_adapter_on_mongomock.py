@@ -65,6 +65,34 @@ def test_mongo_adapter_on_mongomock_builds_filters_at_millisecond_precision():
     assert build_filter(EventQuery(charging_station_id="CP-9")) == {"charging_station_id": "CP-9"}
 
 
+def test_mongo_adapter_on_mongomock_a_later_cursor_tightens_the_date_range():
+    later = datetime(2026, 11, 25, 13, 0, 0, 456789, tzinfo=UTC)
+    later_ms = datetime(2026, 11, 25, 13, 0, 0, 456000, tzinfo=UTC)
+    query = EventQuery(start_date=T0, after=Cursor(later, "id-2"))
+    assert build_filter(query) == {"$and": [
+        {"date": {"$gte": later_ms}},
+        {"$or": [{"date": {"$gt": later_ms}}, {"date": later_ms, "event_id": {"$gt": "id-2"}}]},
+    ]}
+    without_start = build_filter(EventQuery(after=Cursor(later, "id-2")))
+    assert without_start["$and"][0] == {"date": {"$gte": later_ms}}
+
+
+def test_mongo_adapter_on_mongomock_pages_from_start_date_match_one_query(collection,
+                                                                          make_event):
+    storage = MongoEventStorage(collection)
+    events = [make_event(received_at=datetime(2026, 11, 25, 12, i // 3, tzinfo=UTC))
+              for i in range(20)]
+    storage.save_many(events)
+    base = EventQuery(start_date=datetime(2026, 11, 25, 12, 1, tzinfo=UTC), limit=4)
+    query, seen = base, []
+    while page := storage.find(query):
+        seen += [e.event_id for e in page]
+        query = query.next_page(page[-1])
+    everything = storage.find(EventQuery(start_date=base.start_date, limit=1000))
+    assert seen == [e.event_id for e in everything]
+    assert len(everything) == 17
+
+
 def test_mongo_adapter_on_mongomock_stores_indexed_fields_envelope_and_raw_body(collection,
                                                                                make_event):
     storage = MongoEventStorage(collection)

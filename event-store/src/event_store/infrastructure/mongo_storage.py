@@ -54,7 +54,10 @@ def index_specs(retention_days: int | None) -> list[tuple[list[tuple[str, int]],
 
 def build_filter(query: EventQuery) -> dict[str, Any]:
     """The MongoDB filter for an EventQuery (date range, types, station, keyset cursor)."""
-    conditions: list[dict[str, Any]] = [_range_filter(query.start_date, query.end_date)]
+    start = query.start_date
+    if query.after is not None and (start is None or query.after.date > start):
+        start = query.after.date  # the index range follows the cursor, whatever the `$or` does
+    conditions: list[dict[str, Any]] = [_range_filter(start, query.end_date)]
     if query.types:
         conditions.append({"type": {"$in": list(query.types)}})
     if query.charging_station_id is not None:

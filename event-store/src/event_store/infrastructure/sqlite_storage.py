@@ -87,8 +87,12 @@ class SqliteEventStorage(EventStorage):
         return _to_event(row) if row else None
 
     def find(self, query: EventQuery) -> list[StoredEvent]:
-        where, params = _filters(query.start_date, query.end_date, query.types,
-                                 query.charging_station_id)
+        start = query.start_date
+        if query.after is not None and (start is None or query.after.date > start):
+            # The cursor's date is the effective lower bound: SQLite seeks the index from it
+            # instead of walking from `start_date` to the cursor on every page.
+            start = query.after.date
+        where, params = _filters(start, query.end_date, query.types, query.charging_station_id)
         if query.after is not None:
             where.append("(date_us, event_id) > (?, ?)")
             params += [to_micros(query.after.date), query.after.event_id]
