@@ -77,3 +77,16 @@ def test_query_dates_are_utc_and_limit_must_be_positive():
     assert query.end_date == datetime(2026, 1, 1, 12, tzinfo=UTC)
     with pytest.raises(ValueError):
         EventQuery(limit=0)
+
+
+def test_a_stored_event_without_envelope_parses_the_body_only_when_asked(envelope):
+    from event_store.domain.events import StoredEvent
+
+    body = envelope(station="CP-L", payload={"meterStart": 5})
+    event = StoredEvent("id-1", "ocpp-events.heart-beat", parse_event(body).date, "CP-L",
+                        None, body)
+    assert event._envelope is None  # nothing parsed for a replay that only re-sends the body
+    assert event.envelope["payload"] == {"meterStart": 5}
+    assert event.as_document()["charging_station_id"] == "CP-L"
+    assert parse_event(body) == StoredEvent(*[getattr(parse_event(body), name) for name in (
+        "event_id", "type", "date", "charging_station_id")], None, body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,16 +11,42 @@ class InvalidEvent(ValueError):
     """A message that can never be stored (not JSON, not an envelope): a poison message."""
 
 
-@dataclass(frozen=True)
 class StoredEvent:
-    """One event as kept: indexed fields on top, the whole envelope and raw body beside them."""
+    """One event as kept: indexed fields on top, the whole envelope and raw body beside them.
 
-    event_id: str
-    type: str
-    date: datetime
-    charging_station_id: str | None
-    envelope: dict[str, Any]
-    body: bytes = field(repr=False)
+    The envelope may be passed as None: it is then parsed from the raw body on first use, so
+    a replay or a response that only re-sends the body never pays for `json.loads`."""
+
+    __slots__ = ("_envelope", "body", "charging_station_id", "date", "event_id", "type")
+
+    def __init__(self, event_id: str, type: str, date: datetime,
+                 charging_station_id: str | None, envelope: dict[str, Any] | None,
+                 body: bytes) -> None:
+        self.event_id = event_id
+        self.type = type
+        self.date = date
+        self.charging_station_id = charging_station_id
+        self._envelope = envelope
+        self.body = body
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        if self._envelope is None:
+            self._envelope = json.loads(self.body)
+        return self._envelope
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredEvent):
+            return NotImplemented
+        return ((self.event_id, self.type, self.date, self.charging_station_id, self.body)
+                == (other.event_id, other.type, other.date, other.charging_station_id,
+                    other.body)) and self.envelope == other.envelope
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"StoredEvent(event_id={self.event_id!r}, type={self.type!r}, date={self.date!r},"
+                f" charging_station_id={self.charging_station_id!r})")
 
     @property
     def routing_key(self) -> str:

@@ -6,7 +6,6 @@ are exact; the raw body is kept as received so a replay is byte-for-byte the ori
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sqlite3
 import threading
@@ -155,5 +154,4 @@ def _where(conditions: list[str]) -> str:
 
 def _to_event(row: tuple) -> StoredEvent:
     event_id, event_type, date_us, station, body = row
-    return StoredEvent(event_id, event_type, from_micros(date_us), station,
-                       json.loads(body), bytes(body))
+    return StoredEvent(event_id, event_type, from_micros(date_us), station, None, bytes(body))

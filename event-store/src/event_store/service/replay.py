@@ -171,24 +171,31 @@ class ReplayService:
 
     def _send_all(self, job: ReplayJob, publisher: ReplayPublisher) -> None:
         query = job.query
+        cancelled = job.cancel_requested.is_set
+        to_all = job.target == TARGET_ALL
+        publish_to_exchange, publish_to_queue = (publisher.publish_to_exchange,
+                                                 publisher.publish_to_queue)
+        target = job.target
         while True:
             events = self._storage.find(query)
+            sent = 0
             for event in events:
-                if job.cancel_requested.is_set():
-                    publisher.flush()
-                    job.state = ReplayState.CANCELLED
-                    return
+                if cancelled():
+                    break
                 headers = {"charging_station_id": event.charging_station_id,
                            "replayed": True, "replay_id": job.id}
-                if job.target == TARGET_ALL:
-                    publisher.publish_to_exchange(event, headers)
+                if to_all:
+                    publish_to_exchange(event, headers)
                 else:
-                    publisher.publish_to_queue(job.target, event, headers)
-                job.events_sent += 1
-                metrics.EVENTS_REPLAYED.inc()
+                    publish_to_queue(target, event, headers)
+                sent += 1
             publisher.flush()
+            job.events_sent += sent
+            metrics.EVENTS_REPLAYED.inc(sent)
+            if cancelled():
+                job.state = ReplayState.CANCELLED
+                return
             if len(events) < query.limit:
                 break
             query = query.next_page(events[-1])
-        job.state = (ReplayState.CANCELLED if job.cancel_requested.is_set()
-                     else ReplayState.COMPLETED)
+        job.state = ReplayState.COMPLETED
