@@ -81,8 +81,12 @@ class PikaEventFeed(EventFeed):
 class PikaReplayPublisher(ReplayPublisher):
     """Publishes in AMQP transactions committed after each page: `flush` returns once the
     broker has taken every message (about twice the rate of a confirm per message with the
-    blocking client). A target queue is checked to exist before the first message to it, and
-    a message the broker returns as unroutable fails the job at the next `flush`."""
+    blocking client; aio-pika with publisher confirms and a page in flight measured slower
+    still, 3,100/s against 5,000/s). Messages of a page are written through the channel
+    implementation without the socket flush `BlockingChannel.basic_publish` does after every
+    message (+50 % on this machine); `tx_commit` sends them and waits for the broker. A target
+    queue is checked to exist before the first message to it, and a message the broker
+    returns as unroutable fails the job at the next `flush`."""
 
     def __init__(self, url: str, exchange: str) -> None:
         self._exchange = exchange
@@ -90,6 +94,8 @@ class PikaReplayPublisher(ReplayPublisher):
         self._channel = self._connection.channel()
         self._channel.tx_select()
         self._channel.add_on_return_callback(self._on_return)
+        # pika's asynchronous channel under the blocking one: buffers a frame, no flush
+        self._publish = self._channel._impl.basic_publish
         self._known_queues: set[str] = set()
         self._returned: list[str] = []
 
@@ -97,15 +103,14 @@ class PikaReplayPublisher(ReplayPublisher):
         self._returned.append(f"{method.reply_text} (routing key {method.routing_key!r})")
 
     def publish_to_exchange(self, event: StoredEvent, headers: dict[str, Any]) -> None:
-        self._channel.basic_publish(self._exchange, event.routing_key, event.body,
-                                    _properties(event, headers))
+        self._publish(self._exchange, event.routing_key, event.body,
+                      _properties(event, headers), False)
 
     def publish_to_queue(self, queue: str, event: StoredEvent, headers: dict[str, Any]) -> None:
         if queue not in self._known_queues:
             self._check_queue_exists(queue)
             self._known_queues.add(queue)
-        self._channel.basic_publish("", queue, event.body, _properties(event, headers),
-                                    mandatory=True)
+        self._publish("", queue, event.body, _properties(event, headers), True)
 
     def _check_queue_exists(self, queue: str) -> None:
         probe = self._connection.channel()  # a failed passive declare closes its channel
