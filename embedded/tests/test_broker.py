@@ -115,3 +115,31 @@ def test_has_queue_reports_declared_and_deleted_queues() -> None:
     assert broker.has_queue("replies")
     broker.delete_queue("replies")
     assert not broker.has_queue("replies")
+
+
+def test_get_many_takes_up_to_n_ready_messages_in_order_each_unacked() -> None:
+    broker = InProcessBroker()
+    broker.declare_queue("q", [("ex", "#")])
+    for i in range(5):
+        broker.publish("ex", "a.b", str(i).encode())
+    first = broker.get_many("q", 3, timeout=0)
+    assert [m.body for m in first] == [b"0", b"1", b"2"]
+    assert len({m.delivery_tag for m in first}) == 3
+    assert [m.body for m in broker.get_many("q", 10, timeout=0)] == [b"3", b"4"]
+    assert broker.get_many("q", 10, timeout=0.01) == []
+    broker.nack("q", first[1])  # unacknowledged until acked: a nack requeues it
+    broker.ack("q", first[0])
+    assert [m.body for m in broker.get_many("q", 10, timeout=0)] == [b"1"]
+    broker.recover("q")  # redelivered in delivery order: "1" was delivered again last
+    assert [m.body for m in broker.get_many("q", 10, timeout=0)] == [b"2", b"3", b"4", b"1"]
+
+
+def test_get_many_blocks_until_a_message_arrives() -> None:
+    broker = InProcessBroker()
+    broker.declare_queue("q", [("ex", "#")])
+    timer = threading.Timer(0.05, broker.publish, args=("ex", "k", b"late"))
+    timer.start()
+    try:
+        assert [m.body for m in broker.get_many("q", 5, timeout=2)] == [b"late"]
+    finally:
+        timer.join()

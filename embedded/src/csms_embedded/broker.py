@@ -153,6 +153,21 @@ class InProcessBroker:
             q.unacked[message.delivery_tag] = message
             return message
 
+    def get_many(self, queue: str, max_messages: int,
+                 timeout: float | None = None) -> list[Message]:
+        """Take up to `max_messages` ready messages in one call (each stays unacknowledged
+        until ack/nack); waits up to `timeout` for the first one, returns [] on timeout."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._has_ready(queue), timeout):
+                return []
+            q = self._queues[queue]
+            taken: list[Message] = []
+            for _ in range(min(max_messages, len(q.ready))):
+                message = replace(q.ready.popleft(), delivery_tag=next(self._tags))
+                q.unacked[message.delivery_tag] = message
+                taken.append(message)
+            return taken
+
     def ack(self, queue: str, message: Message) -> None:
         with self._lock:
             self._queues[queue].unacked.pop(message.delivery_tag, None)
