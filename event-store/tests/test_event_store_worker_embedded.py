@@ -65,6 +65,20 @@ def test_batches_are_capped_at_the_configured_size(broker, feed, sqlite_storage,
     assert [worker.run_once().received for _ in range(3)] == [10, 10, 5]
 
 
+def test_a_batch_also_takes_what_arrives_within_max_wait_in_order(broker, feed, envelope):
+    bodies = [envelope() for _ in range(6)]
+    for body in bodies[:2]:
+        publish(broker, body)
+    late = threading.Timer(0.05, lambda: [publish(broker, b) for b in bodies[2:]])
+    late.start()
+    try:
+        batch = feed.fetch_batch(max_messages=5, max_wait=1.0, idle_wait=0.1)
+    finally:
+        late.join()
+    assert [d.body for d in batch] == bodies[:5]
+    assert [d.body for d in feed.fetch_batch(5, 0.01, 0.01)] == bodies[5:]
+
+
 def test_duplicates_and_redeliveries_are_stored_once(broker, feed, sqlite_storage, envelope):
     body = envelope()
     publish(broker, body)

@@ -113,7 +113,7 @@ def run_worker(settings: Settings) -> None:
             try:
                 feed = PikaEventFeed(settings.amqp_url, settings.event_store_queue,
                                      settings.amqp_exchange, settings.dead_letter_queue,
-                                     prefetch=settings.event_store_batch_size)
+                                     prefetch=2 * settings.event_store_batch_size)
             except AMQPError as error:
                 log.error("event_store.broker_unreachable", error=repr(error))
                 stop.wait(2.0)

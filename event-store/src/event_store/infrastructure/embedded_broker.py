@@ -23,6 +23,8 @@ class InProcessBroker(Protocol):
     def publish_to_queue(self, queue: str, routing_key: str, body: bytes,
                          headers: dict | None = None, properties: dict | None = None) -> None: ...
     def get(self, queue: str, timeout: float | None = None) -> Any: ...
+    def get_many(self, queue: str, max_messages: int,
+                 timeout: float | None = None) -> list[Any]: ...
     def ack(self, queue: str, message: Any) -> None: ...
     def nack(self, queue: str, message: Any, requeue: bool = True) -> None: ...
 
@@ -41,17 +43,21 @@ class EmbeddedEventFeed(EventFeed):
         declare_store_queue(broker, queue, exchange, dead_letter_queue)
 
     def fetch_batch(self, max_messages: int, max_wait: float, idle_wait: float) -> list[Delivery]:
-        first = self._broker.get(self._queue, timeout=idle_wait)
-        if first is None:
+        """Whole runs of ready messages are taken under one broker lock (`get_many`)."""
+        messages = self._broker.get_many(self._queue, max_messages, timeout=idle_wait)
+        if not messages:
             return []
-        batch = [self._delivery(first)]
         deadline = time.monotonic() + max_wait
-        while len(batch) < max_messages:
-            message = self._broker.get(self._queue, timeout=max(0.0, deadline - time.monotonic()))
-            if message is None:
+        while len(messages) < max_messages:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            batch.append(self._delivery(message))
-        return batch
+            more = self._broker.get_many(self._queue, max_messages - len(messages),
+                                         timeout=remaining)
+            if not more:
+                break
+            messages += more
+        return [self._delivery(message) for message in messages]
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
