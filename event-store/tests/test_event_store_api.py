@@ -134,6 +134,21 @@ def test_health_ready_and_metrics(client, sqlite_storage):
     assert "closed" in not_ready.json()["error"]
 
 
+def test_request_latency_is_observed_per_route_and_status(client):
+    def count(route: str, status: str) -> float:
+        line = (f'event_store_http_request_seconds_count{{method="GET",route="{route}",'
+                f'status="{status}"}}')
+        found = [row for row in client.get("/metrics").text.splitlines()
+                 if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    before_ok, before_missing = count("/events", "200"), count("/events/{event_id}", "404")
+    assert client.get("/events").status_code == 200
+    assert client.get("/events/no-such-id").status_code == 404
+    assert count("/events", "200") == before_ok + 1
+    assert count("/events/{event_id}", "404") == before_missing + 1
+
+
 def test_replay_without_a_broker_is_503(client):
     response = client.post("/replays", json={"target": "all"})
     assert response.status_code == 503

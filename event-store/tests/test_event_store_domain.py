@@ -90,3 +90,26 @@ def test_a_stored_event_without_envelope_parses_the_body_only_when_asked(envelop
     assert event.as_document()["charging_station_id"] == "CP-L"
     assert parse_event(body) == StoredEvent(*[getattr(parse_event(body), name) for name in (
         "event_id", "type", "date", "charging_station_id")], None, body)
+
+
+@pytest.mark.parametrize("case", ["gateway", "date key", "no payload", "no station", "parsed"])
+def test_document_json_is_as_document_whichever_path_it_takes(case):
+    from event_store.domain.events import StoredEvent
+
+    envelope = {"event_id": "e-1", "type": "ocpp-events.meter-values", "schema_version": 1,
+                "charging_station_id": "CP-ü", "received_at": "2026-11-25T12:00:00.5Z",
+                "payload": {"connectorId": 1}, "extra": [1, {"x": None}]}
+    if case == "date key":
+        envelope["payload"] = {"date": "2026-01-01"}
+    elif case == "no payload":
+        del envelope["payload"]
+    elif case == "no station":
+        del envelope["charging_station_id"]
+    body = json.dumps(envelope, indent=1 if case == "gateway" else None).encode() + b"\n"
+    parsed = parse_event(body)
+    event = parsed if case == "parsed" else StoredEvent(
+        parsed.event_id, parsed.type, parsed.date, parsed.charging_station_id, None, body)
+    document = json.loads(event.document_json())
+    assert document == event.as_document()
+    assert list(document) == list(event.as_document())  # same key order as before
+    assert document["date"] == "2026-11-25T12:00:00.500000Z"

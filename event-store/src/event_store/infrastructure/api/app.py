@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from event_store import metrics
 from event_store.domain.ports import EventStorage
@@ -22,14 +23,32 @@ def create_app(storage: EventStorage, replay_service: ReplayService | None) -> F
     app.include_router(replays.router)
     app.include_router(health.router)
 
-    @app.middleware("http")
-    async def observe_latency(request: Request,
-                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.HTTP_SECONDS.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started)
-        return response
-
+    app.add_middleware(LatencyMiddleware)
     return app
+
+
+class LatencyMiddleware:
+    """Request latency per (method, route, status) as a plain ASGI middleware: no
+    `BaseHTTPMiddleware` request/response wrapping and task hop on every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: list[Any] = [500]
+
+        async def send_and_note_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_and_note_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.HTTP_SECONDS.labels(scope["method"], route, str(status[0])).observe(
+                time.perf_counter() - started)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from event_store.domain.events import as_utc, format_date
@@ -55,7 +55,7 @@ def get_events(
     charging_station_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     after: Annotated[str | None, Query(description="cursor from the `Link` header")] = None,
-) -> JSONResponse:
+) -> Response:
     """Events oldest first; the next page's URL is in `Link: <...>; rel="next"`."""
     check_date_range(start_date, end_date)
     try:
@@ -68,7 +68,8 @@ def get_events(
     if page.next_cursor is not None:
         next_url = request.url.include_query_params(after=page.next_cursor.encode())
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return JSONResponse([event.as_document() for event in page.events], headers=headers)
+    body = b"[" + b",".join(event.document_json() for event in page.events) + b"]"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/events/stats", response_model=EventStatsOut)
@@ -85,8 +86,8 @@ def get_event_stats(storage: StorageDep, start_date: StartDate = None,
 
 @router.get("/events/{event_id}", response_model=EventOut,
             responses={404: {"description": "no event with this id"}})
-def get_event(event_id: str, storage: StorageDep) -> JSONResponse:
+def get_event(event_id: str, storage: StorageDep) -> Response:
     event = storage.get(event_id)
     if event is None:
         raise HTTPException(404, f"no event with event_id {event_id!r}")
-    return JSONResponse(event.as_document())
+    return Response(event.document_json(), media_type="application/json")
