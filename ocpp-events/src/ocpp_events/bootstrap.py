@@ -16,6 +16,7 @@ from ocpp_events.domain.ports import Clock, CommandInbox, Notifier
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
+from ocpp_events.infrastructure.heap import HeapFreezer
 from ocpp_events.infrastructure.http_server import HealthServer
 from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
@@ -39,6 +40,7 @@ class Gateway:
     ocpp: OcppServer
     health: HealthServer
     commands: CommandExecutor
+    heap: HeapFreezer
 
     async def start(self) -> None:
         await self.notifier.start()
@@ -46,11 +48,13 @@ class Gateway:
             await self.services.command_inbox.start(self.commands.execute)
         await self.ocpp.start()
         await self.health.start()
+        await self.heap.start()
 
     async def stop(self) -> None:
         """Graceful: stop accepting, close stations with 1001, publish pending, disconnect."""
         if self.services.command_inbox is not None:
             await self.services.command_inbox.close()
+        await self.heap.stop()
         await self.ocpp.stop()
         await self.health.stop()
         await self.commands.drain()
@@ -82,13 +86,16 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         ping_timeout=settings.gateway_ping_timeout or None,
         compression=settings.gateway_compression == "deflate",
         close_timeout=settings.gateway_close_timeout,
-        disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds)
+        disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds,
+        listen_backlog=settings.gateway_listen_backlog,
+        lifecycle_publish_concurrency=settings.gateway_lifecycle_publish_concurrency)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
                           lambda: notifier.is_ready() and (command_inbox is None
                                                            or command_inbox.is_ready()))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
-    return Gateway(settings, notifier, services, ocpp, health, commands)
+    heap = HeapFreezer(settings.gateway_gc_freeze_interval, lambda: len(ocpp.registry))
+    return Gateway(settings, notifier, services, ocpp, health, commands, heap)
 
 
 async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:

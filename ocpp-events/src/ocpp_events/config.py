@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     gateway_data_transfer_vendors: str = ""  # comma-separated vendorIds answered "Accepted"
     gateway_close_timeout: float = Field(5.0, gt=0)
     gateway_disconnect_retry_seconds: float = Field(30.0, ge=0)
+    # Performance (docs/performance.md, "Gateway"): the kernel's queue of connections not yet
+    # accepted (asyncio's default 100 drops SYNs during a storm), how often the heap is frozen
+    # while stations accumulate (0 = never), and how many connect/disconnect events are
+    # published at once (shutdown publishes one per station).
+    gateway_listen_backlog: int = Field(4096, ge=1)
+    gateway_gc_freeze_interval: float = Field(2.0, ge=0)
+    gateway_lifecycle_publish_concurrency: int = Field(256, ge=1)
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands

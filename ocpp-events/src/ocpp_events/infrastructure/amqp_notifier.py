@@ -14,6 +14,7 @@ from ocpp_events.domain.events import Event
 from ocpp_events.domain.ports import Notifier, PublishFailed
 
 log = structlog.get_logger("ocpp_events.amqp")
+PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
 
 
 class AmqpNotifier(Notifier):
@@ -61,16 +62,19 @@ class AmqpNotifier(Notifier):
                 await asyncio.sleep(self._reconnect_interval)
 
     async def publish(self, event: Event) -> None:
-        if self._exchange is None or not self.is_ready():
+        if self._exchange is None or self._channel is None or not self.is_ready():
             raise PublishFailed("not connected to the broker")
-        message = aio_pika.Message(
-            event.to_json(), content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=event.event_id,
-            timestamp=event.received_at,
+        # The AMQP properties are built directly (no aio_pika.Message per event) and the
+        # frame goes straight to aiormq's channel: same bytes on the wire, less CPU per call.
+        properties = aiormq.spec.Basic.Properties(
+            content_type="application/json", delivery_mode=PERSISTENT,
+            message_id=event.event_id, timestamp=event.received_at,
             headers={"charging_station_id": event.charging_station_id})
         try:
-            confirmation = await self._exchange.publish(
-                message, routing_key=event.type, mandatory=self._require_routed)
+            channel = await self._channel.get_underlay_channel()
+            confirmation = await channel.basic_publish(
+                event.to_json(), exchange=self._exchange_name, routing_key=event.type,
+                properties=properties, mandatory=self._require_routed)
         except Exception as error:
             raise PublishFailed(repr(error)) from error
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):

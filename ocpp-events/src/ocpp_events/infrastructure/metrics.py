@@ -23,8 +23,20 @@ class GatewayMetrics:
             ["confirmed"], registry=self.registry,
             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
 
+        # Labelled children looked up once (`.labels()` costs a lock and a dict per call).
+        self._call_counters: dict[tuple[str, str], Counter] = {}
+        self._publish_observers = {
+            confirmed: self.publish_latency.labels(confirmed=str(confirmed).lower())
+            for confirmed in (True, False)}
+
+    def count_call(self, action: str, result: str) -> None:
+        counter = self._call_counters.get((action, result))
+        if counter is None:
+            counter = self._call_counters[(action, result)] = self.calls.labels(action, result)
+        counter.inc()
+
     def observe_publish(self, seconds: float, confirmed: bool) -> None:
-        self.publish_latency.labels(confirmed=str(confirmed).lower()).observe(seconds)
+        self._publish_observers[confirmed].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -39,6 +39,7 @@ class OcppServer:
         self, services: GatewayServices, *, host: str, port: int, path_prefix: str,
         max_frame_bytes: int, ping_interval: float | None, ping_timeout: float | None,
         compression: bool, close_timeout: float, disconnect_retry_seconds: float,
+        listen_backlog: int = 4096, lifecycle_publish_concurrency: int = 256,
     ) -> None:
         self.services = services
         self.registry = ConnectionRegistry()
@@ -48,6 +49,11 @@ class OcppServer:
         self._compression = compression
         self._close_timeout = close_timeout
         self._disconnect_retry_seconds = disconnect_retry_seconds
+        self.listen_backlog = listen_backlog
+        # Bounds the connect/disconnect publishes in flight: at shutdown every station's
+        # disconnect is published at once, and 10,000 unbounded publishes on one channel
+        # outlast the publish timeout and get retried.
+        self._lifecycle_slots = asyncio.Semaphore(lifecycle_publish_concurrency)
         self._server: Server | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -64,7 +70,8 @@ class OcppServer:
             max_size=self._max_frame_bytes,
             ping_interval=self._ping_interval, ping_timeout=self._ping_timeout,
             compression="deflate" if self._compression else None,
-            close_timeout=self._close_timeout)
+            close_timeout=self._close_timeout,
+            backlog=self.listen_backlog)  # passed on to loop.create_server
         log.info("listening for stations", host=self._host, port=self.port,
                  prefix=self._prefix)
 
@@ -142,7 +149,8 @@ class OcppServer:
         delay = 0.2
         while True:
             try:
-                await self.services.publisher.publish(event)
+                async with self._lifecycle_slots:
+                    await self.services.publisher.publish(event)
                 return
             except PublishFailed as failure:
                 if loop.time() + delay > deadline:

@@ -29,7 +29,8 @@ class ConfirmedPublisher:
         started = time.perf_counter()
         confirmed = False
         try:
-            await asyncio.wait_for(self._notifier.publish(event), self._timeout)
+            async with asyncio.timeout(self._timeout):  # no extra task, unlike wait_for
+                await self._notifier.publish(event)
             confirmed = True
         except PublishFailed:
             raise

@@ -71,16 +71,17 @@ class GatewayChargePoint(ChargePoint):
     async def answer(self, call: Call, received_at: datetime) -> str:
         """The frame to send back for `call`, after its event was confirmed."""
         metric_action = call.action if call.action in self.known_actions else "unknown"
-        bound = log.bind(message_id=call.unique_id, action=call.action)
+        count = self.services.metrics.count_call
         try:
             response = await self._response_payload(call)
         except OCPPError as error:
-            self.services.metrics.calls.labels(metric_action, "rejected").inc()
-            bound.info("call rejected", error=error.code, cause=error.details)
+            count(metric_action, "rejected")
+            log.info("call rejected", message_id=call.unique_id, action=call.action,
+                     error=error.code, cause=error.details)
             return self._call_error(call.unique_id, error)
         except Exception:
-            self.services.metrics.calls.labels(metric_action, "error").inc()
-            bound.exception("handler failed")
+            count(metric_action, "error")
+            log.exception("handler failed", message_id=call.unique_id, action=call.action)
             return self._call_error(call.unique_id, InternalError())
         event = Event.for_call(
             station_id=self.session.station_id, ocpp_version=self._ocpp_version,
@@ -90,13 +91,13 @@ class GatewayChargePoint(ChargePoint):
         try:
             await self.services.publisher.publish(event)
         except PublishFailed as failure:
-            self.services.metrics.calls.labels(metric_action, "publish_failed").inc()
-            bound.warning("event not confirmed; answering InternalError", cause=str(failure))
+            count(metric_action, "publish_failed")
+            log.warning("event not confirmed; answering InternalError",
+                        message_id=call.unique_id, action=call.action, cause=str(failure))
             return self._call_error(call.unique_id, InternalError(
                 description="Event could not be stored; please retry",
                 details={"cause": "broker unavailable"}))
-        self.services.metrics.calls.labels(metric_action, "accepted").inc()
-        bound.debug("call answered", event_id=event.event_id)
+        count(metric_action, "accepted")
         return CallResult(call.unique_id, response).to_json()
 
     async def _response_payload(self, call: Call) -> dict[str, Any]:
