@@ -85,7 +85,7 @@ def services(notifier: RecordingNotifier) -> GatewayServices:
     clock = FixedClock()
     return GatewayServices(publisher=ConfirmedPublisher(notifier, 1.0),
                            transaction_ids=TransactionIdAllocator(clock), clock=clock,
-                           heartbeat_interval=300)
+                           heartbeat_interval=300, validate_responses=True)
 
 
 @pytest.fixture
@@ -136,7 +136,8 @@ def validate_event() -> Callable[[dict[str, Any]], None]:
 def gateway_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"gateway_host": "127.0.0.1", "gateway_port": 0,
                               "gateway_http_port": 0, "gateway_publish_timeout": 2.0,
-                              "gateway_disconnect_retry_seconds": 0.5}
+                              "gateway_disconnect_retry_seconds": 0.5,
+                              "gateway_validate_responses": True}
     values.update(overrides)
     return Settings(**values)
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+from ocpp.v16 import call_result
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
 
@@ -126,3 +127,20 @@ async def test_disconnects_at_shutdown_are_published_concurrently_within_the_bou
     assert elapsed < 20 * 0.05  # not one after the other (that would take 1 s)
     for station in stations:
         await station.close()
+
+
+@pytest.mark.parametrize("validate_responses", [True, False])
+async def test_answers_are_schema_validated_only_when_configured(
+        charge_point_16, notifier, monkeypatch, validate_responses):
+    assert Settings().gateway_validate_responses is False  # production: requests only
+    charge_point_16.services.validate_responses = validate_responses
+    # A handler bug: Heartbeat answered without its required currentTime.
+    monkeypatch.setitem(charge_point_16.route_map["Heartbeat"], "_on_action",
+                        lambda **_: call_result.Heartbeat(current_time=None))
+    await charge_point_16.route_message('[2,"hb","Heartbeat",{}]')
+    reply = charge_point_16._connection.last()
+    if validate_responses:
+        assert reply[0] == 4 and reply[1] == "hb"  # never sent an invalid answer
+        assert notifier.events == []
+    else:
+        assert reply == [3, "hb", {}]

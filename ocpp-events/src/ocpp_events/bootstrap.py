@@ -78,6 +78,7 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         heartbeat_interval=settings.gateway_heartbeat_interval,
         data_transfer_vendors=vendors,
         command_inbox=command_inbox,
+        validate_responses=settings.gateway_validate_responses,
     )
     ocpp = OcppServer(
         services, host=settings.gateway_host, port=settings.gateway_port,

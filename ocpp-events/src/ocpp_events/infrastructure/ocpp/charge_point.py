@@ -109,7 +109,8 @@ class GatewayChargePoint(ChargePoint):
         if inspect.isawaitable(result):
             result = await result
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
-        validate(CallResult(call.unique_id, payload, action=call.action), self._ocpp_version)
+        if self.services.validate_responses:
+            validate(CallResult(call.unique_id, payload, action=call.action), self._ocpp_version)
         return payload
 
     async def send_call(self, action: str, payload: dict[str, Any],

@@ -32,3 +32,4 @@ class GatewayServices:
     heartbeat_interval: int = 300
     data_transfer_vendors: frozenset[str] = frozenset()
     command_inbox: CommandInbox | None = None  # remote commands routed per connected station
+    validate_responses: bool = False  # also schema-validate the answers (tests: on)
