@@ -187,3 +187,25 @@ def test_a_whole_batch_in_one_commit(broker: InProcessBroker, stream: EmbeddedEv
     thread.join(2)
     assert commits == [3]
     assert broker.depth(QUEUE) == 0
+
+
+def test_queue_lag_is_measured_from_the_gateways_receipt_to_the_commit(
+        broker: InProcessBroker, stream: EmbeddedEventStream, memory_uow: Any,
+        charger: Callable[..., Any]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    def observed() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("save_server_event_lag_seconds_count") or 0.0
+        total = REGISTRY.get_sample_value("save_server_event_lag_seconds_sum") or 0.0
+        return count, total
+
+    before_count, before_sum = observed()
+    cp = charger(start=datetime.now(UTC) - timedelta(minutes=10))
+    publish(broker, cp.boot())  # received by the gateway ten minutes ago
+    worker = EventWorker(lambda: stream, memory_uow)
+    assert drain(worker, stream) == 1
+    count, total = observed()
+    assert count == before_count + 1
+    assert 590 < total - before_sum < 700

@@ -15,6 +15,10 @@ EVENTS_DEAD_LETTERED = Counter("save_server_events_dead_lettered_total",
 CONSUME_SECONDS = Histogram("save_server_event_consume_seconds",
                             "Time from taking an event off the queue to its acknowledgement",
                             buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+EVENT_LAG_SECONDS = Histogram(
+    "save_server_event_lag_seconds",
+    "Queue lag: from the gateway receiving a message (received_at) to its commit here",
+    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300))
 HTTP_SECONDS = Histogram("save_server_http_request_seconds", "HTTP request latency",
                          ["method", "route", "status"],
                          buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))

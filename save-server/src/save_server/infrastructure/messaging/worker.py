@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.exc import DataError, SQLAlchemyError
@@ -79,11 +80,13 @@ class EventWorker:
         """Ack only after commit; requeue transient failures; dead-letter poison."""
         started = time.perf_counter()
         parsed: list[tuple[Delivery, IncomingEvent]] = []
+        received: dict[str, datetime] = {}
         for delivery in deliveries:
             try:
                 event = parse_envelope(delivery.body)
                 parsed.append((delivery, IncomingEvent(str(event.event_id), event.type,
                                                        translate(event))))
+                received[str(event.event_id)] = event.received_at
             except PoisonMessage as poison:
                 self._dead_letter(stream, delivery, poison.reason, poison.event_id)
         if not parsed:
@@ -96,9 +99,11 @@ class EventWorker:
                 return
             for delivery, event in parsed:
                 self._one(stream, delivery, event, stop, started)
+            _observe_lag(received)
             return
         for (delivery, event), was_applied in zip(parsed, applied, strict=True):
             self._acked(stream, delivery, event, was_applied, started)
+        _observe_lag(received)
 
     def _one(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
              stop: threading.Event, started: float) -> None:
@@ -148,3 +153,9 @@ def _close(stream: EventStream) -> None:
         stream.close()
     except Exception as error:
         log.debug("closing the event stream failed", error=str(error))
+
+
+def _observe_lag(received: dict[str, datetime]) -> None:
+    now = datetime.now(UTC)
+    for received_at in received.values():
+        metrics.EVENT_LAG_SECONDS.observe(max(0.0, (now - received_at).total_seconds()))
