@@ -35,6 +35,21 @@ log = structlog.get_logger("ocpp_events.session")
 _quiet = logging.getLogger("ocpp_events.ocpp")  # the ocpp package logs every frame at INFO
 
 
+_READS_PAYLOAD: dict[Any, bool] = {}
+
+
+def _reads_payload(handler: Any) -> bool:
+    """True when the handler names a parameter (it only ignores `**_` otherwise); cached."""
+    function = getattr(handler, "__func__", handler)
+    reads = _READS_PAYLOAD.get(function)
+    if reads is None:
+        reads = _READS_PAYLOAD[function] = any(
+            parameter.kind is not inspect.Parameter.VAR_KEYWORD
+            for parameter in inspect.signature(function).parameters.values()
+            if parameter.name != "self")
+    return reads
+
+
 class GatewayChargePoint(ChargePoint):
     """Base of the 1.6 and 2.0.1 sessions; subclasses hold one `@on` handler per action.
 
@@ -105,7 +120,11 @@ class GatewayChargePoint(ChargePoint):
         if not handlers or "_on_action" not in handlers:
             raise unknown_action_error(call.action, self.known_actions, self._ocpp_version)
         validate(call, self._ocpp_version)
-        result = handlers["_on_action"](**camel_to_snake_case(call.payload))
+        handler = handlers["_on_action"]
+        if _reads_payload(handler):
+            result = handler(**camel_to_snake_case(call.payload))
+        else:  # `**_` only: skip converting every key of, e.g., MeterValues to snake_case
+            result = handler()
         if inspect.isawaitable(result):
             result = await result
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
