@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "common"))
+
 import api_bench
 import ingest_bench
 from database import BenchDatabase, seed

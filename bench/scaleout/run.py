@@ -35,8 +35,9 @@ import psycopg2
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "save_server"))
+sys.path.insert(0, str(HERE.parent / "common"))
 
-from machine import machine_lines  # noqa: E402  (bench/save_server helpers)
+from machine import machine_lines  # noqa: E402  (bench/common)
 from sessions import Event, session_events  # noqa: E402
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
