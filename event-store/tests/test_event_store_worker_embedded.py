@@ -143,3 +143,40 @@ def test_worker_thread_consumes_until_stopped(broker, feed, sqlite_storage, enve
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+class FlakyStorage:
+    """Fails its first write, then writes through to the real storage."""
+
+    def __init__(self, storage) -> None:
+        self._storage, self.calls = storage, 0
+
+    def save_many(self, events):
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError("disk busy")
+        return self._storage.save_many(events)
+
+
+def test_pipelined_run_stores_every_batch_once_after_a_failed_write_and_acks_all(
+        broker, feed, sqlite_storage, envelope):
+    for _ in range(35):
+        publish(broker, envelope())
+    flaky = FlakyStorage(sqlite_storage)
+    worker = IngestWorker(feed, flaky, BatchPolicy(max_messages=10, max_wait=0.01,
+                                                   idle_wait=0.05, retry_delay=0.01))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(sqlite_storage.find(EventQuery())) < 35 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert len(sqlite_storage.find(EventQuery(limit=100))) == 35
+    assert flaky.calls >= 5  # 4 batches of at most 10, one of them written twice
+    broker.recover(QUEUE)  # everything was acknowledged: nothing comes back
+    assert broker.depth(QUEUE) == 0
