@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -37,17 +35,10 @@ class BatchPolicy:
     retry_delay: float = 1.0
 
 
-@dataclass(frozen=True)
-class WrittenBatch:
-    """What `write_batch` did: events stored (new), events written, poison messages."""
+def store_batch(feed: EventFeed, storage: EventStorage, batch: list[Delivery]) -> BatchResult:
+    """Parse, write the valid events in one call, dead-letter poison messages, ack the batch.
 
-    stored: int
-    written: int
-    poison: list[tuple[Delivery, str]]
-
-
-def write_batch(storage: EventStorage, batch: list[Delivery]) -> WrittenBatch:
-    """Parse and write the valid events in one call; touches no feed (any thread may run it)."""
+    A storage failure requeues the whole batch (nothing is acknowledged)."""
     events: list[StoredEvent] = []
     poison: list[tuple[Delivery, str]] = []
     for delivery in batch:
@@ -55,35 +46,21 @@ def write_batch(storage: EventStorage, batch: list[Delivery]) -> WrittenBatch:
             events.append(parse_event(delivery.body))
         except InvalidEvent as error:
             poison.append((delivery, str(error)))
-    with metrics.BATCH_SECONDS.time():
-        stored = storage.save_many(events)
-    return WrittenBatch(stored, len(events), poison)
-
-
-def settle_batch(feed: EventFeed, batch: list[Delivery], write: Callable[[], WrittenBatch],
-                 ) -> BatchResult:
-    """Acknowledge a batch once `write()` returned; requeue it all if the write failed."""
     try:
-        written = write()
+        with metrics.BATCH_SECONDS.time():
+            stored = storage.save_many(events)
     except Exception as error:
         feed.requeue(batch)
         raise BatchWriteFailed(f"{type(error).__name__}: {error}") from error
-    for delivery, error in written.poison:
+    for delivery, error in poison:
         log.warning("event_store.poison_message", error=error, routing_key=delivery.routing_key,
                     charging_station_id=(delivery.headers or {}).get("charging_station_id"))
         feed.dead_letter(delivery, error)
     feed.ack(batch)
-    metrics.EVENTS_STORED.inc(written.stored)
-    metrics.EVENTS_DUPLICATE.inc(written.written - written.stored)
-    metrics.EVENTS_DEAD_LETTERED.inc(len(written.poison))
-    return BatchResult(len(batch), written.stored, len(written.poison))
-
-
-def store_batch(feed: EventFeed, storage: EventStorage, batch: list[Delivery]) -> BatchResult:
-    """Parse, write the valid events in one call, dead-letter poison messages, ack the batch.
-
-    A storage failure requeues the whole batch (nothing is acknowledged)."""
-    return settle_batch(feed, batch, lambda: write_batch(storage, batch))
+    metrics.EVENTS_STORED.inc(stored)
+    metrics.EVENTS_DUPLICATE.inc(len(events) - stored)
+    metrics.EVENTS_DEAD_LETTERED.inc(len(poison))
+    return BatchResult(len(batch), stored, len(poison))
 
 
 class IngestWorker:
@@ -106,30 +83,11 @@ class IngestWorker:
         return store_batch(self._feed, self._storage, batch)
 
     def run(self, stop: threading.Event) -> None:
-        """Pipelined: while one batch is written (in a writer thread; SQLite releases the GIL
-        while it works), the next is fetched; a batch is acknowledged from this thread after
-        its write, as in `run_once`. With a write in flight the fetch does not wait for an
-        idle queue, so a quiet queue never delays an acknowledgement."""
         log.info("event_store.worker_started")
-        policy = self._policy
-        in_flight: tuple[list[Delivery], Future[WrittenBatch]] | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="event-store-write") as writer:
-            while not stop.is_set():
-                idle_wait = 0.0 if in_flight is not None else policy.idle_wait
-                batch = self._feed.fetch_batch(policy.max_messages, policy.max_wait, idle_wait)
-                if in_flight is not None:
-                    self._settle(*in_flight, stop)
-                    in_flight = None
-                if batch:
-                    in_flight = (batch, writer.submit(write_batch, self._storage, batch))
-            if in_flight is not None:
-                self._settle(*in_flight, stop)
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except BatchWriteFailed as error:
+                log.error("event_store.batch_write_failed", error=str(error))
+                stop.wait(self._policy.retry_delay)
         log.info("event_store.worker_stopped")
-
-    def _settle(self, batch: list[Delivery], written: Future[WrittenBatch],
-                stop: threading.Event) -> None:
-        try:
-            settle_batch(self._feed, batch, written.result)
-        except BatchWriteFailed as error:
-            log.error("event_store.batch_write_failed", error=str(error))
-            stop.wait(self._policy.retry_delay)
