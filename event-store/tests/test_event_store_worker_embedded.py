@@ -158,7 +158,7 @@ class FlakyStorage:
         return self._storage.save_many(events)
 
 
-def test_pipelined_run_stores_every_batch_once_after_a_failed_write_and_acks_all(
+def test_run_loop_stores_every_batch_once_after_a_failed_write_and_acks_all(
         broker, feed, sqlite_storage, envelope):
     for _ in range(35):
         publish(broker, envelope())
