@@ -180,3 +180,22 @@ def test_run_loop_stores_every_batch_once_after_a_failed_write_and_acks_all(
     assert flaky.calls >= 5  # 4 batches of at most 10, one of them written twice
     broker.recover(QUEUE)  # everything was acknowledged: nothing comes back
     assert broker.depth(QUEUE) == 0
+
+
+def test_queue_lag_is_measured_from_the_gateways_receipt_to_the_write(
+        broker, feed, sqlite_storage, envelope):
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import REGISTRY
+
+    def observed() -> tuple[float, float]:
+        return (REGISTRY.get_sample_value("event_store_event_lag_seconds_count") or 0.0,
+                REGISTRY.get_sample_value("event_store_event_lag_seconds_sum") or 0.0)
+
+    count_before, sum_before = observed()
+    ten_minutes_ago = datetime.now(UTC) - timedelta(minutes=10)
+    publish(broker, envelope(received_at=ten_minutes_ago))
+    assert IngestWorker(feed, sqlite_storage, FAST).run_once().stored == 1
+    count, total = observed()
+    assert count == count_before + 1
+    assert 590 < total - sum_before < 700

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 
@@ -57,6 +58,9 @@ def store_batch(feed: EventFeed, storage: EventStorage, batch: list[Delivery]) -
                     charging_station_id=(delivery.headers or {}).get("charging_station_id"))
         feed.dead_letter(delivery, error)
     feed.ack(batch)
+    written = datetime.now(UTC)
+    for event in events:
+        metrics.EVENT_LAG_SECONDS.observe(max(0.0, (written - event.date).total_seconds()))
     metrics.EVENTS_STORED.inc(stored)
     metrics.EVENTS_DUPLICATE.inc(len(events) - stored)
     metrics.EVENTS_DEAD_LETTERED.inc(len(poison))
