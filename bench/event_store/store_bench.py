@@ -58,7 +58,7 @@ def query_api(path: Path, plans: list[Plan], concurrency: int, log_path: Path
               ) -> dict[str, Any]:
     with event_store_process("api", path, log_path) as (base, _pid):
         run_plans(base, plans[:50], concurrency)  # warm-up
-        result = run_plans(base, plans, concurrency)
+        result = run_plans(base, plans, concurrency, timeout=30.0, budget_s=600.0)
     return {**latency_summary(result.latencies), "rows": result.rows,
             "errors": result.errors[:5], "error_count": len(result.errors),
             "concurrency": concurrency,
