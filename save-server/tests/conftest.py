@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.ports import (
@@ -20,6 +24,39 @@ from save_server.domain.ports import (
 )
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL",
+                                    "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def _postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database (optionally a copy of `template`), dropped afterwards; yields its URL.
+    PostgreSQL missing: skipped, or a failure under CI=true."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
+    try:
+        with admin.connect() as db:
+            db.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
+    except Exception as error:
+        admin.dispose()
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: a missing server is a failure)")
+        pytest.skip(message)
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as db:
+            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """`with postgres_database("prefix"[, template=name]) as url:` — see _postgres_database."""
+    return _postgres_database
 
 
 def iso(at: datetime) -> str:

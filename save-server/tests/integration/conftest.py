@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.infrastructure.db.engine import migrate
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL",
-                                    "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
@@ -32,24 +28,11 @@ def missing(message: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_database: Callable[..., Any]) -> Iterator[str]:
     """A database of its own for this test run, migrated to head, dropped at the end."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"save_server_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as db:
-            db.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_database("save_server_test") as url:
         migrate(url)
         yield url
-    finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

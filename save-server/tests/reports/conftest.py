@@ -9,7 +9,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from save_server.bootstrap import Container, bootstrap
@@ -30,9 +28,6 @@ from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from save_server.service.reports import ReportService, RetryPolicy
 
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL",
-                                    "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-
 
 def missing(message: str) -> None:
     if os.environ.get("CI") == "true":
@@ -40,42 +35,18 @@ def missing(message: str) -> None:
     pytest.skip(message)
 
 
-def _url(name: str) -> str:
-    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
-def report_template_db() -> Iterator[str]:
+def report_template_db(postgres_database: Callable[..., Any]) -> Iterator[str]:
     """A database migrated to head once per run; each test copies it (CREATE … TEMPLATE)."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"save_reports_tpl_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as db:
-            db.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        admin.dispose()
-        missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}")
-    try:
-        migrate(_url(name))
-        yield name
-    finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("save_reports_tpl") as url:
+        migrate(url)
+        yield str(make_url(url).database)
 
 
 @pytest.fixture
-def pg_url(report_template_db: str) -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"save_reports_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as db:
-        db.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{report_template_db}"'))
-    try:
-        yield _url(name)
-    finally:
-        with admin.connect() as db:
-            db.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def pg_url(report_template_db: str, postgres_database: Callable[..., Any]) -> Iterator[str]:
+    with postgres_database("save_reports", template=report_template_db) as url:
+        yield url
 
 
 @pytest.fixture
