@@ -62,9 +62,13 @@ class RecordingNotifier(Notifier):
 class FakeConnection:
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
 
     async def send(self, message: str) -> None:
         self.sent.append(message)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
 
     def last(self) -> Any:
         return json.loads(self.sent[-1])

@@ -12,6 +12,7 @@ import structlog
 
 from ocpp_events.config import Settings
 from ocpp_events.domain.authorization import FixedPolicy
+from ocpp_events.domain.flood_control import FloodPolicy
 from ocpp_events.domain.ports import Clock, CommandInbox, Notifier
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
@@ -79,6 +80,11 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         data_transfer_vendors=vendors,
         command_inbox=command_inbox,
         validate_responses=settings.gateway_validate_responses,
+        flood_policy=FloodPolicy(
+            calls_per_second=settings.gateway_rate_limit_per_second,
+            burst=settings.gateway_rate_limit_burst,
+            close_after=settings.gateway_flood_close_after,
+            window=settings.gateway_flood_window),
     )
     ocpp = OcppServer(
         services, host=settings.gateway_host, port=settings.gateway_port,

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # Each request is schema-validated once. Validating the gateway's own answers as well
     # doubles the per-call validation cost (~40 % of the CPU per call); the tests turn it on.
     gateway_validate_responses: bool = False
+    # Flood control per connection (domain/flood_control.py): sustained calls/s (0 = off) and
+    # burst; a station with `close_after` calls over the limit within `window` s is closed 1008.
+    gateway_rate_limit_per_second: float = Field(20.0, ge=0)
+    gateway_rate_limit_burst: int = Field(100, ge=1)
+    gateway_flood_close_after: int = Field(100, ge=0)
+    gateway_flood_window: float = Field(10.0, gt=0)
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands

@@ -18,6 +18,12 @@ class GatewayMetrics:
         self.bad_frames = Counter(
             "ocpp_gateway_bad_frames", "Frames that were not a valid OCPP-J message.",
             registry=self.registry)
+        self.rate_limited_calls = Counter(
+            "ocpp_gateway_rate_limited_calls", "Calls refused by a station's rate limit "
+            "(answered GenericError, nothing published).", registry=self.registry)
+        self.flood_closes = Counter(
+            "ocpp_gateway_flood_closes", "Connections closed (1008) for flooding.",
+            registry=self.registry)
         self.publish_latency = Histogram(
             "ocpp_gateway_publish_seconds", "Time from publish to broker confirmation.",
             ["confirmed"], registry=self.registry,

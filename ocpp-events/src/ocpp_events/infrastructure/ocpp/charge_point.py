@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,10 +18,11 @@ from ocpp.charge_point import (
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import InternalError, OCPPError
+from ocpp.exceptions import GenericError, InternalError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 
 from ocpp_events.domain.events import Event, rfc3339
+from ocpp_events.domain.flood_control import Admission, FloodGuard
 from ocpp_events.domain.ports import PublishFailed
 from ocpp_events.infrastructure.ocpp.errors import error_code
 from ocpp_events.infrastructure.ocpp.framing import (
@@ -36,6 +38,7 @@ _quiet = logging.getLogger("ocpp_events.ocpp")  # the ocpp package logs every fr
 
 
 _READS_PAYLOAD: dict[Any, bool] = {}
+FLOOD_CLOSE_CODE = 1008  # policy violation
 
 
 def _reads_payload(handler: Any) -> bool:
@@ -66,12 +69,20 @@ class GatewayChargePoint(ChargePoint):
         super().__init__(session.station_id, connection, logger=_quiet)
         self.session = session
         self.services = services
+        policy = services.flood_policy
+        self._flood = FloodGuard(policy, time.monotonic()) if policy.enabled else None
+        self._closing = False
+        self.flood_close: asyncio.Task[None] | None = None
 
     async def route_message(self, raw_msg: str | bytes) -> None:
+        if self._closing:  # closed for flooding: frames still buffered are not answered
+            return
         received_at = self.services.clock.now()
         try:
             frame = parse_frame(raw_msg, self._ocpp_version)
         except FrameError as error:
+            if not await self._admitted(error.message_id):
+                return
             self.services.metrics.bad_frames.inc()
             log.warning("bad frame", error=error.error.code, cause=error.error.details)
             await self._send(self._call_error(error.message_id, error.error))
@@ -79,9 +90,45 @@ class GatewayChargePoint(ChargePoint):
         if frame is None:
             log.info("frame that needs no answer ignored", frame=str(raw_msg)[:200])
         elif isinstance(frame, Call):
-            await self._send(await self.answer(frame, received_at))
+            if await self._admitted(frame.unique_id):
+                await self._send(await self.answer(frame, received_at))
         else:  # the answer to a call we sent (remote commands)
             self._response_queue.put_nowait(frame)
+
+    async def _admitted(self, message_id: str) -> bool:
+        """Flood control: False when the call was answered GenericError or the station closed.
+
+        Calls over the limit cost no validation and no publish, so a flooding station cannot
+        take the event loop's or the broker's time from the others.
+        """
+        if self._flood is None:
+            return True
+        admission = self._flood.admit(time.monotonic())
+        if admission is Admission.ADMIT:
+            return True
+        metrics, policy = self.services.metrics, self._flood.policy
+        metrics.rate_limited_calls.inc()
+        if admission is Admission.CLOSE:
+            metrics.flood_closes.inc()
+            self._closing = True
+            log.warning("station keeps flooding; closing the connection",
+                        rejected=policy.close_after, window_seconds=policy.window)
+            # Not awaited here: the frames already queued must keep being read (and ignored)
+            # for the station's close frame to arrive, else the close waits for its timeout.
+            self.flood_close = asyncio.create_task(self._connection.close(FLOOD_CLOSE_CODE, (
+                f"too many calls: {policy.close_after} over the limit of "
+                f"{policy.calls_per_second:g}/s within {policy.window:g} s")))
+            return False
+        if self._flood.rejected_in_a_row == 1:  # once per run of rejections, not per call
+            log.warning("station over its call rate limit; answering GenericError",
+                        message_id=message_id, limit_per_second=policy.calls_per_second,
+                        burst=policy.burst)
+        await self._send(self._call_error(message_id, GenericError(
+            description=(f"Rate limit exceeded: at most {policy.calls_per_second:g} calls/s "
+                         f"(bursts of {policy.burst}); call not processed, retry later"),
+            details={"cause": "rate limit exceeded",
+                     "limitPerSecond": policy.calls_per_second, "burst": policy.burst})))
+        return False
 
     async def answer(self, call: Call, received_at: datetime) -> str:
         """The frame to send back for `call`, after its event was confirmed."""

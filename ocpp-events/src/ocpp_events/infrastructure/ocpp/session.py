@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ocpp_events.domain.authorization import AuthorizationPolicy, FixedPolicy
+from ocpp_events.domain.flood_control import FloodPolicy
 from ocpp_events.domain.ports import Clock, CommandInbox
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.service.publishing import ConfirmedPublisher
+
+NO_FLOOD_CONTROL = FloodPolicy(calls_per_second=0, burst=1, close_after=0, window=1.0)
 
 
 @dataclass(frozen=True)
@@ -33,3 +36,4 @@ class GatewayServices:
     data_transfer_vendors: frozenset[str] = frozenset()
     command_inbox: CommandInbox | None = None  # remote commands routed per connected station
     validate_responses: bool = False  # also schema-validate the answers (tests: on)
+    flood_policy: FloodPolicy = NO_FLOOD_CONTROL
