@@ -1,12 +1,18 @@
 """How long does the local RabbitMQ take to confirm a publish? (isolates the gateway's tail)
 
     python bench/gateway/broker_confirms.py --rate 1000 --duration 20 --queue classic
+    python bench/gateway/broker_confirms.py --matrix --duration 20     # every queue x consumer
 
-Publishes event-sized JSON messages (~700 bytes) to a topic exchange of its own with publisher
-confirms, from `--publishers` concurrent coroutines each with one outstanding publish (like
-stations behind the gateway), at a fixed aggregate rate, and reports the confirm latency.
-`--queue` chooses what the exchange routes to: a durable classic queue, a quorum queue, a
-non-durable queue, or none; `--transient` sends delivery_mode 1 instead of persistent.
+Publishes event-sized JSON messages (~700 bytes) exactly as the gateway does (aiormq
+`basic_publish` on a confirm channel, persistent, mandatory) to a topic exchange of its own,
+from `--publishers` concurrent coroutines each with one outstanding publish (like stations
+behind the gateway), at a fixed aggregate rate, and reports the confirm latency.
+`--queue` chooses what the exchange routes to (all durable unless `transient`):
+`classic` (classic queue, the broker's default version — v1 on RabbitMQ 3.10 — with no
+arguments: what save-server and event-store declare), `classic-v2` (`x-queue-version: 2`),
+`lazy` (`x-queue-mode: lazy`), `quorum`, `transient` (non-durable) or `none`.
+`--consumer` drains the queue meanwhile with manual acks and prefetch 200, like the platform's
+workers; without it messages pile up in the queue. `--transient` sends delivery_mode 1.
 Exchange and queue are unique per run and deleted at the end.
 """
 
@@ -19,7 +25,18 @@ import time
 import uuid
 
 import aio_pika
+import aiormq
 from loadgen import latency_figures
+
+QUEUE_ARGUMENTS: dict[str, dict[str, object]] = {
+    "classic": {},
+    "classic-v2": {"x-queue-version": 2},
+    "lazy": {"x-queue-mode": "lazy"},
+    "quorum": {"x-queue-type": "quorum"},
+    "transient": {},
+    "none": {},
+}
+CONSUMER_PREFETCH = 200
 
 
 def event_body(index: int) -> bytes:
@@ -35,20 +52,24 @@ def event_body(index: int) -> bytes:
     }).encode()
 
 
-async def publisher(exchange: aio_pika.abc.AbstractExchange, index: int, publishers: int,
-                    interval: float, start: float, end: float, mandatory: bool,
-                    delivery_mode: aio_pika.DeliveryMode, latencies: list[float]) -> None:
+async def publisher(channel: aiormq.abc.AbstractChannel, exchange: str, index: int,
+                    publishers: int, interval: float, start: float, end: float,
+                    mandatory: bool, delivery_mode: int, latencies: list[float]) -> None:
     slot = start + interval * index / publishers
     while slot < end:
         delay = slot - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        message = aio_pika.Message(event_body(index), content_type="application/json",
-                                   delivery_mode=delivery_mode)
+        properties = aiormq.spec.Basic.Properties(
+            content_type="application/json", delivery_mode=delivery_mode,
+            message_id=str(uuid.uuid4()), headers={"charging_station_id": f"BENCH-{index}"})
         started = time.perf_counter()
-        await exchange.publish(message, routing_key="ocpp-events.meter-values",
-                               mandatory=mandatory)
+        confirmation = await channel.basic_publish(
+            event_body(index), exchange=exchange, routing_key="ocpp-events.meter-values",
+            properties=properties, mandatory=mandatory)
         latencies.append((time.perf_counter() - started) * 1000)
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise RuntimeError(f"not confirmed: {confirmation!r}")
         slot += interval
 
 
@@ -73,41 +94,68 @@ async def bind_stations(channel: aio_pika.abc.AbstractChannel, queue_name: str, 
     return bound
 
 
+async def drain(connection: aio_pika.abc.AbstractConnection, queue_name: str,
+                consumed: list[int]) -> aio_pika.abc.AbstractChannel:
+    """A consumer like the platform's workers: manual acks, prefetch 200."""
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=CONSUMER_PREFETCH)
+    queue = await channel.get_queue(queue_name, ensure=False)
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        consumed[0] += 1
+        await message.ack()
+
+    await queue.consume(on_message)
+    return channel
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
     name = f"bench-confirms-{uuid.uuid4().hex[:10]}"
     connection = await aio_pika.connect(args.amqp_url)
+    consumer_connection = await aio_pika.connect(args.amqp_url) if args.consumer else None
     latencies: list[float] = []
+    consumed = [0]
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC,
                                                   durable=True)
         queue = None
         if args.queue != "none":
-            arguments = {"x-expires": 3_600_000}
-            if args.queue == "quorum":
-                arguments["x-queue-type"] = "quorum"
+            arguments = {"x-expires": 3_600_000, **QUEUE_ARGUMENTS[args.queue]}
             queue = await channel.declare_queue(name, durable=args.queue != "transient",
                                                 arguments=arguments)
             await queue.bind(exchange, "#")
+            if consumer_connection is not None:
+                await drain(consumer_connection, name, consumed)
+        underlay = await channel.get_underlay_channel()
         interval = args.publishers / args.rate
         start = time.monotonic() + 0.5
         end = start + args.duration
         binder = (bind_stations(await connection.channel(), name, args.binds_per_second, end)
                   if args.binds_per_second else asyncio.sleep(0, 0))
         *_, bindings = await asyncio.gather(*(
-            publisher(exchange, index, args.publishers, interval, start, end, queue is not None,
-                      aio_pika.DeliveryMode.NOT_PERSISTENT if args.transient
-                      else aio_pika.DeliveryMode.PERSISTENT, latencies)
+            publisher(underlay, name, index, args.publishers, interval, start, end,
+                      queue is not None, 1 if args.transient else 2, latencies)
             for index in range(args.publishers)), binder)
         if queue is not None:
             await queue.delete(if_unused=False, if_empty=False)
         await exchange.delete()
     finally:
+        if consumer_connection is not None:
+            await consumer_connection.close()
         await connection.close()
-    return {"queue": args.queue, "transient": args.transient, "rate": args.rate,
-            "bindings_made": bindings,
+    return {"queue": args.queue, "consumer": args.consumer, "transient": args.transient,
+            "rate": args.rate, "bindings_made": bindings, "consumed": consumed[0],
             "achieved_rate": len(latencies) / args.duration,
             "confirm_ms": latency_figures(latencies)}
+
+
+def summary(figures: dict[str, object]) -> str:
+    confirm = figures["confirm_ms"]
+    return (f"queue={figures['queue']} consumer={figures['consumer']} "
+            f"transient={figures['transient']}: {figures['achieved_rate']:.0f}/s, "
+            f"consumed {figures['consumed']}, confirm ms p50 {confirm['p50']:.2f} "  # type: ignore[index]
+            f"p99 {confirm['p99']:.2f} max {confirm['max']:.2f}")  # type: ignore[index]
 
 
 def main() -> None:
@@ -116,21 +164,31 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--publishers", type=int, default=200)
     parser.add_argument("--duration", type=float, default=20)
-    parser.add_argument("--queue", choices=("classic", "quorum", "transient", "none"),
-                        default="classic")
+    parser.add_argument("--queue", choices=tuple(QUEUE_ARGUMENTS), default="classic")
+    parser.add_argument("--consumer", action="store_true",
+                        help="drain the queue meanwhile (manual acks, prefetch 200)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="classic, classic-v2, lazy, quorum, each without and with consumer")
     parser.add_argument("--transient", action="store_true")
     parser.add_argument("--binds-per-second", type=float, default=0.0,
                         help="meanwhile bind station routing keys like the gateway's commands")
+    parser.add_argument("--json", help="write every run's figures to this file")
     args = parser.parse_args()
     if not 0 < args.duration <= 600 or args.rate <= 0 or not 1 <= args.publishers <= 10_000:
         parser.error("--duration in (0, 600], --rate > 0, --publishers in [1, 10000]")
-    figures = asyncio.run(run(args))
-    confirm = figures["confirm_ms"]
-    print(json.dumps(figures))
-    print(f"queue={args.queue} transient={args.transient} binds/s={args.binds_per_second:g} "
-          f"({figures['bindings_made']} made): {figures['achieved_rate']:.0f}/s, "
-          f"confirm ms p50 {confirm['p50']:.2f} p99 {confirm['p99']:.2f} "  # type: ignore[index]
-          f"max {confirm['max']:.2f}")  # type: ignore[index]
+    variants = [(args.queue, args.consumer)]
+    if args.matrix:
+        variants = [(queue, consumer) for queue in ("classic", "classic-v2", "lazy", "quorum")
+                    for consumer in (False, True)]
+    runs = []
+    for queue, consumer in variants:
+        figures = asyncio.run(run(argparse.Namespace(**{**vars(args), "queue": queue,
+                                                        "consumer": consumer})))
+        runs.append(figures)
+        print(summary(figures), flush=True)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(runs, out, indent=2)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
             with targets.baseline_server(log_dir, tuple(args.baseline_arg)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
         else:
-            with targets.bench_exchange(args.amqp_url) as (exchange, _queue, audits), \
+            with targets.bench_exchange(args.amqp_url, args.bench_queue,
+                                        args.bench_consumer) as (exchange, _queue, audits), \
                     targets.gateway(log_dir, args.amqp_url, exchange, args.log_level,
                                     dict(args.gateway_env), gateway_wrapper(args)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
@@ -131,6 +132,8 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
                 (out_dir / f"{scenario.key}-gateway.metrics.txt").write_text(metrics)
                 figures["publish_confirm_s"] = targets.histogram_quantiles(
                     metrics, "ocpp_gateway_publish_seconds")
+                figures["event_loop_lag_s"] = targets.histogram_quantiles(
+                    metrics, "ocpp_gateway_event_loop_lag_seconds", (0.5, 0.99, 0.999))
     except (RuntimeError, subprocess.SubprocessError, OSError) as failure:
         print(f"!! {scenario.key}/{name} failed: {failure}", flush=True)
         return None
@@ -169,6 +172,7 @@ def comparison_rows(figures: Figures) -> list[str]:
         str(figures["errors"] or "none") + (" ABORTED" if figures["aborted"] else ""),
         _audit(figures.get("queue_audit")),
         _confirms(figures.get("publish_confirm_s")),
+        _loop_lag(figures.get("event_loop_lag_s")),
         f"{figures.get('exit_code_after_sigterm')} ({figures.get('stop_seconds')} s)",
     ]
 
@@ -191,6 +195,33 @@ def _confirms(quantiles: dict[str, Any] | None) -> str:
             f"({quantiles['count']} publishes)")
 
 
+def _loop_lag(quantiles: dict[str, Any] | None) -> str:
+    if not quantiles:
+        return "—"
+    return " / ".join("n/a" if quantiles.get(key) is None else f"≤ {quantiles[key] * 1000:g}"
+                      for key in ("p50", "p99", "p99.9")) + f" ({quantiles['count']} samples)"
+
+
+def run_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path) -> dict[str, Any] | None:
+    """The broker alone, same run: broker_confirms.py at the gateway's traffic shape."""
+    json_path = out_dir / "confirms-probe.json"
+    argv = [sys.executable, str(HERE / "broker_confirms.py"), "--amqp-url", args.amqp_url,
+            "--rate", f"{1000 * args.scale:g}",
+            "--publishers", str(max(1, round(200 * args.scale))),
+            "--duration", f"{args.confirms_probe:g}", "--queue", args.bench_queue,
+            "--json", str(json_path), *(["--consumer"] if args.bench_consumer else [])]
+    print(f"$ {' '.join(argv[1:])}", flush=True)
+    busy_before = machine_busy_percent(1.0)
+    try:
+        subprocess.run(argv, check=True, timeout=args.confirms_probe + 120, cwd=HERE)
+    except (subprocess.SubprocessError, OSError) as failure:
+        print(f"!! confirms probe failed: {failure}", flush=True)
+        return None
+    [figures] = json.loads(json_path.read_text())
+    figures["machine_busy_percent_before"] = round(busy_before, 1)
+    return dict(figures)
+
+
 ROW_NAMES = [
     "stations held (idle / at end)", "failed handshakes", "calls/s achieved",
     "round trip ms p50 / p99 / max", "BootNotification ms p50 / p99", "handshake ms p50 / p99",
@@ -198,6 +229,7 @@ ROW_NAMES = [
     "target CPU % (connect / steady; 100 = 1 core)", "machine busy % (before start, during steady)",
     "connections with compression", "errors", "events confirmed into the bench queue",
     "publish → broker confirm ms p50 / p99 (gateway metrics, bucket bounds)",
+    "event-loop lag ms p50 / p99 / p99.9 (gateway metrics, bucket bounds)",
     "exit code after SIGTERM (stop time)",
 ]
 
@@ -221,6 +253,17 @@ def report(scenario: Scenario, results: dict[str, Figures | None]) -> str:
     elif gateway is None and "gateway" in results:
         lines += ["", "gateway: no figures (it did not start or the run failed; see its log)"]
     return "\n".join(lines)
+
+
+def confirms_report(probe: dict[str, Any] | None) -> str:
+    if probe is None:
+        return "broker confirms alone: no figures (the probe failed)"
+    confirm = probe["confirm_ms"]
+    return (f"Broker confirms alone, same run (`broker_confirms.py`, queue {probe['queue']}, "
+            f"consumer {'on' if probe['consumer'] else 'off'}, machine "
+            f"{probe['machine_busy_percent_before']:.0f} % busy before): "
+            f"{probe['achieved_rate']:.0f}/s, confirm ms p50 {confirm['p50']:.2f} / "
+            f"p99 {confirm['p99']:.2f} / max {confirm['max']:.1f}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -250,6 +293,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="before each target, wait until the machine is less busy than this")
     parser.add_argument("--quiet-timeout", type=float, default=300.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="per load generator run")
+    parser.add_argument("--bench-queue", default="classic", choices=tuple(targets.QUEUE_ARGUMENTS),
+                        help="type of the bench queue (classic = the platform's queues)")
+    parser.add_argument("--bench-consumer", action="store_true",
+                        help="drain the bench queue during the run like the platform's workers")
+    parser.add_argument("--confirms-probe", type=float, default=0.0, metavar="SECONDS",
+                        help="after the targets, measure the broker's confirm latency alone "
+                             "(broker_confirms.py, same queue) for this long")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
@@ -284,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
     command = " ".join(["bench/gateway/run.py", *(argv if argv is not None else sys.argv[1:])])
+    bench_queue = (f"bench queue: {args.bench_queue}, "
+                   f"consumer {'on' if args.bench_consumer else 'off'}")
     print(f"$ {command}\nmachine: {json.dumps(machine)}\nresults: {out_dir}", flush=True)
     everything: dict[str, Any] = {"command": command, "machine": machine, "scale": args.scale,
+                                  "bench_queue": bench_queue,
                                   "scenarios": {}}
     reports = []
     for key in args.scenarios.split(","):
@@ -294,9 +347,14 @@ def main(argv: list[str] | None = None) -> int:
                    for name in args.targets.split(",")}
         everything["scenarios"][key] = results
         reports.append(report(scenario, results))
+        if args.confirms_probe and key == "sustained":
+            probe = run_confirms_probe(args, out_dir)
+            everything["confirms_probe"] = probe
+            reports.append(confirms_report(probe))
         print("\n" + reports[-1] + "\n", flush=True)
         (out_dir / "results.json").write_text(json.dumps(everything, indent=2))
-    header = f"Command: `{command}` — {machine['date_utc']}, commit {machine['git_commit']}"
+    header = (f"Command: `{command}` — {machine['date_utc']}, commit {machine['git_commit']}; "
+              f"{bench_queue}")
     (out_dir / "report.md").write_text(header + "\n\n" + "\n\n".join(reports) + "\n")
     print(f"written: {out_dir / 'results.json'} and {out_dir / 'report.md'}")
     return 0

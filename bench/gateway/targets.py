@@ -2,7 +2,12 @@
 
 The gateway runs as `python -m ocpp_events serve` against the local RabbitMQ with an exchange
 of its own and a durable queue bound `#` (so the mandatory, confirmed publishes are real); both
-are deleted afterwards. Nothing of the gateway's code is imported here.
+are deleted afterwards. The queue is declared like the platform's own queues (durable classic
+queue of the broker's default version, no other arguments than an hour's `x-expires` safety
+net — event-store's queue exactly; save-server's adds only dead-lettering) unless `queue_type`
+says otherwise, and with `consume` a consumer drains it during the run as save-server's and
+event-store's workers do (manual acks, prefetch 200). Nothing of the gateway's code is
+imported here.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +34,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 20.0
 QUEUE_EXPIRES_MS = 3_600_000  # safety net: an abandoned queue disappears after an hour unused
+QUEUE_ARGUMENTS: dict[str, dict[str, object]] = {
+    "classic": {},  # what save-server and event-store declare (v1 on RabbitMQ 3.10)
+    "classic-v2": {"x-queue-version": 2},
+    "lazy": {"x-queue-mode": "lazy"},
+    "quorum": {"x-queue-type": "quorum"},
+}
+CONSUMER_PREFETCH = 200  # save-server's default prefetch
 
 
 def free_port() -> int:
@@ -157,24 +170,65 @@ class QueueAudit:
     by_type: dict[str, int] = field(default_factory=dict)
     duplicate_event_ids: int = 0
 
+    def count(self, body: bytes, seen: set[str]) -> None:
+        event = json.loads(body)
+        self.messages += 1
+        self.by_type[event.get("type")] = self.by_type.get(event.get("type"), 0) + 1
+        event_id = event.get("event_id")
+        self.duplicate_event_ids += event_id in seen
+        seen.add(event_id)
 
-def audit_queue(channel: pika.adapters.blocking_connection.BlockingChannel,
-                queue: str) -> QueueAudit:
-    """Drain the queue (it is deleted right after) counting events by type and duplicates."""
-    audit = QueueAudit(messages=channel.queue_declare(queue, passive=True).method.message_count)
-    seen: set[str] = set()
+
+def audit_queue(channel: pika.adapters.blocking_connection.BlockingChannel, queue: str,
+                audit: QueueAudit | None = None, seen: set[str] | None = None) -> QueueAudit:
+    """Drain the queue (it is deleted right after) counting events by type and duplicates,
+    on top of what a draining consumer already counted (`audit`, `seen`)."""
+    audit = audit or QueueAudit()
+    seen = set() if seen is None else seen
+    waiting = channel.queue_declare(queue, passive=True).method.message_count
     channel.basic_qos(prefetch_count=1000)
     for received, (_method, _properties, body) in enumerate(
             channel.consume(queue, auto_ack=True, inactivity_timeout=2)):
-        if body is None or received >= audit.messages:
+        if body is None or received >= waiting:
             break
-        event = json.loads(body)
-        audit.by_type[event.get("type")] = audit.by_type.get(event.get("type"), 0) + 1
-        event_id = event.get("event_id")
-        audit.duplicate_event_ids += event_id in seen
-        seen.add(event_id)
+        audit.count(body, seen)
     channel.cancel()
     return audit
+
+
+class DrainingConsumer:
+    """Consumes the bench queue during the run like the platform's workers (manual acks,
+    prefetch 200), counting what it sees for the audit."""
+
+    def __init__(self, amqp_url: str, queue: str) -> None:
+        self.audit, self.seen = QueueAudit(), set[str]()
+        self._url, self._queue = amqp_url, queue
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-consumer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(self._url))
+        try:
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=CONSUMER_PREFETCH)
+
+            def on_message(ch, method, _properties, body) -> None:  # type: ignore[no-untyped-def]
+                self.audit.count(body, self.seen)
+                ch.basic_ack(method.delivery_tag)
+
+            tag = channel.basic_consume(self._queue, on_message)
+            while not self._stop.is_set():
+                connection.process_data_events(time_limit=0.2)
+            channel.basic_cancel(tag)  # unacked deliveries go back for the final audit
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 def commands_exchange_name(events_exchange: str) -> str:
@@ -183,11 +237,12 @@ def commands_exchange_name(events_exchange: str) -> str:
 
 
 @contextlib.contextmanager
-def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]:
+def bench_exchange(amqp_url: str, queue_type: str = "classic",
+                   consume: bool = False) -> Iterator[tuple[str, str, list[QueueAudit]]]:
     """A unique durable topic exchange and a durable queue bound `#`; both deleted at the end.
 
     Yields (exchange, queue, audits); `audits` receives the `QueueAudit` taken just before the
-    queue is deleted.
+    queue is deleted (with `consume`, including what the draining consumer saw).
     """
     suffix = uuid.uuid4().hex[:10]
     exchange, queue = f"bench-gateway-{suffix}", f"bench-gateway-{suffix}"
@@ -195,19 +250,26 @@ def bench_exchange(amqp_url: str) -> Iterator[tuple[str, str, list[QueueAudit]]]
     try:
         channel = connection.channel()
         channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-        channel.queue_declare(queue, durable=True, arguments={"x-expires": QUEUE_EXPIRES_MS})
+        channel.queue_declare(queue, durable=True, arguments={
+            "x-expires": QUEUE_EXPIRES_MS, **QUEUE_ARGUMENTS[queue_type]})
         channel.queue_bind(queue, exchange, routing_key="#")
     finally:
         connection.close()
     audits: list[QueueAudit] = []
+    consumer = DrainingConsumer(amqp_url, queue) if consume else None
+    if consumer is not None:
+        consumer.start()
     try:
         yield exchange, queue, audits
     finally:
+        if consumer is not None:
+            consumer.stop()
         connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
         try:
             channel = connection.channel()
             try:
-                audits.append(audit_queue(channel, queue))
+                audits.append(audit_queue(channel, queue, *(
+                    (consumer.audit, consumer.seen) if consumer else ())))
             except (pika.exceptions.AMQPError, ValueError) as failure:
                 print(f"!! could not audit {queue}: {failure!r}", flush=True)
             channel = connection.channel() if channel.is_closed else channel

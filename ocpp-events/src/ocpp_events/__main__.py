@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 
 from ocpp_events.config import Settings
 from ocpp_events.logs import configure_logging
@@ -18,8 +19,21 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     from ocpp_events.bootstrap import run_services
 
-    asyncio.run(run_services(settings))
+    with asyncio.Runner(loop_factory=loop_factory(settings.gateway_event_loop)) as runner:
+        runner.run(run_services(settings))
     return 0
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """`uvloop` (optional dependency `ocpp-events[uvloop]`) or asyncio's own loop (None)."""
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError as error:
+            raise SystemExit("GATEWAY_EVENT_LOOP=uvloop needs `pip install "
+                             "ocpp-events[uvloop]`") from error
+        return uvloop.new_event_loop
+    return None
 
 
 if __name__ == "__main__":

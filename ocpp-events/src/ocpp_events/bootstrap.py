@@ -21,6 +21,7 @@ from ocpp_events.infrastructure.heap import HeapFreezer
 from ocpp_events.infrastructure.http_server import HealthServer
 from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
+from ocpp_events.infrastructure.loop_monitor import LoopLagProbe
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.infrastructure.ocpp.session import GatewayServices
 from ocpp_events.infrastructure.websocket_server import OcppServer
@@ -30,6 +31,7 @@ from ocpp_events.service.publishing import ConfirmedPublisher
 
 log = structlog.get_logger("ocpp_events")
 
+LOOP_LAG_PROBE_INTERVAL = 0.05  # seconds; 20 wake-ups/s cost nothing measurable
 _POLICY_STATUS = {"accept-all": "Accepted", "reject-all": "Invalid"}
 
 
@@ -42,6 +44,7 @@ class Gateway:
     health: HealthServer
     commands: CommandExecutor
     heap: HeapFreezer
+    loop_lag: LoopLagProbe
 
     async def start(self) -> None:
         await self.notifier.start()
@@ -50,12 +53,14 @@ class Gateway:
         await self.ocpp.start()
         await self.health.start()
         await self.heap.start()
+        await self.loop_lag.start()
 
     async def stop(self) -> None:
         """Graceful: stop accepting, close stations with 1001, publish pending, disconnect."""
         if self.services.command_inbox is not None:
             await self.services.command_inbox.close()
         await self.heap.stop()
+        await self.loop_lag.stop()
         await self.ocpp.stop()
         await self.health.stop()
         await self.commands.drain()
@@ -102,7 +107,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
     heap = HeapFreezer(settings.gateway_gc_freeze_interval, lambda: len(ocpp.registry))
-    return Gateway(settings, notifier, services, ocpp, health, commands, heap)
+    loop_lag = LoopLagProbe(LOOP_LAG_PROBE_INTERVAL, metrics.loop_lag.observe)
+    return Gateway(settings, notifier, services, ocpp, health, commands, heap, loop_lag)
 
 
 async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
@@ -136,7 +142,8 @@ async def run_services(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await gateway.start()
-    log.info("gateway ready", ocpp_port=gateway.ocpp.port, http_port=gateway.health.port)
+    log.info("gateway ready", ocpp_port=gateway.ocpp.port, http_port=gateway.health.port,
+             event_loop=f"{type(loop).__module__}.{type(loop).__name__}")
     await stop.wait()
     log.info("stopping on signal")
     await gateway.stop()

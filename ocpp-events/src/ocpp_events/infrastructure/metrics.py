@@ -28,6 +28,10 @@ class GatewayMetrics:
             "ocpp_gateway_publish_seconds", "Time from publish to broker confirmation.",
             ["confirmed"], registry=self.registry,
             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.loop_lag = Histogram(
+            "ocpp_gateway_event_loop_lag_seconds", "How much later than asked a periodic timer "
+            "fired (every call waits at least this long).", registry=self.registry,
+            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
 
         # Labelled children looked up once (`.labels()` costs a lock and a dict per call).
         self._call_counters: dict[tuple[str, str], Counter] = {}
