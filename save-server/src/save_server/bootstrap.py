@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import prometheus_client
 import structlog
 import uvicorn
 from fastapi import FastAPI
@@ -28,12 +27,16 @@ from save_server.infrastructure.db.uow import SqlUnitOfWork
 from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
 from save_server.infrastructure.messaging.worker import EventWorker
+from save_server.infrastructure.probes import CachedCheck, Check, start_probe_server
 from save_server.infrastructure.translation import HANDLED_TYPES
 from save_server.service.reports import ReportService, RetryPolicy
 from save_server.service.reports import run_scheduler as run_report_scheduler
 from save_server.service.station_commands import StationCommands
 
 log = structlog.get_logger("save_server")
+
+READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
+LIVENESS_SECONDS = 60.0  # the consume loop ticks at least every ~10 s (poll, backoff)
 
 
 @dataclass
@@ -42,13 +45,28 @@ class Container:
     engine: Engine
     uow_factory: Callable[[], UnitOfWork]
 
-    def api_dependencies(self) -> ApiDependencies:
+    def api_dependencies(self, broker_ready: Check | None = None) -> ApiDependencies:
+        checks = self.readiness_checks(broker_ready)
         return ApiDependencies(SqlStationReader(self.engine), SqlChargeReader(self.engine),
-                               self.uow_factory, self.database_ready)
+                               self.uow_factory,
+                               lambda: {name: check() for name, check in checks.items()})
 
-    def app(self, command_bus: CommandBus | None = None) -> FastAPI:
+    def readiness_checks(self, broker_ready: Check | None = None) -> dict[str, Check]:
+        """The database, and the broker: `broker_ready` (embedded mode), else AMQP_URL's
+        RabbitMQ (an AMQP connection at most every READY_CACHE_SECONDS), else none."""
+        checks: dict[str, Check] = {"database": self.database_ready}
+        url = self.settings.amqp_url
+        if broker_ready is None and url:
+            from save_server.infrastructure.messaging.rabbitmq import broker_reachable
+            broker_ready = CachedCheck(lambda: broker_reachable(url), READY_CACHE_SECONDS)
+        if broker_ready is not None:
+            checks["broker"] = broker_ready
+        return checks
+
+    def app(self, command_bus: CommandBus | None = None,
+            broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
-        return create_app(self.api_dependencies(),
+        return create_app(self.api_dependencies(broker_ready),
                           self.report_service(retry=RetryPolicy(attempts=1)),
                           self.station_commands(command_bus))
 
@@ -87,6 +105,7 @@ class Container:
     def start_reports(self, stop: threading.Event, **overrides: Any) -> threading.Thread:
         """The report scheduler as a thread (after creating the default subscription)."""
         service = self.report_service(**{"sleep": stop.wait, **overrides})  # backoff ends on stop
+        # (its liveness is this thread being alive: a run may legitimately take minutes)
         if self.settings.report_default_recipient_list:
             service.ensure_default_subscription(self.settings.report_default_recipient_list,
                                                 self.settings.report_default_cron,
@@ -97,17 +116,27 @@ class Container:
         thread.start()
         return thread
 
-    def worker(self, stream_factory: Callable[[], EventStream]) -> EventWorker:
+    def worker(self, stream_factory: Callable[[], EventStream],
+               ordered: bool = False) -> EventWorker:
         return EventWorker(stream_factory, self.uow_factory,
-                           batch_size=self.settings.save_server_prefetch)
+                           batch_size=self.settings.save_server_prefetch, ordered=ordered)
 
     def rabbit_stream(self) -> EventStream:
         from save_server.infrastructure.messaging.rabbitmq import RabbitEventStream
         if not self.settings.amqp_url:
             raise RuntimeError("AMQP_URL is required for the worker in services mode")
-        return RabbitEventStream(self.settings.amqp_url, self.settings.amqp_exchange,
-                                 self.settings.save_server_queue, HANDLED_TYPES,
-                                 self.settings.save_server_prefetch)
+        s = self.settings
+        return RabbitEventStream(s.amqp_url, s.amqp_exchange, s.save_server_queue,
+                                 HANDLED_TYPES, s.save_server_prefetch, s.save_server_shards)
+
+    def start_worker_probes(self, worker: EventWorker, port: int) -> Any:
+        """/metrics, /health (the consume loop ticked within LIVENESS_SECONDS), /ready (an
+        open broker stream and the database) on `port`."""
+        return start_probe_server(
+            self.settings.save_server_host, port,
+            lambda: worker.heartbeat.age() < LIVENESS_SECONDS,
+            {"broker": lambda: worker.connected,
+             "database": CachedCheck(self.database_ready, READY_CACHE_SECONDS)})
 
     def database_ready(self) -> bool:
         try:
@@ -153,15 +182,15 @@ def run_worker(settings: Settings | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    worker = container.worker(container.rabbit_stream, ordered=settings.save_server_shards > 0)
     if settings.save_server_worker_metrics_port is not None:
         # the worker's counters live in this process, not in the API's
-        prometheus_client.start_http_server(settings.save_server_worker_metrics_port,
-                                            addr=settings.save_server_host)
+        container.start_worker_probes(worker, settings.save_server_worker_metrics_port)
     log.info("worker started", queue=settings.save_server_queue,
-             exchange=settings.amqp_exchange,
+             exchange=settings.amqp_exchange, shards=settings.save_server_shards,
              metrics_port=settings.save_server_worker_metrics_port)
     try:
-        container.worker(container.rabbit_stream).run(stop)
+        worker.run(stop)
     finally:
         container.close()
         log.info("worker stopped")
@@ -175,9 +204,16 @@ def run_scheduler(settings: Settings | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("report scheduler started", interval=settings.report_scheduler_interval)
+    log.info("report scheduler started", interval=settings.report_scheduler_interval,
+             metrics_port=settings.save_server_scheduler_metrics_port)
     try:
-        container.start_reports(stop).join()
+        thread = container.start_reports(stop)
+        if settings.save_server_scheduler_metrics_port is not None:
+            start_probe_server(settings.save_server_host,
+                               settings.save_server_scheduler_metrics_port, thread.is_alive,
+                               {"database": CachedCheck(container.database_ready,
+                                                        READY_CACHE_SECONDS)})
+        thread.join()
     finally:
         container.close()
         log.info("report scheduler stopped")
@@ -206,7 +242,8 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
                               name="save-server-worker", daemon=True)
     from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
     command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
-    app = container.app(command_bus)
+    # the in-process broker is up while save-server's queue is declared in it
+    app = container.app(command_bus, lambda: broker.has_queue(settings.save_server_queue))
     server = _EmbeddedServer(uvicorn.Config(
         app, host=settings.save_server_host,
         port=settings.save_server_port, log_config=None, lifespan="off"))

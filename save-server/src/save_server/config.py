@@ -21,11 +21,17 @@ class Settings(BaseSettings):
     save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
     save_server_prefetch: int = Field(default=200, ge=1)
+    save_server_shards: int = Field(
+        default=0, ge=0,
+        description="0: one queue; N: N single-active-consumer shard queues by station")
     save_server_host: str = "0.0.0.0"
     save_server_port: int = Field(default=8080, ge=0, le=65535)
     save_server_worker_metrics_port: int | None = Field(
         default=None, ge=0, le=65535,
-        description="`worker`: serve its Prometheus /metrics on this port (unset → none)")
+        description="`worker`: serve /metrics, /health, /ready on this port (unset → none)")
+    save_server_scheduler_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="`scheduler`: serve /metrics, /health, /ready on this port (unset → none)")
     log_format: str = "console"
     log_level: str = "INFO"
     # Charge reports by e-mail (the scheduler role; issue 7)

@@ -188,7 +188,7 @@ def test_charges_csv_is_rfc4180_with_offsets(
 
 def test_health_ready_and_metrics(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/ready").json() == {"status": "ready"}
+    assert client.get("/ready").json() == {"status": "ready", "checks": {"database": True}}
     client.get("/charging-stations/NOPE")
     metrics = client.get("/metrics").text
     assert 'route="/charging-stations/{station_id}"' in metrics

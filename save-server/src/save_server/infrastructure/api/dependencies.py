@@ -16,7 +16,7 @@ class ApiDependencies:
     station_reader: StationReader
     charge_reader: ChargeReader
     uow_factory: Callable[[], UnitOfWork]
-    ready: Callable[[], bool]
+    ready: Callable[[], dict[str, bool]]  # readiness: component → reachable
 
 
 def _dependencies(request: Request) -> ApiDependencies:

@@ -1,9 +1,21 @@
-"""Event stream adapter for RabbitMQ (pika, blocking, one channel)."""
+"""Event stream adapter for RabbitMQ (pika, blocking): one channel per consumed queue.
+
+Unsharded (SAVE_SERVER_SHARDS=0): one durable queue bound per event type, consumed
+competitively by every worker. Sharded (N > 0): an `x-consistent-hash` exchange named like the
+queue, bound from the events exchange, hashes the `charging_station_id` header over N queues
+`<queue>.0 … <queue>.N-1`, each with single-active-consumer: every worker consumes every shard,
+RabbitMQ delivers a shard to one of them at a time, so a station's events are handled in order,
+and when that worker dies its unacknowledged messages go back in order to the next one.
+Workers hand shards over to balance the load (see `_rebalance`)."""
 
 from __future__ import annotations
 
+import functools
+import math
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pika
@@ -11,93 +23,187 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from save_server.domain.ports import Delivery, EventStream
 
+STATION_HEADER = "charging_station_id"  # set by the gateway on every event (docs/events.md)
+
+
+def broker_reachable(url: str, timeout: float = 2.0) -> bool:
+    """Whether an AMQP connection (TCP, handshake, login) opens within about `timeout` s."""
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts, parameters.retry_delay = 1, 0
+    parameters.socket_timeout = parameters.stack_timeout = timeout
+    parameters.blocked_connection_timeout = timeout
+    try:
+        pika.BlockingConnection(parameters).close()
+    except Exception:
+        return False
+    return True
+
+
+def shard_queues(queue: str, shards: int) -> list[str]:
+    """The queues a worker consumes: the queue itself, or its N shard queues."""
+    return [f"{queue}.{index}" for index in range(shards)] if shards else [queue]
+
 
 def declare_topology(channel: BlockingChannel, exchange: str, queue: str,
-                     event_types: Iterable[str]) -> None:
-    """Durable queue bound per event type; rejects go to `<exchange>.dead-letter`, routed by
-    the dead-letter queue's name so services sharing that exchange keep their own DLQ."""
+                     event_types: Iterable[str], shards: int = 0) -> list[str]:
+    """Declare the queues (see the module docstring) and return those to consume. Rejects go
+    to `<exchange>.dead-letter`, routed by the dead-letter queue's name so services sharing that
+    exchange keep their own DLQ."""
     dead_letter_exchange, dead_letter_queue = f"{exchange}.dead-letter", f"{queue}.dead-letter"
     channel.exchange_declare(exchange, "topic", durable=True)
     channel.exchange_declare(dead_letter_exchange, "topic", durable=True)
     channel.queue_declare(dead_letter_queue, durable=True)
     channel.queue_bind(dead_letter_queue, dead_letter_exchange, routing_key=dead_letter_queue)
-    channel.queue_declare(queue, durable=True, arguments={
-        "x-dead-letter-exchange": dead_letter_exchange,
-        "x-dead-letter-routing-key": dead_letter_queue,
-    })
+    arguments: dict[str, Any] = {"x-dead-letter-exchange": dead_letter_exchange,
+                                 "x-dead-letter-routing-key": dead_letter_queue}
+    if not shards:
+        channel.queue_declare(queue, durable=True, arguments=arguments)
+        for event_type in event_types:
+            channel.queue_bind(queue, exchange, routing_key=event_type)
+        return [queue]
+    # exchanges and queues have separate names: the hash exchange is named like the queue
+    channel.exchange_declare(queue, "x-consistent-hash", durable=True,
+                             arguments={"hash-header": STATION_HEADER})
     for event_type in event_types:
-        channel.queue_bind(queue, exchange, routing_key=event_type)
+        channel.exchange_bind(destination=queue, source=exchange, routing_key=event_type)
+    names = shard_queues(queue, shards)
+    for name in names:
+        channel.queue_declare(name, durable=True,
+                              arguments={**arguments, "x-single-active-consumer": True})
+        channel.queue_bind(name, queue, routing_key="1")  # the weight: equal shares
+    return names
+
+
+@dataclass(eq=False)
+class _Consumer:
+    """One queue consumed on a channel of its own (delivery tags are per channel)."""
+
+    queue: str
+    channel: BlockingChannel
+    tag: str = ""
+    unsettled: set[int] = field(default_factory=set)  # delivered, neither acked nor rejected
+    acks: list[int] = field(default_factory=list)  # acked by the worker, not yet sent
+    last_delivery: float = float("-inf")
+
+    def send_acks(self) -> None:
+        if not self.acks:
+            return
+        acks, self.acks = self.acks, []
+        highest = max(acks)
+        if all(tag > highest for tag in self.unsettled):
+            self.channel.basic_ack(highest, multiple=True)
+            return
+        for tag in acks:  # an earlier delivery is still open: ack one by one
+            self.channel.basic_ack(tag)
 
 
 class RabbitEventStream(EventStream):
     def __init__(self, url: str, exchange: str, queue: str, event_types: Iterable[str],
-                 prefetch: int = 50) -> None:
+                 prefetch: int = 50, shards: int = 0, rebalance_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._connection = pika.BlockingConnection(pika.URLParameters(url))
-        self._channel = self._connection.channel()
-        self._channel.confirm_delivery()
-        self._channel.basic_qos(prefetch_count=prefetch)
-        declare_topology(self._channel, exchange, queue, event_types)
+        self._control = self._connection.channel()  # declarations, dead letters (confirmed)
+        self._control.confirm_delivery()
+        self._queues = declare_topology(self._control, exchange, queue, event_types, shards)
         self._dead_letter_exchange = f"{exchange}.dead-letter"
         self._dead_letter_queue = f"{queue}.dead-letter"
+        self._prefetch, self._sharded = prefetch, shards > 0
+        self._rebalance_seconds, self._clock = rebalance_seconds, clock
+        self._next_rebalance = clock() + rebalance_seconds
         self._ready: deque[Delivery] = deque()
-        self._unsettled: set[int] = set()  # delivered tags neither acked nor rejected yet
-        self._acks: list[int] = []  # acked by the worker, not yet sent
-        self._consumer_tag = self._channel.basic_consume(queue, self._on_message)
+        self._consumers: dict[str, _Consumer] = {}
+        for name in self._queues:
+            self._subscribe(name)
 
-    def _on_message(self, _channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        self._unsettled.add(method.delivery_tag)
+    @property
+    def is_open(self) -> bool:
+        return bool(self._connection.is_open)
+
+    def _subscribe(self, queue: str) -> None:
+        channel = self._connection.channel()
+        channel.basic_qos(prefetch_count=self._prefetch)
+        consumer = _Consumer(queue, channel)
+        consumer.tag = channel.basic_consume(queue, functools.partial(self._on_message, consumer))
+        self._consumers[queue] = consumer
+
+    def _on_message(self, consumer: _Consumer, _channel: Any, method: Any, properties: Any,
+                    body: bytes) -> None:
+        consumer.unsettled.add(method.delivery_tag)
+        consumer.last_delivery = self._clock()
         self._ready.append(Delivery(body, method.routing_key, method.redelivered,
-                                    (method, properties)))
+                                    (consumer, method, properties)))
 
     def receive(self, timeout: float) -> Delivery | None:
         """The next delivered message; waits up to `timeout` seconds (0: only what is here).
         Sends the acks of the messages settled since the last call first."""
-        self._send_acks()
+        for consumer in self._consumers.values():
+            consumer.send_acks()
+        self._rebalance()
         if not self._ready:
             self._connection.process_data_events(time_limit=timeout)
         return self._ready.popleft() if self._ready else None
 
     def ack(self, delivery: Delivery) -> None:
         """Settled now, sent with the next `receive` (or `close`): a batch of events, all
-        committed, costs one `basic.ack multiple` instead of one frame and flush each."""
-        method, _ = delivery.handle  # type: ignore[misc]
-        self._unsettled.discard(method.delivery_tag)
-        self._acks.append(method.delivery_tag)
-
-    def _send_acks(self) -> None:
-        if not self._acks:
-            return
-        acks, self._acks = self._acks, []
-        highest = max(acks)
-        if all(tag > highest for tag in self._unsettled):
-            self._channel.basic_ack(highest, multiple=True)
-            return
-        for tag in acks:  # an earlier delivery is still open: ack one by one
-            self._channel.basic_ack(tag)
+        committed, costs one `basic.ack multiple` per queue instead of one frame each."""
+        consumer, method, _ = delivery.handle  # type: ignore[misc]
+        consumer.unsettled.discard(method.delivery_tag)
+        consumer.acks.append(method.delivery_tag)
 
     def requeue(self, delivery: Delivery) -> None:
-        method, _ = delivery.handle  # type: ignore[misc]
-        self._unsettled.discard(method.delivery_tag)
-        self._channel.basic_nack(method.delivery_tag, requeue=True)
+        consumer, method, _ = delivery.handle  # type: ignore[misc]
+        consumer.unsettled.discard(method.delivery_tag)
+        consumer.channel.basic_nack(method.delivery_tag, requeue=True)
 
     def dead_letter(self, delivery: Delivery, error: str) -> None:
         """Publish (confirmed) a copy with the error to the dead-letter queue, then ack."""
-        method, properties = delivery.handle  # type: ignore[misc]
+        consumer, method, properties = delivery.handle  # type: ignore[misc]
         headers = dict(properties.headers or {})
         headers.update({"x-error": error[:1000], "x-original-routing-key": method.routing_key})
-        self._channel.basic_publish(
+        self._control.basic_publish(
             self._dead_letter_exchange, self._dead_letter_queue, delivery.body,
             pika.BasicProperties(headers=headers, delivery_mode=2,
                                  content_type=properties.content_type,
                                  message_id=properties.message_id))
-        self._unsettled.discard(method.delivery_tag)
-        self._channel.basic_ack(method.delivery_tag)
+        consumer.unsettled.discard(method.delivery_tag)
+        consumer.channel.basic_ack(method.delivery_tag)
+
+    def _rebalance(self) -> None:
+        """Every `rebalance_seconds`, hand over the shards delivered to this worker beyond its
+        fair share, ceil(shards / workers): closing a shard's channel makes RabbitMQ activate
+        the next (waiting) consumer, another worker; this one subscribes again, at the back.
+        Only shards with nothing handed to the worker are released, so no event of a shard is
+        ever in two workers' hands; those still buffered here go back to the queue in order."""
+        now = self._clock()
+        if not self._sharded or now < self._next_rebalance:
+            return
+        self._next_rebalance = now + self._rebalance_seconds
+        workers = max(self._control.queue_declare(name, passive=True).method.consumer_count
+                      for name in self._queues)
+        fair = math.ceil(len(self._queues) / max(1, workers))
+        active = [c for c in self._consumers.values()
+                  if now - c.last_delivery < self._rebalance_seconds]
+        for consumer in active[fair:]:
+            if self._nothing_handed_out(consumer):
+                self._release(consumer)
+
+    def _nothing_handed_out(self, consumer: _Consumer) -> bool:
+        buffered = {d.handle[1].delivery_tag for d in self._ready  # type: ignore[index]
+                    if d.handle[0] is consumer}  # type: ignore[index]
+        return consumer.unsettled <= buffered and not consumer.acks
+
+    def _release(self, consumer: _Consumer) -> None:
+        self._ready = deque(d for d in self._ready
+                            if d.handle[0] is not consumer)  # type: ignore[index]
+        consumer.channel.close()  # its buffered deliveries are requeued, in order
+        self._subscribe(consumer.queue)
 
     def close(self) -> None:
         try:
-            if self._channel.is_open:
-                self._send_acks()
-                self._channel.basic_cancel(self._consumer_tag)
+            for consumer in self._consumers.values():
+                if consumer.channel.is_open:
+                    consumer.send_acks()
+                    consumer.channel.basic_cancel(consumer.tag)
         finally:
             if self._connection.is_open:
                 self._connection.close()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from save_server.domain.ports import Delivery, EventStream, UnitOfWork
 from save_server.infrastructure import metrics
+from save_server.infrastructure.probes import Heartbeat
 from save_server.infrastructure.translation import PoisonMessage, parse_envelope, translate
 from save_server.service.ingest import IncomingEvent, ingest_events
 
@@ -32,38 +33,60 @@ class Backoff:
         self.failures = 0
 
 
+class RedeliverInOrder(Exception):
+    """A transient failure in ordered mode: the worker closes its stream instead of requeueing
+    one event, so the broker puts back every unacknowledged event of the queue in order."""
+
+
 class EventWorker:
     """Takes up to `batch_size` ready events at a time and commits them together; a failing
-    batch is retried event by event, so one bad event never holds the others back."""
+    batch is retried event by event, so one bad event never holds the others back.
+
+    `ordered` (sharded queues): events are handled in queue order, and a transient failure
+    hands every unacknowledged event back in order (the stream is closed and opened again)
+    instead of requeueing that one event behind later ones."""
 
     def __init__(self, stream_factory: Callable[[], EventStream],
                  uow_factory: Callable[[], UnitOfWork], backoff: Backoff | None = None,
-                 poll_seconds: float = 0.5, batch_size: int = 50) -> None:
+                 poll_seconds: float = 0.5, batch_size: int = 50, ordered: bool = False,
+                 heartbeat: Heartbeat | None = None) -> None:
         self._stream_factory = stream_factory
         self._uow_factory = uow_factory
         self._backoff = backoff or Backoff()
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._ordered = ordered
+        self.heartbeat = heartbeat or Heartbeat()
+        self.connected = False  # holds an open stream (readiness)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; reconnects with backoff when the broker goes away."""
         while not stop.is_set():
+            self.heartbeat.beat()
             try:
                 stream = self._stream_factory()
             except Exception as error:  # broker unreachable: wait and retry
                 log.warning("event stream unavailable", error=str(error))
                 stop.wait(self._backoff.next_delay())
                 continue
+            self.connected, delay = True, 0.0
             try:
                 self.consume(stream, stop)
+            except RedeliverInOrder as error:
+                log.warning("stream reopened to redeliver in order", error=str(error.__cause__))
+                delay = self._backoff.next_delay()
             except Exception as error:
                 log.warning("event stream lost", error=str(error))
-                stop.wait(self._backoff.next_delay())
+                delay = self._backoff.next_delay()
             finally:
-                _close(stream)
+                self.connected = False
+                _close(stream)  # first: the other workers can take the events over meanwhile
+            if delay:
+                stop.wait(delay)
 
     def consume(self, stream: EventStream, stop: threading.Event) -> None:
         while not stop.is_set():
+            self.heartbeat.beat()
             delivery = stream.receive(self._poll_seconds)
             if delivery is None:
                 continue
@@ -134,6 +157,9 @@ class EventWorker:
                               event.event_id)
             return
         metrics.EVENTS_FAILED.labels(reason="database").inc()
+        self.heartbeat.beat()
+        if self._ordered:
+            raise RedeliverInOrder(event.event_id) from error
         delay = self._backoff.next_delay()
         log.warning("event requeued after database error", event_id=event.event_id,
                     type=event.event_type, error=str(error).splitlines()[0], retry_in=delay)

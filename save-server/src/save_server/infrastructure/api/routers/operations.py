@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from save_server.infrastructure.api.dependencies import Deps
+from save_server.infrastructure.probes import readiness_answer
 
 router = APIRouter(tags=["operations"])
 
@@ -19,10 +20,9 @@ def health() -> dict[str, str]:
 
 @router.get("/ready")
 def ready(deps: Deps) -> JSONResponse:
-    """The database answers."""
-    if deps.ready():
-        return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "not ready"}, status_code=503)
+    """The database and the broker answer; 503 names those that do not."""
+    status, body = readiness_answer(deps.ready())
+    return JSONResponse(body, status_code=status)
 
 
 @router.get("/metrics")
