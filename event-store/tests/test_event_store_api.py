@@ -124,7 +124,7 @@ def test_stats_count_per_type_and_day(client, stored):
 
 def test_health_ready_and_metrics(client, sqlite_storage):
     assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/ready").json() == {"status": "ready"}
+    assert client.get("/ready").json() == {"status": "ready", "checks": {"database": True}}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert "event_store_events_stored_total" in metrics.text

@@ -23,12 +23,22 @@ from event_store.infrastructure.embedded_broker import (
     EmbeddedReplayPublisher,
     InProcessBroker,
 )
+from event_store.infrastructure.probes import (
+    CachedCheck,
+    Check,
+    WorkerProbe,
+    broker_reachable,
+    start_probe_server,
+)
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
 from event_store.service.ingest import BatchPolicy, IngestWorker
 from event_store.service.replay import ReplayService
 from event_store.service.retention import run_retention
 
 log = structlog.get_logger(__name__)
+
+READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
+LIVENESS_SECONDS = 60.0  # the fetch loop ticks at least every few seconds
 
 
 def build_storage(settings: Settings) -> EventStorage:
@@ -47,9 +57,36 @@ def batch_policy(settings: Settings) -> BatchPolicy:
 
 
 def build_app(storage: EventStorage,
-              publisher_factory: Callable[[], ReplayPublisher] | None) -> FastAPI:
+              publisher_factory: Callable[[], ReplayPublisher] | None,
+              broker_ready: Check | None = None) -> FastAPI:
+    """The API; `broker_ready` is the broker half of its /ready (None: not checked)."""
     replays = ReplayService(storage, publisher_factory) if publisher_factory else None
-    return create_app(storage, replays)
+    app = create_app(storage, replays)
+    app.state.broker_ready = broker_ready
+    return app
+
+
+def amqp_ready(settings: Settings) -> Check | None:
+    """AMQP_URL's RabbitMQ answers (one connection at most every READY_CACHE_SECONDS)."""
+    url = settings.amqp_url
+    if not url:
+        return None
+    return CachedCheck(lambda: broker_reachable(url), READY_CACHE_SECONDS)
+
+
+def storage_ready(storage: EventStorage) -> bool:
+    storage.ping()
+    return True
+
+
+def start_worker_probes(settings: Settings, storage: EventStorage, probe: WorkerProbe,
+                        port: int) -> Any:
+    """/metrics, /health (fetch loop ticked within LIVENESS_SECONDS), /ready (an open feed,
+    the storage answers) on `port`."""
+    return start_probe_server(
+        settings.event_store_host, port, lambda: probe.heartbeat.age() < LIVENESS_SECONDS,
+        {"broker": lambda: probe.connected,
+         "database": CachedCheck(lambda: storage_ready(storage), READY_CACHE_SECONDS)})
 
 
 def rabbitmq_publisher_factory(settings: Settings) -> Callable[[], ReplayPublisher] | None:
@@ -76,7 +113,7 @@ def start_retention(settings: Settings, storage: EventStorage,
 def run_api(settings: Settings) -> None:
     """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
     storage = build_storage(settings)
-    app = build_app(storage, rabbitmq_publisher_factory(settings))
+    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings))
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
     # handler found at start; a no-op handler lets us close the storage and exit with 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -103,13 +140,12 @@ def run_worker(settings: Settings) -> None:
         signal.signal(signum, lambda *_: stop.set())
     storage = build_storage(settings)
     start_retention(settings, storage, stop)
+    probe = WorkerProbe()
     if settings.event_store_worker_metrics_port is not None:
-        import prometheus_client
-
-        prometheus_client.start_http_server(settings.event_store_worker_metrics_port,
-                                            addr=settings.event_store_host)
+        start_worker_probes(settings, storage, probe, settings.event_store_worker_metrics_port)
     try:
         while not stop.is_set():
+            probe.heartbeat.beat()
             try:
                 feed = PikaEventFeed(settings.amqp_url, settings.event_store_queue,
                                      settings.amqp_exchange, settings.dead_letter_queue,
@@ -118,12 +154,14 @@ def run_worker(settings: Settings) -> None:
                 log.error("event_store.broker_unreachable", error=repr(error))
                 stop.wait(2.0)
                 continue
+            probe.connected = True
             try:
-                IngestWorker(feed, storage, batch_policy(settings)).run(stop)
+                IngestWorker(probe.watch(feed), storage, batch_policy(settings)).run(stop)
             except AMQPError as error:
                 log.error("event_store.broker_connection_lost", error=repr(error))
                 stop.wait(2.0)
             finally:
+                probe.connected = False
                 with contextlib.suppress(AMQPError):
                     feed.close()
     finally:
@@ -174,7 +212,10 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path,
     worker_thread = threading.Thread(target=_run_embedded_worker, args=(worker, stop),
                                      name="event-store-worker", daemon=True)
     exchange = settings.amqp_exchange
-    app = build_app(storage, lambda: EmbeddedReplayPublisher(embedded, exchange))
+    # the in-process broker is up while the event-store's queue is declared in it
+    queue = settings.event_store_queue
+    app = build_app(storage, lambda: EmbeddedReplayPublisher(embedded, exchange),
+                    lambda: broker.has_queue(queue))
     server = _EmbeddedServer(uvicorn.Config(app, log_config=None, lifespan="off",
                                             log_level="warning"))
     try:
