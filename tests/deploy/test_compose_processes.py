@@ -47,7 +47,8 @@ PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:54
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
 INFRASTRUCTURE = {"rabbitmq", "postgres", "mongo"}
 PORT_VARIABLES = ("GATEWAY_PORT", "GATEWAY_HTTP_PORT", "SAVE_SERVER_PORT", "EVENT_STORE_PORT",
-                  "SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT")
+                  "SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT",
+                  "SAVE_SERVER_SCHEDULER_METRICS_PORT")
 HOST_VARIABLES = ("GATEWAY_HOST", "SAVE_SERVER_HOST", "EVENT_STORE_HOST")
 
 
@@ -179,16 +180,26 @@ def _wait_for_queues(queues: list[str], timeout: float = 30) -> None:
         connection.close()
 
 
-def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
+def _consumed_queues(queues: dict[str, str], shards: int) -> list[str]:
+    """The queues the workers consume: save-server's N shard queues when it is sharded."""
+    found = []
+    for variable, queue in queues.items():
+        sharded = variable == "SAVE_SERVER_QUEUE" and shards > 0
+        found += [f"{queue}.{index}" for index in range(shards)] if sharded else [queue]
+    return found
+
+
+def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -> None:
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN_URL))
     try:
         channel = connection.channel()
-        for queue in queues + [f"{queue}.dead-letter" for queue in queues]:
+        names = list(queues.values())
+        for queue in _consumed_queues(queues, shards) + [f"{q}.dead-letter" for q in names]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter"):
-            channel.exchange_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter", queues["SAVE_SERVER_QUEUE"]):
+            channel.exchange_delete(name)  # the last: save-server's consistent-hash exchange
     finally:
         connection.close()
 
@@ -239,6 +250,7 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
             assert environment.get(variable, queue) == queue, name
         if "DATABASE_URL" in environment:
             assert environment["DATABASE_URL"].endswith(f"@127.0.0.1:5432/{database}"), name
+    shards = int(environments["save-server-worker"].get("SAVE_SERVER_SHARDS", "0"))
     _postgres(f'CREATE DATABASE "{database}"')
     try:
         for name in sorted(_one_shot(services)):
@@ -255,12 +267,12 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
             platform.roles.append(RunningRole(name, process, log,
                                               _health_url(service, platform.ports)))
         _wait_healthy(platform)
-        _wait_for_queues(list(queues.values()))
+        _wait_for_queues(_consumed_queues(queues, shards))
         yield platform
     finally:
         _stop(platform.roles)
         with contextlib.suppress(Exception):
-            _delete_broker_objects(exchange, list(queues.values()))
+            _delete_broker_objects(exchange, queues, shards)
         _postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
@@ -339,6 +351,22 @@ def test_each_worker_serves_its_own_counters_on_its_metrics_port(
                 break
             time.sleep(0.2)
         assert _counter(text, counter) >= 3, f"{counter} on {url}:\n{text[:2000]}"
+
+
+def test_workers_and_scheduler_answer_health_ready_metrics_and_404(
+        compose_on_host: ComposeOnHost) -> None:
+    """The probe servers on the ports compose gives them: ready means broker and database
+    reached (the scheduler: database), anything but the three paths is 404."""
+    expected = {"SAVE_SERVER_WORKER_METRICS_PORT": {"broker": True, "database": True},
+                "EVENT_STORE_WORKER_METRICS_PORT": {"broker": True, "database": True},
+                "SAVE_SERVER_SCHEDULER_METRICS_PORT": {"database": True}}
+    for variable, checks in expected.items():
+        base = compose_on_host.url(variable)
+        assert httpx.get(f"{base}/health", timeout=5).json() == {"status": "ok"}, variable
+        ready = httpx.get(f"{base}/ready", timeout=5)
+        assert (ready.status_code, ready.json()["checks"]) == (200, checks), variable
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 200, variable
+        assert httpx.get(f"{base}/nothing", timeout=5).status_code == 404, variable
 
 
 def test_every_role_is_still_running_and_logs_only_json(compose_on_host: ComposeOnHost) -> None:

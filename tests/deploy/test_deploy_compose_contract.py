@@ -117,10 +117,10 @@ def test_restart_policies_and_health_checks() -> None:
             probe = " ".join(service["healthcheck"]["test"])
             assert f"http://127.0.0.1:{port}/health" in probe, name
         elif role.metrics_port is not None:
-            # prometheus_client's server: no /health logic, so probe what it serves
+            # a worker's or the scheduler's probe server: /health on its metrics port
             assert service["environment"][role.metrics_variable] == str(role.metrics_port), name
             probe = " ".join(service["healthcheck"]["test"])
-            assert f"http://127.0.0.1:{role.metrics_port}/metrics" in probe, name
+            assert f"http://127.0.0.1:{role.metrics_port}/health" in probe, name
         else:
             assert service["healthcheck"] == {"disable": True}, name
     for name in INFRASTRUCTURE:

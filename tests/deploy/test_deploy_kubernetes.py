@@ -87,12 +87,13 @@ def test_http_roles_have_probes_on_the_documented_port_and_the_others_none() -> 
         role = roles[tuple(container["command"])]
         port = role.http_port
         if port is None and role.metrics_port is not None:
-            # a worker's prometheus_client server: liveness on /metrics, nothing to be ready for
+            # a worker's or the scheduler's probe server, next to its /metrics
             assert config_map["data"][role.metrics_variable] == str(role.metrics_port), name
             named = {p["name"]: p["containerPort"] for p in container["ports"]}
             liveness = container["livenessProbe"]["httpGet"]
-            assert (liveness["path"], named[liveness["port"]]) == ("/metrics", role.metrics_port)
-            assert "readinessProbe" not in container, name
+            readiness = container["readinessProbe"]["httpGet"]
+            assert (liveness["path"], named[liveness["port"]]) == ("/health", role.metrics_port)
+            assert (readiness["path"], named[readiness["port"]]) == ("/ready", role.metrics_port)
             annotations = deployment["spec"]["template"]["metadata"]["annotations"]
             assert annotations["prometheus.io/port"] == str(role.metrics_port), name
             continue

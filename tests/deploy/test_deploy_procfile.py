@@ -25,7 +25,8 @@ honcho_environ = pytest.importorskip("honcho.environ")
 # A stand-in for `python` on PATH: prints the metrics variables its process was started with.
 FAKE_PYTHON = f"""#!{sys.executable}
 import json, os, sys
-names = ("SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT")
+names = ("SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT",
+         "SAVE_SERVER_SCHEDULER_METRICS_PORT")
 print(json.dumps({{"argv": sys.argv[1:], **{{n: os.environ.get(n) for n in names}}}}))
 """
 
@@ -67,24 +68,26 @@ def _started(tmp_path: Path, concurrency: dict[str, int]) -> dict[str, dict]:
     return seen
 
 
-def test_two_workers_of_each_kind_get_distinct_metrics_ports(tmp_path: Path) -> None:
+def test_two_processes_of_each_probed_role_get_distinct_metrics_ports(tmp_path: Path) -> None:
+    """Both workers and the scheduler (which honcho could start twice too)."""
     workers = {role.command: role for role in documented_roles() if role.metrics_variable}
-    assert len(workers) == 2
+    assert len(workers) == 3
     names = {name: _command(line) for name, line in _processes().items()}
     concurrency = {name: 2 for name, command in names.items() if command in workers}
-    assert len(concurrency) == 2
+    assert len(concurrency) == 3
     seen = _started(tmp_path, concurrency)
     ports = []
     for name, process in seen.items():
         command = ("python", *process["argv"])
         role = workers.get(command)
-        for variable in ("SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT"):
+        for variable in ("SAVE_SERVER_WORKER_METRICS_PORT", "EVENT_STORE_WORKER_METRICS_PORT",
+                         "SAVE_SERVER_SCHEDULER_METRICS_PORT"):
             if role is not None and variable == role.metrics_variable:
                 assert process[variable] and process[variable].isdigit(), name
                 ports.append(int(process[variable]))
             else:
                 assert process[variable] is None, f"{name} sets {variable}"
-    assert len(ports) == 4 and len(set(ports)) == 4, seen
+    assert len(ports) == 6 and len(set(ports)) == 6, seen
 
 
 def test_the_example_env_survives_honchos_env_parser() -> None:
