@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from save_server.domain.model import BootInfo, Connector, MeterSample, StatusReport
+from save_server.domain.model import BootInfo, Connector, MeterSample, Station, StatusReport
 from save_server.domain.rules import StationStatus
 
 
@@ -24,3 +24,20 @@ class StationView:
     availability: StatusReport | None = None
     connectors: list[Connector] = field(default_factory=list)
     readings: list[MeterSample] = field(default_factory=list)
+
+
+def view_of(station: Station) -> StationView:
+    """What the API shows of a station, from the aggregate (connectors by id, readings by
+    measurand then phase: the order the readers list them in)."""
+    readings = sorted(station.readings.items(),
+                      key=lambda item: (item[0][0].value, item[0][1]))
+    return StationView(
+        station_id=station.station_id, status=station.status,
+        first_connected_at=station.first_connected_at,
+        last_connected_at=station.last_connected_at, last_seen_at=station.last_seen_at,
+        boot_info=station.boot_info, name=station.name, address=station.address,
+        latitude=station.latitude, longitude=station.longitude,
+        availability=station.availability,
+        connectors=[station.connectors[c] for c in sorted(station.connectors)],
+        readings=[sample for _, sample in readings],
+    )

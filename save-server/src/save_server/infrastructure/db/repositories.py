@@ -66,8 +66,9 @@ class SqlStationRepository(StationRepository):
         if not ids:
             return
         rows = lock_stations(self._db, ids)
+        documents = {row["station_id"]: row["document"] for row in rows}
         for station_id, station in load_stations(self._db, rows, wanted).items():
-            self._loaded[station_id] = (station, Snapshot.of(station))
+            self._loaded[station_id] = (station, Snapshot.of(station, documents[station_id]))
 
     def _include_connections(self, station: Station, connection_ids: Collection[str]) -> None:
         missing = [c for c in connection_ids if c not in station.connections]

@@ -4,7 +4,7 @@ statements, not a few per station."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
 from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.documents import station_document
 from save_server.infrastructure.db.mapping import (
     connector_from_row,
     connector_row,
@@ -44,10 +45,12 @@ class Snapshot:
     connections: dict[str, tuple]
     readings: dict[tuple, MeterSample]
     connectors: dict[int, dict[str, Any]]
+    document: str | None = None  # as stored
 
     @classmethod
-    def of(cls, station: Station) -> Snapshot:
+    def of(cls, station: Station, document: str | None = None) -> Snapshot:
         return cls(
+            document=document,
             station=station_row(station),
             connections={c.connection_id: connection_key(c)
                          for c in station.connections.values()},
@@ -179,14 +182,15 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
     connector_rows: list[dict[str, Any]] = []
     report_rows: list[dict[str, Any]] = []
     snapshots: dict[str, Snapshot] = {}
+    documents = db.dialect.name == "postgresql"
     for station, before in changed:
         key = station.station_id
-        after = snapshots[key] = Snapshot.of(station)
-        if after.station != before.station:
-            station_rows.append(after.station)
+        after = Snapshot.of(station, before.document)
+        touched = after.station != before.station
         for connection in station.connections.values():
             if before.connections.get(connection.connection_id) != \
                     after.connections[connection.connection_id]:
+                touched = True
                 connection_rows.append({
                     "station_id": key, "connection_id": connection.connection_id,
                     "first_seen_at": connection.first_seen_at,
@@ -196,6 +200,7 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
         station.new_boots.clear()
         for reading_key, sample in station.readings.items():
             if before.readings.get(reading_key) != sample:
+                touched = True
                 reading_rows.append({
                     "station_id": key, "measurand": sample.measurand.value,
                     "phase": sample.phase or "", "value": sample.value, "unit": sample.unit,
@@ -203,12 +208,21 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
         for connector in station.connectors.values():
             row = after.connectors[connector.connector_id]
             if before.connectors.get(connector.connector_id) != row:
+                touched = True
                 connector_rows.append(row)
             report_rows += [{
                 "station_id": key, "connector_id": connector.connector_id,
                 "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
                 "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
             connector.new_reports.clear()
+        if documents and (touched or before.document is None):
+            document = station_document(station)
+            if document != before.document:
+                after = replace(after, document=document)
+        if after.station != before.station or after.document != before.document:
+            station_rows.append({**after.station, "document": after.document}
+                                if documents else after.station)
+        snapshots[key] = after
     if station_rows:  # every column of a locked row: an upsert is one multi-row statement
         _upsert(db, t.stations, station_rows, ["station_id"])
     if connection_rows:

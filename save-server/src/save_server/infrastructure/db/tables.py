@@ -48,6 +48,9 @@ stations = Table(
     Column("availability_error_code", String(50)),
     Column("availability_info", Text()),
     Column("availability_at", UTCDateTime()),
+    # The station as `GET /charging-stations` lists it, written with every change
+    # (PostgreSQL only; NULL: not written yet, the reader builds it from the rows).
+    Column("document", Text()),
     Index(None, "status"),
 )
 
