@@ -56,10 +56,15 @@ class BenchDatabase:
         admin.close()
         return found
 
-    def migrate(self) -> None:
+    def migrate(self, revision: str | None = None) -> None:
+        """`python -m save_server migrate` (to head), or to an older `revision`."""
         env = {**os.environ, "DATABASE_URL": self.sqlalchemy_url, "LOG_LEVEL": "WARNING"}
-        subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        command = [sys.executable, "-m", "save_server", "migrate"]
+        if revision is not None:
+            command = [sys.executable, "-c", "import sys; from save_server.infrastructure.db."
+                       "engine import migrate; migrate(sys.argv[1], sys.argv[2])",
+                       self.sqlalchemy_url, revision]
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 SEED_STATIONS = """

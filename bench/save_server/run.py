@@ -28,6 +28,7 @@ from machine import load_line, machine_lines, verdict
 from sessions import session_events
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+SEED_REVISION = "0003_station_commands"  # the schema `database.seed` writes
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -92,21 +93,28 @@ def ensure_seeded(db: BenchDatabase, args: argparse.Namespace, report: Report) -
             stations, charges = cursor.fetchone()
         conn.close()
         if (stations, charges) == (args.stations, args.charges):
+            db.migrate()  # a database kept by older code gets the newer revisions
             report.add(f"- reused the seeded database `{db.name}` ({stations:,} stations, "
-                       f"{charges:,} seeded charges)")
+                       f"{charges:,} seeded charges), migrated to head")
             return
         db.drop()
     db.create()
     began = time.perf_counter()
-    db.migrate()
+    # Seeded like a database that existed before the stored station documents (0004), then
+    # upgraded: the upgrade writes every station's document, as it would in production.
+    db.migrate(SEED_REVISION)
     migrate_s = time.perf_counter() - began
     timings = seed(db, args.stations, args.charges)
-    report.figures["seed"] = {"migrate_s": migrate_s, **timings}
-    report.add(f"- created `{db.name}`, `python -m save_server migrate` {migrate_s:.1f} s, seeded "
+    began = time.perf_counter()
+    db.migrate()
+    upgrade_s = time.perf_counter() - began
+    report.figures["seed"] = {"migrate_s": migrate_s, "upgrade_s": upgrade_s, **timings}
+    report.add(f"- created `{db.name}`, migrated to `{SEED_REVISION}` {migrate_s:.1f} s, seeded "
                f"{args.stations:,} stations (2 connectors, 3 readings each) and "
                f"{args.charges:,} charges over one year in {timings['charges']:.1f} s "
                f"(INSERT … SELECT generate_series), VACUUM ANALYZE "
-               f"{timings['vacuum_analyze']:.1f} s")
+               f"{timings['vacuum_analyze']:.1f} s, then `python -m save_server migrate` to "
+               f"head (stations' documents written) {upgrade_s:.1f} s")
 
 
 def ms(summary: dict[str, Any]) -> str:
@@ -132,9 +140,11 @@ def api_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out: P
         api_bench.stations_list(base, 1)  # warm-up
         stations_api = api_bench.stations_list(base, repeats)
         stations_sql = api_bench.stations_sql_baseline(db, repeats)
+        documents_sql = api_bench.stations_sql_baseline(db, repeats,
+                                                        api_bench.STATION_DOCUMENTS_SQL)
     report.figures.update(week_api=week_api, week_sql=week_sql, deep_api=deep_api,
                           deep_sql=deep_sql, deep_or_sql=deep_or_sql, stations_api=stations_api,
-                          stations_sql=stations_sql)
+                          stations_sql=stations_sql, documents_sql=documents_sql)
     for c, result in week_api.items():
         report.row("`GET /charges` one station, one week", f"{result['n']:,} requests, "
                    f"{c} concurrent: {ms(result)}, {result['requests_per_s']:.0f} req/s, "
@@ -152,8 +162,10 @@ def api_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out: P
                    f"the API's OR form ({deep_or_sql['n']} queries): {ms(deep_or_sql)}")
     report.row(f"`GET /charging-stations` ({stations_api['stations']:,} stations, "
                f"{stations_api['bytes'] / 1e6:.1f} MB JSON)",
-               f"{stations_api['n']} sequential: {ms(stations_api)}", "≤ 300 ms (max)",
-               verdict(stations_api["max_ms"], 300), f"3 SQL reads: {ms(stations_sql)}")
+               f"{stations_api['n']} sequential (sent → body read): {ms(stations_api)}",
+               "≤ 300 ms (max)", verdict(stations_api["max_ms"], 300),
+               f"3 SQL reads of the rows: {ms(stations_sql)}; the stored documents "
+               f"(`SELECT document`): {ms(documents_sql)}")
 
 
 def csv_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out: Path) -> None:
