@@ -85,26 +85,30 @@ def test_replay_to_a_missing_queue_fails_with_the_error(sqlite_storage, broker, 
 
 
 class GatedPublisher(EmbeddedReplayPublisher):
-    """Lets the test hold the replay between two events."""
+    """Lets the test hold the replay between two pages."""
 
     def __init__(self, broker, gate: threading.Semaphore) -> None:
         super().__init__(broker, EXCHANGE)
         self._gate = gate
 
-    def publish_to_exchange(self, event, headers):
-        self._gate.acquire()
-        super().publish_to_exchange(event, headers)
+    def send(self, target, pages, on_sent):
+        def gated():
+            for page in pages:
+                self._gate.acquire()
+                yield page
+
+        super().send(target, gated(), on_sent)
 
 
-def test_a_cancelled_replay_stops_early(sqlite_storage, broker, events):
+def test_a_cancelled_replay_stops_after_the_page_in_flight(sqlite_storage, broker, events):
     gate = threading.Semaphore(2)
-    service = ReplayService(sqlite_storage, lambda: GatedPublisher(broker, gate))
+    service = ReplayService(sqlite_storage, lambda: GatedPublisher(broker, gate), page_size=1)
     job = service.start(EventQuery(), "all")
     deadline = time.monotonic() + 5
     while job.events_sent < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert service.cancel(job.id) is job
-    gate.release()  # the event in flight goes out, then the job notices the cancel
+    gate.release()  # the page in flight goes out, then the job notices the cancel
     service.wait(job.id, 5)
     assert job.state is ReplayState.CANCELLED
     assert job.events_sent == 3

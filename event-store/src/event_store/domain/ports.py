@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,21 +81,26 @@ class EventFeed(ABC):
     def close(self) -> None: ...
 
 
+TARGET_ALL = "all"
+
+ReplayPage = Sequence[tuple[StoredEvent, dict[str, Any]]]
+"""Events of one replay page, oldest first, each with the headers to send it with."""
+
+
 class ReplayPublisher(ABC):
     """Sends replayed events; one instance per replay job (its own connection)."""
 
     @abstractmethod
-    def publish_to_exchange(self, event: StoredEvent, headers: dict[str, Any]) -> None:
-        """Republish to the events exchange with the original routing key."""
+    def send(self, target: str, pages: Iterable[ReplayPage],
+             on_sent: Callable[[int], None]) -> None:
+        """Publish every event of every page, in order, with its original routing key.
 
-    @abstractmethod
-    def publish_to_queue(self, queue: str, event: StoredEvent, headers: dict[str, Any]) -> None:
-        """Publish straight into one named queue; raise if there is no such queue."""
-
-    @abstractmethod
-    def flush(self) -> None:
-        """Make sure everything published so far reached the broker (called after each page
-        and at the end of a job); raise if something could not be delivered."""
+        `target` `TARGET_ALL`: to the events exchange. Otherwise, when the broker has an
+        exchange named `target` (a sharded consumer: its queues are bound to that exchange),
+        to that exchange; else straight into the queue named `target`. Calls `on_sent(n)`
+        whenever the broker has taken n more events and returns once it has them all. Raises
+        LookupError when the target does not exist or an event could not be routed, and
+        whatever the broker connection raises on any other failure."""
 
     @abstractmethod
     def close(self) -> None: ...

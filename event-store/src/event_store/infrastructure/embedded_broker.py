@@ -7,11 +7,17 @@ the event contract). Only the methods below are used.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from event_store.domain.events import StoredEvent
-from event_store.domain.ports import Delivery, EventFeed, ReplayPublisher
+from event_store.domain.ports import (
+    TARGET_ALL,
+    Delivery,
+    EventFeed,
+    ReplayPage,
+    ReplayPublisher,
+)
 from event_store.infrastructure.amqp_properties import message_properties
 
 
@@ -83,20 +89,28 @@ class EmbeddedEventFeed(EventFeed):
 
 
 class EmbeddedReplayPublisher(ReplayPublisher):
+    """The in-process broker takes each message synchronously: a page counts as sent once it
+    is published. Its exchanges need no declaration, so a target other than `all` is always
+    a queue here (sharded consumers exist only on RabbitMQ)."""
+
     def __init__(self, broker: InProcessBroker, exchange: str) -> None:
         self._broker = broker
         self._exchange = exchange
 
-    def publish_to_exchange(self, event: StoredEvent, headers: dict[str, Any]) -> None:
-        self._broker.publish(self._exchange, event.routing_key, event.body, headers,
-                             message_properties(event))
+    def send(self, target: str, pages: Iterable[ReplayPage],
+             on_sent: Callable[[int], None]) -> None:
+        for page in pages:
+            for event, headers in page:
+                self._publish(target, event, headers)
+            on_sent(len(page))
 
-    def publish_to_queue(self, queue: str, event: StoredEvent, headers: dict[str, Any]) -> None:
-        self._broker.publish_to_queue(queue, event.routing_key, event.body, headers,
-                                      message_properties(event))
-
-    def flush(self) -> None:
-        """The in-process broker takes each message synchronously: nothing to wait for."""
+    def _publish(self, target: str, event: StoredEvent, headers: dict[str, Any]) -> None:
+        if target == TARGET_ALL:
+            self._broker.publish(self._exchange, event.routing_key, event.body, headers,
+                                 message_properties(event))
+        else:
+            self._broker.publish_to_queue(target, event.routing_key, event.body, headers,
+                                          message_properties(event))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -2,7 +2,8 @@
 
 Jobs live in memory of the API process (lost on restart; a restarted replay is harmless because
 consumers are idempotent on `event_id`). Each job runs in its own thread with its own publisher
-connection, so a replay never blocks live ingestion.
+connection, so a replay never blocks live ingestion; a second thread reads the store a few
+pages ahead of the publisher.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,13 +21,17 @@ import structlog
 
 from event_store import metrics
 from event_store.domain.events import format_date
-from event_store.domain.ports import EventStorage, ReplayPublisher
+from event_store.domain.ports import TARGET_ALL, EventStorage, ReplayPage, ReplayPublisher
 from event_store.domain.queries import EventQuery
+from event_store.service.read_ahead import ReadAhead
 
 log = structlog.get_logger(__name__)
 
-TARGET_ALL = "all"
+__all__ = ["TARGET_ALL", "ReplayJob", "ReplayService", "ReplayState"]
+
 KEEP_JOBS = 100
+PAGE_SIZE = 2_000
+READ_AHEAD_PAGES = 4
 
 
 class ReplayState(StrEnum):
@@ -86,7 +91,7 @@ class ReplayJob:
 
 class ReplayService:
     def __init__(self, storage: EventStorage, publisher_factory: Callable[[], ReplayPublisher],
-                 page_size: int = 500) -> None:
+                 page_size: int = PAGE_SIZE) -> None:
         self._storage = storage
         self._publisher_factory = publisher_factory
         self._page_size = page_size
@@ -170,32 +175,33 @@ class ReplayService:
                  events_sent=job.events_sent)
 
     def _send_all(self, job: ReplayJob, publisher: ReplayPublisher) -> None:
+        with ReadAhead(self._pages(job), READ_AHEAD_PAGES, f"replay-read-{job.id}") as pages:
+            publisher.send(job.target, self._until_cancelled(job, pages),
+                           lambda sent: self._count_sent(job, sent))
+        cancelled = job.cancel_requested.is_set()
+        job.state = ReplayState.CANCELLED if cancelled else ReplayState.COMPLETED
+
+    def _pages(self, job: ReplayJob) -> Iterator[ReplayPage]:
+        """The job's events, oldest first, a page at a time, with the replay headers."""
         query = job.query
-        cancelled = job.cancel_requested.is_set
-        to_all = job.target == TARGET_ALL
-        publish_to_exchange, publish_to_queue = (publisher.publish_to_exchange,
-                                                 publisher.publish_to_queue)
-        target = job.target
-        while True:
+        while not job.cancel_requested.is_set():
             events = self._storage.find(query)
-            sent = 0
-            for event in events:
-                if cancelled():
-                    break
-                headers = {"charging_station_id": event.charging_station_id,
-                           "replayed": True, "replay_id": job.id}
-                if to_all:
-                    publish_to_exchange(event, headers)
-                else:
-                    publish_to_queue(target, event, headers)
-                sent += 1
-            publisher.flush()
-            job.events_sent += sent
-            metrics.EVENTS_REPLAYED.inc(sent)
-            if cancelled():
-                job.state = ReplayState.CANCELLED
-                return
+            if events:
+                yield [(event, {"charging_station_id": event.charging_station_id,
+                                "replayed": True, "replay_id": job.id}) for event in events]
             if len(events) < query.limit:
-                break
+                return
             query = query.next_page(events[-1])
-        job.state = ReplayState.COMPLETED
+
+    @staticmethod
+    def _until_cancelled(job: ReplayJob, pages: ReadAhead[ReplayPage]) -> Iterator[ReplayPage]:
+        """Pages already read ahead are dropped once the job is cancelled."""
+        for page in pages:
+            if job.cancel_requested.is_set():
+                return
+            yield page
+
+    @staticmethod
+    def _count_sent(job: ReplayJob, sent: int) -> None:
+        job.events_sent += sent
+        metrics.EVENTS_REPLAYED.inc(sent)
