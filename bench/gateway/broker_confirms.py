@@ -12,7 +12,8 @@ behind the gateway), at a fixed aggregate rate, and reports the confirm latency.
 arguments: what save-server and event-store declare), `classic-v2` (`x-queue-version: 2`),
 `lazy` (`x-queue-mode: lazy`), `quorum`, `transient` (non-durable) or `none`.
 `--consumer` drains the queue meanwhile with manual acks and prefetch 200, like the platform's
-workers; without it messages pile up in the queue. `--transient` sends delivery_mode 1.
+workers (pika, in a process of its own); without it messages pile up in the queue.
+`--transient` sends delivery_mode 1.
 Exchange and queue are unique per run and deleted at the end.
 """
 
@@ -21,12 +22,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
+import multiprocessing.sharedctypes
+import multiprocessing.synchronize
 import time
 import uuid
 
 import aio_pika
 import aiormq
 from loadgen import latency_figures
+from procstat import read_system_busy
 
 QUEUE_ARGUMENTS: dict[str, dict[str, object]] = {
     "classic": {},
@@ -94,27 +99,34 @@ async def bind_stations(channel: aio_pika.abc.AbstractChannel, queue_name: str, 
     return bound
 
 
-async def drain(connection: aio_pika.abc.AbstractConnection, queue_name: str,
-                consumed: list[int]) -> aio_pika.abc.AbstractChannel:
-    """A consumer like the platform's workers: manual acks, prefetch 200."""
-    channel = await connection.channel()
-    await channel.set_qos(prefetch_count=CONSUMER_PREFETCH)
-    queue = await channel.get_queue(queue_name, ensure=False)
+def drain(url: str, queue: str, stop: multiprocessing.synchronize.Event,
+          consumed: multiprocessing.sharedctypes.Synchronized) -> None:  # type: ignore[type-arg]
+    """A consumer like the platform's workers (manual acks, prefetch 200), in a process of its
+    own so that its CPU does not delay the publishers' event loop."""
+    import pika
 
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        consumed[0] += 1
-        await message.ack()
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=CONSUMER_PREFETCH)
 
-    await queue.consume(on_message)
-    return channel
+    def on_message(ch, method, _properties, _body) -> None:  # type: ignore[no-untyped-def]
+        ch.basic_ack(method.delivery_tag)
+        with consumed.get_lock():
+            consumed.value += 1
+
+    channel.basic_consume(queue, on_message)
+    while not stop.is_set():
+        connection.process_data_events(time_limit=0.2)
+    connection.close()
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     name = f"bench-confirms-{uuid.uuid4().hex[:10]}"
     connection = await aio_pika.connect(args.amqp_url)
-    consumer_connection = await aio_pika.connect(args.amqp_url) if args.consumer else None
+    spawn = multiprocessing.get_context("spawn")
+    stop, consumed = spawn.Event(), spawn.Value("q", 0)
+    consumer: multiprocessing.process.BaseProcess | None = None
     latencies: list[float] = []
-    consumed = [0]
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC,
@@ -125,8 +137,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             queue = await channel.declare_queue(name, durable=args.queue != "transient",
                                                 arguments=arguments)
             await queue.bind(exchange, "#")
-            if consumer_connection is not None:
-                await drain(consumer_connection, name, consumed)
+            if args.consumer:
+                consumer = spawn.Process(target=drain, args=(args.amqp_url, name, stop, consumed),
+                                         daemon=True)
+                consumer.start()
         underlay = await channel.get_underlay_channel()
         interval = args.publishers / args.rate
         start = time.monotonic() + 0.5
@@ -137,17 +151,38 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             publisher(underlay, name, index, args.publishers, interval, start, end,
                       queue is not None, 1 if args.transient else 2, latencies)
             for index in range(args.publishers)), binder)
+        if consumer is not None:
+            stop.set()
+            consumer.join(timeout=30)
         if queue is not None:
             await queue.delete(if_unused=False, if_empty=False)
         await exchange.delete()
     finally:
-        if consumer_connection is not None:
-            await consumer_connection.close()
+        if consumer is not None:
+            stop.set()
+            consumer.join(timeout=30)
         await connection.close()
     return {"queue": args.queue, "consumer": args.consumer, "transient": args.transient,
-            "rate": args.rate, "bindings_made": bindings, "consumed": consumed[0],
+            "rate": args.rate, "bindings_made": bindings, "consumed": consumed.value,
             "achieved_rate": len(latencies) / args.duration,
             "confirm_ms": latency_figures(latencies)}
+
+
+def busy_percent(seconds: float) -> float:
+    busy, total = read_system_busy()
+    time.sleep(seconds)
+    busy_after, total_after = read_system_busy()
+    return 100.0 * (busy_after - busy) / max(1.0, total_after - total)
+
+
+def wait_for_quiet(below: float, timeout: float) -> float:
+    """Machine busy % over 3 s; with `below`, wait (at most `timeout` s) until it is lower."""
+    deadline = time.monotonic() + timeout
+    busy = busy_percent(3.0)
+    while below and busy > below and time.monotonic() < deadline:
+        print(f".. machine {busy:.0f} % busy, waiting for < {below:g} %", flush=True)
+        busy = busy_percent(5.0)
+    return busy
 
 
 def summary(figures: dict[str, object]) -> str:
@@ -155,7 +190,9 @@ def summary(figures: dict[str, object]) -> str:
     return (f"queue={figures['queue']} consumer={figures['consumer']} "
             f"transient={figures['transient']}: {figures['achieved_rate']:.0f}/s, "
             f"consumed {figures['consumed']}, confirm ms p50 {confirm['p50']:.2f} "  # type: ignore[index]
-            f"p99 {confirm['p99']:.2f} max {confirm['max']:.2f}")  # type: ignore[index]
+            f"p99 {confirm['p99']:.2f} max {confirm['max']:.2f}; machine busy "  # type: ignore[index]
+            f"{figures.get('machine_busy_percent_before', 'n/a')} % before, "
+            f"{figures.get('machine_busy_percent_during', 'n/a')} % during")
 
 
 def main() -> None:
@@ -173,6 +210,9 @@ def main() -> None:
     parser.add_argument("--binds-per-second", type=float, default=0.0,
                         help="meanwhile bind station routing keys like the gateway's commands")
     parser.add_argument("--json", help="write every run's figures to this file")
+    parser.add_argument("--quiet-below", type=float, default=0.0, metavar="PERCENT",
+                        help="before each run, wait until the machine is less busy than this")
+    parser.add_argument("--quiet-timeout", type=float, default=300.0)
     args = parser.parse_args()
     if not 0 < args.duration <= 600 or args.rate <= 0 or not 1 <= args.publishers <= 10_000:
         parser.error("--duration in (0, 600], --rate > 0, --publishers in [1, 10000]")
@@ -182,8 +222,14 @@ def main() -> None:
                     for consumer in (False, True)]
     runs = []
     for queue, consumer in variants:
+        busy_before = wait_for_quiet(args.quiet_below, args.quiet_timeout)
+        busy, total = read_system_busy()
         figures = asyncio.run(run(argparse.Namespace(**{**vars(args), "queue": queue,
                                                         "consumer": consumer})))
+        busy_after, total_after = read_system_busy()
+        figures["machine_busy_percent_before"] = round(busy_before, 1)
+        figures["machine_busy_percent_during"] = round(
+            100.0 * (busy_after - busy) / max(1.0, total_after - total), 1)
         runs.append(figures)
         print(summary(figures), flush=True)
     if args.json:

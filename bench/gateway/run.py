@@ -204,7 +204,7 @@ def _loop_lag(quantiles: dict[str, Any] | None) -> str:
 
 def run_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path) -> dict[str, Any] | None:
     """The broker alone, same run: broker_confirms.py at the gateway's traffic shape."""
-    json_path = out_dir / "confirms-probe.json"
+    json_path = (out_dir / "confirms-probe.json").resolve()
     argv = [sys.executable, str(HERE / "broker_confirms.py"), "--amqp-url", args.amqp_url,
             "--rate", f"{1000 * args.scale:g}",
             "--publishers", str(max(1, round(200 * args.scale))),
@@ -261,7 +261,8 @@ def confirms_report(probe: dict[str, Any] | None) -> str:
     confirm = probe["confirm_ms"]
     return (f"Broker confirms alone, same run (`broker_confirms.py`, queue {probe['queue']}, "
             f"consumer {'on' if probe['consumer'] else 'off'}, machine "
-            f"{probe['machine_busy_percent_before']:.0f} % busy before): "
+            f"{probe['machine_busy_percent_before']:.0f} % busy before, "
+            f"{probe.get('machine_busy_percent_during', 0):.0f} % during): "
             f"{probe['achieved_rate']:.0f}/s, confirm ms p50 {confirm['p50']:.2f} / "
             f"p99 {confirm['p99']:.2f} / max {confirm['max']:.1f}")
 
