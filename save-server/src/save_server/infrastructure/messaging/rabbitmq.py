@@ -74,6 +74,18 @@ def declare_topology(channel: BlockingChannel, exchange: str, queue: str,
     return names
 
 
+def _close_holding_deliveries(channel: BlockingChannel) -> None:
+    """Close a consuming channel without a `basic.cancel` first. pika cancels a channel's
+    consumers before closing it; on a single-active-consumer queue RabbitMQ then activates the
+    next consumer at once, which gets later messages while those this channel still holds are
+    requeued only when the close arrives: out of order. On a bare `channel.close` the queue
+    requeues them and switches consumers in one step, as when a worker dies."""
+    impl = channel._impl  # pika has no public "close without cancelling"
+    impl._cancelled.update(impl._consumers)
+    channel._consumer_infos.clear()
+    channel.close()
+
+
 @dataclass(eq=False)
 class _Consumer:
     """One queue consumed on a channel of its own (delivery tags are per channel)."""
@@ -195,15 +207,16 @@ class RabbitEventStream(EventStream):
     def _release(self, consumer: _Consumer) -> None:
         self._ready = deque(d for d in self._ready
                             if d.handle[0] is not consumer)  # type: ignore[index]
-        consumer.channel.close()  # its buffered deliveries are requeued, in order
+        _close_holding_deliveries(consumer.channel)  # the buffered ones are requeued in order
         self._subscribe(consumer.queue)
 
     def close(self) -> None:
+        """Send the settled acks; what is not acked goes back to its queue in order."""
         try:
             for consumer in self._consumers.values():
                 if consumer.channel.is_open:
                     consumer.send_acks()
-                    consumer.channel.basic_cancel(consumer.tag)
+                    _close_holding_deliveries(consumer.channel)
         finally:
             if self._connection.is_open:
                 self._connection.close()
