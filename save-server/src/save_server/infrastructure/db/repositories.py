@@ -13,6 +13,7 @@ from save_server.domain.model import UNKNOWN_TIME, Charge, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.bulk import insert_rows
 from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
 from save_server.infrastructure.db.station_rows import (
     Snapshot,
@@ -154,7 +155,7 @@ class SqlChargeRepository(ChargeRepository):
             self._db.execute(update(tables.charges)
                              .where(tables.charges.c.id == bindparam("_id")), changed)
         if self._meter_values:
-            self._db.execute(tables.charge_meter_values.insert(), self._meter_values)
+            insert_rows(self._db, tables.charge_meter_values, self._meter_values)
             self._meter_values = []
 
 
@@ -178,5 +179,5 @@ class SqlProcessedEvents(ProcessedEvents):
 
     def save_all(self) -> None:
         if self._pending:
-            self._db.execute(tables.processed_events.insert(), self._pending)
+            insert_rows(self._db, tables.processed_events, self._pending)
             self._pending = []

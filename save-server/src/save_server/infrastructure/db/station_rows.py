@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
 from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.bulk import bulk_insert, insert_rows
 from save_server.infrastructure.db.documents import station_document
 from save_server.infrastructure.db.mapping import (
     connector_from_row,
@@ -234,11 +235,17 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
     if connector_rows:
         _upsert(db, t.connectors, connector_rows, ["station_id", "connector_id"])
     if report_rows:
-        db.execute(t.connector_status_reports.insert(), report_rows)
+        insert_rows(db, t.connector_status_reports, report_rows)
     return snapshots
 
 
 def _upsert(db: DbConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if db.dialect.name == "postgresql":
+        columns = list(rows[0])
+        updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in keys]
+        bulk_insert(db, table.name, columns, rows, f"ON CONFLICT ({', '.join(keys)}) " + (
+            f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"))
+        return
     statement = insert_for(db.dialect, table)
     updates = {k: statement.excluded[k] for k in rows[0] if k not in keys}  # type: ignore[attr-defined]
     if updates:
@@ -257,10 +264,20 @@ def _execute_many(db: DbConnection, statement: Any, table: Any, keys: list[str],
     db.execute(statement.returning(*(table.c[k] for k in keys)), rows).close()
 
 
+_MERGE_CONNECTIONS = "ON CONFLICT (station_id, connection_id) DO UPDATE SET " + ", ".join(
+    f"{column} = {pick}(coalesce(t.{column}, EXCLUDED.{column}), "
+    f"coalesce(EXCLUDED.{column}, t.{column}))"
+    for column, pick in (("first_seen_at", "least"), ("last_seen_at", "greatest"),
+                         ("disconnected_at", "least")))
+
+
 def _merge_connections(db: DbConnection, rows: list[dict[str, Any]]) -> None:
     """Upsert that never loses what another view of a row knew: earliest first sight and
     disconnect, latest last sight."""
     table = tables.station_connections
+    if db.dialect.name == "postgresql":
+        bulk_insert(db, table.name, list(rows[0]), rows, _MERGE_CONNECTIONS)
+        return
     statement = insert_for(db.dialect, table)
     new = statement.excluded  # type: ignore[attr-defined]
     least, greatest = ((func.least, func.greatest) if db.dialect.name == "postgresql"
