@@ -62,6 +62,27 @@ class Cluster:
         return self.platform.logs()
 
 
+def shard_queues(queue: str, shards: int) -> list[str]:
+    """What save-server's workers consume: the queue, or its shard queues `<queue>.<n>`."""
+    return [f"{queue}.{index}" for index in range(shards)] if shards else [queue]
+
+
+def _delete_shards(queue: str, shards: int) -> None:
+    """The shard queues and the consistent-hash exchange named like the queue."""
+    import pika
+
+    if not shards:
+        return
+    connection = pika.BlockingConnection(pika.URLParameters(e2e.AMQP_URL))
+    try:
+        channel = connection.channel()
+        for name in shard_queues(queue, shards):
+            channel.queue_delete(name)
+        channel.exchange_delete(queue)
+    finally:
+        connection.close()
+
+
 def migrate(env: dict[str, str]) -> None:
     result = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
                             capture_output=True, text=True, timeout=120)
@@ -71,9 +92,10 @@ def migrate(env: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_workers: int = 2,
-            extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
-    """Start `gateways` gateways, `save_workers` save-server workers, `store_workers`
-    event-store workers and one API of each service; yield once all are healthy."""
+            shards: int = 0, extra_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """Start `gateways` gateways, `save_workers` save-server workers (on `shards` shard
+    queues, SAVE_SERVER_SHARDS), `store_workers` event-store workers and one API of each
+    service; yield once all are healthy."""
     suffix = uuid.uuid4().hex[:10]
     database, exchange = f"scaleout_{suffix}", f"scaleout-{suffix}"
     command_exchange = f"scaleout-commands-{suffix}"
@@ -87,6 +109,7 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
         "AMQP_COMMAND_EXCHANGE": command_exchange,
         "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
+        "SAVE_SERVER_SHARDS": str(shards),
         **(extra_env or {}),
     })
     platform = e2e._platform("services", env)
@@ -110,25 +133,30 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
         wait_until_healthy([f"{platform.save_server_url}/health",
                             f"{platform.event_store_url}/health",
                             *(f"{url}/ready" for url in running.gateway_http_urls)], platform)
-        e2e._wait_for_queues(list(queues.values()))
+        e2e._wait_for_queues([*shard_queues(queues["SAVE_SERVER_QUEUE"], shards),
+                              queues["EVENT_STORE_QUEUE"]])
         yield running
     finally:
         e2e._stop(platform)
+        _delete_shards(queues["SAVE_SERVER_QUEUE"], shards)
         e2e._delete_broker_objects(exchange, list(queues.values()))
         e2e._delete_exchange(command_exchange)
         e2e._drop_database(database)
 
 
 @contextlib.contextmanager
-def reference_save_server(tmp: Path, source: Cluster) -> Iterator[tuple[Platform, str]]:
+def reference_save_server(tmp: Path, source: Cluster,
+                          shards: int = 0) -> Iterator[tuple[Platform, str]]:
     """A second save-server (one worker + API) on an empty database of its own, consuming a
-    queue of its own; yields (platform, queue) so the caller can replay events into it."""
+    queue of its own (or its `shards` shard queues); yields (platform, queue) so the caller
+    can replay events into it (a replay to `queue` goes to the exchange of that name when
+    sharded)."""
     suffix = uuid.uuid4().hex[:10]
     database, exchange = f"scaleout_ref_{suffix}", f"scaleout-ref-{suffix}"
     queue = f"scaleout-ref-save-server-{suffix}"
     e2e._create_database(database)
     env = {**source.env, "AMQP_EXCHANGE": exchange, "SAVE_SERVER_QUEUE": queue,
-           "SAVE_SERVER_PORT": str(free_port()),
+           "SAVE_SERVER_PORT": str(free_port()), "SAVE_SERVER_SHARDS": str(shards),
            "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"}
     platform = e2e._platform("services", env)
     platform.log_dir, platform.database = tmp, database
@@ -138,10 +166,11 @@ def reference_save_server(tmp: Path, source: Cluster) -> Iterator[tuple[Platform
                    tmp)
         e2e._spawn(platform, "reference save-server api", ["save_server", "api"], env, tmp)
         wait_until_healthy([f"{platform.save_server_url}/health"], platform)
-        e2e._wait_for_queues([queue])
+        e2e._wait_for_queues(shard_queues(queue, shards))
         yield platform, queue
     finally:
         e2e._stop(platform)
+        _delete_shards(queue, shards)
         e2e._delete_broker_objects(exchange, [queue])
         e2e._drop_database(database)
 

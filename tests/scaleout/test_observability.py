@@ -191,6 +191,22 @@ def test_ready_reflects_broker_and_database_reachability(observed, tmp_path: Pat
     wait_until_healthy([f"{url}/health" for url in urls], running.platform)
     for url in urls:
         assert httpx.get(f"{url}/ready", timeout=15).status_code == 503, url
+    assert set(httpx.get(f"{urls[0]}/ready", timeout=15).json()["not_ready"]) == {
+        "database", "broker"}
+    # only the broker down: both APIs name it (the event-store on its SQLite file)
+    no_broker = {**running.env, "SAVE_SERVER_PORT": str(free_port()),
+                 "EVENT_STORE_PORT": str(free_port()),
+                 "AMQP_URL": CLOSED_PORT_AMQP.format(port=dead),
+                 "EVENT_STORE_SQLITE_PATH": str(tmp_path / "no-broker.sqlite3")}
+    no_broker.pop("MONGO_URL", None)
+    running.spawn("save-server api (no broker)", ["save_server", "api"], no_broker)
+    running.spawn("event-store api (no broker)", ["event_store", "api"], no_broker)
+    urls = [f"http://127.0.0.1:{no_broker[port]}" for port in
+            ("SAVE_SERVER_PORT", "EVENT_STORE_PORT")]
+    wait_until_healthy([f"{url}/health" for url in urls], running.platform)
+    for url in urls:
+        answer = httpx.get(f"{url}/ready", timeout=15)
+        assert (answer.status_code, answer.json()["not_ready"]) == (503, ["broker"]), url
     # the event-store API needs its storage to start at all: it exits non-zero (a restart
     # policy / liveness probe retries it) instead of serving a /ready that can never pass
     store = subprocess.run([sys.executable, "-m", "event_store", "api"], env=broken,

@@ -2,9 +2,12 @@
 event-store workers against the local RabbitMQ and PostgreSQL, a few hundred interleaved
 sessions, and `kill -9` of one worker of each kind mid-run.
 
-Asserts that nothing is lost or doubled: save-server's final state equals (a) what the script
-implies and (b) the state a single save-server worker builds from the same events (replayed
-from the event-store into a fresh database); the event-store holds every event exactly once.
+save-server runs sharded (SAVE_SERVER_SHARDS=4: consistent-hash shard queues, one active
+worker per shard, so each station's events are handled in order; the two workers share the
+shards). Asserts that nothing is lost or doubled: save-server's final state equals (a) what the
+script implies and (b) the state a single save-server worker builds from the same events
+(replayed from the event-store, through its own sharded exchange, into a fresh database); the
+event-store holds every event exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from tests.scaleout.sessions import StationScript, Traffic, drive
 pytestmark = pytest.mark.e2e
 
 STATIONS = int(os.environ.get("SCALEOUT_STATIONS", "200"))
+SHARDS = 4
 KILLED = ("save-server worker 1", "event-store worker 1")
 
 
@@ -74,7 +78,7 @@ def _script_differences(scripts: list[StationScript], stations: dict, charges: d
 
 async def test_two_of_each_role_lose_nothing_and_match_a_single_worker_run(
         tmp_path: Path) -> None:
-    with cluster(tmp_path) as running:
+    with cluster(tmp_path, shards=SHARDS) as running:
         scripts = [StationScript(i, f"SCALE-{running.suffix[:6]}-{i:03d}")
                    for i in range(STATIONS)]
         traffic = Traffic(kill_after_first_starts=STATIONS // 2)
@@ -120,7 +124,7 @@ async def test_two_of_each_role_lose_nothing_and_match_a_single_worker_run(
         # ... and the state one worker builds from the same events, replayed in order
         ref_dir = tmp_path / "reference"
         ref_dir.mkdir()
-        with reference_save_server(ref_dir, running) as (reference, queue):
+        with reference_save_server(ref_dir, running, shards=SHARDS) as (reference, queue):
             response = httpx.post(f"{running.event_store_url}/replays",
                                   json={"target": queue}, timeout=10)
             assert response.status_code == 202, response.text
