@@ -209,3 +209,64 @@ def test_queue_lag_is_measured_from_the_gateways_receipt_to_the_commit(
     count, total = observed()
     assert count == before_count + 1
     assert 590 < total - before_sum < 700
+
+
+class RecoveringStream:
+    """The embedded stream, but closing it hands every unacknowledged event back in order
+    (what RabbitMQ does when a consumer's channel closes)."""
+
+    def __init__(self, broker: InProcessBroker, stream: EmbeddedEventStream) -> None:
+        self._broker, self._stream, self.closed = broker, stream, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def close(self) -> None:
+        self.closed += 1
+        self._broker.recover(QUEUE)
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "competitive"])
+def test_a_transient_failure_keeps_queue_order_only_in_ordered_mode(
+        ordered: bool, broker: InProcessBroker, stream: EmbeddedEventStream,
+        memory_uow: Callable[[], Any], charger: Callable[..., Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordered (sharded) mode hands the failed event and those after it back in order; the
+    competitive mode requeues the one event and goes on with the next (fine there: the
+    domain does not depend on order)."""
+    from save_server.infrastructure.messaging import worker as worker_module
+
+    cp = charger()
+    sent = [cp.meter_values(1, [{"value": str(n)}], 1) for n in range(5)]
+    for event in sent:
+        publish(broker, event)
+    failing, committed = {"left": 2}, []
+    real_ingest = worker_module.ingest_events
+
+    def ingest(uow_factory: Any, events: Any) -> list[bool]:
+        if failing["left"] and sent[1]["event_id"] in [e.event_id for e in events]:
+            failing["left"] -= 1  # the batch, then the event alone
+            raise OperationalError("COMMIT", {}, Exception("connection reset"))
+        applied = real_ingest(uow_factory, events)
+        committed.extend(e.event_id for e, a in zip(events, applied, strict=True) if a)
+        return applied
+
+    monkeypatch.setattr(worker_module, "ingest_events", ingest)
+    recovering = RecoveringStream(broker, stream)
+    worker = EventWorker(lambda: recovering, memory_uow, Backoff(first=0.001, maximum=0.01),
+                         poll_seconds=0.02, batch_size=3, ordered=ordered)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(committed) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(2)
+    ids = [e["event_id"] for e in sent]
+    assert sorted(committed) == sorted(ids) and failing["left"] == 0
+    if ordered:
+        assert committed == ids
+        assert recovering.closed >= 2  # reopened after the failure, closed at the end
+    else:
+        assert committed == [ids[0], ids[2], ids[1], ids[3], ids[4]]
