@@ -11,6 +11,7 @@ Everything created is deleted at the end. Prints a markdown table (also written 
 bench/results/<time>-scaleout/report.md).
 
     .venv/bin/python bench/scaleout/run.py [--events 20000] [--stations 500] [--workers 1 2]
+        [--shards N]   # save-server on N shard queues (SAVE_SERVER_SHARDS), default 0
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def _channel_do(action: Callable[[pika.adapters.blocking_connection.BlockingChan
         connection.close()
 
 
-def queue_depth(queue: str) -> int:
+def queue_depth(*queues: str) -> int:
     return int(_channel_do(  # type: ignore[call-overload]
-        lambda ch: ch.queue_declare(queue, passive=True).method.message_count))
+        lambda ch: sum(ch.queue_declare(q, passive=True).method.message_count for q in queues)))
 
 
 def publish(exchange: str, events: Sequence[Event]) -> None:
@@ -87,11 +88,13 @@ def publish(exchange: str, events: Sequence[Event]) -> None:
     connection.close()
 
 
-def delete_broker_objects(exchange: str, queue: str) -> None:
+def delete_broker_objects(exchange: str, queue: str, shards: Sequence[str] = ()) -> None:
+    """The queue (or its shard queues and the hash exchange named like it), the dead-letter
+    queue and the exchanges."""
     def delete(channel: pika.adapters.blocking_connection.BlockingChannel) -> None:
-        for name in (queue, f"{queue}.dead-letter"):
+        for name in (queue, *shards, f"{queue}.dead-letter"):
             channel.queue_delete(name)
-        for name in (exchange, f"{exchange}.dead-letter"):
+        for name in (exchange, f"{exchange}.dead-letter", queue):
             channel.exchange_delete(name)
     _channel_do(delete)
 
@@ -124,8 +127,8 @@ def _admin(statement: str) -> None:
 
 
 def save_server_drain(events: Sequence[Event], count: int, workdir: Path,
-                      timeout: float) -> Drain:
-    from save_server.infrastructure.messaging.rabbitmq import declare_topology
+                      timeout: float, shards: int = 0) -> Drain:
+    from save_server.infrastructure.messaging.rabbitmq import declare_topology, shard_queues
     from save_server.infrastructure.translation import HANDLED_TYPES
 
     suffix = uuid.uuid4().hex[:10]
@@ -134,13 +137,14 @@ def save_server_drain(events: Sequence[Event], count: int, workdir: Path,
     _admin(f'CREATE DATABASE "{database}"')
     url = f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
     env = {**os.environ, "DATABASE_URL": url, "AMQP_URL": AMQP_URL, "AMQP_EXCHANGE": exchange,
-           "SAVE_SERVER_QUEUE": queue, "LOG_LEVEL": "WARNING"}
+           "SAVE_SERVER_QUEUE": queue, "SAVE_SERVER_SHARDS": str(shards), "LOG_LEVEL": "WARNING"}
+    consumed = shard_queues(queue, shards)
     try:
         subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env, check=True,
                        capture_output=True)
-        _channel_do(lambda ch: declare_topology(ch, exchange, queue, HANDLED_TYPES))
+        _channel_do(lambda ch: declare_topology(ch, exchange, queue, HANDLED_TYPES, shards))
         publish(exchange, events)
-        while queue_depth(queue) < len(events):
+        while queue_depth(*consumed) < len(events):
             time.sleep(0.05)
         connection = psycopg2.connect(dbname=database, **PG)
         connection.autocommit = True
@@ -161,10 +165,11 @@ def save_server_drain(events: Sequence[Event], count: int, workdir: Path,
                            " FROM processed_events")
             stored, first, last = cursor.fetchone()
         connection.close()
-        return Drain("save-server", count, len(events), int(stored), wall,
+        service = f"save-server ({shards} shards)" if shards else "save-server"
+        return Drain(service, count, len(events), int(stored), wall,
                      (last - first).total_seconds() if stored > 1 else 0.0)
     finally:
-        delete_broker_objects(exchange, queue)
+        delete_broker_objects(exchange, queue, consumed if shards else ())
         _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
@@ -218,6 +223,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--services", nargs="+", default=["save-server", "event-store"],
                         choices=["save-server", "event-store"])
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--shards", type=int, default=0,
+                        help="save-server: SAVE_SERVER_SHARDS (0: one queue)")
     args = parser.parse_args(argv)
     events = session_events(args.stations, args.events, station_prefix="SCALE-")
     lines = ["# Scale-out drain: 1 vs 2 workers", "", *machine_lines(["bench/scaleout/run.py",
@@ -227,7 +234,9 @@ def main(argv: list[str]) -> int:
              "| service | workers | events | stored | wall s (incl. start-up) | events/s "
              "(first→last commit) | vs 1 worker |", "|---|---|---|---|---|---|---|"]
     print("\n".join(lines), flush=True)
-    drains = {"save-server": save_server_drain, "event-store": event_store_drain}
+    drains: dict[str, Callable[..., Drain]] = {
+        "save-server": lambda *a: save_server_drain(*a, shards=args.shards),
+        "event-store": event_store_drain}
     with tempfile.TemporaryDirectory(prefix="bench-scaleout-") as tmp:
         for service in args.services:
             baseline: float | None = None

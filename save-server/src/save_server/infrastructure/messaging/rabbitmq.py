@@ -111,7 +111,7 @@ class _Consumer:
 
 class RabbitEventStream(EventStream):
     def __init__(self, url: str, exchange: str, queue: str, event_types: Iterable[str],
-                 prefetch: int = 50, shards: int = 0, rebalance_seconds: float = 5.0,
+                 prefetch: int = 50, shards: int = 0, rebalance_seconds: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._connection = pika.BlockingConnection(pika.URLParameters(url))
         self._control = self._connection.channel()  # declarations, dead letters (confirmed)
