@@ -78,8 +78,10 @@ def stations(pg_container: Container) -> Iterator[list[str]]:
 
 
 def _full(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every column in every row (one executemany), NULL where not given."""
-    return [{column.name: row.get(column.name) for column in table.columns} for row in rows]
+    """Every column in every row (one executemany), NULL where not given (the database's
+    default for columns that have one)."""
+    return [{column.name: row.get(column.name) for column in table.columns
+             if column.server_default is None or column.name in row} for row in rows]
 
 
 def _python_document(reader: SqlStationReader, status: StationStatus | None) -> list[dict]:

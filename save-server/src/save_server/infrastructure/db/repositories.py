@@ -15,6 +15,7 @@ from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
 from save_server.infrastructure.db.bulk import insert_rows
 from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
+from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.station_rows import (
     Snapshot,
     connection_from_row,
@@ -26,8 +27,9 @@ from save_server.infrastructure.db.station_rows import (
 
 
 class SqlStationRepository(StationRepository):
-    def __init__(self, db: DbConnection) -> None:
+    def __init__(self, db: DbConnection, cache: StationCache | None = None) -> None:
         self._db = db
+        self._cache = cache
         self._loaded: dict[str, tuple[Station, Snapshot]] = {}
 
     def get(self, station_id: str) -> Station | None:
@@ -66,10 +68,16 @@ class SqlStationRepository(StationRepository):
         ids = [s for s in wanted if s not in self._loaded]
         if not ids:
             return
-        rows = lock_stations(self._db, ids)
-        documents = {row["station_id"]: row["document"] for row in rows}
+        rows = []
+        for row in lock_stations(self._db, ids):
+            cached = self._cache.take(row["station_id"], row["revision"]) if self._cache else None
+            if cached is not None:
+                self._loaded[row["station_id"]] = cached
+            else:
+                rows.append(row)
+        stored = {row["station_id"]: (row["document"], row["revision"]) for row in rows}
         for station_id, station in load_stations(self._db, rows, wanted).items():
-            self._loaded[station_id] = (station, Snapshot.of(station, documents[station_id]))
+            self._loaded[station_id] = (station, Snapshot.of(station, *stored[station_id]))
 
     def _include_connections(self, station: Station, connection_ids: Collection[str]) -> None:
         missing = [c for c in connection_ids if c not in station.connections]
@@ -89,6 +97,13 @@ class SqlStationRepository(StationRepository):
         snapshots = save_stations(self._db, self._loaded.values())
         for station_id, snapshot in snapshots.items():
             self._loaded[station_id] = (self._loaded[station_id][0], snapshot)
+
+    def committed(self) -> None:
+        """The transaction committed: the stations as saved are the next batch's to reuse."""
+        if self._cache is not None:
+            for station, snapshot in self._loaded.values():
+                self._cache.put(station, snapshot)
+        self._loaded = {}
 
 
 class SqlChargeRepository(ChargeRepository):

@@ -47,11 +47,12 @@ class Snapshot:
     readings: dict[tuple, MeterSample]
     connectors: dict[int, dict[str, Any]]
     document: str | None = None  # as stored
+    revision: int = 0  # as stored
 
     @classmethod
-    def of(cls, station: Station, document: str | None = None) -> Snapshot:
+    def of(cls, station: Station, document: str | None = None, revision: int = 0) -> Snapshot:
         return cls(
-            document=document,
+            document=document, revision=revision,
             station=station_row(station),
             connections={c.connection_id: connection_key(c)
                          for c in station.connections.values()},
@@ -186,7 +187,7 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
     documents = db.dialect.name == "postgresql"
     for station, before in changed:
         key = station.station_id
-        after = Snapshot.of(station, before.document)
+        after = Snapshot.of(station, before.document, before.revision)
         touched = after.station != before.station
         for connection in station.connections.values():
             if before.connections.get(connection.connection_id) != \
@@ -197,8 +198,10 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
                     "first_seen_at": connection.first_seen_at,
                     "last_seen_at": connection.last_seen_at,
                     "disconnected_at": connection.disconnected_at})
-        boot_rows += [{"station_id": key, "booted_at": at} for at in station.new_boots]
-        station.new_boots.clear()
+        if station.new_boots:
+            touched = True
+            boot_rows += [{"station_id": key, "booted_at": at} for at in station.new_boots]
+            station.new_boots.clear()
         for reading_key, sample in station.readings.items():
             if before.readings.get(reading_key) != sample:
                 touched = True
@@ -211,18 +214,21 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
             if before.connectors.get(connector.connector_id) != row:
                 touched = True
                 connector_rows.append(row)
-            report_rows += [{
-                "station_id": key, "connector_id": connector.connector_id,
-                "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
-                "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
-            connector.new_reports.clear()
+            if connector.new_reports:
+                touched = True
+                report_rows += [{
+                    "station_id": key, "connector_id": connector.connector_id,
+                    "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
+                    "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
+                connector.new_reports.clear()
         if documents and (touched or before.document is None):
             document = station_document(station)
             if document != before.document:
                 after = replace(after, document=document)
-        if after.station != before.station or after.document != before.document:
-            station_rows.append({**after.station, "document": after.document}
-                                if documents else after.station)
+        if touched or after.document != before.document:
+            after = replace(after, revision=before.revision + 1)
+            row = {**after.station, "revision": after.revision}
+            station_rows.append({**row, "document": after.document} if documents else row)
         snapshots[key] = after
     if station_rows:  # every column of a locked row: an upsert is one multi-row statement
         _upsert(db, t.stations, station_rows, ["station_id"])

@@ -51,6 +51,8 @@ stations = Table(
     # The station as `GET /charging-stations` lists it, written with every change
     # (PostgreSQL only; NULL: not written yet, the reader builds it from the rows).
     Column("document", Text()),
+    # Bumped by every write of the station or of its connections, connectors or readings.
+    Column("revision", BigInteger(), nullable=False, server_default="0"),
     Index(None, "status"),
 )
 

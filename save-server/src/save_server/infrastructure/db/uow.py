@@ -12,6 +12,7 @@ from save_server.infrastructure.db.repositories import (
     SqlProcessedEvents,
     SqlStationRepository,
 )
+from save_server.infrastructure.db.station_cache import cache_for
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -25,7 +26,8 @@ class SqlUnitOfWork(UnitOfWork):
             # Take the write lock up front: a deferred transaction that reads and then writes
             # fails at once (SQLITE_BUSY) when another writer committed in between.
             self._db.exec_driver_sql("BEGIN IMMEDIATE")
-        self.stations = self._station_repository = SqlStationRepository(self._db)
+        self.stations = self._station_repository = SqlStationRepository(
+            self._db, cache_for(self._engine))
         self.charges = self._charge_repository = SqlChargeRepository(self._db)
         self.processed_events = self._processed = SqlProcessedEvents(self._db)
         return self
@@ -42,6 +44,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._charge_repository.save_all()
         self._processed.save_all()
         self._transaction.commit()
+        self._station_repository.committed()
 
     def rollback(self) -> None:
         if self._transaction.is_active:
