@@ -57,21 +57,31 @@ def event_body(index: int) -> bytes:
     }).encode()
 
 
+def burn(microseconds: float) -> None:
+    """Busy CPU, like the gateway's per-call work (parse, validate, answer) on the same loop."""
+    until = time.perf_counter() + microseconds / 1e6
+    while time.perf_counter() < until:
+        pass
+
+
 async def publisher(channel: aiormq.abc.AbstractChannel, exchange: str, index: int,
                     publishers: int, interval: float, start: float, end: float,
-                    mandatory: bool, delivery_mode: int, latencies: list[float]) -> None:
+                    mandatory: bool, delivery_mode: int, latencies: list[float],
+                    cpu_us: float = 0.0, wait: bool = True) -> None:
     slot = start + interval * index / publishers
     while slot < end:
         delay = slot - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if cpu_us:
+            burn(cpu_us)
         properties = aiormq.spec.Basic.Properties(
             content_type="application/json", delivery_mode=delivery_mode,
             message_id=str(uuid.uuid4()), headers={"charging_station_id": f"BENCH-{index}"})
         started = time.perf_counter()
         confirmation = await channel.basic_publish(
             event_body(index), exchange=exchange, routing_key="ocpp-events.meter-values",
-            properties=properties, mandatory=mandatory)
+            properties=properties, mandatory=mandatory, wait=wait)
         latencies.append((time.perf_counter() - started) * 1000)
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise RuntimeError(f"not confirmed: {confirmation!r}")
@@ -149,7 +159,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                   if args.binds_per_second else asyncio.sleep(0, 0))
         *_, bindings = await asyncio.gather(*(
             publisher(underlay, name, index, args.publishers, interval, start, end,
-                      queue is not None, 1 if args.transient else 2, latencies)
+                      queue is not None, 1 if args.transient else 2, latencies,
+                      args.cpu_per_publish_us, not args.no_wait)
             for index in range(args.publishers)), binder)
         if consumer is not None:
             stop.set()
@@ -163,6 +174,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             consumer.join(timeout=30)
         await connection.close()
     return {"queue": args.queue, "consumer": args.consumer, "transient": args.transient,
+            "wait": not args.no_wait, "cpu_per_publish_us": args.cpu_per_publish_us,
             "rate": args.rate, "bindings_made": bindings, "consumed": consumed.value,
             "achieved_rate": len(latencies) / args.duration,
             "confirm_ms": latency_figures(latencies)}
@@ -188,7 +200,9 @@ def wait_for_quiet(below: float, timeout: float) -> float:
 def summary(figures: dict[str, object]) -> str:
     confirm = figures["confirm_ms"]
     return (f"queue={figures['queue']} consumer={figures['consumer']} "
-            f"transient={figures['transient']}: {figures['achieved_rate']:.0f}/s, "
+            f"transient={figures['transient']} wait={figures['wait']} "
+            f"cpu/publish={figures['cpu_per_publish_us']:g} us: "
+            f"{figures['achieved_rate']:.0f}/s, "
             f"consumed {figures['consumed']}, confirm ms p50 {confirm['p50']:.2f} "  # type: ignore[index]
             f"p99 {confirm['p99']:.2f} max {confirm['max']:.2f}; machine busy "  # type: ignore[index]
             f"{figures.get('machine_busy_percent_before', 'n/a')} % before, "
@@ -207,6 +221,14 @@ def main() -> None:
     parser.add_argument("--matrix", action="store_true",
                         help="classic, classic-v2, lazy, quorum, each without and with consumer")
     parser.add_argument("--transient", action="store_true")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="aiormq basic_publish(wait=False): do not hold the channel lock "
+                             "until the writer task has written the frame")
+    parser.add_argument("--cpu-per-publish-us", type=float, default=0.0,
+                        help="busy CPU before each publish, on the publishers' loop (the "
+                             "gateway spends ~500 us per call)")
+    parser.add_argument("--wait-ab", action="store_true",
+                        help="run each variant with wait=True, then wait=False")
     parser.add_argument("--binds-per-second", type=float, default=0.0,
                         help="meanwhile bind station routing keys like the gateway's commands")
     parser.add_argument("--json", help="write every run's figures to this file")
@@ -220,12 +242,15 @@ def main() -> None:
     if args.matrix:
         variants = [(queue, consumer) for queue in ("classic", "classic-v2", "lazy", "quorum")
                     for consumer in (False, True)]
+    waits = (False, True) if args.wait_ab else (args.no_wait,)
+    variants_nw = [(queue, consumer, no_wait) for queue, consumer in variants for no_wait in waits]
     runs = []
-    for queue, consumer in variants:
+    for queue, consumer, no_wait in variants_nw:
         busy_before = wait_for_quiet(args.quiet_below, args.quiet_timeout)
         busy, total = read_system_busy()
         figures = asyncio.run(run(argparse.Namespace(**{**vars(args), "queue": queue,
-                                                        "consumer": consumer})))
+                                                        "consumer": consumer,
+                                                        "no_wait": no_wait})))
         busy_after, total_after = read_system_busy()
         figures["machine_busy_percent_before"] = round(busy_before, 1)
         figures["machine_busy_percent_during"] = round(
