@@ -51,7 +51,8 @@ def stream(exchange: str, queue: str, rebalance_seconds: float = 0.3) -> RabbitE
     try:
         return RabbitEventStream(AMQP_URL, exchange, queue, HANDLED_TYPES, prefetch=20,
                                  shards=SHARDS, rebalance_seconds=rebalance_seconds)
-    except pika.exceptions.ChannelClosedByBroker as error:
+    except (pika.exceptions.ChannelClosedByBroker,
+            pika.exceptions.ConnectionClosedByBroker) as error:  # COMMAND_INVALID closes both
         if "x-consistent-hash" in str(error):
             pytest.fail(f"enable the plugin: rabbitmq-plugins enable "
                         f"rabbitmq_consistent_hash_exchange ({error})")  # a failure, never a skip
