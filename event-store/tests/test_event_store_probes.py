@@ -86,3 +86,23 @@ def test_worker_process_is_live_but_not_ready_while_the_broker_is_down(tmp_path)
         assert (response.status_code, response.json()["not_ready"]) == (503, ["broker"])
     finally:
         assert terminate(process) == 0
+
+
+def test_worker_health_fails_when_its_fetch_loop_stops_ticking(sqlite_storage):
+    from event_store.bootstrap import LIVENESS_SECONDS, start_worker_probes
+    from event_store.infrastructure.probes import Heartbeat, WorkerProbe
+
+    now = [500.0]
+    probe = WorkerProbe()
+    probe.heartbeat = Heartbeat(lambda: now[0])
+    port = free_port()
+    server = start_worker_probes(Settings(event_store_host="127.0.0.1"), sqlite_storage, probe,
+                                 port)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/ready").json()["not_ready"] == ["broker"]
+        now[0] += LIVENESS_SECONDS + 1
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 503
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -151,3 +151,27 @@ def test_worker_process_not_ready_while_its_broker_is_down(process_env: dict[str
     assert wait_for(f"{base}/health", 200).status_code == 200  # alive: retrying the broker
     response = httpx.get(f"{base}/ready")
     assert (response.status_code, response.json()["not_ready"]) == (503, ["broker"])
+
+
+def test_worker_health_fails_when_its_loop_stops_ticking(tmp_path: Path) -> None:
+    """/health is 503 once the consume loop has not ticked for LIVENESS_SECONDS (a hung
+    worker is restarted by its liveness probe)."""
+    from save_server.bootstrap import LIVENESS_SECONDS
+    from save_server.infrastructure.messaging.worker import EventWorker
+    from save_server.infrastructure.probes import Heartbeat
+
+    now = [1000.0]
+    container = bootstrap(Settings(data_dir=tmp_path))
+    worker = EventWorker(lambda: None, container.uow_factory,  # type: ignore[arg-type, return-value]
+                         heartbeat=Heartbeat(lambda: now[0]))
+    port = free_port()
+    server = container.start_worker_probes(worker, port)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+        now[0] += LIVENESS_SECONDS + 1
+        stalled = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert (stalled.status_code, stalled.json()) == (503, {"status": "stalled"})
+    finally:
+        server.shutdown()
+        server.server_close()
+        container.close()
