@@ -92,7 +92,6 @@ class _Consumer:
 
     queue: str
     channel: BlockingChannel
-    tag: str = ""
     unsettled: set[int] = field(default_factory=set)  # delivered, neither acked nor rejected
     acks: list[int] = field(default_factory=list)  # acked by the worker, not yet sent
     last_delivery: float = float("-inf")
@@ -127,15 +126,11 @@ class RabbitEventStream(EventStream):
         for name in self._queues:
             self._subscribe(name)
 
-    @property
-    def is_open(self) -> bool:
-        return bool(self._connection.is_open)
-
     def _subscribe(self, queue: str) -> None:
         channel = self._connection.channel()
         channel.basic_qos(prefetch_count=self._prefetch)
         consumer = _Consumer(queue, channel)
-        consumer.tag = channel.basic_consume(queue, functools.partial(self._on_message, consumer))
+        channel.basic_consume(queue, functools.partial(self._on_message, consumer))
         self._consumers[queue] = consumer
 
     def _on_message(self, consumer: _Consumer, _channel: Any, method: Any, properties: Any,
