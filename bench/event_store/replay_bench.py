@@ -2,11 +2,14 @@
 
 - embedded: the event-store's `ReplayService` + `EmbeddedReplayPublisher` on the in-process
   broker (what `make run` does), target a declared queue;
-- rabbitmq: `POST /replays` to `python -m event_store api` (AMQP transactions per page of
-  500), target a unique durable queue; the job's own `rate` and the queue depth are read.
-Baselines: raw publish of the same bodies, already in memory (no store read): the
-in-process broker's `publish_to_queue`; pika `basic_publish` without and with a transaction
-per 500 messages."""
+- rabbitmq: `POST /replays` to `python -m event_store api` (pika SelectConnection, publisher
+  confirms, 4,000 in flight; the store read 4 pages of 2,000 ahead in a thread), target a
+  unique durable queue; the job's own `rate`, the queue depth, the machine's busy % and the
+  broker's CPU % during the job are read.
+Baselines, same run: the in-process broker's `publish_to_queue` of the same bodies already in
+memory; for RabbitMQ the broker's ceiling (`broker_ceiling.py`: the same number of persistent,
+confirmed messages from memory into one durable queue by 1, 2 and 4 publisher processes) and
+pika `basic_publish` without confirms (what the broker takes with no delivery guarantee)."""
 
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import broker_ceiling
 import httpx
 import pika
+from cpu import CpuSpan
 from processes import AMQP_URL, RabbitNames, event_store_process
 
 from event_store.domain.queries import EventQuery
@@ -65,7 +70,7 @@ def rabbitmq(path: Path, names: RabbitNames, start: datetime, end: datetime,
         channel.queue_declare(queue, durable=True, arguments={"x-expires": 3_600_000})
     result: dict[str, Any] = {}
     with event_store_process("api", path, log_path, AMQP_URL=AMQP_URL,
-                             AMQP_EXCHANGE=names.exchange) as (base, _pid):
+                             AMQP_EXCHANGE=names.exchange) as (base, _pid), CpuSpan() as cpu:
         response = httpx.post(f"{base}/replays", json={
             "target": names.replay_queue, "start_date": start.isoformat(),
             "end_date": end.isoformat()}, timeout=30)
@@ -79,6 +84,8 @@ def rabbitmq(path: Path, names: RabbitNames, start: datetime, end: datetime,
             time.sleep(0.2)
         result.update(state=job["state"], events_sent=job["events_sent"], rate=job["rate"],
                       errors=job["errors"][:3])
+    result.update(cpu.figures())
+    connection.process_data_events(time_limit=0)
     result["queue_depth"] = names.depth(names.replay_queue)
     channel.queue_purge(names.replay_queue)
     properties = pika.BasicProperties(content_type="application/json", delivery_mode=2,
@@ -89,13 +96,6 @@ def rabbitmq(path: Path, names: RabbitNames, start: datetime, end: datetime,
     connection.process_data_events(time_limit=0)
     result["baseline_plain_per_s"] = len(bodies) / (time.perf_counter() - began)
     channel.queue_purge(names.baseline_queue)
-    channel.tx_select()
-    began = time.perf_counter()
-    for i, (_kind, body) in enumerate(bodies, 1):
-        channel.basic_publish("", names.baseline_queue, body, properties, mandatory=True)
-        if i % 500 == 0:
-            channel.tx_commit()
-    channel.tx_commit()
-    result["baseline_tx500_per_s"] = len(bodies) / (time.perf_counter() - began)
     connection.close()
+    result["ceiling"] = broker_ceiling.run([1, 2, 4], len(bodies))
     return result

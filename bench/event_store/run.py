@@ -126,13 +126,19 @@ def replay_part(path: Path, names: RabbitNames | None, args: argparse.Namespace,
         return
     rabbit = replay_bench.rabbitmq(path, names, start, end, window, out / "api-replay.log")
     report.figures["replay_rabbitmq"] = rabbit
+    ceiling = "; ".join(f"{c['publishers']} publisher{'s' if c['publishers'] > 1 else ''}: "
+                        f"{c['per_s']:,}/s (broker CPU {c['broker_cpu_pct']} %, machine busy "
+                        f"{c['machine_busy_pct']} %)" for c in rabbit["ceiling"])
     report.row(f"replay {rabbit['events_sent']:,} events to a queue, RabbitMQ "
                "(`POST /replays`)",
                f"{rabbit['rate']:,.0f} events/s (job `{rabbit['state']}`, queue got "
-               f"{rabbit['queue_depth']:,})", "≥ 20,000 events/s",
+               f"{rabbit['queue_depth']:,}; broker CPU {rabbit['broker_cpu_pct']} %, machine "
+               f"busy {rabbit['machine_busy_pct']} %)", "≥ 20,000 events/s",
                verdict(rabbit["rate"], 20_000, higher_is_better=True),
-               f"pika `basic_publish`: {rabbit['baseline_plain_per_s']:,.0f}/s plain, "
-               f"{rabbit['baseline_tx500_per_s']:,.0f}/s in transactions of 500")
+               f"broker ceiling, persistent + confirmed from memory into one durable queue "
+               f"({len(window):,} messages, pika SelectConnection, one process each): "
+               f"{ceiling}; pika `basic_publish` without confirms: "
+               f"{rabbit['baseline_plain_per_s']:,.0f}/s")
 
 
 def kept_up(paced: dict[str, Any]) -> str:
