@@ -45,7 +45,7 @@ class SqliteEventStorage(EventStorage):
     def __init__(self, path: pathlib.Path) -> None:
         self._path = path
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,8 +63,19 @@ class SqliteEventStorage(EventStorage):
             connection.execute("PRAGMA busy_timeout=30000")
             self._local.connection = connection
             with self._lock:
-                self._connections.append(connection)
+                self._close_connections_of_ended_threads()
+                self._connections[threading.current_thread()] = connection
         return connection
+
+    def _close_connections_of_ended_threads(self) -> None:
+        # Each replay job reads from threads of its own: without this, every finished job
+        # would leave its connections (and file handles) open until the storage closes.
+        for thread in [t for t in self._connections if not t.is_alive()]:
+            self._connections.pop(thread).close()
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
 
     def save_many(self, events: Sequence[StoredEvent]) -> int:
         if not events:
@@ -123,7 +134,7 @@ class SqliteEventStorage(EventStorage):
     def close(self) -> None:
         self._closed = True
         with self._lock:
-            for connection in self._connections:
+            for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
