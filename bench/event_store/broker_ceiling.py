@@ -107,11 +107,13 @@ def ceiling(queue: str, total: int, publishers: int, client: str = "pika",
 
 
 def run(counts: list[int], total: int, clients: tuple[str, ...] = ("pika",),
-        url: str = AMQP_URL) -> list[dict[str, Any]]:
+        url: str = AMQP_URL, queue_arguments: dict[str, Any] | None = None,
+        ) -> list[dict[str, Any]]:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     queue = f"bench-es-ceiling-{uuid.uuid4().hex[:10]}"
-    channel.queue_declare(queue, durable=True, arguments={"x-expires": 3_600_000})
+    channel.queue_declare(queue, durable=True,
+                          arguments={"x-expires": 3_600_000, **(queue_arguments or {})})
     try:
         results = []
         for client in clients:
@@ -131,9 +133,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--publishers", default="1,2,4")
     parser.add_argument("--clients", default="pika", help="pika,aiormq")
+    parser.add_argument("--queue-arguments", type=json.loads, default={},
+                        help='extra queue arguments as JSON, e.g. \'{"x-queue-mode": "lazy"}\'')
     args = parser.parse_args()
     counts = [int(c) for c in args.publishers.split(",")]
-    for result in run(counts, args.messages, tuple(args.clients.split(","))):
+    for result in run(counts, args.messages, tuple(args.clients.split(",")),
+                      queue_arguments=args.queue_arguments):
         print(json.dumps(result), flush=True)
 
 
