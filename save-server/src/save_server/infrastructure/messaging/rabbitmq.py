@@ -80,7 +80,9 @@ def _close_holding_deliveries(channel: BlockingChannel) -> None:
     next consumer at once, which gets later messages while those this channel still holds are
     requeued only when the close arrives: out of order. On a bare `channel.close` the queue
     requeues them and switches consumers in one step, as when a worker dies."""
-    impl = channel._impl  # pika has no public "close without cancelling"
+    # pika has no public "close without cancelling"; these internals are those of pika 1.4,
+    # the range save-server/pyproject.toml allows (test_save_shards.py fails if they change).
+    impl = channel._impl
     impl._cancelled.update(impl._consumers)
     channel._consumer_infos.clear()
     channel.close()
