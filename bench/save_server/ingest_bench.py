@@ -8,6 +8,9 @@ consumed by `python -m save_server worker` (a subprocess) into the bench databas
   in `processed_events` every 20 ms (commit visibility, ≤ 20 ms poll error); for every event
   also `processed_at` (stamped by the worker inside the transaction, just before commit) -
   publish time.
+Worker role: `--workers N` processes, `--shards M` (`SAVE_SERVER_SHARDS`); paced runs start once
+every queue has N consumers and may publish `--warm-up-seconds` of events first (the shard
+hand-over needs traffic), reported apart, with the active shards per worker from rabbitmqctl.
 Baseline (same database, same run): psycopg2 inserting processed-event rows, one transaction
 per event and one executemany per 500."""
 
@@ -37,70 +40,87 @@ SAMPLE_EVERY = 10
 
 
 class Topology:
-    """The worker's exchange/queue pair under unique names, declared exactly as the worker
-    declares them (its own `declare_topology`), deleted at the end."""
+    """The worker's exchange and queue(s) under unique names, declared exactly as the worker
+    declares them (its own `declare_topology`: one queue, or `shards` single-active-consumer
+    shard queues behind a consistent-hash exchange), deleted at the end."""
 
-    def __init__(self, amqp_url: str) -> None:
+    def __init__(self, amqp_url: str, shards: int = 0) -> None:
         from save_server.infrastructure.messaging.rabbitmq import declare_topology
         from save_server.infrastructure.translation import HANDLED_TYPES
 
         suffix = uuid.uuid4().hex[:10]
-        self.amqp_url = amqp_url
+        self.amqp_url, self.shards = amqp_url, shards
         self.exchange = f"bench-save-{suffix}"
-        self.queue = f"bench-save-{suffix}"
-        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-        channel = connection.channel()
-        declare_topology(channel, self.exchange, self.queue, HANDLED_TYPES)
-        channel.queue_declare(self.queue, passive=True)
-        connection.close()
+        self.queue = f"bench-save-{suffix}-worker"  # also the hash exchange, when sharded
+        with self._channel() as channel:
+            self.queues = declare_topology(channel, self.exchange, self.queue, HANDLED_TYPES,
+                                           shards)
+
+    @contextmanager
+    def _channel(self) -> Iterator[Any]:
+        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
+        try:
+            yield connection.channel()
+        finally:
+            connection.close()
+
+    def _declared(self) -> list[Any]:
+        with self._channel() as channel:
+            return [channel.queue_declare(queue, passive=True).method for queue in self.queues]
 
     def depth(self) -> int:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-        try:
-            return int(connection.channel().queue_declare(
-                self.queue, passive=True).method.message_count)
-        finally:
-            connection.close()
+        return sum(int(method.message_count) for method in self._declared())
 
-    def wait_for_consumer(self, timeout: float) -> float:
-        """Seconds until a consumer is attached to the queue (the worker is consuming)."""
+    def wait_for_consumer(self, timeout: float, consumers: int = 1) -> float:
+        """Seconds until every queue has `consumers` consumers (every worker is consuming)."""
         began = time.monotonic()
         while time.monotonic() - began < timeout:
-            connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-            try:
-                consumers = connection.channel().queue_declare(
-                    self.queue, passive=True).method.consumer_count
-            finally:
-                connection.close()
-            if consumers:
+            if all(method.consumer_count >= consumers for method in self._declared()):
                 return time.monotonic() - began
             time.sleep(0.1)
-        raise TimeoutError(f"no consumer on {self.queue} after {timeout:.0f} s")
+        raise TimeoutError(f"not {consumers} consumers on {self.queues} after {timeout:.0f} s")
+
+    def active_consumers(self) -> dict[str, int]:
+        """Shard queues per worker connection whose single active consumer it is (rabbitmqctl;
+        empty if it is not available). Unsharded: the consumers of the one queue."""
+        try:
+            consumers = _rabbitmqctl("list_consumers", "queue_name", "channel_pid", "active")
+            channels = dict(_rabbitmqctl("list_channels", "pid", "connection"))
+        except (OSError, subprocess.SubprocessError):
+            return {}
+        held: dict[str, int] = {}
+        for queue, channel_pid, active in consumers:
+            if queue in self.queues and active == "true":
+                connection = channels.get(channel_pid, channel_pid)
+                held[connection] = held.get(connection, 0) + 1
+        return held
 
     def purge(self) -> int:
-        """Drop what a run left in the queue (a worker that could not keep up)."""
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-        try:
-            return int(connection.channel().queue_purge(self.queue).method.message_count)
-        finally:
-            connection.close()
+        """Drop what a run left in the queue(s) (workers that could not keep up)."""
+        with self._channel() as channel:
+            return sum(int(channel.queue_purge(queue).method.message_count)
+                       for queue in self.queues)
 
     def dead_lettered(self) -> int:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-        try:
-            return int(connection.channel().queue_declare(
+        with self._channel() as channel:
+            return int(channel.queue_declare(
                 f"{self.queue}.dead-letter", passive=True).method.message_count)
-        finally:
-            connection.close()
 
     def delete(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-        channel = connection.channel()
-        for queue in (self.queue, f"{self.queue}.dead-letter"):
-            channel.queue_delete(queue)
-        for exchange in (self.exchange, f"{self.exchange}.dead-letter"):
-            channel.exchange_delete(exchange)
-        connection.close()
+        with self._channel() as channel:
+            for queue in {*self.queues, f"{self.queue}.dead-letter"}:
+                channel.queue_delete(queue)
+            exchanges = [self.exchange, f"{self.exchange}.dead-letter"]
+            if self.shards:
+                exchanges.append(self.queue)  # the consistent-hash exchange
+            for exchange in exchanges:
+                channel.exchange_delete(exchange)
+
+
+def _rabbitmqctl(*arguments: str) -> list[list[str]]:
+    output = subprocess.run(["rabbitmqctl", "-q", "--no-table-headers", *arguments],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    return [line.split("\t") for line in output.splitlines() if line.strip()]
 
 
 class Publisher:
@@ -122,22 +142,29 @@ class Publisher:
 
 
 @contextmanager
-def worker_process(db: BenchDatabase, topology: Topology, log_path: str) -> Iterator[int]:
+def worker_process(db: BenchDatabase, topology: Topology, log_path: str,
+                   workers: int = 1) -> Iterator[list[int]]:
+    """The worker role: `workers` processes of `python -m save_server worker`, sharing the
+    queue (or, with `SAVE_SERVER_SHARDS`, the shard queues)."""
     env = {**os.environ, "DATABASE_URL": db.sqlalchemy_url, "AMQP_URL": topology.amqp_url,
            "AMQP_EXCHANGE": topology.exchange, "SAVE_SERVER_QUEUE": topology.queue,
-           "LOG_LEVEL": "WARNING"}
+           "SAVE_SERVER_SHARDS": str(topology.shards), "LOG_LEVEL": "WARNING"}
+    processes = []
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "save_server", "worker"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(workers):
+            processes.append(subprocess.Popen([sys.executable, "-m", "save_server", "worker"],
+                                              env=env, stdout=log, stderr=subprocess.STDOUT))
     try:
-        yield process.pid
+        yield [process.pid for process in processes]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def processed_count(db: BenchDatabase) -> int:
@@ -159,7 +186,7 @@ def wait_processed(db: BenchDatabase, expected: int, timeout: float) -> int:
 
 
 def drain(db: BenchDatabase, topology: Topology, events: Sequence[Event], log_path: str,
-          timeout: float) -> dict[str, Any]:
+          timeout: float, workers: int = 1) -> dict[str, Any]:
     before = processed_count(db)
     publisher = Publisher(topology)
     began = time.perf_counter()
@@ -170,7 +197,7 @@ def drain(db: BenchDatabase, topology: Topology, events: Sequence[Event], log_pa
     while topology.depth() < len(events):
         time.sleep(0.05)
     ids = [e.event_id for e in events]
-    with worker_process(db, topology, log_path):
+    with worker_process(db, topology, log_path, workers):
         started = time.perf_counter()
         done = wait_processed(db, before + len(events), timeout) - before
         wall = time.perf_counter() - started
@@ -226,21 +253,31 @@ class CommitPoller(threading.Thread):
 
 
 def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: float,
-          log_path: str, drain_timeout: float) -> dict[str, Any]:
-    """Publish `events` at `rate`/s into a running worker; lag per event."""
+          log_path: str, drain_timeout: float, workers: int = 1,
+          warm_up: int = 0) -> dict[str, Any]:
+    """Publish `events` at `rate`/s into running workers; lag per event. The first `warm_up`
+    events are published at the same rate right before the others (no pause) and reported
+    apart: with several workers on shard queues, the first worker to subscribe gets every
+    shard and hands the surplus over only once it has traffic (every 2 s)."""
     published: dict[str, float] = {}
     before = processed_count(db)
     poller = CommitPoller(db)
-    with worker_process(db, topology, log_path):
-        # Lag is measured from when the worker consumes (it takes 2 to 3 s to start here), not
-        # from its process start.
-        consumer_after = topology.wait_for_consumer(60)
+    held: dict[str, dict[str, int]] = {}
+    snapshot = threading.Thread(target=lambda: held.update(measured_start=(
+        topology.active_consumers())), daemon=True)
+    with worker_process(db, topology, log_path, workers):
+        # Lag is measured from when the workers consume (one takes 2 to 3 s to start here),
+        # not from their process start.
+        consumer_after = topology.wait_for_consumer(60, workers)
         time.sleep(0.5)
+        held["idle"] = topology.active_consumers()
         poller.start()
         publisher = Publisher(topology)
         began = time.monotonic()
         late = 0
         for i, event in enumerate(events):
+            if i == warm_up:
+                snapshot.start()
             slot = began + i / rate
             wait = slot - time.monotonic()
             if wait > 0:
@@ -248,39 +285,47 @@ def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: 
             elif wait < -0.05:
                 late += 1
             published[event.event_id] = publisher.publish(event)
-            if i % SAMPLE_EVERY == 0:
+            if i >= warm_up and (i - warm_up) % SAMPLE_EVERY == 0:
                 poller.watch(event.event_id, published[event.event_id])
         publish_seconds = time.monotonic() - began
         publisher.close()
+        held["measured_end"] = topology.active_consumers()
         done = wait_processed(db, before + len(events), drain_timeout) - before
         poller.stop_deadline = time.monotonic() + 1.0
         poller.stop.set()
         poller.join()
+        snapshot.join(30)
     left_in_queue = topology.purge()
     conn = db.connect()
     with conn, conn.cursor() as cursor:
         cursor.execute("SELECT event_id, processed_at FROM processed_events"
                        " WHERE event_id = ANY(%s)", (list(published),))
-        stamps = cursor.fetchall()
+        all_stamps = cursor.fetchall()
     conn.close()
+    warm_ids = {event.event_id for event in events[:warm_up]}
+    stamps = [(e, at) for e, at in all_stamps if e not in warm_ids]
+    warm_lags = [at.timestamp() - published[e] for e, at in all_stamps if e in warm_ids]
     stamp_lags = [at.timestamp() - published[event_id] for event_id, at in stamps]
-    # The first seconds of a freshly started worker (cold station cache, first statements)
+    # The first seconds of freshly started workers (cold station cache, first statements)
     # reported apart: "sustained" is what the target is about.
-    first_publish = min(published.values()) if published else 0.0
+    first_publish = min(published[e] for e, _ in stamps) if stamps else 0.0
     steady_lags = [at.timestamp() - published[event_id] for event_id, at in stamps
                    if published[event_id] - first_publish >= WARM_UP_SECONDS]
     first = min(at for _, at in stamps) if stamps else None
     last = max(at for _, at in stamps) if stamps else None
     span = (last - first).total_seconds() if first and last else float("nan")
-    return {"events": len(events), "target_rate": rate,
+    measured = len(events) - warm_up
+    return {"events": measured, "warm_up_events": warm_up, "target_rate": rate,
             "achieved_publish_rate": len(events) / publish_seconds, "late_publishes": late,
-            "processed": done, "purged_after": left_in_queue,
+            "processed": len(stamps), "processed_with_warm_up": done,
+            "purged_after": left_in_queue,
             "processing_events_per_s": (len(stamps) - 1) / span if span else 0,
             "commit_observed_lag": latency_summary(poller.lags),
             "commit_observed_unseen": len(poller.outstanding),
             "processed_at_lag": latency_summary(stamp_lags),
             "steady_processed_at_lag": latency_summary(steady_lags),
-            "consumer_after_s": consumer_after}
+            "warm_up_processed_at_lag": latency_summary(warm_lags) if warm_lags else None,
+            "active_shards_per_worker": held, "consumer_after_s": consumer_after}
 
 
 def raw_insert_baseline(db: BenchDatabase, count: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import api_bench
 import ingest_bench
 from database import BenchDatabase, seed
 from machine import load_line, machine_lines, verdict
-from sessions import session_events
+from sessions import Event, session_events
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SEED_REVISION = "0003_station_commands"  # the schema `database.seed` writes
@@ -52,6 +52,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ingest-stations", type=int, default=1_000)
     parser.add_argument("--ingest-wait", type=float, default=60.0,
                         help="seconds to wait for the worker after the last paced publish")
+    parser.add_argument("--low-rate", type=float, default=0.0,
+                        help="second paced run at this rate (default: half the drain rate, "
+                        "run only if the drain is below --paced-rate)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker role as N `python -m save_server worker` processes")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="SAVE_SERVER_SHARDS of the workers (0: one queue)")
+    parser.add_argument("--warm-up-seconds", type=float, default=0.0,
+                        help="paced runs: publish at the rate this long before the measured "
+                        "events (shard hand-over between workers), reported apart")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["api", "csv", "ingest"], help="leave a part out")
     parser.add_argument("--pg-host", default="127.0.0.1")
@@ -187,28 +197,33 @@ def csv_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out: P
 
 def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out: Path) -> None:
     baseline = ingest_bench.raw_insert_baseline(db, 2_000 if not args.smoke else 300)
-    topology = ingest_bench.Topology(ingest_bench.AMQP_URL)
+    topology = ingest_bench.Topology(ingest_bench.AMQP_URL, args.shards)
+    log, workers = str(out / "worker.log"), args.workers
+
+    def paced_run(events: list[Event], rate: float) -> dict[str, Any]:
+        warm_up = int(rate * args.warm_up_seconds)
+        return ingest_bench.paced(db, topology, events[:warm_up + int(rate * args.paced_seconds)],
+                                  rate, log, args.ingest_wait, workers, warm_up)
+
     try:
-        paced_count = int(args.paced_rate * args.paced_seconds)
-        events = session_events(args.ingest_stations, args.drain_events + 2 * paced_count)
-        drained = ingest_bench.drain(db, topology, events[:args.drain_events],
-                                     str(out / "worker.log"), timeout=600)
-        paced = ingest_bench.paced(
-            db, topology, events[args.drain_events:args.drain_events + paced_count],
-            args.paced_rate, str(out / "worker.log"), drain_timeout=args.ingest_wait)
-        runs = [paced]
-        sustainable = round(drained["events_per_s"] * 0.5, -1)
-        if drained["events_per_s"] < args.paced_rate and sustainable >= 10:
-            count = int(sustainable * args.paced_seconds)
-            runs.append(ingest_bench.paced(
-                db, topology, events[args.drain_events + paced_count:][:count], sustainable,
-                str(out / "worker.log"), drain_timeout=args.ingest_wait))
+        events = session_events(args.ingest_stations, args.drain_events + 2 * int(
+            args.paced_rate * (args.paced_seconds + args.warm_up_seconds)))
+        drained = ingest_bench.drain(db, topology, events[:args.drain_events], log,
+                                     timeout=600, workers=workers)
+        used = args.drain_events + int(args.paced_rate * (args.paced_seconds
+                                                          + args.warm_up_seconds))
+        runs = [paced_run(events[args.drain_events:used], args.paced_rate)]
+        low = args.low_rate or round(drained["events_per_s"] * 0.5, -1)
+        if args.low_rate or (drained["events_per_s"] < args.paced_rate and low >= 10):
+            runs.append(paced_run(events[used:], low))
         dead = topology.dead_lettered()
     finally:
         topology.delete()
     report.figures.update(ingest_baseline=baseline, drain=drained, paced=runs,
-                          dead_lettered=dead)
-    report.row(f"worker drain of a {drained['events']:,}-event backlog "
+                          dead_lettered=dead, workers=workers, shards=args.shards)
+    role = (f"{workers} worker process{'es' if workers > 1 else ''}, "
+            + (f"{args.shards} shard queues" if args.shards else "one queue"))
+    report.row(f"worker role ({role}): drain of a {drained['events']:,}-event backlog "
                f"({args.ingest_stations:,} stations' sessions)",
                f"{drained['events_per_s']:,.0f} events/s ({drained['processed']:,} processed, "
                f"{dead} dead-lettered)", "≥ 2,000 events/s",
@@ -217,7 +232,15 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
                f"{baseline['batch_500_per_s']:,.0f} rows/s in batches of 500")
     for run in runs:
         observed = run["commit_observed_lag"]
-        report.row(f"worker lag at {run['target_rate']:,.0f} events/s for "
+        warm = ""
+        if run["warm_up_events"]:
+            held = {k: sorted(v.values()) for k, v in run["active_shards_per_worker"].items()}
+            warm = (f"; measured after {run['warm_up_events']:,} warm-up events at the same "
+                    f"rate (their processed_at lag {ms(run['warm_up_processed_at_lag'])}); "
+                    f"active shards per worker connection at the start of the measured "
+                    f"events {held.get('measured_start')}, at its end "
+                    f"{held.get('measured_end')}")
+        report.row(f"worker role ({role}): lag at {run['target_rate']:,.0f} events/s for "
                    f"{args.paced_seconds:.0f} s",
                    f"published {run['achieved_publish_rate']:,.0f}/s, processed "
                    f"{run['processing_events_per_s']:,.0f}/s ({run['processed']:,}/"
@@ -227,8 +250,8 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
                    f"({observed['n']} sampled, {run['commit_observed_unseen']} never seen); "
                    f"processed_at stamp {ms(run['processed_at_lag'])}; after the first "
                    f"{ingest_bench.WARM_UP_SECONDS:.0f} s: processed_at stamp "
-                   f"{ms(run['steady_processed_at_lag'])} (worker consuming "
-                   f"{run['consumer_after_s']:.1f} s after its start)",
+                   f"{ms(run['steady_processed_at_lag'])} (workers consuming "
+                   f"{run['consumer_after_s']:.1f} s after their start){warm}",
                    "lag p99 ≤ 250 ms", verdict(observed["p99_ms"], 250), "—")
 
 
