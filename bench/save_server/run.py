@@ -237,8 +237,8 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
             held = {k: sorted(v.values()) for k, v in run["active_shards_per_worker"].items()}
             warm = (f"; measured after {run['warm_up_events']:,} warm-up events at the same "
                     f"rate (their processed_at lag {ms(run['warm_up_processed_at_lag'])}); "
-                    f"active shards per worker connection at the start of the measured "
-                    f"events {held.get('measured_start')}, at its end "
+                    f"active shards per worker connection: idle {held.get('idle')}, half-way "
+                    f"through the warm-up {held.get('warm_up_half')}, after the run "
                     f"{held.get('measured_end')}")
         report.row(f"worker role ({role}): lag at {run['target_rate']:,.0f} events/s for "
                    f"{args.paced_seconds:.0f} s",
