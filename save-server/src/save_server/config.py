@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     report_scheduler_interval: float = Field(default=60.0, gt=0)
     report_retry_attempts: int = Field(default=4, ge=1)
     report_retry_delay: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _shard_exchange_name_is_free(self) -> Settings:
+        # With shards the consistent-hash exchange takes the queue's name; RabbitMQ would refuse
+        # it (PRECONDITION_FAILED) if that name were already the events exchange.
+        if self.save_server_shards and self.save_server_queue == self.amqp_exchange:
+            raise ValueError("SAVE_SERVER_QUEUE must differ from AMQP_EXCHANGE when "
+                             "SAVE_SERVER_SHARDS > 0 (the shard exchange is named like the queue)")
+        return self
 
     @property
     def resolved_database_url(self) -> str:
