@@ -61,7 +61,8 @@ def test_close_after_n_rejections_within_the_window_only():
 def test_defaults_and_settings_from_the_environment(monkeypatch):
     settings = Settings()
     assert (settings.gateway_rate_limit_per_second, settings.gateway_rate_limit_burst,
-            settings.gateway_flood_close_after, settings.gateway_flood_window) == (20, 100, 100, 10)
+            settings.gateway_flood_close_after, settings.gateway_flood_window) == (
+                200, 1000, 100, 10)
     monkeypatch.setenv("GATEWAY_RATE_LIMIT_PER_SECOND", "0")
     monkeypatch.setenv("GATEWAY_RATE_LIMIT_BURST", "7")
     monkeypatch.setenv("GATEWAY_FLOOD_CLOSE_AFTER", "0")

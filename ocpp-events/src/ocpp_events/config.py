@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     gateway_validate_responses: bool = False
     # Flood control per connection (domain/flood_control.py): sustained calls/s (0 = off) and
     # burst; a station with `close_after` calls over the limit within `window` s is closed 1008.
-    gateway_rate_limit_per_second: float = Field(20.0, ge=0)
-    gateway_rate_limit_burst: int = Field(100, ge=1)
+    gateway_rate_limit_per_second: float = Field(200.0, ge=0)
+    gateway_rate_limit_burst: int = Field(1000, ge=1)
     gateway_flood_close_after: int = Field(100, ge=0)
     gateway_flood_window: float = Field(10.0, gt=0)
     # Services mode only (`python -m ocpp_events serve`); embedded runs in its host's loop.

@@ -1,10 +1,11 @@
 """Per-connection flood control: a token bucket, and closing a station that keeps flooding.
 
 A charger sends one call at a time and waits for the answer (OCPP-J), so a real one stays far
-below the default 20 calls/s with bursts of 100 (a reconnect replaying its offline queue is
-paced by our answers). A station above the limit gets a CallError for the calls over it, which
-costs no validation and no broker publish; one that keeps going — `close_after` rejected calls
-within `window` seconds — is disconnected. Times are monotonic seconds given by the caller.
+below the default 200 calls/s with bursts of 1,000 (a reconnect replaying its offline queue is
+paced by our answers, and the burst absorbs a day of queued meter values). A station above the
+limit gets a CallError for the calls over it, which costs no validation and no broker publish;
+one that keeps going — `close_after` rejected calls within `window` seconds — is disconnected.
+Times are monotonic seconds given by the caller.
 """
 
 from __future__ import annotations
