@@ -18,10 +18,10 @@ import gc
 import itertools
 import logging
 import signal
-import time
 from datetime import UTC, datetime
 from typing import Any
 
+from gc_wrapper import GcPauses  # bench/gateway, next to this script
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -106,25 +106,6 @@ async def serve_baseline(host: str, port: int, compression: str | None,
         await server.wait_closed()
     if freezer is not None:
         freezer.cancel()
-
-
-class GcPauses:
-    """Records how long each garbage collection took (to explain latency spikes)."""
-
-    def __init__(self) -> None:
-        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1000)
-
-    def summary(self) -> str:
-        return "; ".join(
-            f"gen{generation}: {len(values)} collections, max {max(values, default=0):.1f} ms, "
-            f"total {sum(values):.0f} ms" for generation, values in self.pauses.items())
 
 
 def main() -> None:

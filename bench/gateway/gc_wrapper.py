@@ -19,6 +19,9 @@ import time
 
 
 class GcPauses:
+    """Records how long each garbage collection took (to explain latency spikes); also used by
+    baseline_server.py."""
+
     def __init__(self) -> None:
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._started = 0.0
@@ -29,11 +32,13 @@ class GcPauses:
         else:
             self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1000)
 
-    def report(self) -> None:
-        summary = "; ".join(
+    def summary(self) -> str:
+        return "; ".join(
             f"gen{generation}: {len(values)} collections, max {max(values, default=0):.1f} ms, "
             f"total {sum(values):.0f} ms" for generation, values in self.pauses.items())
-        print(f"garbage collection pauses: {summary}", file=sys.stderr, flush=True)
+
+    def report(self) -> None:
+        print(f"garbage collection pauses: {self.summary()}", file=sys.stderr, flush=True)
 
 
 def freeze_periodically(every: float) -> None:

@@ -17,7 +17,6 @@ per event and one executemany per 500."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 import pika
 from database import BenchDatabase
 from machine import latency_summary
+from processes import stop_processes
 from psycopg2.extras import execute_values
 from sessions import Event
 
@@ -157,14 +157,7 @@ def worker_process(db: BenchDatabase, topology: Topology, log_path: str,
     try:
         yield [process.pid for process in processes]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def processed_count(db: BenchDatabase) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(HERE.parent / "save_server"))
 sys.path.insert(0, str(HERE.parent / "common"))
 
 from machine import machine_lines  # noqa: E402  (bench/common)
+from processes import stop_processes  # noqa: E402  (bench/common)
 from sessions import Event, session_events  # noqa: E402
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -108,14 +108,7 @@ def workers(service: str, count: int, env: dict[str, str], log: Path) -> Iterato
     try:
         yield
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def _admin(statement: str) -> None:
