@@ -163,18 +163,27 @@ async def make_gateway() -> AsyncIterator[Callable[..., Any]]:
 
 
 # --- real RabbitMQ and gateway subprocesses -------------------------------------------------
-@pytest.fixture
-async def rabbit_queue():
-    """A unique exchange with a queue bound to `#` on the real RabbitMQ; both deleted after."""
+async def connect_rabbitmq(url: str):
+    """An aio-pika connection to the real RabbitMQ; under CI=true a missing broker fails the
+    test, locally it skips it."""
     import aio_pika
 
-    url = os.environ.get("AMQP_URL", AMQP_URL)
     try:
         connection = await aio_pika.connect(url, timeout=3)
     except Exception as error:
         if os.environ.get("CI") == "true":
             pytest.fail(f"RabbitMQ not reachable at {url}: {error!r}")
         pytest.skip(f"RabbitMQ not reachable at {url}")
+    return connection
+
+
+@pytest.fixture
+async def rabbit_queue():
+    """A unique exchange with a queue bound to `#` on the real RabbitMQ; both deleted after."""
+    import aio_pika
+
+    url = os.environ.get("AMQP_URL", AMQP_URL)
+    connection = await connect_rabbitmq(url)
     channel = await connection.channel()
     exchange_name = f"test-ocpp-events-{uuid.uuid4().hex[:12]}"
     exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC,

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from ocpp_events.bootstrap import build_gateway
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 
-from .conftest import AMQP_URL, RecordingNotifier, gateway_settings
+from .conftest import AMQP_URL, RecordingNotifier, connect_rabbitmq, gateway_settings
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +24,7 @@ async def test_commands_follow_the_station_binding_on_rabbitmq(station_id: str) 
     import aiormq
 
     url = os.environ.get("AMQP_URL", AMQP_URL)
-    try:
-        connection = await aio_pika.connect(url, timeout=3)
-    except Exception as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"RabbitMQ not reachable at {url}: {error!r}")
-        pytest.skip(f"RabbitMQ not reachable at {url}")
+    connection = await connect_rabbitmq(url)
     exchange_name = f"test-ocpp-commands-{uuid.uuid4().hex[:10]}"
     inbox = AmqpCommandInbox(url, exchange_name, f"test-{uuid.uuid4().hex[:8]}")
     gateway = build_gateway(gateway_settings(), RecordingNotifier(), command_inbox=inbox)
