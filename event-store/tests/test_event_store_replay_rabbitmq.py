@@ -9,7 +9,7 @@ import pika
 import pytest
 
 from event_store.domain.queries import EventQuery
-from event_store.infrastructure.rabbitmq import PikaReplayPublisher
+from event_store.infrastructure.rabbitmq_replay import PikaReplayPublisher
 from event_store.service.replay import ReplayService, ReplayState
 
 pytestmark = pytest.mark.integration

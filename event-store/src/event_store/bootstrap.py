@@ -92,7 +92,7 @@ def start_worker_probes(settings: Settings, storage: EventStorage, probe: Worker
 def rabbitmq_publisher_factory(settings: Settings) -> Callable[[], ReplayPublisher] | None:
     if not settings.amqp_url:
         return None
-    from event_store.infrastructure.rabbitmq import PikaReplayPublisher
+    from event_store.infrastructure.rabbitmq_replay import PikaReplayPublisher
 
     url, exchange = settings.amqp_url, settings.amqp_exchange
     return lambda: PikaReplayPublisher(url, exchange)

@@ -1,5 +1,5 @@
-"""RabbitMQ adapters (pika): the store's queue feed (blocking client) and the replay
-publisher (`rabbitmq_replay`, asynchronous client, re-exported here).
+"""RabbitMQ adapter (pika, blocking client): the store's queue feed. The replay publisher
+(asynchronous client) is in `rabbitmq_replay`.
 
 Each instance owns one connection and must be used from the thread that created it.
 """
@@ -15,9 +15,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from event_store.domain.ports import Delivery, EventFeed
-from event_store.infrastructure.rabbitmq_replay import PikaReplayPublisher
 
-__all__ = ["PikaEventFeed", "PikaReplayPublisher", "declare_store_queue"]
+__all__ = ["PikaEventFeed", "declare_store_queue"]
 
 
 def declare_store_queue(channel: BlockingChannel, queue: str, exchange: str,
