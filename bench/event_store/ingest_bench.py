@@ -34,6 +34,8 @@ def stored(path: Path) -> int:
     connection = sqlite3.connect(path, timeout=30)
     try:
         return int(connection.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    except sqlite3.OperationalError:  # the worker has created the file but not the table yet
+        return 0
     finally:
         connection.close()
 

@@ -30,7 +30,7 @@ from typing import Any
 import pika
 from database import BenchDatabase
 from machine import latency_summary
-from processes import stop_processes
+from process_control import stop_processes
 from psycopg2.extras import execute_values
 from sessions import Event
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE.parent / "save_server"))
 sys.path.insert(0, str(HERE.parent / "common"))
 
 from machine import machine_lines  # noqa: E402  (bench/common)
-from processes import stop_processes  # noqa: E402  (bench/common)
+from process_control import stop_processes  # noqa: E402  (bench/common)
 from sessions import Event, session_events  # noqa: E402
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
