@@ -72,9 +72,14 @@ class AmqpNotifier(Notifier):
             headers={"charging_station_id": event.charging_station_id})
         try:
             channel = await self._channel.get_underlay_channel()
+            # wait=False: hand the frame to the connection's writer and release the channel
+            # lock at once. With aiormq's default (wait=True) every publish holds the lock
+            # until the writer task has flushed its frame, so concurrent calls queue behind
+            # each other one event-loop turn at a time (a convoy under load). Ordering is
+            # kept by the writer's queue; the broker's confirm is still awaited below.
             confirmation = await channel.basic_publish(
                 event.to_json(), exchange=self._exchange_name, routing_key=event.type,
-                properties=properties, mandatory=self._require_routed)
+                properties=properties, mandatory=self._require_routed, wait=False)
         except Exception as error:
             raise PublishFailed(repr(error)) from error
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
