@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 
 import pytest
@@ -37,10 +38,18 @@ async def test_gateway_metrics_expose_the_loop_lag(make_gateway):
 
 
 def test_event_loop_setting():
-    assert Settings().gateway_event_loop == "asyncio"
+    assert Settings().gateway_event_loop == "auto"
     assert loop_factory("asyncio") is None
     uvloop = pytest.importorskip("uvloop")
     assert loop_factory("uvloop") is uvloop.new_event_loop
+    assert loop_factory("auto") is uvloop.new_event_loop
+
+
+def test_auto_event_loop_falls_back_to_asyncio_without_uvloop(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+    assert loop_factory("auto") is None
+    with pytest.raises(SystemExit, match="uvloop"):
+        loop_factory("uvloop")
     with pytest.raises(ValidationError, match="gateway_event_loop"):
         Settings(gateway_event_loop="trio")
 

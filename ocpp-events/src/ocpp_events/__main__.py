@@ -25,15 +25,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """`uvloop` (optional dependency `ocpp-events[uvloop]`) or asyncio's own loop (None)."""
-    if name == "uvloop":
-        try:
-            import uvloop
-        except ImportError as error:
-            raise SystemExit("GATEWAY_EVENT_LOOP=uvloop needs `pip install "
-                             "ocpp-events[uvloop]`") from error
-        return uvloop.new_event_loop
-    return None
+    """uvloop's loop, or asyncio's own (None). `auto`: uvloop where it is installed (a
+    dependency everywhere but Windows, where uvloop does not exist)."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError as error:
+        if name == "auto":
+            return None
+        raise SystemExit("GATEWAY_EVENT_LOOP=uvloop needs `pip install uvloop`") from error
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":

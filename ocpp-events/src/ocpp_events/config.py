@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     gateway_flood_close_after: int = Field(100, ge=0)
     gateway_flood_window: float = Field(10.0, gt=0)
     # Services mode only (`python -m ocpp_events serve`); embedded runs in its host's loop.
-    gateway_event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    gateway_event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands
