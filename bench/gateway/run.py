@@ -58,15 +58,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argparse.Namespace,
-                out_dir: pathlib.Path) -> Figures:
-    json_path = out_dir / f"{scenario.key}-{target.name}.json"
+                out_dir: pathlib.Path, label: str | None = None) -> Figures:
+    label = label or target.name
+    json_path = out_dir / f"{scenario.key}-{label}.json"
     loadgen_args = scenario.loadgen_args(args.scale, args.duration)
     argv = [sys.executable, str(HERE / "loadgen.py"), "--port", str(target.port),
-            "--target-pid", str(target.pid), "--label", f"{scenario.key}/{target.name}",
+            "--target-pid", str(target.pid), "--label", f"{scenario.key}/{label}",
             "--processes", str(args.processes), "--json", str(json_path), *loadgen_args]
     print(f"$ {' '.join(argv[1:])}", flush=True)
-    profiler = start_profiler(target, out_dir / f"{scenario.key}-{target.name}.pyspy.txt") \
-        if target.name in args.profile.split(",") else None
+    profiler = start_profiler(target, out_dir / f"{scenario.key}-{label}.pyspy.txt") \
+        if label in args.profile.split(",") else None
     try:
         subprocess.run(argv, check=True, timeout=args.timeout)
     finally:
@@ -111,6 +112,11 @@ def wait_for_quiet_machine(args: argparse.Namespace) -> float:
     return busy
 
 
+# Not judged: the baseline again with the broker traffic of the gateway beside it (see
+# start_confirms_probe); the targets compare the gateway with the plain baseline only.
+BASELINE_WITH_CONFIRMS = "baseline + broker confirms"
+
+
 def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
                out_dir: pathlib.Path) -> Figures | None:
     busy_before = wait_for_quiet_machine(args)
@@ -120,6 +126,12 @@ def run_target(name: str, scenario: Scenario, args: argparse.Namespace,
         if name == "baseline":
             with targets.baseline_server(log_dir, tuple(args.baseline_arg)) as target:
                 figures = run_loadgen(scenario, target, args, out_dir)
+        elif name == BASELINE_WITH_CONFIRMS:
+            with targets.baseline_server(log_dir, tuple(args.baseline_arg)) as target:
+                probe = start_confirms_probe(args, out_dir, "confirms-alongside-baseline",
+                                             _load_seconds(scenario, args))
+                figures = run_loadgen(scenario, target, args, out_dir, "baseline-with-confirms")
+                figures["confirms_alongside"] = finish_confirms_probe(*probe)
         else:
             with targets.bench_exchange(args.amqp_url, args.bench_queue,
                                         args.bench_consumer) as (exchange, _queue, audits), \
@@ -202,14 +214,25 @@ def _loop_lag(quantiles: dict[str, Any] | None) -> str:
                       for key in ("p50", "p99", "p99.9")) + f" ({quantiles['count']} samples)"
 
 
+def _confirms_probe_argv(args: argparse.Namespace, json_path: pathlib.Path,
+                         seconds: float) -> list[str]:
+    return [sys.executable, str(HERE / "broker_confirms.py"), "--amqp-url", args.amqp_url,
+            "--rate", f"{1000 * args.scale:g}",
+            "--publishers", str(max(1, round(200 * args.scale))),
+            "--duration", f"{seconds:g}", "--queue", args.bench_queue,
+            "--json", str(json_path), *(["--consumer"] if args.bench_consumer else [])]
+
+
+def _probe_figures(json_path: pathlib.Path, busy_before: float) -> dict[str, Any]:
+    [figures] = json.loads(json_path.read_text())
+    figures["machine_busy_percent_before"] = round(busy_before, 1)
+    return dict(figures)
+
+
 def run_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path) -> dict[str, Any] | None:
     """The broker alone, same run: broker_confirms.py at the gateway's traffic shape."""
     json_path = (out_dir / "confirms-probe.json").resolve()
-    argv = [sys.executable, str(HERE / "broker_confirms.py"), "--amqp-url", args.amqp_url,
-            "--rate", f"{1000 * args.scale:g}",
-            "--publishers", str(max(1, round(200 * args.scale))),
-            "--duration", f"{args.confirms_probe:g}", "--queue", args.bench_queue,
-            "--json", str(json_path), *(["--consumer"] if args.bench_consumer else [])]
+    argv = _confirms_probe_argv(args, json_path, args.confirms_probe)
     print(f"$ {' '.join(argv[1:])}", flush=True)
     busy_before = machine_busy_percent(1.0)
     try:
@@ -217,9 +240,40 @@ def run_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path) -> dict[
     except (subprocess.SubprocessError, OSError) as failure:
         print(f"!! confirms probe failed: {failure}", flush=True)
         return None
-    [figures] = json.loads(json_path.read_text())
-    figures["machine_busy_percent_before"] = round(busy_before, 1)
-    return dict(figures)
+    return _probe_figures(json_path, busy_before)
+
+
+def _load_seconds(scenario: Scenario, args: argparse.Namespace) -> float:
+    """How long the load generator drives calls: ramp + settle + steady phase."""
+    load = scenario.loadgen_args(args.scale, args.duration)
+    return sum(float(load[load.index(flag) + 1]) for flag in ("--ramp", "--settle", "--duration"))
+
+
+ProbeRun = tuple[subprocess.Popen[bytes], pathlib.Path, float]
+
+
+def start_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path, name: str,
+                         seconds: float) -> ProbeRun:
+    """broker_confirms.py in the background, e.g. beside the baseline: the broker's confirm
+    latency while the machine carries the same load as during the gateway's run (the
+    baseline's websocket work plus the broker traffic the gateway would cause)."""
+    json_path = (out_dir / f"{name}.json").resolve()
+    argv = _confirms_probe_argv(args, json_path, seconds)
+    print(f"$ {' '.join(argv[1:])} &", flush=True)
+    busy_before = machine_busy_percent(1.0)
+    return subprocess.Popen(argv, cwd=HERE), json_path, busy_before
+
+
+def finish_confirms_probe(process: subprocess.Popen[bytes], json_path: pathlib.Path,
+                          busy_before: float) -> dict[str, Any] | None:
+    try:
+        if process.wait(timeout=180) != 0:
+            raise subprocess.SubprocessError(f"exit code {process.returncode}")
+    except (subprocess.SubprocessError, OSError) as failure:
+        process.kill()
+        print(f"!! confirms probe failed: {failure}", flush=True)
+        return None
+    return _probe_figures(json_path, busy_before)
 
 
 ROW_NAMES = [
@@ -301,6 +355,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--confirms-probe", type=float, default=0.0, metavar="SECONDS",
                         help="after the targets, measure the broker's confirm latency alone "
                              "(broker_confirms.py, same queue) for this long")
+    parser.add_argument("--confirms-alongside-baseline", action="store_true",
+                        help="sustained scenario: run the baseline once more with "
+                             "broker_confirms.py beside it at the gateway's traffic shape: the "
+                             "broker's confirm latency under the gateway run's machine load "
+                             "(reported, not judged)")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
@@ -344,14 +403,21 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     for key in args.scenarios.split(","):
         scenario = SCENARIOS[key]
-        results = {name: run_target(name, scenario, args, out_dir)
-                   for name in args.targets.split(",")}
+        names = args.targets.split(",")
+        if args.confirms_alongside_baseline and key == "sustained":
+            names.append(BASELINE_WITH_CONFIRMS)
+        results = {name: run_target(name, scenario, args, out_dir) for name in names}
         everything["scenarios"][key] = results
         reports.append(report(scenario, results))
         if args.confirms_probe and key == "sustained":
             probe = run_confirms_probe(args, out_dir)
             everything["confirms_probe"] = probe
             reports.append(confirms_report(probe))
+        alongside = results.get(BASELINE_WITH_CONFIRMS)
+        if alongside is not None:
+            reports.append(confirms_report(alongside["confirms_alongside"]).replace(
+                "Broker confirms alone, same run",
+                f"Broker confirms beside the baseline (column \"{BASELINE_WITH_CONFIRMS}\")"))
         print("\n" + reports[-1] + "\n", flush=True)
         (out_dir / "results.json").write_text(json.dumps(everything, indent=2))
     header = (f"Command: `{command}` — {machine['date_utc']}, commit {machine['git_commit']}; "
