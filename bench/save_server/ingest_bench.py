@@ -17,6 +17,8 @@ per event and one executemany per 500."""
 from __future__ import annotations
 
 import os
+import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +39,8 @@ from sessions import Event
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 POLL_SECONDS = 0.02
 SAMPLE_EVERY = 10
+# `run.py --profile`: py-spy samples every worker process of each phase into this folder
+PROFILE_DIR: pathlib.Path | None = None
 
 
 class Topology:
@@ -141,11 +145,33 @@ class Publisher:
         self._connection.close()
 
 
+def start_profilers(pids: Sequence[int], phase: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy (collapsed stacks, idle excluded) on each worker while `phase` runs."""
+    if PROFILE_DIR is None:
+        return []
+    py_spy = pathlib.Path(sys.executable).parent / "py-spy"
+    return [subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--format", "raw",
+                              "--rate", "200", "--nonblocking", "--output",
+                              str(PROFILE_DIR / f"{phase}-worker{i}.pyspy.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i, pid in enumerate(pids)]
+
+
+def stop_profilers(profilers: Sequence[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        try:
+            profiler.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
+
+
 @contextmanager
 def worker_process(db: BenchDatabase, topology: Topology, log_path: str,
-                   workers: int = 1) -> Iterator[list[int]]:
+                   workers: int = 1, phase: str = "") -> Iterator[list[int]]:
     """The worker role: `workers` processes of `python -m save_server worker`, sharing the
-    queue (or, with `SAVE_SERVER_SHARDS`, the shard queues)."""
+    queue (or, with `SAVE_SERVER_SHARDS`, the shard queues); profiled with `--profile`."""
     env = {**os.environ, "DATABASE_URL": db.sqlalchemy_url, "AMQP_URL": topology.amqp_url,
            "AMQP_EXCHANGE": topology.exchange, "SAVE_SERVER_QUEUE": topology.queue,
            "SAVE_SERVER_SHARDS": str(topology.shards), "LOG_LEVEL": "WARNING"}
@@ -154,9 +180,11 @@ def worker_process(db: BenchDatabase, topology: Topology, log_path: str,
         for _ in range(workers):
             processes.append(subprocess.Popen([sys.executable, "-m", "save_server", "worker"],
                                               env=env, stdout=log, stderr=subprocess.STDOUT))
+    profilers = start_profilers([process.pid for process in processes], phase)
     try:
         yield [process.pid for process in processes]
     finally:
+        stop_profilers(profilers)
         stop_processes(processes)
 
 
@@ -190,7 +218,7 @@ def drain(db: BenchDatabase, topology: Topology, events: Sequence[Event], log_pa
     while topology.depth() < len(events):
         time.sleep(0.05)
     ids = [e.event_id for e in events]
-    with worker_process(db, topology, log_path, workers):
+    with worker_process(db, topology, log_path, workers, "drain"):
         started = time.perf_counter()
         done = wait_processed(db, before + len(events), timeout) - before
         wall = time.perf_counter() - started
@@ -258,7 +286,7 @@ def paced(db: BenchDatabase, topology: Topology, events: Sequence[Event], rate: 
     held: dict[str, dict[str, int]] = {}
     snapshot = threading.Thread(target=lambda: held.update(warm_up_half=(
         topology.active_consumers())), daemon=True)
-    with worker_process(db, topology, log_path, workers):
+    with worker_process(db, topology, log_path, workers, f"paced-{rate:.0f}"):
         # Lag is measured from when the workers consume (one takes 2 to 3 s to start here),
         # not from their process start.
         consumer_after = topology.wait_for_consumer(60, workers)

@@ -50,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--paced-rate", type=float, default=2_000.0)
     parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--ingest-stations", type=int, default=1_000)
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy every worker process per ingest phase (raw stacks in the "
+                             "results folder; summarise with bench/gateway/pyspy_top.py)")
     parser.add_argument("--ingest-wait", type=float, default=60.0,
                         help="seconds to wait for the worker after the last paced publish")
     parser.add_argument("--low-rate", type=float, default=0.0,
@@ -199,6 +202,8 @@ def ingest_part(db: BenchDatabase, args: argparse.Namespace, report: Report, out
     baseline = ingest_bench.raw_insert_baseline(db, 2_000 if not args.smoke else 300)
     topology = ingest_bench.Topology(ingest_bench.AMQP_URL, args.shards)
     log, workers = str(out / "worker.log"), args.workers
+    if args.profile:
+        ingest_bench.PROFILE_DIR = out
 
     def paced_run(events: list[Event], rate: float) -> dict[str, Any]:
         warm_up = int(rate * args.warm_up_seconds)
