@@ -28,6 +28,18 @@ def bulk_insert(db: DbConnection, table: str, columns: Sequence[str],
         cursor.close()
 
 
+def fetch_all(db: DbConnection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """A read in the connection's transaction straight through psycopg2 (PostgreSQL only): no
+    statement compilation nor result processing for the worker's per-batch lookups. Values
+    come back as psycopg2 gives them (aware datetimes for `timestamptz`)."""
+    cursor = db.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def insert_rows(db: DbConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Plain multi-row INSERT: psycopg2 on PostgreSQL, SQLAlchemy elsewhere."""
     if db.dialect.name == "postgresql":

@@ -13,7 +13,7 @@ from save_server.domain.model import UNKNOWN_TIME, Charge, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.bulk import insert_rows
+from save_server.infrastructure.db.bulk import fetch_all, insert_rows
 from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
 from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.station_rows import (
@@ -22,6 +22,7 @@ from save_server.infrastructure.db.station_rows import (
     connection_key,
     load_stations,
     lock_stations,
+    read_stations,
     save_stations,
 )
 
@@ -39,6 +40,9 @@ class SqlStationRepository(StationRepository):
         return found[0] if found else None
 
     def get_or_create(self, station_id: str, connection_ids: Collection[str] = ()) -> Station:
+        loaded = self._loaded.get(station_id)
+        if loaded is not None and all(c in loaded[0].connections for c in connection_ids):
+            return loaded[0]  # every command of a batch asks again for its station
         self.get_or_create_many({station_id: connection_ids})
         return self._loaded[station_id][0]
 
@@ -68,13 +72,16 @@ class SqlStationRepository(StationRepository):
         ids = [s for s in wanted if s not in self._loaded]
         if not ids:
             return
-        rows = []
-        for row in lock_stations(self._db, ids):
-            cached = self._cache.take(row["station_id"], row["revision"]) if self._cache else None
+        uncached = []
+        for station_id, revision in lock_stations(self._db, ids):
+            cached = self._cache.take(station_id, revision) if self._cache else None
             if cached is not None:
-                self._loaded[row["station_id"]] = cached
+                self._loaded[station_id] = cached
             else:
-                rows.append(row)
+                uncached.append(station_id)
+        if not uncached:
+            return
+        rows = read_stations(self._db, uncached)
         stored = {row["station_id"]: (row["document"], row["revision"]) for row in rows}
         for station_id, station in load_stations(self._db, rows, wanted).items():
             self._loaded[station_id] = (station, Snapshot.of(station, *stored[station_id]))
@@ -174,6 +181,9 @@ class SqlChargeRepository(ChargeRepository):
             self._meter_values = []
 
 
+_SEEN = "SELECT event_id FROM processed_events WHERE event_id = ANY(%s)"
+
+
 class SqlProcessedEvents(ProcessedEvents):
     def __init__(self, db: DbConnection) -> None:
         self._db = db
@@ -183,10 +193,14 @@ class SqlProcessedEvents(ProcessedEvents):
         return bool(self.seen_among([event_id]))
 
     def seen_among(self, event_ids: Sequence[str]) -> set[str]:
-        c = tables.processed_events.c
-        found = self._db.execute(select(c.event_id).where(c.event_id.in_(list(event_ids))))
-        return set(found.scalars()) | {e["event_id"] for e in self._pending
-                                       if e["event_id"] in event_ids}
+        ids = list(event_ids)
+        if self._db.dialect.name == "postgresql":
+            found = {row[0] for row in fetch_all(self._db, _SEEN, [ids])}
+        else:
+            c = tables.processed_events.c
+            found = set(self._db.execute(select(c.event_id).where(c.event_id.in_(ids)))
+                        .scalars())
+        return found | {e["event_id"] for e in self._pending if e["event_id"] in event_ids}
 
     def add(self, event_id: str, event_type: str) -> None:
         self._pending.append({"event_id": event_id, "event_type": event_type,

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.bulk import PAGE_SIZE, bulk_insert, insert_rows
+from save_server.infrastructure.db.bulk import PAGE_SIZE, bulk_insert, fetch_all, insert_rows
 from save_server.infrastructure.db.documents import station_document
 from save_server.infrastructure.db.mapping import (
     connector_from_row,
@@ -72,11 +72,26 @@ def connection_from_row(row: Any) -> Connection:
                       row["disconnected_at"])
 
 
-def lock_stations(db: DbConnection, station_ids: Collection[str]) -> list[Any]:
-    """The station rows, locked in station id order (the same order in every worker)."""
+_LOCK_STATIONS = ("SELECT station_id, revision FROM stations WHERE station_id = ANY(%s)"
+                  " ORDER BY station_id FOR UPDATE")
+
+
+def lock_stations(db: DbConnection, station_ids: Collection[str]) -> list[tuple[str, int]]:
+    """(station id, revision) of the existing stations, locked in station id order (the same
+    order in every worker). Only the revision: a station cached by this process needs no more."""
+    if db.dialect.name == "postgresql":
+        return [(row[0], row[1]) for row in fetch_all(db, _LOCK_STATIONS, [list(station_ids)])]
     s = tables.stations.c
-    return list(db.execute(select(tables.stations).where(s.station_id.in_(list(station_ids)))
-                           .order_by(s.station_id).with_for_update()).mappings())
+    return [(row[0], row[1]) for row in db.execute(
+        select(s.station_id, s.revision).where(s.station_id.in_(list(station_ids)))
+        .order_by(s.station_id).with_for_update())]
+
+
+def read_stations(db: DbConnection, station_ids: Collection[str]) -> list[Any]:
+    """The full rows of stations this transaction has locked."""
+    s = tables.stations.c
+    return list(db.execute(select(tables.stations)
+                           .where(s.station_id.in_(list(station_ids)))).mappings())
 
 
 def load_stations(db: DbConnection, rows: list[Any],
