@@ -46,6 +46,10 @@ class Envelope(BaseModel):
 
 
 def parse_envelope(body: bytes) -> Envelope:
+    try:  # the usual case in one step: pydantic parses and validates the bytes
+        return Envelope.model_validate_json(body)
+    except ValueError:
+        pass  # a poison message (or JSON only `json` reads): the reason, as `json` sees it
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
