@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+IDLE_PING_SECONDS = 1.0  # a pooled connection unused this long is pinged before use
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, idle_ping_seconds: float = IDLE_PING_SECONDS) -> Engine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
         engine = create_engine(database_url, connect_args={"check_same_thread": False,
@@ -20,8 +24,30 @@ def make_engine(database_url: str) -> Engine:
         return engine
     # values_plus_batch: executemany of UPDATEs (and upserts) as psycopg2 execute_batch pages,
     # not one round trip per row (SQLAlchemy batches plain INSERTs by itself).
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         executemany_mode="values_plus_batch")
+    engine = create_engine(database_url, pool_size=5, max_overflow=5,
+                           executemany_mode="values_plus_batch")
+    _ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """`pool_pre_ping`, but only for a connection idle in the pool longer than `idle_seconds`:
+    a worker checks a connection out for every batch, and one in constant use proves itself
+    alive (a connection that broke meanwhile fails that batch, which is retried). A failed
+    ping makes the pool discard the connection and check out another one."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("checked_in_at", -math.inf) <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def alembic_config(database_url: str) -> Config:
