@@ -28,6 +28,28 @@ def bulk_insert(db: DbConnection, table: str, columns: Sequence[str],
         cursor.close()
 
 
+def update_rows(db: DbConnection, table: Table, key: str,
+                rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL: `UPDATE <table> … FROM (VALUES …)` matching `key`, one statement per set of
+    columns (rows of a batch mostly change the same few), each value cast to its column's
+    type (a column that is NULL in every row would otherwise be text)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in groups.items():
+        assignments = ", ".join(
+            f"{c} = CAST(v.{c} AS {table.c[c].type.compile(db.dialect)})"
+            for c in columns if c != key)
+        values = [tuple(row[c] for c in columns) for row in group]
+        sql = (f"UPDATE {table.name} AS t SET {assignments} FROM (VALUES %s) AS v("
+               f"{', '.join(columns)}) WHERE t.{key} = v.{key}")
+        cursor = db.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            execute_values(cursor, sql, values, page_size=PAGE_SIZE)
+        finally:
+            cursor.close()
+
+
 def fetch_all(db: DbConnection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
     """A read in the connection's transaction straight through psycopg2 (PostgreSQL only): no
     statement compilation nor result processing for the worker's per-batch lookups. Values

@@ -13,7 +13,7 @@ from save_server.domain.model import UNKNOWN_TIME, Charge, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.bulk import fetch_all, insert_rows
+from save_server.infrastructure.db.bulk import fetch_all, insert_rows, update_rows
 from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
 from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.station_rows import (
@@ -167,15 +167,19 @@ class SqlChargeRepository(ChargeRepository):
         } for s in samples]
 
     def save_all(self) -> None:
-        changed = []
+        changed: list[tuple[int | None, dict[str, Any]]] = []
         for key, (charge, before) in self._loaded.items():
             after = charge_row(charge)
             if after != before:
-                changed.append({**after, "_id": charge.id})
+                changed.append((charge.id, after))
                 self._loaded[key] = (charge, after)
-        if changed:
+        if changed and self._db.dialect.name == "postgresql":
+            update_rows(self._db, tables.charges, "id",
+                        [{**row, "id": charge_id} for charge_id, row in changed])
+        elif changed:
             self._db.execute(update(tables.charges)
-                             .where(tables.charges.c.id == bindparam("_id")), changed)
+                             .where(tables.charges.c.id == bindparam("_id")),
+                             [{**row, "_id": charge_id} for charge_id, row in changed])
         if self._meter_values:
             insert_rows(self._db, tables.charge_meter_values, self._meter_values)
             self._meter_values = []

@@ -4,10 +4,9 @@ statements, not a few per station."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from psycopg2.extras import execute_values
 from sqlalchemy import (
     Integer,
     String,
@@ -23,7 +22,7 @@ from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import Connection, MeterSample, Station
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.bulk import PAGE_SIZE, bulk_insert, fetch_all, insert_rows
+from save_server.infrastructure.db.bulk import bulk_insert, fetch_all, insert_rows, update_rows
 from save_server.infrastructure.db.documents import station_document
 from save_server.infrastructure.db.mapping import (
     connector_from_row,
@@ -238,25 +237,25 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
                     "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
                     "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
                 connector.new_reports.clear()
+        document = before.document
         if documents and (touched or before.document is None):
             document = station_document(station)
-            if document != before.document:
-                after = replace(after, document=document)
-        if touched or after.document != before.document:
-            after = replace(after, revision=before.revision + 1)
+        if touched or document != before.document:
+            revision = before.revision + 1
             if documents:  # only what changed: the row exists (created before it was loaded)
                 changed = {k: v for k, v in after.station.items() if before.station.get(k) != v}
-                if after.document != before.document:
-                    changed["document"] = after.document
-                station_updates.append({**changed, "station_id": key,
-                                        "revision": after.revision})
+                if document != before.document:
+                    changed["document"] = document
+                station_updates.append({**changed, "station_id": key, "revision": revision})
             else:
-                station_rows.append({**after.station, "revision": after.revision})
+                station_rows.append({**after.station, "revision": revision})
+            after = Snapshot(after.station, after.connections, after.readings, after.connectors,
+                             document, revision)
         snapshots[key] = after
     if station_rows:  # every column of a locked row: an upsert is one multi-row statement
         _upsert(db, t.stations, station_rows, ["station_id"])
     if station_updates:
-        _update_stations(db, station_updates)
+        update_rows(db, t.stations, "station_id", station_updates)
     if connection_rows:
         _merge_connections(db, connection_rows)
     if boot_rows:
@@ -268,27 +267,6 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
     if report_rows:
         insert_rows(db, t.connector_status_reports, report_rows)
     return snapshots
-
-
-def _update_stations(db: DbConnection, rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: one `UPDATE … FROM (VALUES …)` per set of changed columns (a batch of
-    heartbeats and meter values changes the same few), instead of every column of every row."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    stations = tables.stations
-    for columns, group in groups.items():
-        assignments = ", ".join(
-            f"{c} = CAST(v.{c} AS {stations.c[c].type.compile(db.dialect)})"
-            for c in columns if c != "station_id")
-        values = [tuple(row[c] for c in columns) for row in group]
-        sql = (f"UPDATE stations AS t SET {assignments} FROM (VALUES %s) AS v({', '.join(columns)})"
-               " WHERE t.station_id = v.station_id")
-        cursor = db.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            execute_values(cursor, sql, values, page_size=PAGE_SIZE)
-        finally:
-            cursor.close()
 
 
 def _upsert(db: DbConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
