@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from save_server.domain.rules import (
     LATITUDE_RANGE,
@@ -147,6 +148,13 @@ class BootInfo:
     firmware_version: str | None = None
 
 
+class ConnectionSummary(NamedTuple):
+    status: StationStatus
+    first_connected_at: datetime | None
+    last_connected_at: datetime | None
+    last_seen_at: datetime | None
+
+
 @dataclass
 class Station:
     """A charging station, known by the identity it connects with."""
@@ -178,6 +186,26 @@ class Station:
         connection = self.connections.setdefault(connection_id, Connection(connection_id))
         if connection.disconnected_at is None or at < connection.disconnected_at:
             connection.disconnected_at = at
+
+    def connection_summary(self) -> ConnectionSummary:
+        """`status`, `first_connected_at`, `last_connected_at` and `last_seen_at` in one pass
+        over the connections (the writers need all four for every station they save)."""
+        current: Connection | None = None
+        first, last_seen = self.known_first_connected_at, self.known_last_seen_at
+        for c in self.connections.values():
+            if c.first_seen_at is not None:
+                if current is None or (c.first_seen_at, c.connection_id) > (
+                        current.first_seen_at, current.connection_id):
+                    current = c
+                if first is None or c.first_seen_at < first:
+                    first = c.first_seen_at
+            if c.last_seen_at is not None and (last_seen is None or c.last_seen_at > last_seen):
+                last_seen = c.last_seen_at
+        if current is None:
+            return ConnectionSummary(StationStatus.DISCONNECTED, first, None, last_seen)
+        status = (StationStatus.DISCONNECTED if current.disconnected_at is not None
+                  else StationStatus.CONNECTED)
+        return ConnectionSummary(status, first, current.first_seen_at, last_seen)
 
     @property
     def current_connection(self) -> Connection | None:

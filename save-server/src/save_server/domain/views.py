@@ -31,10 +31,11 @@ def view_of(station: Station) -> StationView:
     measurand then phase: the order the readers list them in)."""
     readings = sorted(station.readings.items(),
                       key=lambda item: (item[0][0].value, item[0][1]))
+    summary = station.connection_summary()
     return StationView(
-        station_id=station.station_id, status=station.status,
-        first_connected_at=station.first_connected_at,
-        last_connected_at=station.last_connected_at, last_seen_at=station.last_seen_at,
+        station_id=station.station_id, status=summary.status,
+        first_connected_at=summary.first_connected_at,
+        last_connected_at=summary.last_connected_at, last_seen_at=summary.last_seen_at,
         boot_info=station.boot_info, name=station.name, address=station.address,
         latitude=station.latitude, longitude=station.longitude,
         availability=station.availability,

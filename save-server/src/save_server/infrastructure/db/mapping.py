@@ -61,12 +61,13 @@ def station_from_row(row: Row) -> Station:
 
 def station_row(station: Station) -> dict[str, Any]:
     availability = station.availability
+    summary = station.connection_summary()
     return {
         "station_id": station.station_id,
-        "status": station.status.value,
-        "first_connected_at": station.first_connected_at,
-        "last_connected_at": station.last_connected_at,
-        "last_seen_at": station.last_seen_at,
+        "status": summary.status.value,
+        "first_connected_at": summary.first_connected_at,
+        "last_connected_at": summary.last_connected_at,
+        "last_seen_at": summary.last_seen_at,
         "vendor": station.boot_info.vendor,
         "model": station.boot_info.model,
         "serial_number": station.boot_info.serial_number,
