@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -124,9 +125,25 @@ class EventWorker:
                 self._one(stream, delivery, event, stop, started)
             _observe_lag(received)
             return
-        for (delivery, event), was_applied in zip(parsed, applied, strict=True):
-            self._acked(stream, delivery, event, was_applied, started)
+        self._acked_batch(stream, parsed, applied, started)
         _observe_lag(received)
+
+    def _acked_batch(self, stream: EventStream, parsed: list[tuple[Delivery, IncomingEvent]],
+                     applied: list[bool], started: float) -> None:
+        """`_acked` for a committed batch, the counters added up per type."""
+        counts: Counter[tuple[str, bool]] = Counter()
+        for (delivery, event), was_applied in zip(parsed, applied, strict=True):
+            stream.ack(delivery)
+            counts[(event.event_type, was_applied)] += 1
+            log.debug("event handled", event_id=event.event_id, type=event.event_type,
+                      duplicate=not was_applied)
+        self._backoff.reset()
+        for (event_type, was_applied), count in counts.items():
+            (metrics.EVENTS_PROCESSED if was_applied else metrics.EVENTS_DUPLICATE).labels(
+                type=event_type).inc(count)
+        elapsed = time.perf_counter() - started
+        for _ in parsed:
+            metrics.CONSUME_SECONDS.observe(elapsed)
 
     def _one(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
              stop: threading.Event, started: float) -> None:
