@@ -147,3 +147,21 @@ def test_migration_0004_fills_the_documents_of_existing_stations(
                 "2026-11-25T08:00:00.500000Z"
         finally:
             engine.dispose()
+
+
+def test_values_with_percent_signs_quotes_and_accents_are_stored_as_sent(
+        pg: Container, charger: Callable[..., Any]) -> None:
+    """The worker's writes go to PostgreSQL as one rendered multi-statement string: nothing in
+    a value may be read as a placeholder or end a literal."""
+    cp = charger()
+    info = "100% %s %(x)s %% ' \" ; São João"
+    booted = [cp.connect(), cp.boot()]
+    status = cp.event("status-notification", "StatusNotification", {
+        "connectorId": 1, "status": "Faulted", "errorCode": "OtherError", "info": info}, {})
+    feed(pg, [*booted, status])
+    listed = json.loads(stored(pg, cp.station_id) or "null")
+    assert listed["connectors"][0]["info"] == info
+    assert listed == python_document(pg, cp.station_id)
+    r = tables.connector_status_reports.c
+    with pg.engine.connect() as db:
+        assert db.execute(select(r.info).where(r.station_id == cp.station_id)).scalar_one() == info

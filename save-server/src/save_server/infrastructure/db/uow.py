@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from save_server.domain.ports import UnitOfWork
+from save_server.infrastructure.db.bulk import deferred_writes
 from save_server.infrastructure.db.repositories import (
     SqlChargeRepository,
     SqlProcessedEvents,
@@ -40,9 +41,10 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.close()
 
     def commit(self) -> None:
-        self._station_repository.save_all()
-        self._charge_repository.save_all()
-        self._processed.save_all()
+        with deferred_writes(self._db):  # every table's rows in one round trip
+            self._station_repository.save_all()
+            self._charge_repository.save_all()
+            self._processed.save_all()
         self._transaction.commit()
         self._station_repository.committed()
 
