@@ -15,11 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from psycopg2.extensions import encodings
-from psycopg2.extras import execute_values
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection as DbConnection
-
-PAGE_SIZE = 1000
 
 _deferred: weakref.WeakKeyDictionary[DbConnection, list[str]] = weakref.WeakKeyDictionary()
 
@@ -42,19 +39,23 @@ def deferred_writes(db: DbConnection) -> Iterator[None]:
 
 
 def _values(db: DbConnection, sql: str, values: list[tuple[Any, ...]]) -> None:
-    """`sql` with its one `%s` replaced by the rows as a VALUES list: deferred, or now."""
+    """`sql` with its one `%s` replaced by the rows as a VALUES list: deferred, or now —
+    sent through SQLAlchemy either way, so a lost connection raises SQLAlchemy's error (the
+    worker retries it) rather than psycopg2's (which it would take for a poison message)."""
     cursor = db.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        statements = _deferred.get(db)
-        if statements is None:
-            execute_values(cursor, sql, values, page_size=PAGE_SIZE)
-            return
         template = "(" + ",".join(["%s"] * len(values[0])) + ")"
         rows = b",".join([cursor.mogrify(template, row) for row in values])
-        before, after = sql.split("%s")
-        statements.append(before + rows.decode(encodings[cursor.connection.encoding]) + after)
+        encoding = encodings[cursor.connection.encoding]
     finally:
         cursor.close()
+    before, after = sql.split("%s")
+    statement = before + rows.decode(encoding) + after
+    statements = _deferred.get(db)
+    if statements is None:
+        db.exec_driver_sql(statement, execution_options={"no_parameters": True})
+    else:
+        statements.append(statement)
 
 
 def bulk_insert(db: DbConnection, table: str, columns: Sequence[str],
