@@ -204,7 +204,8 @@ class SqlProcessedEvents(ProcessedEvents):
             c = tables.processed_events.c
             found = set(self._db.execute(select(c.event_id).where(c.event_id.in_(ids)))
                         .scalars())
-        return found | {e["event_id"] for e in self._pending if e["event_id"] in event_ids}
+        wanted = set(ids)
+        return found | {e["event_id"] for e in self._pending if e["event_id"] in wanted}
 
     def add(self, event_id: str, event_type: str) -> None:
         self._pending.append({"event_id": event_id, "event_type": event_type,

@@ -243,10 +243,10 @@ def save_stations(db: DbConnection, changed: Iterable[tuple[Station, Snapshot]]
         if touched or document != before.document:
             revision = before.revision + 1
             if documents:  # only what changed: the row exists (created before it was loaded)
-                changed = {k: v for k, v in after.station.items() if before.station.get(k) != v}
+                columns = {k: v for k, v in after.station.items() if before.station.get(k) != v}
                 if document != before.document:
-                    changed["document"] = document
-                station_updates.append({**changed, "station_id": key, "revision": revision})
+                    columns["document"] = document
+                station_updates.append({**columns, "station_id": key, "revision": revision})
             else:
                 station_rows.append({**after.station, "revision": revision})
             after = Snapshot(after.station, after.connections, after.readings, after.connectors,
@@ -310,8 +310,7 @@ def _merge_connections(db: DbConnection, rows: list[dict[str, Any]]) -> None:
         return
     statement = insert_for(db.dialect, table)
     new = statement.excluded  # type: ignore[attr-defined]
-    least, greatest = ((func.least, func.greatest) if db.dialect.name == "postgresql"
-                       else (func.min, func.max))
+    least, greatest = func.min, func.max  # SQLite's two-argument forms
 
     def merged(pick: Any, name: str) -> Any:
         old_value, new_value = table.c[name], new[name]

@@ -125,12 +125,13 @@ class EventWorker:
                 self._one(stream, delivery, event, stop, started)
             _observe_lag(received)
             return
-        self._acked_batch(stream, parsed, applied, started)
+        self._acked(stream, parsed, applied, started)
         _observe_lag(received)
 
-    def _acked_batch(self, stream: EventStream, parsed: list[tuple[Delivery, IncomingEvent]],
+    def _acked(self, stream: EventStream, parsed: list[tuple[Delivery, IncomingEvent]],
                      applied: list[bool], started: float) -> None:
-        """`_acked` for a committed batch, the counters added up per type."""
+        """Ack the events of a committed batch (or of one event), the counters added up per
+        type."""
         counts: Counter[tuple[str, bool]] = Counter()
         for (delivery, event), was_applied in zip(parsed, applied, strict=True):
             stream.ack(delivery)
@@ -152,17 +153,7 @@ class EventWorker:
         except Exception as error:
             self._failed(stream, delivery, event, stop, error)
             return
-        self._acked(stream, delivery, event, applied, started)
-
-    def _acked(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
-               applied: bool, started: float) -> None:
-        stream.ack(delivery)
-        self._backoff.reset()
-        (metrics.EVENTS_PROCESSED if applied else metrics.EVENTS_DUPLICATE).labels(
-            type=event.event_type).inc()
-        metrics.CONSUME_SECONDS.observe(time.perf_counter() - started)
-        log.debug("event handled", event_id=event.event_id, type=event.event_type,
-                  duplicate=not applied)
+        self._acked(stream, [(delivery, event)], [applied], started)
 
     def _failed(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
                 stop: threading.Event, error: BaseException) -> None:
