@@ -16,18 +16,15 @@ from websockets.asyncio.client import connect
 from ocpp_events.domain.events import Event
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
 
+from .conftest import connect_rabbitmq
+
 pytestmark = pytest.mark.integration
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @pytest.fixture
 async def rabbit():
-    try:
-        connection = await aio_pika.connect(AMQP_URL, timeout=3)
-    except Exception as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"RabbitMQ not reachable at {AMQP_URL}: {error!r}")
-        pytest.skip(f"RabbitMQ not reachable at {AMQP_URL}")
+    connection = await connect_rabbitmq(AMQP_URL)
     channel = await connection.channel()
     exchange_name = f"test-ocpp-events-{uuid.uuid4().hex[:12]}"
     yield channel, exchange_name
