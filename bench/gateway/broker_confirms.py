@@ -31,7 +31,7 @@ import uuid
 import aio_pika
 import aiormq
 from loadgen import latency_figures
-from procstat import read_system_busy
+from procstat import busy_percent_since, read_system_busy, wait_for_quiet
 
 QUEUE_ARGUMENTS: dict[str, dict[str, object]] = {
     "classic": {},
@@ -180,23 +180,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "confirm_ms": latency_figures(latencies)}
 
 
-def busy_percent(seconds: float) -> float:
-    busy, total = read_system_busy()
-    time.sleep(seconds)
-    busy_after, total_after = read_system_busy()
-    return 100.0 * (busy_after - busy) / max(1.0, total_after - total)
-
-
-def wait_for_quiet(below: float, timeout: float) -> float:
-    """Machine busy % over 3 s; with `below`, wait (at most `timeout` s) until it is lower."""
-    deadline = time.monotonic() + timeout
-    busy = busy_percent(3.0)
-    while below and busy > below and time.monotonic() < deadline:
-        print(f".. machine {busy:.0f} % busy, waiting for < {below:g} %", flush=True)
-        busy = busy_percent(5.0)
-    return busy
-
-
 def summary(figures: dict[str, object]) -> str:
     confirm = figures["confirm_ms"]
     return (f"queue={figures['queue']} consumer={figures['consumer']} "
@@ -247,14 +230,12 @@ def main() -> None:
     runs = []
     for queue, consumer, no_wait in variants_nw:
         busy_before = wait_for_quiet(args.quiet_below, args.quiet_timeout)
-        busy, total = read_system_busy()
+        before = read_system_busy()
         figures = asyncio.run(run(argparse.Namespace(**{**vars(args), "queue": queue,
                                                         "consumer": consumer,
                                                         "no_wait": no_wait})))
-        busy_after, total_after = read_system_busy()
         figures["machine_busy_percent_before"] = round(busy_before, 1)
-        figures["machine_busy_percent_during"] = round(
-            100.0 * (busy_after - busy) / max(1.0, total_after - total), 1)
+        figures["machine_busy_percent_during"] = round(busy_percent_since(before), 1)
         runs.append(figures)
         print(summary(figures), flush=True)
     if args.json:

@@ -48,6 +48,29 @@ def read_system_busy() -> tuple[float, float]:
     return float(total - idle), float(total)
 
 
+def busy_percent_since(before: tuple[float, float]) -> float:
+    """Machine busy % (all cores) since the `read_system_busy()` sample `before`."""
+    busy, total = read_system_busy()
+    return 100.0 * (busy - before[0]) / max(1.0, total - before[1])
+
+
+def machine_busy_percent(seconds: float = 3.0) -> float:
+    """Machine busy % over the next `seconds`."""
+    before = read_system_busy()
+    time.sleep(seconds)
+    return busy_percent_since(before)
+
+
+def wait_for_quiet(below: float, timeout: float, first_sample: float = 3.0) -> float:
+    """Machine busy % now; with `below` > 0, wait (at most `timeout` s) until it is lower."""
+    deadline = time.monotonic() + timeout
+    busy = machine_busy_percent(first_sample)
+    while below and busy > below and time.monotonic() < deadline:
+        print(f".. machine {busy:.0f} % busy, waiting for < {below:g} %", flush=True)
+        busy = machine_busy_percent(5.0)
+    return busy
+
+
 class ProcessSampler(threading.Thread):
     """Samples one process (and the machine's overall CPU) every `interval` seconds."""
 

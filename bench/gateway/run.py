@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import targets
-from procstat import read_system_busy
+from procstat import machine_busy_percent, wait_for_quiet
 from scenarios import SCENARIOS, Figures, Scenario
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -95,21 +95,10 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
         profiler.kill()
 
 
-def machine_busy_percent(seconds: float = 3.0) -> float:
-    busy_before, total_before = read_system_busy()
-    time.sleep(seconds)
-    busy_after, total_after = read_system_busy()
-    return 100.0 * (busy_after - busy_before) / max(1.0, total_after - total_before)
-
-
 def wait_for_quiet_machine(args: argparse.Namespace) -> float:
     """With --quiet-below, wait (at most --quiet-timeout s) until the machine is that idle."""
-    deadline = time.monotonic() + args.quiet_timeout
-    busy = machine_busy_percent(3.0 if args.quiet_below else 1.0)
-    while args.quiet_below and busy > args.quiet_below and time.monotonic() < deadline:
-        print(f".. machine {busy:.0f} % busy, waiting for < {args.quiet_below:g} %", flush=True)
-        busy = machine_busy_percent(5.0)
-    return busy
+    return wait_for_quiet(args.quiet_below, args.quiet_timeout,
+                          3.0 if args.quiet_below else 1.0)
 
 
 # Not judged: the baseline again with the broker traffic of the gateway beside it (see
@@ -309,11 +298,12 @@ def report(scenario: Scenario, results: dict[str, Figures | None]) -> str:
     return "\n".join(lines)
 
 
-def confirms_report(probe: dict[str, Any] | None) -> str:
+def confirms_report(probe: dict[str, Any] | None,
+                    title: str = "Broker confirms alone, same run") -> str:
     if probe is None:
-        return "broker confirms alone: no figures (the probe failed)"
+        return f"{title}: no figures (the probe failed)"
     confirm = probe["confirm_ms"]
-    return (f"Broker confirms alone, same run (`broker_confirms.py`, queue {probe['queue']}, "
+    return (f"{title} (`broker_confirms.py`, queue {probe['queue']}, "
             f"consumer {'on' if probe['consumer'] else 'off'}, machine "
             f"{probe['machine_busy_percent_before']:.0f} % busy before, "
             f"{probe.get('machine_busy_percent_during', 0):.0f} % during): "
@@ -415,8 +405,8 @@ def main(argv: list[str] | None = None) -> int:
             reports.append(confirms_report(probe))
         alongside = results.get(BASELINE_WITH_CONFIRMS)
         if alongside is not None:
-            reports.append(confirms_report(alongside["confirms_alongside"]).replace(
-                "Broker confirms alone, same run",
+            reports.append(confirms_report(
+                alongside["confirms_alongside"],
                 f"Broker confirms beside the baseline (column \"{BASELINE_WITH_CONFIRMS}\")"))
         print("\n" + reports[-1] + "\n", flush=True)
         (out_dir / "results.json").write_text(json.dumps(everything, indent=2))
