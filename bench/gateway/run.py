@@ -398,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
             names.append(BASELINE_WITH_CONFIRMS)
         results = {name: run_target(name, scenario, args, out_dir) for name in names}
         everything["scenarios"][key] = results
+        first = len(reports)
         reports.append(report(scenario, results))
         if args.confirms_probe and key == "sustained":
             probe = run_confirms_probe(args, out_dir)
@@ -408,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             reports.append(confirms_report(
                 alongside["confirms_alongside"],
                 f"Broker confirms beside the baseline (column \"{BASELINE_WITH_CONFIRMS}\")"))
-        print("\n" + reports[-1] + "\n", flush=True)
+        print("\n" + "\n\n".join(reports[first:]) + "\n", flush=True)
         (out_dir / "results.json").write_text(json.dumps(everything, indent=2))
     header = (f"Command: `{command}` — {machine['date_utc']}, commit {machine['git_commit']}; "
               f"{bench_queue}")
