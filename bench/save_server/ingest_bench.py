@@ -158,13 +158,7 @@ def start_profilers(pids: Sequence[int], phase: str) -> list[subprocess.Popen[by
 
 
 def stop_profilers(profilers: Sequence[subprocess.Popen[bytes]]) -> None:
-    for profiler in profilers:
-        profiler.send_signal(signal.SIGINT)
-    for profiler in profilers:
-        try:
-            profiler.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            profiler.kill()
+    stop_processes(profilers, 30, signal.SIGINT)  # py-spy writes its profile on SIGINT
 
 
 @contextmanager
