@@ -31,6 +31,7 @@ import httpx
 import pytest
 import websockets
 
+from save_server.infrastructure.messaging.rabbitmq import shard_queues
 from tests.deploy.contract import (
     ENV_EXAMPLE,
     command_of,
@@ -184,8 +185,7 @@ def _consumed_queues(queues: dict[str, str], shards: int) -> list[str]:
     """The queues the workers consume: save-server's N shard queues when it is sharded."""
     found = []
     for variable, queue in queues.items():
-        sharded = variable == "SAVE_SERVER_QUEUE" and shards > 0
-        found += [f"{queue}.{index}" for index in range(shards)] if sharded else [queue]
+        found += shard_queues(queue, shards) if variable == "SAVE_SERVER_QUEUE" else [queue]
     return found
 
 

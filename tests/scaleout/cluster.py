@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from save_server.infrastructure.messaging.rabbitmq import shard_queues
 from tests.e2e import platform as e2e
 from tests.e2e.platform import Platform, free_port, wait_until_healthy
 
@@ -60,11 +61,6 @@ class Cluster:
 
     def logs(self) -> str:
         return self.platform.logs()
-
-
-def shard_queues(queue: str, shards: int) -> list[str]:
-    """What save-server's workers consume: the queue, or its shard queues `<queue>.<n>`."""
-    return [f"{queue}.{index}" for index in range(shards)] if shards else [queue]
 
 
 def _delete_shards(queue: str, shards: int) -> None:

@@ -172,6 +172,17 @@ def test_metrics_named_in_the_issue_are_exposed_with_real_values(observed) -> No
         assert route in routes, (name, routes)
 
 
+def _serving(running: Cluster, env: dict[str, str],
+             *roles: tuple[str, list[str], str]) -> list[str]:
+    """Start each (name, module and role, port variable) with `env`; their base URLs once
+    their /health answers."""
+    for name, argv, _port in roles:
+        running.spawn(name, argv, env)
+    urls = [f"http://127.0.0.1:{env[port]}" for _name, _argv, port in roles]
+    wait_until_healthy([f"{url}/health" for url in urls], running.platform)
+    return urls
+
+
 def test_ready_reflects_broker_and_database_reachability(observed, tmp_path: Path) -> None:
     running, _ = observed
     for url in (running.save_server_url, running.event_store_url,
@@ -184,11 +195,9 @@ def test_ready_reflects_broker_and_database_reachability(observed, tmp_path: Pat
               "AMQP_URL": CLOSED_PORT_AMQP.format(port=dead),
               "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:{dead}/nothing",
               "MONGO_URL": f"mongodb://127.0.0.1:{dead}/?serverSelectionTimeoutMS=500"}
-    running.spawn("save-server api (no database)", ["save_server", "api"], broken)
-    running.spawn("gateway (no broker)", ["ocpp_events", "serve"], broken)
-    urls = [f"http://127.0.0.1:{broken[port]}" for port in
-            ("SAVE_SERVER_PORT", "GATEWAY_HTTP_PORT")]
-    wait_until_healthy([f"{url}/health" for url in urls], running.platform)
+    urls = _serving(running, broken,
+                    ("save-server api (no database)", ["save_server", "api"], "SAVE_SERVER_PORT"),
+                    ("gateway (no broker)", ["ocpp_events", "serve"], "GATEWAY_HTTP_PORT"))
     for url in urls:
         assert httpx.get(f"{url}/ready", timeout=15).status_code == 503, url
     assert set(httpx.get(f"{urls[0]}/ready", timeout=15).json()["not_ready"]) == {
@@ -199,11 +208,9 @@ def test_ready_reflects_broker_and_database_reachability(observed, tmp_path: Pat
                  "AMQP_URL": CLOSED_PORT_AMQP.format(port=dead),
                  "EVENT_STORE_SQLITE_PATH": str(tmp_path / "no-broker.sqlite3")}
     no_broker.pop("MONGO_URL", None)
-    running.spawn("save-server api (no broker)", ["save_server", "api"], no_broker)
-    running.spawn("event-store api (no broker)", ["event_store", "api"], no_broker)
-    urls = [f"http://127.0.0.1:{no_broker[port]}" for port in
-            ("SAVE_SERVER_PORT", "EVENT_STORE_PORT")]
-    wait_until_healthy([f"{url}/health" for url in urls], running.platform)
+    urls = _serving(running, no_broker,
+                    ("save-server api (no broker)", ["save_server", "api"], "SAVE_SERVER_PORT"),
+                    ("event-store api (no broker)", ["event_store", "api"], "EVENT_STORE_PORT"))
     for url in urls:
         answer = httpx.get(f"{url}/ready", timeout=15)
         assert (answer.status_code, answer.json()["not_ready"]) == (503, ["broker"]), url
