@@ -3,8 +3,6 @@ against the real RabbitMQ (and a closed port standing for a broker that is down)
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 from fastapi.testclient import TestClient
 
@@ -12,13 +10,7 @@ from event_store.bootstrap import amqp_ready, build_app
 from event_store.config import Settings
 from event_store.infrastructure.probes import CachedCheck
 
-from .test_event_store_cli import start, terminate, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .test_event_store_cli import free_port, start, terminate, wait_until
 
 
 def closed_amqp_url() -> str:
