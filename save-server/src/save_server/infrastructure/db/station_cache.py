@@ -45,12 +45,12 @@ class StationCache:
 def _as_loaded(station: Station) -> None:
     """Keep what `load_stations` would read back for this station: its latest connection(s),
     the two times the others contributed, and each connector's reports from its horizon."""
-    first_connected_at, last_seen_at = station.first_connected_at, station.last_seen_at
-    latest = max((c.first_seen_at for c in station.connections.values()
-                  if c.first_seen_at is not None), default=None)
+    summary = station.connection_summary()
+    latest = summary.last_connected_at  # first sight of the latest connection
     station.connections = {key: c for key, c in station.connections.items()
                            if latest is not None and c.first_seen_at == latest}
-    station.known_first_connected_at, station.known_last_seen_at = first_connected_at, last_seen_at
+    station.known_first_connected_at = summary.first_connected_at
+    station.known_last_seen_at = summary.last_seen_at
     for connector in station.connectors.values():
         horizon = connector.history_horizon
         if horizon is not None:
