@@ -8,7 +8,7 @@ import pathlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from save_server.config import Settings
-from save_server.domain.ports import EventStream, UnitOfWork
+from save_server.domain.ports import EventPublisher, EventStream, UnitOfWork
 from save_server.domain.station_commands import CommandBus
+from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.api.app import create_app
-from save_server.infrastructure.api.dependencies import ApiDependencies
+from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
 from save_server.infrastructure.db.engine import make_engine, migrate
 from save_server.infrastructure.db.readers import SqlChargeReader, SqlStationReader
 from save_server.infrastructure.db.uow import SqlUnitOfWork
@@ -44,6 +45,57 @@ class Container:
     settings: Settings
     engine: Engine
     uow_factory: Callable[[], UnitOfWork]
+    token_issuer: JwtTokenIssuer
+    _access: AccessControl | None = None
+    _outbox_wake: threading.Event = field(default_factory=threading.Event)
+
+    def access_control(self) -> AccessControl:
+        """One authenticator per process: every app of this container shares its copy."""
+        if self._access is None:
+            from save_server.infrastructure.accounts.passwords import Argon2PasswordHasher
+            from save_server.infrastructure.accounts.store import SqlAccountStore
+            from save_server.service.accounts import AccountService
+            from save_server.service.authentication import Authenticator
+            from save_server.service.sign_in import SignIn
+
+            s = self.settings
+            store = SqlAccountStore(self.engine, on_commit=self._outbox_wake.set)
+            hasher = Argon2PasswordHasher()
+            authenticator = Authenticator(store, self.token_issuer)
+            with contextlib.suppress(Exception):  # else loaded on first use or by the refresher
+                authenticator.refresh(force=True)
+            self._access = AccessControl(
+                authenticator, AccountService(store, hasher, authenticator),
+                SignIn(store, hasher, self.token_issuer, authenticator,
+                       s.auth_access_token_seconds, s.auth_refresh_token_seconds))
+        return self._access
+
+    def start_access_services(self, stop: threading.Event,
+                              publisher_factory: Callable[[], EventPublisher] | None
+                              ) -> list[threading.Thread]:
+        """The credential refresher and, with a publisher, the outbox relay."""
+        from save_server.infrastructure.accounts.setup import run_refresher
+        threads = [run_refresher(self.access_control().authenticator, stop)]
+        if publisher_factory is not None:
+            from save_server.infrastructure.outbox.relay import OutboxRelay
+            relay = OutboxRelay(self.engine, publisher_factory)
+            relay.wake = self._outbox_wake
+            threads.append(relay.start(stop))
+        return threads
+
+    def rabbit_publisher_factory(self) -> Callable[[], EventPublisher] | None:
+        url, exchange = self.settings.amqp_url, self.settings.amqp_exchange
+        if not url:
+            return None
+        from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
+        return lambda: RabbitEventPublisher(url, exchange)
+
+    def ensure_first_admin(self, with_password: bool) -> Any:
+        from save_server.infrastructure.accounts.setup import ensure_first_admin
+        s = self.settings
+        preset = s.csms_admin_api_key.get_secret_value() if s.csms_admin_api_key else None
+        return ensure_first_admin(self.access_control().accounts, s.csms_admin_email, preset,
+                                  s.data_dir if with_password else None, with_password)
 
     def api_dependencies(self, broker_ready: Check | None = None) -> ApiDependencies:
         checks = self.readiness_checks(broker_ready)
@@ -66,7 +118,7 @@ class Container:
     def app(self, command_bus: CommandBus | None = None,
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
-        return create_app(self.api_dependencies(broker_ready),
+        return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
                           self.station_commands(command_bus))
 
@@ -150,10 +202,19 @@ class Container:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
+def bootstrap(settings: Settings | None = None,
+              token_issuer: JwtTokenIssuer | None = None) -> Container:
+    """Without AUTH_SIGNING_KEY_FILE the signing key lives in DATA_DIR (made on first use):
+    the embedded mode and tests. `run_api` refuses to start that way."""
+    from save_server.infrastructure.accounts.setup import embedded_issuer, issuer_from_file
+
     settings = settings or Settings()
+    if token_issuer is None:
+        token_issuer = (issuer_from_file(settings.auth_signing_key_file,
+                                         settings.auth_previous_public_keys_file)
+                        if settings.auth_signing_key_file else embedded_issuer(settings.data_dir))
     engine = make_engine(settings.resolved_database_url)
-    return Container(settings, engine, lambda: SqlUnitOfWork(engine))
+    return Container(settings, engine, lambda: SqlUnitOfWork(engine), token_issuer)
 
 
 def run_migrate(settings: Settings | None = None) -> None:
@@ -164,13 +225,25 @@ def run_migrate(settings: Settings | None = None) -> None:
 
 
 def run_api(settings: Settings | None = None) -> None:
+    """The REST API, its credential refresher and its outbox relay."""
+    from save_server.infrastructure.accounts.setup import issuer_from_file
+
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
-    container = bootstrap(settings)
+    issuer = issuer_from_file(settings.auth_signing_key_file,
+                              settings.auth_previous_public_keys_file)
+    container = bootstrap(settings, issuer)
+    stop = threading.Event()
     try:
-        uvicorn.run(container.app(), host=settings.save_server_host,
-                    port=settings.save_server_port, log_config=None)
+        app = container.app()
+        if settings.csms_admin_api_key and container.ensure_first_admin(False) is not None:
+            log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
+                     email=settings.csms_admin_email)
+        container.start_access_services(stop, container.rabbit_publisher_factory())
+        uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
+                    log_config=None, **tls_options(settings))
     finally:
+        stop.set()
         container.close()
 
 
@@ -219,6 +292,20 @@ def run_scheduler(settings: Settings | None = None) -> None:
         log.info("report scheduler stopped")
 
 
+def _print_first_admin(admin: Any, settings: Settings) -> None:
+    """Shown once, on the first start: what a newcomer needs to call the APIs."""
+    port = settings.save_server_port
+    print("\n".join([
+        "First start: an admin account and an admin API key were created (shown only now).",
+        f"  admin e-mail:    {admin.email}",
+        f"  admin password:  {admin.password}",
+        f"  admin API key:   {admin.api_key}",
+        f"  (the key is also in {admin.key_file}, mode 0600)",
+        f"  try: curl -H \"Authorization: Bearer $(cat {admin.key_file})\" "
+        f"http://localhost:{port}/charging-stations",
+    ]), flush=True)
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside someone else's loop: the launcher owns the signals."""
 
@@ -244,9 +331,16 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
     command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
     # the in-process broker is up while save-server's queue is declared in it
     app = container.app(command_bus, lambda: broker.has_queue(settings.save_server_queue))
+    from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
+    container.start_access_services(
+        stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange))
+    first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
+    if first_admin is not None:
+        _print_first_admin(first_admin, settings)
     server = _EmbeddedServer(uvicorn.Config(
         app, host=settings.save_server_host,
-        port=settings.save_server_port, log_config=None, lifespan="off"))
+        port=settings.save_server_port, log_config=None, lifespan="off",
+        **tls_options(settings)))
     worker.start()
     reports = container.start_reports(stop)
     serving = asyncio.create_task(server.serve(), name="save-server-api")
@@ -263,6 +357,14 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
         await command_bus.close()
         container.close()
         log.info("save-server stopped")
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """HTTPS straight from uvicorn when both files are set (else plain HTTP behind a proxy)."""
+    if settings.save_server_tls_cert_file and settings.save_server_tls_key_file:
+        return {"ssl_certfile": str(settings.save_server_tls_cert_file),
+                "ssl_keyfile": str(settings.save_server_tls_key_file)}
+    return {}
 
 
 def _safe_url(url: str) -> str:

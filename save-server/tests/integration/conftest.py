@@ -17,6 +17,7 @@ import pytest
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.infrastructure.db.engine import migrate
+from tests.support.api_keys import grant
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -109,7 +110,7 @@ class Pipeline:
         worker = container.worker(stream_factory)
         self._thread = threading.Thread(target=worker.run, args=(self._stop,), daemon=True)
         self._thread.start()
-        self.client = TestClient(container.app())
+        self.client = TestClient(container.app(), headers=grant(container))
 
     def send(self, *events: dict[str, Any]) -> None:
         for event in events:

@@ -62,6 +62,10 @@ async def test_run_embedded_serves_until_cancelled_then_stops_cleanly(
                     break
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
+        key = (tmp_path / "admin-api-key").read_text().strip()  # made on the first start
+        assert (tmp_path / "admin-api-key").stat().st_mode & 0o777 == 0o600
+        assert (await client.get(f"/charging-stations/{cp.station_id}")).status_code == 401
+        client.headers["Authorization"] = f"Bearer {key}"
         event = cp.boot()
         broker.publish("ocpp-events", event["type"], json.dumps(event).encode())
         for _ in range(200):

@@ -22,6 +22,7 @@ from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.db.readers import SqlStationReader
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import IncomingEvent, ingest_events
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,7 @@ def test_operator_data_rewrites_the_document(pg: Container,
                                              charger: Callable[..., Any]) -> None:
     cp = charger()
     feed(pg, [cp.connect(), cp.boot()])
-    with TestClient(pg.app()) as client:
+    with TestClient(pg.app(), headers=grant(pg)) as client:
         response = client.patch(f"/charging-stations/{cp.station_id}",
                                 json={"name": "Garagem São João", "latitude": 38.75})
         assert response.status_code == 200

@@ -20,6 +20,7 @@ from save_server.domain.rules import StationStatus
 from save_server.infrastructure.api.fast_json import station_json
 from save_server.infrastructure.db import tables
 from save_server.infrastructure.db.readers import SqlStationReader
+from tests.support.api_keys import grant
 
 T = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 T_MICRO = datetime(2026, 11, 25, 8, 0, 0, 120000, tzinfo=UTC)
@@ -128,7 +129,7 @@ def test_sql_document_values(pg_container: Container, stations: list[str]) -> No
 
 def test_route_serves_the_sql_document(pg_container: Container, stations: list[str]) -> None:
     reader = SqlStationReader(pg_container.engine)
-    with TestClient(pg_container.app()) as client:
+    with TestClient(pg_container.app(), headers=grant(pg_container)) as client:
         response = client.get("/charging-stations", params={"status": "disconnected"})
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/json"

@@ -16,6 +16,9 @@ from save_server.bootstrap import run_embedded
 from save_server.config import Settings
 
 
+ADMIN_KEY = "csk_0123456789ab_the-preset-admin-key-of-this-test"  # CSMS_ADMIN_API_KEY
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -31,9 +34,10 @@ async def test_embedded_mode_runs_the_scheduler_and_keeps_the_default_subscripti
                         smtp_from="reports@save.example",
                         report_default_recipients="admin@save.example",
                         report_default_cron="0 7 * * MON", report_default_timezone="UTC",
-                        report_scheduler_interval=0.2)
+                        report_scheduler_interval=0.2, csms_admin_api_key=ADMIN_KEY)
     task = asyncio.create_task(run_embedded(InProcessBroker(), tmp_path, settings))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                 headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
         subscriptions: list[dict[str, Any]] = []
         for _ in range(200):
             try:

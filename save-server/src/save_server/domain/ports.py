@@ -91,6 +91,7 @@ class ChargeFilter:
     end_date: datetime | None = None
     status: ChargeStatus | None = None
     id_tag: str | None = None
+    station_scope: frozenset[str] | None = None  # only these stations (a scoped caller)
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,14 @@ class EventStream(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
+
+
+class EventPublisher(ABC):
+    """Puts business events on the broker's events exchange; returns once the broker has
+    taken the event (publisher confirm), raises otherwise."""
+
+    @abstractmethod
+    def publish(self, routing_key: str, body: bytes, event_id: str) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

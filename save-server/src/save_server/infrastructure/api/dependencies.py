@@ -9,6 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from save_server.domain.ports import ChargeReader, StationReader, UnitOfWork
+from save_server.service.accounts import AccountService
+from save_server.service.authentication import Authenticator
+from save_server.service.sign_in import SignIn
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,15 @@ class ApiDependencies:
     charge_reader: ChargeReader
     uow_factory: Callable[[], UnitOfWork]
     ready: Callable[[], dict[str, bool]]  # readiness: component → reachable
+
+
+@dataclass(frozen=True)
+class AccessControl:
+    """Who is calling (authenticator), and the account use cases behind /auth, /accounts."""
+
+    authenticator: Authenticator
+    accounts: AccountService
+    sign_in: SignIn
 
 
 def _dependencies(request: Request) -> ApiDependencies:

@@ -221,6 +221,8 @@ def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select
     query = select(tables.charges).order_by(c.sort_at.desc(), c.id.desc())
     if charge_filter.charging_station_id is not None:
         query = query.where(c.station_id == charge_filter.charging_station_id)
+    if charge_filter.station_scope is not None:
+        query = query.where(c.station_id.in_(sorted(charge_filter.station_scope)))
     if charge_filter.start_date is not None:
         # The listed time is the start (or the end while the start is unknown): indexed.
         query = query.where(c.sort_at >= charge_filter.start_date)

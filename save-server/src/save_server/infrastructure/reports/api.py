@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from save_server.domain.access import Permission
 from save_server.domain.reports import (
     DEFAULT_SCHEDULE,
     DEFAULT_TIMEZONE,
@@ -24,6 +25,7 @@ from save_server.domain.reports import (
     validate_timezone,
 )
 from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.security import allow
 from save_server.infrastructure.reports.csv_report import csv_chunks
 from save_server.service.reports import (
     ReportService,
@@ -42,6 +44,8 @@ def _service(request: Request) -> ReportService:
 
 
 Reports = Annotated[ReportService, Depends(_service)]
+READ = allow(Permission.REPORTS_READ)
+WRITE = allow(Permission.REPORTS_WRITE)
 
 
 class _Validated(BaseModel):
@@ -172,7 +176,8 @@ def _rejected(error: InvalidReportInput) -> HTTPException:
     return invalid("body", error.field_name, error.message)
 
 
-@router.post("/report-subscriptions", status_code=201, response_model=SubscriptionOut)
+@router.post("/report-subscriptions", dependencies=[WRITE],
+             status_code=201, response_model=SubscriptionOut)
 def create_subscription(reports: Reports, body: SubscriptionIn) -> SubscriptionOut:
     """A new report subscription; 422 names the field of a bad address, cron or time zone."""
     try:
@@ -182,13 +187,15 @@ def create_subscription(reports: Reports, body: SubscriptionIn) -> SubscriptionO
     return SubscriptionOut.of(created, reports.clock())
 
 
-@router.get("/report-subscriptions", response_model=list[SubscriptionOut])
+@router.get("/report-subscriptions", dependencies=[READ],
+            response_model=list[SubscriptionOut])
 def list_subscriptions(reports: Reports) -> list[SubscriptionOut]:
     now = reports.clock()
     return [SubscriptionOut.of(s, now) for s in reports.list_subscriptions()]
 
 
-@router.get("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
+@router.get("/report-subscriptions/{subscription_id}", dependencies=[READ],
+            response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
 def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
     try:
@@ -197,7 +204,8 @@ def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
         raise _not_found(error) from error
 
 
-@router.patch("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
+@router.patch("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
+              response_model=SubscriptionOut,
               responses={404: {"description": "Unknown subscription"}})
 def update_subscription(reports: Reports, subscription_id: int,
                         body: SubscriptionPatch) -> SubscriptionOut:
@@ -212,7 +220,8 @@ def update_subscription(reports: Reports, subscription_id: int,
     return SubscriptionOut.of(updated, reports.clock())
 
 
-@router.put("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
+@router.put("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
+            response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
 def replace_subscription(reports: Reports, subscription_id: int,
                          body: SubscriptionIn) -> SubscriptionOut:
@@ -226,7 +235,8 @@ def replace_subscription(reports: Reports, subscription_id: int,
     return SubscriptionOut.of(updated, reports.clock())
 
 
-@router.delete("/report-subscriptions/{subscription_id}", status_code=204,
+@router.delete("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
+               status_code=204,
                responses={404: {"description": "Unknown subscription"}})
 def delete_subscription(reports: Reports, subscription_id: int) -> Response:
     """The subscription and its run history."""
@@ -237,7 +247,8 @@ def delete_subscription(reports: Reports, subscription_id: int) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/report-subscriptions/{subscription_id}/send-now", response_model=RunOut,
+@router.post("/report-subscriptions/{subscription_id}/send-now", dependencies=[WRITE],
+             response_model=RunOut,
              responses={404: {"description": "Unknown subscription"},
                         409: {"description": "This window was already reported"}})
 def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
@@ -251,7 +262,8 @@ def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/runs", response_model=list[RunOut])
+@router.get("/reports/runs", dependencies=[READ],
+            response_model=list[RunOut])
 def list_runs(reports: Reports, subscription_id: int | None = None,
               state: RunState | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunOut]:
@@ -259,7 +271,8 @@ def list_runs(reports: Reports, subscription_id: int | None = None,
     return [RunOut.of(r) for r in reports.list_runs(subscription_id, state, limit)]
 
 
-@router.post("/reports/runs/{run_id}/retry", response_model=RunOut,
+@router.post("/reports/runs/{run_id}/retry", dependencies=[WRITE],
+             response_model=RunOut,
              responses={404: {"description": "Unknown run"},
                         409: {"description": "Only failed runs are retried"}})
 def retry_run(reports: Reports, run_id: int) -> RunOut:
@@ -272,7 +285,8 @@ def retry_run(reports: Reports, run_id: int) -> RunOut:
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/charges.csv", response_class=StreamingResponse,
+@router.get("/reports/charges.csv", dependencies=[READ],
+            response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
 def charges_csv(reports: Reports,
                 start_date: Annotated[datetime, Query(

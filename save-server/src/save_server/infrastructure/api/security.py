@@ -1,0 +1,91 @@
+"""Every route states the permission it needs; `create_app` refuses a route that states none.
+
+`allow(permission)` authenticates the bearer credential (API key or access token) against the
+authenticator's local copy and answers 401 (no, bad, expired or revoked credential; with
+`WWW-Authenticate`) or 403 (a known caller without the permission).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from save_server.domain.access import Permission, Principal
+from save_server.service.authentication import (
+    Authenticator,
+    CredentialsUnavailable,
+    Unauthenticated,
+)
+
+bearer = HTTPBearer(auto_error=False, description="An API key (`csk_…`) or an access token "
+                                                  "from POST /auth/login")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+# Reachable without a credential: probes, metrics (no business data: see docs/api.md), the
+# OpenAPI documents, and the sign-in endpoints themselves.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/auth/login", "/auth/refresh"})
+AUTHENTICATED_ONLY = "authenticated"  # marker: any valid credential, no particular permission
+
+
+def unauthorized(message: str, error: str = "invalid_token") -> HTTPException:
+    return HTTPException(401, message, headers={
+        "WWW-Authenticate": f'Bearer error="{error}", error_description="{message}"'})
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None
+                 ) -> Principal:
+    if credentials is None:
+        raise HTTPException(401, "missing credential: send Authorization: Bearer <API key or "
+                                 "access token>", headers={"WWW-Authenticate": "Bearer"})
+    authenticator: Authenticator = request.app.state.authenticator
+    try:
+        return authenticator.authenticate(credentials.credentials)
+    except Unauthenticated as error:
+        raise unauthorized(str(error)) from error
+    except CredentialsUnavailable as error:
+        raise HTTPException(503, "credentials cannot be checked now (database unreachable)"
+                            ) from error
+
+
+def allow(*permissions: Permission) -> Any:
+    """A dependency giving the caller, who must hold every one of `permissions`."""
+
+    async def caller(request: Request, credentials: Bearer) -> Principal:
+        principal = authenticate(request, credentials)
+        missing = [p.value for p in permissions if not principal.can(p)]
+        if missing:
+            raise HTTPException(403, f"your role ({principal.role.value}) lacks "
+                                     f"{', '.join(missing)}")
+        return principal
+
+    caller.required_permissions = tuple(permissions) or (AUTHENTICATED_ONLY,)  # type: ignore
+    return Depends(caller)
+
+
+def requirements(route: APIRoute) -> tuple[Any, ...] | None:
+    """The permissions a route's dependencies demand, or None when it demands none."""
+    for dependant in _walk(route.dependant.dependencies):
+        found = getattr(dependant.call, "required_permissions", None)
+        if found is not None:
+            return tuple(found)
+    return None
+
+
+def _walk(dependants: Iterable[Any]) -> Iterable[Any]:
+    for dependant in dependants:
+        yield dependant
+        yield from _walk(dependant.dependencies)
+
+
+def check_every_route_protected(app: FastAPI, public: Iterable[str] = PUBLIC_PATHS) -> None:
+    """Fail at start-up (and so in every test) when a route forgot its permission."""
+    open_routes = [f"{sorted(r.methods)} {r.path}" for r in app.routes
+                   if isinstance(r, APIRoute) and r.path not in public
+                   and requirements(r) is None]
+    if open_routes:
+        raise RuntimeError(f"routes without a permission: {open_routes}")
+

@@ -1,0 +1,51 @@
+"""Business-event publishers: RabbitMQ (pika, publisher confirms) and the in-process broker."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pika
+
+from save_server.domain.ports import EventPublisher
+
+PERSISTENT = 2
+
+
+class RabbitEventPublisher(EventPublisher):
+    """One blocking connection with confirms; `publish` returns after the broker's ack."""
+
+    def __init__(self, url: str, exchange: str) -> None:
+        self._exchange = exchange
+        self._connection = pika.BlockingConnection(pika.URLParameters(url))
+        self._channel = self._connection.channel()
+        self._channel.exchange_declare(exchange, "topic", durable=True)
+        self._channel.confirm_delivery()
+
+    def publish(self, routing_key: str, body: bytes, event_id: str) -> None:
+        self._channel.basic_publish(
+            self._exchange, routing_key, body,
+            pika.BasicProperties(content_type="application/json", delivery_mode=PERSISTENT,
+                                 message_id=event_id, headers={"charging_station_id": ""}))
+
+    def close(self) -> None:
+        if self._connection.is_open:
+            self._connection.close()
+
+
+class Broker(Protocol):
+    def publish(self, exchange: str, routing_key: str, body: bytes,
+                headers: dict | None = None, properties: dict | None = None) -> Any: ...
+
+
+class EmbeddedEventPublisher(EventPublisher):
+    def __init__(self, broker: Broker, exchange: str) -> None:
+        self._broker, self._exchange = broker, exchange
+
+    def publish(self, routing_key: str, body: bytes, event_id: str) -> None:
+        self._broker.publish(self._exchange, routing_key, body,
+                             headers={"charging_station_id": ""},
+                             properties={"message_id": event_id,
+                                         "content_type": "application/json"})
+
+    def close(self) -> None:
+        pass
