@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 
@@ -40,7 +41,8 @@ def store_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("event-store")]
 
 
-async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, envelope):
+async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, envelope,
+                                                                     account_events):
     broker = InProcessBroker()
     port = free_port()
     settings = Settings(data_dir=tmp_path, event_store_host="127.0.0.1", event_store_port=port)
@@ -48,12 +50,17 @@ async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, e
     await asyncio.sleep(0)  # the queue exists from the first step on: nothing published is lost
     body = envelope(station="CP-EMB")
     assert broker.publish("ocpp-events", "ocpp-events.heart-beat", body) == 1
+    accounts, key = account_events("admin")  # as save-server publishes them
+    for account_event in accounts:
+        broker.publish("ocpp-events", json.loads(account_event)["type"], account_event)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, timeout=5, headers=headers) as client:
         events = await poll_events(client, "/events?charging_station_id=CP-EMB", 1)
         assert events[0]["charging_station_id"] == "CP-EMB"
         broker.declare_queue("save-server-test")
-        replay = await client.post("/replays", json={"target": "save-server-test"})
+        replay = await client.post("/replays", json={"target": "save-server-test",
+                                                     "type": ["ocpp-events.heart-beat"]})
         assert replay.status_code == 202
         for _ in range(100):
             state = (await client.get(f"/replays/{replay.json()['id']}")).json()["state"]
@@ -68,7 +75,7 @@ async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, e
     assert (tmp_path / "event-store.sqlite3").exists()
 
     again = asyncio.create_task(run_embedded(InProcessBroker(), tmp_path, settings=settings))
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=5, headers=headers) as client:
         events = await poll_events(client, "/events?charging_station_id=CP-EMB", 1)
     await stop(again)
     assert len(events) == 1  # a second run reuses the stored data

@@ -37,6 +37,7 @@ from event_store.service.retention import run_retention
 
 log = structlog.get_logger(__name__)
 
+EMBEDDED_PUBLIC_KEY_FILE = "auth-public-key.pem"  # written by save-server in DATA_DIR
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
 LIVENESS_SECONDS = 60.0  # the fetch loop ticks at least every few seconds
 
@@ -58,12 +59,38 @@ def batch_policy(settings: Settings) -> BatchPolicy:
 
 def build_app(storage: EventStorage,
               publisher_factory: Callable[[], ReplayPublisher] | None,
-              broker_ready: Check | None = None) -> FastAPI:
-    """The API; `broker_ready` is the broker half of its /ready (None: not checked)."""
+              broker_ready: Check | None = None,
+              public_keys_file: pathlib.Path | None = None) -> FastAPI:
+    """The API; `broker_ready` is the broker half of its /ready (None: not checked).
+    Callers are checked against the account events in `storage`; access tokens against
+    save-server's public key(s) in `public_keys_file` (none: only API keys work)."""
+    from event_store.infrastructure.tokens import JwtVerifier
+    from event_store.service.authentication import Authenticator
+
     replays = ReplayService(storage, publisher_factory) if publisher_factory else None
-    app = create_app(storage, replays)
+    authenticator = Authenticator(storage, JwtVerifier(
+        public_keys_file or pathlib.Path("/nonexistent/auth-public-key.pem")))
+    with contextlib.suppress(Exception):  # else the refresher loads it
+        authenticator.refresh()
+    app = create_app(storage, replays, authenticator)
     app.state.broker_ready = broker_ready
     return app
+
+
+def start_credential_refresher(app: FastAPI, stop: threading.Event,
+                               interval: float = 1.0) -> threading.Thread:
+    """Apply new account events to the API's credential copy every `interval` s."""
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                app.state.authenticator.refresh()
+            except Exception as error:  # storage away for a while: keep the last copy
+                log.warning("event_store.credential_refresh_failed", error=repr(error))
+
+    thread = threading.Thread(target=loop, name="event-store-credentials", daemon=True)
+    thread.start()
+    return thread
 
 
 def amqp_ready(settings: Settings) -> Check | None:
@@ -112,16 +139,23 @@ def start_retention(settings: Settings, storage: EventStorage,
 
 def run_api(settings: Settings) -> None:
     """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
+    from event_store.infrastructure.tokens import checked_key_file
+
+    keys_file = checked_key_file(settings.auth_public_keys_file)
     storage = build_storage(settings)
-    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings))
+    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings),
+                    keys_file)
+    stop = threading.Event()
+    start_credential_refresher(app, stop)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
     # handler found at start; a no-op handler lets us close the storage and exit with 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
     try:
         uvicorn.run(app, host=settings.event_store_host, port=settings.event_store_port,
-                    log_config=None)
+                    log_config=None, **tls_options(settings))
     finally:
+        stop.set()
         if app.state.replays is not None:
             app.state.replays.shutdown()
         storage.close()
@@ -166,6 +200,14 @@ def run_worker(settings: Settings) -> None:
                     feed.close()
     finally:
         storage.close()
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """HTTPS straight from uvicorn when both files are set (else plain HTTP behind a proxy)."""
+    if settings.event_store_tls_cert_file and settings.event_store_tls_key_file:
+        return {"ssl_certfile": str(settings.event_store_tls_cert_file),
+                "ssl_keyfile": str(settings.event_store_tls_key_file)}
+    return {}
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -215,15 +257,17 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path,
     # the in-process broker is up while the event-store's queue is declared in it
     queue = settings.event_store_queue
     app = build_app(storage, lambda: EmbeddedReplayPublisher(embedded, exchange),
-                    lambda: broker.has_queue(queue))
+                    lambda: broker.has_queue(queue),
+                    settings.auth_public_keys_file or data_dir / EMBEDDED_PUBLIC_KEY_FILE)
     server = _EmbeddedServer(uvicorn.Config(app, log_config=None, lifespan="off",
-                                            log_level="warning"))
+                                            log_level="warning", **tls_options(settings)))
     try:
         sock = _bind(settings.event_store_host, settings.event_store_port)
     except OSError:
         storage.close()
         raise
     worker_thread.start()
+    refresher = start_credential_refresher(app, stop)
     start_retention(settings, storage, stop)
     serve_task = asyncio.create_task(server.serve(sockets=[sock]))
     log.info("event_store.embedded_started", port=sock.getsockname()[1])
@@ -235,6 +279,7 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path,
             await serve_task
         stop.set()
         await asyncio.to_thread(worker_thread.join)
+        await asyncio.to_thread(refresher.join)
         await asyncio.to_thread(app.state.replays.shutdown)
         sock.close()
         storage.close()

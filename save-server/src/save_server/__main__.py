@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="save_server", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
     args = parser.parse_args(argv)
-    COMMANDS[args.command]()
+    from save_server.infrastructure.accounts.setup import MissingSecret
+    try:
+        COMMANDS[args.command]()
+    except MissingSecret as error:
+        raise SystemExit(f"save_server {args.command}: {error}") from error
 
 
 if __name__ == "__main__":
