@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := embedded ocpp-events save-server event-store
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint run-services fault clean
+.PHONY: run test install lint run-services fault clean secrets
 
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ run-services: $(STAMP)
 ## Fault runs (not in `make test`): stops the machine's RabbitMQ for > 10 s while chargers send.
 fault: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m fault tests/fault
+
+## Services mode and compose: the access-token signing key pair under ./secrets (never committed).
+secrets: $(STAMP)
+	$(BIN)/python -m save_server generate-signing-key --out secrets
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

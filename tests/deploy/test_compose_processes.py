@@ -40,6 +40,7 @@ from tests.deploy.contract import (
     load_compose,
     read_env_file,
 )
+from tests.e2e.platform import ADMIN_KEY, API_HEADERS, signing_key_files
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +102,9 @@ def _to_localhost(value: str) -> str:
     return urlunsplit(url._replace(netloc=url.netloc.replace(f"@{url.hostname}:", "@127.0.0.1:")))
 
 
+SECRETS_MOUNT = "/run/secrets/"
+
+
 def _role_environment(service: dict[str, Any], variables: dict[str, str],
                       ports: dict[str, int], volumes: Path) -> dict[str, str]:
     environment = {name: _to_localhost(interpolate(str(value), variables))
@@ -115,6 +119,11 @@ def _role_environment(service: dict[str, Any], variables: dict[str, str],
             environment["DATA_DIR"] = str(volumes / volume)
             (volumes / volume).mkdir(parents=True, exist_ok=True)
     assert not environment.get("DATA_DIR", "").startswith("/data"), "DATA_DIR not on a volume"
+    for name, value in environment.items():  # compose secrets: the files the test made
+        if value.startswith(SECRETS_MOUNT):
+            secret = value[len(SECRETS_MOUNT):]
+            assert secret in service.get("secrets", []), f"{name}: secret {secret} not mounted"
+            environment[name] = str(volumes / "secrets" / f"{secret}.pem")
     documented = set(documented_variables())
     inherited = {k: v for k, v in os.environ.items() if k not in documented}
     return inherited | environment | {"PYTHONUNBUFFERED": "1"}
@@ -238,7 +247,12 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
         "RABBITMQ_USER": "guest", "RABBITMQ_PASSWORD": "guest",
         "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "unused-with-trust-auth",
         "POSTGRES_DB": database, "AMQP_EXCHANGE": exchange,
+        "CSMS_ADMIN_API_KEY": ADMIN_KEY,
     }
+    keys = signing_key_files(tmp)
+    (tmp / "volumes" / "secrets").mkdir(parents=True)
+    Path(keys["AUTH_SIGNING_KEY_FILE"]).rename(tmp / "volumes/secrets/auth-signing-key.pem")
+    Path(keys["AUTH_PUBLIC_KEYS_FILE"]).rename(tmp / "volumes/secrets/auth-public-key.pem")
     platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues)
     services = {name: service for name, service in load_compose()["services"].items()
                 if name not in INFRASTRUCTURE}
@@ -288,7 +302,7 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
                 timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout * TIME_FACTOR
     last: Any = None
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=API_HEADERS) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url, params=params)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -23,6 +24,11 @@ import httpx
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
+# Every platform these tests start gets this key as its preset first admin key
+# (CSMS_ADMIN_API_KEY): the APIs answer nobody without a credential.
+ADMIN_KEY = f"csk_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
+API_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+ADMIN_AUDIT_NAME = f"admin@localhost (api-key:{ADMIN_KEY[4:16]})"  # `requested_by` of its calls
 
 
 def free_port() -> int:
@@ -42,6 +48,10 @@ class Platform:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     database: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(API_HEADERS)
 
     def station_url(self, station_id: str) -> str:
         return f"{self.gateway_url}/ocpp/{station_id}"
@@ -100,8 +110,41 @@ def _base_env(tmp: Path) -> dict[str, str]:
     env.update({k: str(v) for k, v in ports.items()})
     env.update({"DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO", "LOG_FORMAT": "console",
                 "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
-                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+                "CSMS_ADMIN_API_KEY": ADMIN_KEY})
     return env
+
+
+def signing_key_files(folder: Path) -> dict[str, str]:
+    """Services mode: save-server's signing key and the public key the event-store checks
+    tokens with, made for this run (never committed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private, public = folder / "auth-signing-key.pem", folder / "auth-public-key.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"AUTH_SIGNING_KEY_FILE": str(private), "AUTH_PUBLIC_KEYS_FILE": str(public)}
+
+
+def wait_until_authorized(platform: Platform, timeout: float = 60) -> None:
+    """The first admin's key works on both APIs (the event-store learns it from the account
+    events save-server publishes, a moment after both started)."""
+    deadline = time.monotonic() + timeout * TIME_FACTOR
+    pending = [f"{platform.save_server_url}/auth/me", f"{platform.event_store_url}/events/stats"]
+    while pending and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(pending[0], headers=API_HEADERS, timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        time.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"the admin key is not accepted in time: {pending}\n"
+                           f"{platform.logs()}")
 
 
 def _platform(mode: str, env: dict[str, str]) -> Platform:
@@ -127,6 +170,7 @@ def embedded_platform(tmp: Path) -> Iterator[Platform]:
     _spawn(platform, "csms_embedded", ["csms_embedded"], env, tmp)
     try:
         wait_until_healthy(_health_urls(platform), platform)
+        wait_until_authorized(platform)
         yield platform
     finally:
         _stop(platform)
@@ -149,6 +193,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
         "AMQP_COMMAND_EXCHANGE": command_exchange,
+        **signing_key_files(tmp),
     })
     platform = _platform("services", env)
     platform.log_dir, platform.database = tmp, database
@@ -159,6 +204,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
         wait_until_healthy(_health_urls(platform), platform)
         _wait_for_queues(list(queues.values()))
+        wait_until_authorized(platform)
         yield platform
     finally:
         _stop(platform)

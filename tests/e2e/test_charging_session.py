@@ -129,6 +129,7 @@ async def test_wrong_payload_gets_a_call_error(platform: Platform) -> None:
 )
 def test_bad_query_parameters_get_422_naming_the_parameter(
         platform: Platform, service: str, path: str, params: dict) -> None:
-    response = httpx.get(f"{getattr(platform, service)}{path}", params=params, timeout=10)
+    response = httpx.get(f"{getattr(platform, service)}{path}", params=params, timeout=10,
+                         headers=platform.headers)
     assert response.status_code == 422
     assert next(iter(params)) in response.text

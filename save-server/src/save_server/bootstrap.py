@@ -247,6 +247,37 @@ def run_api(settings: Settings | None = None) -> None:
         container.close()
 
 
+def create_account(email: str, display_name: str, role: str, password: str | None,
+                   with_key: bool, settings: Settings | None = None) -> tuple[Any, str | None]:
+    """`create-account`: an account (and an API key), committed with their events; the
+    running API's outbox relay publishes them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from save_server.domain.access import Principal, Role
+    from save_server.domain.accounts import DuplicateEmail
+
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    # signs nothing: this command issues no token (and must not need the API's key)
+    container = bootstrap(settings, JwtTokenIssuer(Ed25519PrivateKey.generate()))
+    try:
+        service = container.access_control().accounts
+        try:
+            account = service.create_account(email, display_name, Role(role), password,
+                                             by="create-account")
+        except DuplicateEmail as error:
+            raise SystemExit(f"an account with the e-mail {email} exists") from error
+        key = None
+        if with_key:
+            setup = Principal(account.account_id, account.email, account.role, None,
+                              "create-account")
+            key = service.create_api_key(setup, account.account_id, "created with the account",
+                                         account.role, None).secret
+        return account, key
+    finally:
+        container.close()
+
+
 def run_worker(settings: Settings | None = None) -> None:
     """Consume RabbitMQ until SIGINT/SIGTERM, then finish the current event and stop."""
     settings = settings or Settings()

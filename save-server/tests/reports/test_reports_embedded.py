@@ -15,7 +15,6 @@ from csms_embedded.broker import InProcessBroker
 from save_server.bootstrap import run_embedded
 from save_server.config import Settings
 
-
 ADMIN_KEY = "csk_0123456789ab_the-preset-admin-key-of-this-test"  # CSMS_ADMIN_API_KEY
 
 
