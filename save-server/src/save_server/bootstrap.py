@@ -93,7 +93,7 @@ class Container:
     def ensure_first_admin(self, with_password: bool) -> Any:
         from save_server.infrastructure.accounts.setup import ensure_first_admin
         s = self.settings
-        preset = s.csms_admin_api_key.get_secret_value() if s.csms_admin_api_key else None
+        preset = (s.csms_admin_api_key.get_secret_value() if s.csms_admin_api_key else "") or None
         return ensure_first_admin(self.access_control().accounts, s.csms_admin_email, preset,
                                   s.data_dir if with_password else None, with_password)
 
@@ -236,7 +236,9 @@ def run_api(settings: Settings | None = None) -> None:
     stop = threading.Event()
     try:
         app = container.app()
-        if settings.csms_admin_api_key and container.ensure_first_admin(False) is not None:
+        preset = (settings.csms_admin_api_key.get_secret_value()
+                  if settings.csms_admin_api_key else "")
+        if preset and container.ensure_first_admin(False) is not None:
             log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
                      email=settings.csms_admin_email)
         container.start_access_services(stop, container.rabbit_publisher_factory())
