@@ -77,14 +77,17 @@ def build_app(storage: EventStorage,
     return app
 
 
-def start_credential_refresher(app: FastAPI, stop: threading.Event,
-                               interval: float = 1.0) -> threading.Thread:
-    """Apply new account events to the API's credential copy every `interval` s."""
+def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
+                               full_every: int = 60) -> threading.Thread:
+    """Apply new account events to the API's credential copy every `interval` s, and rebuild
+    it from all of them every `full_every` intervals."""
 
     def loop() -> None:
+        ticks = 0
         while not stop.wait(interval):
+            ticks += 1
             try:
-                app.state.authenticator.refresh()
+                app.state.authenticator.refresh(full=ticks % full_every == 0)
             except Exception as error:  # storage away for a while: keep the last copy
                 log.warning("event_store.credential_refresh_failed", error=repr(error))
 

@@ -46,9 +46,13 @@ class Authenticator:
         self._since: datetime | None = None
         self._lock = threading.Lock()
 
-    def refresh(self) -> int:
-        """Apply the account events not applied yet; returns how many were applied."""
+    def refresh(self, full: bool = False) -> int:
+        """Apply the account events not applied yet; returns how many were applied. `full`
+        rebuilds the copy from every account event (the refresher does it now and then, for
+        an event stored long after its date)."""
         with self._lock:
+            if full:
+                self.copy, self._applied, self._since = CredentialCopy(), {}, None
             applied, cursor = 0, None
             start = self._since - OVERLAP if self._since else None
             while True:

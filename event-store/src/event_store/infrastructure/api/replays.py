@@ -44,8 +44,8 @@ def _job_or_404(job: ReplayJob | None, replay_id: str) -> dict[str, Any]:
 
 
 @router.post("/replays", status_code=202)
-def start_replay(replay: ReplayRequest, replays: ReplaysDep, response: Response,
-                 caller: Replayer, storage: StorageDep) -> dict:
+def start_replay(caller: Replayer, replay: ReplayRequest, replays: ReplaysDep,
+                 response: Response, storage: StorageDep) -> dict:
     """Start a replay job; returns at once with the job (202). Poll `GET /replays/{id}`.
     Who started it is kept as an `event-store.replay-started` event."""
     query = EventQuery(replay.start_date, replay.end_date, tuple(replay.type),
@@ -58,19 +58,19 @@ def start_replay(replay: ReplayRequest, replays: ReplaysDep, response: Response,
 
 
 @router.get("/replays")
-def list_replays(replays: ReplaysDep, _: Replayer) -> list[dict]:
+def list_replays(_: Replayer, replays: ReplaysDep) -> list[dict]:
     return [job.as_document() for job in replays.jobs()]
 
 
 @router.get("/replays/{replay_id}", responses={404: {"description": "unknown replay"}})
-def get_replay(replay_id: str, replays: ReplaysDep, _: Replayer) -> dict:
+def get_replay(_: Replayer, replay_id: str, replays: ReplaysDep) -> dict:
     """State, events sent, rate (events/s), errors."""
     return _job_or_404(replays.get(replay_id), replay_id)
 
 
 @router.delete("/replays/{replay_id}", status_code=202,
                responses={404: {"description": "unknown replay"}})
-def delete_replay(replay_id: str, replays: ReplaysDep, caller: Replayer,
+def delete_replay(caller: Replayer, replay_id: str, replays: ReplaysDep,
                   storage: StorageDep) -> dict:
     """Cancel a replay (it stops after the event being sent)."""
     return _cancel(replay_id, replays, caller, storage)
@@ -78,7 +78,7 @@ def delete_replay(replay_id: str, replays: ReplaysDep, caller: Replayer,
 
 @router.post("/replays/{replay_id}/cancel", status_code=202,
              responses={404: {"description": "unknown replay"}})
-def cancel_replay(replay_id: str, replays: ReplaysDep, caller: Replayer,
+def cancel_replay(caller: Replayer, replay_id: str, replays: ReplaysDep,
                   storage: StorageDep) -> dict:
     return _cancel(replay_id, replays, caller, storage)
 

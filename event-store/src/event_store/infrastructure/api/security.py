@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from event_store.domain.access import Caller, Permission
@@ -45,9 +45,15 @@ def _guarded(route: APIRoute) -> bool:
     return False
 
 
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route, also those of included routers (FastAPI keeps those nested)."""
+    return [context.original_route for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, APIRoute)]
+
+
 def check_every_route_protected(app: FastAPI) -> None:
-    unguarded = [f"{sorted(r.methods)} {r.path}" for r in app.routes
-                 if isinstance(r, APIRoute) and r.path not in PUBLIC_PATHS and not _guarded(r)]
+    unguarded = [f"{sorted(r.methods)} {r.path}" for r in api_routes(app)
+                 if r.path not in PUBLIC_PATHS and not _guarded(r)]
     if unguarded:
         raise RuntimeError(f"routes without a permission: {unguarded}")
 

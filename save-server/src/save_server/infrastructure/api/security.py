@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from save_server.domain.access import Permission, Principal
@@ -81,10 +81,16 @@ def _walk(dependants: Iterable[Any]) -> Iterable[Any]:
         yield from _walk(dependant.dependencies)
 
 
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route, also those of included routers (FastAPI keeps those nested)."""
+    return [context.original_route for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, APIRoute)]
+
+
 def check_every_route_protected(app: FastAPI, public: Iterable[str] = PUBLIC_PATHS) -> None:
     """Fail at start-up (and so in every test) when a route forgot its permission."""
-    open_routes = [f"{sorted(r.methods)} {r.path}" for r in app.routes
-                   if isinstance(r, APIRoute) and r.path not in public
+    open_routes = [f"{sorted(r.methods)} {r.path}" for r in api_routes(app)
+                   if r.path not in public
                    and requirements(r) is None]
     if open_routes:
         raise RuntimeError(f"routes without a permission: {open_routes}")
