@@ -147,3 +147,19 @@ def test_access_tokens_are_checked_with_save_servers_public_key(sqlite_storage, 
                     "expires_at": "2099-01-01T00:00:00Z"}}).encode())])
     app.state.authenticator.refresh()
     assert status(token(signing, sub=account_id)) == 401
+
+
+def test_a_replay_is_recorded_with_who_started_it(sqlite_storage, authorize):
+    from csms_embedded.broker import InProcessBroker
+    from event_store.infrastructure.embedded_broker import EmbeddedReplayPublisher
+    from tests.support.schemas import business_event_validator
+
+    app = build_app(sqlite_storage, lambda: EmbeddedReplayPublisher(InProcessBroker(), "x"))
+    client = TestClient(app, headers=authorize(app))
+    started = client.post("/replays", json={"target": "all"})
+    assert started.status_code == 202
+    app.state.replays.wait(started.json()["id"], 5)
+    [event] = client.get("/events", params={"type": "event-store.replay-started"}).json()
+    assert event["principal"].startswith("admin@test (api-key:")
+    assert event["payload"]["replay_id"] == started.json()["id"]
+    business_event_validator()({k: v for k, v in event.items() if k != "date"})

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from save_server.domain.access import Permission
+from save_server.domain.access import Permission, Principal
 from save_server.domain.reports import (
     DEFAULT_SCHEDULE,
     DEFAULT_TIMEZONE,
@@ -46,6 +46,7 @@ def _service(request: Request) -> ReportService:
 Reports = Annotated[ReportService, Depends(_service)]
 READ = allow(Permission.REPORTS_READ)
 WRITE = allow(Permission.REPORTS_WRITE)
+Writer = Annotated[Principal, WRITE]  # the subscription events name who changed it
 
 
 class _Validated(BaseModel):
@@ -176,12 +177,12 @@ def _rejected(error: InvalidReportInput) -> HTTPException:
     return invalid("body", error.field_name, error.message)
 
 
-@router.post("/report-subscriptions", dependencies=[WRITE],
-             status_code=201, response_model=SubscriptionOut)
-def create_subscription(reports: Reports, body: SubscriptionIn) -> SubscriptionOut:
+@router.post("/report-subscriptions", status_code=201, response_model=SubscriptionOut)
+def create_subscription(caller: Writer, reports: Reports,
+                        body: SubscriptionIn) -> SubscriptionOut:
     """A new report subscription; 422 names the field of a bad address, cron or time zone."""
     try:
-        created = reports.create_subscription(**body.model_dump())
+        created = reports.create_subscription(**body.model_dump(), by=caller.audit_name)
     except InvalidReportInput as error:
         raise _rejected(error) from error
     return SubscriptionOut.of(created, reports.clock())
@@ -204,14 +205,13 @@ def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
         raise _not_found(error) from error
 
 
-@router.patch("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
-              response_model=SubscriptionOut,
+@router.patch("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
               responses={404: {"description": "Unknown subscription"}})
-def update_subscription(reports: Reports, subscription_id: int,
+def update_subscription(caller: Writer, reports: Reports, subscription_id: int,
                         body: SubscriptionPatch) -> SubscriptionOut:
     """Change any fields; the others are kept."""
     try:
-        updated = reports.update_subscription(subscription_id,
+        updated = reports.update_subscription(subscription_id, caller.audit_name,
                                               **body.model_dump(exclude_unset=True))
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
@@ -220,14 +220,14 @@ def update_subscription(reports: Reports, subscription_id: int,
     return SubscriptionOut.of(updated, reports.clock())
 
 
-@router.put("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
-            response_model=SubscriptionOut,
+@router.put("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
-def replace_subscription(reports: Reports, subscription_id: int,
+def replace_subscription(caller: Writer, reports: Reports, subscription_id: int,
                          body: SubscriptionIn) -> SubscriptionOut:
     """Replace every field (omitted ones take their defaults)."""
     try:
-        updated = reports.update_subscription(subscription_id, **body.model_dump())
+        updated = reports.update_subscription(subscription_id, caller.audit_name,
+                                              **body.model_dump())
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
     except InvalidReportInput as error:
@@ -235,13 +235,12 @@ def replace_subscription(reports: Reports, subscription_id: int,
     return SubscriptionOut.of(updated, reports.clock())
 
 
-@router.delete("/report-subscriptions/{subscription_id}", dependencies=[WRITE],
-               status_code=204,
+@router.delete("/report-subscriptions/{subscription_id}", status_code=204,
                responses={404: {"description": "Unknown subscription"}})
-def delete_subscription(reports: Reports, subscription_id: int) -> Response:
+def delete_subscription(caller: Writer, reports: Reports, subscription_id: int) -> Response:
     """The subscription and its run history."""
     try:
-        reports.delete_subscription(subscription_id)
+        reports.delete_subscription(subscription_id, caller.audit_name)
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
     return Response(status_code=204)
