@@ -25,10 +25,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
-run-services: $(STAMP)
+run-services: $(STAMP) secrets/auth-signing-key.pem
 	@test -n "$$AMQP_URL" || (echo "set AMQP_URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2F" && exit 2)
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL, e.g. postgresql+psycopg2://postgres@127.0.0.1/csms" && exit 2)
 	$(BIN)/python -m save_server migrate
+	AUTH_SIGNING_KEY_FILE=$${AUTH_SIGNING_KEY_FILE:-$(CURDIR)/secrets/auth-signing-key.pem} \
+	AUTH_PUBLIC_KEYS_FILE=$${AUTH_PUBLIC_KEYS_FILE:-$(CURDIR)/secrets/auth-public-key.pem} \
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
 
 ## Fault runs (not in `make test`): stops the machine's RabbitMQ for > 10 s while chargers send.
@@ -36,7 +38,9 @@ fault: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m fault tests/fault
 
 ## Services mode and compose: the access-token signing key pair under ./secrets (never committed).
-secrets: $(STAMP)
+secrets: secrets/auth-signing-key.pem
+
+secrets/auth-signing-key.pem: | $(STAMP)
 	$(BIN)/python -m save_server generate-signing-key --out secrets
 
 lint: $(STAMP)
