@@ -23,3 +23,12 @@ bench-commands:
 ## The same with 50 stations and 200 requests per series: about 30 s.
 bench-commands-smoke:
 	$(BENCH_PYTHON) bench/commands/run.py --stations 50 --requests 200
+
+.PHONY: bench-auth bench-auth-smoke
+
+## Authentication's cost: GET /charges with and without auth, same run; argon2id per password.
+bench-auth:
+	$(BENCH_PYTHON) bench/accounts/run.py
+
+bench-auth-smoke:
+	$(BENCH_PYTHON) bench/accounts/run.py --requests 200 --hash-rounds 3
