@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,10 @@ from save_server.service.ingest import ingest_event
 from tests.support.api_keys import grant
 
 PASSWORD = "correct horse battery staple"
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}@save.example"
 
 
 def feed(container: Container, events: list[dict[str, Any]]) -> None:
@@ -115,16 +120,17 @@ def login(client: TestClient, email: str, password: str) -> Any:
 def person(container: Container) -> dict[str, Any]:
     """An operator who signs in with a password."""
     admin = TestClient(container.app(), headers=grant(container))
-    created = admin.post("/accounts", json={"email": "Ana@Save.example", "display_name": "Ana",
+    email = f"Ana-{uuid.uuid4().hex[:6]}@Save.example"
+    created = admin.post("/accounts", json={"email": email, "display_name": "Ana",
                                             "role": "operator", "password": PASSWORD})
     assert created.status_code == 201, created.text
     assert "password" not in created.text and "hash" not in created.text
-    return {"admin": admin, "account": created.json()}
+    return {"admin": admin, "account": created.json(), "email": email.lower()}
 
 
 def test_sign_in_refresh_and_sign_out(container: Container, person: dict[str, Any]) -> None:
     client = TestClient(container.app())
-    signed_in = login(client, "ana@save.EXAMPLE", PASSWORD)  # e-mails case-insensitive
+    signed_in = login(client, person["email"].upper(), PASSWORD)  # e-mails case-insensitive
     assert signed_in.status_code == 200, signed_in.text
     tokens = signed_in.json()
     assert tokens["expires_in"] == 900 and tokens["token_type"] == "bearer"
@@ -132,7 +138,7 @@ def test_sign_in_refresh_and_sign_out(container: Container, person: dict[str, An
     assert client.get("/charging-stations", headers=bearer).status_code == 200
     assert client.get("/accounts", headers=bearer).status_code == 403  # an operator
     me = client.get("/auth/me", headers=bearer).json()
-    assert me["email"] == "ana@save.example" and me["last_login_at"] is not None
+    assert me["email"] == person["email"] and me["last_login_at"] is not None
 
     refreshed = client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200
@@ -148,11 +154,11 @@ def test_sign_in_refresh_and_sign_out(container: Container, person: dict[str, An
 def test_wrong_password_unknown_and_disabled_accounts_get_the_same_answer(
         container: Container, person: dict[str, Any]) -> None:
     client = TestClient(container.app())
-    wrong = login(client, "ana@save.example", "not the password at all")
+    wrong = login(client, person["email"], "not the password at all")
     unknown = login(client, "nobody@save.example", PASSWORD)
     person["admin"].patch(f"/accounts/{person['account']['account_id']}",
                           json={"enabled": False})
-    disabled = login(client, "ana@save.example", PASSWORD)
+    disabled = login(client, person["email"], PASSWORD)
     assert [r.status_code for r in (wrong, unknown, disabled)] == [401, 401, 401]
     assert wrong.json() == unknown.json() == disabled.json()
 
@@ -160,10 +166,10 @@ def test_wrong_password_unknown_and_disabled_accounts_get_the_same_answer(
 def test_failed_sign_ins_are_throttled_per_account_and_address(
         container: Container, person: dict[str, Any]) -> None:
     client = TestClient(container.app())
-    answers = [login(client, "ana@save.example", "wrong guess number x").status_code
+    answers = [login(client, person["email"], "wrong guess number x").status_code
                for _ in range(6)]
     assert answers[:5] == [401] * 5 and answers[5] == 429
-    throttled = login(client, "ana@save.example", PASSWORD)  # even the right password waits
+    throttled = login(client, person["email"], PASSWORD)  # even the right password waits
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
     # an unknown e-mail is throttled the same way (no account enumeration)
     assert login(client, "ghost@save.example", "x" * 12).status_code == 429  # same address
@@ -201,7 +207,7 @@ def test_bad_tokens_and_keys_get_401_never_data(container: Container,
 
 def test_revoked_expired_and_orphan_keys_get_401(container: Container) -> None:
     admin = TestClient(container.app(), headers=grant(container))
-    account = admin.post("/accounts", json={"email": "bot@save.example", "display_name": "Bot",
+    account = admin.post("/accounts", json={"email": unique("bot"), "display_name": "Bot",
                                             "role": "operator"}).json()
     made = admin.post("/api-keys", json={"name": "script", "account_id": account["account_id"]})
     assert made.status_code == 201 and made.json()["role"] == "operator"
@@ -230,7 +236,7 @@ def test_nobody_makes_a_key_above_their_role_or_the_owners(container: Container)
     assert operator.post("/api-keys", json={"name": "up", "role": "admin"}).status_code == 403
     assert operator.post("/api-keys", json={"name": "ok", "role": "viewer"}).status_code == 201
     admin = TestClient(container.app(), headers=grant(container))
-    viewer = admin.post("/accounts", json={"email": "v@save.example", "display_name": "V",
+    viewer = admin.post("/accounts", json={"email": unique("v"), "display_name": "V",
                                            "role": "viewer"}).json()
     assert admin.post("/api-keys", json={"name": "x", "role": "operator",
                                          "account_id": viewer["account_id"]}).status_code == 403

@@ -4,6 +4,7 @@ broker with publisher confirms, each exactly once in effect, none for a rolled-b
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import jsonschema
@@ -23,6 +24,10 @@ from tests.support.schemas import business_event_validator
 pytestmark = pytest.mark.integration
 
 
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}@save.example"
+
+
 def outbox(container: Container) -> list[dict[str, Any]]:
     with container.engine.connect() as db:
         rows = db.execute(select(outbox_events).order_by(outbox_events.c.seq)).mappings()
@@ -35,7 +40,7 @@ def test_account_and_report_changes_are_events_naming_who_made_them(
     admin = TestClient(container.app(), headers=grant(container))
     me = admin.get("/auth/me").json()["email"]
     before = len(outbox(container))
-    account = admin.post("/accounts", json={"email": "new@save.example", "display_name": "N",
+    account = admin.post("/accounts", json={"email": unique("new"), "display_name": "N",
                                             "role": "viewer", "password": "twelve chars ok"})
     subscription = admin.post("/report-subscriptions", json={"recipients": ["r@save.example"]})
     admin.patch(f"/report-subscriptions/{subscription.json()['id']}", json={"enabled": False})
@@ -56,9 +61,9 @@ def test_account_and_report_changes_are_events_naming_who_made_them(
 def test_a_refused_write_leaves_no_event(container: Container) -> None:
     admin = TestClient(container.app(), headers=grant(container))
     before = len(outbox(container))
-    admin.post("/accounts", json={"email": "dup@save.example", "display_name": "D",
-                                  "role": "viewer"})
-    again = admin.post("/accounts", json={"email": "DUP@save.example", "display_name": "D",
+    email = f"dup-{uuid.uuid4().hex[:6]}@save.example"
+    admin.post("/accounts", json={"email": email, "display_name": "D", "role": "viewer"})
+    again = admin.post("/accounts", json={"email": email.upper(), "display_name": "D",
                                           "role": "viewer"})
     assert again.status_code == 409
     assert [e["type"] for e in outbox(container)[before:]] == ["accounts.account-created"]
@@ -102,7 +107,7 @@ def test_the_relay_delivers_every_committed_event_once_in_effect_across_failures
     connection.close()
     admin = TestClient(container.app(), headers=grant(container))
     for n in range(5):
-        admin.post("/accounts", json={"email": f"r{n}@save.example", "display_name": "R",
+        admin.post("/accounts", json={"email": unique(f"r{n}"), "display_name": "R",
                                       "role": "viewer"})
     committed = [e["event_id"] for e in outbox(container)]
 

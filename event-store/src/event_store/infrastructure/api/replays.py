@@ -15,7 +15,8 @@ from event_store.infrastructure.api.security import Replayer
 from event_store.service import audit
 from event_store.service.replay import TARGET_ALL, ReplayJob
 
-router = APIRouter(tags=["replays"])
+router = APIRouter(tags=["replays"], responses={
+    503: {"description": "Replay is not available: no broker configured (AMQP_URL)"}})
 
 
 class ReplayRequest(BaseModel):

@@ -87,6 +87,36 @@ def api_routes(app: FastAPI) -> list[APIRoute]:
             if isinstance(context.original_route, APIRoute)]
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No credential, or a bad, expired or revoked one "
+                         "(`WWW-Authenticate: Bearer`)"},
+    403: {"description": "Your role lacks the permission this needs"},
+}
+
+
+def document_access_errors(app: FastAPI) -> None:
+    """Every protected operation answers 401 and 403 too: say so in the OpenAPI document
+    (added to the generated document: FastAPI copies a route's responses when a router is
+    included, so changing the route afterwards would not show)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for path, operations in document.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in ERROR_RESPONSES.items():
+                    if path not in PUBLIC_PATHS:
+                        responses.setdefault(str(status), description)
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": "The body is not JSON"})
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def check_every_route_protected(app: FastAPI, public: Iterable[str] = PUBLIC_PATHS) -> None:
     """Fail at start-up (and so in every test) when a route forgot its permission."""
     open_routes = [f"{sorted(r.methods)} {r.path}" for r in api_routes(app)
@@ -94,4 +124,5 @@ def check_every_route_protected(app: FastAPI, public: Iterable[str] = PUBLIC_PAT
                    and requirements(r) is None]
     if open_routes:
         raise RuntimeError(f"routes without a permission: {open_routes}")
+    document_access_errors(app)
 

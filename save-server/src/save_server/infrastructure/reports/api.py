@@ -24,7 +24,7 @@ from save_server.domain.reports import (
     validate_recipients,
     validate_timezone,
 )
-from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.errors import RowId, RowIdQuery, invalid
 from save_server.infrastructure.api.security import allow
 from save_server.infrastructure.reports.csv_report import csv_chunks
 from save_server.service.reports import (
@@ -198,7 +198,7 @@ def list_subscriptions(reports: Reports) -> list[SubscriptionOut]:
 @router.get("/report-subscriptions/{subscription_id}", dependencies=[READ],
             response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
-def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
+def get_subscription(reports: Reports, subscription_id: RowId) -> SubscriptionOut:
     try:
         return SubscriptionOut.of(reports.get_subscription(subscription_id), reports.clock())
     except SubscriptionNotFound as error:
@@ -207,7 +207,7 @@ def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
 
 @router.patch("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
               responses={404: {"description": "Unknown subscription"}})
-def update_subscription(caller: Writer, reports: Reports, subscription_id: int,
+def update_subscription(caller: Writer, reports: Reports, subscription_id: RowId,
                         body: SubscriptionPatch) -> SubscriptionOut:
     """Change any fields; the others are kept."""
     try:
@@ -222,7 +222,7 @@ def update_subscription(caller: Writer, reports: Reports, subscription_id: int,
 
 @router.put("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
-def replace_subscription(caller: Writer, reports: Reports, subscription_id: int,
+def replace_subscription(caller: Writer, reports: Reports, subscription_id: RowId,
                          body: SubscriptionIn) -> SubscriptionOut:
     """Replace every field (omitted ones take their defaults)."""
     try:
@@ -237,7 +237,7 @@ def replace_subscription(caller: Writer, reports: Reports, subscription_id: int,
 
 @router.delete("/report-subscriptions/{subscription_id}", status_code=204,
                responses={404: {"description": "Unknown subscription"}})
-def delete_subscription(caller: Writer, reports: Reports, subscription_id: int) -> Response:
+def delete_subscription(caller: Writer, reports: Reports, subscription_id: RowId) -> Response:
     """The subscription and its run history."""
     try:
         reports.delete_subscription(subscription_id, caller.audit_name)
@@ -250,7 +250,7 @@ def delete_subscription(caller: Writer, reports: Reports, subscription_id: int) 
              response_model=RunOut,
              responses={404: {"description": "Unknown subscription"},
                         409: {"description": "This window was already reported"}})
-def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
+def send_now(reports: Reports, subscription_id: RowId, body: WindowIn) -> RunOut:
     """Report a chosen window now (charges that ended in [start, end)); returns the run."""
     window = _window(body.start, body.end, "body", "start", "end")
     try:
@@ -263,7 +263,7 @@ def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
 
 @router.get("/reports/runs", dependencies=[READ],
             response_model=list[RunOut])
-def list_runs(reports: Reports, subscription_id: int | None = None,
+def list_runs(reports: Reports, subscription_id: RowIdQuery = None,
               state: RunState | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunOut]:
     """Every report run, newest window first: state, attempts, last error, sent at."""
@@ -274,7 +274,7 @@ def list_runs(reports: Reports, subscription_id: int | None = None,
              response_model=RunOut,
              responses={404: {"description": "Unknown run"},
                         409: {"description": "Only failed runs are retried"}})
-def retry_run(reports: Reports, run_id: int) -> RunOut:
+def retry_run(reports: Reports, run_id: RowId) -> RunOut:
     """Send a failed run again (with the usual retries); returns the run."""
     try:
         return RunOut.of(reports.retry_run(run_id))

@@ -17,7 +17,7 @@ from save_server.domain.model import Charge
 from save_server.domain.ports import ChargeCursor, ChargeFilter
 from save_server.domain.rules import ChargeStatus
 from save_server.infrastructure.api.dependencies import Deps
-from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.errors import RowId, invalid
 from save_server.infrastructure.api.schemas import (
     CHARGE_FIELDS,
     ChargeDetailOut,
@@ -130,7 +130,7 @@ def _csv_value(value: Any) -> Any:
 
 @router.get("/charges/{charge_id}", response_model=ChargeDetailOut,
             responses={404: {"description": "Unknown charge"}})
-def charge(deps: Deps, caller: Reader, charge_id: int) -> ChargeDetailOut:
+def charge(deps: Deps, caller: Reader, charge_id: RowId) -> ChargeDetailOut:
     """One charge with its meter values (the energy curve)."""
     try:
         found, samples = get_charge(deps.charge_reader, charge_id)
