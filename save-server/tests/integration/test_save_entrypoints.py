@@ -166,3 +166,33 @@ def test_the_api_serves_https_with_its_certificate_and_the_preset_admin_key(
         process.terminate()
         output = process.communicate(timeout=15)[0]
     assert preset.split("_")[2] not in output.decode()  # the secret is never logged
+
+
+def test_create_account_reads_the_password_from_stdin_and_prints_a_key_once(
+        tmp_path: Path) -> None:
+    env = api_env(tmp_path)
+    assert subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
+                          capture_output=True, timeout=60).returncode == 0
+    command = [sys.executable, "-m", "save_server", "create-account", "--email",
+               "Chief@Save.example", "--role", "admin", "--password-stdin", "--api-key"]
+    made = subprocess.run(command, env=env, input="a password long enough\n",
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert "chief@save.example" in made.stdout and "a password long enough" not in made.stdout
+    key = made.stdout.split("API key (shown only now): ")[1].split()[0]
+    again = subprocess.run(command, env=env, input="a password long enough\n",
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "exists" in again.stderr
+    short = subprocess.run([*command[:4], "x@save.example", *command[5:]], env=env,
+                           input="short\n", capture_output=True, text=True, timeout=60)
+    assert short.returncode != 0 and "password" in short.stderr
+
+    from save_server.bootstrap import bootstrap as build
+
+    container = build(Settings(database_url=f"sqlite:///{tmp_path / 'save-server.sqlite3'}",
+                               data_dir=tmp_path))
+    try:
+        principal = container.access_control().authenticator.authenticate(key)
+        assert (principal.email, principal.role.value) == ("chief@save.example", "admin")
+    finally:
+        container.close()
