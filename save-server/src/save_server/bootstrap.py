@@ -67,8 +67,14 @@ class Container:
             self._access = AccessControl(
                 authenticator, AccountService(store, hasher, authenticator),
                 SignIn(store, hasher, self.token_issuer, authenticator,
-                       s.auth_access_token_seconds, s.auth_refresh_token_seconds))
+                       s.auth_access_token_seconds, s.auth_refresh_token_seconds),
+                self.registry())
         return self._access
+
+    def registry(self) -> Any:
+        from save_server.infrastructure.registry.store import SqlRegistryStore
+        from save_server.service.registry import RegistryService
+        return RegistryService(SqlRegistryStore(self.engine, on_commit=self._outbox_wake.set))
 
     def start_access_services(self, stop: threading.Event,
                               publisher_factory: Callable[[], EventPublisher] | None
@@ -85,10 +91,11 @@ class Container:
 
     def rabbit_publisher_factory(self) -> Callable[[], EventPublisher] | None:
         url, exchange = self.settings.amqp_url, self.settings.amqp_exchange
+        registry_exchange = self.settings.resolved_registry_exchange
         if not url:
             return None
         from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
-        return lambda: RabbitEventPublisher(url, exchange)
+        return lambda: RabbitEventPublisher(url, exchange, registry_exchange)
 
     def ensure_first_admin(self, with_password: bool) -> Any:
         from save_server.infrastructure.accounts.setup import ensure_first_admin
@@ -366,7 +373,8 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
     app = container.app(command_bus, lambda: broker.has_queue(settings.save_server_queue))
     from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
     container.start_access_services(
-        stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange))
+        stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange,
+                                             settings.resolved_registry_exchange))
     first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
     if first_admin is not None:
         _print_first_admin(first_admin, settings)

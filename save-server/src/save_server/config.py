@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # remote commands (docs/commands.md)
+    amqp_registry_exchange: str | None = Field(
+        default=None, description="station-registry.* events; unset → <AMQP_EXCHANGE>.registry")
     save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
     save_server_prefetch: int = Field(default=200, ge=1)
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'save-server.sqlite3').resolve()}"
+
+    @property
+    def resolved_registry_exchange(self) -> str:
+        return self.amqp_registry_exchange or f"{self.amqp_exchange}.registry"
 
     @property
     def report_default_recipient_list(self) -> list[str]:
