@@ -249,6 +249,11 @@ def run_api(settings: Settings | None = None) -> None:
             log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
                      email=settings.csms_admin_email)
         container.start_access_services(stop, container.rabbit_publisher_factory())
+        if settings.amqp_url:
+            from save_server.infrastructure.registry.snapshots import serve_rabbitmq
+            serve_rabbitmq(settings.amqp_url, settings.resolved_registry_exchange,
+                           f"{settings.save_server_queue}.registry-requests",
+                           container.access_control().registry.publish_snapshot, stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -375,6 +380,10 @@ async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
     container.start_access_services(
         stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange,
                                              settings.resolved_registry_exchange))
+    from save_server.infrastructure.registry.snapshots import serve_embedded
+    serve_embedded(broker, settings.resolved_registry_exchange,
+                   f"{settings.save_server_queue}.registry-requests",
+                   container.access_control().registry.publish_snapshot, stop)
     first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
     if first_admin is not None:
         _print_first_admin(first_admin, settings)

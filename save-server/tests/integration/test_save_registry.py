@@ -202,3 +202,59 @@ def test_snapshot_lists_every_station_at_the_registry_revision(container: Contai
     listed = {s["charging_station_id"]: s for s in snapshot["payload"]["stations"]}
     assert set(stations) <= set(listed)
     assert all(listed[s]["revision"] <= revision for s in stations)
+
+
+def test_a_gateways_snapshot_request_on_rabbitmq_gets_the_whole_registry(
+        container: Container, client: TestClient, rabbit: Any) -> None:
+    import threading
+    import time
+
+    import pika
+
+    from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
+    from save_server.infrastructure.outbox.relay import OutboxRelay
+    from save_server.infrastructure.registry.snapshots import serve_rabbitmq
+
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 0})
+    registry_exchange = f"{rabbit.exchange}.registry"
+    connection = pika.BlockingConnection(pika.URLParameters(rabbit.url))
+    channel = connection.channel()
+    channel.exchange_declare(registry_exchange, "topic", durable=True)
+    channel.queue_declare(rabbit.queue, durable=True)  # the gateway's side
+    channel.queue_bind(rabbit.queue, registry_exchange, "station-registry.snapshot")
+    stop = threading.Event()
+    requests = f"{rabbit.queue}.registry-requests"
+    serve_rabbitmq(rabbit.url, registry_exchange, requests,
+                   container.access_control().registry.publish_snapshot, stop)
+    relay = OutboxRelay(container.engine, lambda: RabbitEventPublisher(
+        rabbit.url, rabbit.exchange, registry_exchange))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the responder declares its queue first
+            try:
+                connection.channel().queue_declare(requests, passive=True)
+                break
+            except pika.exceptions.ChannelClosedByBroker:
+                time.sleep(0.1)
+        channel = connection.channel()
+        channel.basic_publish(registry_exchange, "station-registry.snapshot-requested",
+                              json.dumps({"type": "station-registry.snapshot-requested",
+                                          "payload": {"gateway_instance": "gw-7"}}).encode())
+        snapshot = None
+        while snapshot is None and time.monotonic() < deadline:
+            relay.relay_once()
+            method, _, body = channel.basic_get(rabbit.queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+            elif json.loads(body)["payload"]["requested_by"] == "gw-7":  # (earlier ones: other
+                snapshot = json.loads(body)                               # tests' requests)
+        assert snapshot is not None, "no snapshot for gw-7 within 10 s"
+        assert station in {s["charging_station_id"] for s in snapshot["payload"]["stations"]}
+    finally:
+        stop.set()
+        channel = connection.channel()
+        channel.queue_delete(requests)
+        channel.exchange_delete(registry_exchange)
+        connection.close()

@@ -175,6 +175,10 @@ class RegistryService:
         """An unknown id seen by the gateways becomes a registered station."""
         return self.register(station_id, security_profile, by, **details)
 
+    def publish_snapshot(self, requested_by: str | None) -> int:
+        """The whole registry as one event, for a gateway that (re)started."""
+        return self._store.publish_snapshot(requested_by)
+
     def unknown_stations(self) -> list[Any]:
         return self._store.unknown_stations()
 
