@@ -258,3 +258,35 @@ def test_a_gateways_snapshot_request_on_rabbitmq_gets_the_whole_registry(
         channel.queue_delete(requests)
         channel.exchange_delete(registry_exchange)
         connection.close()
+
+
+def test_a_viewer_scoped_to_a_site_sees_only_that_buildings_stations_and_charges(
+        container: Container, client: TestClient, charger: Callable[..., Any]) -> None:
+    azul = client.post("/sites", json={"name": "Azul"}).json()["site_id"]
+    verde = client.post("/sites", json={"name": "Verde"}).json()["site_id"]
+    mine, theirs = new_id(), new_id()
+    for station, site in ((mine, azul), (theirs, verde)):
+        client.post("/charging-stations", json={"charging_station_id": station,
+                                                "security_profile": 0, "site_id": site})
+        cp = charger(station_id=station)
+        for event in (cp.boot(), cp.start(1, 1, 0, f"TAG-{station}"), cp.stop(1, 900)):
+            envelope = parse_envelope(json.dumps(event).encode())
+            ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
+                         translate(envelope))
+    admin = TestClient(container.app(), headers=grant(container))
+    manager = admin.post("/accounts", json={"email": f"m-{uuid.uuid4().hex[:6]}@azul.example",
+                                            "display_name": "Síndico", "role": "viewer",
+                                            "site_scope": [azul]}).json()
+    key = admin.post("/api-keys", json={"name": "m", "account_id": manager["account_id"]})
+    viewer = TestClient(container.app(), headers={
+        "Authorization": f"Bearer {key.json()['api_key']}"})
+    assert [s["id"] for s in viewer.get("/charging-stations").json()] == [mine]
+    assert {c["charging_station_id"] for c in viewer.get("/charges").json()} == {mine}
+    assert theirs not in viewer.get("/charges.csv").text
+    assert viewer.get(f"/charging-stations/{theirs}").status_code == 404
+    assert [s["site_id"] for s in viewer.get("/sites").json()] == [azul]
+    assert viewer.get(f"/sites/{verde}").status_code == 404
+    # a station moved into the viewer's site becomes visible without a new key
+    client.patch(f"/charging-stations/{theirs}/registration", json={"site_id": azul})
+    container.access_control().authenticator.refresh()
+    assert {s["id"] for s in viewer.get("/charging-stations").json()} == {mine, theirs}

@@ -76,6 +76,7 @@ class Principal:
     role: Role
     station_scope: frozenset[str] | None  # None: every station
     credential: str  # "session:<id>" or "api-key:<id>", for the audit trail
+    site_scope: frozenset[str] | None = None  # the sites named in the account's scope
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]

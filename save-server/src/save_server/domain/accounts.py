@@ -39,6 +39,7 @@ class Account:
     password_hash: str | None
     created_at: datetime
     last_login_at: datetime | None = None
+    site_scope: frozenset[str] | None = None  # with station_scope: what a viewer may see
 
     def changed(self, **changes: Any) -> Account:
         return replace(self, **changes)
@@ -96,6 +97,16 @@ class CredentialState:
     accounts: Mapping[str, Account]
     api_keys: Mapping[str, ApiKey]
     ended_sessions: frozenset[str]
+    site_stations: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def scope_of(self, account: Account) -> frozenset[str] | None:
+        """The stations an account may see: its stations and those of its sites (None: all)."""
+        if account.station_scope is None and account.site_scope is None:
+            return None
+        stations = set(account.station_scope or ())
+        for site_id in account.site_scope or ():
+            stations |= self.site_stations.get(site_id, frozenset())
+        return frozenset(stations)
 
 
 class AccountStore(ABC):

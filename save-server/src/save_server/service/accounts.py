@@ -49,6 +49,7 @@ def account_document(account: Account) -> dict[str, Any]:
             "enabled": account.enabled,
             "station_scope": sorted(account.station_scope)
             if account.station_scope is not None else None,
+            "site_scope": sorted(account.site_scope) if account.site_scope is not None else None,
             "created_at": account.created_at.isoformat(),
             "last_login_at": account.last_login_at.isoformat() if account.last_login_at else None}
 
@@ -85,13 +86,14 @@ class AccountService:
     # accounts -----------------------------------------------------------------------------
     def create_account(self, email: str, display_name: str, role: Role, password: str | None,
                        station_scope: Iterable[str] | None = None,
-                       by: str | None = None) -> Account:
+                       by: str | None = None,
+                       site_scope: Iterable[str] | None = None) -> Account:
         if password is not None:
             check_password(password)
         account = Account(str(uuid.uuid4()), normalise_email(email), display_name.strip(),
                           role, True, _scope(station_scope),
                           self._hasher.hash(password) if password is not None else None,
-                          self._clock())
+                          self._clock(), site_scope=_scope(site_scope, "site_scope"))
         self._store.add_account(account, self._event(
             "account-created", by, _with_hash(account_document(account), account)))
         self._changed()
@@ -108,12 +110,14 @@ class AccountService:
 
     def update_account(self, account_id: str, changes: Mapping[str, Any],
                        by: str | None = None) -> Account:
-        """`changes`: any of display_name, role, enabled, station_scope, password."""
+        """`changes`: any of display_name, role, enabled, station_scope, site_scope,
+        password."""
         account = self.get_account(account_id)
         updates: dict[str, Any] = {k: v for k, v in changes.items()
                                    if k in ("display_name", "role", "enabled")}
-        if "station_scope" in changes:
-            updates["station_scope"] = _scope(changes["station_scope"])
+        for scope in ("station_scope", "site_scope"):
+            if scope in changes:
+                updates[scope] = _scope(changes[scope], scope)
         if changes.get("password") is not None:
             check_password(changes["password"])
             updates["password_hash"] = self._hasher.hash(changes["password"])
@@ -178,12 +182,13 @@ class AccountService:
         return revoked
 
 
-def _scope(station_ids: Iterable[str] | None) -> frozenset[str] | None:
-    if station_ids is None:
+def _scope(ids: Iterable[str] | None, field_name: str = "station_scope"
+           ) -> frozenset[str] | None:
+    if ids is None:
         return None
-    scope = frozenset(s.strip() for s in station_ids if s.strip())
+    scope = frozenset(s.strip() for s in ids if s.strip())
     if not scope:
-        raise InvalidAccountData("station_scope", "give at least one station, or null for all")
+        raise InvalidAccountData(field_name, "give at least one id, or null for no limit")
     return scope
 
 

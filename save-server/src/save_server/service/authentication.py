@@ -106,7 +106,7 @@ class Authenticator:
             raise Unauthenticated("the key's account is disabled or deleted")
         self._keys_used[key.key_id] = now
         return Principal(account.account_id, account.email, effective_role(key.role, account.role),
-                         account.station_scope, f"api-key:{key.key_id}")
+                         state.scope_of(account), f"api-key:{key.key_id}", account.site_scope)
 
     def _by_access_token(self, token: str) -> Principal:
         try:
@@ -121,4 +121,4 @@ class Authenticator:
         if session_id in state.ended_sessions:
             raise Unauthenticated("signed out")
         return Principal(account.account_id, account.email, Role(account.role),
-                         account.station_scope, f"session:{session_id}")
+                         state.scope_of(account), f"session:{session_id}", account.site_scope)

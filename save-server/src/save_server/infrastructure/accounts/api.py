@@ -62,6 +62,7 @@ class AccountOut(BaseModel):
     role: Role
     enabled: bool
     station_scope: list[str] | None
+    site_scope: list[str] | None
     created_at: datetime
     last_login_at: datetime | None
 
@@ -78,6 +79,8 @@ class AccountIn(BaseModel):
                                  description="12 to 256 characters; null: API keys only")
     station_scope: list[str] | None = Field(
         default=None, description="Only these stations (null: all)")
+    site_scope: list[str] | None = Field(
+        default=None, description="Only the stations of these sites (null: all)")
 
 
 class AccountPatch(BaseModel):
@@ -86,6 +89,7 @@ class AccountPatch(BaseModel):
     enabled: bool | None = None
     password: str | None = Field(default=None, max_length=256)
     station_scope: list[str] | None = None
+    site_scope: list[str] | None = None
 
 
 class ApiKeyIn(BaseModel):
@@ -172,7 +176,7 @@ def create_account(request: Request, caller: Admin, body: AccountIn) -> AccountO
     try:
         return AccountOut.of(_accounts(request).create_account(
             body.email, body.display_name, body.role, body.password, body.station_scope,
-            by=caller.audit_name))
+            by=caller.audit_name, site_scope=body.site_scope))
     except InvalidAccountData as error:
         raise invalid("body", error.field_name, str(error)) from error
     except DuplicateEmail as error:

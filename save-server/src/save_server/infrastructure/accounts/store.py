@@ -26,6 +26,7 @@ from save_server.infrastructure.accounts.tables import (
     sign_in_sessions,
 )
 from save_server.infrastructure.outbox.writer import add_to_outbox
+from save_server.infrastructure.registry.tables import station_registrations
 
 
 def _account_row(account: Account) -> dict[str, Any]:
@@ -35,13 +36,15 @@ def _account_row(account: Account) -> dict[str, Any]:
             "station_scope": sorted(account.station_scope)
             if account.station_scope is not None else None,
             "password_hash": account.password_hash, "created_at": account.created_at,
-            "last_login_at": account.last_login_at}
+            "last_login_at": account.last_login_at,
+            "site_scope": sorted(account.site_scope) if account.site_scope is not None else None}
 
 
 def _account(row: Any) -> Account:
     return Account(row.account_id, row.email, row.display_name, Role(row.role), row.enabled,
                    frozenset(row.station_scope) if row.station_scope is not None else None,
-                   row.password_hash, row.created_at, row.last_login_at)
+                   row.password_hash, row.created_at, row.last_login_at,
+                   frozenset(row.site_scope) if row.site_scope is not None else None)
 
 
 def _key(row: Any) -> ApiKey:
@@ -153,12 +156,23 @@ class SqlAccountStore(AccountStore):
                 select(sign_in_sessions.c.session_id).where(
                     sign_in_sessions.c.ended_at.is_not(None),
                     sign_in_sessions.c.expires_at > now)).scalars())
-        return CredentialState(revision, found, keys, ended)
+            by_site: dict[str, set[str]] = {}
+            for station_id, site_id in db.execute(select(
+                    station_registrations.c.station_id, station_registrations.c.site_id).where(
+                    station_registrations.c.site_id.is_not(None))):
+                by_site.setdefault(site_id, set()).add(station_id)
+        return CredentialState(revision, found, keys, ended,
+                               {site: frozenset(ids) for site, ids in by_site.items()})
 
     def _one(self, query: Any, build: Callable[[Any], Any]) -> Any:
         with self._engine.connect() as db:
             row = db.execute(query).first()
         return build(row) if row is not None else None
+
+
+def bump_credential_revision(db: Connection) -> None:
+    """Scopes follow the registry (a site's stations): its changes reload credentials."""
+    _bump_revision(db)
 
 
 def _bump_revision(db: Connection) -> None:

@@ -15,6 +15,7 @@ accounts = Table(
     Column("role", String(16), nullable=False),
     Column("enabled", Boolean(), nullable=False),
     Column("station_scope", JSON(), nullable=True),
+    Column("site_scope", JSON(), nullable=True),
     Column("password_hash", String(255), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_login_at", UTCDateTime(), nullable=True),

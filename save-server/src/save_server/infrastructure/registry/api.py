@@ -104,9 +104,21 @@ def _errors(error: Exception) -> HTTPException:
 
 
 # sites ------------------------------------------------------------------------------------
+def _visible_sites(registry: RegistryService, caller: Principal) -> set[str] | None:
+    """A scoped caller sees the sites of its scope and those of the stations it sees."""
+    if caller.station_scope is None:
+        return None
+    return set(caller.site_scope or ()) | {
+        r.site_id for r in registry.list_registrations()
+        if r.site_id is not None and caller.sees_station(r.station_id)}
+
+
 @router.get("/sites")
 def list_sites(request: Request, caller: Reader) -> list[dict[str, Any]]:
-    return [s.document() for s in _registry(request).list_sites()]
+    registry = _registry(request)
+    visible = _visible_sites(registry, caller)
+    return [s.document() for s in registry.list_sites()
+            if visible is None or s.site_id in visible]
 
 
 @router.post("/sites", status_code=201)
@@ -121,8 +133,12 @@ def create_site(request: Request, caller: Manager, body: SiteIn) -> dict[str, An
 
 @router.get("/sites/{site_id}", responses=NOT_FOUND)
 def get_site(request: Request, caller: Reader, site_id: str) -> dict[str, Any]:
+    registry = _registry(request)
     try:
-        return _registry(request).get_site(site_id).document()
+        visible = _visible_sites(registry, caller)
+        if visible is not None and site_id not in visible:
+            raise SiteNotFound(f"no site {site_id}")
+        return registry.get_site(site_id).document()
     except SiteNotFound as error:
         raise _errors(error) from error
 

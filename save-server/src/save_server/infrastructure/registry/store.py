@@ -19,6 +19,7 @@ from save_server.domain.registry import (
     StationRegistration,
     UnknownStation,
 )
+from save_server.infrastructure.accounts.store import bump_credential_revision
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import (
     registry_revision,
@@ -137,6 +138,7 @@ class SqlRegistryStore(RegistryStore):
                 db.execute(insert(station_registrations).values(row))
             db.execute(delete(unknown_stations).where(
                 unknown_stations.c.station_id == saved.station_id))
+            bump_credential_revision(db)
             principal = events[0].principal if events else None
             add_to_outbox(db, registry_event(kind, saved.station_id, saved.revision,
                                              saved.admission(), principal))
@@ -153,6 +155,7 @@ class SqlRegistryStore(RegistryStore):
             if not db.execute(delete(station_registrations).where(
                     station_registrations.c.station_id == station_id)).rowcount:
                 return False
+            bump_credential_revision(db)
             principal = events[0].principal if events else None
             add_to_outbox(db, registry_event("station-deregistered", station_id,
                                              _next_revision(db), {}, principal))

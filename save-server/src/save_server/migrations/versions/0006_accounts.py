@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("station_scope", sa.JSON(), nullable=True),
+        sa.Column("site_scope", sa.JSON(), nullable=True),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("created_at", When, nullable=False),
         sa.Column("last_login_at", When, nullable=True),
