@@ -41,13 +41,16 @@ class SqlStationReader(StationReader):
 
     def list_documents(self, status: StationStatus | None = None) -> str:
         s = tables.stations.c
-        query = select(s.station_id, s.document).order_by(s.station_id)
+        query = select(s.document).order_by(s.station_id)
         if status is not None:
             query = query.where(s.status == status.value)
         with self._engine.connect() as db:
-            rows = db.execute(query).all()
-            built = _built_documents(db, [i for i, document in rows if document is None])
-        return "[" + ",".join([document or built[i] for i, document in rows]) + "]"
+            try:  # the strings streamed into one: no list or row object per station
+                return "[" + ",".join(db.execute(query).scalars()) + "]"
+            except TypeError:  # a NULL document (rare): read again with the ids
+                rows = db.execute(query.add_columns(s.station_id)).all()
+                built = _built_documents(db, [i for document, i in rows if document is None])
+                return "[" + ",".join([document or built[i] for document, i in rows]) + "]"
 
     def document(self, station_id: str) -> str | None:
         s = tables.stations.c
