@@ -188,10 +188,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                         ping_interval=None)
         connect_started = time.perf_counter()
         chargers = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("chargers.py")),
+            [sys.executable, "-m", "bench.commands.chargers",
              "--gateway", f"ws://127.0.0.1:{ports['GATEWAY_PORT']}",
              "--baseline", f"ws://127.0.0.1:{direct.port}", "--stations", str(args.stations),
-             "--prefix", prefix], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             "--prefix", prefix], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT)
         processes.append(chargers)
         line = await asyncio.to_thread(chargers.stdout.readline)  # type: ignore[union-attr]
         if not line.startswith("READY"):

@@ -19,12 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import broker_ceiling
 import httpx
 import pika
-from cpu import CpuSpan
-from processes import AMQP_URL, RabbitNames, event_store_process
 
+from bench.event_store import broker_ceiling
+from bench.event_store.cpu import CpuSpan
+from bench.event_store.processes import AMQP_URL, RabbitNames, event_store_process
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.embedded_broker import EmbeddedReplayPublisher
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage, to_micros

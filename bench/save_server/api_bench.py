@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from database import HISTORY_DAYS, HISTORY_END, HISTORY_START, BenchDatabase
-from http_load import Plan, run_plans
-from machine import RssSampler, latency_summary, proc_status_kib
+
+from bench.common.http_load import Plan, run_plans
+from bench.common.machine import RssSampler, latency_summary, proc_status_kib
+from bench.save_server.database import HISTORY_DAYS, HISTORY_END, HISTORY_START, BenchDatabase
 
 
 def free_port() -> int:
@@ -199,7 +200,7 @@ def stations_sql_baseline(db: BenchDatabase, repeats: int,
 
 def csv_window(db: BenchDatabase, rows: int) -> tuple[datetime, datetime, int]:
     """The newest [start, end] window holding about `rows` finished charges ("last month's
-    charges"; older windows are slower, see docs/performance.md)."""
+    charges"; older windows are slower, see docs/performance-log.md)."""
     conn = db.connect()
     with conn, conn.cursor() as cursor:
         cursor.execute("SELECT started_at FROM charges ORDER BY started_at DESC"

@@ -23,7 +23,11 @@ from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.api.app import create_app
 from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
 from save_server.infrastructure.db.engine import make_engine, migrate
+from save_server.infrastructure.db.postgresql import PostgresStatements
 from save_server.infrastructure.db.readers import SqlChargeReader, SqlStationReader
+from save_server.infrastructure.db.sqlite import SqliteStatements
+from save_server.infrastructure.db.statements import SqlStatements
+from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.uow import SqlUnitOfWork
 from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
@@ -38,16 +42,22 @@ log = structlog.get_logger("save_server")
 
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
 LIVENESS_SECONDS = 60.0  # the consume loop ticks at least every ~10 s (poll, backoff)
+STATEMENTS: dict[str, type[SqlStatements]] = {"postgresql": PostgresStatements,
+                                              "sqlite": SqliteStatements}
 
 
 @dataclass
 class Container:
     settings: Settings
     engine: Engine
-    uow_factory: Callable[[], UnitOfWork]
+    statements: type[SqlStatements]  # the SQL of the engine's database
+    station_cache: StationCache  # the stations this process's workers last committed
     token_issuer: JwtTokenIssuer
     _access: AccessControl | None = None
     _outbox_wake: threading.Event = field(default_factory=threading.Event)
+
+    def uow_factory(self) -> UnitOfWork:
+        return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
 
     def access_control(self) -> AccessControl:
         """One authenticator per process: every app of this container shares its copy."""
@@ -139,7 +149,8 @@ class Container:
         if bus is None:
             bus = (RabbitCommandBus(s.amqp_url, s.amqp_command_exchange) if s.amqp_url
                    else NoCommandBus())
-        return StationCommands(SqlChargeReader(self.engine), bus, SqlCommandLog(self.engine),
+        return StationCommands(SqlChargeReader(self.engine), bus,
+                               SqlCommandLog(self.engine, self.statements),
                                s.save_server_command_timeout)
 
     def report_service(self, **overrides: Any) -> ReportService:
@@ -151,7 +162,7 @@ class Container:
         s = self.settings
         parts: dict[str, Any] = {
             "subscriptions": sql.SqlReportSubscriptionRepository(self.engine),
-            "runs": sql.SqlReportRunRepository(self.engine),
+            "runs": sql.SqlReportRunRepository(self.engine, self.statements),
             "charges": sql.SqlReportCharges(self.engine),
             "renderer": EmailReportRenderer(s.smtp_from, s.report_attachment_compress_bytes),
             "sender": SmtpEmailSender(
@@ -221,7 +232,8 @@ def bootstrap(settings: Settings | None = None,
                                          settings.auth_previous_public_keys_file)
                         if settings.auth_signing_key_file else embedded_issuer(settings.data_dir))
     engine = make_engine(settings.resolved_database_url)
-    return Container(settings, engine, lambda: SqlUnitOfWork(engine), token_issuer)
+    return Container(settings, engine, STATEMENTS[engine.dialect.name], StationCache(),
+                     token_issuer)
 
 
 def run_migrate(settings: Settings | None = None) -> None:

@@ -10,7 +10,6 @@ from types import TracebackType
 
 from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.rules import ChargeStatus, StationStatus
-from save_server.domain.views import StationView
 
 
 class StationRepository(ABC):
@@ -103,11 +102,15 @@ class ChargeCursor:
 
 
 class StationReader(ABC):
-    @abstractmethod
-    def list(self, status: StationStatus | None = None) -> list[StationView]: ...
+    """Stations as the API shows them: each one's JSON document (`StationView`'s fields), kept
+    ready by the writers so that listing thousands costs no per-station work."""
 
     @abstractmethod
-    def get(self, station_id: str) -> StationView | None: ...
+    def list_documents(self, status: StationStatus | None = None) -> str:
+        """A JSON array of the stations' documents, by station id."""
+
+    @abstractmethod
+    def document(self, station_id: str) -> str | None: ...
 
 
 class ChargeReader(ABC):

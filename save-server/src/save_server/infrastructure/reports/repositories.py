@@ -30,7 +30,8 @@ from save_server.domain.reports import (
     SubscriptionOrigin,
 )
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.mapping import charge_from_row, insert_for
+from save_server.infrastructure.db.mapping import charge_from_row
+from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.reports.tables import report_runs, report_subscriptions
 
@@ -136,14 +137,15 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 
 
 class SqlReportRunRepository(ReportRunRepository):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, statements: type[SqlStatements]) -> None:
         self._engine = engine
+        self._statements = statements
 
     def claim(self, subscription_id: int, window: ReportWindow, trigger: RunTrigger,
               now: datetime, claimant: str, lease: timedelta) -> ReportRun | None:
         c = report_runs.c
         with self._engine.begin() as db:
-            new_run = insert_for(db.dialect, report_runs).values(
+            new_run = self._statements(db).insert(report_runs).values(
                 subscription_id=subscription_id, window_start=window.start,
                 window_end=window.end, trigger=trigger.value, state=RunState.PENDING.value,
                 attempts=0, created_at=now, updated_at=now)
@@ -160,8 +162,7 @@ class SqlReportRunRepository(ReportRunRepository):
         query = (select(report_runs).where(_claimable(now, lease))
                  .order_by(report_runs.c.id).limit(1).with_for_update(skip_locked=True))
         with self._engine.begin() as db:
-            if db.dialect.name == "sqlite":  # no FOR UPDATE: take the write lock before reading
-                db.exec_driver_sql("BEGIN IMMEDIATE")
+            self._statements(db).take_write_lock()
             return self._take(db, query, now, claimant)
 
     @staticmethod
