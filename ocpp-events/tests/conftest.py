@@ -141,7 +141,9 @@ def gateway_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"gateway_host": "127.0.0.1", "gateway_port": 0,
                               "gateway_http_port": 0, "gateway_publish_timeout": 2.0,
                               "gateway_disconnect_retry_seconds": 0.5,
-                              "gateway_validate_responses": True}
+                              "gateway_validate_responses": True,
+                              # Most tests are about the OCPP layer, not admission.
+                              "gateway_unknown_stations": "auto-register"}
     values.update(overrides)
     return Settings(**values)
 
@@ -225,7 +227,8 @@ class GatewayProcess:
         env = dict(os.environ, AMQP_URL=self.amqp_url, AMQP_EXCHANGE=self.exchange,
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
                    GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING",
-                   AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands")
+                   AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands",
+                   GATEWAY_UNKNOWN_STATIONS="auto-register")
         env.update(self.extra_env)
         log_file = self.log_path.open("ab") if self.log_path else None
         self.process = await asyncio.create_subprocess_exec(
