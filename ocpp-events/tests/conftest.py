@@ -17,7 +17,7 @@ from referencing import Registry, Resource
 from ocpp_events.bootstrap import Gateway, build_gateway
 from ocpp_events.config import Settings
 from ocpp_events.domain.events import Event
-from ocpp_events.domain.ports import Clock, Notifier, PublishFailed
+from ocpp_events.domain.ports import Clock, Notifier, PublishFailed, StationRegistry
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
@@ -153,8 +153,11 @@ async def make_gateway() -> AsyncIterator[Callable[..., Any]]:
     """Start gateways on free ports (127.0.0.1); all are stopped at teardown."""
     started: list[Gateway] = []
 
-    async def start(notifier: Notifier | None = None, **overrides: Any) -> Gateway:
-        gateway = build_gateway(gateway_settings(**overrides), notifier or RecordingNotifier())
+    async def start(notifier: Notifier | None = None,
+                    station_registry: StationRegistry | None = None,
+                    **overrides: Any) -> Gateway:
+        gateway = build_gateway(gateway_settings(**overrides), notifier or RecordingNotifier(),
+                                station_registry=station_registry)
         await gateway.start()
         started.append(gateway)
         return gateway

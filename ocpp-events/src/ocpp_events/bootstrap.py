@@ -95,7 +95,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     """`unknown_stations` is the mode's default when GATEWAY_UNKNOWN_STATIONS is unset."""
     clock = clock or Clock()
     metrics = GatewayMetrics()
-    station_registry = station_registry or InMemoryStationRegistry()
+    if station_registry is None:  # (an empty registry is falsy: it has a length)
+        station_registry = InMemoryStationRegistry()
     tls = _server_tls(settings)
     vendors = frozenset(v.strip() for v in settings.gateway_data_transfer_vendors.split(",")
                         if v.strip())

@@ -161,7 +161,9 @@ class AdmissionPolicy:
                 return "security profile 3 requires a client certificate"
             return None
         current = admitted.password
-        if current is None or not any(
+        if current is None:
+            return f"security profile {profile} requires a password"
+        if not any(
                 (p.salt, p.digest) == (current.salt, current.digest) and p.valid_at(now)
                 for p in station.passwords):
             return "password no longer valid"
