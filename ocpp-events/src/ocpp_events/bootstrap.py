@@ -136,8 +136,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     if tls is not None:
         metrics.tls_days_to_expiry.set_function(tls.days_to_expiry)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
-                          lambda: notifier.is_ready() and (command_inbox is None
-                                                           or command_inbox.is_ready()),
+                          lambda: notifier.is_ready() and station_registry.is_ready()
+                          and (command_inbox is None or command_inbox.is_ready()),
                           lambda: _readiness_details(station_registry, tls))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
