@@ -100,7 +100,11 @@ def _base_env(tmp: Path) -> dict[str, str]:
     env.update({k: str(v) for k, v in ports.items()})
     env.update({"DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO", "LOG_FORMAT": "console",
                 "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
-                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+                # The simulated chargers connect without credentials and nobody registers
+                # them (services mode refuses unknown stations by default; station admission
+                # has its own tests in ocpp-events/tests and tests/deploy).
+                "GATEWAY_UNKNOWN_STATIONS": "auto-register"})
     return env
 
 

@@ -178,12 +178,17 @@ def _readiness_details(registry: StationRegistry, tls: ServerTls | None) -> list
     return lines
 
 
-def _announce_unknown_station_policy(policy: str) -> None:
-    """Printed, not only logged: a newcomer must see that any station id is let in."""
-    if policy != "reject":
-        print(f"WARNING: unknown stations are admitted ({policy}): any station id may "
-              "connect without credentials. Set GATEWAY_UNKNOWN_STATIONS=reject to refuse "
-              "them.", flush=True)
+def _announce_unknown_station_policy(policy: str, printed: bool) -> None:
+    """Embedded mode prints it, not only logs it: a newcomer must see that any station id
+    is let in. Services mode logs it (their output is JSON lines in containers)."""
+    if policy == "reject":
+        return
+    message = (f"unknown stations are admitted ({policy}): any station id may connect "
+               "without credentials; set GATEWAY_UNKNOWN_STATIONS=reject to refuse them")
+    if printed:
+        print(f"WARNING: {message}.", flush=True)
+    else:
+        log.warning(message)
 
 
 async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
@@ -201,7 +206,7 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
     policy = settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
     gateway = build_gateway(settings, notifier, command_inbox=inbox,
                             station_registry=registry, unknown_stations=policy)
-    _announce_unknown_station_policy(policy)
+    _announce_unknown_station_policy(policy, printed=True)
     await gateway.start()
     try:
         await asyncio.Event().wait()
@@ -221,8 +226,8 @@ async def run_services(settings: Settings) -> None:
                                    settings.gateway_instance_id, settings.registry_file)
     gateway = build_gateway(settings, notifier, command_inbox=inbox,
                             station_registry=registry, unknown_stations=SERVICES_UNKNOWN_STATIONS)
-    _announce_unknown_station_policy(settings.gateway_unknown_stations
-                                     or SERVICES_UNKNOWN_STATIONS)
+    _announce_unknown_station_policy(
+        settings.gateway_unknown_stations or SERVICES_UNKNOWN_STATIONS, printed=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
