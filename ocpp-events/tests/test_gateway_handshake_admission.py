@@ -259,6 +259,23 @@ async def test_a_rotated_password_keeps_the_station_during_the_grace_period_only
         assert (await call(ws, "Heartbeat", {}))[0] == 3
 
 
+async def test_a_station_on_its_previous_password_is_closed_when_the_grace_period_ends(
+        gateway, registry) -> None:
+    station_id, old, new = new_id(), new_password(), new_password()
+    ends = datetime.now(UTC) + timedelta(seconds=1)
+    registry.apply(registered(station_id, 1, password_entry(new), password_entry(old, ends),
+                              kind="password-changed"))
+    async with connect(url(gateway, station_id), subprotocols=["ocpp1.6"],
+                       additional_headers=basic(station_id, old)) as ws:
+        gateway.ocpp.recheck_passwords_in_grace()  # what the gateway does every 30 s
+        assert (await call(ws, "Heartbeat", {}))[0] == 3
+        await asyncio.sleep((ends - datetime.now(UTC)).total_seconds() + 0.05)
+        gateway.ocpp.recheck_passwords_in_grace()
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 1008
+
+
 async def test_failed_handshakes_from_one_address_are_answered_429(
         make_gateway, notifier, registry, profile_1) -> None:
     gateway = await make_gateway(notifier, station_registry=registry,

@@ -153,11 +153,14 @@ class OcppServer:
         """Passwords in their grace period end by the clock, not by an event."""
         while True:
             await asyncio.sleep(RECHECK_INTERVAL)
-            for connection in self.registry.connections():
-                admission = connection.admission
-                if admission is not None and admission.password is not None \
-                        and admission.password.valid_until is not None:
-                    self._recheck_connection(connection)
+            self.recheck_passwords_in_grace()
+
+    def recheck_passwords_in_grace(self) -> None:
+        for connection in self.registry.connections():
+            admission = connection.admission
+            if admission is not None and admission.password is not None \
+                    and admission.password.valid_until is not None:
+                self._recheck_connection(connection)
 
     async def _handle(self, websocket: ServerConnection) -> None:
         station_id = station_id_from_path(websocket.request.path, self._prefix)  # type: ignore[union-attr]
