@@ -134,7 +134,8 @@ def broker(action: str, names: dict[str, str]) -> None:
     else:
         for queue in (names["sink"], names["save"], f"{names['save']}.dead-letter"):
             channel.queue_delete(queue)
-        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"]):
+        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"],
+                         f"{names['events']}.registry"):  # the gateway's station registry feed
             channel.exchange_delete(exchange)
     connection.close()
 

@@ -276,6 +276,7 @@ def bench_exchange(amqp_url: str, queue_type: str = "classic",
             channel.queue_delete(queue)
             channel.exchange_delete(exchange)
             channel.exchange_delete(commands_exchange_name(exchange))  # the gateway declared it
+            channel.exchange_delete(f"{exchange}.registry")  # and its station registry feed
         finally:
             connection.close()
 

@@ -199,6 +199,7 @@ async def rabbit_queue():
     await queue.delete(if_unused=False, if_empty=False)
     await channel.exchange_delete(exchange_name)
     await channel.exchange_delete(f"{exchange_name}.commands")  # gateway processes' commands
+    await channel.exchange_delete(f"{exchange_name}.registry")  # their station registry feed
     await connection.close()
 
 

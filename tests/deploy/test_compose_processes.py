@@ -199,8 +199,10 @@ def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -
         names = list(queues.values())
         for queue in _consumed_queues(queues, shards) + [f"{q}.dead-letter" for q in names]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter", queues["SAVE_SERVER_QUEUE"]):
-            channel.exchange_delete(name)  # the last: save-server's consistent-hash exchange
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
+                     queues["SAVE_SERVER_QUEUE"]):
+            channel.exchange_delete(name)  # .registry: the gateway's station registry feed;
+            # the last: save-server's consistent-hash exchange
     finally:
         connection.close()
 
@@ -314,7 +316,9 @@ def _register_station(exchange: str, station_id: str) -> None:
                          "certificate": {"organization": None}}}
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN_URL))
     try:
-        connection.channel().basic_publish(exchange, event["type"], json.dumps(event).encode())
+        # compose leaves AMQP_REGISTRY_EXCHANGE unset: "<AMQP_EXCHANGE>.registry"
+        connection.channel().basic_publish(f"{exchange}.registry", event["type"],
+                                           json.dumps(event).encode())
     finally:
         connection.close()
 

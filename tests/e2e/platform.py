@@ -245,8 +245,8 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         channel = connection.channel()
         for queue in queues + [f"{q}.dead-letter" for q in queues]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter"):
-            channel.exchange_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
+            channel.exchange_delete(name)  # .registry: the gateways' station registry feed
     finally:
         connection.close()
 

@@ -201,7 +201,7 @@ async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
     inbox = InProcessCommandInbox(broker, settings.amqp_command_exchange,
                                   settings.gateway_instance_id)
     registry = InProcessStationRegistry(
-        broker, settings.amqp_exchange, settings.gateway_instance_id,
+        broker, settings.registry_exchange, settings.gateway_instance_id,
         settings.gateway_registry_file or data_dir / "gateway-registry.json")
     policy = settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
     gateway = build_gateway(settings, notifier, command_inbox=inbox,
@@ -222,7 +222,7 @@ async def run_services(settings: Settings) -> None:
                             require_routed=settings.gateway_require_routed)
     inbox = AmqpCommandInbox(settings.amqp_url, settings.amqp_command_exchange,
                              settings.gateway_instance_id)
-    registry = AmqpStationRegistry(settings.amqp_url, settings.amqp_exchange,
+    registry = AmqpStationRegistry(settings.amqp_url, settings.registry_exchange,
                                    settings.gateway_instance_id, settings.registry_file)
     gateway = build_gateway(settings, notifier, command_inbox=inbox,
                             station_registry=registry, unknown_stations=SERVICES_UNKNOWN_STATIONS)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands
+    # topic exchange of the station-registry.* events; unset: "<amqp_exchange>.registry"
+    amqp_registry_exchange: str | None = None
     gateway_instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12],
                                      pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_format: Literal["console", "json"] = "console"
@@ -77,6 +79,10 @@ class Settings(BaseSettings):
         if self.gateway_tls_client_ca_file and self.gateway_tls_cert_file is None:
             raise ValueError("GATEWAY_TLS_CLIENT_CA_FILE needs GATEWAY_TLS_CERT_FILE (wss)")
         return self
+
+    @property
+    def registry_exchange(self) -> str:
+        return self.amqp_registry_exchange or f"{self.amqp_exchange}.registry"
 
     @property
     def registry_file(self) -> pathlib.Path:
