@@ -87,18 +87,8 @@ class StationRegistry(abc.ABC):
     @abc.abstractmethod
     def __len__(self) -> int: ...
 
-    def on_change(self, listener: RegistryListener) -> None:
-        self._listeners().append(listener)
-
-    def _listeners(self) -> list[RegistryListener]:
-        if not hasattr(self, "_registry_listeners"):
-            self._registry_listeners: list[RegistryListener] = []
-        return self._registry_listeners
-
-    def _notify(self, station_ids: list[str]) -> None:
-        if station_ids:
-            for listener in self._listeners():
-                listener(station_ids)
+    @abc.abstractmethod
+    def on_change(self, listener: RegistryListener) -> None: ...
 
     async def start(self) -> None:
         """Load what is known and start receiving changes (may keep retrying)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from ocpp_events.domain.ports import StationRegistry
+from ocpp_events.domain.ports import RegistryListener, StationRegistry
 from ocpp_events.domain.station_registry import (
     InvalidRegistryEvent,
     RegisteredStation,
@@ -22,6 +22,10 @@ class InMemoryStationRegistry(StationRegistry):
     def __init__(self, state: RegistryState | None = None) -> None:
         self.state = state or RegistryState()
         self.invalid_messages = 0
+        self._listeners: list[RegistryListener] = []
+
+    def on_change(self, listener: RegistryListener) -> None:
+        self._listeners.append(listener)
 
     def get(self, station_id: str) -> RegisteredStation | None:
         return self.state.stations.get(station_id)
@@ -50,4 +54,8 @@ class InMemoryStationRegistry(StationRegistry):
             return []
 
     def _changed(self, station_ids: list[str]) -> None:
-        self._notify(station_ids)
+        for listener in self._listeners:
+            try:
+                listener(station_ids)
+            except Exception:  # the change is applied; one listener must not stop the others
+                log.exception("registry listener failed", stations=station_ids[:10])
