@@ -1,4 +1,4 @@
-"""Failed-handshake limits: a source that keeps failing is answered 429 without any check.
+"""Failed-handshake limits: a source that keeps failing is refused without any check.
 
 Each key (a remote address, or a station id) may fail `limit` times within `window` seconds;
 after that it is blocked until its oldest counted failure leaves the window. A failure while

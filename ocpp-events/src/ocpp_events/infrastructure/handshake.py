@@ -9,11 +9,13 @@ Authorization header, passwords) are never logged or published.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
+from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request
 
@@ -40,6 +42,22 @@ def offered_versions(request: Request) -> tuple[str, ...]:
                  if p.strip().startswith("ocpp"))
 
 
+def guarded_connection(blocked: Callable[[str], bool]) -> type[ServerConnection]:
+    """A ServerConnection that drops a blocked address as soon as TCP accepted it: no HTTP
+    parsing, no answer (about half the gateway's CPU of answering a flood 429)."""
+
+    class GuardedConnection(ServerConnection):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            peer = transport.get_extra_info("peername")
+            if peer and blocked(str(peer[0])):
+                Connection.connection_made(self, transport)  # what connection_lost expects
+                transport.abort()  # never handed to the server's handler
+                return
+            super().connection_made(transport)
+
+    return GuardedConnection
+
+
 def remote_address(connection: ServerConnection) -> str:
     address = connection.remote_address
     return str(address[0]) if address else "unknown"
@@ -56,6 +74,16 @@ class HandshakeGuard:
         self._publish_refusal = refused
         self._now = now
         self._tls = tls
+
+    def address_blocked(self, address: str) -> bool:
+        """Checked when the TCP connection is accepted: a blocked address is cut off before
+        any TLS or HTTP work (counted, and each attempt keeps it blocked)."""
+        moment = time.monotonic()
+        if self._by_address.retry_after(address, moment) is None:
+            return False
+        self._by_address.record_failure(address, moment)
+        self._metrics.count_refusal(Reason.RATE_LIMITED.code)
+        return True
 
     def admit(self, connection: ServerConnection, request: Request,
               station_id: str) -> Admitted | Refused:

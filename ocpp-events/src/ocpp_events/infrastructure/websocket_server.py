@@ -20,7 +20,7 @@ from ocpp_events.domain.admission import Admitted, Refused
 from ocpp_events.domain.events import Event
 from ocpp_events.domain.ports import PublishFailed
 from ocpp_events.domain.station_id import InvalidStationId, OutsidePrefix, station_id_from_path
-from ocpp_events.infrastructure.handshake import HandshakeGuard
+from ocpp_events.infrastructure.handshake import HandshakeGuard, guarded_connection
 from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
 from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
@@ -83,6 +83,7 @@ class OcppServer:
             compression="deflate" if self._compression else None,
             close_timeout=self._close_timeout, ssl=self._ssl,
             select_subprotocol=self._select_subprotocol,
+            create_connection=guarded_connection(self._address_blocked),
             backlog=self.listen_backlog)  # passed on to loop.create_server
         if self.guard is not None:
             self.guard.registry.on_change(self.registry_changed)
@@ -114,6 +115,9 @@ class OcppServer:
             return refusal_response(connection, decision)
         connection.admission = decision  # type: ignore[attr-defined]
         return None
+
+    def _address_blocked(self, address: str) -> bool:
+        return self.guard is not None and self.guard.address_blocked(address)
 
     @staticmethod
     def _select_subprotocol(connection: ServerConnection,
