@@ -43,7 +43,7 @@ def offered_versions(request: Request) -> tuple[str, ...]:
 
 
 def guarded_connection(blocked: Callable[[str], bool]) -> type[ServerConnection]:
-    """A ServerConnection that drops a blocked address as soon as TCP accepted it: no HTTP
+    """A ServerConnection that drops a blocked address as soon as it is made: no HTTP
     parsing, no answer (about half the gateway's CPU of answering a flood 429)."""
 
     class GuardedConnection(ServerConnection):
@@ -76,8 +76,8 @@ class HandshakeGuard:
         self._tls = tls
 
     def address_blocked(self, address: str) -> bool:
-        """Checked when the TCP connection is accepted: a blocked address is cut off before
-        any TLS or HTTP work (counted, and each attempt keeps it blocked)."""
+        """Checked when the connection is made (on wss: after the TLS handshake): a blocked
+        address is cut off before any HTTP work (counted; each attempt keeps it blocked)."""
         moment = time.monotonic()
         if self._by_address.retry_after(address, moment) is None:
             return False
