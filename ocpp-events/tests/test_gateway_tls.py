@@ -239,3 +239,23 @@ async def test_plain_ws_is_not_served_on_a_tls_port(gateway, registry) -> None:
         async with connect(url(gateway, station_id), subprotocols=["ocpp1.6"],
                            open_timeout=3):
             pass
+
+
+async def test_a_blocked_address_is_dropped_right_after_the_tls_handshake(
+        make_gateway, notifier, registry, tls_files, ca) -> None:
+    gateway = await make_gateway(
+        notifier, station_registry=registry, gateway_unknown_stations="reject",
+        gateway_tls_cert_file=tls_files["cert"], gateway_tls_key_file=tls_files["key"],
+        gateway_handshake_failures_per_address=1)
+    station_id, password = new_id(), new_password()
+    registry.apply(registered(station_id, 2, password_entry(password)))
+    assert (await refusal(url(gateway, station_id, "wss"), ssl=client_context(ca))
+            ).response.status_code == 401
+    with pytest.raises((InvalidMessage, OSError)):
+        async with connect(url(gateway, station_id, "wss"), ssl=client_context(ca),
+                           subprotocols=["ocpp1.6"],
+                           additional_headers=basic(station_id, password)):
+            pass
+    assert gateway.ocpp.registry.get(station_id) is None
+    metrics = gateway.services.metrics.render().decode()
+    assert 'ocpp_gateway_handshakes_refused_total{reason="rate-limited"} 1.0' in metrics
