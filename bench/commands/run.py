@@ -134,7 +134,8 @@ def broker(action: str, names: dict[str, str]) -> None:
     else:
         for queue in (names["sink"], names["save"], f"{names['save']}.dead-letter"):
             channel.queue_delete(queue)
-        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"]):
+        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"],
+                         f"{names['events']}.registry"):  # the gateway's station registry feed
             channel.exchange_delete(exchange)
     connection.close()
 
@@ -168,7 +169,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
            "AMQP_COMMAND_EXCHANGE": names["commands"], "SAVE_SERVER_QUEUE": names["save"],
            "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
            "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
-           "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1"}
+           "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1",
+           "GATEWAY_UNKNOWN_STATIONS": "auto-register"}  # the simulated stations are unregistered
     admin_sql(f'CREATE DATABASE "{database}"')
     broker("declare", names)
     processes: list[subprocess.Popen] = []

@@ -276,6 +276,7 @@ def bench_exchange(amqp_url: str, queue_type: str = "classic",
             channel.queue_delete(queue)
             channel.exchange_delete(exchange)
             channel.exchange_delete(commands_exchange_name(exchange))  # the gateway declared it
+            channel.exchange_delete(f"{exchange}.registry")  # and its station registry feed
         finally:
             connection.close()
 
@@ -292,6 +293,7 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
         "GATEWAY_HTTP_PORT": str(http_port), "AMQP_URL": amqp_url, "AMQP_EXCHANGE": exchange,
         "AMQP_COMMAND_EXCHANGE": commands_exchange_name(exchange),
         "DATA_DIR": str(log_dir / "gateway-data"), "LOG_LEVEL": log_level,
+        "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
     })
     env.update(extra_env)
     argv = [sys.executable, "-m", "ocpp_events", "serve"]

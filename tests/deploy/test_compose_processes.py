@@ -67,6 +67,7 @@ class ComposeOnHost:
     ports: dict[str, int]
     queues: dict[str, str]
     roles: list[RunningRole] = field(default_factory=list)
+    exchange: str = ""
 
     def url(self, variable: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.ports[variable]}"
@@ -207,8 +208,10 @@ def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -
         names = list(queues.values())
         for queue in _consumed_queues(queues, shards) + [f"{q}.dead-letter" for q in names]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter", queues["SAVE_SERVER_QUEUE"]):
-            channel.exchange_delete(name)  # the last: save-server's consistent-hash exchange
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
+                     queues["SAVE_SERVER_QUEUE"]):
+            channel.exchange_delete(name)  # .registry: the gateway's station registry feed;
+            # the last: save-server's consistent-hash exchange
     finally:
         connection.close()
 
@@ -253,7 +256,8 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
     (tmp / "volumes" / "secrets").mkdir(parents=True)
     Path(keys["AUTH_SIGNING_KEY_FILE"]).rename(tmp / "volumes/secrets/auth-signing-key.pem")
     Path(keys["AUTH_PUBLIC_KEYS_FILE"]).rename(tmp / "volumes/secrets/auth-public-key.pem")
-    platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues)
+    platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues,
+                             exchange=exchange)
     services = {name: service for name, service in load_compose()["services"].items()
                 if name not in INFRASTRUCTURE}
     environments = {name: _role_environment(service, variables, platform.ports, tmp / "volumes")
@@ -313,12 +317,50 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
     raise AssertionError(f"{url} never satisfied the check; last answer: {last!r}")
 
 
+def _register_station(exchange: str, station_id: str) -> None:
+    """What save-server publishes when an operator registers a station (docs/events.md,
+    station registry events): here with security profile 0."""
+    import pika
+
+    event = {"event_id": str(uuid.uuid4()), "type": "station-registry.station-registered",
+             "schema_version": 1, "charging_station_id": station_id,
+             "received_at": "2026-12-05T12:00:00Z", "revision": 1,
+             "payload": {"charging_station_id": station_id, "security_profile": 0,
+                         "enabled": True, "ocpp_version": None, "passwords": [],
+                         "certificate": {"organization": None}}}
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN_URL))
+    try:
+        # compose leaves AMQP_REGISTRY_EXCHANGE unset: "<AMQP_EXCHANGE>.registry"
+        connection.channel().basic_publish(f"{exchange}.registry", event["type"],
+                                           json.dumps(event).encode())
+    finally:
+        connection.close()
+
+
+async def _connect_when_admitted(url: str) -> Any:
+    deadline = time.monotonic() + 5 * TIME_FACTOR  # a registry change reaches it within 5 s
+    while True:
+        try:
+            return await websockets.connect(url, subprotocols=["ocpp1.6"],
+                                            open_timeout=10 * TIME_FACTOR)
+        except websockets.InvalidStatus as refused:
+            assert refused.response.status_code == 404, refused
+            assert time.monotonic() < deadline, "the registered station was never admitted"
+            await asyncio.sleep(0.1)
+
+
 async def test_a_charger_through_the_compose_services_reaches_both_apis(
         compose_on_host: ComposeOnHost) -> None:
+    """Compose refuses unknown stations; once registered (a registry event, as save-server
+    publishes it) the charger gets in and its events reach both APIs."""
     station_id = f"CP-DEPLOY-{uuid.uuid4().hex[:8]}"
     gateway = compose_on_host.url("GATEWAY_PORT", "ws")
-    async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"],
-                                  open_timeout=10 * TIME_FACTOR) as charger:
+    with pytest.raises(websockets.InvalidStatus) as unknown:
+        async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"]):
+            pass
+    assert unknown.value.response.status_code == 404
+    _register_station(compose_on_host.exchange, station_id)
+    async with await _connect_when_admitted(f"{gateway}/ocpp/{station_id}") as charger:
         assert charger.subprotocol == "ocpp1.6"
         boot = await _call(charger, "boot-1", "BootNotification",
                            {"chargePointVendor": "Deploy", "chargePointModel": "Compose-1"})

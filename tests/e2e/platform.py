@@ -111,7 +111,11 @@ def _base_env(tmp: Path) -> dict[str, str]:
     env.update({"DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO", "LOG_FORMAT": "console",
                 "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
                 "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
-                "CSMS_ADMIN_API_KEY": ADMIN_KEY})
+                "CSMS_ADMIN_API_KEY": ADMIN_KEY,
+                # The simulated chargers connect without credentials and nobody registers
+                # them (services mode refuses unknown stations by default; station admission
+                # has its own tests in ocpp-events/tests and tests/deploy).
+                "GATEWAY_UNKNOWN_STATIONS": "auto-register"})
     return env
 
 
@@ -287,8 +291,8 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         channel = connection.channel()
         for queue in queues + [f"{q}.dead-letter" for q in queues]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter"):
-            channel.exchange_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
+            channel.exchange_delete(name)  # .registry: the gateways' station registry feed
     finally:
         connection.close()
 
