@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 import websockets
 
+from bench.common import credentials
+
 ROOT = Path(__file__).resolve().parents[2]
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -170,7 +172,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
            "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
            "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
            "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1",
-           "GATEWAY_UNKNOWN_STATIONS": "auto-register"}  # the simulated stations are unregistered
+           "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
+           **credentials.api_env()}
     admin_sql(f'CREATE DATABASE "{database}"')
     broker("declare", names)
     processes: list[subprocess.Popen] = []
@@ -203,7 +206,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stations = [f"{prefix}-{i:05d}" for i in range(args.stations)]
         api = f"http://127.0.0.1:{ports['SAVE_SERVER_PORT']}"
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits,
+                                     headers=credentials.HEADERS) as client:
 
             async def command(station_id: str) -> None:
                 response = await client.post(
