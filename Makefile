@@ -38,7 +38,15 @@ fault: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m fault tests/fault
 
 ## Services mode and compose: the access-token signing key pair under ./secrets (never committed).
-secrets: secrets/auth-signing-key.pem
+secrets: secrets/auth-signing-key.pem secrets/gateway-cert.pem
+
+## A self-signed certificate for the gateway's wss:// (a first try; chargers need a real one).
+secrets/gateway-cert.pem:
+	mkdir -p secrets
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
+	  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	  -keyout secrets/gateway-key.pem -out secrets/gateway-cert.pem
+	chmod 600 secrets/gateway-key.pem
 
 secrets/auth-signing-key.pem: | $(STAMP)
 	$(BIN)/python -m save_server generate-signing-key --out secrets

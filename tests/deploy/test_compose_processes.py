@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+import trustme
 import websockets
 
 from save_server.infrastructure.messaging.rabbitmq import shard_queues
@@ -68,6 +70,12 @@ class ComposeOnHost:
     queues: dict[str, str]
     roles: list[RunningRole] = field(default_factory=list)
     exchange: str = ""
+    gateway_ca: Any = None  # trustme.CA of the gateway's certificate
+
+    def charger_tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.gateway_ca.configure_trust(context)
+        return context
 
     def url(self, variable: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.ports[variable]}"
@@ -256,8 +264,12 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
     (tmp / "volumes" / "secrets").mkdir(parents=True)
     Path(keys["AUTH_SIGNING_KEY_FILE"]).rename(tmp / "volumes/secrets/auth-signing-key.pem")
     Path(keys["AUTH_PUBLIC_KEYS_FILE"]).rename(tmp / "volumes/secrets/auth-public-key.pem")
+    gateway_ca = trustme.CA()  # the chargers' wss:// certificate, made for this run
+    served = gateway_ca.issue_cert("127.0.0.1", "localhost")
+    served.private_key_pem.write_to_path(str(tmp / "volumes/secrets/gateway-tls-key.pem"))
+    served.cert_chain_pems[0].write_to_path(str(tmp / "volumes/secrets/gateway-tls-cert.pem"))
     platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues,
-                             exchange=exchange)
+                             exchange=exchange, gateway_ca=gateway_ca)
     services = {name: service for name, service in load_compose()["services"].items()
                 if name not in INFRASTRUCTURE}
     environments = {name: _role_environment(service, variables, platform.ports, tmp / "volumes")
@@ -317,31 +329,22 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
     raise AssertionError(f"{url} never satisfied the check; last answer: {last!r}")
 
 
-def _register_station(exchange: str, station_id: str) -> None:
-    """What save-server publishes when an operator registers a station (docs/events.md,
-    station registry events): here with security profile 0."""
-    import pika
-
-    event = {"event_id": str(uuid.uuid4()), "type": "station-registry.station-registered",
-             "schema_version": 1, "charging_station_id": station_id,
-             "received_at": "2026-12-05T12:00:00Z", "revision": 1,
-             "payload": {"charging_station_id": station_id, "security_profile": 0,
-                         "enabled": True, "ocpp_version": None, "passwords": [],
-                         "certificate": {"organization": None}}}
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_ADMIN_URL))
-    try:
-        # compose leaves AMQP_REGISTRY_EXCHANGE unset: "<AMQP_EXCHANGE>.registry"
-        connection.channel().basic_publish(f"{exchange}.registry", event["type"],
-                                           json.dumps(event).encode())
-    finally:
-        connection.close()
+async def _register_station(platform: ComposeOnHost, station_id: str) -> str:
+    """An operator registers the station through save-server with the production default,
+    security profile 2 (TLS + Basic Auth); returns the password shown once."""
+    async with httpx.AsyncClient(timeout=10, headers=API_HEADERS) as client:
+        response = await client.post(f"{platform.url('SAVE_SERVER_PORT')}/charging-stations",
+                                     json={"charging_station_id": station_id,
+                                           "security_profile": 2})
+    assert response.status_code == 201, response.text
+    return str(response.json()["password"])
 
 
-async def _connect_when_admitted(url: str) -> Any:
+async def _connect_when_admitted(url: str, tls: ssl.SSLContext) -> Any:
     deadline = time.monotonic() + 5 * TIME_FACTOR  # a registry change reaches it within 5 s
     while True:
         try:
-            return await websockets.connect(url, subprotocols=["ocpp1.6"],
+            return await websockets.connect(url, subprotocols=["ocpp1.6"], ssl=tls,
                                             open_timeout=10 * TIME_FACTOR)
         except websockets.InvalidStatus as refused:
             assert refused.response.status_code == 404, refused
@@ -351,16 +354,20 @@ async def _connect_when_admitted(url: str) -> Any:
 
 async def test_a_charger_through_the_compose_services_reaches_both_apis(
         compose_on_host: ComposeOnHost) -> None:
-    """Compose refuses unknown stations; once registered (a registry event, as save-server
-    publishes it) the charger gets in and its events reach both APIs."""
+    """Compose serves wss:// and refuses unknown stations; registered through save-server's API
+    with security profile 2, the charger proves its password over TLS, gets in, and its events
+    reach both APIs."""
     station_id = f"CP-DEPLOY-{uuid.uuid4().hex[:8]}"
-    gateway = compose_on_host.url("GATEWAY_PORT", "ws")
+    tls = compose_on_host.charger_tls()
+    gateway = compose_on_host.url("GATEWAY_PORT", "wss")
     with pytest.raises(websockets.InvalidStatus) as unknown:
-        async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"]):
+        async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"],
+                                      ssl=tls):
             pass
     assert unknown.value.response.status_code == 404
-    _register_station(compose_on_host.exchange, station_id)
-    async with await _connect_when_admitted(f"{gateway}/ocpp/{station_id}") as charger:
+    password = await _register_station(compose_on_host, station_id)
+    admitted = gateway.replace("wss://", f"wss://{station_id}:{password}@")
+    async with await _connect_when_admitted(f"{admitted}/ocpp/{station_id}", tls) as charger:
         assert charger.subprotocol == "ocpp1.6"
         boot = await _call(charger, "boot-1", "BootNotification",
                            {"chargePointVendor": "Deploy", "chargePointModel": "Compose-1"})
