@@ -143,3 +143,15 @@ def test_get_many_blocks_until_a_message_arrives() -> None:
         assert [m.body for m in broker.get_many("q", 5, timeout=2)] == [b"late"]
     finally:
         timer.join()
+
+
+def test_pending_counts_ready_and_unacknowledged_until_acked() -> None:
+    broker = InProcessBroker()
+    broker.declare_queue("store", [("ocpp-events", "#")])
+    assert broker.pending("store") == 0 and broker.pending("unknown") == 0
+    for body in (b"1", b"2"):
+        broker.publish("ocpp-events", "ocpp-events.heart-beat", body)
+    taken = broker.get("store", timeout=0)
+    assert (broker.pending("store"), broker.depth("store")) == (2, 1)
+    broker.ack("store", taken)
+    assert broker.pending("store") == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,11 @@ import httpx
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
+
+
+def api_headers() -> dict[str, str]:
+    """Headers of every request the tests send to the save-server and event-store APIs."""
+    return {}
 
 
 def free_port() -> int:
@@ -121,15 +127,28 @@ def _health_urls(platform: Platform) -> list[str]:
 
 
 @contextlib.contextmanager
-def embedded_platform(tmp: Path) -> Iterator[Platform]:
-    env = _base_env(tmp)
+def embedded_platform(tmp: Path, env: dict[str, str] | None = None,
+                      name: str = "csms_embedded") -> Iterator[Platform]:
+    """`python -m csms_embedded`; pass the `env` of an earlier platform to start it again on
+    the same ports and DATA_DIR (give each run its own `name`: it names the log file)."""
+    env = env or _base_env(tmp)
     platform = _platform("embedded", env)
-    _spawn(platform, "csms_embedded", ["csms_embedded"], env, tmp)
+    platform.log_dir = tmp
+    _spawn(platform, name, ["csms_embedded"], env, tmp)
     try:
         wait_until_healthy(_health_urls(platform), platform)
         yield platform
     finally:
         _stop(platform)
+
+
+def stop_with_sigterm(platform: Platform, timeout: float = 60) -> list[int]:
+    """SIGTERM every process of the platform (what Ctrl-C, systemd or docker send) and wait
+    for them to exit by themselves; returns their exit codes."""
+    for _, process, _ in platform.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    return [process.wait(timeout=timeout * TIME_FACTOR) for _, process, _ in platform.processes]
 
 
 @contextlib.contextmanager

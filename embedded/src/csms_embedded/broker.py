@@ -203,6 +203,12 @@ class InProcessBroker:
             q = self._queues.get(queue)
             return len(q.ready) if q else 0
 
+    def pending(self, queue: str) -> int:
+        """Messages not yet acknowledged: ready ones and those a consumer holds."""
+        with self._lock:
+            q = self._queues.get(queue)
+            return len(q.ready) + len(q.unacked) if q else 0
+
     def _has_ready(self, queue: str) -> bool:
         q = self._queues.get(queue)
         return bool(q and q.ready)

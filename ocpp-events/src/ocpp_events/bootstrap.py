@@ -111,21 +111,41 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     return Gateway(settings, notifier, services, ocpp, health, commands, heap, loop_lag)
 
 
-async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
-    """Run the gateway on the in-process broker until cancelled, then shut down cleanly."""
-    settings = Settings()
-    if not structlog.is_configured():
-        configure_logging(settings.log_format, settings.log_level)
-    notifier = InProcessNotifier(broker, settings.amqp_exchange,
-                                 require_routed=settings.gateway_require_routed)
-    inbox = InProcessCommandInbox(broker, settings.amqp_command_exchange,
-                                  settings.gateway_instance_id)
-    gateway = build_gateway(settings, notifier, command_inbox=inbox)
-    await gateway.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await gateway.stop()
+class EmbeddedGateway:
+    """The gateway on csms_embedded's in-process broker (the launcher's EmbeddedService).
+
+    It only produces: `stop_producing` is the whole graceful stop (stop accepting, close the
+    stations with 1001, finish the calls in flight and publish the disconnects); after it, no
+    event of this gateway can reach the broker any more, so the consumers can drain."""
+
+    name = "ocpp-events"
+    consumes: tuple[str, ...] = ()
+
+    def __init__(self, broker: Any, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        if not structlog.is_configured():
+            configure_logging(self.settings.log_format, self.settings.log_level)
+        notifier = InProcessNotifier(broker, self.settings.amqp_exchange,
+                                     require_routed=self.settings.gateway_require_routed)
+        inbox = InProcessCommandInbox(broker, self.settings.amqp_command_exchange,
+                                      self.settings.gateway_instance_id)
+        self.gateway = build_gateway(self.settings, notifier, command_inbox=inbox)
+        self._stopped = False
+
+    async def start(self) -> None:
+        await self.gateway.start()
+
+    async def wait(self) -> None:
+        await asyncio.Event().wait()  # the websocket server has no failure of its own to await
+
+    async def stop_producing(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.gateway.stop()
+
+    async def stop(self) -> None:
+        await self.stop_producing()
 
 
 async def run_services(settings: Settings) -> None:
