@@ -1,11 +1,13 @@
-"""`make run` stopped with SIGTERM (what Ctrl-C, systemd and docker send) while tens of chargers
-keep sending, then started again on the same DATA_DIR, several times: every call that got a
-CallResult is an event in the event store and has its effect in save-server afterwards, and
-every connection the gateway accepted has its disconnect event.
+"""`make run` and `make run-services` stopped with SIGTERM (what Ctrl-C, systemd and docker
+send) while tens of chargers keep sending, then started again on the same data, several times:
+every call that got a CallResult is an event in the event store and has its effect in
+save-server afterwards, and every connection the gateway accepted has its disconnect event.
 
-The embedded broker keeps messages in memory, so this holds only if the launcher stops the
+Embedded: the broker keeps messages in memory, so this holds only if the launcher stops the
 gateway (closing the chargers with 1001, finishing the calls in flight) before the consumers,
-and the consumers drain their queues before they stop.
+and the consumers drain their queues before they stop. Services (honcho and the Procfile, which
+SIGTERM every role at once): it holds because the gateway answers only confirmed publishes,
+RabbitMQ keeps them, and the workers acknowledge only what they committed.
 """
 
 from __future__ import annotations
@@ -15,14 +17,25 @@ import contextlib
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import websockets
 
-from tests.e2e.charger import CallFailed, Charger, now_iso
-from tests.e2e.platform import TIME_FACTOR, Platform, embedded_platform, stop_with_sigterm
+from tests.e2e.charger import CallFailed, Charger, get_json, now_iso, poll
+from tests.e2e.conftest import _require_real_servers
+from tests.e2e.platform import (
+    TIME_FACTOR,
+    Platform,
+    base_env,
+    embedded_platform,
+    procfile_platform,
+    services_resources,
+    stop_with_sigterm,
+)
 from tests.scaleout.state import charges, get_all
 
 pytestmark = pytest.mark.e2e
@@ -125,42 +138,96 @@ def wrong_charges(platform: Platform, fleet: Fleet) -> list[str]:
     return wrong
 
 
-async def run_and_stop(platform: Platform, fleet: Fleet) -> list[int]:
+Starter = Callable[[str], AbstractContextManager[Platform]]
+
+
+@contextlib.contextmanager
+def starts_on_the_same_data(mode: str, tmp: Path) -> Iterator[Starter]:
+    """Starts of one platform that all use the same data: DATA_DIR (embedded), or database,
+    exchange and queues (services, through honcho as `make run-services`)."""
+    if mode == "embedded":
+        env = base_env(tmp)
+        yield lambda name: embedded_platform(tmp, env, name)
+        return
+    _require_real_servers()
+    with services_resources(tmp) as (env, _):
+        yield lambda name: procfile_platform(tmp, env, name)
+
+
+def stopped_by_itself(platform: Platform, exit_codes: list[int]) -> bool:
+    """Embedded: exit code 0. honcho: 143 (its own code for SIGTERM), no role SIGKILLed."""
+    if platform.mode == "embedded":
+        return exit_codes == [0]
+    return exit_codes == [143] and "SIGKILL" not in platform.logs()
+
+
+async def run_and_stop(platform: Platform, fleet: Fleet) -> bool:
     await asyncio.sleep(TRAFFIC_SECONDS)
     fleet.stopping = True
-    codes = await asyncio.to_thread(stop_with_sigterm, platform)
+    exit_codes = await asyncio.to_thread(stop_with_sigterm, platform)
     fleet.stopping = False
-    return codes
+    return stopped_by_itself(platform, exit_codes)
 
 
-async def test_sigterm_under_traffic_loses_no_answered_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["embedded", "services"])
+async def test_sigterm_under_traffic_loses_no_answered_call(mode: str, tmp_path: Path) -> None:
     fleet = Fleet(uuid.uuid4().hex[:6])
-    env: dict[str, str] | None = None
     chargers: list[asyncio.Task] = []
-    exit_codes: list[int] = []
-    try:
-        for run in range(STOPS):
-            with embedded_platform(tmp_path, env, name=f"csms_embedded-{run}") as platform:
-                env, fleet.url = platform.env, platform.gateway_url
-                chargers = chargers or [asyncio.create_task(station(fleet, sid))
-                                        for sid in fleet.station_ids()]
-                exit_codes += await run_and_stop(platform, fleet)
-    finally:
-        fleet.done = True
-        await asyncio.gather(*chargers, return_exceptions=True)
+    clean_stops: list[bool] = []
+    with starts_on_the_same_data(mode, tmp_path) as start:
+        try:
+            for run in range(STOPS):
+                with start(f"run-{run}") as platform:
+                    fleet.url = platform.gateway_url
+                    chargers = chargers or [asyncio.create_task(station(fleet, sid))
+                                            for sid in fleet.station_ids()]
+                    clean_stops.append(await run_and_stop(platform, fleet))
+        finally:
+            fleet.done = True
+            await asyncio.gather(*chargers, return_exceptions=True)
 
-    assert exit_codes == [0] * STOPS, f"exit codes after SIGTERM: {exit_codes}"
-    assert len(fleet.stopped) > STATIONS, "the chargers hardly got through a charge"
-    with embedded_platform(tmp_path, env, name="csms_embedded-check") as platform:
-        deadline = time.monotonic() + 10 * TIME_FACTOR
-        while True:  # nothing is sent any more: whatever is missing now was lost
-            lost, unclosed = await asyncio.to_thread(missing_events, platform, fleet)
-            wrong = await asyncio.to_thread(wrong_charges, platform, fleet)
-            if not (lost or unclosed or wrong) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
+        assert clean_stops == [True] * STOPS, f"stopped by itself at each SIGTERM: {clean_stops}"
+        assert len(fleet.stopped) > STATIONS, "the chargers hardly got through a charge"
+        with start("check") as platform:
+            deadline = time.monotonic() + 30 * TIME_FACTOR
+            while True:  # nothing is sent any more: whatever is still missing was lost
+                lost, unclosed = await asyncio.to_thread(missing_events, platform, fleet)
+                wrong = await asyncio.to_thread(wrong_charges, platform, fleet)
+                if not (lost or unclosed or wrong) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
     assert not (lost or unclosed or wrong), (
         f"of {len(fleet.answered)} answered calls ({fleet.answered_while_stopping} answered "
         f"after a SIGTERM), {len(lost)} are not in the event store: {lost[:3]}; "
         f"{len(unclosed)} connections have no disconnect event: {unclosed[:3]}; "
         f"{len(wrong)} answered starts/stops have no effect in save-server: {wrong[:3]}")
+
+
+async def mute_charger(platform: Platform, station_id: str) -> asyncio.StreamWriter:
+    """Opens a websocket, then never reads again: it never answers the closing handshake."""
+    host, port = platform.gateway_url.removeprefix("ws://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /ocpp/{station_id} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n".encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return writer
+
+
+async def test_honcho_leaves_the_gateway_time_to_publish_a_mute_chargers_disconnect(
+        tmp_path: Path) -> None:
+    """honcho SIGKILLs every role still running 5 s after the first one exited; a charger that
+    never answers the closing handshake holds the gateway's stop for GATEWAY_CLOSE_TIMEOUT, so
+    the Procfile keeps that short enough for the gateway to publish the disconnect first."""
+    station_id = f"MUTE-{uuid.uuid4().hex[:6]}"
+    with starts_on_the_same_data("services", tmp_path) as start:
+        with start("run") as platform:
+            writer = await mute_charger(platform, station_id)
+            exit_codes = await asyncio.to_thread(stop_with_sigterm, platform)
+            writer.close()
+        assert stopped_by_itself(platform, exit_codes), platform.logs()
+        with start("check") as platform:
+            url = f"{platform.event_store_url}/events"
+            events = await poll(lambda: get_json(url, charging_station_id=station_id),
+                                lambda found: len(found) == 2)
+    assert sorted(e["type"] for e in events) == ["ocpp-events.connect", "ocpp-events.disconnect"]
