@@ -3,11 +3,12 @@ send) while tens of chargers keep sending, then started again on the same data, 
 every call that got a CallResult is an event in the event store and has its effect in
 save-server afterwards, and every connection the gateway accepted has its disconnect event.
 
-Embedded: the broker keeps messages in memory, so this holds only if the launcher stops the
-gateway (closing the chargers with 1001, finishing the calls in flight) before the consumers,
-and the consumers drain their queues before they stop. Services (honcho and the Procfile, which
-SIGTERM every role at once): it holds because the gateway answers only confirmed publishes,
-RabbitMQ keeps them, and the workers acknowledge only what they committed.
+Embedded: the launcher stops the gateway (closing the chargers with 1001, finishing the calls
+in flight) before the consumers, and the consumers drain their queues before they stop (with the
+broker in memory only, as it was, stopping them all at once lost answered calls). Services
+(honcho and the Procfile, which SIGTERM every role at once): it holds because the gateway
+answers only confirmed publishes, RabbitMQ keeps them, and the workers acknowledge only what
+they committed.
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import websockets
 
-from tests.e2e.charger import CallFailed, Charger, get_json, now_iso, poll
+from tests.e2e.charger import get_json, poll
 from tests.e2e.conftest import _require_real_servers
+from tests.e2e.fleet import Fleet, missing_events, wrong_charges
 from tests.e2e.platform import (
     TIME_FACTOR,
     Platform,
@@ -36,106 +35,12 @@ from tests.e2e.platform import (
     services_resources,
     stop_with_sigterm,
 )
-from tests.scaleout.state import charges, get_all
 
 pytestmark = pytest.mark.e2e
 
 STATIONS = 30
 STOPS = 3
 TRAFFIC_SECONDS = 4.0  # of calls before each SIGTERM
-PACE = 0.25  # seconds between one station's calls: 30 stations ≈ 120 calls/s
-METER_VALUES_PER_CHARGE = 3
-
-
-@dataclass
-class Fleet:
-    """What the chargers were told: answered calls, and the charges they started and stopped."""
-
-    run: str
-    answered: dict[tuple[str, str], str] = field(default_factory=dict)  # (station, msg id)
-    # (station, transaction id as save-server shows it) → meterStart, meterStop
-    started: dict[tuple[str, str], int] = field(default_factory=dict)
-    stopped: dict[tuple[str, str], int] = field(default_factory=dict)
-    answered_while_stopping: int = 0
-    stopping: bool = False
-    done: bool = False
-    url: str = ""
-
-    def station_ids(self) -> list[str]:
-        return [f"STOP-{self.run}-{n}" for n in range(STATIONS)]
-
-
-async def call(fleet: Fleet, station_id: str, charger: Charger, action: str,
-               payload: dict) -> dict:
-    await asyncio.sleep(PACE)
-    result = await charger.call(action, payload)
-    fleet.answered[(station_id, charger.sent_message_ids[-1])] = action
-    fleet.answered_while_stopping += fleet.stopping
-    return result
-
-
-async def one_connection(fleet: Fleet, station_id: str, meter: list[int],
-                         open_transaction: list[int]) -> None:
-    """Boot, then charges (start, meter values, stop) until the connection closes. A charge
-    left open by a lost connection is stopped first on the next one, as a charger does."""
-    async with Charger(f"{fleet.url}/ocpp/{station_id}") as charger:
-        await call(fleet, station_id, charger, "BootNotification",
-                   {"chargePointVendor": "SAVE", "chargePointModel": "Wallbox-1"})
-        while not fleet.done:
-            if not open_transaction:
-                started = await call(fleet, station_id, charger, "StartTransaction", {
-                    "connectorId": 1, "idTag": "TAG-STOP", "meterStart": meter[0],
-                    "timestamp": now_iso()})
-                open_transaction.append(started["transactionId"])
-                fleet.started[(station_id, str(started["transactionId"]))] = meter[0]
-            transaction_id = open_transaction[0]
-            for _ in range(METER_VALUES_PER_CHARGE):
-                meter[0] += 10
-                await call(fleet, station_id, charger, "MeterValues", {
-                    "connectorId": 1, "transactionId": transaction_id,
-                    "meterValue": [{"timestamp": now_iso(), "sampledValue": [
-                        {"value": str(meter[0]), "measurand": "Energy.Active.Import.Register",
-                         "unit": "Wh"}]}]})
-            await call(fleet, station_id, charger, "StopTransaction", {
-                "transactionId": transaction_id, "meterStop": meter[0],
-                "timestamp": now_iso(), "reason": "Local"})
-            fleet.stopped[(station_id, str(transaction_id))] = meter[0]
-            open_transaction.clear()
-
-
-async def station(fleet: Fleet, station_id: str) -> None:
-    meter, open_transaction = [1_000], []
-    while not fleet.done:
-        with contextlib.suppress(websockets.ConnectionClosed, websockets.InvalidHandshake,
-                                 OSError, TimeoutError, CallFailed):
-            await one_connection(fleet, station_id, meter, open_transaction)
-        await asyncio.sleep(0.1)  # the platform is restarting: try again
-
-
-def missing_events(platform: Platform, fleet: Fleet) -> tuple[list, list]:
-    """Answered calls without an event; connections without a disconnect event."""
-    stored = [e for e in get_all(f"{platform.event_store_url}/events", {"limit": 1000})
-              if e["charging_station_id"].startswith(f"STOP-{fleet.run}-")]
-    calls = {(e["charging_station_id"], e["message_id"]) for e in stored if e["message_id"]}
-    types = Counter((e["connection_id"], e["type"]) for e in stored)
-    connections = {c for c, t in types if t == "ocpp-events.connect"}
-    unclosed = sorted(c for c in connections if not types[(c, "ocpp-events.disconnect")])
-    return sorted(set(fleet.answered) - calls), unclosed
-
-
-def wrong_charges(platform: Platform, fleet: Fleet) -> list[str]:
-    """Every answered start is a charge with its meterStart; every answered stop finished it."""
-    found = charges(platform.save_server_url)
-    wrong = []
-    for key, meter_start in fleet.started.items():
-        charge = found.get(key)
-        if charge is None or charge["meter_start_wh"] != meter_start:
-            wrong.append(f"start {key}: {charge}")
-    for key, meter_stop in fleet.stopped.items():
-        charge = found.get(key) or {}
-        if charge.get("status") != "finished" or charge.get("meter_stop_wh") != meter_stop:
-            wrong.append(f"stop {key}: {charge or None}")
-    return wrong
 
 
 Starter = Callable[[str], AbstractContextManager[Platform]]
@@ -171,16 +76,14 @@ async def run_and_stop(platform: Platform, fleet: Fleet) -> bool:
 
 @pytest.mark.parametrize("mode", ["embedded", "services"])
 async def test_sigterm_under_traffic_loses_no_answered_call(mode: str, tmp_path: Path) -> None:
-    fleet = Fleet(uuid.uuid4().hex[:6])
+    fleet = Fleet(uuid.uuid4().hex[:6], STATIONS)
     chargers: list[asyncio.Task] = []
     clean_stops: list[bool] = []
     with starts_on_the_same_data(mode, tmp_path) as start:
         try:
             for run in range(STOPS):
                 with start(f"run-{run}") as platform:
-                    fleet.url = platform.gateway_url
-                    chargers = chargers or [asyncio.create_task(station(fleet, sid))
-                                            for sid in fleet.station_ids()]
+                    chargers = chargers or fleet.start(platform.gateway_url)
                     clean_stops.append(await run_and_stop(platform, fleet))
         finally:
             fleet.done = True

@@ -15,6 +15,7 @@ import signal
 import sys
 
 from csms_embedded.broker import InProcessBroker
+from csms_embedded.journal import Journal
 from csms_embedded.lifecycle import StopRequests, run_together
 
 
@@ -35,7 +36,7 @@ async def run_platform(data_dir: pathlib.Path) -> None:
     from save_server.bootstrap import EmbeddedSaveServer
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = InProcessBroker()
+    broker = InProcessBroker(Journal(data_dir / "broker.sqlite3"))
     requests = StopRequests()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -50,7 +51,10 @@ async def run_platform(data_dir: pathlib.Path) -> None:
     # order is csms_embedded.lifecycle's rule, not this list's.
     services = [EmbeddedSaveServer(broker, data_dir), EmbeddedEventStore(broker, data_dir),
                 EmbeddedGateway(broker, data_dir)]
-    await run_together(broker, services, requests, on_started=started)
+    try:
+        await run_together(broker, services, requests, on_started=started)
+    finally:
+        broker.close()
     print("SAVE CSMS stopped.", flush=True)
 
 

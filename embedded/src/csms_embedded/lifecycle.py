@@ -1,6 +1,8 @@
 """Start the services in one loop and stop them by one rule, whatever services there are.
 
-The in-process broker keeps messages in memory, so a graceful stop must leave no message in it:
+A graceful stop leaves no message in the in-process broker (its command queues live in memory
+only; the event queues' journal would hand the rest over at the next start, but a clean stop
+should not need that):
 1. every service stops producing — the gateway stops accepting chargers, closes them with 1001
    and finishes the calls in flight (each answered call's event is in the broker by then), the
    APIs stop taking requests and cancel replays;
