@@ -65,3 +65,21 @@ async def test_nothing_bound_means_not_confirmed(make_gateway, station_id):
                        subprotocols=["ocpp1.6"]) as ws:
         await ws.send('[2,"1","Heartbeat",{}]')
         assert json.loads(await ws.recv())[:3] == [4, "1", "InternalError"]
+
+
+async def test_an_event_the_journal_cannot_write_is_not_confirmed(make_gateway, station_id,
+                                                                  tmp_path):
+    """Embedded mode's confirm is the journal's commit: a failing disk means CallError."""
+    from csms_embedded.journal import Journal
+    from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
+
+    broker = InProcessBroker(Journal(tmp_path / "broker.sqlite3"))
+    broker.declare_queue("store", [("ocpp-events", "#")], durable=True)
+    broker._journal._db.execute("DROP TABLE messages")  # every write fails from now on
+    gateway = await make_gateway(InProcessNotifier(broker, "ocpp-events"))
+    async with connect(f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}",
+                       subprotocols=["ocpp1.6"]) as ws:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        assert json.loads(await ws.recv())[:3] == [4, "1", "InternalError"]
+    assert broker.pending("store") == 0
+    broker.close()
