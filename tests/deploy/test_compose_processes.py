@@ -40,6 +40,7 @@ from tests.deploy.contract import (
     load_compose,
     read_env_file,
 )
+from tests.e2e.platform import api_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -288,7 +289,7 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
                 timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout * TIME_FACTOR
     last: Any = None
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=api_headers()) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url, params=params)
