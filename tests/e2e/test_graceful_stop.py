@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,9 +61,14 @@ def starts_on_the_same_data(mode: str, tmp: Path) -> Iterator[Starter]:
 
 
 def stopped_by_itself(platform: Platform, exit_codes: list[int]) -> bool:
-    """Embedded: exit code 0. honcho: 143 (its own code for SIGTERM), no role SIGKILLed."""
+    """Embedded: exit code 0 and an empty broker journal (every event was stored before the
+    consumers stopped: nothing is left for the next start to redeliver). honcho: 143 (its own
+    code for SIGTERM), no role SIGKILLed."""
     if platform.mode == "embedded":
-        return exit_codes == [0]
+        journal = Path(platform.env["DATA_DIR"]) / "broker.sqlite3"
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            left = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return exit_codes == [0] and left == 0
     return exit_codes == [143] and "SIGKILL" not in platform.logs()
 
 
