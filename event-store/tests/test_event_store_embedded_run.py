@@ -1,4 +1,5 @@
-"""`run_embedded`: worker and API on the in-process broker until cancelled, then a clean stop."""
+"""EmbeddedEventStore: worker and API on the in-process broker until cancelled, then a clean
+stop."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import threading
 import httpx
 
 from csms_embedded.broker import InProcessBroker
-from event_store.bootstrap import run_embedded
+from csms_embedded.lifecycle import run_together
+from event_store.bootstrap import EmbeddedEventStore
 from event_store.config import Settings
 
 
@@ -41,12 +43,13 @@ def store_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("event-store")]
 
 
-async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, envelope,
-                                                                     account_events):
+async def test_embedded_event_store_ingests_serves_replays_and_stops_cleanly(
+        tmp_path, envelope, account_events):
     broker = InProcessBroker()
     port = free_port()
     settings = Settings(data_dir=tmp_path, event_store_host="127.0.0.1", event_store_port=port)
-    task = asyncio.create_task(run_embedded(broker, tmp_path, settings=settings))
+    task = asyncio.create_task(
+        run_together(broker, [EmbeddedEventStore(broker, tmp_path, settings)]))
     await asyncio.sleep(0)  # the queue exists from the first step on: nothing published is lost
     body = envelope(station="CP-EMB")
     assert broker.publish("ocpp-events", "ocpp-events.heart-beat", body) == 1
@@ -74,7 +77,9 @@ async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, e
     assert store_threads() == []
     assert (tmp_path / "event-store.sqlite3").exists()
 
-    again = asyncio.create_task(run_embedded(InProcessBroker(), tmp_path, settings=settings))
+    fresh = InProcessBroker()
+    again = asyncio.create_task(
+        run_together(fresh, [EmbeddedEventStore(fresh, tmp_path, settings)]))
     async with httpx.AsyncClient(base_url=base, timeout=5, headers=headers) as client:
         events = await poll_events(client, "/events?charging_station_id=CP-EMB", 1)
     await stop(again)
@@ -82,7 +87,7 @@ async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, e
     assert store_threads() == []
 
 
-async def test_run_embedded_reports_a_busy_port_clearly(tmp_path):
+async def test_embedded_event_store_reports_a_busy_port_clearly(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -90,9 +95,10 @@ async def test_run_embedded_reports_a_busy_port_clearly(tmp_path):
         settings = Settings(data_dir=tmp_path, event_store_host="127.0.0.1",
                             event_store_port=port)
         try:
-            await run_embedded(InProcessBroker(), tmp_path, settings=settings)
+            broker = InProcessBroker()
+            await run_together(broker, [EmbeddedEventStore(broker, tmp_path, settings)])
         except OSError as error:
             assert f"127.0.0.1:{port}" in str(error)
         else:
-            raise AssertionError("run_embedded started on a busy port")
+            raise AssertionError("the event-store started on a busy port")
     assert store_threads() == []

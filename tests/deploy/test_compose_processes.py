@@ -42,7 +42,7 @@ from tests.deploy.contract import (
     load_compose,
     read_env_file,
 )
-from tests.e2e.platform import ADMIN_KEY, API_HEADERS, signing_key_files
+from tests.e2e.platform import ADMIN_KEY, api_headers, signing_key_files
 
 pytestmark = pytest.mark.e2e
 
@@ -318,7 +318,7 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
                 timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout * TIME_FACTOR
     last: Any = None
-    async with httpx.AsyncClient(timeout=5, headers=API_HEADERS) as client:
+    async with httpx.AsyncClient(timeout=5, headers=api_headers()) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url, params=params)
@@ -332,7 +332,7 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
 async def _register_station(platform: ComposeOnHost, station_id: str) -> str:
     """An operator registers the station through save-server with the production default,
     security profile 2 (TLS + Basic Auth); returns the password shown once."""
-    async with httpx.AsyncClient(timeout=10, headers=API_HEADERS) as client:
+    async with httpx.AsyncClient(timeout=10, headers=api_headers()) as client:
         response = await client.post(f"{platform.url('SAVE_SERVER_PORT')}/charging-stations",
                                      json={"charging_station_id": station_id,
                                            "security_profile": 2})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +30,12 @@ TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
 ADMIN_KEY = f"csk_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
 API_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 ADMIN_AUDIT_NAME = f"admin@localhost (api-key:{ADMIN_KEY[4:16]})"  # `requested_by` of its calls
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def api_headers() -> dict[str, str]:
+    """Headers of every request the tests send to the save-server and event-store APIs."""
+    return dict(API_HEADERS)
 
 
 def free_port() -> int:
@@ -102,7 +109,7 @@ def _stop(platform: Platform) -> None:
             process.wait()
 
 
-def _base_env(tmp: Path) -> dict[str, str]:
+def base_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"AMQP_URL", "DATABASE_URL", "MONGO_URL"}}
     ports = {name: free_port() for name in
@@ -168,10 +175,14 @@ def _health_urls(platform: Platform) -> list[str]:
 
 
 @contextlib.contextmanager
-def embedded_platform(tmp: Path) -> Iterator[Platform]:
-    env = _base_env(tmp)
+def embedded_platform(tmp: Path, env: dict[str, str] | None = None,
+                      name: str = "csms_embedded") -> Iterator[Platform]:
+    """`python -m csms_embedded`; pass the `env` of an earlier platform to start it again on
+    the same ports and DATA_DIR (give each run its own `name`: it names the log file)."""
+    env = env or base_env(tmp)
     platform = _platform("embedded", env)
-    _spawn(platform, "csms_embedded", ["csms_embedded"], env, tmp)
+    platform.log_dir = tmp
+    _spawn(platform, name, ["csms_embedded"], env, tmp)
     try:
         wait_until_healthy(_health_urls(platform), platform)
         wait_until_authorized(platform)
@@ -180,8 +191,19 @@ def embedded_platform(tmp: Path) -> Iterator[Platform]:
         _stop(platform)
 
 
+def stop_with_sigterm(platform: Platform, timeout: float = 60) -> list[int]:
+    """SIGTERM every process of the platform (what Ctrl-C, systemd or docker send) and wait
+    for them to exit by themselves; returns their exit codes."""
+    for _, process, _ in platform.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    return [process.wait(timeout=timeout * TIME_FACTOR) for _, process, _ in platform.processes]
+
+
 @contextlib.contextmanager
-def services_platform(tmp: Path) -> Iterator[Platform]:
+def services_resources(tmp: Path) -> Iterator[tuple[dict[str, str], str]]:
+    """The environment of a services-mode platform with an exchange, queues, a command exchange
+    and a database of its own (created now, deleted afterwards); yields (env, database)."""
     suffix = uuid.uuid4().hex[:10]
     database = f"e2e_{suffix}"
     exchange = f"e2e-{suffix}"
@@ -189,7 +211,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
               "EVENT_STORE_QUEUE": f"e2e-event-store-{suffix}"}
     command_exchange = f"e2e-commands-{suffix}"  # remote commands (docs/commands.md)
     _create_database(database)
-    env = _base_env(tmp)
+    env = base_env(tmp)
     env.update(queues)
     env.update({
         "AMQP_URL": AMQP_URL,
@@ -199,22 +221,58 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         "AMQP_COMMAND_EXCHANGE": command_exchange,
         **signing_key_files(tmp),
     })
-    platform = _platform("services", env)
-    platform.log_dir, platform.database = tmp, database
     try:
-        _start_save_server(platform)
-        _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
-        _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
-        _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
+        yield env, database
+    finally:
+        _delete_broker_objects(exchange, list(queues.values()))
+        _delete_exchange(command_exchange)
+        _drop_database(database)
+
+
+def _queue_names(env: dict[str, str]) -> list[str]:
+    return [env["SAVE_SERVER_QUEUE"], env["EVENT_STORE_QUEUE"]]
+
+
+@contextlib.contextmanager
+def services_platform(tmp: Path) -> Iterator[Platform]:
+    with services_resources(tmp) as (env, database):
+        platform = _platform("services", env)
+        platform.log_dir, platform.database = tmp, database
+        try:
+            _start_save_server(platform)
+            _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
+            _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
+            _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
+            wait_until_healthy(_health_urls(platform), platform)
+            _wait_for_queues(_queue_names(env))
+            wait_until_authorized(platform)
+            yield platform
+        finally:
+            _stop(platform)
+
+
+@contextlib.contextmanager
+def procfile_platform(tmp: Path, env: dict[str, str], name: str = "honcho") -> Iterator[Platform]:
+    """`make run-services` on the `env` of `services_resources`: migrate, then honcho with the
+    repository's Procfile (each role a process, honcho's $PORT from a free base port)."""
+    _migrate(env)
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    platform = _platform("services", env)
+    platform.log_dir = tmp
+    log = tmp / f"{name}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "--no-colour", "-f", str(PROCFILE),
+             "-p", str(free_port())], env=env, cwd=tmp, stdout=handle,
+            stderr=subprocess.STDOUT)
+    platform.processes.append((name, process, log))
+    try:
         wait_until_healthy(_health_urls(platform), platform)
-        _wait_for_queues(list(queues.values()))
+        _wait_for_queues(_queue_names(env))
         wait_until_authorized(platform)
         yield platform
     finally:
         _stop(platform)
-        _delete_broker_objects(exchange, list(queues.values()))
-        _delete_exchange(command_exchange)
-        _drop_database(database)
 
 
 def start_extra_gateway(platform: Platform, name: str = "gateway 2") -> str:
@@ -238,11 +296,15 @@ def _delete_exchange(name: str) -> None:
         connection.close()
 
 
-def _start_save_server(platform: Platform) -> None:
-    migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=platform.env,
+def _migrate(env: dict[str, str]) -> None:
+    migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
                              capture_output=True, text=True, timeout=120)
     if migrate.returncode != 0:
         raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+
+
+def _start_save_server(platform: Platform) -> None:
+    _migrate(platform.env)
     for role in ("worker", "api"):
         _spawn(platform, f"save-server {role}", ["save_server", role], platform.env,
                platform.log_dir)

@@ -15,7 +15,12 @@ import pytest
 
 from tests.e2e.charger import Charger, get_json, now_iso, poll
 from tests.e2e.conftest import _require_real_servers
-from tests.e2e.platform import Platform, restart_save_server_on_empty_database, services_platform
+from tests.e2e.platform import (
+    Platform,
+    api_headers,
+    restart_save_server_on_empty_database,
+    services_platform,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +151,7 @@ async def snapshot(platform: Platform) -> tuple[list, list]:
 
 
 async def replay(platform: Platform, target: str) -> dict:
-    async with httpx.AsyncClient(timeout=10, headers=platform.headers) as client:
+    async with httpx.AsyncClient(timeout=10, headers=api_headers()) as client:
         response = await client.post(f"{platform.event_store_url}/replays", json={"target": target})
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]

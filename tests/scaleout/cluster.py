@@ -98,7 +98,7 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
     queues = {"SAVE_SERVER_QUEUE": f"scaleout-save-server-{suffix}",
               "EVENT_STORE_QUEUE": f"scaleout-event-store-{suffix}"}
     e2e._create_database(database)
-    env = e2e._base_env(tmp)
+    env = e2e.base_env(tmp)
     env.update(queues)
     env.update({
         "AMQP_URL": e2e.AMQP_URL, "AMQP_EXCHANGE": exchange,

@@ -191,27 +191,47 @@ def _announce_unknown_station_policy(policy: str, printed: bool) -> None:
         log.warning(message)
 
 
-async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
-    """Run the gateway on the in-process broker until cancelled, then shut down cleanly."""
-    settings = Settings()
-    if not structlog.is_configured():
-        configure_logging(settings.log_format, settings.log_level)
-    notifier = InProcessNotifier(broker, settings.amqp_exchange,
-                                 require_routed=settings.gateway_require_routed)
-    inbox = InProcessCommandInbox(broker, settings.amqp_command_exchange,
-                                  settings.gateway_instance_id)
-    registry = InProcessStationRegistry(
-        broker, settings.registry_exchange, settings.gateway_instance_id,
-        settings.gateway_registry_file or data_dir / "gateway-registry.json")
-    policy = settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
-    gateway = build_gateway(settings, notifier, command_inbox=inbox,
-                            station_registry=registry, unknown_stations=policy)
-    _announce_unknown_station_policy(policy, printed=True)
-    await gateway.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await gateway.stop()
+class EmbeddedGateway:
+    """The gateway on csms_embedded's in-process broker (the launcher's EmbeddedService).
+
+    It only produces: `stop_producing` is the whole graceful stop (stop accepting, close the
+    stations with 1001, finish the calls in flight and publish the disconnects); after it, no
+    event of this gateway can reach the broker any more, so the consumers can drain."""
+
+    name = "ocpp-events"
+    consumes: tuple[str, ...] = ()
+
+    def __init__(self, broker: Any, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        if not structlog.is_configured():
+            configure_logging(self.settings.log_format, self.settings.log_level)
+        notifier = InProcessNotifier(broker, self.settings.amqp_exchange,
+                                     require_routed=self.settings.gateway_require_routed)
+        inbox = InProcessCommandInbox(broker, self.settings.amqp_command_exchange,
+                                      self.settings.gateway_instance_id)
+        registry = InProcessStationRegistry(
+            broker, self.settings.registry_exchange, self.settings.gateway_instance_id,
+            self.settings.gateway_registry_file or pathlib.Path(data_dir) / "gateway-registry.json")
+        policy = self.settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
+        self.gateway = build_gateway(self.settings, notifier, command_inbox=inbox,
+                                     station_registry=registry, unknown_stations=policy)
+        _announce_unknown_station_policy(policy, printed=True)
+        self._stopped = False
+
+    async def start(self) -> None:
+        await self.gateway.start()
+
+    async def wait(self) -> None:
+        await asyncio.Event().wait()  # the websocket server has no failure of its own to await
+
+    async def stop_producing(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.gateway.stop()
+
+    async def stop(self) -> None:
+        await self.stop_producing()
 
 
 async def run_services(settings: Settings) -> None:

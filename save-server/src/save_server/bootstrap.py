@@ -371,53 +371,79 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
-                       settings: Settings | None = None) -> None:
-    """Migrate the SQLite database under `data_dir`, run the worker (a thread) and the API
-    (in this loop) until cancelled, then stop both."""
-    settings = (settings or Settings()).model_copy(update={
-        "data_dir": pathlib.Path(data_dir), "database_url": None})
-    await asyncio.to_thread(migrate, settings.resolved_database_url)
-    container = bootstrap(settings)
-    stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
-                                 HANDLED_TYPES)
-    stop = threading.Event()
-    worker = threading.Thread(target=container.worker(lambda: stream).run, args=(stop,),
-                              name="save-server-worker", daemon=True)
-    from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
-    command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
-    # the in-process broker is up while save-server's queue is declared in it
-    app = container.app(command_bus, lambda: broker.has_queue(settings.save_server_queue))
-    from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
-    container.start_access_services(
-        stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange,
-                                             settings.resolved_registry_exchange))
-    from save_server.infrastructure.registry.snapshots import serve_embedded
-    serve_embedded(broker, settings.resolved_registry_exchange,
-                   f"{settings.save_server_queue}.registry-requests",
-                   container.access_control().registry.publish_snapshot, stop)
-    first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
-    if first_admin is not None:
-        _print_first_admin(first_admin, settings)
-    server = _EmbeddedServer(uvicorn.Config(
-        app, host=settings.save_server_host,
-        port=settings.save_server_port, log_config=None, lifespan="off",
-        **tls_options(settings)))
-    worker.start()
-    reports = container.start_reports(stop)
-    serving = asyncio.create_task(server.serve(), name="save-server-api")
-    try:
-        await asyncio.shield(serving)
-    finally:
-        server.should_exit = True
-        stop.set()
+class EmbeddedSaveServer:
+    """save-server on csms_embedded's in-process broker and SQLite under `data_dir` (the
+    launcher's EmbeddedService): the API in the launcher's loop, the worker and the report
+    scheduler as threads. The API produces (remote commands); the worker consumes the queue
+    `consumes`, which the launcher drains before `stop`."""
+
+    name = "save-server"
+
+    def __init__(self, broker: InProcessBroker, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = (settings or Settings()).model_copy(update={
+            "data_dir": pathlib.Path(data_dir), "database_url": None})
+        self.consumes = (self.settings.save_server_queue,)
+        self._broker = broker
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Migrate the database, declare the queue, start the worker, the reports and the API."""
+        settings, broker = self.settings, self._broker
+        await asyncio.to_thread(migrate, settings.resolved_database_url)
+        self._container = container = bootstrap(settings)
+        stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
+                                     HANDLED_TYPES)
+        worker = threading.Thread(target=container.worker(lambda: stream).run,
+                                  args=(self._stop,), name="save-server-worker", daemon=True)
+        from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
+        self._command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
+        # the in-process broker is up while save-server's queue is declared in it
+        self._app = container.app(self._command_bus,
+                                  lambda: broker.has_queue(settings.save_server_queue))
+        from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
+        from save_server.infrastructure.registry.snapshots import serve_embedded
+        access = container.start_access_services(
+            self._stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange,
+                                                       settings.resolved_registry_exchange))
+        snapshots = serve_embedded(broker, settings.resolved_registry_exchange,
+                                   f"{settings.save_server_queue}.registry-requests",
+                                   container.access_control().registry.publish_snapshot,
+                                   self._stop)
+        first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
+        if first_admin is not None:
+            _print_first_admin(first_admin, settings)
+        self._server = _EmbeddedServer(uvicorn.Config(
+            self._app, host=settings.save_server_host,
+            port=settings.save_server_port, log_config=None, lifespan="off",
+            **tls_options(settings)))
+        worker.start()
+        self._threads = [worker, container.start_reports(self._stop), *access, snapshots]
+        self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
+
+    async def wait(self) -> None:
+        assert self._serving is not None
+        await asyncio.shield(self._serving)
+
+    async def stop_producing(self) -> None:
+        """The API stops (open requests finish); answered commands are written down."""
+        if self._serving is None or self._server.should_exit:
+            return
+        self._server.should_exit = True
         with contextlib.suppress(Exception):
-            await serving
-        await asyncio.to_thread(worker.join, 10)
-        await asyncio.to_thread(reports.join, 10)
-        await app.state.station_commands.flush()  # lifespan is off here: flush by hand
-        await command_bus.close()
-        container.close()
+            await self._serving
+        await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
+        await self._command_bus.close()
+
+    async def stop(self) -> None:
+        await self.stop_producing()
+        self._stop.set()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 10)
+        if self._serving is not None:
+            self._container.close()
         log.info("save-server stopped")
 
 
@@ -434,5 +460,5 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-__all__ = ["Container", "bootstrap", "run_api", "run_embedded", "run_migrate", "run_scheduler",
-           "run_worker"]
+__all__ = ["Container", "EmbeddedSaveServer", "bootstrap", "run_api", "run_migrate",
+           "run_scheduler", "run_worker"]

@@ -1,4 +1,5 @@
-"""Entry points: `python -m save_server migrate`, and run_embedded starting and stopping."""
+"""Entry points: `python -m save_server migrate`, and the embedded service starting and
+stopping."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from csms_embedded.broker import InProcessBroker
-from save_server.bootstrap import run_embedded
+from csms_embedded.lifecycle import run_together
+from save_server.bootstrap import EmbeddedSaveServer
 from save_server.config import Settings
 
 
@@ -49,13 +51,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_run_embedded_serves_until_cancelled_then_stops_cleanly(
+async def test_embedded_save_server_serves_until_cancelled_then_stops_cleanly(
         tmp_path: Path, charger: Callable[..., Any]) -> None:
     broker = InProcessBroker()
     port = free_port()
     settings = Settings(save_server_host="127.0.0.1", save_server_port=port)
     threads_before = {t.name for t in threading.enumerate()}
-    task = asyncio.create_task(run_embedded(broker, tmp_path, settings))
+    task = asyncio.create_task(
+        run_together(broker, [EmbeddedSaveServer(broker, tmp_path, settings)]))
     cp = charger()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         for _ in range(200):
