@@ -49,7 +49,9 @@ async def run_platform(data_dir: pathlib.Path) -> None:
 
     # Consumers first, so their queues exist before the gateway accepts a charger; the stop
     # order is csms_embedded.lifecycle's rule, not this list's.
-    services = [EmbeddedSaveServer(broker, data_dir), EmbeddedEventStore(broker, data_dir),
+    # The event-store first: it keeps every event, also the account events save-server
+    # publishes at its first start (an exchange with no queue bound yet would drop them).
+    services = [EmbeddedEventStore(broker, data_dir), EmbeddedSaveServer(broker, data_dir),
                 EmbeddedGateway(broker, data_dir)]
     try:
         await run_together(broker, services, requests, on_started=started)
