@@ -282,3 +282,11 @@ def test_a_nul_character_anywhere_is_a_422_not_a_server_error(container: Contain
     created = admin.post("/accounts", json={"email": unique("nul"), "display_name": "N\x00ul",
                                             "role": "viewer"})
     assert created.status_code in (201, 422)
+
+
+def test_a_nul_character_in_a_csv_query_is_a_422_before_streaming(container: Container) -> None:
+    admin = TestClient(container.app(), headers=grant(container))
+    for path in ("/charges.csv", "/reports/charges.csv"):
+        response = admin.get(f"{path}?id_tag=A%00B&start_date=2026-01-01T00:00:00Z"
+                             "&end_date=2026-01-02T00:00:00Z")
+        assert response.status_code == 422, (path, response.text)

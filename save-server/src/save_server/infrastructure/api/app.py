@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from save_server.infrastructure import metrics
 from save_server.infrastructure.accounts import api as accounts_api
 from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
-from save_server.infrastructure.api.errors import refuse_nul_characters
+from save_server.infrastructure.api.errors import RefuseNulInUrl, refuse_nul_characters
 from save_server.infrastructure.api.routers import charges, operations, stations
 from save_server.infrastructure.api.security import check_every_route_protected
 from save_server.infrastructure.commands import api as commands_api
@@ -49,6 +49,7 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
 
     check_every_route_protected(app)
     refuse_nul_characters(app)
+    app.add_middleware(RefuseNulInUrl)
 
     @app.middleware("http")
     async def observe_latency(request: Request,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -29,3 +29,23 @@ def refuse_nul_characters(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={"detail": [
             {"loc": ["request"], "msg": "NUL characters (\\u0000) are not allowed",
              "type": "value_error"}]})
+
+
+class RefuseNulInUrl:
+    """A NUL character in the path or query is refused with 422 before any route runs: a
+    streamed answer (the CSVs) would otherwise meet the database's refusal after its first
+    bytes went out, too late for a clean error."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (
+                "\x00" in scope.get("path", "")
+                or b"%00" in scope.get("query_string", b"")):
+            response = JSONResponse(status_code=422, content={"detail": [
+                {"loc": ["request"], "msg": "NUL characters (\\u0000) are not allowed",
+                 "type": "value_error"}]})
+            await response(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
