@@ -290,3 +290,22 @@ def test_a_nul_character_in_a_csv_query_is_a_422_before_streaming(container: Con
         response = admin.get(f"{path}?id_tag=A%00B&start_date=2026-01-01T00:00:00Z"
                              "&end_date=2026-01-02T00:00:00Z")
         assert response.status_code == 422, (path, response.text)
+
+
+def test_a_keys_last_use_is_recorded_without_a_write_per_request(container: Container) -> None:
+    headers = grant(container, "operator")
+    client = TestClient(container.app(), headers=headers)
+    key_id = headers["Authorization"].split()[1][4:16]
+    service = container.access_control().accounts
+
+    def last_used() -> Any:
+        return next(k for k in service.list_api_keys() if k.key_id == key_id).last_used_at
+
+    assert client.get("/charges").status_code == 200
+    assert last_used() is None  # not written by the request itself
+    container.access_control().authenticator.flush_key_use()  # the refresher does it every ~10 s
+    first = last_used()
+    assert first is not None
+    assert client.get("/charges").status_code == 200
+    container.access_control().authenticator.flush_key_use()
+    assert last_used() >= first
