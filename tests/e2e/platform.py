@@ -351,7 +351,9 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     try:
         channel = connection.channel()
-        for queue in queues + [f"{q}.dead-letter" for q in queues]:
+        # .registry-*: save-server's queues of the gateways' snapshot requests and admissions
+        for queue in queues + [f"{q}.{suffix}" for q in queues for suffix in
+                               ("dead-letter", "registry-requests", "registry-admissions")]:
             channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
             channel.exchange_delete(name)  # .registry: the gateways' station registry feed

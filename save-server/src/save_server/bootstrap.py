@@ -266,6 +266,10 @@ def run_api(settings: Settings | None = None) -> None:
             serve_rabbitmq(settings.amqp_url, settings.resolved_registry_exchange,
                            f"{settings.save_server_queue}.registry-requests",
                            container.access_control().registry.publish_snapshot, stop)
+            from save_server.infrastructure.registry import admissions
+            admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
+                                      f"{settings.save_server_queue}.registry-admissions",
+                                      container.access_control().registry, stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -383,7 +387,8 @@ class EmbeddedSaveServer:
                  settings: Settings | None = None) -> None:
         self.settings = (settings or Settings()).model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None})
-        self.consumes = (self.settings.save_server_queue,)
+        self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
+        self.consumes = (self.settings.save_server_queue, self._admissions_queue)
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -412,6 +417,10 @@ class EmbeddedSaveServer:
                                    f"{settings.save_server_queue}.registry-requests",
                                    container.access_control().registry.publish_snapshot,
                                    self._stop)
+        from save_server.infrastructure.registry import admissions
+        admitted = admissions.serve_embedded(broker, settings.amqp_exchange,
+                                             self._admissions_queue,
+                                             container.access_control().registry, self._stop)
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -420,7 +429,8 @@ class EmbeddedSaveServer:
             port=settings.save_server_port, log_config=None, lifespan="off",
             **tls_options(settings)))
         worker.start()
-        self._threads = [worker, container.start_reports(self._stop), *access, snapshots]
+        self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
+                         admitted]
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:

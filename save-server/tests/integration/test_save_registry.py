@@ -290,3 +290,68 @@ def test_a_viewer_scoped_to_a_site_sees_only_that_buildings_stations_and_charges
     client.patch(f"/charging-stations/{theirs}/registration", json={"site_id": azul})
     container.access_control().authenticator.refresh()
     assert {s["id"] for s in viewer.get("/charging-stations").json()} == {mine, theirs}
+
+
+def refusal(station_id: str, reason: str = "unknown-station",
+            at: str = "2026-12-05T12:00:00.000000Z") -> bytes:
+    return json.dumps({
+        "event_id": str(uuid.uuid4()), "type": "ocpp-events.security.handshake-refused",
+        "schema_version": 1, "charging_station_id": station_id, "ocpp_version": None,
+        "connection_id": None, "message_id": None, "action": None, "received_at": at,
+        "payload": {"reason": reason, "http_status": 404, "detail": "not registered",
+                    "remote_address": "10.0.0.7", "tls": False,
+                    "offered_subprotocols": ["ocpp1.6"], "user_agent": None},
+        "response": None}).encode()
+
+
+def test_refused_unknown_ids_are_listed_once_per_refusal_and_adopted(
+        container: Container, client: TestClient) -> None:
+    from save_server.infrastructure.registry.admissions import apply
+
+    import jsonschema
+
+    from tests.support.schemas import EVENTS_DIR
+
+    registry = container.access_control().registry
+    station = new_id()
+    first, second = refusal(station), refusal(station, at="2026-12-05T12:05:00.000000Z")
+    schema = json.loads((EVENTS_DIR / "security.handshake-refused.schema.json").read_text())
+    jsonschema.validate(json.loads(first), schema)  # what the gateway publishes
+    for body in (first, second, first):  # the first one redelivered: counted once
+        apply(registry, body)
+    apply(registry, refusal(new_id(), reason="wrong-password"))  # not an unknown id
+    apply(registry, b"not json")  # ignored
+    [listed] = [u for u in client.get("/charging-stations/unknown").json()
+                if u["station_id"] == station]
+    assert listed["attempts"] == 2 and listed["remote_address"] == "10.0.0.7"
+    assert listed["first_attempt_at"].startswith("2026-12-05T12:00")
+    assert listed["last_attempt_at"].startswith("2026-12-05T12:05")
+    adopted = client.post(f"/charging-stations/unknown/{station}/adopt",
+                          json={"security_profile": 1})
+    assert adopted.status_code == 201 and adopted.json()["password"]
+    assert station not in {u["station_id"] for u in
+                           client.get("/charging-stations/unknown").json()}
+
+
+def test_a_station_connected_with_its_new_password_drops_the_previous_one(
+        container: Container, client: TestClient, bus: ScriptedBus,
+        charger: Callable[..., Any]) -> None:
+    from save_server.infrastructure.registry.admissions import apply
+
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 1})
+    connected(container, charger, station)
+    bus.answers.append(CommandAnswer(CommandOutcome.ACCEPTED, {"status": "Accepted"}))
+    new = client.post(f"/charging-stations/{station}/password").json()["password"]
+    assert client.get(f"/charging-stations/{station}/registration").json()[
+        "password_rotation_pending"] is True
+    connect = {"event_id": str(uuid.uuid4()), "type": "ocpp-events.connect",
+               "charging_station_id": station, "received_at": "2026-12-05T12:00:00Z",
+               "payload": {"replaced_connection_id": None, "security_profile": 1,
+                           "credential": "password", "registered": True}}
+    apply(container.access_control().registry, json.dumps(connect).encode())
+    [only] = registry_events(container, station)[-1]["payload"]["passwords"]
+    assert hashed(new, only) and only["valid_until"] is None
+    assert client.get(f"/charging-stations/{station}/registration").json()[
+        "password_rotation_pending"] is False

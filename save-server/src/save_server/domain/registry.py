@@ -190,6 +190,13 @@ class RegistryStore(ABC):
     def forget_unknown(self, station_id: str) -> None: ...
 
     @abstractmethod
+    def record_unknown(self, event_id: str, station_id: str, at: datetime,
+                       remote_address: str | None, subprotocols: tuple[str, ...]) -> bool:
+        """Count one refused attempt of an unregistered id (once per event id: a redelivered
+        refusal is not counted twice). False when the event was already applied, or the id
+        is registered meanwhile."""
+
+    @abstractmethod
     def publish_snapshot(self, requested_by: str | None) -> int:
         """Publish the whole registry as one `station-registry.snapshot`; its revision."""
 

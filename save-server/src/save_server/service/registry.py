@@ -179,6 +179,13 @@ class RegistryService:
         """The whole registry as one event, for a gateway that (re)started."""
         return self._store.publish_snapshot(requested_by)
 
+    def record_unknown(self, event_id: str, station_id: str, at: datetime,
+                       remote_address: str | None, subprotocols: tuple[str, ...]) -> bool:
+        """A gateway refused this unregistered id: list it for adoption (counted once per
+        refusal event)."""
+        return self._store.record_unknown(event_id, station_id, at, remote_address,
+                                          subprotocols)
+
     def unknown_stations(self) -> list[Any]:
         return self._store.unknown_stations()
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, exc, func, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, exc, func, insert, select, update
 
 from save_server.domain.accounts import BusinessEvent
 from save_server.domain.registry import (
@@ -20,6 +20,7 @@ from save_server.domain.registry import (
     UnknownStation,
 )
 from save_server.infrastructure.accounts.store import bump_credential_revision
+from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import (
     registry_revision,
@@ -29,6 +30,7 @@ from save_server.infrastructure.registry.tables import (
 )
 
 REGISTRY_EVENT = "station-registry."
+REFUSED = "ocpp-events.security.handshake-refused"
 
 
 def _site(row: Any) -> Site:
@@ -180,6 +182,36 @@ class SqlRegistryStore(RegistryStore):
         with self._engine.connect() as db:
             return [_unknown(r) for r in db.execute(select(unknown_stations).order_by(
                 unknown_stations.c.last_attempt_at.desc()))]
+
+    def record_unknown(self, event_id: str, station_id: str, at: datetime,
+                       remote_address: str | None, subprotocols: tuple[str, ...]) -> bool:
+        def change(db: Connection) -> bool:
+            try:
+                with db.begin_nested():
+                    db.execute(insert(processed_events).values(
+                        event_id=event_id, event_type=REFUSED, processed_at=datetime.now(UTC)))
+            except exc.IntegrityError:
+                return False  # this refusal was counted already
+            if db.execute(select(station_registrations.c.station_id).where(
+                    station_registrations.c.station_id == station_id)).first():
+                return False
+            counted = db.execute(update(unknown_stations).where(
+                unknown_stations.c.station_id == station_id).values(
+                attempts=unknown_stations.c.attempts + 1,
+                first_attempt_at=case((unknown_stations.c.first_attempt_at > at, at),
+                                      else_=unknown_stations.c.first_attempt_at),
+                last_attempt_at=case((unknown_stations.c.last_attempt_at < at, at),
+                                     else_=unknown_stations.c.last_attempt_at),
+                remote_address=remote_address,
+                offered_subprotocols=list(subprotocols))).rowcount
+            if not counted:
+                db.execute(insert(unknown_stations).values(
+                    station_id=station_id, first_attempt_at=at, last_attempt_at=at,
+                    attempts=1, remote_address=remote_address,
+                    offered_subprotocols=list(subprotocols)))
+            return True
+        with self._engine.begin() as db:
+            return bool(change(db))
 
     def forget_unknown(self, station_id: str) -> None:
         with self._engine.begin() as db:
