@@ -306,10 +306,9 @@ def refusal(station_id: str, reason: str = "unknown-station",
 
 def test_refused_unknown_ids_are_listed_once_per_refusal_and_adopted(
         container: Container, client: TestClient) -> None:
-    from save_server.infrastructure.registry.admissions import apply
-
     import jsonschema
 
+    from save_server.infrastructure.registry.admissions import apply
     from tests.support.schemas import EVENTS_DIR
 
     registry = container.access_control().registry
@@ -355,3 +354,22 @@ def test_a_station_connected_with_its_new_password_drops_the_previous_one(
     assert hashed(new, only) and only["valid_until"] is None
     assert client.get(f"/charging-stations/{station}/registration").json()[
         "password_rotation_pending"] is False
+
+
+def test_a_stations_own_security_events_show_newest_first(
+        container: Container, client: TestClient) -> None:
+    from save_server.infrastructure.registry.admissions import apply
+
+    station = new_id()
+    reports = [{"event_id": str(uuid.uuid4()), "type": "ocpp-events.security-event-notification",
+                "charging_station_id": station, "received_at": "2026-12-05T12:00:00Z",
+                "payload": {"type": kind, "timestamp": at, "techInfo": info}}
+               for kind, at, info in (("FirmwareUpdated", "2026-12-05T10:00:00Z", None),
+                                      ("SettingSystemTime", "2026-12-05T11:00:00Z", "NTP"))]
+    for report in (*reports, reports[0]):  # a redelivery is kept once
+        apply(container.access_control().registry, json.dumps(report).encode())
+    listed = client.get(f"/charging-stations/{station}/security-events").json()
+    assert [(e["type"], e["tech_info"]) for e in listed] == [
+        ("SettingSystemTime", "NTP"), ("FirmwareUpdated", None)]
+    viewer = TestClient(container.app(), headers=grant(container, "viewer", ["OTHER"]))
+    assert viewer.get(f"/charging-stations/{station}/security-events").status_code == 404

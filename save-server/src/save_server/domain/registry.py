@@ -197,8 +197,28 @@ class RegistryStore(ABC):
         is registered meanwhile."""
 
     @abstractmethod
+    def add_security_event(self, event: SecurityEvent) -> None:
+        """Keep it (once per event id)."""
+
+    @abstractmethod
+    def security_events(self, station_id: str, limit: int) -> list[SecurityEvent]:
+        """The station's latest reports, newest first."""
+
+    @abstractmethod
     def publish_snapshot(self, requested_by: str | None) -> int:
         """Publish the whole registry as one `station-registry.snapshot`; its revision."""
+
+
+@dataclass(frozen=True)
+class SecurityEvent:
+    """A station's own report of a security event (OCPP SecurityEventNotification)."""
+
+    event_id: str
+    station_id: str
+    type: str
+    occurred_at: datetime
+    tech_info: str | None
+    received_at: datetime
 
 
 class SiteInUse(Exception):

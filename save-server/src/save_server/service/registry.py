@@ -16,6 +16,7 @@ from save_server.domain.registry import (
     InvalidRegistryData,
     PasswordHash,
     RegistryStore,
+    SecurityEvent,
     Site,
     StationRegistration,
     check_registration,
@@ -185,6 +186,12 @@ class RegistryService:
         refusal event)."""
         return self._store.record_unknown(event_id, station_id, at, remote_address,
                                           subprotocols)
+
+    def add_security_event(self, event: SecurityEvent) -> None:
+        self._store.add_security_event(event)
+
+    def security_events(self, station_id: str, limit: int = 50) -> list[SecurityEvent]:
+        return self._store.security_events(station_id, limit)
 
     def unknown_stations(self) -> list[Any]:
         return self._store.unknown_stations()

@@ -14,13 +14,15 @@ from typing import Any, Protocol
 import pika
 import structlog
 
+from save_server.domain.registry import SecurityEvent
 from save_server.service.registry import RegistryService
 
 log = structlog.get_logger(__name__)
 
 REFUSED = "ocpp-events.security.handshake-refused"
 CONNECTED = "ocpp-events.connect"
-BINDINGS = (REFUSED, CONNECTED)
+REPORTED = "ocpp-events.security-event-notification"  # the station's own security events
+BINDINGS = (REFUSED, CONNECTED, REPORTED)
 
 
 def apply(registry: RegistryService, body: bytes) -> None:
@@ -39,6 +41,12 @@ def apply(registry: RegistryService, body: bytes) -> None:
                                 tuple(payload.get("offered_subprotocols") or ()))
     elif kind == CONNECTED and payload.get("credential") == "password" and station_id:
         registry.drop_previous_password(station_id, "gateway")
+    elif kind == REPORTED and station_id and isinstance(payload.get("type"), str):
+        tech_info = payload.get("techInfo")
+        registry.add_security_event(SecurityEvent(
+            str(event.get("event_id")), station_id, payload["type"][:50],
+            _time(payload.get("timestamp")), str(tech_info)[:255] if tech_info else None,
+            _time(event.get("received_at"))))
 
 
 def _time(text: Any) -> datetime:

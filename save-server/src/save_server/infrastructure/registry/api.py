@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -201,6 +201,17 @@ def adopt(request: Request, caller: Manager, station_id: str, body: AdoptIn) -> 
                                                 name=body.name), 201)
     except (InvalidRegistryData, AlreadyRegistered) as error:
         raise _errors(error) from error
+
+
+@router.get("/charging-stations/{station_id}/security-events", responses=NOT_FOUND)
+def security_events(request: Request, caller: Reader, station_id: str,
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """What the station reported about its own security (SecurityEventNotification: e.g.
+    firmware updated, settings changed, invalid certificates), newest first."""
+    if not caller.sees_station(station_id):
+        raise HTTPException(404, f"no charging station {station_id!r}")
+    return [jsonable_encoder(e.__dict__) for e in
+            _registry(request).security_events(station_id, limit)]
 
 
 @router.get("/charging-stations/{station_id}/registration", responses=NOT_FOUND)

@@ -14,6 +14,7 @@ from save_server.domain.accounts import BusinessEvent
 from save_server.domain.registry import (
     PasswordHash,
     RegistryStore,
+    SecurityEvent,
     Site,
     SiteInUse,
     StationRegistration,
@@ -26,6 +27,7 @@ from save_server.infrastructure.registry.tables import (
     registry_revision,
     sites,
     station_registrations,
+    station_security_events,
     unknown_stations,
 )
 
@@ -212,6 +214,25 @@ class SqlRegistryStore(RegistryStore):
             return True
         with self._engine.begin() as db:
             return bool(change(db))
+
+    def add_security_event(self, event: SecurityEvent) -> None:
+        with self._engine.begin() as db:
+            try:
+                with db.begin_nested():
+                    db.execute(insert(station_security_events).values(
+                        event_id=event.event_id, station_id=event.station_id, type=event.type,
+                        occurred_at=event.occurred_at, tech_info=event.tech_info,
+                        received_at=event.received_at))
+            except exc.IntegrityError:
+                pass  # a redelivered report: kept once
+
+    def security_events(self, station_id: str, limit: int) -> list[SecurityEvent]:
+        t = station_security_events.c
+        with self._engine.connect() as db:
+            rows = db.execute(select(station_security_events).where(t.station_id == station_id)
+                              .order_by(t.occurred_at.desc(), t.event_id).limit(limit))
+            return [SecurityEvent(r.event_id, r.station_id, r.type, r.occurred_at, r.tech_info,
+                                  r.received_at) for r in rows]
 
     def forget_unknown(self, station_id: str) -> None:
         with self._engine.begin() as db:

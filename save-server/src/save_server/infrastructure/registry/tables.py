@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -49,6 +50,18 @@ unknown_stations = Table(
     Column("attempts", BigInteger(), nullable=False),
     Column("remote_address", String(64), nullable=True),
     Column("offered_subprotocols", JSON(), nullable=False),
+)
+
+# What stations report about their own security (SecurityEventNotification): the latest ones.
+station_security_events = Table(
+    "station_security_events", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("station_id", String(48), nullable=False),
+    Column("type", String(50), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("tech_info", String(255), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index(None, "station_id", "occurred_at"),
 )
 
 # One row: the registry's revision, carried by every registry event (gateways apply a change

@@ -56,6 +56,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("station_id", name=op.f("pk_unknown_stations")),
     )
     op.create_table(
+        "station_security_events",
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("station_id", sa.String(length=48), nullable=False),
+        sa.Column("type", sa.String(length=50), nullable=False),
+        sa.Column("occurred_at", When, nullable=False),
+        sa.Column("tech_info", sa.String(length=255), nullable=True),
+        sa.Column("received_at", When, nullable=False),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_station_security_events")),
+    )
+    op.create_index(op.f("ix_station_security_events_station_id_occurred_at"),
+                    "station_security_events", ["station_id", "occurred_at"])
+    op.create_table(
         "registry_revision",
         sa.Column("id", Id, autoincrement=False, nullable=False),
         sa.Column("revision", sa.BigInteger(), nullable=False),
@@ -66,6 +78,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("registry_revision")
+    op.drop_table("station_security_events")
     op.drop_table("unknown_stations")
     op.drop_table("station_registrations")
     op.drop_table("sites")
