@@ -135,7 +135,8 @@ def test_each_workload_gets_only_the_connection_urls_it_needs() -> None:
              "event_store": {"AMQP_URL", "MONGO_URL"}}
     senders = {("save_server", "api"), ("save_server", "scheduler")}  # e-mailed reports
     signing = {("save_server", "api"): {"AUTH_SIGNING_KEY_FILE", "CSMS_ADMIN_API_KEY"},
-               ("event_store", "api"): {"AUTH_PUBLIC_KEYS_FILE"}}  # access tokens
+               ("event_store", "api"): {"AUTH_PUBLIC_KEYS_FILE"},  # access tokens
+               ("ocpp_events", "serve"): {"GATEWAY_TLS_CERT_FILE", "GATEWAY_TLS_KEY_FILE"}}
     for deployment in _resources("Deployment"):
         container = _container(deployment)
         package, role = container["command"][2:4]
@@ -237,7 +238,14 @@ def test_the_ingress_sends_chargers_to_the_gateway_with_websocket_friendly_timeo
             backend = path["backend"]["service"]
             assert backend["name"] == "gateway"
             assert backend["port"]["name"] == ocpp_port["name"]
-    assert ingress["spec"]["tls"]
+    # TLS goes through to the gateway (security profiles 2 and 3 are decided there)
+    assert annotations["nginx.ingress.kubernetes.io/ssl-passthrough"] == "true"
+    assert "tls" not in ingress["spec"]
+    gateway = _container(_by_name("Deployment")["gateway"])
+    env = {v["name"]: v.get("value") for v in gateway["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in gateway["volumeMounts"]}
+    assert env["GATEWAY_TLS_CERT_FILE"].startswith(mounts["gateway-tls"] + "/")
+    assert env["GATEWAY_TLS_KEY_FILE"].startswith(mounts["gateway-tls"] + "/")
 
 
 def test_kustomization_lists_every_manifest_except_the_example_secret() -> None:
