@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-import pika
-import structlog
+from typing import Any
 
 from save_server.domain.registry import SecurityEvent
+from save_server.infrastructure.registry import consumers
 from save_server.service.registry import RegistryService
 
-log = structlog.get_logger(__name__)
+THREAD = "save-server-registry-admissions"
 
 REFUSED = "ocpp-events.security.handshake-refused"
 CONNECTED = "ocpp-events.connect"
@@ -58,69 +56,11 @@ def _time(text: Any) -> datetime:
 
 def serve_rabbitmq(url: str, exchange: str, queue: str, registry: RegistryService,
                    stop: threading.Event) -> threading.Thread:
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                _consume(url, exchange, queue, registry, stop)
-            except Exception as error:  # broker or database away: retry, nothing is acked
-                log.warning("registry admissions: retrying", error=str(error))
-                stop.wait(2.0)
-
-    thread = threading.Thread(target=run, name="save-server-registry-admissions", daemon=True)
-    thread.start()
-    return thread
+    return consumers.serve_rabbitmq(url, exchange, queue, BINDINGS,
+                                    lambda body: apply(registry, body), stop, THREAD)
 
 
-def _consume(url: str, exchange: str, queue: str, registry: RegistryService,
-             stop: threading.Event) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.exchange_declare(exchange, "topic", durable=True)
-        channel.queue_declare(queue, durable=True)
-        for binding in BINDINGS:
-            channel.queue_bind(queue, exchange, routing_key=binding)
-        while not stop.is_set():
-            method, _, body = channel.basic_get(queue)
-            if method is None:
-                connection.sleep(0.5)
-                continue
-            apply(registry, body)
-            channel.basic_ack(method.delivery_tag)
-    finally:
-        if connection.is_open:
-            connection.close()
-
-
-class Broker(Protocol):
-    def declare_queue(self, name: str, bindings: Any = (),
-                      dead_letter_queue: str | None = None, durable: bool = False) -> None: ...
-
-    def get(self, queue: str, timeout: float | None = None) -> Any: ...
-
-    def ack(self, queue: str, message: Any) -> None: ...
-
-    def nack(self, queue: str, message: Any, requeue: bool = True) -> None: ...
-
-
-def serve_embedded(broker: Broker, exchange: str, queue: str, registry: RegistryService,
-                   stop: threading.Event) -> threading.Thread:
-    broker.declare_queue(queue, [(exchange, binding) for binding in BINDINGS], durable=True)
-
-    def run() -> None:
-        while not stop.is_set():
-            message = broker.get(queue, timeout=0.5)
-            if message is None:
-                continue
-            try:
-                apply(registry, message.body)
-            except Exception as error:
-                log.warning("registry admissions: retrying", error=str(error))
-                broker.nack(queue, message, requeue=True)
-                stop.wait(1.0)
-                continue
-            broker.ack(queue, message)
-
-    thread = threading.Thread(target=run, name="save-server-registry-admissions", daemon=True)
-    thread.start()
-    return thread
+def serve_embedded(broker: consumers.Broker, exchange: str, queue: str,
+                   registry: RegistryService, stop: threading.Event) -> threading.Thread:
+    return consumers.serve_embedded(broker, exchange, queue, BINDINGS,
+                                    lambda body: apply(registry, body), stop, THREAD)
