@@ -142,7 +142,7 @@ def test_access_tokens_are_checked_with_save_servers_public_key(sqlite_storage, 
     assert status(f"{header}.{forged}.{signature}") == 401
     sqlite_storage.save_many([parse_event(json.dumps({
         "event_id": "signed-out-1", "type": "accounts.signed-out",
-        "received_at": "2026-12-05T12:00:00Z", "charging_station_id": None,
+        "received_at": datetime.now(UTC).isoformat(), "charging_station_id": None,
         "payload": {"account_id": account_id, "session_id": "s1",
                     "expires_at": "2099-01-01T00:00:00Z"}}).encode())])
     app.state.authenticator.refresh()

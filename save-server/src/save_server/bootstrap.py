@@ -257,9 +257,8 @@ def run_api(settings: Settings | None = None) -> None:
         app = container.app()
         preset = (settings.csms_admin_api_key.get_secret_value()
                   if settings.csms_admin_api_key else "")
-        if preset and container.ensure_first_admin(False) is not None:
-            log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
-                     email=settings.csms_admin_email)
+        if preset:
+            _first_admin_when_reachable(container, stop)
         container.start_access_services(stop, container.rabbit_publisher_factory())
         if settings.amqp_url:
             from save_server.infrastructure.registry.snapshots import serve_rabbitmq
@@ -455,6 +454,30 @@ class EmbeddedSaveServer:
         if self._serving is not None:
             self._container.close()
         log.info("save-server stopped")
+
+
+def _first_admin_when_reachable(container: Container, stop: threading.Event) -> None:
+    """The preset admin key's account, once the database answers (the API serves its probes
+    meanwhile: a database that is down is a readiness matter, not a crash)."""
+
+    def create() -> None:
+        if container.ensure_first_admin(False) is not None:
+            log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
+                     email=container.settings.csms_admin_email)
+
+    def retry() -> None:
+        while not stop.wait(5.0):
+            try:
+                create()
+                return
+            except Exception as error:
+                log.warning("first admin not created yet", error=str(error))
+
+    from sqlalchemy.exc import OperationalError
+    try:
+        create()  # the usual case: at once, before serving
+    except OperationalError:
+        threading.Thread(target=retry, name="save-server-first-admin", daemon=True).start()
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
