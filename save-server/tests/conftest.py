@@ -195,6 +195,7 @@ class MemoryStore:
         self.charges: dict[tuple[str, str], Charge] = {}
         self.meter_values: dict[tuple[str, str], list[MeterSample]] = {}
         self.processed: set[str] = set()
+        self.published: list[Any] = []  # business events committed (the outbox)
 
 
 class MemoryStations(StationRepository):
@@ -250,6 +251,10 @@ class MemoryUnitOfWork(UnitOfWork):
         return self
 
     def commit(self) -> None:
+        for event in self.pending_events():
+            self.processed_events.add(event.event_id, event.type)
+            self._work.published.append(event)
+        self.pending_events().clear()
         self._store.__dict__.update(self._work.__dict__)
         self.committed = True
 

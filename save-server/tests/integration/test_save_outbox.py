@@ -140,3 +140,28 @@ def test_business_event_schema_refuses_an_event_without_principal() -> None:
                   "type": "accounts.account-created", "schema_version": 1,
                   "received_at": "2026-12-05T12:00:00.000000Z", "payload": {},
                   "charging_station_id": None})
+
+
+def test_operator_station_data_is_an_event_with_who_set_it(
+        container: Container, charger: Any) -> None:
+    from save_server.infrastructure.translation import parse_envelope, translate
+    from save_server.service.ingest import ingest_event
+
+    cp = charger()
+    boot = parse_envelope(json.dumps(cp.boot()).encode())
+    ingest_event(container.uow_factory, str(boot.event_id), boot.type, translate(boot))
+    admin = TestClient(container.app(), headers=grant(container, "operator"))
+    before = len(outbox(container))
+    assert admin.patch(f"/charging-stations/{cp.station_id}",
+                       json={"name": "Garagem", "latitude": -23.5}).status_code == 200
+    [event] = outbox(container)[before:]
+    assert (event["type"], event["charging_station_id"], event["payload"]) == (
+        "stations.details-changed", cp.station_id, {"name": "Garagem", "latitude": -23.5})
+    assert "(api-key:" in event["principal"]
+    business_event_validator()({k: v for k, v in event.items()
+                                if k not in ("published_at", "seq")})
+    with container.uow_factory() as uow:  # its delivery back to save-server changes nothing
+        assert uow.processed_events.seen(event["event_id"])
+    # a refused change (unknown station) leaves no event
+    assert admin.patch("/charging-stations/NOPE-1", json={"name": "x"}).status_code == 404
+    assert len(outbox(container)) == before + 1

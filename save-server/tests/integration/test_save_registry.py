@@ -373,3 +373,31 @@ def test_a_stations_own_security_events_show_newest_first(
         ("SettingSystemTime", "NTP"), ("FirmwareUpdated", None)]
     viewer = TestClient(container.app(), headers=grant(container, "viewer", ["OTHER"]))
     assert viewer.get(f"/charging-stations/{station}/security-events").status_code == 404
+
+
+def test_every_audit_event_of_the_registry_follows_the_business_event_schema(
+        container: Container, client: TestClient) -> None:
+    from tests.support.schemas import business_event_validator
+
+    site = client.post("/sites", json={"name": "Schema"}).json()["site_id"]
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 1, "site_id": site})
+    client.patch(f"/charging-stations/{station}/registration", json={"enabled": False})
+    client.delete(f"/charging-stations/{station}")
+    client.delete(f"/sites/{site}")
+    with container.engine.connect() as db:
+        bodies = db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.routing_key.like("registry.%")
+            | outbox_events.c.routing_key.like("sites.%"))).scalars().all()
+    events = [json.loads(b) for b in bodies]
+    mine = [e for e in events if e["charging_station_id"] == station
+            or e["payload"].get("site_id") == site]
+    assert {e["type"] for e in mine} >= {"sites.site-created", "registry.station-registered",
+                                         "registry.station-updated",
+                                         "registry.station-deregistered", "sites.site-deleted"}
+    validate = business_event_validator()
+    for event in mine:
+        validate(event)
+        assert "password" not in json.dumps(event["payload"]).replace(
+            "password_rotation_pending", "")

@@ -61,6 +61,25 @@ class UnitOfWorkContract:
     def meter_values(self) -> Callable[[str, str], list[MeterSample]]:
         raise NotImplementedError
 
+    # -- business events -----------------------------------------------------------------
+    def test_a_published_event_is_applied_with_its_change_and_not_with_a_rollback(
+            self, uow_factory: UowFactory) -> None:
+        import uuid as _uuid
+
+        from save_server.domain.business_events import BusinessEvent
+
+        kept, dropped = str(_uuid.uuid4()), str(_uuid.uuid4())
+        with uow_factory() as uow:
+            uow.publish(BusinessEvent("stations.details-changed", {"name": "A"}, "test",
+                                      event_id=kept))
+            uow.commit()
+        with uow_factory() as uow:
+            uow.publish(BusinessEvent("stations.details-changed", {"name": "B"}, "test",
+                                      event_id=dropped))  # left without commit
+        with uow_factory() as uow:
+            assert uow.processed_events.seen(kept)  # its own delivery back is a no-op
+            assert not uow.processed_events.seen(dropped)
+
     # -- stations ------------------------------------------------------------------------
     def test_an_unknown_station_is_none_until_created(self, uow_factory: UowFactory) -> None:
         station_id = new_id()

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from save_server.domain.access import Role
+from save_server.domain.business_events import BusinessEvent
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 
@@ -74,19 +75,6 @@ class SignInSession:
 
     def usable_at(self, moment: datetime) -> bool:
         return self.ended_at is None and moment < self.expires_at
-
-
-@dataclass(frozen=True)
-class BusinessEvent:
-    """A change of business state, kept by the event store (docs/events.md, business events)."""
-
-    type: str
-    payload: Mapping[str, Any]
-    principal: str | None
-    charging_station_id: str | None = None
-    event_id: str = ""
-    occurred_at: datetime | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 
+from save_server.domain.business_events import BusinessEvent
 from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.rules import ChargeStatus, StationStatus
 
@@ -71,6 +72,16 @@ class UnitOfWork(ABC):
 
     def __enter__(self) -> UnitOfWork:
         return self
+
+    def publish(self, event: BusinessEvent) -> None:
+        """Commit `event` with this change (the outbox) and record it as applied, so its
+        own delivery back to this service changes nothing."""
+        self.pending_events().append(event)
+
+    def pending_events(self) -> list[BusinessEvent]:
+        if not hasattr(self, "_business_events"):
+            self._business_events: list[BusinessEvent] = []
+        return self._business_events
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

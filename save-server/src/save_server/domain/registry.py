@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from save_server.domain.accounts import BusinessEvent
+from save_server.domain.business_events import BusinessEvent
 
 STATION_ID = re.compile(r"^[A-Za-z0-9._:*+|@-]{1,48}$")  # OCPP identity: CiString48, URL-safe
 PASSWORD_HEX_CHARS = 32  # 128 random bits, inside the spec's 16-40 characters

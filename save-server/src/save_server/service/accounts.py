@@ -13,11 +13,11 @@ from save_server.domain.accounts import (
     Account,
     AccountStore,
     ApiKey,
-    BusinessEvent,
     InvalidAccountData,
     PasswordHasher,
     normalise_email,
 )
+from save_server.domain.business_events import BusinessEvent
 from save_server.service.authentication import Authenticator, Clock, new_api_key, utc_now
 
 MIN_PASSWORD = 12

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from save_server.domain.accounts import BusinessEvent
+from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
     DEFAULT_GRACE,
     PASSWORD_PROFILES,

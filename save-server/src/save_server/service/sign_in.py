@@ -16,11 +16,11 @@ from datetime import timedelta
 from save_server.domain.accounts import (
     Account,
     AccountStore,
-    BusinessEvent,
     PasswordHasher,
     SignInSession,
     TokenIssuer,
 )
+from save_server.domain.business_events import BusinessEvent
 from save_server.service.authentication import Authenticator, Clock, secret_digest, utc_now
 
 GENERIC_FAILURE = "wrong e-mail or password"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from save_server.domain.business_events import BusinessEvent
 from save_server.domain.ports import StationReader, UnitOfWork
 from save_server.domain.rules import StationStatus
 
@@ -28,8 +31,9 @@ def get_station(reader: StationReader, station_id: str) -> str:
 
 
 def update_station_details(uow_factory: Callable[[], UnitOfWork], station_id: str,
-                           details: dict[str, str | float | None]) -> None:
-    """Set the given fields (at least one); others are kept. Unknown station → StationNotFound."""
+                           details: dict[str, str | float | None], by: str | None = None) -> None:
+    """Set the given fields (at least one); others are kept. Unknown station → StationNotFound.
+    The change is a `stations.details-changed` event committed with it."""
     if not details:
         raise ValueError("at least one field is required")
     with uow_factory() as uow:
@@ -37,4 +41,6 @@ def update_station_details(uow_factory: Callable[[], UnitOfWork], station_id: st
         if station is None:
             raise StationNotFound(station_id)
         station.update_details(**details)
+        uow.publish(BusinessEvent("stations.details-changed", dict(details), by, station_id,
+                                  event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC)))
         uow.commit()

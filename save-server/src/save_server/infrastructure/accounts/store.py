@@ -14,11 +14,11 @@ from save_server.domain.accounts import (
     Account,
     AccountStore,
     ApiKey,
-    BusinessEvent,
     CredentialState,
     DuplicateEmail,
     SignInSession,
 )
+from save_server.domain.business_events import BusinessEvent
 from save_server.infrastructure.accounts.tables import (
     accounts,
     api_keys,

@@ -15,6 +15,7 @@ from save_server.infrastructure.db.repositories import (
 )
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.station_cache import StationCache
+from save_server.infrastructure.outbox.writer import add_to_outbox
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -43,11 +44,16 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.close()
 
     def commit(self) -> None:
+        for event in self.pending_events():
+            self._processed.add(event.event_id, event.type)
         with self._sql.batched():  # every table's rows in one round trip where it can
             self._station_repository.save_all()
             self._charge_repository.save_all()
             self._processed.save_all()
+        for event in self.pending_events():
+            add_to_outbox(self._db, event)
         self._transaction.commit()
+        self.pending_events().clear()
         self._station_repository.committed()
 
     def rollback(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
-from save_server.domain.accounts import BusinessEvent
+from save_server.domain.business_events import BusinessEvent
 from save_server.infrastructure.outbox.tables import outbox_events
 
 SCHEMA_VERSION = 1

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, delete, exc, func, insert, select, update
 
-from save_server.domain.accounts import BusinessEvent
+from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
     PasswordHash,
     RegistryStore,

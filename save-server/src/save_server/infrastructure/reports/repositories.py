@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 
-from save_server.domain.accounts import BusinessEvent
+from save_server.domain.business_events import BusinessEvent
 from save_server.domain.reports import (
     ReportCharges,
     ReportFilter,

@@ -68,7 +68,7 @@ def _update(deps: Deps, caller: Principal, station_id: str, data: StationDataIn)
     if not details:
         raise invalid("body", "name", "give at least one of name, address, latitude, longitude")
     try:
-        update_station_details(deps.uow_factory, station_id, details)
+        update_station_details(deps.uow_factory, station_id, details, caller.audit_name)
     except StationNotFound as error:
         raise HTTPException(404, str(error)) from error
     except InvalidStationData as error:
