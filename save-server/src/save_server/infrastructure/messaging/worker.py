@@ -14,7 +14,12 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from save_server.domain.ports import Delivery, EventStream, UnitOfWork
 from save_server.infrastructure import metrics
 from save_server.infrastructure.probes import Heartbeat
-from save_server.infrastructure.translation import PoisonMessage, parse_envelope, translate
+from save_server.infrastructure.translation import (
+    PoisonMessage,
+    handles,
+    parse_envelope,
+    translate,
+)
 from save_server.service.ingest import IncomingEvent, ingest_events
 
 log = structlog.get_logger("save_server.worker")
@@ -108,6 +113,9 @@ class EventWorker:
         for delivery in deliveries:
             try:
                 event = parse_envelope(delivery.body)
+                if not handles(event.type):
+                    self._ignored(stream, delivery, event.type)
+                    continue
                 parsed.append((delivery, IncomingEvent(str(event.event_id), event.type,
                                                        translate(event))))
                 received[str(event.event_id)] = event.received_at
@@ -145,6 +153,12 @@ class EventWorker:
         elapsed = time.perf_counter() - started
         for _ in parsed:
             metrics.CONSUME_SECONDS.observe(elapsed)
+
+    def _ignored(self, stream: EventStream, delivery: Delivery, event_type: str) -> None:
+        """A type outside the queue's bindings (a replay sent to the queue brings every type):
+        acknowledged with no transaction and no processed-event record, as if never sent."""
+        stream.ack(delivery)
+        metrics.EVENTS_IGNORED.labels(type=event_type).inc()
 
     def _one(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
              stop: threading.Event, started: float) -> None:
