@@ -3,6 +3,7 @@ the types its queue is bound to (one list, HANDLED_TYPES), whichever way the eve
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import uuid
@@ -172,9 +173,9 @@ def test_a_replay_after_the_live_state_changes_nothing(charger: Callable[..., An
     events = a_day(cp) + unbound_types_after(cp)
     store = fakes.MemoryStore()
     live(events, lambda: fakes.MemoryUnitOfWork(store))
-    before = repr(store.__dict__)
+    before = copy.deepcopy(store.__dict__)
     replayed_to_the_queue(events, lambda: fakes.MemoryUnitOfWork(store))
-    assert repr(store.__dict__) == before
+    assert store.__dict__ == before
 
 
 def test_an_ignored_event_is_acknowledged_and_counted(charger: Callable[..., Any],

@@ -91,6 +91,7 @@ class Connector:
     # Facts at or after `history_horizon`; older ones cannot change any derived value, so
     # repositories may load only this window.
     history_horizon: datetime | None = None
+    used_before_horizon: datetime | None = None  # the last release before the horizon
     reports: list[StatusReport] = field(default_factory=list)
     new_reports: list[StatusReport] = field(default_factory=list)
 
@@ -114,9 +115,11 @@ class Connector:
             self.assigned_id_tag, self.id_tag_at = id_tag, at
 
     def recompute(self, boots: Boots) -> None:
-        if not self.reports:
+        if not self.reports and self.history_horizon is None:
+            return  # nothing known yet (a connector known only from a charge's id tag)
+        derived = derive(self.reports, boots, self.history_horizon)
+        if derived is None:
             return
-        derived = derive(self.reports, boots)
         shown = derived.shown
         self.status, self.raw_status, self.status_at = shown.status, shown.raw_status, shown.at
         self.error_code, self.info = shown.error_code, shown.info
@@ -125,8 +128,12 @@ class Connector:
         if self.last_available_at is not None:
             available.append(self.last_available_at)
         self.last_available_at = max(available, default=None)
-        if derived.last_released_at is not None:
-            self.last_used_at = derived.last_released_at
+        # Derived, not kept: a fact arriving late may show that a release seen was none (a
+        # charge's end while a 2.0.1 connector was still `Occupied`). Releases before the
+        # horizon are final; the last of them is the answer when the window has none.
+        if derived.released_before_horizon is not None:
+            self.used_before_horizon = derived.released_before_horizon
+        self.last_used_at = derived.last_released_at or self.used_before_horizon
         self.history_horizon = derived.horizon
 
 

@@ -76,8 +76,11 @@ def sort_key(fact: StatusReport, clock: BootClock) -> tuple:
 @dataclass(frozen=True)
 class Derived:
     shown: StatusReport
-    last_released_at: datetime | None  # None: no release in the facts given
+    last_released_at: datetime | None  # when it last left "in use" (None: not in the facts)
     horizon: datetime  # facts before it cannot change any derived value any more
+    # The last release before the horizon: final (later facts cannot undo it), the answer
+    # once a late fact shows that a release in the window was none.
+    released_before_horizon: datetime | None
     connectors: dict[int, StatusReport]  # a 2.0.1 EVSE's connectors since its last reset
 
 
@@ -114,29 +117,39 @@ class _State:
             _PRECEDENCE[h[1].status], h[1].source is FactSource.CHARGE, -h[0]))
 
 
-def derive(reports: Sequence[StatusReport], boots: Mapping[datetime, str | None]) -> Derived:
-    """Replay a connector's reports (at least one) with the station's boots since the oldest."""
-    earliest = min(report.at for report in reports)
+def derive(reports: Sequence[StatusReport], boots: Mapping[datetime, str | None],
+           horizon: datetime | None = None) -> Derived | None:
+    """Replay a connector's reports with the station's boots since the oldest report or the
+    horizon (a boot may be the fact the connector's state rests on); at least one of the two
+    must be given. None when there is no fact at all."""
+    earliest = min([report.at for report in reports] + ([horizon] if horizon else []))
     log = list(reports) + [
         StatusReport(at, STATUS_AFTER_BOOT, source=FactSource.BOOT, connection_id=connection)
         for at, connection in boots.items() if at >= earliest]
+    if not log:
+        return None
     clock = BootClock(boots)
     log.sort(key=lambda fact: sort_key(fact, clock))
     state = _State()
     run_start: int | None = None
     last_run: tuple[int, int] | None = None
+    releases: list[int] = []
     for position, fact in enumerate(log):
         state.apply(position, fact)
         if state.shown()[1].status is ConnectorStatus.IN_USE:
             run_start = position if run_start is None else run_start
         elif run_start is not None:
             last_run, run_start = (run_start, position), None
+            releases.append(position)
     keep = [position for position, _ in state.held()]
     keep += [last_run[0]] if last_run else []
     keep += [run_start] if run_start is not None else []
+    start = min(keep)
+    before = [position for position in releases if position < start]
     return Derived(
         shown=state.shown()[1],
         last_released_at=log[last_run[1]].at if last_run else None,
-        horizon=min(fact.at for fact in log[min(keep):]),
+        horizon=min(fact.at for fact in log[start:]),
+        released_before_horizon=log[before[-1]].at if before else None,
         connectors={c: fact for c, (_, fact) in sorted(state.connectors.items())},
     )

@@ -92,6 +92,7 @@ def connector_from_row(row: Row) -> Connector:
         status_at=row["status_at"], last_used_at=row["last_used_at"],
         last_available_at=row["last_available_at"], assigned_id_tag=row["id_tag"],
         id_tag_at=row["id_tag_at"], history_horizon=row["history_horizon"],
+        used_before_horizon=row["used_before_horizon"],
     )
 
 
@@ -104,6 +105,7 @@ def connector_row(station_id: str, connector: Connector) -> dict[str, Any]:
         "last_used_at": connector.last_used_at, "last_available_at": connector.last_available_at,
         "id_tag": connector.assigned_id_tag, "id_tag_at": connector.id_tag_at,
         "history_horizon": connector.history_horizon,
+        "used_before_horizon": connector.used_before_horizon,
     }
 
 

@@ -96,6 +96,7 @@ connectors = Table(
     Column("id_tag", String(64)),
     Column("id_tag_at", UTCDateTime()),
     Column("history_horizon", UTCDateTime()),
+    Column("used_before_horizon", UTCDateTime()),
 )
 
 connector_status_reports = Table(

@@ -1,6 +1,7 @@
 """connector_status_reports: where a fact comes from (a status report or a charge), when and on
 which connection it arrived, and the connector within a 2.0.1 EVSE; station_boots: the
-connection a boot arrived on. All nullable: facts stored before keep ordering by time alone.
+connection a boot arrived on; connectors: the last release before the history horizon. All
+nullable: facts stored before keep ordering by time alone.
 
 Revision ID: 0006_status_fact_arrival
 Revises: 0005_station_revision
@@ -26,9 +27,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("evse_connector_id", sa.Integer(), nullable=True))
     with op.batch_alter_table("station_boots", schema=None) as batch_op:
         batch_op.add_column(sa.Column("connection_id", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("connectors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("used_before_horizon", sa.DateTime(timezone=True),
+                                      nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("connectors", schema=None) as batch_op:
+        batch_op.drop_column("used_before_horizon")
     with op.batch_alter_table("station_boots", schema=None) as batch_op:
         batch_op.drop_column("connection_id")
     with op.batch_alter_table("connector_status_reports", schema=None) as batch_op:
