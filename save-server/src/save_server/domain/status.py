@@ -4,8 +4,9 @@ charges imply (thesis table 4.1), each with what is known of its time and arriva
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from save_server.domain.rules import ConnectorStatus
 
@@ -17,6 +18,11 @@ class FactSource(StrEnum):
     BOOT = "boot"
     CHARGE = "charge"
     STATUS = "status"
+
+
+UNKNOWN_ARRIVAL = datetime.min.replace(tzinfo=UTC)
+REST_OF_THE_SECOND = timedelta(microseconds=999_999)
+_RANK = {FactSource.BOOT: 0, FactSource.CHARGE: 1, FactSource.STATUS: 2}
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,16 @@ class StatusReport:
     received_at: datetime | None = None
     connection_id: str | None = None
     evse_connector_id: int | None = None
+
+    @cached_property
+    def timeline_key(self) -> tuple:
+        """Its place among a connector's facts before any boot moves it (domain.timeline)."""
+        at = self.at
+        if self.source is not FactSource.BOOT and at.microsecond == 0:
+            at += REST_OF_THE_SECOND  # a whole-second time may mean any moment of that second
+        return (at, _RANK[self.source], self.received_at or UNKNOWN_ARRIVAL, self.status.value,
+                self.raw_status or "", self.error_code or "", self.info or "",
+                self.evse_connector_id or 0, self.connection_id or "")
 
     @property
     def order_key(self) -> tuple:

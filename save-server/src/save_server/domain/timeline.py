@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import NamedTuple
 
 from save_server.domain.rules import (
     EVSE_STATUS_PRECEDENCE,
@@ -32,9 +32,6 @@ from save_server.domain.rules import (
 )
 from save_server.domain.status import FactSource, StatusReport
 
-UNKNOWN_ARRIVAL = datetime.min.replace(tzinfo=UTC)
-_REST_OF_THE_SECOND = timedelta(microseconds=999_999)
-_RANK = {FactSource.BOOT: 0, FactSource.CHARGE: 1, FactSource.STATUS: 2}
 _PRECEDENCE = {status: rank for rank, status in enumerate(EVSE_STATUS_PRECEDENCE)}
 
 Held = tuple[int, StatusReport]  # (position in the ordered log, fact)
@@ -60,28 +57,22 @@ class BootClock:
 
 
 def sort_key(fact: StatusReport, clock: BootClock) -> tuple:
-    at = fact.at
-    if fact.source is not FactSource.BOOT and at.microsecond == 0:
-        at += _REST_OF_THE_SECOND
+    key = fact.timeline_key
     if (fact.source is FactSource.STATUS and fact.connection_id is not None
             and fact.received_at is not None):
         boot = clock.last_boot(fact.connection_id, fact.received_at)
-        if boot is not None and boot > at:
-            at = boot
-    return (at, _RANK[fact.source], fact.received_at or UNKNOWN_ARRIVAL, fact.status.value,
-            fact.raw_status or "", fact.error_code or "", fact.info or "",
-            fact.evse_connector_id or 0, fact.connection_id or "")
+        if boot is not None and boot > key[0]:
+            return (boot, *key[1:])
+    return key
 
 
-@dataclass(frozen=True)
-class Derived:
+class Derived(NamedTuple):
     shown: StatusReport
     last_released_at: datetime | None  # when it last left "in use" (None: not in the facts)
     horizon: datetime  # facts before it cannot change any derived value any more
     # The last release before the horizon: final (later facts cannot undo it), the answer
     # once a late fact shows that a release in the window was none.
     released_before_horizon: datetime | None
-    connectors: dict[int, StatusReport]  # a 2.0.1 EVSE's connectors since its last reset
 
 
 class _State:
@@ -106,14 +97,23 @@ class _State:
             self.connectors[fact.evse_connector_id] = held
             self.charge = None
 
+    def in_use(self) -> bool:
+        """Whether it shows `in_use` (the first status of the precedence: any holder)."""
+        if self.charge is not None:
+            return True
+        if self.connectors:
+            return any(fact.status is ConnectorStatus.IN_USE
+                       for _, fact in self.connectors.values())
+        return self.whole is not None and self.whole[1].status is ConnectorStatus.IN_USE
+
     def held(self) -> list[Held]:
         held = list(self.connectors.values()) or ([self.whole] if self.whole else [])
         return held + ([self.charge] if self.charge else [])
 
-    def shown(self) -> Held:
+    def shown(self, held: list[Held]) -> Held:
         """The first status of the precedence; among equals the station's own report (a
         charge's claim adds no detail to a `Preparing`), then the newest."""
-        return min(self.held(), key=lambda h: (
+        return min(held, key=lambda h: (
             _PRECEDENCE[h[1].status], h[1].source is FactSource.CHARGE, -h[0]))
 
 
@@ -122,34 +122,42 @@ def derive(reports: Sequence[StatusReport], boots: Mapping[datetime, str | None]
     """Replay a connector's reports with the station's boots since the oldest report or the
     horizon (a boot may be the fact the connector's state rests on); at least one of the two
     must be given. None when there is no fact at all."""
-    earliest = min([report.at for report in reports] + ([horizon] if horizon else []))
-    log = list(reports) + [
-        StatusReport(at, STATUS_AFTER_BOOT, source=FactSource.BOOT, connection_id=connection)
-        for at, connection in boots.items() if at >= earliest]
+    log = list(reports)
+    if boots:
+        earliest = min(report.at for report in reports) if reports else horizon
+        if horizon is not None and earliest is not None and horizon < earliest:
+            earliest = horizon
+        log += [StatusReport(at, STATUS_AFTER_BOOT, source=FactSource.BOOT,
+                             connection_id=connection)
+                for at, connection in boots.items() if earliest is None or at >= earliest]
+        clock = BootClock(boots)
+        log.sort(key=lambda fact: sort_key(fact, clock))
+    else:
+        log.sort(key=lambda fact: fact.timeline_key)
     if not log:
         return None
-    clock = BootClock(boots)
-    log.sort(key=lambda fact: sort_key(fact, clock))
     state = _State()
     run_start: int | None = None
     last_run: tuple[int, int] | None = None
     releases: list[int] = []
     for position, fact in enumerate(log):
         state.apply(position, fact)
-        if state.shown()[1].status is ConnectorStatus.IN_USE:
-            run_start = position if run_start is None else run_start
+        if state.in_use():
+            if run_start is None:
+                run_start = position
         elif run_start is not None:
             last_run, run_start = (run_start, position), None
             releases.append(position)
-    keep = [position for position, _ in state.held()]
-    keep += [last_run[0]] if last_run else []
-    keep += [run_start] if run_start is not None else []
-    start = min(keep)
+    held = state.held()
+    start = min(position for position, _ in held)
+    if last_run is not None and last_run[0] < start:
+        start = last_run[0]
+    if run_start is not None and run_start < start:
+        start = run_start
     before = [position for position in releases if position < start]
     return Derived(
-        shown=state.shown()[1],
+        shown=state.shown(held)[1],
         last_released_at=log[last_run[1]].at if last_run else None,
         horizon=min(fact.at for fact in log[start:]),
         released_before_horizon=log[before[-1]].at if before else None,
-        connectors={c: fact for c, (_, fact) in sorted(state.connectors.items())},
     )
