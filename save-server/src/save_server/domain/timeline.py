@@ -12,9 +12,9 @@ Order: the station's clock where it is unambiguous, arrival where it is not.
 State: a 1.6 connector (and a 2.0.1 EVSE reset by a boot) has one state; a 2.0.1 EVSE keeps the
 latest report of each of its connectors and shows the first status of EVSE_STATUS_PRECEDENCE
 any of them has. A charge's start counts as one more "in use" claim until the charge ends or a
-later status report of its connector speaks; its end makes the connector available where the
-charge was all that kept it in use (a 2.0.1 connector still `Occupied` stays in use until it
-reports otherwise).
+later status report speaks; its end makes the connector available where the charge was all
+that kept it in use (a 2.0.1 connector still `Occupied` stays in use until it reports
+otherwise).
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ class Derived(NamedTuple):
 
 
 class _State:
+    """What holds a connector's status while its facts are replayed: one fact for the whole
+    connector, or one per 2.0.1 connector of the EVSE since its last reset; and the open
+    charge's start, if any."""
+
     def __init__(self) -> None:
         self.whole: Held | None = None
         self.connectors: dict[int, Held] = {}
