@@ -45,9 +45,9 @@ class Connector:
             return None
         return self.assigned_id_tag
 
-    def report(self, report: StatusReport, boots: Boots) -> None:
-        self.reports.append(report)
-        self.new_reports.append(report)
+    def report(self, *facts: StatusReport, boots: Boots) -> None:
+        self.reports.extend(facts)
+        self.new_reports.extend(facts)
         self.recompute(boots)
 
     def assign_id_tag(self, id_tag: str, at: datetime) -> None:

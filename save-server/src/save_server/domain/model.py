@@ -181,7 +181,7 @@ class Station:
             if self.availability is None or report.order_key > self.availability.order_key:
                 self.availability = report
             return
-        self.connector(connector_id).report(report, self.boots)
+        self.connector(connector_id).report(report, boots=self.boots)
 
     def connector(self, connector_id: int) -> Connector:
         if connector_id not in self.connectors:
@@ -201,9 +201,8 @@ class Station:
         new = [fact for fact in charge_facts(after) if fact not in known]
         if after.id_tag and after.started_at is not None:
             self.assign_id_tag(after.connector_id, after.id_tag, after.started_at)
-        connector = self.connector(after.connector_id)
-        for fact in new:
-            connector.report(fact, self.boots)
+        if new:
+            self.connector(after.connector_id).report(*new, boots=self.boots)
 
     def record_readings(self, samples: list[MeterSample]) -> None:
         """Keep the latest value of each measurand and phase (by the station's clock)."""
