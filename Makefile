@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := embedded ocpp-events save-server event-store
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint run-services fault clean
+.PHONY: run test install lint run-services fault clean secrets
 
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,15 +27,31 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
-run-services: $(STAMP)
+run-services: $(STAMP) secrets/auth-signing-key.pem
 	@test -n "$$AMQP_URL" || (echo "set AMQP_URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2F" && exit 2)
 	@test -n "$$DATABASE_URL" || (echo "set DATABASE_URL, e.g. postgresql+psycopg2://postgres@127.0.0.1/csms" && exit 2)
 	$(BIN)/python -m save_server migrate
+	AUTH_SIGNING_KEY_FILE=$${AUTH_SIGNING_KEY_FILE:-$(CURDIR)/secrets/auth-signing-key.pem} \
+	AUTH_PUBLIC_KEYS_FILE=$${AUTH_PUBLIC_KEYS_FILE:-$(CURDIR)/secrets/auth-public-key.pem} \
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
 
 ## Fault runs (not in `make test`): stops the machine's RabbitMQ for > 10 s while chargers send.
 fault: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -m fault tests/fault
+
+## Services mode and compose: the access-token signing key pair under ./secrets (never committed).
+secrets: secrets/auth-signing-key.pem secrets/gateway-cert.pem
+
+## A self-signed certificate for the gateway's wss:// (a first try; chargers need a real one).
+secrets/gateway-cert.pem:
+	mkdir -p secrets
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 90 \
+	  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	  -keyout secrets/gateway-key.pem -out secrets/gateway-cert.pem
+	chmod 600 secrets/gateway-key.pem
+
+secrets/auth-signing-key.pem: | $(STAMP)
+	$(BIN)/python -m save_server generate-signing-key --out secrets
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

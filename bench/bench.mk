@@ -8,18 +8,27 @@ BENCH_GATEWAY_ARGS ?=
 
 ## Gateway vs bare `ocpp` baseline, same load, same run (issue 3): ~10 minutes at full size.
 bench-gateway:
-	$(BENCH_PYTHON) bench/gateway/run.py $(BENCH_GATEWAY_ARGS)
+	$(BENCH_PYTHON) -m bench.gateway.run $(BENCH_GATEWAY_ARGS)
 
 ## The same three scenarios at 5 % size with 2 s steady phases: about a minute.
 bench-gateway-smoke:
-	$(BENCH_PYTHON) bench/gateway/run.py --scale 0.05 --duration 2 $(BENCH_GATEWAY_ARGS)
+	$(BENCH_PYTHON) -m bench.gateway.run --scale 0.05 --duration 2 $(BENCH_GATEWAY_ARGS)
 
 .PHONY: bench-commands bench-commands-smoke
 
 ## Remote commands: 1,000 stations, API → gateway → charger → API vs a direct call (issue 6).
 bench-commands:
-	$(BENCH_PYTHON) bench/commands/run.py
+	$(BENCH_PYTHON) -m bench.commands.run
 
 ## The same with 50 stations and 200 requests per series: about 30 s.
 bench-commands-smoke:
-	$(BENCH_PYTHON) bench/commands/run.py --stations 50 --requests 200
+	$(BENCH_PYTHON) -m bench.commands.run --stations 50 --requests 200
+
+.PHONY: bench-auth bench-auth-smoke
+
+## Authentication's cost: GET /charges with and without auth, same run; argon2id per password.
+bench-auth:
+	$(BENCH_PYTHON) -m bench.accounts.run
+
+bench-auth-smoke:
+	$(BENCH_PYTHON) -m bench.accounts.run --requests 200 --hash-rounds 3

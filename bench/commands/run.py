@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 import websockets
 
+from bench.common import credentials
+
 ROOT = Path(__file__).resolve().parents[2]
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -134,7 +136,8 @@ def broker(action: str, names: dict[str, str]) -> None:
     else:
         for queue in (names["sink"], names["save"], f"{names['save']}.dead-letter"):
             channel.queue_delete(queue)
-        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"]):
+        for exchange in (names["events"], f"{names['events']}.dead-letter", names["commands"],
+                         f"{names['events']}.registry"):  # the gateway's station registry feed
             channel.exchange_delete(exchange)
     connection.close()
 
@@ -168,7 +171,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
            "AMQP_COMMAND_EXCHANGE": names["commands"], "SAVE_SERVER_QUEUE": names["save"],
            "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
            "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
-           "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1"}
+           "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1",
+           "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
+           **credentials.api_env()}
     admin_sql(f'CREATE DATABASE "{database}"')
     broker("declare", names)
     processes: list[subprocess.Popen] = []
@@ -188,10 +193,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                         ping_interval=None)
         connect_started = time.perf_counter()
         chargers = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("chargers.py")),
+            [sys.executable, "-m", "bench.commands.chargers",
              "--gateway", f"ws://127.0.0.1:{ports['GATEWAY_PORT']}",
              "--baseline", f"ws://127.0.0.1:{direct.port}", "--stations", str(args.stations),
-             "--prefix", prefix], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             "--prefix", prefix], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT)
         processes.append(chargers)
         line = await asyncio.to_thread(chargers.stdout.readline)  # type: ignore[union-attr]
         if not line.startswith("READY"):
@@ -200,7 +206,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         stations = [f"{prefix}-{i:05d}" for i in range(args.stations)]
         api = f"http://127.0.0.1:{ports['SAVE_SERVER_PORT']}"
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(timeout=30, limits=limits,
+                                     headers=credentials.HEADERS) as client:
 
             async def command(station_id: str) -> None:
                 response = await client.post(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bench.common import credentials
+
 LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 
@@ -45,7 +47,8 @@ async def _run(base_url: str, plans: Sequence[Plan], concurrency: int,
     for plan in plans:
         queue.put_nowait(plan)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits,
+                                 headers=credentials.HEADERS) as client:
         started = time.perf_counter()
         deadline = started + budget_s
         await asyncio.gather(*(_worker(client, queue, result, deadline)

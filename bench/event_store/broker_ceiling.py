@@ -7,7 +7,7 @@ connection, publisher confirms and a window of messages in flight: `pika` = the 
 gateway's client (one task per publish, window 2,000). 1 vs N publishers show whether the
 broker or the client is the bottleneck. Also usable alone:
 
-    .venv/bin/python bench/event_store/broker_ceiling.py --messages 200000 --publishers 1,2,4
+    .venv/bin/python -m bench.event_store.broker_ceiling --messages 200000 --publishers 1,2,4
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any
 import aiormq
 import pika
 from aiormq.abc import ConfirmationFrameType
-from cpu import CpuSpan
-from events import stored_events
 from pamqp.commands import Basic
-from processes import AMQP_URL
 
+from bench.event_store.cpu import CpuSpan
+from bench.event_store.events import stored_events
+from bench.event_store.processes import AMQP_URL
 from event_store.domain.events import StoredEvent
 from event_store.infrastructure.rabbitmq_replay import CONFIRM_WINDOW, PikaReplayPublisher
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pika
-from processes import AMQP_URL, RabbitNames, event_store_process
 
+from bench.event_store.processes import AMQP_URL, RabbitNames, event_store_process
 from event_store.bootstrap import batch_policy
 from event_store.config import Settings
 from event_store.infrastructure.embedded_broker import EmbeddedEventFeed

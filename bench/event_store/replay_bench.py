@@ -19,12 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import broker_ceiling
 import httpx
 import pika
-from cpu import CpuSpan
-from processes import AMQP_URL, RabbitNames, event_store_process
 
+from bench.common import credentials
+from bench.event_store import broker_ceiling
+from bench.event_store.cpu import CpuSpan
+from bench.event_store.processes import AMQP_URL, RabbitNames, event_store_process
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.embedded_broker import EmbeddedReplayPublisher
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage, to_micros
@@ -71,14 +72,15 @@ def rabbitmq(path: Path, names: RabbitNames, start: datetime, end: datetime,
     result: dict[str, Any] = {}
     with event_store_process("api", path, log_path, AMQP_URL=AMQP_URL,
                              AMQP_EXCHANGE=names.exchange) as (base, _pid), CpuSpan() as cpu:
-        response = httpx.post(f"{base}/replays", json={
+        response = httpx.post(f"{base}/replays", headers=credentials.HEADERS, json={
             "target": names.replay_queue, "start_date": start.isoformat(),
             "end_date": end.isoformat()}, timeout=30)
         response.raise_for_status()
         job_id = response.json()["id"]
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            job = httpx.get(f"{base}/replays/{job_id}", timeout=30).json()
+            job = httpx.get(f"{base}/replays/{job_id}", timeout=30,
+                            headers=credentials.HEADERS).json()
             if job["state"] not in ("pending", "running"):
                 break
             time.sleep(0.2)

@@ -3,9 +3,9 @@ broker and RabbitMQ), replay from store to broker, `GET /events` over 5,000,000 
 Prints a markdown report; also writes it with the raw figures to
 bench/results/<UTC time>-event-store/. MongoDB is not measured (see the report).
 
-    .venv/bin/python bench/event_store/run.py           # full size (~10 min incl. seeding)
-    .venv/bin/python bench/event_store/run.py --smoke   # small, < 1 min
-    .venv/bin/python bench/event_store/run.py --store /tmp/es.sqlite3 --keep-store  # reuse
+    .venv/bin/python -m bench.event_store.run           # full size (~10 min incl. seeding)
+    .venv/bin/python -m bench.event_store.run --smoke   # small, < 1 min
+    .venv/bin/python -m bench.event_store.run --store /tmp/es.sqlite3 --keep-store  # reuse
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "common"))
-
-import ingest_bench
-import replay_bench
-import store_bench
-from events import DAY0, bodies
-from machine import load_line, machine_lines, verdict
-from processes import RabbitNames
+from bench.common.machine import load_line, machine_lines, verdict
+from bench.event_store import ingest_bench, replay_bench, store_bench
+from bench.event_store.events import DAY0, bodies
+from bench.event_store.processes import RabbitNames
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -204,7 +200,7 @@ def main(argv: list[str]) -> int:
     report = Report()
     report.add("### event-store (issue 5)")
     report.add()
-    for line in machine_lines(["bench/event_store/run.py", *argv]):
+    for line in machine_lines(["-m", "bench.event_store.run", *argv]):
         report.add(f"- {line}")
     report.add("- storage: the embedded SQLite adapter (`SqliteEventStorage`); MongoDB: "
                + ("MONGO_URL is set but this bench measures SQLite only"

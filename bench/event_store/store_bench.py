@@ -11,11 +11,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from events import DAY0, station_id, stored_events
-from http_load import Plan, run_plans
-from machine import latency_summary
-from processes import event_store_process
-
+from bench.common.http_load import Plan, run_plans
+from bench.common.machine import latency_summary
+from bench.event_store.events import DAY0, station_id, stored_events
+from bench.event_store.processes import event_store_process
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage, to_micros
 
 SEED_BATCH = 10_000

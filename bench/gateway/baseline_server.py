@@ -6,7 +6,7 @@ Accepted, Heartbeat with UTC time, empty StatusNotification / MeterValues answer
 `ocpp` package's defaults (schema validation on, in a thread executor). Whatever the gateway
 costs beyond this is the price of its guarantees.
 
-    python bench/gateway/baseline_server.py --port 9100
+    python -m bench.gateway.baseline_server --port 9100
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import signal
 from datetime import UTC, datetime
 from typing import Any
 
-from gc_wrapper import GcPauses  # bench/gateway, next to this script
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -29,6 +28,8 @@ from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from bench.gateway.gc_wrapper import GcPauses
 
 HEARTBEAT_INTERVAL_SECONDS = 300
 _transaction_ids = itertools.count(1)

@@ -1,7 +1,7 @@
 """How long does the local RabbitMQ take to confirm a publish? (isolates the gateway's tail)
 
-    python bench/gateway/broker_confirms.py --rate 1000 --duration 20 --queue classic
-    python bench/gateway/broker_confirms.py --matrix --duration 20     # every queue x consumer
+    python -m bench.gateway.broker_confirms --rate 1000 --duration 20 --queue classic
+    python -m bench.gateway.broker_confirms --matrix --duration 20     # every queue x consumer
 
 Publishes event-sized JSON messages (~700 bytes) exactly as the gateway does (aiormq
 `basic_publish` on a confirm channel, persistent, mandatory) to a topic exchange of its own,
@@ -30,8 +30,9 @@ import uuid
 
 import aio_pika
 import aiormq
-from loadgen import latency_figures
-from procstat import busy_percent_since, read_system_busy, wait_for_quiet
+
+from bench.gateway.loadgen import latency_figures
+from bench.gateway.procstat import busy_percent_since, read_system_busy, wait_for_quiet
 
 QUEUE_ARGUMENTS: dict[str, dict[str, object]] = {
     "classic": {},

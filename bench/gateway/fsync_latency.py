@@ -1,6 +1,6 @@
 """fsync latency of a filesystem (RabbitMQ's data directory by default).
 
-    python bench/gateway/fsync_latency.py --dir /var/lib/rabbitmq --duration 10
+    python -m bench.gateway.fsync_latency --dir /var/lib/rabbitmq --duration 10
 
 Appends `--block` bytes to a scratch file and fsyncs it, `--rate` times per second (0 = as fast
 as possible), and reports the fsync latency. The file is deleted at the end. RabbitMQ confirms
@@ -17,7 +17,7 @@ import pathlib
 import time
 import uuid
 
-from loadgen import latency_figures
+from bench.gateway.loadgen import latency_figures
 
 
 def measure(directory: pathlib.Path, duration: float, block: int, rate: float) -> dict[str, object]:

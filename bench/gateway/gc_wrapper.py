@@ -1,6 +1,6 @@
 """Run a Python module as `python -m` would, logging its garbage-collection pauses at exit.
 
-    python bench/gateway/gc_wrapper.py [--freeze-every SECONDS] -m ocpp_events serve
+    python -m bench.gateway.gc_wrapper [--freeze-every SECONDS] -m ocpp_events serve
 
 Used by `run.py --gateway-gc` to see whether the gateway's latency spikes are collector pauses,
 without touching the gateway: its `__main__` runs unchanged in this process. With
@@ -55,8 +55,8 @@ def main() -> None:
         every, args = float(args[1]), args[2:]
         threading.Thread(target=freeze_periodically, args=(every,), daemon=True).start()
     if args[:1] != ["-m"] or len(args) < 2:
-        raise SystemExit("usage: gc_wrapper.py [--stats-only | --freeze-every SECONDS] "
-                         "-m MODULE [ARGS...]")
+        raise SystemExit("usage: python -m bench.gateway.gc_wrapper "
+                         "[--stats-only | --freeze-every SECONDS] -m MODULE [ARGS...]")
     pauses = GcPauses()
     gc.callbacks.append(pauses)
     atexit.register(pauses.report)

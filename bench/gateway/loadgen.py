@@ -1,6 +1,6 @@
 """Load generator: N simulated OCPP 1.6 stations over loopback websockets against one target.
 
-    python bench/gateway/loadgen.py --port 9000 --stations 200 --rate 1000 --duration 60 \
+    python -m bench.gateway.loadgen --port 9000 --stations 200 --rate 1000 --duration 60 \
         --target-pid 1234 --json result.json
 
 Phases (absolute wall clock, shared by every generator process):
@@ -28,9 +28,9 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from frames import DEFAULT_MIX, CallMix
-from procstat import ProcessSampler
-from station import WorkerPlan, WorkerReport, run_worker
+from bench.gateway.frames import DEFAULT_MIX, CallMix
+from bench.gateway.procstat import ProcessSampler
+from bench.gateway.station import WorkerPlan, WorkerReport, run_worker
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 MAX_STATIONS = 20_000

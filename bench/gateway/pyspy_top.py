@@ -1,6 +1,6 @@
 """Summarise a py-spy `--format raw` profile (collapsed stacks): where the time goes.
 
-    python bench/gateway/pyspy_top.py bench/results/<run>/sustained-gateway.pyspy.txt [--top 25]
+    python -m bench.gateway.pyspy_top bench/results/<run>/sustained-gateway.pyspy.txt [--top 25]
 
 Prints the functions with the most samples on top of the stack (self) and the functions with
 the most samples anywhere in the stack (inclusive), as a share of all samples.

@@ -1,8 +1,8 @@
 """Gateway benchmarks of issue 3: the real gateway and the bare baseline, same load, same run.
 
-    .venv/bin/python bench/gateway/run.py                      # all three, full size (~10 min)
-    .venv/bin/python bench/gateway/run.py --scale 0.05 --duration 3     # smoke run, < 1 min
-    .venv/bin/python bench/gateway/run.py --scenarios sustained --duration 30
+    .venv/bin/python -m bench.gateway.run                      # all three, full size (~10 min)
+    .venv/bin/python -m bench.gateway.run --scale 0.05 --duration 3     # smoke run, < 1 min
+    .venv/bin/python -m bench.gateway.run --scenarios sustained --duration 30
 
 For each scenario it starts the gateway (`python -m ocpp_events serve` against the local
 RabbitMQ, with an exchange and a queue bound `#` of its own, deleted afterwards), runs the load
@@ -27,9 +27,9 @@ import sys
 import time
 from typing import Any
 
-import targets
-from procstat import machine_busy_percent, wait_for_quiet
-from scenarios import SCENARIOS, Figures, Scenario
+from bench.gateway import targets
+from bench.gateway.procstat import machine_busy_percent, wait_for_quiet
+from bench.gateway.scenarios import SCENARIOS, Figures, Scenario
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -62,14 +62,14 @@ def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argpars
     label = label or target.name
     json_path = out_dir / f"{scenario.key}-{label}.json"
     loadgen_args = scenario.loadgen_args(args.scale, args.duration)
-    argv = [sys.executable, str(HERE / "loadgen.py"), "--port", str(target.port),
+    argv = [sys.executable, "-m", "bench.gateway.loadgen", "--port", str(target.port),
             "--target-pid", str(target.pid), "--label", f"{scenario.key}/{label}",
             "--processes", str(args.processes), "--json", str(json_path), *loadgen_args]
     print(f"$ {' '.join(argv[1:])}", flush=True)
     profiler = start_profiler(target, out_dir / f"{scenario.key}-{label}.pyspy.txt") \
         if label in args.profile.split(",") else None
     try:
-        subprocess.run(argv, check=True, timeout=args.timeout)
+        subprocess.run(argv, check=True, timeout=args.timeout, cwd=REPO)
     finally:
         if profiler is not None:
             stop_profiler(profiler)
@@ -205,7 +205,7 @@ def _loop_lag(quantiles: dict[str, Any] | None) -> str:
 
 def _confirms_probe_argv(args: argparse.Namespace, json_path: pathlib.Path,
                          seconds: float) -> list[str]:
-    return [sys.executable, str(HERE / "broker_confirms.py"), "--amqp-url", args.amqp_url,
+    return [sys.executable, "-m", "bench.gateway.broker_confirms", "--amqp-url", args.amqp_url,
             "--rate", f"{1000 * args.scale:g}",
             "--publishers", str(max(1, round(200 * args.scale))),
             "--duration", f"{seconds:g}", "--queue", args.bench_queue,
@@ -225,7 +225,7 @@ def run_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path) -> dict[
     print(f"$ {' '.join(argv[1:])}", flush=True)
     busy_before = machine_busy_percent(1.0)
     try:
-        subprocess.run(argv, check=True, timeout=args.confirms_probe + 120, cwd=HERE)
+        subprocess.run(argv, check=True, timeout=args.confirms_probe + 120, cwd=REPO)
     except (subprocess.SubprocessError, OSError) as failure:
         print(f"!! confirms probe failed: {failure}", flush=True)
         return None
@@ -250,7 +250,7 @@ def start_confirms_probe(args: argparse.Namespace, out_dir: pathlib.Path, name: 
     argv = _confirms_probe_argv(args, json_path, seconds)
     print(f"$ {' '.join(argv[1:])} &", flush=True)
     busy_before = machine_busy_percent(1.0)
-    return subprocess.Popen(argv, cwd=HERE), json_path, busy_before
+    return subprocess.Popen(argv, cwd=REPO), json_path, busy_before
 
 
 def finish_confirms_probe(process: subprocess.Popen[bytes], json_path: pathlib.Path,
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out or HERE.parent / "results" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = machine_info()
-    command = " ".join(["bench/gateway/run.py", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["-m bench.gateway.run", *(argv if argv is not None else sys.argv[1:])])
     bench_queue = (f"bench queue: {args.bench_queue}, "
                    f"consumer {'on' if args.bench_consumer else 'off'}")
     print(f"$ {command}\nmachine: {json.dumps(machine)}\nresults: {out_dir}", flush=True)

@@ -18,11 +18,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from frames import CALL, CALL_ERROR, CALL_RESULT, CallMix, call_error_frame, call_frame
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.typing import Subprotocol
+
+from bench.gateway.frames import (
+    CALL,
+    CALL_ERROR,
+    CALL_RESULT,
+    CallMix,
+    call_error_frame,
+    call_frame,
+)
 
 LATE_SEND_SECONDS = 0.05  # a call sent later than this after its slot counts as late
 SHUTDOWN_GRACE_SECONDS = 30.0

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import pika
 
-HERE = pathlib.Path(__file__).resolve().parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 20.0
 QUEUE_EXPIRES_MS = 3_600_000  # safety net: an abandoned queue disappears after an hour unused
@@ -144,7 +144,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: pathlib.Pat
     log_path = log_dir / f"{name}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, cwd=REPO)  # bench importable
     return RunningTarget(name, process, port, log_path)
 
 
@@ -152,8 +152,8 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: pathlib.Pat
 def baseline_server(log_dir: pathlib.Path,
                     extra_args: tuple[str, ...] = ()) -> Iterator[RunningTarget]:
     port = free_port()
-    argv = [sys.executable, str(HERE / "baseline_server.py"), "--port", str(port), "--gc-stats",
-            *extra_args]
+    argv = [sys.executable, "-m", "bench.gateway.baseline_server", "--port", str(port),
+            "--gc-stats", *extra_args]
     target = _spawn("baseline", argv, dict(os.environ), log_dir, port)
     try:
         _wait_ready(target, lambda: port_open(port))
@@ -276,6 +276,7 @@ def bench_exchange(amqp_url: str, queue_type: str = "classic",
             channel.queue_delete(queue)
             channel.exchange_delete(exchange)
             channel.exchange_delete(commands_exchange_name(exchange))  # the gateway declared it
+            channel.exchange_delete(f"{exchange}.registry")  # and its station registry feed
         finally:
             connection.close()
 
@@ -284,7 +285,7 @@ def bench_exchange(amqp_url: str, queue_type: str = "classic",
 def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
             extra_env: dict[str, str], wrapper: tuple[str, ...] = ()) -> Iterator[RunningTarget]:
     """`python -m ocpp_events serve`; with `wrapper` (gc_wrapper.py arguments) run through
-    bench/gateway/gc_wrapper.py, which logs the gateway's GC pauses."""
+    bench.gateway.gc_wrapper, which logs the gateway's GC pauses."""
     port, http_port = free_port(), free_port()
     env = dict(os.environ)
     env.update({
@@ -292,11 +293,12 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
         "GATEWAY_HTTP_PORT": str(http_port), "AMQP_URL": amqp_url, "AMQP_EXCHANGE": exchange,
         "AMQP_COMMAND_EXCHANGE": commands_exchange_name(exchange),
         "DATA_DIR": str(log_dir / "gateway-data"), "LOG_LEVEL": log_level,
+        "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
     })
     env.update(extra_env)
     argv = [sys.executable, "-m", "ocpp_events", "serve"]
     if wrapper:
-        argv = [sys.executable, str(HERE / "gc_wrapper.py"), *wrapper, *argv[1:]]
+        argv = [sys.executable, "-m", "bench.gateway.gc_wrapper", *wrapper, *argv[1:]]
     target = _spawn("gateway", argv, env, log_dir, port)
     target.extra["http_port"] = http_port
     try:

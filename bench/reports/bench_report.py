@@ -1,7 +1,7 @@
 """Benchmark (issue 7): one weekly charge report over N charges (default 100,000), built from
 PostgreSQL and sent over SMTP to a local aiosmtpd, timed and with peak RSS measured.
 
-    .venv/bin/python bench/reports/bench_report.py [--charges 100000] [--stations 500]
+    .venv/bin/python -m bench.reports.bench_report [--charges 100000] [--stations 500]
 
 It creates its own database (dropped afterwards unless --keep), seeds stations and charges
 with server-side INSERT … SELECT (charges in the window plus as many outside it), starts

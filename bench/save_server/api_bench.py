@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from database import HISTORY_DAYS, HISTORY_END, HISTORY_START, BenchDatabase
-from http_load import Plan, run_plans
-from machine import RssSampler, latency_summary, proc_status_kib
+
+from bench.common import credentials
+from bench.common.http_load import Plan, run_plans
+from bench.common.machine import RssSampler, latency_summary, proc_status_kib
+from bench.save_server.database import HISTORY_DAYS, HISTORY_END, HISTORY_START, BenchDatabase
 
 
 def free_port() -> int:
@@ -32,7 +34,7 @@ def api_process(db: BenchDatabase, log_path: str) -> Iterator[tuple[str, int]]:
     """Yields (base URL, pid); SIGTERM at the end."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": db.sqlalchemy_url, "SAVE_SERVER_HOST": "127.0.0.1",
-           "SAVE_SERVER_PORT": str(port), "LOG_LEVEL": "WARNING"}
+           "SAVE_SERVER_PORT": str(port), "LOG_LEVEL": "WARNING", **credentials.api_env()}
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "save_server", "api"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
@@ -164,7 +166,7 @@ STATIONS_SQL = [
 def stations_list(base: str, repeats: int) -> dict[str, Any]:
     """GET /charging-stations `repeats` times, one at a time (the full list each time)."""
     latencies, sizes, count = [], [], 0
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, headers=credentials.HEADERS) as client:
         for _ in range(repeats):
             began = time.perf_counter()
             response = client.get("/charging-stations")
@@ -199,7 +201,7 @@ def stations_sql_baseline(db: BenchDatabase, repeats: int,
 
 def csv_window(db: BenchDatabase, rows: int) -> tuple[datetime, datetime, int]:
     """The newest [start, end] window holding about `rows` finished charges ("last month's
-    charges"; older windows are slower, see docs/performance.md)."""
+    charges"; older windows are slower, see docs/performance-log.md)."""
     conn = db.connect()
     with conn, conn.cursor() as cursor:
         cursor.execute("SELECT started_at FROM charges ORDER BY started_at DESC"
@@ -223,7 +225,7 @@ def csv_export(base: str, pid: int, start: datetime, end: datetime) -> dict[str,
     first_byte: float | None = None
     with RssSampler(pid) as sampler, httpx.stream(
             "GET", f"{base}/charges.csv", params={"start_date": iso(start), "end_date": iso(end)},
-            timeout=900) as response:
+            timeout=900, headers=credentials.HEADERS) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             if first_byte is None:

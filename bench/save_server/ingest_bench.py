@@ -30,11 +30,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pika
-from database import BenchDatabase
-from machine import latency_summary
-from process_control import stop_processes
 from psycopg2.extras import execute_values
-from sessions import Event
+
+from bench.common.machine import latency_summary
+from bench.common.process_control import stop_processes
+from bench.save_server.database import BenchDatabase
+from bench.save_server.sessions import Event
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 POLL_SECONDS = 0.02

@@ -2,10 +2,10 @@
 PostgreSQL, and worker ingest from RabbitMQ. Prints a markdown report; also writes it with the
 raw figures to bench/results/<UTC time>-save-server/.
 
-    .venv/bin/python bench/save_server/run.py              # full size (~10 min incl. seeding)
-    .venv/bin/python bench/save_server/run.py --smoke      # small, < 1 min
-    .venv/bin/python bench/save_server/run.py --keep-database   # reuse the seeded DB next time
-    .venv/bin/python bench/save_server/run.py --drop-only       # drop bench_save and exit
+    .venv/bin/python -m bench.save_server.run              # full size (~10 min incl. seeding)
+    .venv/bin/python -m bench.save_server.run --smoke      # small, < 1 min
+    .venv/bin/python -m bench.save_server.run --keep-database   # reuse the seeded DB next time
+    .venv/bin/python -m bench.save_server.run --drop-only       # drop bench_save and exit
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "common"))
-
-import api_bench
-import ingest_bench
-from database import BenchDatabase, seed
-from machine import load_line, machine_lines, verdict
-from sessions import Event, session_events
+from bench.common.machine import load_line, machine_lines, verdict
+from bench.save_server import api_bench, ingest_bench
+from bench.save_server.database import BenchDatabase, seed
+from bench.save_server.sessions import Event, session_events
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SEED_REVISION = "0003_station_commands"  # the schema `database.seed` writes
@@ -272,7 +269,7 @@ def main(argv: list[str]) -> int:
     report = Report()
     report.add("### save-server (issue 4)")
     report.add()
-    for line in machine_lines(["bench/save_server/run.py", *argv]):
+    for line in machine_lines(["-m", "bench.save_server.run", *argv]):
         report.add(f"- {line}")
     try:
         ensure_seeded(db, args, report)

@@ -5,9 +5,9 @@ wall time per event for each batch size, and the CPU time of the database's back
 from /proc: PostgreSQL must run on this machine); run it under py-spy to see where the time
 goes.
 
-    .venv/bin/python bench/save_server/worker_cpu.py --events 12000 --batch-sizes 200,5
+    .venv/bin/python -m bench.save_server.worker_cpu --events 12000 --batch-sizes 200,5
     .venv/bin/py-spy record --format raw -r 200 -o /tmp/w.txt -- \\
-        .venv/bin/python bench/save_server/worker_cpu.py --batch-sizes 200
+        .venv/bin/python -m bench.save_server.worker_cpu --batch-sizes 200
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "common"))
-
-from database import BenchDatabase
-from sessions import Event, session_events
-
+from bench.save_server.database import BenchDatabase
+from bench.save_server.sessions import Event, session_events
+from save_server.bootstrap import bootstrap
+from save_server.config import Settings
 from save_server.domain.ports import Delivery, EventStream
-from save_server.infrastructure.db.engine import make_engine
-from save_server.infrastructure.db.uow import SqlUnitOfWork
 from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.worker import EventWorker
 
@@ -99,14 +96,14 @@ def main(argv: list[str]) -> int:
     db.create()
     try:
         db.migrate()
-        engine = make_engine(db.sqlalchemy_url)
-        worker = EventWorker(lambda: ListStream(), lambda: SqlUnitOfWork(engine))
+        container = bootstrap(Settings(database_url=db.sqlalchemy_url))
+        worker = EventWorker(lambda: ListStream(), container.uow_factory)
         events = session_events(args.stations, args.events * (len(sizes) + 1))
         run(worker, events[:args.events], 200, db)  # warm-up: stations created, caches filled
         for i, size in enumerate(sizes, start=1):
             figures = run(worker, events[i * args.events:(i + 1) * args.events], size, db)
             print(" ".join(f"{k}={v:,.0f}" for k, v in figures.items()), flush=True)
-        engine.dispose()
+        container.close()
     finally:
         db.drop()
     return 0

@@ -10,7 +10,7 @@ processes are started and the drain is timed:
 Everything created is deleted at the end. Prints a markdown table (also written to
 bench/results/<time>-scaleout/report.md).
 
-    .venv/bin/python bench/scaleout/run.py [--events 20000] [--stations 500] [--workers 1 2]
+    .venv/bin/python -m bench.scaleout.run [--events 20000] [--stations 500] [--workers 1 2]
         [--shards N]   # save-server on N shard queues (SAVE_SERVER_SHARDS), default 0
 """
 
@@ -33,13 +33,11 @@ from pathlib import Path
 import pika
 import psycopg2
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "save_server"))
-sys.path.insert(0, str(HERE.parent / "common"))
+from bench.common.machine import machine_lines
+from bench.common.process_control import stop_processes
+from bench.save_server.sessions import Event, session_events
 
-from machine import machine_lines  # noqa: E402  (bench/common)
-from process_control import stop_processes  # noqa: E402  (bench/common)
-from sessions import Event, session_events  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -220,7 +218,7 @@ def main(argv: list[str]) -> int:
                         help="save-server: SAVE_SERVER_SHARDS (0: one queue)")
     args = parser.parse_args(argv)
     events = session_events(args.stations, args.events, station_prefix="SCALE-")
-    lines = ["# Scale-out drain: 1 vs 2 workers", "", *machine_lines(["bench/scaleout/run.py",
+    lines = ["# Scale-out drain: 1 vs 2 workers", "", *machine_lines(["-m", "bench.scaleout.run",
                                                                      *argv]), "",
              f"backlog: {len(events):,} events of {args.stations:,} stations' interleaved "
              "1.6 sessions, published before the workers start", "",

@@ -1,8 +1,39 @@
+"""The broker's semantics, each test run on the memory-only broker and on the journaled one
+with every queue durable (the embedded mode's event queues)."""
+
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
 from csms_embedded.broker import InProcessBroker, topic_matches
+from csms_embedded.journal import Journal
+
+NewBroker = Callable[[], InProcessBroker]
+
+
+class DurableQueues(InProcessBroker):
+    """Declares every queue durable, so each message goes through the journal."""
+
+    def declare_queue(self, name: str, bindings: Iterable[tuple[str, str]] = (),
+                      dead_letter_queue: str | None = None, durable: bool = True) -> None:
+        super().declare_queue(name, bindings, dead_letter_queue, durable)
+
+
+@pytest.fixture(params=["memory", "journal"])
+def new_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewBroker]:
+    made: list[InProcessBroker] = []
+
+    def make() -> InProcessBroker:
+        broker = (InProcessBroker() if request.param == "memory"
+                  else DurableQueues(Journal(tmp_path / f"broker-{len(made)}.sqlite3")))
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.close()
 
 
 @pytest.mark.parametrize(
@@ -25,8 +56,8 @@ def test_topic_matching_follows_amqp_rules(pattern: str, key: str, expected: boo
     assert topic_matches(pattern, key) is expected
 
 
-def test_publish_routes_once_to_each_bound_queue() -> None:
-    broker = InProcessBroker()
+def test_publish_routes_once_to_each_bound_queue(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("store", [("ocpp-events", "#")])
     broker.declare_queue("save", [("ocpp-events", "ocpp-events.boot-notification"),
                                   ("ocpp-events", "ocpp-events.#")])
@@ -35,8 +66,8 @@ def test_publish_routes_once_to_each_bound_queue() -> None:
     assert broker.depth("store") == 1 and broker.depth("save") == 1
 
 
-def test_nack_requeues_at_front_flagged_redelivered() -> None:
-    broker = InProcessBroker()
+def test_nack_requeues_at_front_flagged_redelivered(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("x", "#")])
     broker.publish("x", "a", b"first")
     broker.publish("x", "a", b"second")
@@ -47,8 +78,8 @@ def test_nack_requeues_at_front_flagged_redelivered() -> None:
     assert again is not None and again.body == b"first" and again.redelivered
 
 
-def test_nack_without_requeue_dead_letters() -> None:
-    broker = InProcessBroker()
+def test_nack_without_requeue_dead_letters(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("x", "#")], dead_letter_queue="q.dead-letter")
     broker.publish("x", "a", b"poison")
     message = broker.get("q", 0)
@@ -58,8 +89,8 @@ def test_nack_without_requeue_dead_letters() -> None:
     assert broker.get("q.dead-letter", 0).body == b"poison"
 
 
-def test_recover_redelivers_unacked_in_order() -> None:
-    broker = InProcessBroker()
+def test_recover_redelivers_unacked_in_order(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("x", "#")])
     for body in (b"1", b"2", b"3"):
         broker.publish("x", "a", body)
@@ -69,8 +100,8 @@ def test_recover_redelivers_unacked_in_order() -> None:
     assert [broker.get("q", 0).body for _ in range(2)] == [b"2", b"3"]
 
 
-def test_get_blocks_until_a_message_arrives() -> None:
-    broker = InProcessBroker()
+def test_get_blocks_until_a_message_arrives(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("x", "#")])
     threading.Timer(0.05, lambda: broker.publish("x", "a", b"late")).start()
     message = broker.get("q", timeout=5)
@@ -78,9 +109,9 @@ def test_get_blocks_until_a_message_arrives() -> None:
     assert broker.get("q", timeout=0.01) is None
 
 
-def test_direct_exchange_routes_on_the_exact_key_only() -> None:
+def test_direct_exchange_routes_on_the_exact_key_only(new_broker: NewBroker) -> None:
     """A direct exchange ignores topic wildcards: `CP.*` is a literal station id there."""
-    broker = InProcessBroker()
+    broker = new_broker()
     broker.declare_exchange("commands", "direct")
     broker.declare_queue("gateway-a", [("commands", "CP.*")])
     broker.declare_queue("gateway-b", [("commands", "CP.1")])
@@ -91,16 +122,16 @@ def test_direct_exchange_routes_on_the_exact_key_only() -> None:
     assert broker.get("gateway-a", timeout=0).body == b"y"
 
 
-def test_unroutable_publish_on_a_direct_exchange_counts_zero_queues() -> None:
-    broker = InProcessBroker()
+def test_unroutable_publish_on_a_direct_exchange_counts_zero_queues(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_exchange("commands", "direct")
     broker.declare_queue("gateway-a", [("commands", "CP-1")])
     broker.unbind("gateway-a", "commands", "CP-1")
     assert broker.publish("commands", "CP-1", b"x") == 0
 
 
-def test_an_exchange_keeps_its_kind() -> None:
-    broker = InProcessBroker()
+def test_an_exchange_keeps_its_kind(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_exchange("commands", "direct")
     broker.declare_exchange("commands", "direct")
     with pytest.raises(ValueError):
@@ -109,16 +140,16 @@ def test_an_exchange_keeps_its_kind() -> None:
         broker.declare_exchange("other", "fanout")
 
 
-def test_has_queue_reports_declared_and_deleted_queues() -> None:
-    broker = InProcessBroker()
+def test_has_queue_reports_declared_and_deleted_queues(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("replies")
     assert broker.has_queue("replies")
     broker.delete_queue("replies")
     assert not broker.has_queue("replies")
 
 
-def test_get_many_takes_up_to_n_ready_messages_in_order_each_unacked() -> None:
-    broker = InProcessBroker()
+def test_get_many_takes_up_to_n_ready_messages_in_order_each_unacked(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("ex", "#")])
     for i in range(5):
         broker.publish("ex", "a.b", str(i).encode())
@@ -134,8 +165,8 @@ def test_get_many_takes_up_to_n_ready_messages_in_order_each_unacked() -> None:
     assert [m.body for m in broker.get_many("q", 10, timeout=0)] == [b"2", b"3", b"4", b"1"]
 
 
-def test_get_many_blocks_until_a_message_arrives() -> None:
-    broker = InProcessBroker()
+def test_get_many_blocks_until_a_message_arrives(new_broker: NewBroker) -> None:
+    broker = new_broker()
     broker.declare_queue("q", [("ex", "#")])
     timer = threading.Timer(0.05, broker.publish, args=("ex", "k", b"late"))
     timer.start()
@@ -143,3 +174,15 @@ def test_get_many_blocks_until_a_message_arrives() -> None:
         assert [m.body for m in broker.get_many("q", 5, timeout=2)] == [b"late"]
     finally:
         timer.join()
+
+
+def test_pending_counts_ready_and_unacknowledged_until_acked(new_broker: NewBroker) -> None:
+    broker = new_broker()
+    broker.declare_queue("store", [("ocpp-events", "#")])
+    assert broker.pending("store") == 0 and broker.pending("unknown") == 0
+    for body in (b"1", b"2"):
+        broker.publish("ocpp-events", "ocpp-events.heart-beat", body)
+    taken = broker.get("store", timeout=0)
+    assert (broker.pending("store"), broker.depth("store")) == (2, 1)
+    broker.ack("store", taken)
+    assert broker.pending("store") == 1

@@ -83,3 +83,48 @@ def rabbitmq() -> Iterator[dict[str, str]]:
         channel.queue_delete(queue)
     channel.exchange_delete(names["exchange"])
     connection.close()
+
+
+def _account_events(role: str = "admin", enabled: bool = True) -> tuple[list[bytes], str]:
+    """What save-server publishes when it creates an account and an API key for it (the
+    `accounts.*` events, docs/events.md), and that key."""
+    import hashlib
+    import secrets
+
+    account_id, key_id = str(uuid.uuid4()), secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+    def event(kind: str, payload: dict) -> bytes:
+        return json.dumps({"event_id": str(uuid.uuid4()), "type": f"accounts.{kind}",
+                           "schema_version": 1, "charging_station_id": None,
+                           "received_at": now, "principal": "test", "payload": payload}).encode()
+
+    return [event("account-created", {"account_id": account_id, "email": f"{role}@test",
+                                      "role": role, "enabled": enabled,
+                                      "password_hash": None}),
+            event("api-key-created", {"key_id": key_id, "account_id": account_id,
+                                      "role": role, "expires_at": None, "revoked_at": None,
+                                      "secret_hash": hashlib.sha256(secret.encode()).hexdigest()})
+            ], f"csk_{key_id}_{secret}"
+
+
+@pytest.fixture
+def authorize() -> Callable[..., dict[str, str]]:
+    """`authorize(app, role="admin")`: teaches the app's credential copy a new account and key
+    (as if their events had been stored) and returns headers carrying that key."""
+
+    def teach(app, role: str = "admin") -> dict[str, str]:
+        bodies, key = _account_events(role)
+        for body in bodies:
+            envelope = json.loads(body)
+            app.state.authenticator.copy.apply(envelope["type"], envelope["payload"])
+        return {"Authorization": f"Bearer {key}"}
+
+    return teach
+
+
+@pytest.fixture
+def account_events() -> Callable[..., tuple[list[bytes], str]]:
+    """`account_events(role="admin")` → (the account events' bodies, the API key)."""
+    return _account_events

@@ -16,8 +16,9 @@ START, STOP = "ocpp-events.start-transaction", "ocpp-events.stop-transaction"
 
 
 @pytest.fixture
-def client(sqlite_storage):
-    with TestClient(build_app(sqlite_storage, publisher_factory=None)) as client:
+def client(sqlite_storage, authorize):
+    app = build_app(sqlite_storage, publisher_factory=None)
+    with TestClient(app, headers=authorize(app)) as client:
         yield client
 
 

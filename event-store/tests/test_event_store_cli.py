@@ -13,6 +13,7 @@ import httpx
 import pika
 import pytest
 
+from event_store.domain.events import parse_event
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
 
@@ -53,19 +54,47 @@ def wait_until(check, timeout: float = 15.0):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def test_api_process_serves_events_and_stops_on_sigterm(tmp_path):
+def public_key_file(tmp_path) -> str:
+    """A public key as save-server's (only its format matters to these tests)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    path = tmp_path / "auth-public-key.pem"
+    path.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return str(path)
+
+
+def test_api_process_serves_events_and_stops_on_sigterm(tmp_path, account_events):
     port = free_port()
+    bodies, key = account_events("admin")  # stored before: the API knows the key at start
+    storage = SqliteEventStorage(tmp_path / "api.sqlite3")
+    storage.save_many([parse_event(body) for body in bodies])
+    storage.close()
     process = start("api", EVENT_STORE_PORT=str(port), EVENT_STORE_HOST="127.0.0.1",
-                    EVENT_STORE_SQLITE_PATH=str(tmp_path / "api.sqlite3"))
+                    EVENT_STORE_SQLITE_PATH=str(tmp_path / "api.sqlite3"),
+                    AUTH_PUBLIC_KEYS_FILE=public_key_file(tmp_path))
     try:
         base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {key}"}
         wait_until(lambda: httpx.get(f"{base}/health").status_code == 200)
-        assert httpx.get(f"{base}/events").json() == []
-        assert httpx.get(f"{base}/events", params={"limit": 0}).status_code == 422
-        assert httpx.post(f"{base}/replays", json={"target": "all"}).status_code == 503
+        assert httpx.get(f"{base}/events").status_code == 401
+        heartbeats = {"type": "ocpp-events.heart-beat"}
+        assert httpx.get(f"{base}/events", params=heartbeats, headers=auth).json() == []
+        assert httpx.get(f"{base}/events", params={"limit": 0}, headers=auth
+                         ).status_code == 422
+        assert httpx.post(f"{base}/replays", json={"target": "all"}, headers=auth
+                          ).status_code == 503
     finally:
         assert terminate(process) == 0
     assert (tmp_path / "api.sqlite3").exists()
+
+
+def test_api_without_the_public_key_file_refuses_to_start_and_says_which(tmp_path):
+    process = start("api", EVENT_STORE_PORT=str(free_port()), EVENT_STORE_HOST="127.0.0.1",
+                    EVENT_STORE_SQLITE_PATH=str(tmp_path / "api.sqlite3"))
+    output, _ = process.communicate(timeout=20)
+    assert process.returncode != 0 and b"AUTH_PUBLIC_KEYS_FILE" in output
 
 
 def test_worker_without_amqp_url_exits_with_a_clear_message(tmp_path):

@@ -137,6 +137,17 @@ class StorageContract:
         assert storage.delete_older_than(at(30)) == 1
         assert [e.event_id for e in storage.find(EventQuery())] == [kept.event_id]
 
+    def test_retention_keeps_business_events_whatever_their_age(self, storage, make_event):
+        traffic = [make_event(received_at=at(0), event_type=t)
+                   for t in ("ocpp-events.heart-beat", "ocpp-commands.reset")]
+        business = [make_event(received_at=at(0), event_type=t)
+                    for t in ("accounts.account-created", "reports.subscription-created",
+                              "event-store.replay-started")]
+        storage.save_many([*traffic, *business])
+        assert storage.delete_older_than(at(30)) == 2
+        assert {e.event_id for e in storage.find(EventQuery())} == {
+            e.event_id for e in business}
+
     def test_concurrent_writers_from_several_threads_store_each_event_once(self, storage,
                                                                            make_event):
         events = [make_event(received_at=at(i)) for i in range(200)]

@@ -1,16 +1,19 @@
-"""`run_embedded`: worker and API on the in-process broker until cancelled, then a clean stop."""
+"""EmbeddedEventStore: worker and API on the in-process broker until cancelled, then a clean
+stop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import threading
 
 import httpx
 
 from csms_embedded.broker import InProcessBroker
-from event_store.bootstrap import run_embedded
+from csms_embedded.lifecycle import run_together
+from event_store.bootstrap import EmbeddedEventStore
 from event_store.config import Settings
 
 
@@ -40,20 +43,27 @@ def store_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("event-store")]
 
 
-async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, envelope):
+async def test_embedded_event_store_ingests_serves_replays_and_stops_cleanly(
+        tmp_path, envelope, account_events):
     broker = InProcessBroker()
     port = free_port()
     settings = Settings(data_dir=tmp_path, event_store_host="127.0.0.1", event_store_port=port)
-    task = asyncio.create_task(run_embedded(broker, tmp_path, settings=settings))
+    task = asyncio.create_task(
+        run_together(broker, [EmbeddedEventStore(broker, tmp_path, settings)]))
     await asyncio.sleep(0)  # the queue exists from the first step on: nothing published is lost
     body = envelope(station="CP-EMB")
     assert broker.publish("ocpp-events", "ocpp-events.heart-beat", body) == 1
+    accounts, key = account_events("admin")  # as save-server publishes them
+    for account_event in accounts:
+        broker.publish("ocpp-events", json.loads(account_event)["type"], account_event)
     base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, timeout=5, headers=headers) as client:
         events = await poll_events(client, "/events?charging_station_id=CP-EMB", 1)
         assert events[0]["charging_station_id"] == "CP-EMB"
         broker.declare_queue("save-server-test")
-        replay = await client.post("/replays", json={"target": "save-server-test"})
+        replay = await client.post("/replays", json={"target": "save-server-test",
+                                                     "type": ["ocpp-events.heart-beat"]})
         assert replay.status_code == 202
         for _ in range(100):
             state = (await client.get(f"/replays/{replay.json()['id']}")).json()["state"]
@@ -67,15 +77,17 @@ async def test_run_embedded_ingests_serves_replays_and_stops_cleanly(tmp_path, e
     assert store_threads() == []
     assert (tmp_path / "event-store.sqlite3").exists()
 
-    again = asyncio.create_task(run_embedded(InProcessBroker(), tmp_path, settings=settings))
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+    fresh = InProcessBroker()
+    again = asyncio.create_task(
+        run_together(fresh, [EmbeddedEventStore(fresh, tmp_path, settings)]))
+    async with httpx.AsyncClient(base_url=base, timeout=5, headers=headers) as client:
         events = await poll_events(client, "/events?charging_station_id=CP-EMB", 1)
     await stop(again)
     assert len(events) == 1  # a second run reuses the stored data
     assert store_threads() == []
 
 
-async def test_run_embedded_reports_a_busy_port_clearly(tmp_path):
+async def test_embedded_event_store_reports_a_busy_port_clearly(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -83,9 +95,10 @@ async def test_run_embedded_reports_a_busy_port_clearly(tmp_path):
         settings = Settings(data_dir=tmp_path, event_store_host="127.0.0.1",
                             event_store_port=port)
         try:
-            await run_embedded(InProcessBroker(), tmp_path, settings=settings)
+            broker = InProcessBroker()
+            await run_together(broker, [EmbeddedEventStore(broker, tmp_path, settings)])
         except OSError as error:
             assert f"127.0.0.1:{port}" in str(error)
         else:
-            raise AssertionError("run_embedded started on a busy port")
+            raise AssertionError("the event-store started on a busy port")
     assert store_threads() == []

@@ -144,9 +144,9 @@ def test_replay_to_all_does_not_block_live_ingestion_and_stores_nothing_twice(
         thread.join(5)
 
 
-def test_replay_api_starts_reports_and_cancels_jobs(sqlite_storage, broker, events):
+def test_replay_api_starts_reports_and_cancels_jobs(sqlite_storage, broker, events, authorize):
     app = build_app(sqlite_storage, lambda: EmbeddedReplayPublisher(broker, EXCHANGE))
-    with TestClient(app) as client:
+    with TestClient(app, headers=authorize(app)) as client:
         response = client.post("/replays", json={"target": "listener", "type": [START]})
         assert response.status_code == 202
         job = response.json()
@@ -172,9 +172,10 @@ def test_replay_api_starts_reports_and_cancels_jobs(sqlite_storage, broker, even
     ({"target": "all", "type": "not-a-list"}, "type"),
     ({"target": "all", "colour": "red"}, "colour"),
 ])
-def test_bad_replay_requests_get_422_naming_the_field(sqlite_storage, broker, body, field):
+def test_bad_replay_requests_get_422_naming_the_field(sqlite_storage, broker, body, field,
+                                                      authorize):
     app = build_app(sqlite_storage, lambda: EmbeddedReplayPublisher(broker, EXCHANGE))
-    with TestClient(app) as client:
+    with TestClient(app, headers=authorize(app)) as client:
         response = client.post("/replays", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", field]

@@ -41,6 +41,9 @@ def test_mongo_adapter_on_mongomock_retention_turns_the_date_index_into_a_ttl_in
     storage.ensure_indexes(retention_days=None)
     storage.ensure_indexes(retention_days=30)
     assert collection.index_information()["date"]["expireAfterSeconds"] == 30 * 86400
+    # only the stations' traffic expires (business events are marked not expiring)
+    assert collection.index_information()["date"]["partialFilterExpression"] == {
+        "expiring": True}
     storage.ensure_indexes(retention_days=None)
     assert "expireAfterSeconds" not in collection.index_information()["date"]
 

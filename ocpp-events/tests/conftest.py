@@ -17,7 +17,7 @@ from referencing import Registry, Resource
 from ocpp_events.bootstrap import Gateway, build_gateway
 from ocpp_events.config import Settings
 from ocpp_events.domain.events import Event
-from ocpp_events.domain.ports import Clock, Notifier, PublishFailed
+from ocpp_events.domain.ports import Clock, Notifier, PublishFailed, StationRegistry
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
@@ -141,7 +141,9 @@ def gateway_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {"gateway_host": "127.0.0.1", "gateway_port": 0,
                               "gateway_http_port": 0, "gateway_publish_timeout": 2.0,
                               "gateway_disconnect_retry_seconds": 0.5,
-                              "gateway_validate_responses": True}
+                              "gateway_validate_responses": True,
+                              # Most tests are about the OCPP layer, not admission.
+                              "gateway_unknown_stations": "auto-register"}
     values.update(overrides)
     return Settings(**values)
 
@@ -151,8 +153,11 @@ async def make_gateway() -> AsyncIterator[Callable[..., Any]]:
     """Start gateways on free ports (127.0.0.1); all are stopped at teardown."""
     started: list[Gateway] = []
 
-    async def start(notifier: Notifier | None = None, **overrides: Any) -> Gateway:
-        gateway = build_gateway(gateway_settings(**overrides), notifier or RecordingNotifier())
+    async def start(notifier: Notifier | None = None,
+                    station_registry: StationRegistry | None = None,
+                    **overrides: Any) -> Gateway:
+        gateway = build_gateway(gateway_settings(**overrides), notifier or RecordingNotifier(),
+                                station_registry=station_registry)
         await gateway.start()
         started.append(gateway)
         return gateway
@@ -194,6 +199,7 @@ async def rabbit_queue():
     await queue.delete(if_unused=False, if_empty=False)
     await channel.exchange_delete(exchange_name)
     await channel.exchange_delete(f"{exchange_name}.commands")  # gateway processes' commands
+    await channel.exchange_delete(f"{exchange_name}.registry")  # their station registry feed
     await connection.close()
 
 
@@ -225,7 +231,8 @@ class GatewayProcess:
         env = dict(os.environ, AMQP_URL=self.amqp_url, AMQP_EXCHANGE=self.exchange,
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
                    GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING",
-                   AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands")
+                   AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands",
+                   GATEWAY_UNKNOWN_STATIONS="auto-register")
         env.update(self.extra_env)
         log_file = self.log_path.open("ab") if self.log_path else None
         self.process = await asyncio.create_subprocess_exec(

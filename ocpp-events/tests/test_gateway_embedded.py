@@ -1,4 +1,4 @@
-"""run_embedded with the in-process broker: events routed, clean shutdown on cancel."""
+"""EmbeddedGateway on the in-process broker: events routed, clean shutdown on cancel."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from csms_embedded.broker import InProcessBroker
-from ocpp_events.bootstrap import run_embedded
+from csms_embedded.lifecycle import run_together
+from ocpp_events.bootstrap import EmbeddedGateway
 
 
 def free_port() -> int:
@@ -20,7 +21,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_run_embedded_publishes_to_the_in_process_broker_and_stops_on_cancel(
+async def test_embedded_gateway_publishes_to_the_in_process_broker_and_stops_on_cancel(
         monkeypatch, tmp_path, station_id, validate_event):
     port, exchange = free_port(), f"test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("GATEWAY_HOST", "127.0.0.1")
@@ -29,7 +30,7 @@ async def test_run_embedded_publishes_to_the_in_process_broker_and_stops_on_canc
     monkeypatch.setenv("AMQP_EXCHANGE", exchange)
     broker = InProcessBroker()
     broker.declare_queue("all", [(exchange, "#")])
-    gateway = asyncio.create_task(run_embedded(broker, tmp_path))
+    gateway = asyncio.create_task(run_together(broker, [EmbeddedGateway(broker, tmp_path)]))
     for _ in range(200):
         try:
             ws = await connect(f"ws://127.0.0.1:{port}/ocpp/{station_id}",
@@ -64,3 +65,21 @@ async def test_nothing_bound_means_not_confirmed(make_gateway, station_id):
                        subprotocols=["ocpp1.6"]) as ws:
         await ws.send('[2,"1","Heartbeat",{}]')
         assert json.loads(await ws.recv())[:3] == [4, "1", "InternalError"]
+
+
+async def test_an_event_the_journal_cannot_write_is_not_confirmed(make_gateway, station_id,
+                                                                  tmp_path):
+    """Embedded mode's confirm is the journal's commit: a failing disk means CallError."""
+    from csms_embedded.journal import Journal
+    from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
+
+    broker = InProcessBroker(Journal(tmp_path / "broker.sqlite3"))
+    broker.declare_queue("store", [("ocpp-events", "#")], durable=True)
+    broker._journal._db.execute("DROP TABLE messages")  # every write fails from now on
+    gateway = await make_gateway(InProcessNotifier(broker, "ocpp-events"))
+    async with connect(f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}",
+                       subprotocols=["ocpp1.6"]) as ws:
+        await ws.send('[2,"1","Heartbeat",{}]')
+        assert json.loads(await ws.recv())[:3] == [4, "1", "InternalError"]
+    assert broker.pending("store") == 0
+    broker.close()

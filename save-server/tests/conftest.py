@@ -272,3 +272,4 @@ def fakes() -> Any:
     """The fake classes themselves, for tests that need fresh stores or subclasses."""
     import types
     return types.SimpleNamespace(MemoryStore=MemoryStore, MemoryUnitOfWork=MemoryUnitOfWork)
+

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+import trustme
 import websockets
 
 from save_server.infrastructure.messaging.rabbitmq import shard_queues
@@ -40,6 +42,7 @@ from tests.deploy.contract import (
     load_compose,
     read_env_file,
 )
+from tests.e2e.platform import ADMIN_KEY, api_headers, signing_key_files
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +69,13 @@ class ComposeOnHost:
     ports: dict[str, int]
     queues: dict[str, str]
     roles: list[RunningRole] = field(default_factory=list)
+    exchange: str = ""
+    gateway_ca: Any = None  # trustme.CA of the gateway's certificate
+
+    def charger_tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self.gateway_ca.configure_trust(context)
+        return context
 
     def url(self, variable: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.ports[variable]}"
@@ -101,6 +111,9 @@ def _to_localhost(value: str) -> str:
     return urlunsplit(url._replace(netloc=url.netloc.replace(f"@{url.hostname}:", "@127.0.0.1:")))
 
 
+SECRETS_MOUNT = "/run/secrets/"
+
+
 def _role_environment(service: dict[str, Any], variables: dict[str, str],
                       ports: dict[str, int], volumes: Path) -> dict[str, str]:
     environment = {name: _to_localhost(interpolate(str(value), variables))
@@ -115,6 +128,11 @@ def _role_environment(service: dict[str, Any], variables: dict[str, str],
             environment["DATA_DIR"] = str(volumes / volume)
             (volumes / volume).mkdir(parents=True, exist_ok=True)
     assert not environment.get("DATA_DIR", "").startswith("/data"), "DATA_DIR not on a volume"
+    for name, value in environment.items():  # compose secrets: the files the test made
+        if value.startswith(SECRETS_MOUNT):
+            secret = value[len(SECRETS_MOUNT):]
+            assert secret in service.get("secrets", []), f"{name}: secret {secret} not mounted"
+            environment[name] = str(volumes / "secrets" / f"{secret}.pem")
     documented = set(documented_variables())
     inherited = {k: v for k, v in os.environ.items() if k not in documented}
     return inherited | environment | {"PYTHONUNBUFFERED": "1"}
@@ -198,8 +216,10 @@ def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -
         names = list(queues.values())
         for queue in _consumed_queues(queues, shards) + [f"{q}.dead-letter" for q in names]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter", queues["SAVE_SERVER_QUEUE"]):
-            channel.exchange_delete(name)  # the last: save-server's consistent-hash exchange
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
+                     queues["SAVE_SERVER_QUEUE"]):
+            channel.exchange_delete(name)  # .registry: the gateway's station registry feed;
+            # the last: save-server's consistent-hash exchange
     finally:
         connection.close()
 
@@ -238,8 +258,18 @@ def compose_on_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compos
         "RABBITMQ_USER": "guest", "RABBITMQ_PASSWORD": "guest",
         "POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "unused-with-trust-auth",
         "POSTGRES_DB": database, "AMQP_EXCHANGE": exchange,
+        "CSMS_ADMIN_API_KEY": ADMIN_KEY,
     }
-    platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues)
+    keys = signing_key_files(tmp)
+    (tmp / "volumes" / "secrets").mkdir(parents=True)
+    Path(keys["AUTH_SIGNING_KEY_FILE"]).rename(tmp / "volumes/secrets/auth-signing-key.pem")
+    Path(keys["AUTH_PUBLIC_KEYS_FILE"]).rename(tmp / "volumes/secrets/auth-public-key.pem")
+    gateway_ca = trustme.CA()  # the chargers' wss:// certificate, made for this run
+    served = gateway_ca.issue_cert("127.0.0.1", "localhost")
+    served.private_key_pem.write_to_path(str(tmp / "volumes/secrets/gateway-tls-key.pem"))
+    served.cert_chain_pems[0].write_to_path(str(tmp / "volumes/secrets/gateway-tls-cert.pem"))
+    platform = ComposeOnHost(ports={name: _free_port() for name in PORT_VARIABLES}, queues=queues,
+                             exchange=exchange, gateway_ca=gateway_ca)
     services = {name: service for name, service in load_compose()["services"].items()
                 if name not in INFRASTRUCTURE}
     environments = {name: _role_environment(service, variables, platform.ports, tmp / "volumes")
@@ -288,7 +318,7 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
                 timeout: float = 30) -> Any:
     deadline = time.monotonic() + timeout * TIME_FACTOR
     last: Any = None
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx.AsyncClient(timeout=5, headers=api_headers()) as client:
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url, params=params)
@@ -299,12 +329,45 @@ async def _poll(url: str, check: Any, params: dict[str, str] | None = None,
     raise AssertionError(f"{url} never satisfied the check; last answer: {last!r}")
 
 
+async def _register_station(platform: ComposeOnHost, station_id: str) -> str:
+    """An operator registers the station through save-server with the production default,
+    security profile 2 (TLS + Basic Auth); returns the password shown once."""
+    async with httpx.AsyncClient(timeout=10, headers=api_headers()) as client:
+        response = await client.post(f"{platform.url('SAVE_SERVER_PORT')}/charging-stations",
+                                     json={"charging_station_id": station_id,
+                                           "security_profile": 2})
+    assert response.status_code == 201, response.text
+    return str(response.json()["password"])
+
+
+async def _connect_when_admitted(url: str, tls: ssl.SSLContext) -> Any:
+    deadline = time.monotonic() + 5 * TIME_FACTOR  # a registry change reaches it within 5 s
+    while True:
+        try:
+            return await websockets.connect(url, subprotocols=["ocpp1.6"], ssl=tls,
+                                            open_timeout=10 * TIME_FACTOR)
+        except websockets.InvalidStatus as refused:
+            assert refused.response.status_code == 404, refused
+            assert time.monotonic() < deadline, "the registered station was never admitted"
+            await asyncio.sleep(0.1)
+
+
 async def test_a_charger_through_the_compose_services_reaches_both_apis(
         compose_on_host: ComposeOnHost) -> None:
+    """Compose serves wss:// and refuses unknown stations; registered through save-server's API
+    with security profile 2, the charger proves its password over TLS, gets in, and its events
+    reach both APIs."""
     station_id = f"CP-DEPLOY-{uuid.uuid4().hex[:8]}"
-    gateway = compose_on_host.url("GATEWAY_PORT", "ws")
-    async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"],
-                                  open_timeout=10 * TIME_FACTOR) as charger:
+    tls = compose_on_host.charger_tls()
+    gateway = compose_on_host.url("GATEWAY_PORT", "wss")
+    with pytest.raises(websockets.InvalidStatus) as unknown:
+        async with websockets.connect(f"{gateway}/ocpp/{station_id}", subprotocols=["ocpp1.6"],
+                                      ssl=tls):
+            pass
+    assert unknown.value.response.status_code == 404
+    password = await _register_station(compose_on_host, station_id)
+    admitted = gateway.replace("wss://", f"wss://{station_id}:{password}@")
+    async with await _connect_when_admitted(f"{admitted}/ocpp/{station_id}", tls) as charger:
         assert charger.subprotocol == "ocpp1.6"
         boot = await _call(charger, "boot-1", "BootNotification",
                            {"chargePointVendor": "Deploy", "chargePointModel": "Compose-1"})

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.deploy.contract import (
+    KUBERNETES_DIR,
     command_of,
     documented_commands,
     documented_roles,
     documented_variables,
     load_compose,
+    load_yaml_documents,
     variables_for,
 )
 
@@ -150,3 +152,41 @@ def test_one_image_per_service_folder_built_from_its_own_folder() -> None:
         package = command_of(service)[2]
         assert service["build"] == folders[package], name
         assert service["image"].startswith(f"csms/{folders[package][2:]}:"), name
+
+
+def _kubernetes_grace_periods() -> dict[tuple[str, ...], int]:
+    """Deployment command → its pods' terminationGracePeriodSeconds."""
+    periods = {}
+    for path in KUBERNETES_DIR.glob("*.yaml"):
+        for doc in load_yaml_documents(path):
+            if doc and doc.get("kind") == "Deployment":
+                pod = doc["spec"]["template"]["spec"]
+                periods[tuple(pod["containers"][0]["command"])] = (
+                    pod["terminationGracePeriodSeconds"])
+    return periods
+
+
+def _seconds(duration: str) -> int:
+    assert duration.endswith("s") and duration[:-1].isdigit(), duration
+    return int(duration[:-1])
+
+
+def test_each_long_running_role_gets_as_long_to_stop_as_on_kubernetes() -> None:
+    periods = _kubernetes_grace_periods()
+    for name, service in _roles().items():
+        if service.get("restart") == "no":  # the one-shot migration
+            continue
+        assert "stop_grace_period" in service, f"{name}: docker's default 10 s"
+        assert _seconds(service["stop_grace_period"]) == periods[command_of(service)], name
+
+
+def test_the_gateway_may_finish_its_closes_calls_and_disconnect_retries_before_a_kill() -> None:
+    """Its SIGTERM stop waits for closing handshakes, then for the calls in flight, whose
+    disconnect events it retries while the broker is away: the grace period covers all three."""
+    defaults = documented_variables()
+    needed = sum(int(defaults[name]) for name in (
+        "GATEWAY_CLOSE_TIMEOUT", "GATEWAY_PUBLISH_TIMEOUT", "GATEWAY_DISCONNECT_RETRY_SECONDS"))
+    gateway = next(s for s in _roles().values()
+                   if command_of(s) == ("python", "-m", "ocpp_events", "serve"))
+    assert _seconds(gateway["stop_grace_period"]) > needed
+    assert "rabbitmq" in gateway["depends_on"], "compose stops RabbitMQ only after the gateway"

@@ -118,8 +118,13 @@ def test_configuration_uses_only_documented_variable_names() -> None:
     assert all("CHANGE-ME" in value for value in secret["stringData"].values())
     for workload in _resources("Deployment") + _resources("Job"):
         container = _container(workload)
+        mounted = {mount["mountPath"] for mount in container.get("volumeMounts", [])}
         for variable in container.get("env", []):
             assert variable["name"] in documented
+            if "value" in variable:  # a key file, on a volume of a Secret
+                assert variable["name"].endswith("_FILE"), variable
+                assert any(variable["value"].startswith(f"{path}/") for path in mounted)
+                continue
             assert variable["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
         sources = container["envFrom"]
         assert sources == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
@@ -129,24 +134,31 @@ def test_each_workload_gets_only_the_connection_urls_it_needs() -> None:
     needs = {"ocpp_events": {"AMQP_URL"}, "save_server": {"AMQP_URL", "DATABASE_URL"},
              "event_store": {"AMQP_URL", "MONGO_URL"}}
     senders = {("save_server", "api"), ("save_server", "scheduler")}  # e-mailed reports
+    signing = {("save_server", "api"): {"AUTH_SIGNING_KEY_FILE", "CSMS_ADMIN_API_KEY"},
+               ("event_store", "api"): {"AUTH_PUBLIC_KEYS_FILE"}}  # access tokens
     for deployment in _resources("Deployment"):
         container = _container(deployment)
         package, role = container["command"][2:4]
         names = {variable["name"] for variable in container["env"]}
-        expected = needs[package] | ({"SMTP_PASSWORD"} if (package, role) in senders else set())
+        expected = (needs[package] | signing.get((package, role), set())
+                    | ({"SMTP_PASSWORD"} if (package, role) in senders else set()))
         assert names == expected, deployment["metadata"]["name"]
         assert names <= variables_for(package, role), deployment["metadata"]["name"]
 
 
 def test_the_smtp_password_is_an_optional_secret_reference() -> None:
-    """Without SMTP auth the Secret has no SMTP_PASSWORD key, and the pods must start anyway."""
+    """Without SMTP auth the Secret has no SMTP_PASSWORD key, and the pods must start anyway;
+    the same for the preset first admin key."""
+    optional = {"SMTP_PASSWORD", "CSMS_ADMIN_API_KEY"}
     (secret,) = _resources("Secret")
-    assert "SMTP_PASSWORD" in secret["stringData"]
+    assert optional <= set(secret["stringData"])
     for deployment in _resources("Deployment"):
         for variable in _container(deployment)["env"]:
+            if "value" in variable:
+                continue
             reference = variable["valueFrom"]["secretKeyRef"]
             assert reference["key"] == variable["name"]
-            assert reference.get("optional", False) is (variable["name"] == "SMTP_PASSWORD")
+            assert reference.get("optional", False) is (variable["name"] in optional)
 
 
 def test_the_config_map_sets_only_values_the_services_accept() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.e2e.platform import TIME_FACTOR
+from tests.e2e.platform import TIME_FACTOR, api_headers
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 
@@ -85,7 +85,7 @@ async def poll(fetch, check, timeout: float = 20) -> Any:
 
 
 async def get_json(url: str, **params: Any) -> Any:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=api_headers()) as client:
         response = await client.get(url, params=params)
         response.raise_for_status()
         return response.json()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +25,17 @@ import httpx
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
+# Every platform these tests start gets this key as its preset first admin key
+# (CSMS_ADMIN_API_KEY): the APIs answer nobody without a credential.
+ADMIN_KEY = f"csk_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
+API_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+ADMIN_AUDIT_NAME = f"admin@localhost (api-key:{ADMIN_KEY[4:16]})"  # `requested_by` of its calls
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def api_headers() -> dict[str, str]:
+    """Headers of every request the tests send to the save-server and event-store APIs."""
+    return dict(API_HEADERS)
 
 
 def free_port() -> int:
@@ -42,6 +55,10 @@ class Platform:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     database: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return dict(API_HEADERS)
 
     def station_url(self, station_id: str) -> str:
         return f"{self.gateway_url}/ocpp/{station_id}"
@@ -92,7 +109,7 @@ def _stop(platform: Platform) -> None:
             process.wait()
 
 
-def _base_env(tmp: Path) -> dict[str, str]:
+def base_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"AMQP_URL", "DATABASE_URL", "MONGO_URL"}}
     ports = {name: free_port() for name in
@@ -100,8 +117,45 @@ def _base_env(tmp: Path) -> dict[str, str]:
     env.update({k: str(v) for k, v in ports.items()})
     env.update({"DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "INFO", "LOG_FORMAT": "console",
                 "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
-                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+                "EVENT_STORE_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1",
+                "CSMS_ADMIN_API_KEY": ADMIN_KEY,
+                # The simulated chargers connect without credentials and nobody registers
+                # them (services mode refuses unknown stations by default; station admission
+                # has its own tests in ocpp-events/tests and tests/deploy).
+                "GATEWAY_UNKNOWN_STATIONS": "auto-register"})
     return env
+
+
+def signing_key_files(folder: Path) -> dict[str, str]:
+    """Services mode: save-server's signing key and the public key the event-store checks
+    tokens with, made for this run (never committed)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private, public = folder / "auth-signing-key.pem", folder / "auth-public-key.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"AUTH_SIGNING_KEY_FILE": str(private), "AUTH_PUBLIC_KEYS_FILE": str(public)}
+
+
+def wait_until_authorized(platform: Platform, timeout: float = 60) -> None:
+    """The first admin's key works on both APIs (the event-store learns it from the account
+    events save-server publishes, a moment after both started)."""
+    deadline = time.monotonic() + timeout * TIME_FACTOR
+    pending = [f"{platform.save_server_url}/auth/me", f"{platform.event_store_url}/events/stats"]
+    while pending and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(pending[0], headers=API_HEADERS, timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        time.sleep(0.2)
+    if pending:
+        raise RuntimeError(f"the admin key is not accepted in time: {pending}\n"
+                           f"{platform.logs()}")
 
 
 def _platform(mode: str, env: dict[str, str]) -> Platform:
@@ -121,19 +175,35 @@ def _health_urls(platform: Platform) -> list[str]:
 
 
 @contextlib.contextmanager
-def embedded_platform(tmp: Path) -> Iterator[Platform]:
-    env = _base_env(tmp)
+def embedded_platform(tmp: Path, env: dict[str, str] | None = None,
+                      name: str = "csms_embedded") -> Iterator[Platform]:
+    """`python -m csms_embedded`; pass the `env` of an earlier platform to start it again on
+    the same ports and DATA_DIR (give each run its own `name`: it names the log file)."""
+    env = env or base_env(tmp)
     platform = _platform("embedded", env)
-    _spawn(platform, "csms_embedded", ["csms_embedded"], env, tmp)
+    platform.log_dir = tmp
+    _spawn(platform, name, ["csms_embedded"], env, tmp)
     try:
         wait_until_healthy(_health_urls(platform), platform)
+        wait_until_authorized(platform)
         yield platform
     finally:
         _stop(platform)
 
 
+def stop_with_sigterm(platform: Platform, timeout: float = 60) -> list[int]:
+    """SIGTERM every process of the platform (what Ctrl-C, systemd or docker send) and wait
+    for them to exit by themselves; returns their exit codes."""
+    for _, process, _ in platform.processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    return [process.wait(timeout=timeout * TIME_FACTOR) for _, process, _ in platform.processes]
+
+
 @contextlib.contextmanager
-def services_platform(tmp: Path) -> Iterator[Platform]:
+def services_resources(tmp: Path) -> Iterator[tuple[dict[str, str], str]]:
+    """The environment of a services-mode platform with an exchange, queues, a command exchange
+    and a database of its own (created now, deleted afterwards); yields (env, database)."""
     suffix = uuid.uuid4().hex[:10]
     database = f"e2e_{suffix}"
     exchange = f"e2e-{suffix}"
@@ -141,7 +211,7 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
               "EVENT_STORE_QUEUE": f"e2e-event-store-{suffix}"}
     command_exchange = f"e2e-commands-{suffix}"  # remote commands (docs/commands.md)
     _create_database(database)
-    env = _base_env(tmp)
+    env = base_env(tmp)
     env.update(queues)
     env.update({
         "AMQP_URL": AMQP_URL,
@@ -149,22 +219,60 @@ def services_platform(tmp: Path) -> Iterator[Platform]:
         "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
         "AMQP_COMMAND_EXCHANGE": command_exchange,
+        **signing_key_files(tmp),
     })
-    platform = _platform("services", env)
-    platform.log_dir, platform.database = tmp, database
     try:
-        _start_save_server(platform)
-        _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
-        _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
-        _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
-        wait_until_healthy(_health_urls(platform), platform)
-        _wait_for_queues(list(queues.values()))
-        yield platform
+        yield env, database
     finally:
-        _stop(platform)
         _delete_broker_objects(exchange, list(queues.values()))
         _delete_exchange(command_exchange)
         _drop_database(database)
+
+
+def _queue_names(env: dict[str, str]) -> list[str]:
+    return [env["SAVE_SERVER_QUEUE"], env["EVENT_STORE_QUEUE"]]
+
+
+@contextlib.contextmanager
+def services_platform(tmp: Path) -> Iterator[Platform]:
+    with services_resources(tmp) as (env, database):
+        platform = _platform("services", env)
+        platform.log_dir, platform.database = tmp, database
+        try:
+            _start_save_server(platform)
+            _spawn(platform, "event-store worker", ["event_store", "worker"], env, tmp)
+            _spawn(platform, "event-store api", ["event_store", "api"], env, tmp)
+            _spawn(platform, "gateway", ["ocpp_events", "serve"], env, tmp)
+            wait_until_healthy(_health_urls(platform), platform)
+            _wait_for_queues(_queue_names(env))
+            wait_until_authorized(platform)
+            yield platform
+        finally:
+            _stop(platform)
+
+
+@contextlib.contextmanager
+def procfile_platform(tmp: Path, env: dict[str, str], name: str = "honcho") -> Iterator[Platform]:
+    """`make run-services` on the `env` of `services_resources`: migrate, then honcho with the
+    repository's Procfile (each role a process, honcho's $PORT from a free base port)."""
+    _migrate(env)
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    platform = _platform("services", env)
+    platform.log_dir = tmp
+    log = tmp / f"{name}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "--no-colour", "-f", str(PROCFILE),
+             "-p", str(free_port())], env=env, cwd=tmp, stdout=handle,
+            stderr=subprocess.STDOUT)
+    platform.processes.append((name, process, log))
+    try:
+        wait_until_healthy(_health_urls(platform), platform)
+        _wait_for_queues(_queue_names(env))
+        wait_until_authorized(platform)
+        yield platform
+    finally:
+        _stop(platform)
 
 
 def start_extra_gateway(platform: Platform, name: str = "gateway 2") -> str:
@@ -188,11 +296,15 @@ def _delete_exchange(name: str) -> None:
         connection.close()
 
 
-def _start_save_server(platform: Platform) -> None:
-    migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=platform.env,
+def _migrate(env: dict[str, str]) -> None:
+    migrate = subprocess.run([sys.executable, "-m", "save_server", "migrate"], env=env,
                              capture_output=True, text=True, timeout=120)
     if migrate.returncode != 0:
         raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+
+
+def _start_save_server(platform: Platform) -> None:
+    _migrate(platform.env)
     for role in ("worker", "api"):
         _spawn(platform, f"save-server {role}", ["save_server", role], platform.env,
                platform.log_dir)
@@ -241,8 +353,8 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         channel = connection.channel()
         for queue in queues + [f"{q}.dead-letter" for q in queues]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter"):
-            channel.exchange_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
+            channel.exchange_delete(name)  # .registry: the gateways' station registry feed
     finally:
         connection.close()
 

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from tests.e2e.charger import CALL_ERROR, Charger, get_json, now_iso, poll
-from tests.e2e.platform import Platform
+from tests.e2e.platform import Platform, api_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +129,7 @@ async def test_wrong_payload_gets_a_call_error(platform: Platform) -> None:
 )
 def test_bad_query_parameters_get_422_naming_the_parameter(
         platform: Platform, service: str, path: str, params: dict) -> None:
-    response = httpx.get(f"{getattr(platform, service)}{path}", params=params, timeout=10)
+    response = httpx.get(f"{getattr(platform, service)}{path}", params=params, timeout=10,
+                         headers=api_headers())
     assert response.status_code == 422
     assert next(iter(params)) in response.text

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.charger import get_json, now_iso, poll
 from tests.e2e.command_charger import CallErrorReply, CommandCharger
-from tests.e2e.platform import Platform, start_extra_gateway
+from tests.e2e.platform import ADMIN_AUDIT_NAME, Platform, api_headers, start_extra_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def new_station_id(tag: str = "CMD") -> str:
 async def send(platform: Platform, station_id: str, command: str, body: Any = None,
                timeout: float | None = None, who: str | None = None) -> httpx.Response:
     params = {"timeout": timeout} if timeout else {}
-    headers = {"X-Requested-By": who} if who else {}
+    headers = {**api_headers(), **({"X-Requested-By": who} if who else {})}
     async with httpx.AsyncClient(timeout=30) as client:
         return await client.post(
             f"{platform.save_server_url}/charging-stations/{station_id}/commands/{command}",
@@ -91,7 +91,7 @@ async def test_answers_map_to_200_200_502_504_and_the_charger_gets_its_version(
         assert outcomes == [("clear-cache", "accepted"), ("trigger-message", "timeout"),
                             ("unlock-connector", "call_error"), ("reset", "rejected"),
                             ("reset", "accepted")]
-        assert history[4]["requested_by"] == "alice"
+        assert history[4]["requested_by"] == ADMIN_AUDIT_NAME  # the caller, not the header
         assert all(c["ocpp_version"] == version for c in history[:5]
                    if c["outcome"] != "timeout")
 

@@ -98,7 +98,7 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
     queues = {"SAVE_SERVER_QUEUE": f"scaleout-save-server-{suffix}",
               "EVENT_STORE_QUEUE": f"scaleout-event-store-{suffix}"}
     e2e._create_database(database)
-    env = e2e._base_env(tmp)
+    env = e2e.base_env(tmp)
     env.update(queues)
     env.update({
         "AMQP_URL": e2e.AMQP_URL, "AMQP_EXCHANGE": exchange,
@@ -106,6 +106,7 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
         "DATABASE_URL": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}",
         "EVENT_STORE_SQLITE_PATH": str(tmp / "events.sqlite3"),
         "SAVE_SERVER_SHARDS": str(shards),
+        **e2e.signing_key_files(tmp),
         **(extra_env or {}),
     })
     platform = e2e._platform("services", env)
@@ -131,6 +132,7 @@ def cluster(tmp: Path, *, gateways: int = 2, save_workers: int = 2, store_worker
                             *(f"{url}/ready" for url in running.gateway_http_urls)], platform)
         e2e._wait_for_queues([*shard_queues(queues["SAVE_SERVER_QUEUE"], shards),
                               queues["EVENT_STORE_QUEUE"]])
+        e2e.wait_until_authorized(platform)
         yield running
     finally:
         e2e._stop(platform)

@@ -6,12 +6,14 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.platform import api_headers
+
 
 def get_all(url: str, params: dict[str, Any] | None = None) -> list[dict]:
     """Follow `Link: rel="next"` pages to the end."""
     items: list[dict] = []
     next_url: str | None = url
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=api_headers()) as client:
         while next_url:
             response = client.get(next_url, params=params if next_url == url else None)
             response.raise_for_status()

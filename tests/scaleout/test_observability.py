@@ -24,7 +24,7 @@ import pika
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.platform import AMQP_URL, free_port, wait_until_healthy
+from tests.e2e.platform import AMQP_URL, api_headers, free_port, wait_until_healthy
 from tests.scaleout import state
 from tests.scaleout.cluster import Cluster, cluster
 from tests.scaleout.sessions import StationScript, Traffic, drive
@@ -58,8 +58,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster
                                                for s in expected):
                 break
             time.sleep(0.3)
-        httpx.get(f"{running.save_server_url}/charging-stations/{scripts[0].station_id}")
-        httpx.get(f"{running.event_store_url}/events", params={"limit": 5})
+        httpx.get(f"{running.save_server_url}/charging-stations/{scripts[0].station_id}",
+                  headers=api_headers())
+        httpx.get(f"{running.event_store_url}/events", params={"limit": 5},
+                  headers=api_headers())
         time.sleep(1.0)  # the poison messages reach both workers' dead-letter paths
         yield running, {"stations": [s.station_id for s in scripts],
                         "poison_station": f"OBS-{suffix}-poison",

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.platform import api_headers
 from tests.scaleout import state
 from tests.scaleout.cluster import Cluster, cluster, reference_save_server
 from tests.scaleout.sessions import StationScript, Traffic, drive
@@ -126,12 +127,15 @@ async def test_two_of_each_role_lose_nothing_and_match_a_single_worker_run(
         ref_dir.mkdir()
         with reference_save_server(ref_dir, running, shards=SHARDS) as (reference, queue):
             response = httpx.post(f"{running.event_store_url}/replays",
-                                  json={"target": queue}, timeout=10)
+                                  json={"target": queue}, timeout=10, headers=api_headers())
             assert response.status_code == 202, response.text
             job_url = f"{running.event_store_url}/replays/{response.json()['id']}"
-            _wait_for(lambda: httpx.get(job_url).json()["state"] == "completed", 60,
-                      "replay completed", lambda: [httpx.get(job_url).text])
-            assert httpx.get(job_url).json()["events_sent"] == expected_events
+            def job() -> httpx.Response:
+                return httpx.get(job_url, headers=api_headers())
+
+            _wait_for(lambda: job().json()["state"] == "completed", 60,
+                      "replay completed", lambda: [job().text])
+            assert job().json()["events_sent"] == expected_events
             rebuilt: list[tuple[dict, dict]] = []
 
             def rebuilt_equal() -> bool:

@@ -1,19 +1,22 @@
 """`python -m csms_embedded`: the whole platform in one process (what `make run` starts).
 
 The three services run in one asyncio loop and talk through the in-process broker; their data
-lives in SQLite files under DATA_DIR (default ./.data). Ctrl-C (SIGINT) or SIGTERM stops them.
+lives in SQLite files under DATA_DIR (default ./.data). Ctrl-C (SIGINT) or SIGTERM stops them
+without losing an answered call (csms_embedded.lifecycle); a second Ctrl-C skips waiting for
+the last events to be stored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pathlib
 import signal
 import sys
 
 from csms_embedded.broker import InProcessBroker
+from csms_embedded.journal import Journal
+from csms_embedded.lifecycle import StopRequests, run_together
 
 
 def _urls() -> list[str]:
@@ -28,39 +31,30 @@ def _urls() -> list[str]:
 
 async def run_platform(data_dir: pathlib.Path) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
-    from event_store.bootstrap import run_embedded as run_event_store
-    from ocpp_events.bootstrap import run_embedded as run_gateway
-    from save_server.bootstrap import run_embedded as run_save_server
+    from event_store.bootstrap import EmbeddedEventStore
+    from ocpp_events.bootstrap import EmbeddedGateway
+    from save_server.bootstrap import EmbeddedSaveServer
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    broker = InProcessBroker()
-    stop = asyncio.Event()
+    broker = InProcessBroker(Journal(data_dir / "broker.sqlite3"))
+    requests = StopRequests()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, requests.request)
 
-    # Consumers first, so their queues exist before the gateway accepts a charger.
-    services = [
-        asyncio.create_task(run_save_server(broker, data_dir), name="save-server"),
-        asyncio.create_task(run_event_store(broker, data_dir), name="event-store"),
-    ]
-    await asyncio.sleep(0.5)
-    services.append(asyncio.create_task(run_gateway(broker, data_dir), name="ocpp-events"))
-    print(f"SAVE CSMS is running (embedded mode, data in {data_dir}):", flush=True)
-    print("\n".join(_urls()), flush=True)
-    print("Press Ctrl-C to stop.", flush=True)
+    def started() -> None:
+        print(f"SAVE CSMS is running (embedded mode, data in {data_dir}):", flush=True)
+        print("\n".join(_urls()), flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
 
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopper, *services], return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
-    for task in services:
-        task.cancel()
-    for task in services:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    stopper.cancel()
-    if failed:
-        raise RuntimeError(f"service {failed[0].get_name()} stopped") from failed[0].exception()
+    # Consumers first, so their queues exist before the gateway accepts a charger; the stop
+    # order is csms_embedded.lifecycle's rule, not this list's.
+    services = [EmbeddedSaveServer(broker, data_dir), EmbeddedEventStore(broker, data_dir),
+                EmbeddedGateway(broker, data_dir)]
+    try:
+        await run_together(broker, services, requests, on_started=started)
+    finally:
+        broker.close()
     print("SAVE CSMS stopped.", flush=True)
 
 

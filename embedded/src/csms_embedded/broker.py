@@ -4,9 +4,11 @@ It keeps RabbitMQ's semantics that the services rely on: named exchanges with to
 named queues with bindings (``declare_exchange(name, "direct")`` makes an exchange route on the
 exact routing key instead, like an AMQP direct exchange), at-least-once delivery with explicit
 ack/nack, redelivery of unacknowledged messages flagged ``redelivered``, and an optional
-dead-letter queue per queue. Messages live in memory only: the embedded mode trades
-durability across restarts for "nothing to install" (see docs/architecture.md). Thread-safe;
-``get`` blocks with a timeout.
+dead-letter queue per queue. Messages live in memory; with a `Journal`, those of queues declared
+``durable`` are also written to its SQLite file before a publish counts as done (the publisher
+confirm), and a broker opened on the same file gives them back, flagged ``redelivered``, when
+the queue is declared again (see docs/architecture.md). Thread-safe; ``get`` blocks with a
+timeout; ``publish_future`` lets an event loop await the confirm.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import re
 import threading
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+
+from csms_embedded.journal import Change, Journal, StoredMessage
 
 DEFAULT_EXCHANGE = "ocpp-events"
 
@@ -31,6 +36,7 @@ class Message:
     properties: dict = field(default_factory=dict)
     redelivered: bool = False
     delivery_tag: int = 0
+    journal_id: int = 0  # its row in the journal (durable queues), 0 for none
 
 
 @lru_cache(maxsize=1024)
@@ -54,19 +60,33 @@ def topic_matches(pattern: str, routing_key: str) -> bool:
 
 
 class _Queue:
-    def __init__(self, dead_letter_queue: str | None) -> None:
+    def __init__(self, dead_letter_queue: str | None, journaled: bool) -> None:
         self.ready: deque[Message] = deque()
         self.unacked: dict[int, Message] = {}
         self.dead_letter_queue = dead_letter_queue
+        self.journaled = journaled
+
+
+def _confirmed(result: int) -> Future[int]:
+    future: Future[int] = Future()
+    future.set_result(result)
+    return future
 
 
 class InProcessBroker:
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None) -> None:
         self._lock = threading.Condition()
         self._queues: dict[str, _Queue] = {}
         self._bindings: list[tuple[str, str, str]] = []  # (exchange, pattern, queue)
         self._tags = itertools.count(1)
         self._direct_exchanges: set[str] = set()
+        self._journal = journal
+        self._stored = journal.stored() if journal else {}
+
+    def close(self) -> None:
+        """Commit the acknowledgements still on their way to the journal and close it."""
+        if self._journal is not None:
+            self._journal.close()
 
     def declare_exchange(self, name: str, kind: str = "topic") -> None:
         """Exchanges are topic exchanges unless declared ``direct`` (exact routing key match).
@@ -88,13 +108,15 @@ class InProcessBroker:
         name: str,
         bindings: Iterable[tuple[str, str]] = (),
         dead_letter_queue: str | None = None,
+        durable: bool = False,
     ) -> None:
-        """Create the queue if needed and add bindings given as (exchange, pattern) pairs."""
+        """Create the queue if needed and add bindings given as (exchange, pattern) pairs. A
+        durable queue (and its dead-letter queue) gets back what the journal held for it."""
         with self._lock:
             if name not in self._queues:
-                self._queues[name] = _Queue(dead_letter_queue)
+                self._create(name, dead_letter_queue, durable)
             if dead_letter_queue and dead_letter_queue not in self._queues:
-                self._queues[dead_letter_queue] = _Queue(None)
+                self._create(dead_letter_queue, None, durable)
             for exchange, pattern in bindings:
                 binding = (exchange, pattern, name)
                 if binding not in self._bindings:
@@ -107,8 +129,10 @@ class InProcessBroker:
 
     def delete_queue(self, name: str) -> None:
         with self._lock:
-            self._queues.pop(name, None)
+            deleted = self._queues.pop(name, None)
             self._bindings = [b for b in self._bindings if b[2] != name]
+            if deleted is not None and deleted.journaled:
+                self._submit(Change(purges=[name]))
 
     def publish(
         self,
@@ -118,30 +142,48 @@ class InProcessBroker:
         headers: dict | None = None,
         properties: dict | None = None,
     ) -> int:
-        """Route to every bound queue (each queue once); returns how many queues got it."""
+        """Route to every bound queue (each queue once); returns how many queues got it, once
+        the durable ones have it on disk. Blocks for the journal: not for an event loop."""
+        return self.publish_future(exchange, routing_key, body, headers, properties).result()
+
+    def publish_future(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        headers: dict | None = None,
+        properties: dict | None = None,
+    ) -> Future[int]:
+        """`publish` without waiting: the future gives the number of queues once confirmed
+        (the journal committed it) or the journal's error."""
         message = Message(exchange, routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
             direct = exchange in self._direct_exchanges
             targets = {q for ex, pattern, q in self._bindings
                        if ex == exchange and (pattern == routing_key if direct
                                               else topic_matches(pattern, routing_key))}
-            for queue in targets:
+            journaled = {q for q in targets if self._queues[q].journaled}
+            for queue in targets - journaled:
                 self._queues[queue].ready.append(message)
-            if targets:
+            if targets - journaled:
                 self._lock.notify_all()
-            return len(targets)
+        return self._journaled(message, journaled, len(targets))
 
     def publish_to_queue(
         self, queue: str, routing_key: str, body: bytes,
         headers: dict | None = None, properties: dict | None = None,
     ) -> None:
-        """Like AMQP's default exchange: straight into one named queue."""
+        """Like AMQP's default exchange: straight into one named queue (for a durable one,
+        once the journal has it)."""
         message = Message("", routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
             if queue not in self._queues:
                 raise KeyError(f"no queue named {queue!r}")
-            self._queues[queue].ready.append(message)
-            self._lock.notify_all()
+            if not self._queues[queue].journaled:
+                self._queues[queue].ready.append(message)
+                self._lock.notify_all()
+                return
+        self._journaled(message, {queue}, 1).result()
 
     def get(self, queue: str, timeout: float | None = None) -> Message | None:
         """Take the next message (it stays unacknowledged until ack/nack); None on timeout."""
@@ -170,7 +212,9 @@ class InProcessBroker:
 
     def ack(self, queue: str, message: Message) -> None:
         with self._lock:
-            self._queues[queue].unacked.pop(message.delivery_tag, None)
+            acked = self._queues[queue].unacked.pop(message.delivery_tag, None)
+            if acked is not None and acked.journal_id:
+                self._submit(Change(deletes=[acked.journal_id]))
 
     def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
         """Requeue at the front (flagged redelivered) or dead-letter / drop it."""
@@ -181,8 +225,15 @@ class InProcessBroker:
                 return
             if requeue:
                 q.ready.appendleft(replace(original, redelivered=True, delivery_tag=0))
-            elif q.dead_letter_queue:
-                self._queues[q.dead_letter_queue].ready.append(replace(original, delivery_tag=0))
+            elif q.dead_letter_queue and q.dead_letter_queue in self._queues:
+                dead_letters = self._queues[q.dead_letter_queue]
+                dead_letters.ready.append(replace(original, delivery_tag=0))
+                if original.journal_id:
+                    self._submit(Change(moves=[(original.journal_id, q.dead_letter_queue)])
+                                 if dead_letters.journaled
+                                 else Change(deletes=[original.journal_id]))
+            elif original.journal_id:
+                self._submit(Change(deletes=[original.journal_id]))
             self._lock.notify_all()
 
     def recover(self, queue: str) -> None:
@@ -202,6 +253,56 @@ class InProcessBroker:
         with self._lock:
             q = self._queues.get(queue)
             return len(q.ready) if q else 0
+
+    def pending(self, queue: str) -> int:
+        """Messages not yet acknowledged: ready ones and those a consumer holds."""
+        with self._lock:
+            q = self._queues.get(queue)
+            return len(q.ready) + len(q.unacked) if q else 0
+
+    def _create(self, name: str, dead_letter_queue: str | None, durable: bool) -> None:
+        journaled = durable and self._journal is not None
+        created = self._queues[name] = _Queue(dead_letter_queue, journaled)
+        for stored in self._stored.pop(name, []) if journaled else []:
+            created.ready.append(Message(stored.exchange, stored.routing_key, stored.body,
+                                         stored.headers, stored.properties, redelivered=True,
+                                         journal_id=stored.id))
+
+    def _journaled(self, message: Message, queues: set[str], routed: int) -> Future[int]:
+        """Write `message` for each of `queues` to the journal; it becomes ready in them once
+        committed. The future gives `routed` then."""
+        if not queues:
+            return _confirmed(routed)
+        assert self._journal is not None
+        rows = [StoredMessage(self._journal.new_id(), queue, message.exchange,
+                              message.routing_key, message.body, message.headers,
+                              message.properties) for queue in sorted(queues)]
+
+        def make_ready() -> None:
+            with self._lock:
+                for row in rows:
+                    if row.queue in self._queues:
+                        self._queues[row.queue].ready.append(replace(message, journal_id=row.id))
+                self._lock.notify_all()
+
+        confirmed: Future[int] = Future()
+
+        def settle(done: Future[None]) -> None:
+            if confirmed.cancelled():  # the publisher gave up waiting (its timeout)
+                return
+            error = done.exception()
+            if error is None:
+                confirmed.set_result(routed)
+            else:
+                confirmed.set_exception(error)
+
+        self._journal.submit(Change(inserts=rows, on_commit=make_ready)).add_done_callback(settle)
+        return confirmed
+
+    def _submit(self, change: Change) -> None:
+        """A change nobody waits for (acknowledgements, dead-lettering, purges)."""
+        if self._journal is not None:
+            self._journal.submit(change)
 
     def _has_ready(self, queue: str) -> bool:
         q = self._queues.get(queue)

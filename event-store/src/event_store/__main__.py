@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     configure_logging(settings)
     if args.role == "api":
-        bootstrap.run_api(settings)
+        from event_store.infrastructure.tokens import MissingSecret
+        try:
+            bootstrap.run_api(settings)
+        except MissingSecret as error:
+            raise SystemExit(f"event_store api: {error}") from error
     else:
         bootstrap.run_worker(settings)
 

@@ -37,6 +37,7 @@ from event_store.service.retention import run_retention
 
 log = structlog.get_logger(__name__)
 
+EMBEDDED_PUBLIC_KEY_FILE = "auth-public-key.pem"  # written by save-server in DATA_DIR
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
 LIVENESS_SECONDS = 60.0  # the fetch loop ticks at least every few seconds
 
@@ -58,12 +59,41 @@ def batch_policy(settings: Settings) -> BatchPolicy:
 
 def build_app(storage: EventStorage,
               publisher_factory: Callable[[], ReplayPublisher] | None,
-              broker_ready: Check | None = None) -> FastAPI:
-    """The API; `broker_ready` is the broker half of its /ready (None: not checked)."""
+              broker_ready: Check | None = None,
+              public_keys_file: pathlib.Path | None = None) -> FastAPI:
+    """The API; `broker_ready` is the broker half of its /ready (None: not checked).
+    Callers are checked against the account events in `storage`; access tokens against
+    save-server's public key(s) in `public_keys_file` (none: only API keys work)."""
+    from event_store.infrastructure.tokens import JwtVerifier
+    from event_store.service.authentication import Authenticator
+
     replays = ReplayService(storage, publisher_factory) if publisher_factory else None
-    app = create_app(storage, replays)
+    authenticator = Authenticator(storage, JwtVerifier(
+        public_keys_file or pathlib.Path("/nonexistent/auth-public-key.pem")))
+    with contextlib.suppress(Exception):  # else the refresher loads it
+        authenticator.refresh()
+    app = create_app(storage, replays, authenticator)
     app.state.broker_ready = broker_ready
     return app
+
+
+def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
+                               full_every: int = 60) -> threading.Thread:
+    """Apply new account events to the API's credential copy every `interval` s, and rebuild
+    it from all of them every `full_every` intervals."""
+
+    def loop() -> None:
+        ticks = 0
+        while not stop.wait(interval):
+            ticks += 1
+            try:
+                app.state.authenticator.refresh(full=ticks % full_every == 0)
+            except Exception as error:  # storage away for a while: keep the last copy
+                log.warning("event_store.credential_refresh_failed", error=repr(error))
+
+    thread = threading.Thread(target=loop, name="event-store-credentials", daemon=True)
+    thread.start()
+    return thread
 
 
 def amqp_ready(settings: Settings) -> Check | None:
@@ -112,16 +142,23 @@ def start_retention(settings: Settings, storage: EventStorage,
 
 def run_api(settings: Settings) -> None:
     """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
+    from event_store.infrastructure.tokens import checked_key_file
+
+    keys_file = checked_key_file(settings.auth_public_keys_file)
     storage = build_storage(settings)
-    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings))
+    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings),
+                    keys_file)
+    stop = threading.Event()
+    start_credential_refresher(app, stop)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
     # handler found at start; a no-op handler lets us close the storage and exit with 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
     try:
         uvicorn.run(app, host=settings.event_store_host, port=settings.event_store_port,
-                    log_config=None)
+                    log_config=None, **tls_options(settings))
     finally:
+        stop.set()
         if app.state.replays is not None:
             app.state.replays.shutdown()
         storage.close()
@@ -168,6 +205,14 @@ def run_worker(settings: Settings) -> None:
         storage.close()
 
 
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """HTTPS straight from uvicorn when both files are set (else plain HTTP behind a proxy)."""
+    if settings.event_store_tls_cert_file and settings.event_store_tls_key_file:
+        return {"ssl_certfile": str(settings.event_store_tls_cert_file),
+                "ssl_keyfile": str(settings.event_store_tls_key_file)}
+    return {}
+
+
 class _EmbeddedServer(uvicorn.Server):
     """Leaves signal handling to the embedded launcher."""
 
@@ -197,45 +242,74 @@ def _run_embedded_worker(worker: IngestWorker, stop: threading.Event) -> None:
             stop.wait(1.0)
 
 
-async def run_embedded(broker: Any, data_dir: pathlib.Path,
-                       settings: Settings | None = None) -> None:
-    """Run worker (thread) and API (uvicorn in this loop) on the in-process broker and SQLite
-    until cancelled, then stop both. The queue is declared before the first await, so events
-    published once this coroutine has started are never lost."""
-    settings = settings or Settings(data_dir=data_dir)
-    embedded: InProcessBroker = broker
-    storage = SqliteEventStorage(settings.sqlite_path)
-    feed = EmbeddedEventFeed(embedded, settings.event_store_queue, settings.amqp_exchange,
-                             settings.dead_letter_queue)
-    stop = threading.Event()
-    worker = IngestWorker(feed, storage, batch_policy(settings))
-    worker_thread = threading.Thread(target=_run_embedded_worker, args=(worker, stop),
-                                     name="event-store-worker", daemon=True)
-    exchange = settings.amqp_exchange
-    # the in-process broker is up while the event-store's queue is declared in it
-    queue = settings.event_store_queue
-    app = build_app(storage, lambda: EmbeddedReplayPublisher(embedded, exchange),
-                    lambda: broker.has_queue(queue))
-    server = _EmbeddedServer(uvicorn.Config(app, log_config=None, lifespan="off",
-                                            log_level="warning"))
-    try:
-        sock = _bind(settings.event_store_host, settings.event_store_port)
-    except OSError:
-        storage.close()
-        raise
-    worker_thread.start()
-    start_retention(settings, storage, stop)
-    serve_task = asyncio.create_task(server.serve(sockets=[sock]))
-    log.info("event_store.embedded_started", port=sock.getsockname()[1])
-    try:
-        await asyncio.shield(serve_task)
-    finally:
-        server.should_exit = True
+class EmbeddedEventStore:
+    """The event-store on csms_embedded's in-process broker and SQLite (the launcher's
+    EmbeddedService): the worker as a thread, the API in the launcher's loop. The API produces
+    (replays); the worker consumes the queue `consumes`, which the launcher drains before
+    `stop`."""
+
+    name = "event-store"
+
+    def __init__(self, broker: Any, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings(data_dir=data_dir)
+        self.consumes = (self.settings.event_store_queue,)
+        self._broker: InProcessBroker = broker
+        self._data_dir = pathlib.Path(data_dir)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Declare the queue, bind the API's port (a busy one raises OSError naming it), start
+        the worker, the retention and the API."""
+        settings, broker = self.settings, self._broker
+        self._storage = storage = SqliteEventStorage(settings.sqlite_path)
+        feed = EmbeddedEventFeed(broker, settings.event_store_queue, settings.amqp_exchange,
+                                 settings.dead_letter_queue)
+        worker = IngestWorker(feed, storage, batch_policy(settings))
+        exchange, queue = settings.amqp_exchange, settings.event_store_queue
+        # the in-process broker is up while the event-store's queue is declared in it
+        self._app = build_app(storage, lambda: EmbeddedReplayPublisher(broker, exchange),
+                              lambda: broker.has_queue(queue),
+                              settings.auth_public_keys_file
+                              or self._data_dir / EMBEDDED_PUBLIC_KEY_FILE)
+        self._server = _EmbeddedServer(uvicorn.Config(self._app, log_config=None,
+                                                      lifespan="off", log_level="warning",
+                                                      **tls_options(settings)))
+        try:
+            self._sock = _bind(settings.event_store_host, settings.event_store_port)
+        except OSError:
+            storage.close()
+            raise
+        self._threads = [threading.Thread(target=_run_embedded_worker, args=(worker, self._stop),
+                                          name="event-store-worker", daemon=True)]
+        self._threads[0].start()
+        self._threads.append(start_credential_refresher(self._app, self._stop))
+        retention = start_retention(settings, storage, self._stop)
+        self._threads += [retention] if retention else []
+        self._serving = asyncio.create_task(self._server.serve(sockets=[self._sock]))
+        log.info("event_store.embedded_started", port=self._sock.getsockname()[1])
+
+    async def wait(self) -> None:
+        assert self._serving is not None
+        await asyncio.shield(self._serving)
+
+    async def stop_producing(self) -> None:
+        """The API stops; running replays are cancelled (they publish)."""
+        if self._serving is None or self._server.should_exit:
+            return
+        self._server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
-            await serve_task
-        stop.set()
-        await asyncio.to_thread(worker_thread.join)
-        await asyncio.to_thread(app.state.replays.shutdown)
-        sock.close()
-        storage.close()
+            await self._serving
+        await asyncio.to_thread(self._app.state.replays.shutdown)
+
+    async def stop(self) -> None:
+        await self.stop_producing()
+        self._stop.set()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join)
+        if self._serving is not None:
+            self._sock.close()
+            self._storage.close()
         log.info("event_store.embedded_stopped")

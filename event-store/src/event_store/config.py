@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     event_store_batch_max_wait_ms: int = Field(default=200, ge=0)
     event_store_retention_days: int | None = Field(default=None, ge=1)
     event_store_retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    # save-server's Ed25519 public key(s) (PEM) that sign access tokens; required by `api`
+    auth_public_keys_file: pathlib.Path | None = None
+    event_store_tls_cert_file: pathlib.Path | None = None  # HTTPS with this certificate
+    event_store_tls_key_file: pathlib.Path | None = None
     log_level: str = "INFO"
     log_format: str = "console"
 

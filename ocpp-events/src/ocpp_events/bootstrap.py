@@ -11,19 +11,26 @@ from typing import Any
 import structlog
 
 from ocpp_events.config import Settings
+from ocpp_events.domain.admission import AdmissionPolicy, UnknownStations
 from ocpp_events.domain.authorization import FixedPolicy
 from ocpp_events.domain.flood_control import FloodPolicy
-from ocpp_events.domain.ports import Clock, CommandInbox, Notifier
+from ocpp_events.domain.handshake_limits import FailedHandshakes, HandshakeLimit
+from ocpp_events.domain.ports import Clock, CommandInbox, Notifier, StationRegistry
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
+from ocpp_events.infrastructure.amqp_registry import AmqpStationRegistry
+from ocpp_events.infrastructure.handshake import HandshakeGuard
 from ocpp_events.infrastructure.heap import HeapFreezer
 from ocpp_events.infrastructure.http_server import HealthServer
 from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
+from ocpp_events.infrastructure.inprocess_registry import InProcessStationRegistry
 from ocpp_events.infrastructure.loop_monitor import LoopLagProbe
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.infrastructure.ocpp.session import GatewayServices
+from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
+from ocpp_events.infrastructure.tls import ServerTls
 from ocpp_events.infrastructure.websocket_server import OcppServer
 from ocpp_events.logs import configure_logging
 from ocpp_events.service.commands import CommandExecutor
@@ -33,6 +40,9 @@ log = structlog.get_logger("ocpp_events")
 
 LOOP_LAG_PROBE_INTERVAL = 0.05  # seconds; 20 wake-ups/s cost nothing measurable
 _POLICY_STATUS = {"accept-all": "Accepted", "reject-all": "Invalid"}
+# What an id missing from the registry gets when GATEWAY_UNKNOWN_STATIONS is unset.
+SERVICES_UNKNOWN_STATIONS = "reject"
+EMBEDDED_UNKNOWN_STATIONS = "auto-register"  # `make run`: a newcomer's simulator just works
 
 
 @dataclass
@@ -45,9 +55,16 @@ class Gateway:
     commands: CommandExecutor
     heap: HeapFreezer
     loop_lag: LoopLagProbe
+    station_registry: StationRegistry
+    tls: ServerTls | None = None
+    _tls_watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.notifier.start()
+        await self.station_registry.start()
+        interval = self.settings.gateway_tls_reload_interval
+        if self.tls is not None and interval > 0:
+            self._tls_watch = asyncio.create_task(self.tls.watch(interval))
         if self.services.command_inbox is not None:
             await self.services.command_inbox.start(self.commands.execute)
         await self.ocpp.start()
@@ -61,17 +78,26 @@ class Gateway:
             await self.services.command_inbox.close()
         await self.heap.stop()
         await self.loop_lag.stop()
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
         await self.ocpp.stop()
         await self.health.stop()
         await self.commands.drain()
+        await self.station_registry.close()
         await self.notifier.close()
         log.info("gateway stopped")
 
 
 def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = None,
-                  command_inbox: CommandInbox | None = None) -> Gateway:
+                  command_inbox: CommandInbox | None = None,
+                  station_registry: StationRegistry | None = None,
+                  unknown_stations: str = "reject") -> Gateway:
+    """`unknown_stations` is the mode's default when GATEWAY_UNKNOWN_STATIONS is unset."""
     clock = clock or Clock()
     metrics = GatewayMetrics()
+    if station_registry is None:  # (an empty registry is falsy: it has a length)
+        station_registry = InMemoryStationRegistry()
+    tls = _server_tls(settings)
     vendors = frozenset(v.strip() for v in settings.gateway_data_transfer_vendors.split(",")
                         if v.strip())
     services = GatewayServices(
@@ -90,6 +116,7 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
             burst=settings.gateway_rate_limit_burst,
             close_after=settings.gateway_flood_close_after,
             window=settings.gateway_flood_window),
+        station_registry=station_registry,
     )
     ocpp = OcppServer(
         services, host=settings.gateway_host, port=settings.gateway_port,
@@ -100,32 +127,111 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
         close_timeout=settings.gateway_close_timeout,
         disconnect_retry_seconds=settings.gateway_disconnect_retry_seconds,
         listen_backlog=settings.gateway_listen_backlog,
-        lifecycle_publish_concurrency=settings.gateway_lifecycle_publish_concurrency)
+        lifecycle_publish_concurrency=settings.gateway_lifecycle_publish_concurrency,
+        ssl_context=tls.context if tls else None)
+    ocpp.guard = _handshake_guard(settings, station_registry, metrics, ocpp, clock,
+                                  settings.gateway_unknown_stations or unknown_stations,
+                                  tls is not None)
+    metrics.registry_stations.set_function(lambda: len(station_registry))
+    if tls is not None:
+        metrics.tls_days_to_expiry.set_function(tls.days_to_expiry)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
-                          lambda: notifier.is_ready() and (command_inbox is None
-                                                           or command_inbox.is_ready()))
+                          lambda: notifier.is_ready() and station_registry.is_ready()
+                          and (command_inbox is None or command_inbox.is_ready()),
+                          lambda: _readiness_details(station_registry, tls))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
     heap = HeapFreezer(settings.gateway_gc_freeze_interval, lambda: len(ocpp.registry))
     loop_lag = LoopLagProbe(LOOP_LAG_PROBE_INTERVAL, metrics.loop_lag.observe)
-    return Gateway(settings, notifier, services, ocpp, health, commands, heap, loop_lag)
+    return Gateway(settings, notifier, services, ocpp, health, commands, heap, loop_lag,
+                   station_registry, tls)
 
 
-async def run_embedded(broker: Any, data_dir: pathlib.Path) -> None:
-    """Run the gateway on the in-process broker until cancelled, then shut down cleanly."""
-    settings = Settings()
-    if not structlog.is_configured():
-        configure_logging(settings.log_format, settings.log_level)
-    notifier = InProcessNotifier(broker, settings.amqp_exchange,
-                                 require_routed=settings.gateway_require_routed)
-    inbox = InProcessCommandInbox(broker, settings.amqp_command_exchange,
-                                  settings.gateway_instance_id)
-    gateway = build_gateway(settings, notifier, command_inbox=inbox)
-    await gateway.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await gateway.stop()
+def _server_tls(settings: Settings) -> ServerTls | None:
+    if settings.gateway_tls_cert_file is None or settings.gateway_tls_key_file is None:
+        return None
+    return ServerTls(settings.gateway_tls_cert_file, settings.gateway_tls_key_file,
+                     settings.gateway_tls_client_ca_file)
+
+
+def _handshake_guard(settings: Settings, registry: StationRegistry, metrics: GatewayMetrics,
+                     ocpp: OcppServer, clock: Clock, unknown_stations: str,
+                     tls: bool) -> HandshakeGuard:
+    window = settings.gateway_handshake_failure_window
+    return HandshakeGuard(
+        registry,
+        AdmissionPolicy(UnknownStations(unknown_stations),
+                        settings.gateway_certificate_organization),
+        FailedHandshakes(HandshakeLimit(settings.gateway_handshake_failures_per_address,
+                                        window)),
+        FailedHandshakes(HandshakeLimit(settings.gateway_handshake_failures_per_station,
+                                        window)),
+        metrics, ocpp.publish_in_background, clock.now, tls)
+
+
+def _readiness_details(registry: StationRegistry, tls: ServerTls | None) -> list[str]:
+    lines = [f"registry: {len(registry)} stations, "
+             f"{'receiving changes' if registry.is_ready() else 'not receiving changes'}"]
+    if tls is not None:
+        lines.append(f"tls certificate expires at {tls.expires_at.isoformat()} "
+                     f"({tls.days_to_expiry():.1f} days)")
+    return lines
+
+
+def _announce_unknown_station_policy(policy: str, printed: bool) -> None:
+    """Embedded mode prints it, not only logs it: a newcomer must see that any station id
+    is let in. Services mode logs it (their output is JSON lines in containers)."""
+    if policy == "reject":
+        return
+    message = (f"unknown stations are admitted ({policy}): any station id may connect "
+               "without credentials; set GATEWAY_UNKNOWN_STATIONS=reject to refuse them")
+    if printed:
+        print(f"WARNING: {message}.", flush=True)
+    else:
+        log.warning(message)
+
+
+class EmbeddedGateway:
+    """The gateway on csms_embedded's in-process broker (the launcher's EmbeddedService).
+
+    It only produces: `stop_producing` is the whole graceful stop (stop accepting, close the
+    stations with 1001, finish the calls in flight and publish the disconnects); after it, no
+    event of this gateway can reach the broker any more, so the consumers can drain."""
+
+    name = "ocpp-events"
+    consumes: tuple[str, ...] = ()
+
+    def __init__(self, broker: Any, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        if not structlog.is_configured():
+            configure_logging(self.settings.log_format, self.settings.log_level)
+        notifier = InProcessNotifier(broker, self.settings.amqp_exchange,
+                                     require_routed=self.settings.gateway_require_routed)
+        inbox = InProcessCommandInbox(broker, self.settings.amqp_command_exchange,
+                                      self.settings.gateway_instance_id)
+        registry = InProcessStationRegistry(
+            broker, self.settings.registry_exchange, self.settings.gateway_instance_id,
+            self.settings.gateway_registry_file or pathlib.Path(data_dir) / "gateway-registry.json")
+        policy = self.settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
+        self.gateway = build_gateway(self.settings, notifier, command_inbox=inbox,
+                                     station_registry=registry, unknown_stations=policy)
+        _announce_unknown_station_policy(policy, printed=True)
+        self._stopped = False
+
+    async def start(self) -> None:
+        await self.gateway.start()
+
+    async def wait(self) -> None:
+        await asyncio.Event().wait()  # the websocket server has no failure of its own to await
+
+    async def stop_producing(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self.gateway.stop()
+
+    async def stop(self) -> None:
+        await self.stop_producing()
 
 
 async def run_services(settings: Settings) -> None:
@@ -136,11 +242,18 @@ async def run_services(settings: Settings) -> None:
                             require_routed=settings.gateway_require_routed)
     inbox = AmqpCommandInbox(settings.amqp_url, settings.amqp_command_exchange,
                              settings.gateway_instance_id)
-    gateway = build_gateway(settings, notifier, command_inbox=inbox)
+    registry = AmqpStationRegistry(settings.amqp_url, settings.registry_exchange,
+                                   settings.gateway_instance_id, settings.registry_file)
+    gateway = build_gateway(settings, notifier, command_inbox=inbox,
+                            station_registry=registry, unknown_stations=SERVICES_UNKNOWN_STATIONS)
+    _announce_unknown_station_policy(
+        settings.gateway_unknown_stations or SERVICES_UNKNOWN_STATIONS, printed=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if gateway.tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, gateway.tls.reload)
     await gateway.start()
     log.info("gateway ready", ocpp_port=gateway.ocpp.port, http_port=gateway.health.port,
              event_loop=f"{type(loop).__module__}.{type(loop).__name__}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
 import uuid
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,15 +44,49 @@ class Settings(BaseSettings):
     gateway_rate_limit_burst: int = Field(1000, ge=1)
     gateway_flood_close_after: int = Field(100, ge=0)
     gateway_flood_window: float = Field(10.0, gt=0)
+    # Station admission (docs/operations.md, "Station admission"): what an id missing from the
+    # registry gets (unset: reject in services mode, auto-register in embedded mode), the
+    # registry's file, failed handshakes allowed per address and per station id in a window.
+    gateway_unknown_stations: Literal["reject", "auto-register", "pending"] | None = None
+    gateway_registry_file: pathlib.Path | None = None  # unset: $DATA_DIR/gateway-registry.json
+    data_dir: pathlib.Path = pathlib.Path(".data")
+    gateway_handshake_failures_per_address: int = Field(10, ge=0)  # 0 = no limit
+    gateway_handshake_failures_per_station: int = Field(10, ge=0)
+    gateway_handshake_failure_window: float = Field(60.0, gt=0)
+    # TLS (profiles 2, 3): server certificate chain and key (PEM); the CA bundle that client
+    # certificates must chain to (profile 3) and the O they must carry; file re-read interval.
+    gateway_tls_cert_file: pathlib.Path | None = None
+    gateway_tls_key_file: pathlib.Path | None = None
+    gateway_tls_client_ca_file: pathlib.Path | None = None
+    gateway_tls_reload_interval: float = Field(60.0, ge=0)  # 0: only on SIGHUP
+    gateway_certificate_organization: str | None = None
     # Services mode only (`python -m ocpp_events serve`); embedded runs in its host's loop.
     gateway_event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # durable direct exchange of remote commands
+    # topic exchange of the station-registry.* events; unset: "<amqp_exchange>.registry"
+    amqp_registry_exchange: str | None = None
     gateway_instance_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12],
                                      pattern=r"^[A-Za-z0-9._-]{1,64}$")
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _tls_files_together(self) -> Settings:
+        if (self.gateway_tls_cert_file is None) != (self.gateway_tls_key_file is None):
+            raise ValueError("set both GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE, or neither")
+        if self.gateway_tls_client_ca_file and self.gateway_tls_cert_file is None:
+            raise ValueError("GATEWAY_TLS_CLIENT_CA_FILE needs GATEWAY_TLS_CERT_FILE (wss)")
+        return self
+
+    @property
+    def registry_exchange(self) -> str:
+        return self.amqp_registry_exchange or f"{self.amqp_exchange}.registry"
+
+    @property
+    def registry_file(self) -> pathlib.Path:
+        return self.gateway_registry_file or self.data_dir / "gateway-registry.json"
 
     @property
     def path_prefix(self) -> str:

@@ -8,7 +8,7 @@ import pathlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -17,12 +17,17 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from save_server.config import Settings
-from save_server.domain.ports import EventStream, UnitOfWork
+from save_server.domain.ports import EventPublisher, EventStream, UnitOfWork
 from save_server.domain.station_commands import CommandBus
+from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.api.app import create_app
-from save_server.infrastructure.api.dependencies import ApiDependencies
+from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
 from save_server.infrastructure.db.engine import make_engine, migrate
+from save_server.infrastructure.db.postgresql import PostgresStatements
 from save_server.infrastructure.db.readers import SqlChargeReader, SqlStationReader
+from save_server.infrastructure.db.sqlite import SqliteStatements
+from save_server.infrastructure.db.statements import SqlStatements
+from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.uow import SqlUnitOfWork
 from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
@@ -37,13 +42,77 @@ log = structlog.get_logger("save_server")
 
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
 LIVENESS_SECONDS = 60.0  # the consume loop ticks at least every ~10 s (poll, backoff)
+STATEMENTS: dict[str, type[SqlStatements]] = {"postgresql": PostgresStatements,
+                                              "sqlite": SqliteStatements}
 
 
 @dataclass
 class Container:
     settings: Settings
     engine: Engine
-    uow_factory: Callable[[], UnitOfWork]
+    statements: type[SqlStatements]  # the SQL of the engine's database
+    station_cache: StationCache  # the stations this process's workers last committed
+    token_issuer: JwtTokenIssuer
+    _access: AccessControl | None = None
+    _outbox_wake: threading.Event = field(default_factory=threading.Event)
+
+    def uow_factory(self) -> UnitOfWork:
+        return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
+
+    def access_control(self) -> AccessControl:
+        """One authenticator per process: every app of this container shares its copy."""
+        if self._access is None:
+            from save_server.infrastructure.accounts.passwords import Argon2PasswordHasher
+            from save_server.infrastructure.accounts.store import SqlAccountStore
+            from save_server.service.accounts import AccountService
+            from save_server.service.authentication import Authenticator
+            from save_server.service.sign_in import SignIn
+
+            s = self.settings
+            store = SqlAccountStore(self.engine, on_commit=self._outbox_wake.set)
+            hasher = Argon2PasswordHasher()
+            authenticator = Authenticator(store, self.token_issuer)
+            with contextlib.suppress(Exception):  # else loaded on first use or by the refresher
+                authenticator.refresh(force=True)
+            self._access = AccessControl(
+                authenticator, AccountService(store, hasher, authenticator),
+                SignIn(store, hasher, self.token_issuer, authenticator,
+                       s.auth_access_token_seconds, s.auth_refresh_token_seconds),
+                self.registry())
+        return self._access
+
+    def registry(self) -> Any:
+        from save_server.infrastructure.registry.store import SqlRegistryStore
+        from save_server.service.registry import RegistryService
+        return RegistryService(SqlRegistryStore(self.engine, on_commit=self._outbox_wake.set))
+
+    def start_access_services(self, stop: threading.Event,
+                              publisher_factory: Callable[[], EventPublisher] | None
+                              ) -> list[threading.Thread]:
+        """The credential refresher and, with a publisher, the outbox relay."""
+        from save_server.infrastructure.accounts.setup import run_refresher
+        threads = [run_refresher(self.access_control().authenticator, stop)]
+        if publisher_factory is not None:
+            from save_server.infrastructure.outbox.relay import OutboxRelay
+            relay = OutboxRelay(self.engine, publisher_factory)
+            relay.wake = self._outbox_wake
+            threads.append(relay.start(stop))
+        return threads
+
+    def rabbit_publisher_factory(self) -> Callable[[], EventPublisher] | None:
+        url, exchange = self.settings.amqp_url, self.settings.amqp_exchange
+        registry_exchange = self.settings.resolved_registry_exchange
+        if not url:
+            return None
+        from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
+        return lambda: RabbitEventPublisher(url, exchange, registry_exchange)
+
+    def ensure_first_admin(self, with_password: bool) -> Any:
+        from save_server.infrastructure.accounts.setup import ensure_first_admin
+        s = self.settings
+        preset = (s.csms_admin_api_key.get_secret_value() if s.csms_admin_api_key else "") or None
+        return ensure_first_admin(self.access_control().accounts, s.csms_admin_email, preset,
+                                  s.data_dir if with_password else None, with_password)
 
     def api_dependencies(self, broker_ready: Check | None = None) -> ApiDependencies:
         checks = self.readiness_checks(broker_ready)
@@ -66,7 +135,7 @@ class Container:
     def app(self, command_bus: CommandBus | None = None,
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
-        return create_app(self.api_dependencies(broker_ready),
+        return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
                           self.station_commands(command_bus))
 
@@ -80,7 +149,8 @@ class Container:
         if bus is None:
             bus = (RabbitCommandBus(s.amqp_url, s.amqp_command_exchange) if s.amqp_url
                    else NoCommandBus())
-        return StationCommands(SqlChargeReader(self.engine), bus, SqlCommandLog(self.engine),
+        return StationCommands(SqlChargeReader(self.engine), bus,
+                               SqlCommandLog(self.engine, self.statements),
                                s.save_server_command_timeout)
 
     def report_service(self, **overrides: Any) -> ReportService:
@@ -92,7 +162,7 @@ class Container:
         s = self.settings
         parts: dict[str, Any] = {
             "subscriptions": sql.SqlReportSubscriptionRepository(self.engine),
-            "runs": sql.SqlReportRunRepository(self.engine),
+            "runs": sql.SqlReportRunRepository(self.engine, self.statements),
             "charges": sql.SqlReportCharges(self.engine),
             "renderer": EmailReportRenderer(s.smtp_from, s.report_attachment_compress_bytes),
             "sender": SmtpEmailSender(
@@ -150,10 +220,20 @@ class Container:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Container:
+def bootstrap(settings: Settings | None = None,
+              token_issuer: JwtTokenIssuer | None = None) -> Container:
+    """Without AUTH_SIGNING_KEY_FILE the signing key lives in DATA_DIR (made on first use):
+    the embedded mode and tests. `run_api` refuses to start that way."""
+    from save_server.infrastructure.accounts.setup import embedded_issuer, issuer_from_file
+
     settings = settings or Settings()
+    if token_issuer is None:
+        token_issuer = (issuer_from_file(settings.auth_signing_key_file,
+                                         settings.auth_previous_public_keys_file)
+                        if settings.auth_signing_key_file else embedded_issuer(settings.data_dir))
     engine = make_engine(settings.resolved_database_url)
-    return Container(settings, engine, lambda: SqlUnitOfWork(engine))
+    return Container(settings, engine, STATEMENTS[engine.dialect.name], StationCache(),
+                     token_issuer)
 
 
 def run_migrate(settings: Settings | None = None) -> None:
@@ -164,12 +244,62 @@ def run_migrate(settings: Settings | None = None) -> None:
 
 
 def run_api(settings: Settings | None = None) -> None:
+    """The REST API, its credential refresher and its outbox relay."""
+    from save_server.infrastructure.accounts.setup import issuer_from_file
+
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
-    container = bootstrap(settings)
+    issuer = issuer_from_file(settings.auth_signing_key_file,
+                              settings.auth_previous_public_keys_file)
+    container = bootstrap(settings, issuer)
+    stop = threading.Event()
     try:
-        uvicorn.run(container.app(), host=settings.save_server_host,
-                    port=settings.save_server_port, log_config=None)
+        app = container.app()
+        preset = (settings.csms_admin_api_key.get_secret_value()
+                  if settings.csms_admin_api_key else "")
+        if preset and container.ensure_first_admin(False) is not None:
+            log.info("first admin account created with the preset CSMS_ADMIN_API_KEY",
+                     email=settings.csms_admin_email)
+        container.start_access_services(stop, container.rabbit_publisher_factory())
+        if settings.amqp_url:
+            from save_server.infrastructure.registry.snapshots import serve_rabbitmq
+            serve_rabbitmq(settings.amqp_url, settings.resolved_registry_exchange,
+                           f"{settings.save_server_queue}.registry-requests",
+                           container.access_control().registry.publish_snapshot, stop)
+        uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
+                    log_config=None, **tls_options(settings))
+    finally:
+        stop.set()
+        container.close()
+
+
+def create_account(email: str, display_name: str, role: str, password: str | None,
+                   with_key: bool, settings: Settings | None = None) -> tuple[Any, str | None]:
+    """`create-account`: an account (and an API key), committed with their events; the
+    running API's outbox relay publishes them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from save_server.domain.access import Principal, Role
+    from save_server.domain.accounts import DuplicateEmail
+
+    settings = settings or Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    # signs nothing: this command issues no token (and must not need the API's key)
+    container = bootstrap(settings, JwtTokenIssuer(Ed25519PrivateKey.generate()))
+    try:
+        service = container.access_control().accounts
+        try:
+            account = service.create_account(email, display_name, Role(role), password,
+                                             by="create-account")
+        except DuplicateEmail as error:
+            raise SystemExit(f"an account with the e-mail {email} exists") from error
+        key = None
+        if with_key:
+            setup = Principal(account.account_id, account.email, account.role, None,
+                              "create-account")
+            key = service.create_api_key(setup, account.account_id, "created with the account",
+                                         account.role, None).secret
+        return account, key
     finally:
         container.close()
 
@@ -219,6 +349,20 @@ def run_scheduler(settings: Settings | None = None) -> None:
         log.info("report scheduler stopped")
 
 
+def _print_first_admin(admin: Any, settings: Settings) -> None:
+    """Shown once, on the first start: what a newcomer needs to call the APIs."""
+    port = settings.save_server_port
+    print("\n".join([
+        "First start: an admin account and an admin API key were created (shown only now).",
+        f"  admin e-mail:    {admin.email}",
+        f"  admin password:  {admin.password}",
+        f"  admin API key:   {admin.api_key}",
+        f"  (the key is also in {admin.key_file}, mode 0600)",
+        f"  try: curl -H \"Authorization: Bearer $(cat {admin.key_file})\" "
+        f"http://localhost:{port}/charging-stations",
+    ]), flush=True)
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside someone else's loop: the launcher owns the signals."""
 
@@ -227,42 +371,88 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-async def run_embedded(broker: InProcessBroker, data_dir: pathlib.Path,
-                       settings: Settings | None = None) -> None:
-    """Migrate the SQLite database under `data_dir`, run the worker (a thread) and the API
-    (in this loop) until cancelled, then stop both."""
-    settings = (settings or Settings()).model_copy(update={
-        "data_dir": pathlib.Path(data_dir), "database_url": None})
-    await asyncio.to_thread(migrate, settings.resolved_database_url)
-    container = bootstrap(settings)
-    stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
-                                 HANDLED_TYPES)
-    stop = threading.Event()
-    worker = threading.Thread(target=container.worker(lambda: stream).run, args=(stop,),
-                              name="save-server-worker", daemon=True)
-    from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
-    command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
-    # the in-process broker is up while save-server's queue is declared in it
-    app = container.app(command_bus, lambda: broker.has_queue(settings.save_server_queue))
-    server = _EmbeddedServer(uvicorn.Config(
-        app, host=settings.save_server_host,
-        port=settings.save_server_port, log_config=None, lifespan="off"))
-    worker.start()
-    reports = container.start_reports(stop)
-    serving = asyncio.create_task(server.serve(), name="save-server-api")
-    try:
-        await asyncio.shield(serving)
-    finally:
-        server.should_exit = True
-        stop.set()
+class EmbeddedSaveServer:
+    """save-server on csms_embedded's in-process broker and SQLite under `data_dir` (the
+    launcher's EmbeddedService): the API in the launcher's loop, the worker and the report
+    scheduler as threads. The API produces (remote commands); the worker consumes the queue
+    `consumes`, which the launcher drains before `stop`."""
+
+    name = "save-server"
+
+    def __init__(self, broker: InProcessBroker, data_dir: pathlib.Path,
+                 settings: Settings | None = None) -> None:
+        self.settings = (settings or Settings()).model_copy(update={
+            "data_dir": pathlib.Path(data_dir), "database_url": None})
+        self.consumes = (self.settings.save_server_queue,)
+        self._broker = broker
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._serving: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Migrate the database, declare the queue, start the worker, the reports and the API."""
+        settings, broker = self.settings, self._broker
+        await asyncio.to_thread(migrate, settings.resolved_database_url)
+        self._container = container = bootstrap(settings)
+        stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
+                                     HANDLED_TYPES)
+        worker = threading.Thread(target=container.worker(lambda: stream).run,
+                                  args=(self._stop,), name="save-server-worker", daemon=True)
+        from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
+        self._command_bus = EmbeddedCommandBus(broker, settings.amqp_command_exchange)
+        # the in-process broker is up while save-server's queue is declared in it
+        self._app = container.app(self._command_bus,
+                                  lambda: broker.has_queue(settings.save_server_queue))
+        from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
+        from save_server.infrastructure.registry.snapshots import serve_embedded
+        access = container.start_access_services(
+            self._stop, lambda: EmbeddedEventPublisher(broker, settings.amqp_exchange,
+                                                       settings.resolved_registry_exchange))
+        snapshots = serve_embedded(broker, settings.resolved_registry_exchange,
+                                   f"{settings.save_server_queue}.registry-requests",
+                                   container.access_control().registry.publish_snapshot,
+                                   self._stop)
+        first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
+        if first_admin is not None:
+            _print_first_admin(first_admin, settings)
+        self._server = _EmbeddedServer(uvicorn.Config(
+            self._app, host=settings.save_server_host,
+            port=settings.save_server_port, log_config=None, lifespan="off",
+            **tls_options(settings)))
+        worker.start()
+        self._threads = [worker, container.start_reports(self._stop), *access, snapshots]
+        self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
+
+    async def wait(self) -> None:
+        assert self._serving is not None
+        await asyncio.shield(self._serving)
+
+    async def stop_producing(self) -> None:
+        """The API stops (open requests finish); answered commands are written down."""
+        if self._serving is None or self._server.should_exit:
+            return
+        self._server.should_exit = True
         with contextlib.suppress(Exception):
-            await serving
-        await asyncio.to_thread(worker.join, 10)
-        await asyncio.to_thread(reports.join, 10)
-        await app.state.station_commands.flush()  # lifespan is off here: flush by hand
-        await command_bus.close()
-        container.close()
+            await self._serving
+        await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
+        await self._command_bus.close()
+
+    async def stop(self) -> None:
+        await self.stop_producing()
+        self._stop.set()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 10)
+        if self._serving is not None:
+            self._container.close()
         log.info("save-server stopped")
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """HTTPS straight from uvicorn when both files are set (else plain HTTP behind a proxy)."""
+    if settings.save_server_tls_cert_file and settings.save_server_tls_key_file:
+        return {"ssl_certfile": str(settings.save_server_tls_cert_file),
+                "ssl_keyfile": str(settings.save_server_tls_key_file)}
+    return {}
 
 
 def _safe_url(url: str) -> str:
@@ -270,5 +460,5 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-__all__ = ["Container", "bootstrap", "run_api", "run_embedded", "run_migrate", "run_scheduler",
-           "run_worker"]
+__all__ = ["Container", "EmbeddedSaveServer", "bootstrap", "run_api", "run_migrate",
+           "run_scheduler", "run_worker"]

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     amqp_url: str | None = None
     amqp_exchange: str = "ocpp-events"
     amqp_command_exchange: str = "ocpp-commands"  # remote commands (docs/commands.md)
+    amqp_registry_exchange: str | None = Field(
+        default=None, description="station-registry.* events; unset → <AMQP_EXCHANGE>.registry")
     save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
     save_server_prefetch: int = Field(default=200, ge=1)
@@ -50,6 +52,22 @@ class Settings(BaseSettings):
     report_scheduler_interval: float = Field(default=60.0, gt=0)
     report_retry_attempts: int = Field(default=4, ge=1)
     report_retry_delay: float = Field(default=30.0, ge=0)
+    # Accounts and API authentication (docs/api.md, docs/operations.md)
+    auth_signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) signing access tokens; required "
+                                  "by `api` outside the embedded mode")
+    auth_previous_public_keys_file: Path | None = Field(
+        default=None, description="PEM public keys still accepted after a key rotation")
+    auth_access_token_seconds: int = Field(default=900, ge=60, le=86_400)
+    auth_refresh_token_seconds: int = Field(default=43_200, ge=300)
+    csms_admin_email: str = "admin@localhost"
+    save_server_tls_cert_file: Path | None = Field(
+        default=None, description="Serve the API over HTTPS with this certificate (PEM)")
+    save_server_tls_key_file: Path | None = Field(
+        default=None, description="The private key of SAVE_SERVER_TLS_CERT_FILE (PEM)")
+    csms_admin_api_key: SecretStr | None = Field(
+        default=None, description="Preset admin API key (csk_<12 hex>_<secret>) created with "
+                                  "the first admin when no account exists")
 
     @model_validator(mode="after")
     def _shard_exchange_name_is_free(self) -> Settings:
@@ -65,6 +83,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'save-server.sqlite3').resolve()}"
+
+    @property
+    def resolved_registry_exchange(self) -> str:
+        return self.amqp_registry_exchange or f"{self.amqp_exchange}.registry"
 
     @property
     def report_default_recipient_list(self) -> list[str]:

@@ -18,6 +18,7 @@ from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.translation import handles
+from tests.support.api_keys import grant
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
@@ -112,7 +113,7 @@ class Pipeline:
         worker = container.worker(stream_factory)
         self._thread = threading.Thread(target=worker.run, args=(self._stop,), daemon=True)
         self._thread.start()
-        self.client = TestClient(container.app())
+        self.client = TestClient(container.app(), headers=grant(container))
 
     def send(self, *events: dict[str, Any]) -> None:
         for event in events:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from save_server.bootstrap import Container
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def feed(container: Container, events: list[dict[str, Any]]) -> None:
 
 @pytest.fixture
 def client(container: Container) -> TestClient:
-    return TestClient(container.app())
+    return TestClient(container.app(), headers=grant(container))
 
 
 def a_session(cp: Any, transaction: int, meter: int, reason: str | None = "Local",

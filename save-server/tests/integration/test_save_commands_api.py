@@ -20,6 +20,7 @@ from save_server.domain.station_commands import (
 )
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def bus() -> ScriptedBus:
 def client(container: Container, bus: ScriptedBus) -> Iterator[TestClient]:
     # One event loop for the whole test (as under uvicorn): the history row is written by a
     # task that outlives the request; without `with`, each request's loop dies with it.
-    with TestClient(container.app(bus)) as client:
+    with TestClient(container.app(bus), headers=grant(container)) as client:
         yield client
 
 
@@ -72,24 +73,30 @@ def post(client: TestClient, station_id: str, command: str, body: Any = None,
                        **kwargs)
 
 
+def caller_name(client: TestClient) -> str:
+    """What the history records for this client's API key: its account and the key's id."""
+    key = client.headers["Authorization"].split()[1]
+    return f"{client.get('/auth/me').json()['email']} (api-key:{key[4:16]})"
+
+
 def test_accepted_answer_is_200_with_the_charger_payload_and_is_recorded(
         client: TestClient, bus: ScriptedBus, station: Any) -> None:
     bus.answers.append(CommandAnswer(CommandOutcome.ACCEPTED, {"status": "Accepted"},
                                      ocpp_version="1.6", action="Reset"))
     response = post(client, station.station_id, "reset", {"type": "hard"},
-                    headers={"X-Requested-By": "alice@save"})
+                    headers={"X-Requested-By": "alice@save"})  # ignored: who is the caller
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["outcome"], body["status"], body["payload"]) == (
         "accepted", "Accepted", {"status": "Accepted"})
     [request] = bus.requests
     assert (request.station_id, request.command, request.parameters, request.requested_by) == (
-        station.station_id, "reset", {"type": "hard"}, "alice@save")
+        station.station_id, "reset", {"type": "hard"}, caller_name(client))
     assert request.timeout == 30.0 and body["command_id"] == request.command_id
     [listed] = client.get(f"/charging-stations/{station.station_id}/commands").json()
     assert listed["command_id"] == request.command_id
     assert (listed["requested_by"], listed["outcome"], listed["action"]) == (
-        "alice@save", "accepted", "Reset")
+        caller_name(client), "accepted", "Reset")
     assert listed["requested_at"].endswith("Z") and listed["latency_ms"] >= 0
 
 
@@ -99,7 +106,7 @@ def test_rejected_answer_is_still_200(client: TestClient, bus: ScriptedBus,
     response = post(client, station.station_id, "clear-cache")
     assert response.status_code == 200
     assert (response.json()["outcome"], response.json()["status"]) == ("rejected", "Rejected")
-    assert response.json()["requested_by"] == "anonymous"
+    assert response.json()["requested_by"] == caller_name(client)
 
 
 @pytest.mark.parametrize(("answer", "status"), [

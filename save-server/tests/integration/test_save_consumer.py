@@ -18,6 +18,7 @@ from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.metrics import EVENTS_DUPLICATE
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +49,7 @@ def reference_state(tmp_path: Path, events: list[dict[str, Any]], station_id: st
         envelope = parse_envelope(json.dumps(event).encode())
         ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
                      translate(envelope))
-    state = api_state(TestClient(container.app()), station_id)
+    state = api_state(TestClient(container.app(), headers=grant(container)), station_id)
     container.close()
     return state
 

@@ -18,6 +18,7 @@ from save_server.config import Settings
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ def feed(container: Container, events: list[dict[str, Any]]) -> None:
 
 
 def api_state(container: Container, station_id: str) -> dict[str, Any]:
-    client = TestClient(container.app())
+    client = TestClient(container.app(), headers=grant(container))
     charges = client.get("/charges", params={"charging_station_id": station_id}).json()
     for charge in charges:
         detail = client.get(f"/charges/{charge.pop('id')}").json()
@@ -132,7 +133,7 @@ def test_charges_of_one_batch_get_ids_in_event_order(
         batch.append(IncomingEvent(str(envelope.event_id), envelope.type, translate(envelope)))
     try:
         ingest_events(container.uow_factory, batch)
-        client = TestClient(container.app())
+        client = TestClient(container.app(), headers=grant(container))
         ids = {}
         for cp in (zulu, alpha):
             for charge in client.get("/charges", params={"charging_station_id": cp.station_id}

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
+from save_server.bootstrap import Container, bootstrap
+from save_server.config import Settings
 from save_server.domain.model import StatusReport
 from save_server.domain.rules import ConnectorStatus
 from save_server.infrastructure.db import tables
 from save_server.infrastructure.db.documents import station_document
-from save_server.infrastructure.db.engine import make_engine
 from save_server.infrastructure.db.readers import SqlStationReader
-from save_server.infrastructure.db.station_cache import cache_for
-from save_server.infrastructure.db.uow import SqlUnitOfWork
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import IncomingEvent, ingest_events
 
@@ -26,35 +26,36 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def engines(database_url: str) -> Iterator[tuple[Engine, Engine]]:
-    """Two engines on one database: two worker processes, each with its own cache."""
-    first, second = make_engine(database_url), make_engine(database_url)
+def workers(database_url: str, tmp_path: Path) -> Iterator[tuple[Container, Container]]:
+    """Two containers on one database: two worker processes, each with its own cache."""
+    first, second = (bootstrap(Settings(database_url=database_url, data_dir=tmp_path))
+                     for _ in range(2))
     yield first, second
-    first.dispose()
-    second.dispose()
+    first.close()
+    second.close()
 
 
-def feed(engine: Engine, events: list[dict[str, Any]]) -> None:
+def feed(container: Container, events: list[dict[str, Any]]) -> None:
     incoming = []
     for event in events:
         envelope = parse_envelope(json.dumps(event).encode())
         incoming.append(IncomingEvent(str(envelope.event_id), envelope.type,
                                       translate(envelope)))
-    ingest_events(lambda: SqlUnitOfWork(engine), incoming)
+    ingest_events(container.uow_factory, incoming)
 
 
-def listed(engine: Engine, station_id: str) -> Any:
-    view = SqlStationReader(engine).get(station_id)
+def listed(container: Container, station_id: str) -> Any:
+    view = SqlStationReader(container.engine).get(station_id)
     assert view is not None
     return view
 
 
 def test_a_write_by_another_process_is_not_overwritten(
-        engines: tuple[Engine, Engine], charger: Callable[..., Any]) -> None:
-    first, second = engines
+        workers: tuple[Container, Container], charger: Callable[..., Any]) -> None:
+    first, second = workers
     cp = charger()
     feed(first, [cp.connect(), cp.boot(), cp.status(1, "Available")])
-    assert len(cache_for(first)) >= 1
+    assert len(first.station_cache) >= 1
     feed(second, [cp.status(1, "Preparing"), cp.start(1, 5, 100, "TAG-2")])
     feed(first, [cp.status(2, "Faulted", "GroundFailure")])  # its cached copy is stale
     view = listed(first, cp.station_id)
@@ -72,44 +73,44 @@ def test_a_write_by_another_process_is_not_overwritten(
 
 
 def test_a_rolled_back_batch_leaves_nothing_in_the_cache(
-        engines: tuple[Engine, Engine], charger: Callable[..., Any]) -> None:
-    engine, _ = engines
+        workers: tuple[Container, Container], charger: Callable[..., Any]) -> None:
+    worker, _ = workers
     cp = charger()
-    feed(engine, [cp.connect(), cp.boot(), cp.status(1, "Available")])
-    with pytest.raises(RuntimeError), SqlUnitOfWork(engine) as uow:
+    feed(worker, [cp.connect(), cp.boot(), cp.status(1, "Available")])
+    with pytest.raises(RuntimeError), worker.uow_factory() as uow:
         station = uow.stations.get(cp.station_id)
         assert station is not None
         station.report_status(1, StatusReport(cp.tick(), ConnectorStatus.FAULTED, "Faulted"))
         station.update_details(name="never committed")
         raise RuntimeError("the batch failed before its commit")
-    feed(engine, [cp.heartbeat()])
-    view = listed(engine, cp.station_id)
+    feed(worker, [cp.heartbeat()])
+    view = listed(worker, cp.station_id)
     assert view.name is None
     assert [c.raw_status for c in view.connectors] == ["Available"]
 
 
 def test_cached_stations_give_the_state_a_fresh_load_gives(
-        engines: tuple[Engine, Engine], charger: Callable[..., Any]) -> None:
+        workers: tuple[Container, Container], charger: Callable[..., Any]) -> None:
     """Many batches through one cache, then the same station read fresh (no cache)."""
-    engine, _ = engines
+    worker, _ = workers
     cp = charger()
-    feed(engine, [cp.connect(), cp.boot()])
+    feed(worker, [cp.connect(), cp.boot()])
     for transaction in range(1, 4):
-        feed(engine, [cp.status(1, "Preparing"), cp.start(1, transaction, transaction * 1000)])
-        feed(engine, [cp.status(1, "Charging"),
+        feed(worker, [cp.status(1, "Preparing"), cp.start(1, transaction, transaction * 1000)])
+        feed(worker, [cp.status(1, "Charging"),
                       cp.meter_values(1, [{"value": str(transaction * 1000 + 5)}], transaction)])
-        feed(engine, [cp.stop(transaction, transaction * 1000 + 900, "Local"),
+        feed(worker, [cp.stop(transaction, transaction * 1000 + 900, "Local"),
                       cp.status(1, "Finishing"), cp.status(1, "Available")])
-        feed(engine, [cp.disconnect()])
+        feed(worker, [cp.disconnect()])
         cp.reconnect()
-        feed(engine, [cp.connect(), cp.heartbeat()])
-    with engine.connect() as db:
+        feed(worker, [cp.connect(), cp.heartbeat()])
+    with worker.engine.connect() as db:
         revision = db.execute(select(tables.stations.c.revision).where(
             tables.stations.c.station_id == cp.station_id)).scalar_one()
-    entry = cache_for(engine).take(cp.station_id, revision)
+    entry = worker.station_cache.take(cp.station_id, revision)
     assert entry is not None
     cached = entry[0]
-    with SqlUnitOfWork(engine) as uow:
+    with worker.uow_factory() as uow:
         uow.stations._cache = None  # type: ignore[attr-defined]  # a fresh load
         fresh = uow.stations.get(cp.station_id)
     assert fresh is not None

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from save_server.infrastructure.api.app import create_app
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,9 @@ def api(container: Any, clock: Any, smtp_server: Any,
     server = smtp_server()
     clock.now = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     reports = make_reports(server)
-    with TestClient(create_app(container.api_dependencies(), reports)) as client:
+    with TestClient(create_app(
+            container.api_dependencies(), container.access_control(), reports),
+            headers=grant(container)) as client:
         yield client, server
 
 
@@ -180,7 +183,7 @@ def test_the_service_app_answers_an_operator_after_one_attempt(container: Any,
         port = unused.getsockname()[1]
     container.settings.smtp_host, container.settings.smtp_port = "127.0.0.1", port
     container.settings.smtp_security = "none"
-    with TestClient(container.app()) as client:
+    with TestClient(container.app(), headers=grant(container)) as client:
         sid = client.post("/report-subscriptions", json={"recipients": ["a@save.example"]}
                           ).json()["id"]
         run = client.post(f"/report-subscriptions/{sid}/send-now", json={

@@ -22,6 +22,7 @@ from save_server.infrastructure.db import tables
 from save_server.infrastructure.reports.csv_report import COLUMNS
 from save_server.infrastructure.reports.smtp import SmtpSecurity
 from save_server.service.stations import update_station_details
+from tests.support.api_keys import grant
 
 pytestmark = pytest.mark.integration
 
@@ -264,7 +265,8 @@ def test_a_refusing_server_is_retried_with_backoff_then_the_run_is_failed_and_li
     assert server.mailbox.refused == 3 and sleeps == [0.5, 1.0]  # backoff, doubling
     assert reports.run_due() == []  # a failed window is not resent by the scheduler
 
-    client = TestClient(create_app(container.api_dependencies(), reports))
+    app = create_app(container.api_dependencies(), container.access_control(), reports)
+    client = TestClient(app, headers=grant(container))
     listed = client.get("/reports/runs", params={"state": "failed"}).json()
     assert [(r["id"], r["state"], r["attempts"]) for r in listed] == [(run.id, "failed", 3)]
     assert "550" in listed[0]["last_error"] and listed[0]["sent_at"] is None

@@ -1,4 +1,4 @@
-"""Embedded mode (`run_embedded`): the report scheduler runs as a thread beside the API and
+"""Embedded mode (`EmbeddedSaveServer`): the report scheduler runs as a thread beside the API and
 the worker, the default subscription comes from settings, and everything stops together."""
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import Any
 import httpx
 
 from csms_embedded.broker import InProcessBroker
-from save_server.bootstrap import run_embedded
+from csms_embedded.lifecycle import run_together
+from save_server.bootstrap import EmbeddedSaveServer
 from save_server.config import Settings
+
+ADMIN_KEY = "csk_0123456789ab_the-preset-admin-key-of-this-test"  # CSMS_ADMIN_API_KEY
 
 
 def free_port() -> int:
@@ -31,9 +34,12 @@ async def test_embedded_mode_runs_the_scheduler_and_keeps_the_default_subscripti
                         smtp_from="reports@save.example",
                         report_default_recipients="admin@save.example",
                         report_default_cron="0 7 * * MON", report_default_timezone="UTC",
-                        report_scheduler_interval=0.2)
-    task = asyncio.create_task(run_embedded(InProcessBroker(), tmp_path, settings))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                        report_scheduler_interval=0.2, csms_admin_api_key=ADMIN_KEY)
+    broker = InProcessBroker()
+    task = asyncio.create_task(
+        run_together(broker, [EmbeddedSaveServer(broker, tmp_path, settings)]))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                 headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client:
         subscriptions: list[dict[str, Any]] = []
         for _ in range(200):
             try:

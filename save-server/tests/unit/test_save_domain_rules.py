@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -204,27 +203,3 @@ def test_coordinates_are_range_checked_decimal_degrees(details: dict[str, float 
             station.update_details(**details)
         assert raised.value.field_name == error_field
         assert station.latitude is None and station.name == "Old"
-
-
-def _random_station(rng: random.Random) -> Station:
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    station = Station("CP-1")
-    station.known_first_connected_at = rng.choice(
-        [None, base + timedelta(minutes=rng.randrange(60))])
-    station.known_last_seen_at = rng.choice([None, base + timedelta(minutes=rng.randrange(60))])
-    for _ in range(rng.randrange(5)):
-        connection_id = rng.choice("abcd")
-        if rng.random() < 0.7:
-            station.seen(connection_id, base + timedelta(minutes=rng.randrange(30)))
-        if rng.random() < 0.4:
-            station.disconnected(connection_id, base + timedelta(minutes=rng.randrange(30)))
-    return station
-
-
-def test_connection_summary_equals_the_four_properties() -> None:
-    rng = random.Random(4)
-    for _ in range(2_000):
-        station = _random_station(rng)
-        assert station.connection_summary() == (
-            station.status, station.first_connected_at, station.last_connected_at,
-            station.last_seen_at)

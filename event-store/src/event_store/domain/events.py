@@ -85,6 +85,16 @@ class StoredEvent:
         return json.dumps(self.as_document(), ensure_ascii=False,
                           separators=(",", ":")).encode()
 
+# Retention deletes only the stations' traffic: business events (accounts, sites, registry,
+# reports, the store's own records) are few and are what rebuilds state (and authenticates the
+# API callers), so they are kept whatever the retention period.
+EXPIRING_PREFIXES = ("ocpp-events.", "ocpp-commands.")
+
+
+def expires(event_type: str) -> bool:
+    return event_type.startswith(EXPIRING_PREFIXES)
+
+
 def as_utc(moment: datetime) -> datetime:
     """Naive datetimes are taken as UTC; aware ones are converted to UTC."""
     if moment.tzinfo is None:

@@ -35,7 +35,8 @@ class EventStorage(ABC):
 
     @abstractmethod
     def delete_older_than(self, cutoff: datetime) -> int:
-        """Retention: delete events dated before `cutoff`; returns how many were deleted."""
+        """Retention: delete the expiring events (`events.expires`: the stations' traffic)
+        dated before `cutoff`; returns how many were deleted."""
 
     @abstractmethod
     def ping(self) -> None:

@@ -23,7 +23,7 @@ from event_store.infrastructure.amqp_properties import message_properties
 
 class InProcessBroker(Protocol):
     def declare_queue(self, name: str, bindings: Iterable[tuple[str, str]] = (),
-                      dead_letter_queue: str | None = None) -> None: ...
+                      dead_letter_queue: str | None = None, durable: bool = False) -> None: ...
     def publish(self, exchange: str, routing_key: str, body: bytes,
                 headers: dict | None = None, properties: dict | None = None) -> int: ...
     def publish_to_queue(self, queue: str, routing_key: str, body: bytes,
@@ -37,7 +37,8 @@ class InProcessBroker(Protocol):
 
 def declare_store_queue(broker: InProcessBroker, queue: str, exchange: str,
                         dead_letter_queue: str) -> None:
-    broker.declare_queue(queue, [(exchange, "#")], dead_letter_queue=dead_letter_queue)
+    broker.declare_queue(queue, [(exchange, "#")], dead_letter_queue=dead_letter_queue,
+                         durable=True)
 
 
 class EmbeddedEventFeed(EventFeed):

@@ -19,7 +19,7 @@ from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-from event_store.domain.events import StoredEvent, as_utc, parse_event
+from event_store.domain.events import StoredEvent, as_utc, expires, parse_event
 from event_store.domain.ports import EventStorage
 from event_store.domain.queries import EventQuery, EventStats
 
@@ -39,8 +39,9 @@ def index_specs(retention_days: int | None) -> list[tuple[list[tuple[str, int]],
     `event_id` ends the compound indexes so they also serve the keyset sort (date, event_id)
     without an in-memory sort; `date` alone stays single-field because a TTL index must be."""
     date_options: dict[str, Any] = {"name": "date"}
-    if retention_days is not None:
+    if retention_days is not None:  # only the documents marked expiring (see to_document)
         date_options["expireAfterSeconds"] = int(timedelta(days=retention_days).total_seconds())
+        date_options["partialFilterExpression"] = {"expiring": True}
     return [
         ([("event_id", ASCENDING)], {"name": "event_id_unique", "unique": True}),
         ([("type", ASCENDING), ("date", ASCENDING), ("event_id", ASCENDING)],
@@ -92,6 +93,7 @@ def to_document(event: StoredEvent) -> dict[str, Any]:
         "charging_station_id": event.charging_station_id,
         "envelope": event.envelope,
         "body": Binary(event.body),
+        "expiring": expires(event.type),
     }
 
 
@@ -113,7 +115,9 @@ class MongoEventStorage(EventStorage):
             current = existing.get(options["name"])
             if current is not None and (
                     [tuple(k) for k in current["key"]] != keys
-                    or current.get("expireAfterSeconds") != options.get("expireAfterSeconds")):
+                    or current.get("expireAfterSeconds") != options.get("expireAfterSeconds")
+                    or current.get("partialFilterExpression")
+                    != options.get("partialFilterExpression")):
                 self._collection.drop_index(options["name"])  # changed definition: re-create
             self._collection.create_index(keys, **options)
 
@@ -151,7 +155,8 @@ class MongoEventStorage(EventStorage):
         return EventStats(total=sum(by_type.values()), by_type=by_type, by_day=by_day)
 
     def delete_older_than(self, cutoff: datetime) -> int:
-        return self._collection.delete_many({"date": {"$lt": to_bson_date(cutoff)}}).deleted_count
+        return self._collection.delete_many({"date": {"$lt": to_bson_date(cutoff)},
+                                             "expiring": True}).deleted_count
 
     def ping(self) -> None:
         self._collection.database.command("ping")

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from event_store.domain.events import StoredEvent, as_utc
+from event_store.domain.events import EXPIRING_PREFIXES, StoredEvent, as_utc
 from event_store.domain.ports import EventStorage
 from event_store.domain.queries import EventQuery, EventStats
 
@@ -125,8 +125,10 @@ class SqliteEventStorage(EventStorage):
     def delete_older_than(self, cutoff: datetime) -> int:
         connection = self._connection()
         with connection:
-            return connection.execute("DELETE FROM events WHERE date_us < ?",
-                                      (to_micros(cutoff),)).rowcount
+            return connection.execute(
+                "DELETE FROM events WHERE date_us < ? AND (" + " OR ".join(
+                    "type LIKE ?" for _ in EXPIRING_PREFIXES) + ")",
+                (to_micros(cutoff), *(f"{p}%" for p in EXPIRING_PREFIXES))).rowcount
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

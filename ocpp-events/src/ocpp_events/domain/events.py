@@ -36,8 +36,8 @@ def rfc3339(moment: datetime) -> str:
 class Event:
     type: str
     charging_station_id: str
-    ocpp_version: str
-    connection_id: str
+    ocpp_version: str | None  # None only for events about a refused handshake
+    connection_id: str | None
     message_id: str | None
     action: str | None
     received_at: datetime
@@ -57,10 +57,13 @@ class Event:
     @classmethod
     def connect(
         cls, *, station_id: str, ocpp_version: str, connection_id: str, at: datetime,
-        replaced_connection_id: str | None,
+        replaced_connection_id: str | None, security_profile: int = 0,
+        credential: str = "none", registered: bool = True,
     ) -> Event:
         return cls(CONNECT_TYPE, station_id, ocpp_version, connection_id, None, None, at,
-                   {"replaced_connection_id": replaced_connection_id}, None)
+                   {"replaced_connection_id": replaced_connection_id,
+                    "security_profile": security_profile, "credential": credential,
+                    "registered": registered}, None)
 
     @classmethod
     def disconnect(

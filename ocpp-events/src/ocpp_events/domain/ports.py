@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from ocpp_events.domain.command_events import CommandReply, CommandRequest
 from ocpp_events.domain.events import Event
+from ocpp_events.domain.station_registry import RegisteredStation
 
 
 class PublishFailed(Exception):
@@ -65,6 +66,39 @@ class CommandInbox(abc.ABC):
 
     def is_ready(self) -> bool:
         """True while commands can be received (part of the gateway's /ready)."""
+        return True
+
+
+RegistryListener = Callable[[list[str]], None]
+
+
+class StationRegistry(abc.ABC):
+    """The gateway's local copy of the station registry, read at every handshake.
+
+    `get` is a memory lookup (no I/O: the handshake never waits for another service). The copy
+    is fed by `station-registry.*` events (docs/events.md) and survives restarts where the
+    adapter keeps a file; listeners hear the ids of the stations each change touched, on the
+    event loop, after the change is visible through `get`.
+    """
+
+    @abc.abstractmethod
+    def get(self, station_id: str) -> RegisteredStation | None: ...
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def on_change(self, listener: RegistryListener) -> None: ...
+
+    async def start(self) -> None:
+        """Load what is known and start receiving changes (may keep retrying)."""
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def is_ready(self) -> bool:
+        """True while changes are being received."""
         return True
 
 

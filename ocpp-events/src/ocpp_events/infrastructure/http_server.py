@@ -17,10 +17,12 @@ from ocpp_events.infrastructure.metrics import GatewayMetrics
 
 class HealthServer:
     def __init__(self, host: str, port: int, metrics: GatewayMetrics,
-                 is_ready: Callable[[], bool]) -> None:
+                 is_ready: Callable[[], bool],
+                 details: Callable[[], list[str]] | None = None) -> None:
         self._host, self._port = host, port
         self._metrics = metrics
         self._is_ready = is_ready
+        self._details = details or list
         self._server: Server | None = None
 
     @property
@@ -42,9 +44,11 @@ class HealthServer:
         if path == "/health":
             return connection.respond(HTTPStatus.OK, "ok\n")
         if path == "/ready":
+            details = "".join(f"{line}\n" for line in self._details())
             if self._is_ready():
-                return connection.respond(HTTPStatus.OK, "ready\n")
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "broker unreachable\n")
+                return connection.respond(HTTPStatus.OK, f"ready\n{details}")
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE,
+                                      f"broker unreachable\n{details}")
         if path == "/metrics":
             response = connection.respond(HTTPStatus.OK, self._metrics.render().decode())
             del response.headers["Content-Type"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from ocpp_events.domain.events import Event, rfc3339
@@ -9,8 +11,9 @@ from ocpp_events.domain.ports import Notifier, PublishFailed
 
 
 class InProcessBroker(Protocol):
-    def publish(self, exchange: str, routing_key: str, body: bytes,
-                headers: dict | None = None, properties: dict | None = None) -> int: ...
+    def publish_future(self, exchange: str, routing_key: str, body: bytes,
+                       headers: dict | None = None,
+                       properties: dict | None = None) -> Future[int]: ...
 
 
 def message_properties(event: Event) -> dict[str, Any]:
@@ -23,7 +26,8 @@ def message_properties(event: Event) -> dict[str, Any]:
 
 
 class InProcessNotifier(Notifier):
-    """`broker.publish` returns once the message is queued: that is the confirmation.
+    """The broker's future resolves once every durable queue's copy is on disk (the journal
+    committed it) and the others are queued: that is the confirmation.
 
     With `require_routed`, an event no queue is bound for counts as not confirmed (like an
     AMQP mandatory publish that came back), so a station is never told "done" for an event
@@ -37,10 +41,10 @@ class InProcessNotifier(Notifier):
         self._require_routed = require_routed
 
     async def publish(self, event: Event) -> None:
-        routed = self._broker.publish(
+        routed = await asyncio.wrap_future(self._broker.publish_future(
             self._exchange, event.type, event.to_json(),
             headers={"charging_station_id": event.charging_station_id},
-            properties=message_properties(event))
+            properties=message_properties(event)))
         if self._require_routed and routed == 0:
             raise PublishFailed(f"no queue bound for {event.type} on {self._exchange}")
 

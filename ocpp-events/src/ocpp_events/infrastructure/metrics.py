@@ -32,6 +32,19 @@ class GatewayMetrics:
             "ocpp_gateway_event_loop_lag_seconds", "How much later than asked a periodic timer "
             "fired (every call waits at least this long).", registry=self.registry,
             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self.handshakes_refused = Counter(
+            "ocpp_gateway_handshakes_refused", "Websocket upgrades refused, by reason "
+            "(docs/operations.md, station admission).", ["reason"], registry=self.registry)
+        self.registry_disconnects = Counter(
+            "ocpp_gateway_registry_disconnects", "Connections closed because the registry no "
+            "longer admits them (deregistered, disabled, password rotated out).",
+            registry=self.registry)
+        self.registry_stations = Gauge(
+            "ocpp_gateway_registry_stations", "Stations in this gateway's copy of the "
+            "registry.", registry=self.registry)
+        self.tls_days_to_expiry = Gauge(
+            "ocpp_gateway_tls_certificate_days_to_expiry", "Days until the server "
+            "certificate expires (absent without TLS).", registry=self.registry)
 
         # Labelled children looked up once (`.labels()` costs a lock and a dict per call).
         self._call_counters: dict[tuple[str, str], Counter] = {}
@@ -44,6 +57,9 @@ class GatewayMetrics:
         if counter is None:
             counter = self._call_counters[(action, result)] = self.calls.labels(action, result)
         counter.inc()
+
+    def count_refusal(self, reason: str) -> None:
+        self.handshakes_refused.labels(reason).inc()
 
     def observe_publish(self, seconds: float, confirmed: bool) -> None:
         self._publish_observers[confirmed].observe(seconds)

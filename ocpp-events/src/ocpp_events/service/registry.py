@@ -19,6 +19,7 @@ class StationConnection:
     ocpp_version: str
     charge_point: Any
     websocket: Any
+    admission: Any = None  # domain.admission.Admitted: how it got in, re-checked on changes
 
 
 class ConnectionRegistry:

@@ -116,7 +116,8 @@ class Station:
 
     def connection_summary(self) -> ConnectionSummary:
         """`status`, `first_connected_at`, `last_connected_at` and `last_seen_at` in one pass
-        over the connections (the writers need all four for every station they save)."""
+        over the connections. The current connection is the one first seen last (ties: the
+        greater id); the station is connected while it has not ended."""
         current: Connection | None = None
         first, last_seen = self.known_first_connected_at, self.known_last_seen_at
         for c in self.connections.values():
@@ -135,35 +136,20 @@ class Station:
         return ConnectionSummary(status, first, current.first_seen_at, last_seen)
 
     @property
-    def current_connection(self) -> Connection | None:
-        heard = [c for c in self.connections.values() if c.first_seen_at is not None]
-        return max(heard, key=lambda c: (c.first_seen_at, c.connection_id), default=None)
-
-    @property
     def status(self) -> StationStatus:
-        current = self.current_connection
-        if current is None or current.disconnected_at is not None:
-            return StationStatus.DISCONNECTED
-        return StationStatus.CONNECTED
+        return self.connection_summary().status
 
     @property
     def first_connected_at(self) -> datetime | None:
-        times = [c.first_seen_at for c in self.connections.values() if c.first_seen_at]
-        if self.known_first_connected_at is not None:
-            times.append(self.known_first_connected_at)
-        return min(times, default=None)
+        return self.connection_summary().first_connected_at
 
     @property
     def last_connected_at(self) -> datetime | None:
-        current = self.current_connection
-        return current.first_seen_at if current else None
+        return self.connection_summary().last_connected_at
 
     @property
     def last_seen_at(self) -> datetime | None:
-        times = [c.last_seen_at for c in self.connections.values() if c.last_seen_at]
-        if self.known_last_seen_at is not None:
-            times.append(self.known_last_seen_at)
-        return max(times, default=None)
+        return self.connection_summary().last_seen_at
 
     # -- boot and status ----------------------------------------------------------------
     def booted(self, at: datetime, info: BootInfo, connection_id: str | None = None) -> None:

@@ -10,7 +10,6 @@ from types import TracebackType
 
 from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.rules import ChargeStatus, StationStatus
-from save_server.domain.views import StationView
 
 
 class StationRepository(ABC):
@@ -91,6 +90,7 @@ class ChargeFilter:
     end_date: datetime | None = None
     status: ChargeStatus | None = None
     id_tag: str | None = None
+    station_scope: frozenset[str] | None = None  # only these stations (a scoped caller)
 
 
 @dataclass(frozen=True)
@@ -102,11 +102,15 @@ class ChargeCursor:
 
 
 class StationReader(ABC):
-    @abstractmethod
-    def list(self, status: StationStatus | None = None) -> list[StationView]: ...
+    """Stations as the API shows them: each one's JSON document (`StationView`'s fields), kept
+    ready by the writers so that listing thousands costs no per-station work."""
 
     @abstractmethod
-    def get(self, station_id: str) -> StationView | None: ...
+    def list_documents(self, status: StationStatus | None = None) -> str:
+        """A JSON array of the stations' documents, by station id."""
+
+    @abstractmethod
+    def document(self, station_id: str) -> str | None: ...
 
 
 class ChargeReader(ABC):
@@ -153,3 +157,14 @@ class EventStream(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the connection."""
+
+
+class EventPublisher(ABC):
+    """Puts business events on the broker's events exchange; returns once the broker has
+    taken the event (publisher confirm), raises otherwise."""
+
+    @abstractmethod
+    def publish(self, routing_key: str, body: bytes, event_id: str) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

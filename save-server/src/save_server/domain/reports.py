@@ -272,8 +272,11 @@ class EmailSender(ABC):
 
 
 class ReportSubscriptionRepository(ABC):
+    """Each write commits with its `reports.subscription-*` event naming `by` (who did it)."""
+
     @abstractmethod
-    def add(self, subscription: ReportSubscription, now: datetime) -> ReportSubscription: ...
+    def add(self, subscription: ReportSubscription, now: datetime,
+            by: str | None = None) -> ReportSubscription: ...
 
     @abstractmethod
     def get(self, subscription_id: int) -> ReportSubscription | None: ...
@@ -282,10 +285,11 @@ class ReportSubscriptionRepository(ABC):
     def list(self, enabled_only: bool = False) -> list[ReportSubscription]: ...
 
     @abstractmethod
-    def update(self, subscription: ReportSubscription, now: datetime) -> ReportSubscription: ...
+    def update(self, subscription: ReportSubscription, now: datetime,
+               by: str | None = None) -> ReportSubscription: ...
 
     @abstractmethod
-    def delete(self, subscription_id: int) -> bool:
+    def delete(self, subscription_id: int, by: str | None = None) -> bool:
         """Remove the subscription and its runs; False when unknown."""
 
     @abstractmethod

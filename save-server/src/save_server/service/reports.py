@@ -149,11 +149,11 @@ class ReportService:
                             station_ids: Sequence[str] = (), id_tags: Sequence[str] = (),
                             enabled: bool = True,
                             origin: SubscriptionOrigin = SubscriptionOrigin.API,
-                            ) -> ReportSubscription:
+                            by: str | None = None) -> ReportSubscription:
         subscription = ReportSubscription(
             tuple(recipients), validate_schedule(schedule), timezone, tuple(station_ids),
             tuple(id_tags), enabled, origin)
-        return self.subscriptions.add(subscription, self.clock())
+        return self.subscriptions.add(subscription, self.clock(), by)
 
     def get_subscription(self, subscription_id: int) -> ReportSubscription:
         found = self.subscriptions.get(subscription_id)
@@ -164,7 +164,8 @@ class ReportService:
     def list_subscriptions(self) -> list[ReportSubscription]:
         return self.subscriptions.list()
 
-    def update_subscription(self, subscription_id: int, **changes: object) -> ReportSubscription:
+    def update_subscription(self, subscription_id: int, by: str | None = None,
+                            **changes: object) -> ReportSubscription:
         """Change any of recipients, schedule, timezone, station_ids, id_tags, enabled."""
         current = self.get_subscription(subscription_id)
         if "schedule" in changes:
@@ -172,10 +173,10 @@ class ReportService:
         for name in ("recipients", "station_ids", "id_tags"):
             if name in changes:
                 changes[name] = tuple(changes[name])  # type: ignore[call-overload]
-        return self.subscriptions.update(current.changed(**changes), self.clock())
+        return self.subscriptions.update(current.changed(**changes), self.clock(), by)
 
-    def delete_subscription(self, subscription_id: int) -> None:
-        if not self.subscriptions.delete(subscription_id):
+    def delete_subscription(self, subscription_id: int, by: str | None = None) -> None:
+        if not self.subscriptions.delete(subscription_id, by):
             raise SubscriptionNotFound(subscription_id)
 
     def ensure_default_subscription(self, recipients: Sequence[str], schedule: str,
@@ -184,12 +185,13 @@ class ReportService:
         current = self.subscriptions.by_origin(SubscriptionOrigin.ENVIRONMENT)
         if current is None:
             return self.create_subscription(recipients, schedule, timezone,
-                                            origin=SubscriptionOrigin.ENVIRONMENT)
+                                            origin=SubscriptionOrigin.ENVIRONMENT,
+                                            by="REPORT_DEFAULT_RECIPIENTS")
         wanted = current.changed(recipients=tuple(recipients),
                                  schedule=validate_schedule(schedule), timezone=timezone)
         if wanted == current:
             return current
-        return self.subscriptions.update(wanted, self.clock())
+        return self.subscriptions.update(wanted, self.clock(), "REPORT_DEFAULT_RECIPIENTS")
 
     # -- scheduling --------------------------------------------------------------------
     def due_windows(self, subscription: ReportSubscription) -> list[ReportWindow]:

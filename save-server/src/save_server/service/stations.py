@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from save_server.domain.ports import StationReader, UnitOfWork
 from save_server.domain.rules import StationStatus
-from save_server.domain.views import StationView
 
 
 class StationNotFound(LookupError):
@@ -15,15 +14,17 @@ class StationNotFound(LookupError):
         self.station_id = station_id
 
 
-def list_stations(reader: StationReader, status: StationStatus | None = None) -> list[StationView]:
-    return reader.list(status)
+def list_stations(reader: StationReader, status: StationStatus | None = None) -> str:
+    """The stations' documents as a JSON array."""
+    return reader.list_documents(status)
 
 
-def get_station(reader: StationReader, station_id: str) -> StationView:
-    station = reader.get(station_id)
-    if station is None:
+def get_station(reader: StationReader, station_id: str) -> str:
+    """The station's document."""
+    document = reader.document(station_id)
+    if document is None:
         raise StationNotFound(station_id)
-    return station
+    return document
 
 
 def update_station_details(uow_factory: Callable[[], UnitOfWork], station_id: str,

@@ -11,17 +11,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from event_store import metrics
 from event_store.domain.ports import EventStorage
 from event_store.infrastructure.api import events, health, replays
+from event_store.infrastructure.api.security import check_every_route_protected
+from event_store.service.authentication import Authenticator
 from event_store.service.replay import ReplayService
 
 
-def create_app(storage: EventStorage, replay_service: ReplayService | None) -> FastAPI:
+def create_app(storage: EventStorage, replay_service: ReplayService | None,
+               authenticator: Authenticator) -> FastAPI:
     app = FastAPI(title="event-store", version="0.1.0",
-                  description="Every event kept, queryable, and replayable.")
+                  description="Every event kept, queryable, and replayable. Every endpoint "
+                              "but the probes needs `Authorization: Bearer <save-server API "
+                              "key or access token>`.")
     app.state.storage = storage
     app.state.replays = replay_service
+    app.state.authenticator = authenticator
     app.include_router(events.router)
     app.include_router(replays.router)
     app.include_router(health.router)
+    check_every_route_protected(app)
 
     app.add_middleware(LatencyMiddleware)
     return app

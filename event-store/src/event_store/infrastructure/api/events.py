@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -9,16 +10,18 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from event_store.domain.events import as_utc, format_date
+from event_store.domain.events import StoredEvent, as_utc, format_date
 from event_store.domain.queries import Cursor, EventQuery, InvalidCursor
 from event_store.infrastructure.api.dependencies import (
     StorageDep,
     check_date_range,
     invalid_parameter,
 )
+from event_store.infrastructure.api.security import Reader
 from event_store.service.query import list_events
 
 router = APIRouter(tags=["events"])
+REDACTED_PREFIX = "accounts."
 
 MAX_LIMIT = 1000
 
@@ -49,6 +52,7 @@ class EventStatsOut(BaseModel):
 def get_events(
     request: Request,
     storage: StorageDep,
+    _: Reader,
     start_date: StartDate = None,
     end_date: EndDate = None,
     type: Annotated[list[str] | None, Query(description="event type; repeatable")] = None,
@@ -68,12 +72,12 @@ def get_events(
     if page.next_cursor is not None:
         next_url = request.url.include_query_params(after=page.next_cursor.encode())
         headers["Link"] = f'<{next_url}>; rel="next"'
-    body = b"[" + b",".join(event.document_json() for event in page.events) + b"]"
+    body = b"[" + b",".join(public_json(event) for event in page.events) + b"]"
     return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/events/stats", response_model=EventStatsOut)
-def get_event_stats(storage: StorageDep, start_date: StartDate = None,
+def get_event_stats(storage: StorageDep, _: Reader, start_date: StartDate = None,
                     end_date: EndDate = None) -> EventStatsOut:
     """Counts per type and per UTC day for the date range."""
     check_date_range(start_date, end_date)
@@ -86,8 +90,21 @@ def get_event_stats(storage: StorageDep, start_date: StartDate = None,
 
 @router.get("/events/{event_id}", response_model=EventOut,
             responses={404: {"description": "no event with this id"}})
-def get_event(event_id: str, storage: StorageDep) -> Response:
+def get_event(event_id: str, storage: StorageDep, _: Reader) -> Response:
     event = storage.get(event_id)
     if event is None:
         raise HTTPException(404, f"no event with event_id {event_id!r}")
-    return Response(event.document_json(), media_type="application/json")
+    return Response(public_json(event), media_type="application/json")
+
+
+def public_json(event: StoredEvent) -> bytes:
+    """The event as the API shows it: account events without their password and key
+    hashes (they stay in the store, so a replay still rebuilds save-server's accounts)."""
+    if not event.type.startswith(REDACTED_PREFIX):
+        return event.document_json()
+    document = event.as_document()
+    payload = document.get("payload")
+    if isinstance(payload, dict):
+        document["payload"] = {k: ("<redacted>" if k.endswith("_hash") and v else v)
+                               for k, v in payload.items()}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

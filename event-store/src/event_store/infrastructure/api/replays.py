@@ -10,10 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from event_store.domain.events import as_utc
 from event_store.domain.queries import EventQuery
-from event_store.infrastructure.api.dependencies import ReplaysDep
+from event_store.infrastructure.api.dependencies import ReplaysDep, StorageDep
+from event_store.infrastructure.api.security import Replayer
+from event_store.service import audit
 from event_store.service.replay import TARGET_ALL, ReplayJob
 
-router = APIRouter(tags=["replays"])
+router = APIRouter(tags=["replays"], responses={
+    503: {"description": "Replay is not available: no broker configured (AMQP_URL)"}})
 
 
 class ReplayRequest(BaseModel):
@@ -42,34 +45,48 @@ def _job_or_404(job: ReplayJob | None, replay_id: str) -> dict[str, Any]:
 
 
 @router.post("/replays", status_code=202)
-def start_replay(replay: ReplayRequest, replays: ReplaysDep, response: Response) -> dict:
-    """Start a replay job; returns at once with the job (202). Poll `GET /replays/{id}`."""
+def start_replay(caller: Replayer, replay: ReplayRequest, replays: ReplaysDep,
+                 response: Response, storage: StorageDep) -> dict:
+    """Start a replay job; returns at once with the job (202). Poll `GET /replays/{id}`.
+    Who started it is kept as an `event-store.replay-started` event."""
     query = EventQuery(replay.start_date, replay.end_date, tuple(replay.type),
                        replay.charging_station_id)
     job = replays.start(query, replay.target)
+    audit.record(storage, "event-store.replay-started", caller.audit_name,
+                 {"replay_id": job.id, **replay.model_dump(mode="json")})
     response.headers["Location"] = f"/replays/{job.id}"
     return job.as_document()
 
 
 @router.get("/replays")
-def list_replays(replays: ReplaysDep) -> list[dict]:
+def list_replays(_: Replayer, replays: ReplaysDep) -> list[dict]:
     return [job.as_document() for job in replays.jobs()]
 
 
 @router.get("/replays/{replay_id}", responses={404: {"description": "unknown replay"}})
-def get_replay(replay_id: str, replays: ReplaysDep) -> dict:
+def get_replay(_: Replayer, replay_id: str, replays: ReplaysDep) -> dict:
     """State, events sent, rate (events/s), errors."""
     return _job_or_404(replays.get(replay_id), replay_id)
 
 
 @router.delete("/replays/{replay_id}", status_code=202,
                responses={404: {"description": "unknown replay"}})
-def delete_replay(replay_id: str, replays: ReplaysDep) -> dict:
+def delete_replay(caller: Replayer, replay_id: str, replays: ReplaysDep,
+                  storage: StorageDep) -> dict:
     """Cancel a replay (it stops after the event being sent)."""
-    return _job_or_404(replays.cancel(replay_id), replay_id)
+    return _cancel(replay_id, replays, caller, storage)
 
 
 @router.post("/replays/{replay_id}/cancel", status_code=202,
              responses={404: {"description": "unknown replay"}})
-def cancel_replay(replay_id: str, replays: ReplaysDep) -> dict:
-    return _job_or_404(replays.cancel(replay_id), replay_id)
+def cancel_replay(caller: Replayer, replay_id: str, replays: ReplaysDep,
+                  storage: StorageDep) -> dict:
+    return _cancel(replay_id, replays, caller, storage)
+
+
+def _cancel(replay_id: str, replays: ReplaysDep, caller: Replayer,
+            storage: StorageDep) -> dict:
+    document = _job_or_404(replays.cancel(replay_id), replay_id)
+    audit.record(storage, "event-store.replay-cancelled", caller.audit_name,
+                 {"replay_id": replay_id})
+    return document

@@ -39,6 +39,7 @@ _quiet = logging.getLogger("ocpp_events.ocpp")  # the ocpp package logs every fr
 
 _READS_PAYLOAD: dict[Any, bool] = {}
 FLOOD_CLOSE_CODE = 1008  # policy violation
+PENDING_RETRY_INTERVAL = 60  # seconds a Pending station waits before its next BootNotification
 
 
 def _reads_payload(handler: Any) -> bool:
@@ -72,6 +73,7 @@ class GatewayChargePoint(ChargePoint):
         policy = services.flood_policy
         self._flood = FloodGuard(policy, time.monotonic()) if policy.enabled else None
         self._closing = False
+        self.pending = False  # an unknown station admitted under the `pending` policy
         self.flood_close: asyncio.Task[None] | None = None
 
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -204,6 +206,20 @@ class GatewayChargePoint(ChargePoint):
 
     async def _send(self, message: str) -> None:
         await self._connection.send(message)
+
+    def registration_accepted(self) -> bool:
+        """False while the station is pending: unknown to the registry when it connected and
+        still not registered (BootNotification is then answered Pending)."""
+        if self.pending:
+            registry = self.services.station_registry
+            if registry is not None and registry.get(self.session.station_id) is not None:
+                self.pending = False
+        return not self.pending
+
+    def boot_interval(self) -> int:
+        if self.pending:
+            return min(self.services.heartbeat_interval, PENDING_RETRY_INTERVAL)
+        return self.services.heartbeat_interval
 
     def now(self) -> str:
         return rfc3339(self.services.clock.now())

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ocpp_events.domain.authorization import AuthorizationPolicy, FixedPolicy
 from ocpp_events.domain.flood_control import FloodPolicy
-from ocpp_events.domain.ports import Clock, CommandInbox
+from ocpp_events.domain.ports import Clock, CommandInbox, StationRegistry
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.metrics import GatewayMetrics
 from ocpp_events.service.publishing import ConfirmedPublisher
@@ -37,3 +37,4 @@ class GatewayServices:
     command_inbox: CommandInbox | None = None  # remote commands routed per connected station
     validate_responses: bool = False  # also schema-validate the answers (tests: on)
     flood_policy: FloodPolicy = NO_FLOOD_CONTROL
+    station_registry: StationRegistry | None = None  # read when a pending station boots

@@ -22,9 +22,10 @@ class ChargePoint16(GatewayChargePoint):
 
     @on(Action.boot_notification)
     def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        accepted = self.registration_accepted()
         return call_result.BootNotification(
-            current_time=self.now(), interval=self.services.heartbeat_interval,
-            status=RegistrationStatus.accepted)
+            current_time=self.now(), interval=self.boot_interval(),
+            status=RegistrationStatus.accepted if accepted else RegistrationStatus.pending)
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:

@@ -30,9 +30,10 @@ class ChargePoint201(GatewayChargePoint):
 
     @on(Action.boot_notification)
     def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        status = (RegistrationStatusEnumType.accepted if self.registration_accepted()
+                  else RegistrationStatusEnumType.pending)
         return call_result.BootNotification(
-            current_time=self.now(), interval=self.services.heartbeat_interval,
-            status=RegistrationStatusEnumType.accepted)
+            current_time=self.now(), interval=self.boot_interval(), status=status)
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:

@@ -8,22 +8,34 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from save_server.infrastructure import metrics
-from save_server.infrastructure.api.dependencies import ApiDependencies
+from save_server.infrastructure.accounts import api as accounts_api
+from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
+from save_server.infrastructure.api.errors import refuse_nul_characters
 from save_server.infrastructure.api.routers import charges, operations, stations
+from save_server.infrastructure.api.security import check_every_route_protected
 from save_server.infrastructure.commands import api as commands_api
+from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
 from save_server.service.reports import ReportService
 from save_server.service.station_commands import StationCommands
 
-ROUTERS = (stations.router, charges.router, operations.router)
+# the registry's fixed /charging-stations/... paths first: they must win over {station_id}
+ROUTERS = (registry_api.router, stations.router, charges.router, operations.router,
+           accounts_api.router)
 
 
-def create_app(dependencies: ApiDependencies, reports: ReportService | None = None,
+def create_app(dependencies: ApiDependencies, access: AccessControl,
+               reports: ReportService | None = None,
                commands: StationCommands | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
-                              "charging network.")
+                              "charging network. Every endpoint but the probes and sign-in "
+                              "needs `Authorization: Bearer <API key or access token>`.")
     app.state.dependencies = dependencies
+    app.state.authenticator = access.authenticator
+    app.state.accounts = access.accounts
+    app.state.sign_in = access.sign_in
+    app.state.registry = access.registry
     for router in ROUTERS:
         app.include_router(router)
     if reports is not None:  # charge reports by e-mail (infrastructure/reports)
@@ -34,6 +46,9 @@ def create_app(dependencies: ApiDependencies, reports: ReportService | None = No
         app.include_router(commands_api.router)
         # History rows are written just after the answer: don't lose them on shutdown.
         app.router.add_event_handler("shutdown", commands.flush)
+
+    check_every_route_protected(app)
+    refuse_nul_characters(app)
 
     @app.middleware("http")
     async def observe_latency(request: Request,

@@ -9,6 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from save_server.domain.ports import ChargeReader, StationReader, UnitOfWork
+from save_server.service.accounts import AccountService
+from save_server.service.authentication import Authenticator
+from save_server.service.registry import RegistryService
+from save_server.service.sign_in import SignIn
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,17 @@ class ApiDependencies:
     charge_reader: ChargeReader
     uow_factory: Callable[[], UnitOfWork]
     ready: Callable[[], dict[str, bool]]  # readiness: component → reachable
+
+
+@dataclass(frozen=True)
+class AccessControl:
+    """Who is calling (authenticator); the account use cases behind /auth, /accounts; the
+    sites and station registry behind /sites and /charging-stations registration."""
+
+    authenticator: Authenticator
+    accounts: AccountService
+    sign_in: SignIn
+    registry: RegistryService
 
 
 def _dependencies(request: Request) -> ApiDependencies:

@@ -1,4 +1,5 @@
-"""JSON shapes of the REST API (snake_case), built from the domain's read models."""
+"""JSON shapes of the REST API (snake_case). A station's shape (`StationOut`) documents the
+document `infrastructure/db/documents` writes, which the API serves as it is stored."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from save_server.domain.model import Charge, Connector, MeterSample, StatusReport
+from save_server.domain.model import Charge, MeterSample
 from save_server.domain.rules import (
     LATITUDE_RANGE,
     LONGITUDE_RANGE,
@@ -15,7 +16,6 @@ from save_server.domain.rules import (
     ConnectorStatus,
     StationStatus,
 )
-from save_server.domain.views import StationView
 
 
 class ReadingOut(BaseModel):
@@ -38,13 +38,6 @@ class AvailabilityOut(BaseModel):
     info: str | None
     at: datetime
 
-    @classmethod
-    def of(cls, report: StatusReport | None) -> AvailabilityOut | None:
-        if report is None:
-            return None
-        return cls(status=report.status, raw_status=report.raw_status,
-                   error_code=report.error_code, info=report.info, at=report.at)
-
 
 class ConnectorOut(BaseModel):
     connector_id: int
@@ -55,13 +48,6 @@ class ConnectorOut(BaseModel):
     status_at: datetime | None
     id_tag: str | None
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, connector: Connector) -> ConnectorOut:
-        return cls(connector_id=connector.connector_id, status=connector.status,
-                   raw_status=connector.raw_status, error_code=connector.error_code,
-                   info=connector.info, status_at=connector.status_at,
-                   id_tag=connector.id_tag, last_used_at=connector.last_used_at)
 
 
 class StationOut(BaseModel):
@@ -93,21 +79,6 @@ class StationOut(BaseModel):
     availability: AvailabilityOut | None
     readings: list[ReadingOut]
     connectors: list[ConnectorOut]
-
-    @classmethod
-    def of(cls, station: StationView) -> StationOut:
-        return cls(
-            id=station.station_id, status=station.status,
-            first_connected_at=station.first_connected_at,
-            last_connected_at=station.last_connected_at, last_seen_at=station.last_seen_at,
-            vendor=station.boot_info.vendor, model=station.boot_info.model,
-            serial_number=station.boot_info.serial_number,
-            firmware_version=station.boot_info.firmware_version,
-            name=station.name, address=station.address, latitude=station.latitude,
-            longitude=station.longitude, availability=AvailabilityOut.of(station.availability),
-            readings=[ReadingOut.of(r) for r in station.readings],
-            connectors=[ConnectorOut.of(c) for c in station.connectors],
-        )
 
 
 class StationDataIn(BaseModel):

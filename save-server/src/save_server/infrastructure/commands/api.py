@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from save_server.domain.access import Permission, Principal, command_permission
 from save_server.domain.station_commands import CommandBusUnavailable, CommandRecord
 from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.security import allow
 from save_server.infrastructure.commands.params import EXAMPLES, PARAMETERS, CommandName
 from save_server.service.station_commands import StationCommands, StationNotFound, UnknownCharge
 
@@ -25,6 +27,9 @@ async def _commands(request: Request) -> StationCommands:
 
 
 Commands = Annotated[StationCommands, Depends(_commands)]
+# Every command needs at least the maintenance permission; charging commands need more.
+Sender = Annotated[Principal, allow(Permission.COMMANDS_MAINTENANCE)]
+Reader = Annotated[Principal, allow(Permission.COMMANDS_READ)]
 
 
 class CommandOut(BaseModel):
@@ -63,6 +68,7 @@ FAILURES: dict[str, tuple[int, str]] = {
 }
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Your role may not send this command"},
     404: {"description": "Unknown station"},
     409: {"description": "Station not connected (answered at once)"},
     422: {"description": "Bad parameters, or a command the station's OCPP version lacks"},
@@ -85,7 +91,7 @@ def _parameters(command: str, body: dict[str, Any] | None) -> dict[str, Any]:
 @router.post("/charging-stations/{station_id}/commands/{command}", response_model=CommandOut,
              responses=RESPONSES)
 async def send_command(
-    commands: Commands, station_id: str, command: CommandName,
+    commands: Commands, caller: Sender, station_id: str, command: CommandName,
     body: Annotated[dict[str, Any] | None, Body(
         description="The command's version-neutral parameters (docs/commands.md)",
         openapi_examples={name: {"summary": name, "value": value}
@@ -93,13 +99,18 @@ async def send_command(
     timeout: Annotated[float | None, Query(
         gt=0, description="Seconds to wait for the answer; at most SAVE_SERVER_COMMAND_TIMEOUT"
     )] = None,
-    requested_by: Annotated[str | None, Header(alias="X-Requested-By", max_length=200)] = None,
 ) -> Any:
-    """Send a command to the station and answer with the station's answer."""
+    """Send a command to the station and answer with the station's answer. The history
+    records the authenticated caller as `requested_by`."""
+    needed = command_permission(command.value)
+    if not caller.can(needed):
+        raise HTTPException(403, f"your role ({caller.role.value}) lacks {needed.value}")
     parameters = _parameters(command.value, body)
     try:
+        if not caller.sees_station(station_id):
+            raise StationNotFound(station_id)
         record = await commands.send(station_id, command.value, parameters,
-                                     requested_by or "anonymous", timeout)
+                                     caller.audit_name, timeout)
     except StationNotFound as error:
         raise HTTPException(404, str(error)) from error
     except UnknownCharge as error:
@@ -122,10 +133,13 @@ async def send_command(
 
 @router.get("/charging-stations/{station_id}/commands", response_model=list[CommandOut],
             responses={404: RESPONSES[404]})
-async def command_history(commands: Commands, station_id: str, limit: Annotated[
-        int, Query(ge=1, le=1000, description="Newest first")] = 100) -> list[CommandOut]:
+async def command_history(commands: Commands, caller: Reader, station_id: str,
+                          limit: Annotated[int, Query(ge=1, le=1000, description="Newest first")
+                                           ] = 100) -> list[CommandOut]:
     """Commands sent to the station: who, when, parameters, outcome, latency."""
     try:
+        if not caller.sees_station(station_id):
+            raise StationNotFound(station_id)
         return [CommandOut.of(r) for r in await commands.history(station_id, limit)]
     except StationNotFound as error:
         raise HTTPException(404, str(error)) from error

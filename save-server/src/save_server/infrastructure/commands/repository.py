@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from save_server.domain.station_commands import CommandLog, CommandOutcome, CommandRecord
 from save_server.infrastructure.commands.tables import station_commands as table
+from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.tables import stations
 
 
 class SqlCommandLog(CommandLog):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, statements: type[SqlStatements]) -> None:
         self._engine = engine
+        self._statements = statements
 
     def station_known(self, station_id: str) -> bool:
         query = select(stations.c.station_id).where(stations.c.station_id == station_id)
@@ -22,12 +24,12 @@ class SqlCommandLog(CommandLog):
             return db.execute(query).first() is not None
 
     def add(self, record: CommandRecord) -> None:
-        """One short transaction. On PostgreSQL without waiting for the WAL flush: a database
-        crash may lose the last fraction of a second of history, which the event-store also
-        keeps (`ocpp-commands.*` events); the answer to the operator does not wait for a disk."""
+        """One short transaction, its commit not waiting for the disk where the database
+        allows it (PostgreSQL: the WAL flush): a database crash may lose the last fraction of a
+        second of history, which the event-store also keeps (`ocpp-commands.*` events); the
+        answer to the operator does not wait for a disk."""
         with self._engine.begin() as db:
-            if db.dialect.name == "postgresql":
-                db.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            self._statements(db).skip_commit_flush()
             db.execute(table.insert().values(
                 command_id=record.command_id, station_id=record.station_id,
                 command=record.command, parameters=record.parameters,

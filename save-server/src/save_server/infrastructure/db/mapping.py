@@ -5,11 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Dialect
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection as DbConnection
-from sqlalchemy.sql import Insert
-
 from save_server.domain.model import (
     BootInfo,
     Charge,
@@ -20,25 +15,8 @@ from save_server.domain.model import (
     StatusReport,
 )
 from save_server.domain.rules import ConnectorStatus, Measurand
-from save_server.infrastructure.db import tables
 
 Row = Mapping[str, Any]
-
-
-def insert_for(dialect: Dialect, table: tables.Table) -> Insert:
-    module = postgresql if dialect.name == "postgresql" else sqlite
-    return module.insert(table)  # type: ignore[no-any-return]
-
-
-def upsert(db: DbConnection, table: tables.Table, row: dict[str, Any], keys: list[str]) -> None:
-    statement = insert_for(db.dialect, table).values(row)
-    updates = {k: statement.excluded[k] for k in row if k not in keys}  # type: ignore[attr-defined]
-    if updates:
-        statement = statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=keys, set_=updates)
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)  # type: ignore[attr-defined]
-    db.execute(statement)
 
 
 def station_from_row(row: Row) -> Station:

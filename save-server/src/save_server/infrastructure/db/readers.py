@@ -6,13 +6,15 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, Select, select, text, tuple_
+from sqlalchemy import Engine, Select, bindparam, select, tuple_, update
+from sqlalchemy.engine import Connection as DbConnection
 
 from save_server.domain.model import BootInfo, Charge, Connector, MeterSample, StatusReport
 from save_server.domain.ports import ChargeCursor, ChargeFilter, ChargeReader, StationReader
 from save_server.domain.rules import ConnectorStatus, StationStatus
 from save_server.domain.views import StationView
 from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.documents import view_document
 from save_server.infrastructure.db.mapping import (
     charge_from_row,
     connector_from_row,
@@ -20,144 +22,85 @@ from save_server.infrastructure.db.mapping import (
 )
 
 STREAM_BATCH = 1000
-# The station columns the readers map (not the stored JSON document).
-_STATION_COLUMNS = [c for c in tables.stations.c if c.name != "document"]
+VIEWS_PER_QUERY = 1000
+# The station columns a view is made of (named: the migration that stores the first documents
+# runs this code on the schema of its own revision).
+_VIEW_COLUMNS = [tables.stations.c[name] for name in (
+    "station_id", "status", "first_connected_at", "last_connected_at", "last_seen_at",
+    "vendor", "model", "serial_number", "firmware_version", "name", "address", "latitude",
+    "longitude", "availability_status", "availability_raw_status", "availability_error_code",
+    "availability_info", "availability_at")]
 
 
 class SqlStationReader(StationReader):
+    """The documents the writers stored; a station without one (written before documents
+    were stored, or seeded straight into the tables) gets it built from its rows."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def list(self, status: StationStatus | None = None) -> list[StationView]:
-        query = select(*_STATION_COLUMNS).order_by(tables.stations.c.station_id)
+    def list_documents(self, status: StationStatus | None = None) -> str:
+        s = tables.stations.c
+        query = select(s.document).order_by(s.station_id)
         if status is not None:
-            query = query.where(tables.stations.c.status == status.value)
-        return self._views(query, all_stations=True)
+            query = query.where(s.status == status.value)
+        with self._engine.connect() as db:
+            try:  # the strings streamed into one: no list or row object per station
+                return "[" + ",".join(db.execute(query).scalars()) + "]"
+            except TypeError:  # a NULL document (rare): read again with the ids
+                rows = db.execute(query.add_columns(s.station_id)).all()
+                built = _built_documents(db, [i for document, i in rows if document is None])
+                return "[" + ",".join([document or built[i] for document, i in rows]) + "]"
+
+    def document(self, station_id: str) -> str | None:
+        s = tables.stations.c
+        with self._engine.connect() as db:
+            row = db.execute(select(s.document).where(s.station_id == station_id)).first()
+            if row is None:
+                return None
+            return row[0] or _built_documents(db, [station_id])[station_id]
 
     def get(self, station_id: str) -> StationView | None:
-        query = select(*_STATION_COLUMNS).where(tables.stations.c.station_id == station_id)
-        views = self._views(query, all_stations=False)
+        """The station as its rows give it."""
+        with self._engine.connect() as db:
+            views = _views(db, [station_id])
         return views[0] if views else None
 
-    def list_json(self, status: StationStatus | None = None) -> str | None:
-        """`list` as the API's JSON document (`schemas.StationOut` items), built by PostgreSQL
-        in one statement: no row objects in Python. None on other databases."""
-        if self._engine.dialect.name != "postgresql":
-            return None
-        with self._engine.connect() as db, db.begin():
-            # The planner costs the (rarely evaluated) rebuild expression high enough to JIT-
-            # compile it: ~60 ms per request for nothing, most of the time ready documents.
-            db.exec_driver_sql("SET LOCAL jit = off")
-            rows = db.execute(_STATIONS_JSON, {
-                "status": status.value if status is not None else None}).scalars()
-            return "[" + ",".join(rows) + "]"
 
-    def _views(self, query: Select[Any], all_stations: bool) -> list[StationView]:
+def store_missing_documents(db: DbConnection) -> None:
+    """Store the document of every station that has none."""
+    s = tables.stations.c
+    missing = list(db.execute(select(s.station_id).where(s.document.is_(None))).scalars())
+    documents = _built_documents(db, missing)
+    if documents:
+        db.execute(update(tables.stations).where(s.station_id == bindparam("_station_id"))
+                   .values(document=bindparam("_document")),
+                   [{"_station_id": i, "_document": d} for i, d in documents.items()])
+
+
+def _built_documents(db: DbConnection, station_ids: list[str]) -> dict[str, str]:
+    return {view.station_id: view_document(view) for view in _views(db, station_ids)}
+
+
+def _views(db: DbConnection, station_ids: list[str]) -> list[StationView]:
+    views = []
+    for start in range(0, len(station_ids), VIEWS_PER_QUERY):
+        ids = station_ids[start:start + VIEWS_PER_QUERY]
         t = tables
-        with self._engine.connect() as db:
-            rows = list(db.execute(query).mappings())
-            if not rows:
-                return []
-            ids = [r["station_id"] for r in rows]
-            connectors_query = select(t.connectors).order_by(t.connectors.c.connector_id)
-            readings_query = select(t.station_readings).order_by(t.station_readings.c.measurand,
-                                                                 t.station_readings.c.phase)
-            if not all_stations:
-                connectors_query = connectors_query.where(t.connectors.c.station_id.in_(ids))
-                readings_query = readings_query.where(t.station_readings.c.station_id.in_(ids))
-            connectors: dict[str, list[Connector]] = defaultdict(list)
-            for c in db.execute(connectors_query).mappings():
-                connectors[c["station_id"]].append(connector_from_row(c))
-            readings: dict[str, list[MeterSample]] = defaultdict(list)
-            for r in db.execute(readings_query).mappings():
-                readings[r["station_id"]].append(sample_from_row(r))
-        return [_view(r, connectors[r["station_id"]], readings[r["station_id"]]) for r in rows]
-
-
-def _time(column: str) -> str:
-    """A timestamptz as JSON text exactly as `fast_json` writes it (UTC, `Z`, microseconds
-    only when there are some); SQL NULL when NULL."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (f"CASE WHEN {column} IS NULL THEN NULL ELSE '\"' || "
-            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-            f"CASE WHEN extract(microseconds FROM {column})::bigint % 1000000 = 0 THEN '' "
-            f"ELSE to_char({utc}, '.US') END || 'Z\"' END")
-
-
-def _object(fields: list[tuple[str, str]]) -> str:
-    """SQL text building one compact JSON object; each value is given as JSON text (NULL →
-    null), keys in the order given."""
-    parts = [f"'{'{' if i == 0 else ','}\"{key}\":' || coalesce({value}, 'null')"
-             for i, (key, value) in enumerate(fields)]
-    return " || ".join(parts) + " || '}'"
-
-
-def _json(column: str) -> str:
-    return f"to_json({column})::text"
-
-
-_CONNECTOR = _object([
-    ("connector_id", _json("c.connector_id")),
-    ("status", _json("nullif(c.status, '')")),
-    ("raw_status", _json("c.raw_status")),
-    ("error_code", _json("c.error_code")),
-    ("info", _json("c.info")),
-    ("status_at", _time("c.status_at")),
-    # Connector.id_tag: cleared once the connector was available after the assignment.
-    ("id_tag", _json("CASE WHEN c.id_tag_at IS NULL OR c.last_available_at > c.id_tag_at "
-                     "THEN NULL ELSE c.id_tag END")),
-    ("last_used_at", _time("c.last_used_at")),
-])
-_READING = _object([
-    ("measurand", _json("r.measurand")),
-    ("value", _json("r.value")),
-    ("unit", _json("r.unit")),
-    ("phase", _json("nullif(r.phase, '')")),
-    ("measured_at", _time("r.measured_at")),
-])
-_CONNECTORS = (f"SELECT string_agg({_CONNECTOR}, ',' ORDER BY c.connector_id) "
-               "FROM connectors c WHERE c.station_id = s.station_id")
-_READINGS = (f"SELECT string_agg({_READING}, ',' ORDER BY r.measurand, r.phase) "
-             "FROM station_readings r WHERE r.station_id = s.station_id")
-_AVAILABILITY = _object([
-    ("status", _json("s.availability_status")),
-    ("raw_status", _json("s.availability_raw_status")),
-    ("error_code", _json("s.availability_error_code")),
-    ("info", _json("s.availability_info")),
-    ("at", _time("s.availability_at")),
-])
-_STATION = _object([
-    ("id", _json("s.station_id")),
-    ("status", _json("s.status")),
-    ("first_connected_at", _time("s.first_connected_at")),
-    ("last_connected_at", _time("s.last_connected_at")),
-    ("last_seen_at", _time("s.last_seen_at")),
-    ("vendor", _json("s.vendor")),
-    ("model", _json("s.model")),
-    ("serial_number", _json("s.serial_number")),
-    ("firmware_version", _json("s.firmware_version")),
-    ("name", _json("s.name")),
-    ("address", _json("s.address")),
-    ("latitude", _json("s.latitude")),
-    ("longitude", _json("s.longitude")),
-    ("availability", f"CASE WHEN s.availability_status IS NULL THEN NULL "
-                     f"ELSE {_AVAILABILITY} END"),
-    ("readings", f"'[' || coalesce(({_READINGS}), '') || ']'"),
-    ("connectors", f"'[' || coalesce(({_CONNECTORS}), '') || ']'"),
-])
-# The stored document, or — for a station not written since the column came (migration 0004)
-# or seeded straight into the tables — the same document built from the rows. COALESCE
-# evaluates the second, correlated, part only for those. Joined in Python: the same document as
-# `[station_json(v) for v in list()]`, byte for byte except that floats are PostgreSQL's
-# shortest form (`230`, `1e+06`) in the rebuilt ones.
-BUILT_DOCUMENT = _STATION
-STATION_DOCUMENT = f"coalesce(s.document, {BUILT_DOCUMENT})"
-_STATIONS_JSON = text(f"""
-SELECT {STATION_DOCUMENT}
-FROM stations s
-WHERE CAST(:status AS varchar) IS NULL OR s.status = :status
-ORDER BY s.station_id
-""")
+        rows = list(db.execute(select(*_VIEW_COLUMNS).where(t.stations.c.station_id.in_(ids))
+                               .order_by(t.stations.c.station_id)).mappings())
+        connectors: dict[str, list[Connector]] = defaultdict(list)
+        for c in db.execute(select(t.connectors).where(t.connectors.c.station_id.in_(ids))
+                            .order_by(t.connectors.c.connector_id)).mappings():
+            connectors[c["station_id"]].append(connector_from_row(c))
+        readings: dict[str, list[MeterSample]] = defaultdict(list)
+        r = t.station_readings.c
+        for row in db.execute(select(t.station_readings).where(r.station_id.in_(ids))
+                              .order_by(r.measurand, r.phase)).mappings():
+            readings[row["station_id"]].append(sample_from_row(row))
+        views += [_view(row, connectors[row["station_id"]], readings[row["station_id"]])
+                  for row in rows]
+    return views
 
 
 def _view(row: Any, connectors: list[Connector], readings: list[MeterSample]) -> StationView:
@@ -221,6 +164,8 @@ def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select
     query = select(tables.charges).order_by(c.sort_at.desc(), c.id.desc())
     if charge_filter.charging_station_id is not None:
         query = query.where(c.station_id == charge_filter.charging_station_id)
+    if charge_filter.station_scope is not None:
+        query = query.where(c.station_id.in_(sorted(charge_filter.station_scope)))
     if charge_filter.start_date is not None:
         # The listed time is the start (or the end while the start is unknown): indexed.
         query = query.where(c.sort_at >= charge_filter.start_date)

@@ -6,30 +6,29 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.engine import Connection as DbConnection
+from sqlalchemy import select, tuple_
 
 from save_server.domain.model import UNKNOWN_TIME, Charge, MeterSample, Station
 from save_server.domain.ports import ChargeRepository, ProcessedEvents, StationRepository
 from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.bulk import fetch_all, insert_rows, update_rows
-from save_server.infrastructure.db.mapping import charge_from_row, charge_row, insert_for
+from save_server.infrastructure.db.mapping import charge_from_row, charge_row
+from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.db.station_rows import (
     Snapshot,
     connection_from_row,
     connection_key,
     load_stations,
-    lock_stations,
     read_stations,
     save_stations,
 )
 
 
 class SqlStationRepository(StationRepository):
-    def __init__(self, db: DbConnection, cache: StationCache | None = None) -> None:
-        self._db = db
+    def __init__(self, sql: SqlStatements, cache: StationCache | None = None) -> None:
+        self._sql = sql
+        self._db = sql.db
         self._cache = cache
         self._loaded: dict[str, tuple[Station, Snapshot]] = {}
 
@@ -56,7 +55,7 @@ class SqlStationRepository(StationRepository):
         if not missing:
             return
         created = set(self._db.execute(
-            insert_for(self._db.dialect, tables.stations)
+            self._sql.insert(tables.stations)
             .values([{"station_id": s, "status": StationStatus.DISCONNECTED.value}
                      for s in missing])
             .on_conflict_do_nothing(index_elements=["station_id"])
@@ -73,7 +72,7 @@ class SqlStationRepository(StationRepository):
         if not ids:
             return
         uncached = []
-        for station_id, revision in lock_stations(self._db, ids):
+        for station_id, revision in self._sql.lock_stations(ids):
             cached = self._cache.take(station_id, revision) if self._cache else None
             if cached is not None:
                 self._loaded[station_id] = cached
@@ -83,7 +82,7 @@ class SqlStationRepository(StationRepository):
             return
         rows = read_stations(self._db, uncached)
         stored = {row["station_id"]: (row["document"], row["revision"]) for row in rows}
-        for station_id, station in load_stations(self._db, rows, wanted).items():
+        for station_id, station in load_stations(self._sql, rows, wanted).items():
             self._loaded[station_id] = (station, Snapshot.of(station, *stored[station_id]))
 
     def _include_connections(self, station: Station, connection_ids: Collection[str]) -> None:
@@ -101,7 +100,7 @@ class SqlStationRepository(StationRepository):
 
     def save_all(self) -> None:
         """Write only what changed since the stations were loaded."""
-        snapshots = save_stations(self._db, self._loaded.values())
+        snapshots = save_stations(self._sql, self._loaded.values())
         for station_id, snapshot in snapshots.items():
             self._loaded[station_id] = (self._loaded[station_id][0], snapshot)
 
@@ -117,8 +116,9 @@ class SqlChargeRepository(ChargeRepository):
     """Charges locked and read in bulk; meter values buffered; changed charges written in one
     statement at commit."""
 
-    def __init__(self, db: DbConnection) -> None:
-        self._db = db
+    def __init__(self, sql: SqlStatements) -> None:
+        self._sql = sql
+        self._db = sql.db
         self._loaded: dict[tuple[str, str], tuple[Charge, dict[str, Any]]] = {}
         self._meter_values: list[dict[str, Any]] = []
 
@@ -137,7 +137,7 @@ class SqlChargeRepository(ChargeRepository):
         missing = [k for k in wanted if k not in self._loaded]
         # One multi-row statement (RETURNING makes SQLAlchemy batch it), rows in event order.
         self._db.execute(
-            insert_for(self._db.dialect, tables.charges)
+            self._sql.insert(tables.charges)
             .on_conflict_do_nothing(index_elements=["station_id", "transaction_id"])
             .returning(tables.charges.c.id),
             [{"station_id": station_id, "transaction_id": transaction_id, "stopped": False,
@@ -173,24 +173,17 @@ class SqlChargeRepository(ChargeRepository):
             if after != before:
                 changed.append((charge.id, after))
                 self._loaded[key] = (charge, after)
-        if changed and self._db.dialect.name == "postgresql":
-            update_rows(self._db, tables.charges, "id",
-                        [{**row, "id": charge_id} for charge_id, row in changed])
-        elif changed:
-            self._db.execute(update(tables.charges)
-                             .where(tables.charges.c.id == bindparam("_id")),
-                             [{**row, "_id": charge_id} for charge_id, row in changed])
+        if changed:
+            self._sql.update_rows(tables.charges, "id",
+                                  [{**row, "id": charge_id} for charge_id, row in changed])
         if self._meter_values:
-            insert_rows(self._db, tables.charge_meter_values, self._meter_values)
+            self._sql.insert_rows(tables.charge_meter_values, self._meter_values)
             self._meter_values = []
 
 
-_SEEN = "SELECT event_id FROM processed_events WHERE event_id = ANY(%s)"
-
-
 class SqlProcessedEvents(ProcessedEvents):
-    def __init__(self, db: DbConnection) -> None:
-        self._db = db
+    def __init__(self, sql: SqlStatements) -> None:
+        self._sql = sql
         self._pending: list[dict[str, Any]] = []
 
     def seen(self, event_id: str) -> bool:
@@ -198,12 +191,7 @@ class SqlProcessedEvents(ProcessedEvents):
 
     def seen_among(self, event_ids: Sequence[str]) -> set[str]:
         ids = list(event_ids)
-        if self._db.dialect.name == "postgresql":
-            found = {row[0] for row in fetch_all(self._db, _SEEN, [ids])}
-        else:
-            c = tables.processed_events.c
-            found = set(self._db.execute(select(c.event_id).where(c.event_id.in_(ids)))
-                        .scalars())
+        found = self._sql.seen_event_ids(ids)
         wanted = set(ids)
         return found | {e["event_id"] for e in self._pending if e["event_id"] in wanted}
 
@@ -213,5 +201,5 @@ class SqlProcessedEvents(ProcessedEvents):
 
     def save_all(self) -> None:
         if self._pending:
-            insert_rows(self._db, tables.processed_events, self._pending)
+            self._sql.insert_rows(tables.processed_events, self._pending)
             self._pending = []

@@ -5,9 +5,6 @@ row still carries the revision this process wrote; any other writer bumps it."""
 from __future__ import annotations
 
 import threading
-import weakref
-
-from sqlalchemy import Engine
 
 from save_server.domain.model import Station
 from save_server.infrastructure.db.station_rows import Snapshot
@@ -16,7 +13,8 @@ MAX_STATIONS = 50_000
 
 
 class StationCache:
-    """A unit of work takes its stations out (they are then its own to change) and puts them
+    """One per process and database (built by `bootstrap.py`, shared by its units of work).
+    A unit of work takes its stations out (they are then its own to change) and puts them
     back after its commit; after a rollback they stay out, so nothing uncommitted is kept."""
 
     def __init__(self, max_stations: int = MAX_STATIONS) -> None:
@@ -55,16 +53,3 @@ def _as_loaded(station: Station) -> None:
         horizon = connector.history_horizon
         if horizon is not None:
             connector.reports = [r for r in connector.reports if r.at >= horizon]
-
-
-_caches: weakref.WeakKeyDictionary[Engine, StationCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def cache_for(engine: Engine) -> StationCache:
-    """One cache per engine (per database) in this process."""
-    with _caches_lock:
-        cache = _caches.get(engine)
-        if cache is None:
-            cache = _caches[engine] = StationCache()
-        return cache

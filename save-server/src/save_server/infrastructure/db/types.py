@@ -10,7 +10,8 @@ from sqlalchemy.types import TypeDecorator
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as UTC (naive on SQLite, which has no time zones); read back as aware UTC."""
+    """Stored as UTC (without an offset on SQLite, which has no time zones); read back as
+    aware UTC."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -20,8 +21,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)  # SQLite's DATETIME text leaves the (UTC) offset out
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None or value.tzinfo is UTC:

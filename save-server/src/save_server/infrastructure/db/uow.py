@@ -1,4 +1,5 @@
-"""The SQL unit of work: one connection, one transaction."""
+"""The SQL unit of work: one connection, one transaction, on the database whose statements
+(`SqlStatements` subclass) and station cache `bootstrap.py` gives it."""
 
 from __future__ import annotations
 
@@ -7,30 +8,31 @@ from types import TracebackType
 from sqlalchemy import Engine
 
 from save_server.domain.ports import UnitOfWork
-from save_server.infrastructure.db.bulk import deferred_writes
 from save_server.infrastructure.db.repositories import (
     SqlChargeRepository,
     SqlProcessedEvents,
     SqlStationRepository,
 )
-from save_server.infrastructure.db.station_cache import cache_for
+from save_server.infrastructure.db.statements import SqlStatements
+from save_server.infrastructure.db.station_cache import StationCache
 
 
 class SqlUnitOfWork(UnitOfWork):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, statements: type[SqlStatements],
+                 station_cache: StationCache | None = None) -> None:
         self._engine = engine
+        self._statements = statements
+        self._station_cache = station_cache
 
     def __enter__(self) -> SqlUnitOfWork:
         self._db = self._engine.connect()
         self._transaction = self._db.begin()
-        if self._db.dialect.name == "sqlite":
-            # Take the write lock up front: a deferred transaction that reads and then writes
-            # fails at once (SQLITE_BUSY) when another writer committed in between.
-            self._db.exec_driver_sql("BEGIN IMMEDIATE")
+        self._sql = self._statements(self._db)
+        self._sql.take_write_lock()
         self.stations = self._station_repository = SqlStationRepository(
-            self._db, cache_for(self._engine))
-        self.charges = self._charge_repository = SqlChargeRepository(self._db)
-        self.processed_events = self._processed = SqlProcessedEvents(self._db)
+            self._sql, self._station_cache)
+        self.charges = self._charge_repository = SqlChargeRepository(self._sql)
+        self.processed_events = self._processed = SqlProcessedEvents(self._sql)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -41,7 +43,7 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.close()
 
     def commit(self) -> None:
-        with deferred_writes(self._db):  # every table's rows in one round trip
+        with self._sql.batched():  # every table's rows in one round trip where it can
             self._station_repository.save_all()
             self._charge_repository.save_all()
             self._processed.save_all()

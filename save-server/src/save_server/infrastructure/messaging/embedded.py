@@ -12,7 +12,7 @@ class InProcessBroker(Protocol):
     """The part of csms_embedded.broker.InProcessBroker this adapter uses."""
 
     def declare_queue(self, name: str, bindings: Iterable[tuple[str, str]] = (),
-                      dead_letter_queue: str | None = None) -> None: ...
+                      dead_letter_queue: str | None = None, durable: bool = False) -> None: ...
 
     def get(self, queue: str, timeout: float | None = None) -> Any: ...
 
@@ -33,7 +33,7 @@ class EmbeddedEventStream(EventStream):
         self._broker, self._queue = broker, queue
         self._dead_letter_queue = f"{queue}.dead-letter"
         broker.declare_queue(queue, [(exchange, t) for t in event_types],
-                             dead_letter_queue=self._dead_letter_queue)
+                             dead_letter_queue=self._dead_letter_queue, durable=True)
 
     def receive(self, timeout: float) -> Delivery | None:
         message = self._broker.get(self._queue, timeout)

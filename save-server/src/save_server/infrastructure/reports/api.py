@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from save_server.domain.access import Permission, Principal
 from save_server.domain.reports import (
     DEFAULT_SCHEDULE,
     DEFAULT_TIMEZONE,
@@ -23,7 +24,8 @@ from save_server.domain.reports import (
     validate_recipients,
     validate_timezone,
 )
-from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.errors import RowId, RowIdQuery, invalid
+from save_server.infrastructure.api.security import allow
 from save_server.infrastructure.reports.csv_report import csv_chunks
 from save_server.service.reports import (
     ReportService,
@@ -42,6 +44,9 @@ def _service(request: Request) -> ReportService:
 
 
 Reports = Annotated[ReportService, Depends(_service)]
+READ = allow(Permission.REPORTS_READ)
+WRITE = allow(Permission.REPORTS_WRITE)
+Writer = Annotated[Principal, WRITE]  # the subscription events name who changed it
 
 
 class _Validated(BaseModel):
@@ -173,24 +178,27 @@ def _rejected(error: InvalidReportInput) -> HTTPException:
 
 
 @router.post("/report-subscriptions", status_code=201, response_model=SubscriptionOut)
-def create_subscription(reports: Reports, body: SubscriptionIn) -> SubscriptionOut:
+def create_subscription(caller: Writer, reports: Reports,
+                        body: SubscriptionIn) -> SubscriptionOut:
     """A new report subscription; 422 names the field of a bad address, cron or time zone."""
     try:
-        created = reports.create_subscription(**body.model_dump())
+        created = reports.create_subscription(**body.model_dump(), by=caller.audit_name)
     except InvalidReportInput as error:
         raise _rejected(error) from error
     return SubscriptionOut.of(created, reports.clock())
 
 
-@router.get("/report-subscriptions", response_model=list[SubscriptionOut])
+@router.get("/report-subscriptions", dependencies=[READ],
+            response_model=list[SubscriptionOut])
 def list_subscriptions(reports: Reports) -> list[SubscriptionOut]:
     now = reports.clock()
     return [SubscriptionOut.of(s, now) for s in reports.list_subscriptions()]
 
 
-@router.get("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
+@router.get("/report-subscriptions/{subscription_id}", dependencies=[READ],
+            response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
-def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
+def get_subscription(reports: Reports, subscription_id: RowId) -> SubscriptionOut:
     try:
         return SubscriptionOut.of(reports.get_subscription(subscription_id), reports.clock())
     except SubscriptionNotFound as error:
@@ -199,11 +207,11 @@ def get_subscription(reports: Reports, subscription_id: int) -> SubscriptionOut:
 
 @router.patch("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
               responses={404: {"description": "Unknown subscription"}})
-def update_subscription(reports: Reports, subscription_id: int,
+def update_subscription(caller: Writer, reports: Reports, subscription_id: RowId,
                         body: SubscriptionPatch) -> SubscriptionOut:
     """Change any fields; the others are kept."""
     try:
-        updated = reports.update_subscription(subscription_id,
+        updated = reports.update_subscription(subscription_id, caller.audit_name,
                                               **body.model_dump(exclude_unset=True))
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
@@ -214,11 +222,12 @@ def update_subscription(reports: Reports, subscription_id: int,
 
 @router.put("/report-subscriptions/{subscription_id}", response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
-def replace_subscription(reports: Reports, subscription_id: int,
+def replace_subscription(caller: Writer, reports: Reports, subscription_id: RowId,
                          body: SubscriptionIn) -> SubscriptionOut:
     """Replace every field (omitted ones take their defaults)."""
     try:
-        updated = reports.update_subscription(subscription_id, **body.model_dump())
+        updated = reports.update_subscription(subscription_id, caller.audit_name,
+                                              **body.model_dump())
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
     except InvalidReportInput as error:
@@ -228,19 +237,20 @@ def replace_subscription(reports: Reports, subscription_id: int,
 
 @router.delete("/report-subscriptions/{subscription_id}", status_code=204,
                responses={404: {"description": "Unknown subscription"}})
-def delete_subscription(reports: Reports, subscription_id: int) -> Response:
+def delete_subscription(caller: Writer, reports: Reports, subscription_id: RowId) -> Response:
     """The subscription and its run history."""
     try:
-        reports.delete_subscription(subscription_id)
+        reports.delete_subscription(subscription_id, caller.audit_name)
     except SubscriptionNotFound as error:
         raise _not_found(error) from error
     return Response(status_code=204)
 
 
-@router.post("/report-subscriptions/{subscription_id}/send-now", response_model=RunOut,
+@router.post("/report-subscriptions/{subscription_id}/send-now", dependencies=[WRITE],
+             response_model=RunOut,
              responses={404: {"description": "Unknown subscription"},
                         409: {"description": "This window was already reported"}})
-def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
+def send_now(reports: Reports, subscription_id: RowId, body: WindowIn) -> RunOut:
     """Report a chosen window now (charges that ended in [start, end)); returns the run."""
     window = _window(body.start, body.end, "body", "start", "end")
     try:
@@ -251,18 +261,20 @@ def send_now(reports: Reports, subscription_id: int, body: WindowIn) -> RunOut:
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/runs", response_model=list[RunOut])
-def list_runs(reports: Reports, subscription_id: int | None = None,
+@router.get("/reports/runs", dependencies=[READ],
+            response_model=list[RunOut])
+def list_runs(reports: Reports, subscription_id: RowIdQuery = None,
               state: RunState | None = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RunOut]:
     """Every report run, newest window first: state, attempts, last error, sent at."""
     return [RunOut.of(r) for r in reports.list_runs(subscription_id, state, limit)]
 
 
-@router.post("/reports/runs/{run_id}/retry", response_model=RunOut,
+@router.post("/reports/runs/{run_id}/retry", dependencies=[WRITE],
+             response_model=RunOut,
              responses={404: {"description": "Unknown run"},
                         409: {"description": "Only failed runs are retried"}})
-def retry_run(reports: Reports, run_id: int) -> RunOut:
+def retry_run(reports: Reports, run_id: RowId) -> RunOut:
     """Send a failed run again (with the usual retries); returns the run."""
     try:
         return RunOut.of(reports.retry_run(run_id))
@@ -272,7 +284,8 @@ def retry_run(reports: Reports, run_id: int) -> RunOut:
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/charges.csv", response_class=StreamingResponse,
+@router.get("/reports/charges.csv", dependencies=[READ],
+            response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
 def charges_csv(reports: Reports,
                 start_date: Annotated[datetime, Query(

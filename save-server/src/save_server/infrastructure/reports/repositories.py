@@ -8,12 +8,14 @@ serialises writers instead) and moving it from `pending` to `sending`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 
+from save_server.domain.accounts import BusinessEvent
 from save_server.domain.reports import (
     ReportCharges,
     ReportFilter,
@@ -28,7 +30,9 @@ from save_server.domain.reports import (
     SubscriptionOrigin,
 )
 from save_server.infrastructure.db import tables
-from save_server.infrastructure.db.mapping import charge_from_row, insert_for
+from save_server.infrastructure.db.mapping import charge_from_row
+from save_server.infrastructure.db.statements import SqlStatements
+from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.reports.tables import report_runs, report_subscriptions
 
 STREAM_BATCH = 2000
@@ -42,6 +46,14 @@ def _subscription(row: Mapping[str, Any]) -> ReportSubscription:
         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
+def _event(change: str, document: dict[str, Any], by: str | None,
+           now: datetime) -> BusinessEvent:
+    """`reports.subscription-<change>`: the subscription as stored, and who changed it."""
+    payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in document.items()}
+    return BusinessEvent(f"reports.subscription-{change}", payload, by,
+                         event_id=str(uuid.uuid4()), occurred_at=now)
+
+
 def _subscription_values(subscription: ReportSubscription) -> dict[str, Any]:
     return {"recipients": list(subscription.recipients), "schedule": subscription.schedule,
             "timezone": subscription.timezone, "station_ids": list(subscription.station_ids),
@@ -53,11 +65,13 @@ class SqlReportSubscriptionRepository(ReportSubscriptionRepository):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, subscription: ReportSubscription, now: datetime) -> ReportSubscription:
+    def add(self, subscription: ReportSubscription, now: datetime,
+            by: str | None = None) -> ReportSubscription:
         values = {**_subscription_values(subscription), "created_at": now, "updated_at": now}
         with self._engine.begin() as db:
             new_id = db.execute(report_subscriptions.insert().values(values)
                                 .returning(report_subscriptions.c.id)).scalar_one()
+            add_to_outbox(db, _event("created", {"id": new_id, **values}, by, now))
         found = self.get(new_id)
         assert found is not None
         return found
@@ -75,21 +89,26 @@ class SqlReportSubscriptionRepository(ReportSubscriptionRepository):
         with self._engine.connect() as db:
             return [_subscription(r) for r in db.execute(query).mappings()]
 
-    def update(self, subscription: ReportSubscription, now: datetime) -> ReportSubscription:
+    def update(self, subscription: ReportSubscription, now: datetime,
+               by: str | None = None) -> ReportSubscription:
         assert subscription.id is not None
+        values = {**_subscription_values(subscription), "updated_at": now}
         with self._engine.begin() as db:
             db.execute(update(report_subscriptions)
-                       .where(report_subscriptions.c.id == subscription.id)
-                       .values(**_subscription_values(subscription), updated_at=now))
+                       .where(report_subscriptions.c.id == subscription.id).values(values))
+            add_to_outbox(db, _event("updated", {"id": subscription.id, **values}, by, now))
         found = self.get(subscription.id)
         assert found is not None
         return found
 
-    def delete(self, subscription_id: int) -> bool:
+    def delete(self, subscription_id: int, by: str | None = None) -> bool:
         with self._engine.begin() as db:  # runs first: SQLite does not enforce the cascade
             db.execute(delete(report_runs).where(report_runs.c.subscription_id == subscription_id))
             deleted = db.execute(delete(report_subscriptions)
                                  .where(report_subscriptions.c.id == subscription_id))
+            if deleted.rowcount:
+                add_to_outbox(db, _event("deleted", {"id": subscription_id}, by,
+                                         datetime.now(UTC)))
         return bool(deleted.rowcount)
 
     def by_origin(self, origin: SubscriptionOrigin) -> ReportSubscription | None:
@@ -118,14 +137,15 @@ def _claimable(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 
 
 class SqlReportRunRepository(ReportRunRepository):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, statements: type[SqlStatements]) -> None:
         self._engine = engine
+        self._statements = statements
 
     def claim(self, subscription_id: int, window: ReportWindow, trigger: RunTrigger,
               now: datetime, claimant: str, lease: timedelta) -> ReportRun | None:
         c = report_runs.c
         with self._engine.begin() as db:
-            new_run = insert_for(db.dialect, report_runs).values(
+            new_run = self._statements(db).insert(report_runs).values(
                 subscription_id=subscription_id, window_start=window.start,
                 window_end=window.end, trigger=trigger.value, state=RunState.PENDING.value,
                 attempts=0, created_at=now, updated_at=now)
@@ -142,8 +162,7 @@ class SqlReportRunRepository(ReportRunRepository):
         query = (select(report_runs).where(_claimable(now, lease))
                  .order_by(report_runs.c.id).limit(1).with_for_update(skip_locked=True))
         with self._engine.begin() as db:
-            if db.dialect.name == "sqlite":  # no FOR UPDATE: take the write lock before reading
-                db.exec_driver_sql("BEGIN IMMEDIATE")
+            self._statements(db).take_write_lock()
             return self._take(db, query, now, claimant)
 
     @staticmethod

@@ -12,17 +12,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from save_server.domain.access import Permission, Principal
 from save_server.domain.model import Charge
 from save_server.domain.ports import ChargeCursor, ChargeFilter
 from save_server.domain.rules import ChargeStatus
 from save_server.infrastructure.api.dependencies import Deps
-from save_server.infrastructure.api.errors import invalid
+from save_server.infrastructure.api.errors import RowId, invalid
 from save_server.infrastructure.api.schemas import (
     CHARGE_FIELDS,
     ChargeDetailOut,
     ChargeOut,
     ReadingOut,
 )
+from save_server.infrastructure.api.security import allow
 from save_server.service.charges import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -33,15 +35,16 @@ from save_server.service.charges import (
 )
 
 router = APIRouter(tags=["charges"])
+Reader = Annotated[Principal, allow(Permission.CHARGES_READ)]
 
 
-def _filter(charging_station_id: str | None, start_date: datetime | None,
+def _filter(caller: Principal, charging_station_id: str | None, start_date: datetime | None,
             end_date: datetime | None, status: ChargeStatus | None,
             id_tag: str | None) -> ChargeFilter:
     start, end = _utc(start_date), _utc(end_date)
     if start is not None and end is not None and start > end:
         raise invalid("query", "start_date", "start_date must not be after end_date")
-    return ChargeFilter(charging_station_id, start, end, status, id_tag)
+    return ChargeFilter(charging_station_id, start, end, status, id_tag, caller.station_scope)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -74,7 +77,7 @@ def decode_cursor(token: str) -> ChargeCursor:
 
 
 @router.get("/charges", response_model=list[ChargeOut])
-def charges(deps: Deps, request: Request, response: Response,
+def charges(deps: Deps, caller: Reader, request: Request, response: Response,
             charging_station_id: StationQ = None, start_date: StartQ = None,
             end_date: EndQ = None, status: StatusQ = None, id_tag: IdTagQ = None,
             limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -82,7 +85,7 @@ def charges(deps: Deps, request: Request, response: Response,
                 description="Opaque cursor; follow the Link header rel=next")] = None,
             ) -> list[ChargeOut]:
     """Newest first. The next page, if any, is in the `Link` header (rel="next")."""
-    charge_filter = _filter(charging_station_id, start_date, end_date, status, id_tag)
+    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag)
     cursor = decode_cursor(after) if after else None
     page = list_charges(deps.charge_reader, charge_filter, cursor, limit)
     if page.next_cursor is not None:
@@ -93,11 +96,11 @@ def charges(deps: Deps, request: Request, response: Response,
 
 @router.get("/charges.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-def charges_csv(deps: Deps, charging_station_id: StationQ = None, start_date: StartQ = None,
-                end_date: EndQ = None, status: StatusQ = None,
+def charges_csv(deps: Deps, caller: Reader, charging_station_id: StationQ = None,
+                start_date: StartQ = None, end_date: EndQ = None, status: StatusQ = None,
                 id_tag: IdTagQ = None) -> StreamingResponse:
     """The same filters as /charges, as RFC 4180 CSV (UTF-8), streamed."""
-    charge_filter = _filter(charging_station_id, start_date, end_date, status, id_tag)
+    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag)
     rows = stream_charges(deps.charge_reader, charge_filter)
     return StreamingResponse(_csv_lines(rows), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="charges.csv"'})
@@ -127,10 +130,12 @@ def _csv_value(value: Any) -> Any:
 
 @router.get("/charges/{charge_id}", response_model=ChargeDetailOut,
             responses={404: {"description": "Unknown charge"}})
-def charge(deps: Deps, charge_id: int) -> ChargeDetailOut:
+def charge(deps: Deps, caller: Reader, charge_id: RowId) -> ChargeDetailOut:
     """One charge with its meter values (the energy curve)."""
     try:
         found, samples = get_charge(deps.charge_reader, charge_id)
+        if not caller.sees_station(found.station_id):
+            raise ChargeNotFound(charge_id)
     except ChargeNotFound as error:
         raise HTTPException(404, str(error)) from error
     return ChargeDetailOut(**ChargeOut.of(found).model_dump(),

@@ -3,8 +3,8 @@ which connection it arrived, and the connector within a 2.0.1 EVSE; station_boot
 connection a boot arrived on; connectors: the last release before the history horizon. All
 nullable: facts stored before keep ordering by time alone.
 
-Revision ID: 0006_status_fact_arrival
-Revises: 0005_station_revision
+Revision ID: 0008_status_fact_arrival
+Revises: 0007_registry
 Create Date: 2026-12-05 11:40:00
 
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_status_fact_arrival"
-down_revision: str | Sequence[str] | None = "0005_station_revision"
+revision: str = "0008_status_fact_arrival"
+down_revision: str | Sequence[str] | None = "0007_registry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

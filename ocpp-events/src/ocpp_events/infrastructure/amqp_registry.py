@@ -1,0 +1,100 @@
+"""The station registry fed from RabbitMQ (aio-pika).
+
+Each gateway binds a queue of its own (exclusive, auto-delete: no leftovers when it dies) to
+`station-registry.#` on the events exchange, then publishes `station-registry.snapshot-
+requested`; save-server answers with a whole-registry snapshot. The snapshot is asked again
+after every reconnection, because changes published while this gateway was cut off went to a
+queue that no longer existed. Until an answer comes the copy from the file is used: a gateway
+restarted while save-server is down keeps admitting the stations it knew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from ocpp_events.domain.station_registry import SNAPSHOT_REQUESTED
+from ocpp_events.infrastructure.registry_fed import BINDING, FileBackedRegistry, snapshot_request
+
+log = structlog.get_logger("ocpp_events.registry.amqp")
+
+
+class AmqpStationRegistry(FileBackedRegistry):
+    def __init__(self, url: str, exchange: str, instance_id: str,
+                 path: pathlib.Path | None, reconnect_interval: float = 1.0) -> None:
+        super().__init__(path, instance_id)
+        self._url, self._exchange_name = url, exchange
+        self._reconnect_interval = reconnect_interval
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._connecting = asyncio.create_task(self._connect())
+
+    async def wait_ready(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        return self.is_ready()
+
+    def is_ready(self) -> bool:
+        return (self._ready.is_set() and self._channel is not None
+                and not self._channel.is_closed)
+
+    async def _connect(self) -> None:
+        while True:
+            try:
+                connection = await aio_pika.connect_robust(
+                    self._url, reconnect_interval=self._reconnect_interval)
+                channel = await connection.channel()
+                exchange = await channel.declare_exchange(
+                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+                queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+                await queue.bind(exchange, BINDING)
+                await queue.consume(self._on_message)
+                break
+            except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
+                log.warning("registry broker unreachable, retrying", error=repr(error))
+                await asyncio.sleep(self._reconnect_interval)
+        self._connection, self._channel = connection, channel
+        connection.reconnect_callbacks.add(self._on_reconnect)
+        log.info("receiving registry changes", exchange=self._exchange_name)
+        self._ready.set()
+        await self._request_snapshot()
+
+    def _on_reconnect(self, *_: Any) -> None:
+        asyncio.get_running_loop().create_task(self._request_snapshot())
+
+    async def _request_snapshot(self) -> None:
+        if self._channel is None:
+            return
+        try:
+            exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
+            await exchange.publish(
+                aio_pika.Message(snapshot_request(self.instance_id),
+                                 content_type="application/json"),
+                routing_key=SNAPSHOT_REQUESTED)
+        except Exception as error:  # the file's copy stays in use; asked again on reconnect
+            log.warning("registry snapshot not requested", error=repr(error))
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.receive(message.body)
+        await message.ack()
+
+    async def close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        await self.flush()

@@ -1,0 +1,1 @@
+"""Staff accounts, API keys, sign-in: storage, hashing, tokens, HTTP."""

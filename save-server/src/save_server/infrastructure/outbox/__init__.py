@@ -1,0 +1,1 @@
+"""The transactional outbox: business events committed with their change, relayed after."""

@@ -1,0 +1,31 @@
+"""Writes a business event into the outbox, inside the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from save_server.domain.accounts import BusinessEvent
+from save_server.infrastructure.outbox.tables import outbox_events
+
+SCHEMA_VERSION = 1
+
+
+def envelope(event: BusinessEvent) -> dict[str, Any]:
+    """The business-event envelope (docs/events.md): `received_at` is when the change was
+    committed, `principal` who made it."""
+    occurred = (event.occurred_at or datetime.now(UTC)).astimezone(UTC)
+    return {"event_id": event.event_id, "type": event.type, "schema_version": SCHEMA_VERSION,
+            "charging_station_id": event.charging_station_id,
+            "received_at": occurred.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "principal": event.principal, "payload": dict(event.payload), **event.extra}
+
+
+def add_to_outbox(connection: Connection, event: BusinessEvent) -> None:
+    body = json.dumps(envelope(event), ensure_ascii=False, separators=(",", ":")).encode()
+    connection.execute(insert(outbox_events).values(
+        event_id=event.event_id, routing_key=event.type, body=body,
+        created_at=datetime.now(UTC), published_at=None))

@@ -1,0 +1,1 @@
+"""Sites and the station registry: storage, registry events, HTTP."""

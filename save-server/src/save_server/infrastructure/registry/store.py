@@ -1,0 +1,194 @@
+"""The registry on SQLAlchemy Core: every change bumps the registry revision and commits with
+its `station-registry.*` event (for the gateways) and its audit events in the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, exc, func, insert, select, update
+
+from save_server.domain.accounts import BusinessEvent
+from save_server.domain.registry import (
+    PasswordHash,
+    RegistryStore,
+    Site,
+    SiteInUse,
+    StationRegistration,
+    UnknownStation,
+)
+from save_server.infrastructure.accounts.store import bump_credential_revision
+from save_server.infrastructure.outbox.writer import add_to_outbox
+from save_server.infrastructure.registry.tables import (
+    registry_revision,
+    sites,
+    station_registrations,
+    unknown_stations,
+)
+
+REGISTRY_EVENT = "station-registry."
+
+
+def _site(row: Any) -> Site:
+    return Site(row.site_id, row.name, row.address, row.timezone, row.latitude, row.longitude)
+
+
+def _password(document: dict[str, Any]) -> PasswordHash:
+    until = document.get("valid_until")
+    return PasswordHash(document["salt"], document["hash"],
+                        datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None)
+
+
+def _registration(row: Any) -> StationRegistration:
+    return StationRegistration(
+        row.station_id, row.security_profile, row.site_id, row.name, row.enabled,
+        row.ocpp_version, row.certificate_organization,
+        tuple(_password(p) for p in row.passwords), row.revision, row.registered_at)
+
+
+def _registration_row(registration: StationRegistration) -> dict[str, Any]:
+    return {"station_id": registration.station_id, "site_id": registration.site_id,
+            "name": registration.name, "security_profile": registration.security_profile,
+            "enabled": registration.enabled, "ocpp_version": registration.ocpp_version,
+            "certificate_organization": registration.certificate_organization,
+            "passwords": [p.document() for p in registration.passwords],
+            "revision": registration.revision,
+            "registered_at": registration.registered_at or datetime.now(UTC)}
+
+
+def _unknown(row: Any) -> UnknownStation:
+    return UnknownStation(row.station_id, row.first_attempt_at, row.last_attempt_at,
+                          row.attempts, row.remote_address, tuple(row.offered_subprotocols))
+
+
+def registry_event(kind: str, station_id: str | None, revision: int, payload: dict[str, Any],
+                   principal: str | None) -> BusinessEvent:
+    return BusinessEvent(f"{REGISTRY_EVENT}{kind}", payload, principal, station_id,
+                         event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC),
+                         extra={"revision": revision})
+
+
+class SqlRegistryStore(RegistryStore):
+    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
+        self._engine, self._on_commit = engine, on_commit
+
+    def _commit(self, change: Callable[[Connection], Any]) -> Any:
+        with self._engine.begin() as db:
+            result = change(db)
+        self._on_commit()
+        return result
+
+    # sites --------------------------------------------------------------------------------
+    def add_site(self, site: Site, event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            db.execute(insert(sites).values(site.document()))
+            add_to_outbox(db, event)
+        self._commit(change)
+
+    def save_site(self, site: Site, event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            db.execute(update(sites).where(sites.c.site_id == site.site_id)
+                       .values(site.document()))
+            add_to_outbox(db, event)
+        self._commit(change)
+
+    def delete_site(self, site_id: str, event: BusinessEvent) -> bool:
+        def change(db: Connection) -> bool:
+            used = db.execute(select(func.count()).select_from(station_registrations).where(
+                station_registrations.c.site_id == site_id)).scalar_one()
+            if used:
+                raise SiteInUse(f"{used} station(s) belong to site {site_id}")
+            deleted = db.execute(delete(sites).where(sites.c.site_id == site_id)).rowcount
+            if deleted:
+                add_to_outbox(db, event)
+            return bool(deleted)
+        return bool(self._commit(change))
+
+    def site(self, site_id: str) -> Site | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(sites).where(sites.c.site_id == site_id)).first()
+        return _site(row) if row else None
+
+    def sites(self) -> list[Site]:
+        with self._engine.connect() as db:
+            return [_site(r) for r in db.execute(select(sites).order_by(sites.c.name))]
+
+    # registrations ------------------------------------------------------------------------
+    def registration(self, station_id: str) -> StationRegistration | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(station_registrations).where(
+                station_registrations.c.station_id == station_id)).first()
+        return _registration(row) if row else None
+
+    def registrations(self) -> list[StationRegistration]:
+        with self._engine.connect() as db:
+            return [_registration(r) for r in db.execute(
+                select(station_registrations).order_by(station_registrations.c.station_id))]
+
+    def save_registration(self, registration: StationRegistration, kind: str,
+                          events: list[BusinessEvent]) -> StationRegistration:
+        def change(db: Connection) -> StationRegistration:
+            saved = registration.changed(revision=_next_revision(db))
+            row = _registration_row(saved)
+            if db.execute(update(station_registrations).where(
+                    station_registrations.c.station_id == saved.station_id)
+                    .values(row)).rowcount == 0:
+                db.execute(insert(station_registrations).values(row))
+            db.execute(delete(unknown_stations).where(
+                unknown_stations.c.station_id == saved.station_id))
+            bump_credential_revision(db)
+            principal = events[0].principal if events else None
+            add_to_outbox(db, registry_event(kind, saved.station_id, saved.revision,
+                                             saved.admission(), principal))
+            for event in events:
+                add_to_outbox(db, event)
+            return saved
+        try:
+            return self._commit(change)  # type: ignore[no-any-return]
+        except exc.IntegrityError as error:  # a site deleted meanwhile
+            raise LookupError(f"no site {registration.site_id}") from error
+
+    def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool:
+        def change(db: Connection) -> bool:
+            if not db.execute(delete(station_registrations).where(
+                    station_registrations.c.station_id == station_id)).rowcount:
+                return False
+            bump_credential_revision(db)
+            principal = events[0].principal if events else None
+            add_to_outbox(db, registry_event("station-deregistered", station_id,
+                                             _next_revision(db), {}, principal))
+            for event in events:
+                add_to_outbox(db, event)
+            return True
+        return bool(self._commit(change))
+
+    def publish_snapshot(self, requested_by: str | None) -> int:
+        def change(db: Connection) -> int:
+            revision = int(db.execute(select(registry_revision.c.revision)).scalar() or 0)
+            stations = [{**_registration(r).admission(), "revision": r.revision}
+                        for r in db.execute(select(station_registrations))]
+            add_to_outbox(db, registry_event("snapshot", None, revision,
+                                             {"requested_by": requested_by,
+                                              "stations": stations}, None))
+            return revision
+        return int(self._commit(change))
+
+    # unknown stations ---------------------------------------------------------------------
+    def unknown_stations(self) -> list[UnknownStation]:
+        with self._engine.connect() as db:
+            return [_unknown(r) for r in db.execute(select(unknown_stations).order_by(
+                unknown_stations.c.last_attempt_at.desc()))]
+
+    def forget_unknown(self, station_id: str) -> None:
+        with self._engine.begin() as db:
+            db.execute(delete(unknown_stations).where(
+                unknown_stations.c.station_id == station_id))
+
+
+def _next_revision(db: Connection) -> int:
+    if db.execute(update(registry_revision).where(registry_revision.c.id == 1)
+                  .values(revision=registry_revision.c.revision + 1)).rowcount == 0:
+        db.execute(insert(registry_revision).values(id=1, revision=1))
+    return int(db.execute(select(registry_revision.c.revision)).scalar_one())

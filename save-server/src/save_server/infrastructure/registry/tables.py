@@ -1,0 +1,60 @@
+"""Sites, station registrations, unknown stations, the registry revision (migration 0007)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+)
+
+from save_server.infrastructure.db.tables import Id, metadata
+from save_server.infrastructure.db.types import UTCDateTime
+
+sites = Table(
+    "sites", metadata,
+    Column("site_id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("address", String(500), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    Column("latitude", Float(), nullable=True),
+    Column("longitude", Float(), nullable=True),
+)
+
+station_registrations = Table(
+    "station_registrations", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("site_id", String(36), ForeignKey("sites.site_id"), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("security_profile", Integer(), nullable=False),
+    Column("enabled", Boolean(), nullable=False),
+    Column("ocpp_version", String(8), nullable=True),
+    Column("certificate_organization", String(200), nullable=True),
+    Column("passwords", JSON(), nullable=False),
+    Column("revision", BigInteger(), nullable=False),
+    Column("registered_at", UTCDateTime(), nullable=False),
+)
+
+unknown_stations = Table(
+    "unknown_stations", metadata,
+    Column("station_id", String(48), primary_key=True),
+    Column("first_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", BigInteger(), nullable=False),
+    Column("remote_address", String(64), nullable=True),
+    Column("offered_subprotocols", JSON(), nullable=False),
+)
+
+# One row: the registry's revision, carried by every registry event (gateways apply a change
+# only when it is newer than what they hold).
+registry_revision = Table(
+    "registry_revision", metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger(), nullable=False),
+)

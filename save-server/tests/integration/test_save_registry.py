@@ -1,0 +1,292 @@
+"""Sites and the station registry through the API: what operators do, what the gateways get
+(`station-registry.*` events in the outbox), and password rotation pushed to the station."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from save_server.bootstrap import Container
+from save_server.domain.station_commands import CommandAnswer, CommandOutcome
+from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.translation import parse_envelope, translate
+from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
+
+from .test_save_commands_api import ScriptedBus
+
+pytestmark = pytest.mark.integration
+
+
+def registry_events(container: Container, station_id: str) -> list[dict[str, Any]]:
+    with container.engine.connect() as db:
+        rows = db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.routing_key.like("station-registry.%"))
+            .order_by(outbox_events.c.seq)).scalars()
+        events = [json.loads(body) for body in rows]
+    return [e for e in events if e["charging_station_id"] == station_id]
+
+
+def new_id() -> str:
+    return f"REG-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def bus() -> ScriptedBus:
+    return ScriptedBus()
+
+
+@pytest.fixture
+def client(container: Container, bus: ScriptedBus) -> Iterator[TestClient]:
+    with TestClient(container.app(bus), headers=grant(container, "operator")) as client:
+        yield client
+
+
+def hashed(password: str, entry: dict[str, Any]) -> bool:
+    return hashlib.sha256(bytes.fromhex(entry["salt"]) + password.encode()
+                          ).hexdigest() == entry["hash"]
+
+
+def test_sites_are_created_changed_and_deleted_with_checks(client: TestClient) -> None:
+    site = client.post("/sites", json={"name": "Condomínio Azul", "address": "Rua A, 1"})
+    assert site.status_code == 201 and site.json()["timezone"] == "America/Sao_Paulo"
+    site_id = site.json()["site_id"]
+    assert client.patch(f"/sites/{site_id}", json={"timezone": "Mars/Olympus"}
+                        ).status_code == 422
+    assert client.patch(f"/sites/{site_id}", json={"latitude": 91}).status_code == 422
+    assert client.patch(f"/sites/{site_id}", json={"name": "Azul"}).json()["name"] == "Azul"
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 0, "site_id": site_id})
+    assert client.delete(f"/sites/{site_id}").status_code == 409  # a station belongs to it
+    client.delete(f"/charging-stations/{station}")
+    assert client.delete(f"/sites/{site_id}").status_code == 204
+    assert client.get(f"/sites/{site_id}").status_code == 404
+
+
+def test_registering_a_station_shows_its_password_once_and_tells_the_gateways(
+        container: Container, client: TestClient) -> None:
+    station = new_id()
+    made = client.post("/charging-stations", json={"charging_station_id": station,
+                                                   "security_profile": 2, "ocpp_version": "1.6"})
+    assert made.status_code == 201, made.text
+    password = made.json()["password"]
+    assert len(password) == 32 and made.json()["basic_auth_username"] == station
+    shown = client.get(f"/charging-stations/{station}/registration").json()
+    assert "password" not in shown and shown["security_profile"] == 2
+    assert client.post("/charging-stations", json={"charging_station_id": station,
+                                                   "security_profile": 1}).status_code == 409
+    [event] = registry_events(container, station)
+    assert event["type"] == "station-registry.station-registered" and event["revision"] > 0
+    assert password not in json.dumps(event)
+    [entry] = event["payload"]["passwords"]
+    assert hashed(password, entry) and entry["valid_until"] is None
+    assert event["payload"]["ocpp_version"] == "1.6"
+
+    client.patch(f"/charging-stations/{station}/registration", json={"enabled": False})
+    assert client.delete(f"/charging-stations/{station}").status_code == 204
+    assert client.delete(f"/charging-stations/{station}").status_code == 404
+    kinds = [(e["type"].split(".")[1], e["revision"]) for e in registry_events(container,
+                                                                                station)]
+    assert [k for k, _ in kinds] == ["station-registered", "station-updated",
+                                     "station-deregistered"]
+    assert [r for _, r in kinds] == sorted({r for _, r in kinds})  # strictly growing
+
+
+@pytest.mark.parametrize("body", [
+    {"charging_station_id": "has space", "security_profile": 1},
+    {"charging_station_id": "X" * 49, "security_profile": 1},
+    {"charging_station_id": "OK-1", "security_profile": 4},
+    {"charging_station_id": "OK-1", "security_profile": 1, "site_id": "no-such-site"},
+    {"charging_station_id": "OK-1", "security_profile": 1, "colour": "red"},
+])
+def test_bad_registrations_get_422(client: TestClient, body: dict[str, Any]) -> None:
+    assert client.post("/charging-stations", json=body).status_code == 422
+
+
+def test_a_technician_reads_the_registry_but_does_not_change_it(container: Container) -> None:
+    technician = TestClient(container.app(), headers=grant(container, "technician"))
+    assert technician.get("/charging-stations/registrations").status_code == 200
+    assert technician.post("/charging-stations", json={"charging_station_id": "T-1",
+                                                       "security_profile": 1}
+                           ).status_code == 403
+    assert technician.get("/charging-stations/unknown").status_code == 403
+
+
+def connected(container: Container, charger: Callable[..., Any], station_id: str) -> None:
+    cp = charger(station_id=station_id)
+    for event in (cp.boot(), cp.status(1, "Available")):
+        envelope = parse_envelope(json.dumps(event).encode())
+        ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
+                     translate(envelope))
+
+
+def test_a_rotation_accepted_by_a_1_6_station_keeps_the_old_password_for_the_grace_period(
+        container: Container, client: TestClient, bus: ScriptedBus,
+        charger: Callable[..., Any]) -> None:
+    station = new_id()
+    first = client.post("/charging-stations", json={"charging_station_id": station,
+                                                    "security_profile": 1}).json()["password"]
+    connected(container, charger, station)
+    bus.answers.append(CommandAnswer(CommandOutcome.ACCEPTED, {"status": "Accepted"},
+                                     ocpp_version="1.6", action="ChangeConfiguration"))
+    rotated = client.post(f"/charging-stations/{station}/password")
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["password"]
+    [request] = bus.requests
+    assert request.command == "change-configuration"
+    assert request.parameters == {"key": "AuthorizationKey", "value": new.encode().hex()}
+    event = registry_events(container, station)[-1]
+    assert event["type"] == "station-registry.password-changed"
+    current, previous = event["payload"]["passwords"]
+    assert hashed(new, current) and current["valid_until"] is None
+    assert hashed(first, previous) and previous["valid_until"] is not None
+
+
+def test_a_2_0_1_station_gets_set_variables(container: Container, client: TestClient,
+                                            bus: ScriptedBus,
+                                            charger: Callable[..., Any]) -> None:
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 2})
+    connected(container, charger, station)
+    bus.answers += [CommandAnswer(CommandOutcome.UNSUPPORTED, error_description="1.6 only"),
+                    CommandAnswer(CommandOutcome.ACCEPTED, {"setVariableResult": [
+                        {"attributeStatus": "Accepted"}]}, ocpp_version="2.0.1")]
+    rotated = client.post(f"/charging-stations/{station}/password")
+    assert rotated.status_code == 200, rotated.text
+    second = bus.requests[1]
+    assert second.command == "set-variables"
+    assert second.parameters["variables"][0] == {
+        "component": "SecurityCtrlr", "variable": "BasicAuthPassword",
+        "value": rotated.json()["password"]}
+
+
+@pytest.mark.parametrize("outcome", [CommandOutcome.REJECTED, CommandOutcome.CALL_ERROR,
+                                     CommandOutcome.NOT_CONNECTED])
+def test_a_refused_push_leaves_the_old_password_in_force(
+        container: Container, client: TestClient, bus: ScriptedBus,
+        charger: Callable[..., Any], outcome: CommandOutcome) -> None:
+    station = new_id()
+    first = client.post("/charging-stations", json={"charging_station_id": station,
+                                                    "security_profile": 1}).json()["password"]
+    connected(container, charger, station)
+    bus.answers.append(CommandAnswer(outcome, {"status": "Rejected"}, ocpp_version="1.6"))
+    refused = client.post(f"/charging-stations/{station}/password")
+    assert refused.status_code == 409 and "old password stays" in refused.json()["detail"]
+    assert "password" not in refused.json()
+    [only] = registry_events(container, station)[-1]["payload"]["passwords"]
+    assert hashed(first, only) and only["valid_until"] is None
+
+
+def test_snapshot_lists_every_station_at_the_registry_revision(container: Container,
+                                                               client: TestClient) -> None:
+    stations = [new_id(), new_id()]
+    for station in stations:
+        client.post("/charging-stations", json={"charging_station_id": station,
+                                                "security_profile": 0})
+    revision = container.registry()._store.publish_snapshot("gateway-x")
+    with container.engine.connect() as db:
+        body = db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.routing_key == "station-registry.snapshot")
+            .order_by(outbox_events.c.seq.desc())).scalars().first()
+    snapshot = json.loads(body)
+    assert snapshot["revision"] == revision and snapshot["payload"]["requested_by"] == "gateway-x"
+    listed = {s["charging_station_id"]: s for s in snapshot["payload"]["stations"]}
+    assert set(stations) <= set(listed)
+    assert all(listed[s]["revision"] <= revision for s in stations)
+
+
+def test_a_gateways_snapshot_request_on_rabbitmq_gets_the_whole_registry(
+        container: Container, client: TestClient, rabbit: Any) -> None:
+    import threading
+    import time
+
+    import pika
+
+    from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
+    from save_server.infrastructure.outbox.relay import OutboxRelay
+    from save_server.infrastructure.registry.snapshots import serve_rabbitmq
+
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 0})
+    registry_exchange = f"{rabbit.exchange}.registry"
+    connection = pika.BlockingConnection(pika.URLParameters(rabbit.url))
+    channel = connection.channel()
+    channel.exchange_declare(registry_exchange, "topic", durable=True)
+    channel.queue_declare(rabbit.queue, durable=True)  # the gateway's side
+    channel.queue_bind(rabbit.queue, registry_exchange, "station-registry.snapshot")
+    stop = threading.Event()
+    requests = f"{rabbit.queue}.registry-requests"
+    serve_rabbitmq(rabbit.url, registry_exchange, requests,
+                   container.access_control().registry.publish_snapshot, stop)
+    relay = OutboxRelay(container.engine, lambda: RabbitEventPublisher(
+        rabbit.url, rabbit.exchange, registry_exchange))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the responder declares its queue first
+            try:
+                connection.channel().queue_declare(requests, passive=True)
+                break
+            except pika.exceptions.ChannelClosedByBroker:
+                time.sleep(0.1)
+        channel = connection.channel()
+        channel.basic_publish(registry_exchange, "station-registry.snapshot-requested",
+                              json.dumps({"type": "station-registry.snapshot-requested",
+                                          "payload": {"gateway_instance": "gw-7"}}).encode())
+        snapshot = None
+        while snapshot is None and time.monotonic() < deadline:
+            relay.relay_once()
+            method, _, body = channel.basic_get(rabbit.queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+            elif json.loads(body)["payload"]["requested_by"] == "gw-7":  # (earlier ones: other
+                snapshot = json.loads(body)                               # tests' requests)
+        assert snapshot is not None, "no snapshot for gw-7 within 10 s"
+        assert station in {s["charging_station_id"] for s in snapshot["payload"]["stations"]}
+    finally:
+        stop.set()
+        channel = connection.channel()
+        channel.queue_delete(requests)
+        channel.exchange_delete(registry_exchange)
+        connection.close()
+
+
+def test_a_viewer_scoped_to_a_site_sees_only_that_buildings_stations_and_charges(
+        container: Container, client: TestClient, charger: Callable[..., Any]) -> None:
+    azul = client.post("/sites", json={"name": "Azul"}).json()["site_id"]
+    verde = client.post("/sites", json={"name": "Verde"}).json()["site_id"]
+    mine, theirs = new_id(), new_id()
+    for station, site in ((mine, azul), (theirs, verde)):
+        client.post("/charging-stations", json={"charging_station_id": station,
+                                                "security_profile": 0, "site_id": site})
+        cp = charger(station_id=station)
+        for event in (cp.boot(), cp.start(1, 1, 0, f"TAG-{station}"), cp.stop(1, 900)):
+            envelope = parse_envelope(json.dumps(event).encode())
+            ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
+                         translate(envelope))
+    admin = TestClient(container.app(), headers=grant(container))
+    manager = admin.post("/accounts", json={"email": f"m-{uuid.uuid4().hex[:6]}@azul.example",
+                                            "display_name": "Síndico", "role": "viewer",
+                                            "site_scope": [azul]}).json()
+    key = admin.post("/api-keys", json={"name": "m", "account_id": manager["account_id"]})
+    viewer = TestClient(container.app(), headers={
+        "Authorization": f"Bearer {key.json()['api_key']}"})
+    assert [s["id"] for s in viewer.get("/charging-stations").json()] == [mine]
+    assert {c["charging_station_id"] for c in viewer.get("/charges").json()} == {mine}
+    assert theirs not in viewer.get("/charges.csv").text
+    assert viewer.get(f"/charging-stations/{theirs}").status_code == 404
+    assert [s["site_id"] for s in viewer.get("/sites").json()] == [azul]
+    assert viewer.get(f"/sites/{verde}").status_code == 404
+    # a station moved into the viewer's site becomes visible without a new key
+    client.patch(f"/charging-stations/{theirs}/registration", json={"site_id": azul})
+    container.access_control().authenticator.refresh()
+    assert {s["id"] for s in viewer.get("/charging-stations").json()} == {mine, theirs}
