@@ -3,6 +3,8 @@ against the official schema of that version."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -191,3 +193,17 @@ def test_request_ids_are_positive_31_bit_and_stable() -> None:
     assert request_id(COMMAND_ID) == request_id(COMMAND_ID)
     assert 0 < request_id(COMMAND_ID) < 2**31
     assert 0 < request_id("not-a-uuid") < 2**31
+
+
+@pytest.mark.parametrize("command_id", ["not-a-uuid", "cmd-42", ""])
+def test_a_command_id_that_is_not_a_uuid_gives_the_same_request_id_in_every_process(
+        command_id: str) -> None:
+    """Python salts `hash()` per process: two gateways (or a restarted one) must still derive
+    the same request id from the same command id."""
+    script = ("import sys; from ocpp_events.domain.remote_commands import request_id; "
+              "print(request_id(sys.argv[1]))")
+    answers = {subprocess.run([sys.executable, "-c", script, command_id], check=True,
+                              capture_output=True, text=True,
+                              env={"PYTHONHASHSEED": seed}).stdout.strip()
+               for seed in ("1", "2", "3")}
+    assert answers == {str(request_id(command_id))}

@@ -152,11 +152,11 @@ class Charger:
             {"status": "Accepted", "currentTime": iso(self.now), "interval": 300})
 
     def status201(self, evse_id: int, status: str,
-                  at: datetime | None = None) -> dict[str, Any]:
+                  at: datetime | None = None, connector_id: int = 1) -> dict[str, Any]:
         at = at or self.tick()
         return self.event("status-notification", "StatusNotification", {
             "timestamp": iso(at), "connectorStatus": status, "evseId": evse_id,
-            "connectorId": 1}, {})
+            "connectorId": connector_id}, {})
 
     def transaction201(self, event_type: str, transaction_id: str, evse_id: int = 1,
                        energy_wh: float | None = None, stopped_reason: str | None = None,

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         description="`scheduler`: serve /metrics, /health, /ready on this port (unset → none)")
     log_format: str = "console"
     log_level: str = "INFO"
-    # Charge reports by e-mail (the scheduler role; issue 7)
+    # Charge reports by e-mail (the scheduler role)
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None

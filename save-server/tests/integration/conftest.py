@@ -17,6 +17,7 @@ import pytest
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.translation import handles
 from tests.support.api_keys import grant
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -97,13 +98,15 @@ class Pipeline:
 
     def __init__(self, container: Container, publish: Callable[[str, bytes], None],
                  stream_factory: Callable[[], Any],
-                 dead_letters: Callable[[], list[tuple[bytes, dict[str, Any]]]]) -> None:
+                 dead_letters: Callable[[], list[tuple[bytes, dict[str, Any]]]],
+                 publish_to_queue: Callable[[str, bytes], None] | None = None) -> None:
         import threading
 
         from fastapi.testclient import TestClient
 
         self.container = container
         self._publish = publish
+        self._publish_to_queue = publish_to_queue
         self.dead_letters = dead_letters
         self.sent: set[str] = set()
         self._stop = threading.Event()
@@ -119,6 +122,15 @@ class Pipeline:
 
     def send_raw(self, routing_key: str, body: bytes) -> None:
         self._publish(routing_key, body)
+
+    def send_to_queue(self, *events: dict[str, Any]) -> None:
+        """As the event-store's replay with `target: <the queue>`: past the bindings. Events of
+        a type the worker applies are waited for by `settle`; the others leave no record."""
+        assert self._publish_to_queue is not None
+        for event in events:
+            if handles(event["type"]):
+                self.sent.add(event["event_id"])
+            self._publish_to_queue(event["type"], json.dumps(event).encode())
 
     def settle(self, timeout: float = 20.0) -> None:
         """Wait until every event sent so far is committed (polling, with a deadline)."""
@@ -163,14 +175,15 @@ def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipelin
             return found
 
         running = Pipeline(container, lambda key, body: broker.publish("ocpp-events", key, body),
-                           lambda: stream, embedded_dead_letters)
+                           lambda: stream, embedded_dead_letters,
+                           lambda key, body: broker.publish_to_queue("save-server", key, body))
     else:
         names: RabbitNames = request.getfixturevalue("rabbit")
         container = bootstrap(Settings(database_url=request.getfixturevalue("postgres_url"),
                                        data_dir=tmp_path))
         publisher = RabbitPublisher(names)
         running = Pipeline(container, publisher.publish, lambda: rabbit_stream(names),
-                           publisher.dead_letters)
+                           publisher.dead_letters, publisher.publish_to_queue)
         request.addfinalizer(publisher.close)
     yield running
     running.close()
@@ -205,6 +218,12 @@ class RabbitPublisher:
         self.channel.basic_publish(self._names.exchange, routing_key, body,
                                    pika.BasicProperties(delivery_mode=2,
                                                         content_type="application/json"))
+
+    def publish_to_queue(self, routing_key: str, body: bytes) -> None:
+        import pika
+
+        self.channel.basic_publish("", self._names.queue, body, pika.BasicProperties(
+            delivery_mode=2, content_type="application/json", headers={"replayed": True}))
 
     def dead_letters(self) -> list[tuple[bytes, dict[str, Any]]]:
         found = []

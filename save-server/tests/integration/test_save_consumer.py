@@ -94,3 +94,41 @@ def test_poison_goes_to_the_dead_letter_queue_and_the_queue_moves_on(
     assert "not JSON" in errors[b"{not json"]
     assert "unknown connector status" in errors[json.dumps(broken).encode()]
     assert pipeline.client.get(f"/charging-stations/{cp.station_id}").status_code == 200
+
+
+def unbound_events(cp: Any) -> list[dict[str, Any]]:
+    """Types the queue is not bound to, as a replay to the queue brings them (later than every
+    bound event: applied, any of them would move `last_seen_at`)."""
+    events = [cp.event("data-transfer", "DataTransfer", {"vendorId": "ACME"},
+                       {"status": "UnknownVendorId"}),
+              cp.event("firmware-status-notification", "FirmwareStatusNotification",
+                       {"status": "Installed"}, {}),
+              cp.event("notify-report", "NotifyReport",
+                       {"requestId": 1, "generatedAt": "2026-11-25T08:00:00Z", "seqNo": 0}, {})]
+    command = cp.event("unused", None, {}, None)
+    command["type"] = "ocpp-commands.reset"
+    command["command"] = {"command_id": "c-1", "name": "reset", "parameters": {},
+                          "requested_by": None, "sent_at": command["received_at"],
+                          "outcome": "timeout", "error_code": None, "error_description": None,
+                          "latency_ms": 0, "gateway_instance": "gw-1"}
+    return [*events, command]
+
+
+def test_a_replay_of_every_type_to_the_queue_gives_the_live_state(
+        pipeline: Any, charger: Callable[..., Any], tmp_path: Path) -> None:
+    cp = charger()
+    events = session(cp)
+    later = unbound_events(cp)
+    pipeline.send_to_queue(*later, *events)  # the unbound first: consumed once `settle` returns
+    pipeline.settle()
+    state = api_state(pipeline.client, cp.station_id)
+    assert state == reference_state(tmp_path, events, cp.station_id)
+    assert state["station"]["last_seen_at"] < later[0]["received_at"]
+    with pipeline.container.engine.connect() as db:  # the database is shared by the session
+        from sqlalchemy import select
+
+        from save_server.infrastructure.db.tables import processed_events
+        recorded = set(db.execute(select(processed_events.c.event_id).where(
+            processed_events.c.event_id.in_([e["event_id"] for e in [*later, *events]])
+        )).scalars())
+    assert recorded == {e["event_id"] for e in events}  # an ignored type leaves no record

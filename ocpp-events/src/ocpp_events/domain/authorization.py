@@ -1,4 +1,4 @@
-"""Which id tags / id tokens may charge. Until the id-tag issue lands: accept-all or reject-all."""
+"""Which id tags / id tokens may charge: accept-all or reject-all, until id tags are managed."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ does not have. Parameters arrive as the JSON object save-server sent (snake_case
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -34,11 +35,17 @@ ACCEPTED_STATUSES = frozenset({"Accepted", "Scheduled", "RebootRequired", "Unloc
 
 
 def request_id(command_id: str) -> int:
-    """A positive 31-bit id derived from the command id (2.0.1 requestId, remoteStartId)."""
+    """A positive 31-bit id derived from the command id (2.0.1 requestId, remoteStartId).
+
+    The same command id gives the same request id in every gateway process (a retried command
+    or a second gateway must name the same request), so a command id that is not a UUID goes
+    through a digest, never through `hash()`, which is salted per process.
+    """
     try:
         return int(uuid.UUID(command_id).hex[:7], 16) or 1
     except ValueError:
-        return abs(hash(command_id)) % (2**31 - 1) or 1
+        digest = hashlib.sha256(command_id.encode()).digest()
+        return int.from_bytes(digest[:4], "big") % (2**31 - 1) or 1
 
 
 def _drop_none(payload: dict[str, Any]) -> dict[str, Any]:

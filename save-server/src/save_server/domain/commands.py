@@ -29,6 +29,7 @@ class RecordBoot:
     station_id: str
     at: datetime
     info: BootInfo
+    connection_id: str | None = None
 
 
 @dataclass(frozen=True)

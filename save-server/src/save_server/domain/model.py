@@ -11,18 +11,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from save_server.domain.connector import Boots, Connector
 from save_server.domain.rules import (
     LATITUDE_RANGE,
     LONGITUDE_RANGE,
     STATION_CONNECTOR_ID,
-    STATUS_AFTER_BOOT,
+    STATUS_AFTER_CHARGE,
+    STATUS_WHILE_CHARGING,
     ChargeStatus,
-    ConnectorStatus,
     Measurand,
     StationStatus,
     charge_status_for,
     in_range,
 )
+from save_server.domain.status import FactSource, StatusReport
+
+__all__ = ["BootInfo", "Boots", "Charge", "Connection", "Connector", "FactSource",
+           "InvalidStationData", "MeterSample", "Station", "StatusReport"]
 
 UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -54,90 +59,12 @@ class Connection:
 
 
 @dataclass(frozen=True)
-class StatusReport:
-    """What a station said about one connector at one moment (its own clock)."""
-
-    at: datetime
-    status: ConnectorStatus
-    raw_status: str | None = None
-    error_code: str | None = None
-    info: str | None = None
-
-    @property
-    def order_key(self) -> tuple:
-        return (self.at, self.status.value, self.raw_status or "", self.error_code or "",
-                self.info or "")
-
-
-@dataclass(frozen=True)
 class MeterSample:
     at: datetime
     measurand: Measurand
     value: float
     unit: str | None = None
     phase: str | None = None
-
-
-@dataclass
-class Connector:
-    """A connector's status is the latest report; history is kept as far back as rules need."""
-
-    connector_id: int
-    status: ConnectorStatus | None = None
-    raw_status: str | None = None
-    error_code: str | None = None
-    info: str | None = None
-    status_at: datetime | None = None
-    last_used_at: datetime | None = None
-    last_available_at: datetime | None = None
-    assigned_id_tag: str | None = None
-    id_tag_at: datetime | None = None
-    # Reports at or after `history_horizon` (the in-use report before the last release); older
-    # reports cannot change any derived value, so repositories may load only this window.
-    history_horizon: datetime | None = None
-    reports: list[StatusReport] = field(default_factory=list)
-    new_reports: list[StatusReport] = field(default_factory=list)
-
-    @property
-    def id_tag(self) -> str | None:
-        """The user who last started a charge here; cleared once the connector is available."""
-        if self.assigned_id_tag is None or self.id_tag_at is None:
-            return None
-        if self.last_available_at is not None and self.last_available_at > self.id_tag_at:
-            return None
-        return self.assigned_id_tag
-
-    def report(self, report: StatusReport, boots: set[datetime]) -> None:
-        self.reports.append(report)
-        self.new_reports.append(report)
-        self.recompute(boots)
-
-    def assign_id_tag(self, id_tag: str, at: datetime) -> None:
-        if self.id_tag_at is None or (at, id_tag) > (self.id_tag_at, self.assigned_id_tag or ""):
-            self.assigned_id_tag, self.id_tag_at = id_tag, at
-
-    def recompute(self, boots: set[datetime]) -> None:
-        if not self.reports:
-            return
-        horizon = self.history_horizon
-        log = self.reports + [StatusReport(at=at, status=STATUS_AFTER_BOOT) for at in boots
-                              if horizon is None or at >= horizon]
-        log.sort(key=lambda r: r.order_key)
-        latest = log[-1]
-        self.status, self.raw_status, self.status_at = latest.status, latest.raw_status, latest.at
-        self.error_code, self.info = latest.error_code, latest.info
-        available = [r.at for r in log if r.status is ConnectorStatus.AVAILABLE]
-        available += list(boots) if STATUS_AFTER_BOOT is ConnectorStatus.AVAILABLE else []
-        if self.last_available_at is not None:
-            available.append(self.last_available_at)
-        self.last_available_at = max(available, default=None)
-        in_use_since: datetime | None = None
-        for report in log:
-            if report.status is ConnectorStatus.IN_USE:
-                in_use_since = report.at
-            elif in_use_since is not None:
-                self.last_used_at, self.history_horizon = report.at, in_use_since
-                in_use_since = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +92,7 @@ class Station:
     connections: dict[str, Connection] = field(default_factory=dict)
     known_first_connected_at: datetime | None = None
     known_last_seen_at: datetime | None = None
-    boots: set[datetime] = field(default_factory=set)
+    boots: Boots = field(default_factory=dict)
     boot_info: BootInfo = field(default_factory=BootInfo)
     boot_info_at: datetime | None = None
     name: str | None = None
@@ -175,7 +102,7 @@ class Station:
     availability: StatusReport | None = None
     connectors: dict[int, Connector] = field(default_factory=dict)
     readings: dict[tuple[Measurand, str], MeterSample] = field(default_factory=dict)
-    new_boots: set[datetime] = field(default_factory=set)
+    new_boots: Boots = field(default_factory=dict)
 
     # -- connection ---------------------------------------------------------------------
     def seen(self, connection_id: str, at: datetime) -> None:
@@ -225,10 +152,10 @@ class Station:
         return self.connection_summary().last_seen_at
 
     # -- boot and status ----------------------------------------------------------------
-    def booted(self, at: datetime, info: BootInfo) -> None:
+    def booted(self, at: datetime, info: BootInfo, connection_id: str | None = None) -> None:
+        """`at` is the gateway's receipt time (a BootNotification carries no station time)."""
         if at not in self.boots:
-            self.boots.add(at)
-            self.new_boots.add(at)
+            self.boots[at] = self.new_boots[at] = connection_id
         if self.boot_info_at is None or at >= self.boot_info_at:
             self.boot_info, self.boot_info_at = info, at
         for connector in self.connectors.values():
@@ -240,7 +167,7 @@ class Station:
             if self.availability is None or report.order_key > self.availability.order_key:
                 self.availability = report
             return
-        self.connector(connector_id).report(report, self.boots)
+        self.connector(connector_id).report(report, boots=self.boots)
 
     def connector(self, connector_id: int) -> Connector:
         if connector_id not in self.connectors:
@@ -250,6 +177,18 @@ class Station:
     def assign_id_tag(self, connector_id: int, id_tag: str, at: datetime) -> None:
         if connector_id != STATION_CONNECTOR_ID:
             self.connector(connector_id).assign_id_tag(id_tag, at)
+
+    def charge_changed(self, before: Charge | None, after: Charge) -> None:
+        """What a charge says about its connector (in use from its start, available from its
+        end), each fact added once: when the charge first shows it."""
+        if after.connector_id is None or after.connector_id == STATION_CONNECTOR_ID:
+            return
+        known = set(charge_facts(before)) if before is not None else set()
+        new = [fact for fact in charge_facts(after) if fact not in known]
+        if after.id_tag and after.started_at is not None:
+            self.assign_id_tag(after.connector_id, after.id_tag, after.started_at)
+        if new:
+            self.connector(after.connector_id).report(*new, boots=self.boots)
 
     def record_readings(self, samples: list[MeterSample]) -> None:
         """Keep the latest value of each measurand and phase (by the station's clock)."""
@@ -330,3 +269,17 @@ class Charge:
         """When the charge is listed: its start, or its end while the start is unknown (or,
         while neither is known, the epoch: listed last)."""
         return self.started_at or self.ended_at or UNKNOWN_TIME
+
+
+def charge_facts(charge: Charge) -> list[StatusReport]:
+    """The connector facts a charge implies once its connector is known."""
+    if charge.connector_id is None:
+        return []
+    facts = []
+    if charge.started_at is not None:
+        facts.append(StatusReport(charge.started_at, STATUS_WHILE_CHARGING,
+                                  source=FactSource.CHARGE))
+    if charge.stopped and charge.ended_at is not None:
+        facts.append(StatusReport(charge.ended_at, STATUS_AFTER_CHARGE,
+                                  source=FactSource.CHARGE))
+    return facts

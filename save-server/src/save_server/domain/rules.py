@@ -47,6 +47,17 @@ STATION_CONNECTOR_ID = 0
 # A station booting makes each of its connectors available (thesis table 4.1).
 STATUS_AFTER_BOOT = ConnectorStatus.AVAILABLE
 
+# A charge started on a connector makes it in use until the charge ends; its end makes it
+# available again (unless a later status report says otherwise).
+STATUS_WHILE_CHARGING = ConnectorStatus.IN_USE
+STATUS_AFTER_CHARGE = ConnectorStatus.AVAILABLE
+
+# An OCPP 2.0.1 EVSE with several connectors shows the first of these statuses that any of its
+# connectors has: occupied if any connector is, faulted only if all are.
+EVSE_STATUS_PRECEDENCE: tuple[ConnectorStatus, ...] = (
+    ConnectorStatus.IN_USE, ConnectorStatus.RESERVED, ConnectorStatus.AVAILABLE,
+    ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED)
+
 # Operator-entered coordinates, decimal degrees.
 LATITUDE_RANGE = (-90.0, 90.0)
 LONGITUDE_RANGE = (-180.0, 180.0)

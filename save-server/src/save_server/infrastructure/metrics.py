@@ -8,6 +8,10 @@ EVENTS_PROCESSED = Counter("save_server_events_processed_total",
                            "Events applied to the database", ["type"])
 EVENTS_DUPLICATE = Counter("save_server_events_duplicate_total",
                            "Redelivered or replayed events that changed nothing", ["type"])
+EVENTS_IGNORED = Counter("save_server_events_ignored_total",
+                         "Events of a type this service does not apply (e.g. brought by a replay "
+                         "to its queue), acknowledged without a transaction, by the type's family "
+                         "(the part before its first dot: ocpp-events, accounts, …)", ["family"])
 EVENTS_FAILED = Counter("save_server_events_failed_total",
                         "Events requeued after a transient failure", ["reason"])
 EVENTS_DEAD_LETTERED = Counter("save_server_events_dead_lettered_total",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlalchemy import engine_from_config, pool
 
 from save_server.infrastructure.accounts import tables as _account_tables  # noqa: F401
@@ -31,6 +32,19 @@ def _run(connection: object) -> None:
                       render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
+        if set(context.get_context().get_current_heads()) == set(
+                ScriptDirectory.from_config(config).get_heads()):
+            _store_missing_documents(connection)
+
+
+def _store_missing_documents(connection: object) -> None:
+    """Stations without a stored document (older rows, seeded ones) get it once the schema is
+    at head: built by the reader's own code, which reads the head schema (a migration in the
+    middle of the chain could not run it). A missing document is also read correctly, only
+    slower."""
+    from save_server.infrastructure.db.readers import store_missing_documents
+
+    store_missing_documents(connection)  # type: ignore[arg-type]
 
 
 run_migrations_online()

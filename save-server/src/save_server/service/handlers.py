@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import singledispatch
 
 from save_server.domain.commands import (
@@ -45,7 +46,7 @@ def _disconnect(command: RecordDisconnection, uow: UnitOfWork) -> None:
 
 @apply.register
 def _boot(command: RecordBoot, uow: UnitOfWork) -> None:
-    station(uow, command.station_id).booted(command.at, command.info)
+    station(uow, command.station_id).booted(command.at, command.info, command.connection_id)
 
 
 @apply.register
@@ -56,18 +57,28 @@ def _status(command: ReportConnectorStatus, uow: UnitOfWork) -> None:
 @apply.register
 def _start(command: StartCharge, uow: UnitOfWork) -> None:
     started = charge(uow, command.station_id, command.transaction_id)
+    before = replace(started)
     started.start(command.connector_id, command.id_tag, command.meter_start_wh,
                   command.started_at)
-    if command.connector_id is not None and command.id_tag and command.started_at:
-        station(uow, command.station_id).assign_id_tag(
-            command.connector_id, command.id_tag, command.started_at)
+    _charge_changed(uow, before, started)
 
 
 @apply.register
 def _stop(command: StopCharge, uow: UnitOfWork) -> None:
-    charge(uow, command.station_id, command.transaction_id).stop(
-        command.meter_stop_wh, command.ended_at, command.stop_reason,
-        command.id_tag, command.connector_id)
+    stopped = charge(uow, command.station_id, command.transaction_id)
+    before = replace(stopped)
+    stopped.stop(command.meter_stop_wh, command.ended_at, command.stop_reason,
+                 command.id_tag, command.connector_id)
+    _charge_changed(uow, before, stopped)
+
+
+def _charge_changed(uow: UnitOfWork, before: Charge, after: Charge) -> None:
+    """A charge's start and end are facts about its connector too (thesis table 4.1), for
+    stations that send no status report around a charge."""
+    if after.connector_id is not None and (before.connector_id, before.started_at,
+                                           before.ended_at, before.id_tag) != (
+            after.connector_id, after.started_at, after.ended_at, after.id_tag):
+        station(uow, after.station_id).charge_changed(before, after)
 
 
 @apply.register

@@ -1,4 +1,4 @@
-"""OCPP 2.0.1 (and 2.1): the inbound calls listed in issue 3, answered per the specification."""
+"""OCPP 2.0.1 (and 2.1): every inbound call a station may send, answered per the specification."""
 
 from __future__ import annotations
 

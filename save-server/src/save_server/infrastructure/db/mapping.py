@@ -9,6 +9,7 @@ from save_server.domain.model import (
     BootInfo,
     Charge,
     Connector,
+    FactSource,
     MeterSample,
     Station,
     StatusReport,
@@ -69,6 +70,7 @@ def connector_from_row(row: Row) -> Connector:
         status_at=row["status_at"], last_used_at=row["last_used_at"],
         last_available_at=row["last_available_at"], assigned_id_tag=row["id_tag"],
         id_tag_at=row["id_tag_at"], history_horizon=row["history_horizon"],
+        used_before_horizon=row["used_before_horizon"],
     )
 
 
@@ -81,12 +83,26 @@ def connector_row(station_id: str, connector: Connector) -> dict[str, Any]:
         "last_used_at": connector.last_used_at, "last_available_at": connector.last_available_at,
         "id_tag": connector.assigned_id_tag, "id_tag_at": connector.id_tag_at,
         "history_horizon": connector.history_horizon,
+        "used_before_horizon": connector.used_before_horizon,
     }
 
 
 def report_from_row(row: Row) -> StatusReport:
     return StatusReport(row["reported_at"], ConnectorStatus(row["status"]), row["raw_status"],
-                        row["error_code"], row["info"])
+                        row["error_code"], row["info"],
+                        FactSource(row["source"] or FactSource.STATUS.value),
+                        row["received_at"], row["connection_id"], row["evse_connector_id"])
+
+
+def report_row(station_id: str, connector_id: int, report: StatusReport) -> dict[str, Any]:
+    return {
+        "station_id": station_id, "connector_id": connector_id, "reported_at": report.at,
+        "status": report.status.value, "raw_status": report.raw_status,
+        "error_code": report.error_code, "info": report.info,
+        "source": None if report.source is FactSource.STATUS else report.source.value,
+        "received_at": report.received_at, "connection_id": report.connection_id,
+        "evse_connector_id": report.evse_connector_id,
+    }
 
 
 def sample_from_row(row: Row) -> MeterSample:

@@ -16,6 +16,7 @@ from save_server.infrastructure.db.documents import station_document
 from save_server.infrastructure.db.mapping import (
     connector_from_row,
     connector_row,
+    report_row,
     sample_from_row,
     station_from_row,
     station_row,
@@ -75,9 +76,9 @@ def load_stations(sql: SqlStatements, rows: list[Any],
     for row in _load_connections(db, ids, named):
         stations[row["station_id"]].connections[row["connection_id"]] = connection_from_row(row)
     b = t.station_boots.c
-    for station_id, booted_at in db.execute(select(b.station_id, b.booted_at)
-                                            .where(b.station_id.in_(ids))):
-        stations[station_id].boots.add(booted_at)
+    for station_id, booted_at, connection_id in db.execute(
+            select(b.station_id, b.booted_at, b.connection_id).where(b.station_id.in_(ids))):
+        stations[station_id].boots[booted_at] = connection_id
     for row in db.execute(select(t.station_readings)
                           .where(t.station_readings.c.station_id.in_(ids))).mappings():
         sample = sample_from_row(row)
@@ -140,7 +141,8 @@ def save_stations(sql: SqlStatements, changed: Iterable[tuple[Station, Snapshot]
                     "disconnected_at": connection.disconnected_at})
         if station.new_boots:
             touched = True
-            boot_rows += [{"station_id": key, "booted_at": at} for at in station.new_boots]
+            boot_rows += [{"station_id": key, "booted_at": at, "connection_id": connection_id}
+                          for at, connection_id in station.new_boots.items()]
             station.new_boots.clear()
         for reading_key, sample in station.readings.items():
             if before.readings.get(reading_key) != sample:
@@ -156,10 +158,8 @@ def save_stations(sql: SqlStatements, changed: Iterable[tuple[Station, Snapshot]
                 connector_rows.append(row)
             if connector.new_reports:
                 touched = True
-                report_rows += [{
-                    "station_id": key, "connector_id": connector.connector_id,
-                    "reported_at": r.at, "status": r.status.value, "raw_status": r.raw_status,
-                    "error_code": r.error_code, "info": r.info} for r in connector.new_reports]
+                report_rows += [report_row(key, connector.connector_id, r)
+                                for r in connector.new_reports]
                 connector.new_reports.clear()
         document = before.document
         if touched or before.document is None:

@@ -69,6 +69,7 @@ station_boots = Table(
     "station_boots", metadata,
     Column("station_id", String(48), primary_key=True),
     Column("booted_at", UTCDateTime(), primary_key=True),
+    Column("connection_id", String(64)),
 )
 
 station_readings = Table(
@@ -95,6 +96,7 @@ connectors = Table(
     Column("id_tag", String(64)),
     Column("id_tag_at", UTCDateTime()),
     Column("history_horizon", UTCDateTime()),
+    Column("used_before_horizon", UTCDateTime()),
 )
 
 connector_status_reports = Table(
@@ -107,6 +109,12 @@ connector_status_reports = Table(
     Column("raw_status", String(32)),
     Column("error_code", String(50)),
     Column("info", Text()),
+    # NULL: a status report (or a fact stored before the column); "charge": a charge's start
+    # or end (domain.status.FactSource).
+    Column("source", String(8)),
+    Column("received_at", UTCDateTime()),
+    Column("connection_id", String(64)),
+    Column("evse_connector_id", Integer()),
     Index(None, "station_id", "connector_id", "reported_at"),
 )
 

@@ -14,7 +14,12 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from save_server.domain.ports import Delivery, EventStream, UnitOfWork
 from save_server.infrastructure import metrics
 from save_server.infrastructure.probes import Heartbeat
-from save_server.infrastructure.translation import PoisonMessage, parse_envelope, translate
+from save_server.infrastructure.translation import (
+    PoisonMessage,
+    handles,
+    parse_envelope,
+    translate,
+)
 from save_server.service.ingest import IncomingEvent, ingest_events
 
 log = structlog.get_logger("save_server.worker")
@@ -108,10 +113,18 @@ class EventWorker:
         for delivery in deliveries:
             try:
                 event = parse_envelope(delivery.body)
+                if not handles(event.type):
+                    self._ignored(stream, delivery, event.type)
+                    continue
                 parsed.append((delivery, IncomingEvent(str(event.event_id), event.type,
                                                        translate(event))))
                 received[str(event.event_id)] = event.received_at
             except PoisonMessage as poison:
+                if poison.event_type is not None and not handles(poison.event_type):
+                    # another family's envelope (business, registry, security events that a
+                    # replay to the queue brings): not ours to judge
+                    self._ignored(stream, delivery, poison.event_type)
+                    continue
                 self._dead_letter(stream, delivery, poison.reason, poison.event_id)
         if not parsed:
             return
@@ -145,6 +158,13 @@ class EventWorker:
         elapsed = time.perf_counter() - started
         for _ in parsed:
             metrics.CONSUME_SECONDS.observe(elapsed)
+
+    def _ignored(self, stream: EventStream, delivery: Delivery, event_type: str) -> None:
+        """A type outside the queue's bindings (a replay sent to the queue brings every type):
+        acknowledged with no transaction and no processed-event record, as if never sent."""
+        stream.ack(delivery)
+        # the family, not the type: a label read from a body must stay a short, small set
+        metrics.EVENTS_IGNORED.labels(family=event_type.split(".", 1)[0][:32]).inc()
 
     def _one(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
              stop: threading.Event, started: float) -> None:

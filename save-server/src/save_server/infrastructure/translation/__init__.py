@@ -36,13 +36,25 @@ TRANSLATORS: dict[tuple[str, str], Translator] = {
 }
 HEARD_FROM = ("ocpp-events.connect", "ocpp-events.heart-beat", "ocpp-events.authorize")
 
-# The routing keys the worker's queue is bound to.
+# The one list of the event types this service applies: the routing keys its queue is bound to
+# (RabbitMQ and the embedded broker) and the filter of what the worker applies. A replay sent
+# to the queue itself bypasses the bindings and brings every type; applying only these keeps a
+# rebuild equal to the live state (an unbound type would otherwise count as "heard from").
 HANDLED_TYPES: tuple[str, ...] = tuple(sorted(
     {event_type for event_type, _ in TRANSLATORS} | set(HEARD_FROM) | {DISCONNECT}))
+_HANDLED = frozenset(HANDLED_TYPES)
+
+
+def handles(event_type: str) -> bool:
+    """Whether this service applies events of this type (its queue is bound to it)."""
+    return event_type in _HANDLED
 
 
 def translate(event: Envelope) -> list[Command]:
-    """Domain commands for one event; PoisonMessage when its payload breaks the contract."""
+    """Domain commands for one event (none for a type outside HANDLED_TYPES); PoisonMessage
+    when its payload breaks the contract."""
+    if event.type not in _HANDLED:
+        return []
     station_id = event.charging_station_id
     if event.type == DISCONNECT:
         return [RecordDisconnection(station_id, event.connection_id, event.received_at)]
@@ -57,4 +69,5 @@ def translate(event: Envelope) -> list[Command]:
         raise PoisonMessage(f"{event.type}: {error}", str(event.event_id)) from error
 
 
-__all__ = ["HANDLED_TYPES", "Envelope", "PoisonMessage", "parse_envelope", "translate"]
+__all__ = ["HANDLED_TYPES", "Envelope", "PoisonMessage", "handles", "parse_envelope",
+           "translate"]

@@ -14,10 +14,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 class PoisonMessage(ValueError):
     """The message can never be handled: it goes to the dead-letter queue with this reason."""
 
-    def __init__(self, reason: str, event_id: str | None = None) -> None:
+    def __init__(self, reason: str, event_id: str | None = None,
+                 event_type: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.event_id = event_id
+        self.event_type = event_type  # when the body names one (it may be another family's)
 
 
 class Envelope(BaseModel):
@@ -55,7 +57,9 @@ def parse_envelope(body: bytes) -> Envelope:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PoisonMessage(f"body is not JSON: {error}") from error
     event_id = document.get("event_id") if isinstance(document, dict) else None
+    event_type = document.get("type") if isinstance(document, dict) else None
     try:
         return Envelope.model_validate(document)
     except ValueError as error:
-        raise PoisonMessage(f"invalid envelope: {error}", str(event_id)) from error
+        raise PoisonMessage(f"invalid envelope: {error}", str(event_id),
+                            event_type if isinstance(event_type, str) else None) from error

@@ -43,7 +43,8 @@ def boot(event: Envelope) -> list[Command]:
                            "chargePointSerialNumber"),
         firmware_version=text(p.get("firmwareVersion"), "firmwareVersion"),
     )
-    return [RecordBoot(event.charging_station_id, event.received_at, info)]
+    return [RecordBoot(event.charging_station_id, event.received_at, info,
+                       event.connection_id)]
 
 
 def status(event: Envelope) -> list[Command]:
@@ -55,6 +56,7 @@ def status(event: Envelope) -> list[Command]:
         raw_status=raw,
         error_code=text(p.get("errorCode"), "errorCode"),
         info=text(p.get("info"), "info") or text(p.get("vendorErrorCode"), "vendorErrorCode"),
+        received_at=event.received_at, connection_id=event.connection_id,
     )
     connector_id = integer(required(p, "connectorId"), "connectorId")
     return [ReportConnectorStatus(event.charging_station_id, connector_id, report)]

@@ -1,4 +1,5 @@
-"""OCPP 2.0.1 events → the same domain commands (EVSE id = connector id in the domain)."""
+"""OCPP 2.0.1 events → the same domain commands (EVSE id = connector id in the domain; a status
+report keeps the connector within its EVSE)."""
 
 from __future__ import annotations
 
@@ -44,15 +45,20 @@ def boot(event: Envelope) -> list[Command]:
         serial_number=text(station.get("serialNumber"), "chargingStation.serialNumber"),
         firmware_version=text(station.get("firmwareVersion"), "chargingStation.firmwareVersion"),
     )
-    return [RecordBoot(event.charging_station_id, event.received_at, info)]
+    return [RecordBoot(event.charging_station_id, event.received_at, info,
+                       event.connection_id)]
 
 
 def status(event: Envelope) -> list[Command]:
     p = event.payload
     raw = required(p, "connectorStatus")
-    report = StatusReport(at=timestamp(required(p, "timestamp"), "timestamp"),
-                          status=connector_status(raw, "connectorStatus"), raw_status=raw)
     evse_id = integer(required(p, "evseId"), "evseId")
+    connector_id = p.get("connectorId")
+    report = StatusReport(at=timestamp(required(p, "timestamp"), "timestamp"),
+                          status=connector_status(raw, "connectorStatus"), raw_status=raw,
+                          received_at=event.received_at, connection_id=event.connection_id,
+                          evse_connector_id=None if connector_id is None else integer(
+                              connector_id, "connectorId"))
     return [ReportConnectorStatus(event.charging_station_id, evse_id, report)]
 
 

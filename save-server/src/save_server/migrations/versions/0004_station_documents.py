@@ -19,12 +19,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("stations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("document", sa.Text(), nullable=True))
-    # Existing stations get their document now, built from their rows by the reader's own
-    # code (a missing document is also read correctly, only slower). Imported rather than
-    # copied: it must produce the shape the API serves at upgrade time.
-    from save_server.infrastructure.db.readers import store_missing_documents
-
-    store_missing_documents(op.get_bind())
+    # Existing stations get their document once the schema is at head (migrations/env.py):
+    # the reader's code that builds it reads the newest schema, not this revision's.
 
 
 def downgrade() -> None:
