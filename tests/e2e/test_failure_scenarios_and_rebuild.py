@@ -164,9 +164,19 @@ async def test_failure_scenarios_then_rebuild_from_the_event_store(services: Pla
                 await stopped_while_offline(services), await power_loss(services)]
     for sid in stations:
         await station_status(services, sid, "disconnected")
+    # what an operator entered is an event too, and comes back with the rest
+    async with httpx.AsyncClient(timeout=10, headers=api_headers()) as client:
+        named = await client.post(f"{services.save_server_url}/charging-station/{stations[0]}"
+                                  "/data", json={"name": "Garagem Norte", "latitude": -23.55})
+        assert named.status_code == 200, named.text
+    await poll(lambda: get_json(f"{services.event_store_url}/events",
+                                type="stations.details-changed",
+                                charging_station_id=stations[0]),
+               lambda found: len(found) == 1)
     before = await snapshot(services)
     assert {s["id"] for s in before[0]} == set(stations)
     assert len(before[1]) == 4
+    assert next(s for s in before[0] if s["id"] == stations[0])["name"] == "Garagem Norte"
     restart_save_server_on_empty_database(services)
     assert await get_json(f"{services.save_server_url}/charging-stations") == []
     # the restarted API made its first admin again (preset key): wait until that is stored

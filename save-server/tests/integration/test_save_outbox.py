@@ -165,3 +165,47 @@ def test_operator_station_data_is_an_event_with_who_set_it(
     # a refused change (unknown station) leaves no event
     assert admin.patch("/charging-stations/NOPE-1", json={"name": "x"}).status_code == 404
     assert len(outbox(container)) == before + 1
+
+
+def test_a_replay_of_the_operators_station_data_rebuilds_it(
+        container: Container, charger: Any, tmp_path: Any) -> None:
+    """The business event, replayed with the station's own events into an empty database,
+    gives the same station data; its delivery back to the live service is a duplicate."""
+    from save_server.bootstrap import bootstrap
+    from save_server.config import Settings
+    from save_server.infrastructure.db.engine import migrate
+    from save_server.infrastructure.translation import parse_envelope, translate
+    from save_server.service.ingest import ingest_event
+
+    def feed(target: Container, bodies: list[bytes]) -> list[bool]:
+        applied = []
+        for body in bodies:
+            event = parse_envelope(body)
+            applied.append(ingest_event(target.uow_factory, str(event.event_id), event.type,
+                                        translate(event)))
+        return applied
+
+    cp = charger()
+    boot = json.dumps(cp.boot()).encode()
+    feed(container, [boot])
+    admin = TestClient(container.app(), headers=grant(container))
+    before = len(outbox(container))
+    admin.patch(f"/charging-stations/{cp.station_id}", json={"name": "Garagem Azul",
+                                                              "address": "Rua A, 1"})
+    with container.engine.connect() as db:
+        [details] = db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.seq > 0).order_by(outbox_events.c.seq)).scalars().all()[before:]
+    assert feed(container, [details]) == [False]  # live: its own event, already applied
+    live = admin.get(f"/charging-stations/{cp.station_id}").json()
+
+    url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
+    migrate(url)
+    rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
+    try:
+        assert feed(rebuilt, [boot, details, details]) == [True, True, False]
+        again = TestClient(rebuilt.app(), headers=grant(rebuilt)).get(
+            f"/charging-stations/{cp.station_id}").json()
+    finally:
+        rebuilt.close()
+    assert (again["name"], again["address"]) == ("Garagem Azul", "Rua A, 1")
+    assert again == live

@@ -70,5 +70,13 @@ class RecordMeterValues:
     samples: tuple[MeterSample, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class SetStationDetails:
+    """An operator set the station's name, address or position (given fields only)."""
+
+    station_id: str
+    details: tuple[tuple[str, str | float | None], ...]
+
+
 Command = (ObserveConnection | RecordDisconnection | RecordBoot | ReportConnectorStatus
-           | StartCharge | StopCharge | RecordMeterValues)
+           | StartCharge | StopCharge | RecordMeterValues | SetStationDetails)

@@ -13,6 +13,7 @@ from save_server.domain.commands import (
     RecordDisconnection,
     RecordMeterValues,
     ReportConnectorStatus,
+    SetStationDetails,
     StartCharge,
     StopCharge,
 )
@@ -47,6 +48,11 @@ def _disconnect(command: RecordDisconnection, uow: UnitOfWork) -> None:
 @apply.register
 def _boot(command: RecordBoot, uow: UnitOfWork) -> None:
     station(uow, command.station_id).booted(command.at, command.info, command.connection_id)
+
+
+@apply.register
+def _details(command: SetStationDetails, uow: UnitOfWork) -> None:
+    station(uow, command.station_id).update_details(**dict(command.details))
 
 
 @apply.register

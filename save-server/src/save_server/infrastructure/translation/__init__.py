@@ -7,10 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from save_server.domain.commands import Command, ObserveConnection, RecordDisconnection
+from save_server.domain.commands import (
+    Command,
+    ObserveConnection,
+    RecordDisconnection,
+    SetStationDetails,
+)
 from save_server.infrastructure.translation import ocpp16, ocpp201
 from save_server.infrastructure.translation.common import InvalidPayload
 from save_server.infrastructure.translation.envelope import (
+    BUSINESS_TYPES,
+    BusinessEnvelope,
     Envelope,
     PoisonMessage,
     parse_envelope,
@@ -41,7 +48,8 @@ HEARD_FROM = ("ocpp-events.connect", "ocpp-events.heart-beat", "ocpp-events.auth
 # to the queue itself bypasses the bindings and brings every type; applying only these keeps a
 # rebuild equal to the live state (an unbound type would otherwise count as "heard from").
 HANDLED_TYPES: tuple[str, ...] = tuple(sorted(
-    {event_type for event_type, _ in TRANSLATORS} | set(HEARD_FROM) | {DISCONNECT}))
+    {event_type for event_type, _ in TRANSLATORS} | set(HEARD_FROM) | {DISCONNECT}
+    | BUSINESS_TYPES))
 _HANDLED = frozenset(HANDLED_TYPES)
 
 
@@ -50,11 +58,13 @@ def handles(event_type: str) -> bool:
     return event_type in _HANDLED
 
 
-def translate(event: Envelope) -> list[Command]:
+def translate(event: Envelope | BusinessEnvelope) -> list[Command]:
     """Domain commands for one event (none for a type outside HANDLED_TYPES); PoisonMessage
     when its payload breaks the contract."""
     if event.type not in _HANDLED:
         return []
+    if isinstance(event, BusinessEnvelope):
+        return _business(event)
     station_id = event.charging_station_id
     if event.type == DISCONNECT:
         return [RecordDisconnection(station_id, event.connection_id, event.received_at)]
@@ -69,5 +79,17 @@ def translate(event: Envelope) -> list[Command]:
         raise PoisonMessage(f"{event.type}: {error}", str(event.event_id)) from error
 
 
-__all__ = ["HANDLED_TYPES", "Envelope", "PoisonMessage", "handles", "parse_envelope",
-           "translate"]
+STATION_DETAILS = ("name", "address", "latitude", "longitude")
+
+
+def _business(event: BusinessEnvelope) -> list[Command]:
+    """Operator changes applied back in a replay (live, their own delivery is a duplicate)."""
+    details = tuple((k, v) for k, v in event.payload.items() if k in STATION_DETAILS)
+    if not details:
+        raise PoisonMessage(f"{event.type}: no station detail in the payload",
+                            str(event.event_id))
+    return [SetStationDetails(event.charging_station_id, details)]
+
+
+__all__ = ["HANDLED_TYPES", "BusinessEnvelope", "Envelope", "PoisonMessage", "handles",
+           "parse_envelope", "translate"]

@@ -47,7 +47,28 @@ class Envelope(BaseModel):
         return value
 
 
-def parse_envelope(body: bytes) -> Envelope:
+class BusinessEnvelope(BaseModel):
+    """A change an operator made (docs/events.md, business events), for the types this
+    service applies back to itself in a replay."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: UUID
+    type: str
+    charging_station_id: Annotated[str, Field(min_length=1, max_length=48)]
+    received_at: AwareDatetime
+    payload: dict[str, Any]
+
+    @field_validator("received_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+BUSINESS_TYPES = frozenset({"stations.details-changed"})
+
+
+def parse_envelope(body: bytes) -> Envelope | BusinessEnvelope:
     try:  # the usual case in one step: pydantic parses and validates the bytes
         return Envelope.model_validate_json(body)
     except ValueError:
@@ -58,8 +79,9 @@ def parse_envelope(body: bytes) -> Envelope:
         raise PoisonMessage(f"body is not JSON: {error}") from error
     event_id = document.get("event_id") if isinstance(document, dict) else None
     event_type = document.get("type") if isinstance(document, dict) else None
+    model = BusinessEnvelope if event_type in BUSINESS_TYPES else Envelope
     try:
-        return Envelope.model_validate(document)
+        return model.model_validate(document)
     except ValueError as error:
         raise PoisonMessage(f"invalid envelope: {error}", str(event_id),
                             event_type if isinstance(event_type, str) else None) from error
