@@ -32,3 +32,9 @@ bench-auth:
 
 bench-auth-smoke:
 	$(BENCH_PYTHON) -m bench.accounts.run --requests 200 --hash-rounds 3
+
+.PHONY: bench-outbox
+
+## The outbox's cost on an API write, with and without it, same run (PostgreSQL).
+bench-outbox:
+	$(BENCH_PYTHON) -m bench.accounts.outbox

@@ -1,7 +1,10 @@
-"""One save-server API for the auth benchmark: `python bench/accounts/serve.py PORT on|off`.
+"""One save-server API for the benchmarks of this folder:
+`python bench/accounts/serve.py PORT on|off|no-outbox`.
 
 `on` is the API as shipped. `off` is the same app with every permission dependency overridden
-by a function returning an admin (no header parsing, no key check): the baseline."""
+by a function returning an admin (no header parsing, no key check): the auth baseline.
+`no-outbox`: as shipped, but writes commit without their business event (the outbox
+baseline)."""
 
 from __future__ import annotations
 
@@ -33,12 +36,24 @@ def without_auth(app) -> None:
             pending.extend(dependant.dependencies)
 
 
+def without_outbox() -> None:
+    from save_server.infrastructure.accounts import store as accounts_store
+    from save_server.infrastructure.db import uow
+    from save_server.infrastructure.registry import store as registry_store
+    from save_server.infrastructure.reports import repositories
+
+    for module in (uow, repositories, accounts_store, registry_store):
+        module.add_to_outbox = lambda *_: None  # type: ignore[attr-defined]
+
+
 def main() -> None:
     port, mode = int(sys.argv[1]), sys.argv[2]
     container = bootstrap(Settings(database_url=os.environ["DATABASE_URL"]))
     app = container.app()
     if mode == "off":
         without_auth(app)
+    if mode == "no-outbox":
+        without_outbox()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
