@@ -60,13 +60,38 @@ async def run_platform(data_dir: pathlib.Path) -> None:
     print("SAVE CSMS stopped.", flush=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     data_dir = pathlib.Path(os.environ.get("DATA_DIR", ".data")).resolve()
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("backup", "restore"):
+        raise SystemExit(_backup_command(args, data_dir))
     try:
         asyncio.run(run_platform(data_dir))
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from error
+
+
+def _backup_command(args: list[str], data_dir: pathlib.Path) -> int:
+    """`backup DIR` (while running or not) and `restore DIR` (into an empty DATA_DIR)."""
+    from csms_embedded.backup import BackupError, backup, restore
+
+    if len(args) != 2:
+        print(f"usage: python -m csms_embedded {args[0]} DIR", file=sys.stderr)
+        return 2
+    folder = pathlib.Path(args[1]).resolve()
+    try:
+        if args[0] == "backup":
+            names = backup(data_dir, folder)
+            print(f"backed up {', '.join(names)} from {data_dir} to {folder}")
+        else:
+            names = restore(folder, data_dir)
+            print(f"restored {', '.join(names)} into {data_dir}; after the first start, "
+                  "replay to `save-server` to bring it up to the event store")
+    except BackupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
