@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -20,19 +17,20 @@ import httpx
 
 from bench.accounts.run import (
     api_key,
+    compare,
     create_database,
     drop_database,
-    percentile,
-    seed,
+    free_port,
     serve,
+    stop,
 )
 from save_server.infrastructure.db.engine import migrate
 
 
-def measure(requests: int, key: str) -> dict[str, list[float]]:
+def measure(requests: int, key: str, ports: dict[str, int]) -> dict[str, list[float]]:
     clients = {mode: httpx.Client(base_url=f"http://127.0.0.1:{port}",
                                   headers={"Authorization": f"Bearer {key}"})
-               for mode, port in (("outbox", 18433), ("no-outbox", 18434))}
+               for mode, port in ports.items()}
     timings: dict[str, list[float]] = {"outbox": [], "no-outbox": []}
     for i in range(requests + 100):
         for mode in (("outbox", "no-outbox") if i % 2 else ("no-outbox", "outbox")):
@@ -69,24 +67,16 @@ def main() -> None:
     processes = []
     try:
         migrate(url)
-        seed(url, 50, 1, 1)
         stations(url, 50)
         key = api_key(url)
-        processes = [serve(url, 18433, "on"), serve(url, 18434, "no-outbox")]
-        timings = measure(args.requests, key)
+        ports = {"outbox": free_port(), "no-outbox": free_port()}
+        processes = [serve(url, ports["outbox"], "on"),
+                     serve(url, ports["no-outbox"], "no-outbox")]
+        timings = measure(args.requests, key, ports)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        stop(processes)
         drop_database(url)
-    result: dict = {mode: {"p50_ms": round(percentile(t, 0.5), 3),
-                           "p99_ms": round(percentile(t, 0.99), 3), "requests": len(t)}
-                    for mode, t in timings.items()}
-    result["p99_added_ms"] = round(result["outbox"]["p99_ms"] - result["no-outbox"]["p99_ms"], 3)
-    result["p50_added_ms"] = round(result["outbox"]["p50_ms"] - result["no-outbox"]["p50_ms"], 3)
-    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
-    result["command"] = " ".join(sys.argv)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(compare(timings, "outbox", "no-outbox"), indent=2))
 
 
 if __name__ == "__main__":

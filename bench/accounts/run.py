@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,12 @@ def api_key(url: str) -> str:
     return key
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def serve(url: str, port: int, mode: str) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": "/tmp/bench-auth"}
     process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("serve.py")),
@@ -101,13 +108,13 @@ def serve(url: str, port: int, mode: str) -> subprocess.Popen:
     raise RuntimeError(f"API ({mode}) did not start")
 
 
-def measure(requests: int, key: str) -> dict[str, list[float]]:
+def measure(requests: int, key: str, ports: dict[str, int]) -> dict[str, list[float]]:
     params = {"charging_station_id": "BENCH-1",
               "start_date": (WEEK_END - timedelta(days=7)).isoformat(),
               "end_date": WEEK_END.isoformat(), "limit": 1000}
-    clients = {"on": httpx.Client(base_url="http://127.0.0.1:18431",
+    clients = {"on": httpx.Client(base_url=f"http://127.0.0.1:{ports['on']}",
                                   headers={"Authorization": f"Bearer {key}"}),
-               "off": httpx.Client(base_url="http://127.0.0.1:18432")}
+               "off": httpx.Client(base_url=f"http://127.0.0.1:{ports['off']}")}
     timings: dict[str, list[float]] = {"on": [], "off": []}
     expected = None
     for i in range(requests + 100):
@@ -138,6 +145,26 @@ def password_hash_ms(rounds: int) -> dict[str, float]:
             "verify_median_ms": statistics.median(verifies), "verify_min_ms": min(verifies)}
 
 
+def compare(timings: dict[str, list[float]], measured: str, baseline: str) -> dict:
+    """p50/p99 of each series and what `measured` adds to `baseline`, with the machine."""
+    result: dict = {mode: {"p50_ms": round(percentile(t, 0.5), 3),
+                           "p99_ms": round(percentile(t, 0.99), 3), "requests": len(t)}
+                    for mode, t in timings.items()}
+    for quantile in ("p50", "p99"):
+        result[f"{quantile}_added_ms"] = round(
+            result[measured][f"{quantile}_ms"] - result[baseline][f"{quantile}_ms"], 3)
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "processor": platform.processor() or platform.machine()}
+    result["command"] = " ".join(sys.argv)
+    return result
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
@@ -151,22 +178,14 @@ def main() -> None:
         migrate(url)
         seed(url, args.stations, args.charges_per_day, 30)
         key = api_key(url)
-        processes = [serve(url, 18431, "on"), serve(url, 18432, "off")]
-        timings = measure(args.requests, key)
+        ports = {"on": free_port(), "off": free_port()}
+        processes = [serve(url, ports[mode], mode) for mode in ports]
+        timings = measure(args.requests, key, ports)
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        stop(processes)
         drop_database(url)
-    result: dict = {mode: {"p50_ms": round(percentile(t, 0.5), 3),
-                           "p99_ms": round(percentile(t, 0.99), 3), "requests": len(t)}
-                    for mode, t in timings.items()}
-    result["p99_added_ms"] = round(result["on"]["p99_ms"] - result["off"]["p99_ms"], 3)
-    result["p50_added_ms"] = round(result["on"]["p50_ms"] - result["off"]["p50_ms"], 3)
+    result = compare(timings, "on", "off")
     result["password"] = {k: round(v, 1) for k, v in password_hash_ms(args.hash_rounds).items()}
-    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                         "processor": platform.processor() or platform.machine()}
-    result["command"] = " ".join(sys.argv)
     print(json.dumps(result, indent=2))
 
 

@@ -78,10 +78,10 @@ class Container:
                 authenticator, AccountService(store, hasher, authenticator),
                 SignIn(store, hasher, self.token_issuer, authenticator,
                        s.auth_access_token_seconds, s.auth_refresh_token_seconds),
-                self.registry())
+                self._registry())
         return self._access
 
-    def registry(self) -> Any:
+    def _registry(self) -> Any:
         from save_server.infrastructure.registry.store import SqlRegistryStore
         from save_server.service.registry import RegistryService
         return RegistryService(SqlRegistryStore(self.engine, on_commit=self._outbox_wake.set))
@@ -94,9 +94,8 @@ class Container:
         threads = [run_refresher(self.access_control().authenticator, stop)]
         if publisher_factory is not None:
             from save_server.infrastructure.outbox.relay import OutboxRelay
-            relay = OutboxRelay(self.engine, publisher_factory)
-            relay.wake = self._outbox_wake
-            threads.append(relay.start(stop))
+            threads.append(OutboxRelay(self.engine, publisher_factory,
+                                       self._outbox_wake).start(stop))
         return threads
 
     def rabbit_publisher_factory(self) -> Callable[[], EventPublisher] | None:

@@ -76,12 +76,13 @@ class FlakyPublisher(EventPublisher):
         self._inner = RabbitEventPublisher(url, exchange)
         self._left = fail_after
 
-    def publish(self, routing_key: str, body: bytes, event_id: str) -> None:
+    def publish(self, routing_key: str, body: bytes, event_id: str,
+                charging_station_id: str | None = None) -> None:
         if self._left is not None:
             if self._left == 0:
                 raise ConnectionError("broker gone")
             self._left -= 1
-        self._inner.publish(routing_key, body, event_id)
+        self._inner.publish(routing_key, body, event_id, charging_station_id)
 
     def close(self) -> None:
         self._inner.close()
@@ -209,3 +210,30 @@ def test_a_replay_of_the_operators_station_data_rebuilds_it(
         rebuilt.close()
     assert (again["name"], again["address"]) == ("Garagem Azul", "Rua A, 1")
     assert again == live
+
+
+def test_a_stations_business_event_carries_its_station_header(container: Container,
+                                                               charger: Any) -> None:
+    """Sharded consumers hash the `charging_station_id` header: a station's business events
+    must land in the shard of its OCPP events."""
+    from csms_embedded.broker import InProcessBroker
+    from save_server.infrastructure.outbox.publishers import EmbeddedEventPublisher
+    from save_server.infrastructure.translation import parse_envelope, translate
+    from save_server.service.ingest import ingest_event
+
+    cp = charger()
+    boot = parse_envelope(json.dumps(cp.boot()).encode())
+    ingest_event(container.uow_factory, str(boot.event_id), boot.type, translate(boot))
+    admin = TestClient(container.app(), headers=grant(container))
+    assert admin.patch(f"/charging-stations/{cp.station_id}",
+                       json={"name": "N"}).status_code == 200
+    broker = InProcessBroker()
+    broker.declare_queue("listener", [("ocpp-events", "#")])
+    relay = OutboxRelay(container.engine, lambda: EmbeddedEventPublisher(broker, "ocpp-events"))
+    while relay.relay_once():
+        pass
+    headers = {}
+    while (message := broker.get("listener", timeout=0)) is not None:
+        headers[message.routing_key] = message.headers["charging_station_id"]
+    assert headers["stations.details-changed"] == cp.station_id
+    assert headers["accounts.api-key-created"] == ""  # no station

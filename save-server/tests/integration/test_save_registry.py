@@ -192,7 +192,7 @@ def test_snapshot_lists_every_station_at_the_registry_revision(container: Contai
     for station in stations:
         client.post("/charging-stations", json={"charging_station_id": station,
                                                 "security_profile": 0})
-    revision = container.registry()._store.publish_snapshot("gateway-x")
+    revision = container.access_control().registry.publish_snapshot("gateway-x")
     with container.engine.connect() as db:
         body = db.execute(select(outbox_events.c.body).where(
             outbox_events.c.routing_key == "station-registry.snapshot")

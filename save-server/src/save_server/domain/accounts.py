@@ -87,8 +87,16 @@ class CredentialState:
     ended_sessions: frozenset[str]
     site_stations: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
+    _scopes: dict[str, frozenset[str] | None] = field(default_factory=dict, repr=False)
+
     def scope_of(self, account: Account) -> frozenset[str] | None:
-        """The stations an account may see: its stations and those of its sites (None: all)."""
+        """The stations an account may see: its stations and those of its sites (None: all);
+        worked out once per copy of the credentials, not per request."""
+        if account.account_id not in self._scopes:
+            self._scopes[account.account_id] = self._scope(account)
+        return self._scopes[account.account_id]
+
+    def _scope(self, account: Account) -> frozenset[str] | None:
         if account.station_scope is None and account.site_scope is None:
             return None
         stations = set(account.station_scope or ())
@@ -128,6 +136,9 @@ class AccountStore(ABC):
 
     @abstractmethod
     def api_keys(self, account_id: str | None = None) -> list[ApiKey]: ...
+
+    @abstractmethod
+    def api_key(self, key_id: str) -> ApiKey | None: ...
 
     @abstractmethod
     def touch_api_keys(self, used: Mapping[str, datetime]) -> None:

@@ -175,7 +175,9 @@ class EventPublisher(ABC):
     taken the event (publisher confirm), raises otherwise."""
 
     @abstractmethod
-    def publish(self, routing_key: str, body: bytes, event_id: str) -> None: ...
+    def publish(self, routing_key: str, body: bytes, event_id: str,
+                charging_station_id: str | None = None) -> None:
+        """`charging_station_id` goes in the header the consumers shard by (docs/events.md)."""
 
     @abstractmethod
     def close(self) -> None: ...

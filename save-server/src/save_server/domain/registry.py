@@ -187,9 +187,6 @@ class RegistryStore(ABC):
     def unknown_stations(self) -> list[UnknownStation]: ...
 
     @abstractmethod
-    def forget_unknown(self, station_id: str) -> None: ...
-
-    @abstractmethod
     def record_unknown(self, event_id: str, station_id: str, at: datetime,
                        remote_address: str | None, subprotocols: tuple[str, ...]) -> bool:
         """Count one refused attempt of an unregistered id (once per event id: a redelivered

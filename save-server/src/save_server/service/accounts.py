@@ -165,10 +165,10 @@ class AccountService:
         return self._store.api_keys(account_id)
 
     def get_api_key(self, key_id: str) -> ApiKey:
-        for key in self._store.api_keys():
-            if key.key_id == key_id:
-                return key
-        raise ApiKeyNotFound(f"no API key {key_id}")
+        key = self._store.api_key(key_id)
+        if key is None:
+            raise ApiKeyNotFound(f"no API key {key_id}")
+        return key
 
     def revoke_api_key(self, key_id: str, by: str | None = None) -> ApiKey:
         key = self.get_api_key(key_id)

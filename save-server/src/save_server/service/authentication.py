@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from save_server.domain.access import Principal, Role, effective_role
+from save_server.domain.access import Principal, effective_role
 from save_server.domain.accounts import AccountStore, CredentialState, InvalidToken, TokenIssuer
 
 API_KEY_PREFIX = "csk_"
@@ -120,5 +120,5 @@ class Authenticator:
             raise Unauthenticated("the token's account is disabled or deleted")
         if session_id in state.ended_sessions:
             raise Unauthenticated("signed out")
-        return Principal(account.account_id, account.email, Role(account.role),
+        return Principal(account.account_id, account.email, account.role,
                          state.scope_of(account), f"session:{session_id}", account.site_scope)

@@ -157,7 +157,7 @@ class RegistryService:
             self._audit("registry.password-rotation-rolled-back", by,
                         {"charging_station_id": station_id, "reason": reason}, station_id)])
 
-    def drop_previous_password(self, station_id: str, by: str) -> StationRegistration | None:
+    def drop_previous_password(self, station_id: str) -> StationRegistration | None:
         """The station proved the new password (or the grace period ended)."""
         current = self._store.registration(station_id)
         if current is None or all(p.valid_until is None for p in current.passwords):

@@ -11,7 +11,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from event_store import metrics
 from event_store.domain.ports import EventStorage
 from event_store.infrastructure.api import events, health, replays
-from event_store.infrastructure.api.security import check_every_route_protected
+from event_store.infrastructure.api.security import (
+    check_every_route_protected,
+    document_access_errors,
+)
 from event_store.service.authentication import Authenticator
 from event_store.service.replay import ReplayService
 
@@ -29,6 +32,7 @@ def create_app(storage: EventStorage, replay_service: ReplayService | None,
     app.include_router(replays.router)
     app.include_router(health.router)
     check_every_route_protected(app)
+    document_access_errors(app)
 
     app.add_middleware(LatencyMiddleware)
     return app

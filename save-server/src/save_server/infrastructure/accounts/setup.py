@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from save_server.domain.access import Role
+from save_server.domain.access import Principal, Role
 from save_server.infrastructure.accounts.tokens import (
     JwtTokenIssuer,
     ensure_key_pair,
@@ -83,8 +84,6 @@ def ensure_first_admin(service: AccountService, email: str, preset_key: str | No
     given), the key written to `data_dir/admin-api-key` (0600). None when accounts exist."""
     if service.list_accounts():
         return None
-    import secrets
-
     password = secrets.token_urlsafe(18) if with_password else None
     admin = service.create_account(email, "Administrator", Role.ADMIN, password, by="setup")
     if preset_key:
@@ -94,7 +93,6 @@ def ensure_first_admin(service: AccountService, email: str, preset_key: str | No
         service.add_preset_api_key(admin, parts[0], secret_digest(parts[1]), "preset admin key")
         key = preset_key
     else:
-        from save_server.domain.access import Principal
         setup = Principal(admin.account_id, admin.email, Role.ADMIN, None, "setup")
         key = service.create_api_key(setup, admin.account_id, "first admin key", Role.ADMIN,
                                      None).secret

@@ -119,6 +119,9 @@ class SqlAccountStore(AccountStore):
         with self._engine.connect() as db:
             return [_key(r) for r in db.execute(query)]
 
+    def api_key(self, key_id: str) -> ApiKey | None:
+        return self._one(select(api_keys).where(api_keys.c.key_id == key_id), _key)
+
     def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
         with self._engine.begin() as db:
             for key_id, moment in sorted(used.items()):

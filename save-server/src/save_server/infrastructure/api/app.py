@@ -12,7 +12,10 @@ from save_server.infrastructure.accounts import api as accounts_api
 from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
 from save_server.infrastructure.api.errors import RefuseNulInUrl, refuse_nul_characters
 from save_server.infrastructure.api.routers import charges, operations, stations
-from save_server.infrastructure.api.security import check_every_route_protected
+from save_server.infrastructure.api.security import (
+    check_every_route_protected,
+    document_access_errors,
+)
 from save_server.infrastructure.commands import api as commands_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
@@ -48,6 +51,7 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
         app.router.add_event_handler("shutdown", commands.flush)
 
     check_every_route_protected(app)
+    document_access_errors(app)
     refuse_nul_characters(app)
     app.add_middleware(RefuseNulInUrl)
 

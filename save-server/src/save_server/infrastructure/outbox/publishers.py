@@ -31,11 +31,13 @@ class RabbitEventPublisher(EventPublisher):
             self._channel.exchange_declare(name, "topic", durable=True)
         self._channel.confirm_delivery()
 
-    def publish(self, routing_key: str, body: bytes, event_id: str) -> None:
+    def publish(self, routing_key: str, body: bytes, event_id: str,
+                charging_station_id: str | None = None) -> None:
         self._channel.basic_publish(
             exchange_for(routing_key, self._exchange, self._registry), routing_key, body,
             pika.BasicProperties(content_type="application/json", delivery_mode=PERSISTENT,
-                                 message_id=event_id, headers={"charging_station_id": ""}))
+                                 message_id=event_id,
+                                 headers={"charging_station_id": charging_station_id or ""}))
 
     def close(self) -> None:
         if self._connection.is_open:
@@ -52,10 +54,11 @@ class EmbeddedEventPublisher(EventPublisher):
                  ) -> None:
         self._broker, self._exchange, self._registry = broker, exchange, registry_exchange
 
-    def publish(self, routing_key: str, body: bytes, event_id: str) -> None:
+    def publish(self, routing_key: str, body: bytes, event_id: str,
+                charging_station_id: str | None = None) -> None:
         self._broker.publish(exchange_for(routing_key, self._exchange, self._registry),
                              routing_key, body,
-                             headers={"charging_station_id": ""},
+                             headers={"charging_station_id": charging_station_id or ""},
                              properties={"message_id": event_id,
                                          "content_type": "application/json"})
 

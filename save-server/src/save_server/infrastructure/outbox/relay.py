@@ -23,18 +23,20 @@ BATCH = 100
 
 class OutboxRelay:
     def __init__(self, engine: Engine, publisher_factory: Callable[[], EventPublisher],
-                 poll_seconds: float = 0.5, max_backoff: float = 5.0) -> None:
+                 wake: threading.Event | None = None, poll_seconds: float = 0.5,
+                 max_backoff: float = 5.0) -> None:
         self._engine, self._publisher_factory = engine, publisher_factory
         self._poll, self._max_backoff = poll_seconds, max_backoff
         self._publisher: EventPublisher | None = None
-        self.wake = threading.Event()
+        self.wake = wake or threading.Event()  # set by the writers after their commit
 
     def relay_once(self) -> int:
         """Send up to BATCH pending events; returns how many were sent."""
         with self._engine.begin() as db:
             rows = db.execute(
                 select(outbox_events.c.seq, outbox_events.c.event_id,
-                       outbox_events.c.routing_key, outbox_events.c.body)
+                       outbox_events.c.routing_key, outbox_events.c.body,
+                       outbox_events.c.charging_station_id)
                 .where(outbox_events.c.published_at.is_(None))
                 .order_by(outbox_events.c.seq).limit(BATCH)
                 .with_for_update(skip_locked=True)).all()
@@ -43,7 +45,8 @@ class OutboxRelay:
             publisher = self._publisher or self._publisher_factory()
             self._publisher = publisher
             for row in rows:
-                publisher.publish(row.routing_key, bytes(row.body), row.event_id)
+                publisher.publish(row.routing_key, bytes(row.body), row.event_id,
+                                  row.charging_station_id)
             db.execute(update(outbox_events)
                        .where(outbox_events.c.seq.in_([row.seq for row in rows]))
                        .values(published_at=datetime.now(UTC)))

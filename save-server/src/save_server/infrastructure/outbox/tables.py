@@ -12,6 +12,7 @@ outbox_events = Table(
     Column("seq", Id, primary_key=True, autoincrement=True),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("routing_key", String(120), nullable=False),
+    Column("charging_station_id", String(48), nullable=True),
     Column("body", LargeBinary(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime(), nullable=True),

@@ -28,4 +28,5 @@ def add_to_outbox(connection: Connection, event: BusinessEvent) -> None:
     body = json.dumps(envelope(event), ensure_ascii=False, separators=(",", ":")).encode()
     connection.execute(insert(outbox_events).values(
         event_id=event.event_id, routing_key=event.type, body=body,
+        charging_station_id=event.charging_station_id,
         created_at=datetime.now(UTC), published_at=None))

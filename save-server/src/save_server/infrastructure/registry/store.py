@@ -234,11 +234,6 @@ class SqlRegistryStore(RegistryStore):
             return [SecurityEvent(r.event_id, r.station_id, r.type, r.occurred_at, r.tech_info,
                                   r.received_at) for r in rows]
 
-    def forget_unknown(self, station_id: str) -> None:
-        with self._engine.begin() as db:
-            db.execute(delete(unknown_stations).where(
-                unknown_stations.c.station_id == station_id))
-
 
 def _next_revision(db: Connection) -> int:
     if db.execute(update(registry_revision).where(registry_revision.c.id == 1)

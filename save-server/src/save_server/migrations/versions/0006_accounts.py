@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("seq", Id, autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=36), nullable=False),
         sa.Column("routing_key", sa.String(length=120), nullable=False),
+        sa.Column("charging_station_id", sa.String(length=48), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", When, nullable=False),
         sa.Column("published_at", When, nullable=True),
