@@ -19,6 +19,7 @@ from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.ports import (
     ChargeRepository,
     ProcessedEvents,
+    Projections,
     StationRepository,
     UnitOfWork,
 )
@@ -196,6 +197,15 @@ class MemoryStore:
         self.meter_values: dict[tuple[str, str], list[MeterSample]] = {}
         self.processed: set[str] = set()
         self.published: list[Any] = []  # business events committed (the outbox)
+        self.projected: list[Any] = []  # ProjectBusinessEvent commands applied
+
+
+class MemoryProjections(Projections):
+    def __init__(self, applied: list[Any]) -> None:
+        self._applied = applied
+
+    def apply(self, command: Any) -> None:
+        self._applied.append(command)
 
 
 class MemoryStations(StationRepository):
@@ -248,6 +258,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.stations = MemoryStations(self._work.stations)
         self.charges = MemoryCharges(self._work)
         self.processed_events = MemoryProcessed(self._work.processed)
+        self.projections = MemoryProjections(self._work.projected)
         return self
 
     def commit(self) -> None:

@@ -66,11 +66,13 @@ def command_events(schema: dict[str, Any], cp: Any) -> list[dict[str, Any]]:
 
 
 def business_event(cp: Any) -> dict[str, Any]:
-    """An operator's change (save-server's outbox): another envelope, no OCPP connection."""
-    return {"event_id": str(uuid.uuid4()), "type": "reports.subscription-deleted",
+    """A business event of a family save-server does not apply (the event-store's record of
+    a replay; save-server's own families are bound, infrastructure/projections)."""
+    return {"event_id": str(uuid.uuid4()), "type": "event-store.replay-started",
             "schema_version": 1, "charging_station_id": None,
             "received_at": cp.event("unused", None, {}, None)["received_at"],
-            "principal": "admin@save.example (api-key:1)", "payload": {"id": 1}}
+            "principal": "admin@save.example (api-key:1)",
+            "payload": {"replay_id": str(uuid.uuid4()), "target": QUEUE}}
 
 
 def handshake_refused(cp: Any) -> dict[str, Any]:
@@ -204,7 +206,7 @@ def test_the_bound_types_are_what_a_station_says_and_every_other_schema_is_unbou
     assert len(unbound) + len(HANDLED_TYPES) - len(BUSINESS_TYPES) == len(schemas()) - 1 + len(
         schemas()["ocpp-commands.schema.json"]["properties"]["type"]["enum"])
     assert {"ocpp-events.data-transfer", "ocpp-events.notify-report",
-            "ocpp-commands.remote-start", "reports.subscription-deleted",
+            "ocpp-commands.remote-start", "event-store.replay-started",
             "station-registry.snapshot", "ocpp-events.security.handshake-refused"} <= unbound
 
 

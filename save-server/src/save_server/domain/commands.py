@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from save_server.domain.model import BootInfo, MeterSample, StatusReport
 
@@ -78,5 +80,18 @@ class SetStationDetails:
     details: tuple[tuple[str, str | float | None], ...]
 
 
+@dataclass(frozen=True)
+class ProjectBusinessEvent:
+    """A change made through an API (accounts, sites, registry, report subscriptions…),
+    applied back from its event: live its own delivery is a duplicate, in a replay it rebuilds
+    the rows. `payload` is the event's, as documented in docs/events.md."""
+
+    event_type: str
+    payload: Mapping[str, Any]
+    occurred_at: datetime
+    station_id: str | None = None
+
+
 Command = (ObserveConnection | RecordDisconnection | RecordBoot | ReportConnectorStatus
-           | StartCharge | StopCharge | RecordMeterValues | SetStationDetails)
+           | StartCharge | StopCharge | RecordMeterValues | SetStationDetails
+           | ProjectBusinessEvent)

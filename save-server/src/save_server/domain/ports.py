@@ -9,6 +9,7 @@ from datetime import datetime
 from types import TracebackType
 
 from save_server.domain.business_events import BusinessEvent
+from save_server.domain.commands import ProjectBusinessEvent
 from save_server.domain.model import Charge, MeterSample, Station
 from save_server.domain.rules import ChargeStatus, StationStatus
 
@@ -63,12 +64,21 @@ class ProcessedEvents(ABC):
     def add(self, event_id: str, event_type: str) -> None: ...
 
 
+class Projections(ABC):
+    """The rows that API changes write, rebuilt from their business events (accounts, sites,
+    registry, report subscriptions…), inside the unit of work's transaction."""
+
+    @abstractmethod
+    def apply(self, command: ProjectBusinessEvent) -> None: ...
+
+
 class UnitOfWork(ABC):
     """One atomic change: commit applies all of it, leaving the block without commit none."""
 
     stations: StationRepository
     charges: ChargeRepository
     processed_events: ProcessedEvents
+    projections: Projections
 
     def __enter__(self) -> UnitOfWork:
         return self

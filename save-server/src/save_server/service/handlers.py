@@ -9,6 +9,7 @@ from functools import singledispatch
 from save_server.domain.commands import (
     Command,
     ObserveConnection,
+    ProjectBusinessEvent,
     RecordBoot,
     RecordDisconnection,
     RecordMeterValues,
@@ -53,6 +54,11 @@ def _boot(command: RecordBoot, uow: UnitOfWork) -> None:
 @apply.register
 def _details(command: SetStationDetails, uow: UnitOfWork) -> None:
     station(uow, command.station_id).update_details(**dict(command.details))
+
+
+@apply.register
+def _project(command: ProjectBusinessEvent, uow: UnitOfWork) -> None:
+    uow.projections.apply(command)
 
 
 @apply.register

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from save_server.domain.commands import (
     Command,
     ObserveConnection,
+    ProjectBusinessEvent,
     RecordDisconnection,
     StartCharge,
     StopCharge,
@@ -45,6 +46,8 @@ def ingest_events(uow_factory: Callable[[], UnitOfWork],
             if event.event_id in done:
                 continue
             for command in event.commands:
+                if isinstance(command, ProjectBusinessEvent):
+                    continue  # rows of their own, no station to lock
                 named = connections.setdefault(command.station_id, set())
                 if isinstance(command, ObserveConnection | RecordDisconnection):
                     named.add(command.connection_id)

@@ -162,8 +162,10 @@ class RegistryService:
         current = self._store.registration(station_id)
         if current is None or all(p.valid_until is None for p in current.passwords):
             return current
-        return self._store.save_registration(current.without_previous_passwords(),
-                                             "password-changed", [])
+        return self._store.save_registration(
+            current.without_previous_passwords(), "password-changed",
+            [self._audit("registry.previous-password-dropped", "station",
+                         {"charging_station_id": station_id}, station_id)])
 
     def deregister(self, station_id: str, by: str) -> None:
         if not self._store.deregister(station_id, [self._audit(

@@ -63,6 +63,11 @@ class PostgresStatements(SqlStatements):
             self.db.exec_driver_sql(";\n".join(statements),
                                     execution_options={"no_parameters": True})
 
+    def follow_ids(self, table: Table, column: str = "id") -> None:
+        self.db.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column}'), "
+            f"max({column})) FROM {table.name} HAVING max({column}) IS NOT NULL")
+
     def lock_stations(self, station_ids: Collection[str]) -> list[tuple[str, int]]:
         return [(row[0], row[1]) for row in self._fetch_all(_LOCK_STATIONS, [list(station_ids)])]
 

@@ -34,6 +34,10 @@ class SqlStatements(ABC):
         """This transaction's commit may return before the write reaches the disk (history
         that another store also keeps)."""
 
+    def follow_ids(self, table: Table, column: str = "id") -> None:  # noqa: B027
+        """After rows were inserted with their own ids (a replay): the next generated id comes
+        after them. SQLite's rowid does so by itself."""
+
     @contextmanager
     def batched(self) -> Iterator[None]:
         """Writes inside the block may be sent together when it ends (nothing is sent when it

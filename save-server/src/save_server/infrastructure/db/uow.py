@@ -16,6 +16,7 @@ from save_server.infrastructure.db.repositories import (
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.station_cache import StationCache
 from save_server.infrastructure.outbox.writer import add_to_outbox
+from save_server.infrastructure.projections import SqlProjections
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -34,6 +35,7 @@ class SqlUnitOfWork(UnitOfWork):
             self._sql, self._station_cache)
         self.charges = self._charge_repository = SqlChargeRepository(self._sql)
         self.processed_events = self._processed = SqlProcessedEvents(self._sql)
+        self.projections = SqlProjections(self._sql)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -44,8 +46,6 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.close()
 
     def commit(self) -> None:
-        for event in self.pending_events():
-            self._processed.add(event.event_id, event.type)
         with self._sql.batched():  # every table's rows in one round trip where it can
             self._station_repository.save_all()
             self._charge_repository.save_all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,20 @@ def _registration_row(registration: StationRegistration) -> dict[str, Any]:
 def _unknown(row: Any) -> UnknownStation:
     return UnknownStation(row.station_id, row.first_attempt_at, row.last_attempt_at,
                           row.attempts, row.remote_address, tuple(row.offered_subprotocols))
+
+
+def registration_state(registration: StationRegistration) -> dict[str, Any]:
+    """A registration whole, as its `registry.*` events carry it so that a replay rebuilds it
+    (password hashes as stored; docs/events.md)."""
+    row = _registration_row(registration)
+    return {"charging_station_id": row.pop("station_id"), **row,
+            "password_rotation_pending": any(p.valid_until is not None
+                                             for p in registration.passwords),
+            "registered_at": row["registered_at"].isoformat()}
+
+
+def _with_state(event: BusinessEvent, state: dict[str, Any]) -> BusinessEvent:
+    return replace(event, payload={**event.payload, **state})
 
 
 def registry_event(kind: str, station_id: str | None, revision: int, payload: dict[str, Any],
@@ -146,8 +161,9 @@ class SqlRegistryStore(RegistryStore):
             principal = events[0].principal if events else None
             add_to_outbox(db, registry_event(kind, saved.station_id, saved.revision,
                                              saved.admission(), principal))
+            state = registration_state(saved)
             for event in events:
-                add_to_outbox(db, event)
+                add_to_outbox(db, _with_state(event, state))
             return saved
         try:
             return self._commit(change)  # type: ignore[no-any-return]
@@ -161,10 +177,11 @@ class SqlRegistryStore(RegistryStore):
                 return False
             bump_credential_revision(db)
             principal = events[0].principal if events else None
-            add_to_outbox(db, registry_event("station-deregistered", station_id,
-                                             _next_revision(db), {}, principal))
+            revision = _next_revision(db)
+            add_to_outbox(db, registry_event("station-deregistered", station_id, revision, {},
+                                             principal))
             for event in events:
-                add_to_outbox(db, event)
+                add_to_outbox(db, _with_state(event, {"revision": revision}))
             return True
         return bool(self._commit(change))
 

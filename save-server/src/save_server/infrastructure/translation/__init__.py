@@ -10,6 +10,7 @@ from collections.abc import Callable
 from save_server.domain.commands import (
     Command,
     ObserveConnection,
+    ProjectBusinessEvent,
     RecordDisconnection,
     SetStationDetails,
 )
@@ -17,6 +18,7 @@ from save_server.infrastructure.translation import ocpp16, ocpp201
 from save_server.infrastructure.translation.common import InvalidPayload
 from save_server.infrastructure.translation.envelope import (
     BUSINESS_TYPES,
+    STATION_DETAILS_CHANGED,
     BusinessEnvelope,
     Envelope,
     PoisonMessage,
@@ -84,9 +86,12 @@ STATION_DETAILS = ("name", "address", "latitude", "longitude")
 
 def _business(event: BusinessEnvelope) -> list[Command]:
     """Operator changes applied back in a replay (live, their own delivery is a duplicate)."""
+    if event.type != STATION_DETAILS_CHANGED:
+        return [ProjectBusinessEvent(event.type, event.payload, event.received_at,
+                                     event.charging_station_id)]
     details = tuple((k, v) for k, v in event.payload.items() if k in STATION_DETAILS)
-    if not details:
-        raise PoisonMessage(f"{event.type}: no station detail in the payload",
+    if not details or event.charging_station_id is None:
+        raise PoisonMessage(f"{event.type}: no station or no station detail in the payload",
                             str(event.event_id))
     return [SetStationDetails(event.charging_station_id, details)]
 

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from save_server.infrastructure.projections import PROJECTED_TYPES
+
 
 class PoisonMessage(ValueError):
     """The message can never be handled: it goes to the dead-letter queue with this reason."""
@@ -55,7 +57,7 @@ class BusinessEnvelope(BaseModel):
 
     event_id: UUID
     type: str
-    charging_station_id: Annotated[str, Field(min_length=1, max_length=48)]
+    charging_station_id: Annotated[str, Field(min_length=1, max_length=48)] | None = None
     received_at: AwareDatetime
     payload: dict[str, Any]
 
@@ -65,7 +67,9 @@ class BusinessEnvelope(BaseModel):
         return value.astimezone(UTC)
 
 
-BUSINESS_TYPES = frozenset({"stations.details-changed"})
+STATION_DETAILS_CHANGED = "stations.details-changed"
+# the operators' station data, and every family of infrastructure/projections
+BUSINESS_TYPES = frozenset({STATION_DETAILS_CHANGED}) | PROJECTED_TYPES
 
 
 def parse_envelope(body: bytes) -> Envelope | BusinessEnvelope:
