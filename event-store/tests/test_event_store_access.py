@@ -100,6 +100,24 @@ def test_account_hashes_are_never_shown(sqlite_storage, authorize, account_event
         "<redacted>")  # kept whole for a replay
 
 
+def test_station_password_hashes_of_registry_events_are_never_shown(sqlite_storage, authorize):
+    """registry.* events carry the registration whole for a replay, hashes included."""
+    stored = {"algorithm": "sha256-salted", "salt": "ab" * 16, "hash": "cd" * 32,
+              "valid_until": None}
+    sqlite_storage.save_many([parse_event(json.dumps({
+        "event_id": "reg-1", "type": "registry.station-registered",
+        "received_at": "2026-12-05T12:00:00Z", "charging_station_id": "CP-1",
+        "payload": {"charging_station_id": "CP-1", "revision": 1,
+                    "passwords": [stored]}}).encode())])
+    app = build_app(sqlite_storage, publisher_factory=None)
+    client = TestClient(app, headers=authorize(app))
+    [listed] = client.get("/events", params={"type": "registry.station-registered"}).json()
+    assert listed["payload"]["passwords"] == "<redacted>"
+    assert listed["payload"]["revision"] == 1
+    assert client.get("/events/reg-1").json()["payload"]["passwords"] == "<redacted>"
+    assert sqlite_storage.get("reg-1").envelope["payload"]["passwords"] == [stored]
+
+
 def write_public_key(path, key: Ed25519PrivateKey) -> None:
     path.write_bytes(key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))

@@ -21,7 +21,7 @@ from event_store.infrastructure.api.security import Reader
 from event_store.service.query import list_events
 
 router = APIRouter(tags=["events"])
-REDACTED_PREFIX = "accounts."
+REDACTED_PREFIXES = ("accounts.", "registry.")  # password, key and station-password hashes
 
 MAX_LIMIT = 1000
 
@@ -98,13 +98,15 @@ def get_event(event_id: str, storage: StorageDep, _: Reader) -> Response:
 
 
 def public_json(event: StoredEvent) -> bytes:
-    """The event as the API shows it: account events without their password and key
-    hashes (they stay in the store, so a replay still rebuilds save-server's accounts)."""
-    if not event.type.startswith(REDACTED_PREFIX):
+    """The event as the API shows it: account and registry events without their password,
+    key and station-password hashes (they stay in the store, so a replay still rebuilds
+    save-server's accounts and registry)."""
+    if not event.type.startswith(REDACTED_PREFIXES):
         return event.document_json()
     document = event.as_document()
     payload = document.get("payload")
     if isinstance(payload, dict):
-        document["payload"] = {k: ("<redacted>" if k.endswith("_hash") and v else v)
+        document["payload"] = {k: ("<redacted>" if (k.endswith("_hash") or k == "passwords")
+                                   and v else v)
                                for k, v in payload.items()}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,262 @@
+"""save-server's own business events rebuild what its APIs wrote: accounts (password hashes,
+API keys, ended sessions), report subscriptions, sites and station registrations. Live, the
+API's own event is already applied (recorded in the change's transaction); replayed into an
+empty database, the events give back the same rows; redelivered, they change nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from save_server.bootstrap import Container, bootstrap
+from save_server.config import Settings
+from save_server.domain.access import Principal, Role
+from save_server.infrastructure.accounts.tables import accounts, api_keys, sign_in_sessions
+from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.registry.tables import (
+    registry_revision,
+    sites,
+    station_registrations,
+)
+from save_server.infrastructure.reports.tables import report_subscriptions
+from save_server.infrastructure.translation import parse_envelope, translate
+from save_server.service.ingest import ingest_event
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def empty_database(request: pytest.FixtureRequest, database_url: str, tmp_path: Path,
+                   postgres_database: Callable[..., Any]) -> Iterator[str]:
+    """Another database of the same kind as `database_url`, migrated and empty."""
+    with contextlib.ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_database("save_server_rebuilt"))
+        migrate(url)
+        yield url
+
+
+@pytest.fixture
+def rebuilt(empty_database: str, tmp_path: Path) -> Iterator[Container]:
+    built = bootstrap(Settings(database_url=empty_database, data_dir=tmp_path / "rebuilt"))
+    yield built
+    built.close()
+
+
+def last_seq(container: Container) -> int:
+    with container.engine.connect() as db:
+        return int(db.execute(select(func.max(outbox_events.c.seq))).scalar() or 0)
+
+
+def bodies_since(container: Container, seq: int) -> list[bytes]:
+    """What the relay publishes, in outbox order (save-server's own events only)."""
+    with container.engine.connect() as db:
+        return list(db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.seq > seq, ~outbox_events.c.routing_key.like("station-registry.%"))
+            .order_by(outbox_events.c.seq)).scalars())
+
+
+def deliver(container: Container, bodies: list[bytes]) -> list[bool]:
+    """Each event as the worker applies it: parsed, translated, ingested once by its id."""
+    applied = []
+    for body in bodies:
+        event = parse_envelope(body)
+        applied.append(ingest_event(container.uow_factory, str(event.event_id), event.type,
+                                    translate(event)))
+    return applied
+
+
+def history(container: Container) -> dict[str, Any]:
+    """Every kind of change save-server's APIs make, through their use cases."""
+    access = container.access_control()
+    service, registry = access.accounts, access.registry
+    admin = service.create_account(f"admin-{uuid.uuid4().hex[:6]}@test.example", "Admin",
+                                   Role.ADMIN, None, by="test")
+    caller = Principal(admin.account_id, admin.email, Role.ADMIN, None, "test")
+    viewer = service.create_account(f"viewer-{uuid.uuid4().hex[:6]}@test.example", "Vi",
+                                    Role.VIEWER, PASSWORD, ["CP-1"], by="test")
+    service.update_account(viewer.account_id, {"display_name": "Viewer", "role": Role.OPERATOR,
+                                               "station_scope": None}, by="test")
+    key = service.create_api_key(caller, viewer.account_id, "script", Role.OPERATOR, None)
+    revoked = service.create_api_key(caller, viewer.account_id, "old", Role.VIEWER, None)
+    service.revoke_api_key(revoked.key.key_id, by="test")
+    gone = service.create_account(f"gone-{uuid.uuid4().hex[:6]}@test.example", "Gone",
+                                  Role.VIEWER, PASSWORD, by="test")
+    service.create_api_key(caller, gone.account_id, "gone", Role.VIEWER, None)
+    service.delete_account(gone.account_id, by="test")
+    tokens = access.sign_in.login(viewer.email, PASSWORD, "192.0.2.1")
+    access.sign_in.logout(tokens.refresh_token.partition(".")[0], by=viewer.email)
+    access.sign_in.login(viewer.email, PASSWORD, "192.0.2.1")
+
+    reports = container.report_service()
+    kept = reports.create_subscription(["ops@test.example"], station_ids=["CP-1"], by="test")
+    reports.update_subscription(kept.id, by="test", recipients=["ops@test.example",
+                                                                "boss@test.example"])
+    dropped = reports.create_subscription(["x@test.example"], by="test")
+    reports.delete_subscription(dropped.id, by="test")
+
+    site = registry.create_site("Depot", "test", address="Rua 1", timezone="Europe/Lisbon")
+    registry.update_site(site.site_id, {"name": "Depot North"}, "test")
+    old_site = registry.create_site("Old", "test")
+    registry.delete_site(old_site.site_id, "test")
+    station = f"PRJ-{uuid.uuid4().hex[:8]}"
+    registry.register(station, 1, "test", site_id=site.site_id, name="Bay 1")
+    registry.update(station, {"ocpp_version": "1.6"}, "test")
+    rotated = registry.rotate_password(station, "test")
+    registry.drop_previous_password(station)
+    retired = f"PRJ-{uuid.uuid4().hex[:8]}"
+    registry.register(retired, 2, "test")
+    registry.deregister(retired, "test")
+    return {"accounts": {admin.account_id, viewer.account_id, gone.account_id},
+            "subscriptions": {kept.id, dropped.id}, "sites": {site.site_id, old_site.site_id},
+            "stations": {station, retired}, "viewer": viewer, "key": key.secret,
+            "station_password": rotated.password, "station": station}
+
+
+def rows(engine: Engine, ids: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The rows the history wrote, table by table, every column (except what docs/architecture
+    says is not rebuilt: live sessions and their refresh digests)."""
+    def select_rows(query: Any) -> list[dict[str, Any]]:
+        with engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+    ended = sign_in_sessions.c
+    return {
+        "accounts": select_rows(select(accounts).where(accounts.c.account_id.in_(
+            ids["accounts"])).order_by(accounts.c.account_id)),
+        "api_keys": select_rows(select(api_keys).where(api_keys.c.account_id.in_(
+            ids["accounts"])).order_by(api_keys.c.key_id)),
+        "ended_sessions": select_rows(select(ended.session_id, ended.account_id,
+                                             ended.expires_at, ended.ended_at).where(
+            ended.account_id.in_(ids["accounts"]), ended.ended_at.is_not(None))),
+        "subscriptions": select_rows(select(report_subscriptions).where(
+            report_subscriptions.c.id.in_(ids["subscriptions"]))),
+        "sites": select_rows(select(sites).where(sites.c.site_id.in_(ids["sites"]))),
+        "registrations": select_rows(select(station_registrations).where(
+            station_registrations.c.station_id.in_(ids["stations"]))),
+    }
+
+
+def test_a_replay_into_an_empty_database_rebuilds_what_the_apis_wrote(
+        container: Container, rebuilt: Container) -> None:
+    before_seq = last_seq(container)
+    ids = history(container)
+    bodies = bodies_since(container, before_seq)
+    types = {json.loads(b)["type"] for b in bodies}
+    assert {"accounts.account-created", "accounts.account-updated", "accounts.account-deleted",
+            "accounts.api-key-created", "accounts.api-key-revoked", "accounts.signed-in",
+            "accounts.signed-out", "reports.subscription-created",
+            "reports.subscription-updated", "reports.subscription-deleted",
+            "sites.site-created", "sites.site-updated", "sites.site-deleted",
+            "registry.station-registered", "registry.station-updated",
+            "registry.password-rotated", "registry.previous-password-dropped",
+            "registry.station-deregistered"} <= types
+    expected = rows(container.engine, ids)
+    assert all(expected[name] for name in ("accounts", "api_keys", "ended_sessions",
+                                           "subscriptions", "sites", "registrations"))
+
+    # live: the API's own events were recorded as applied with the change
+    assert deliver(container, bodies) == [False] * len(bodies)
+    assert rows(container.engine, ids) == expected
+
+    assert deliver(rebuilt, bodies) == [True] * len(bodies)
+    assert rows(rebuilt.engine, ids) == expected
+    # redelivered (or replayed again): duplicates, nothing changes
+    assert deliver(rebuilt, bodies) == [False] * len(bodies)
+    assert rows(rebuilt.engine, ids) == expected
+
+    # what the rows are for still works: sign-in with the same password, the same API key
+    rebuilt.access_control().authenticator.refresh(force=True)
+    signed_in = rebuilt.access_control().sign_in.login(ids["viewer"].email, PASSWORD, "x")
+    assert signed_in.account.account_id == ids["viewer"].account_id
+    client = TestClient(rebuilt.app(), headers={"Authorization": f"Bearer {ids['key']}"})
+    answer = client.get(f"/charging-stations/{ids['station']}/registration")
+    assert answer.status_code == 200, answer.text
+    [registration] = [r for r in expected["registrations"] if r["station_id"] == ids["station"]]
+    assert answer.json()["revision"] == registration["revision"]
+    # the registry's counter is past every revision the gateways hold
+    with rebuilt.engine.connect() as db:
+        counter = db.execute(select(registry_revision.c.revision)).scalar_one()
+    with container.engine.connect() as db:
+        assert counter == db.execute(select(registry_revision.c.revision)).scalar_one()
+    # the next new id is the one the original database would give (PostgreSQL's sequence
+    # follows the replayed ids; SQLite reuses a deleted last id in both)
+    fresh = rebuilt.report_service().create_subscription(["new@test.example"], by="test")
+    original = container.report_service().create_subscription(["new@test.example"], by="t")
+    assert fresh.id == original.id >= max(ids["subscriptions"])
+
+
+def test_a_station_password_comes_back_as_its_hash_only(
+        container: Container, rebuilt: Container) -> None:
+    """Secrets travel only as the hashes save-server stores: the station's current password
+    verifies against the rebuilt registration, and appears nowhere in the events."""
+    before_seq = last_seq(container)
+    ids = history(container)
+    bodies = bodies_since(container, before_seq)
+    assert not any(ids["station_password"].encode() in body for body in bodies)
+    assert not any(PASSWORD.encode() in body for body in bodies)
+    deliver(rebuilt, bodies)
+    registration = rebuilt.access_control().registry.get_registration(ids["station"])
+    assert [p.matches(ids["station_password"]) for p in registration.passwords] == [True]
+
+
+def test_a_first_start_admin_made_before_the_replay_gives_way_to_the_history(
+        container: Container, rebuilt: Container) -> None:
+    """An e-mail names one account: the account created first keeps it. The admin that
+    save-server made on the empty database (before the replay) is dropped with its keys;
+    its own events, replayed later, change nothing."""
+    service = container.access_control().accounts
+    before_seq = last_seq(container)
+    email = f"first-{uuid.uuid4().hex[:6]}@test.example"
+    original = service.create_account(email, "Administrator", Role.ADMIN, PASSWORD, by="setup")
+    history_bodies = bodies_since(container, before_seq)
+
+    placeholder = rebuilt.access_control().accounts.create_account(
+        email, "Administrator", Role.ADMIN, None, by="setup")
+    setup = Principal(placeholder.account_id, email, Role.ADMIN, None, "setup")
+    rebuilt.access_control().accounts.create_api_key(setup, placeholder.account_id, "first",
+                                                     Role.ADMIN, None)
+    placeholder_bodies = bodies_since(rebuilt, 0)
+
+    deliver(rebuilt, history_bodies)
+    with rebuilt.engine.connect() as db:
+        held = db.execute(select(accounts.c.account_id).where(accounts.c.email == email)).all()
+        keys = db.execute(select(api_keys.c.key_id).where(
+            api_keys.c.account_id == placeholder.account_id)).all()
+    assert held == [(original.account_id,)] and keys == []
+    assert deliver(rebuilt, placeholder_bodies) == [False] * len(placeholder_bodies)
+    # a later rebuild replays the placeholder's events too, after the history's: they find
+    # the e-mail held by the older account and its key no account, and change nothing
+    with container.engine.connect() as db:
+        before = db.execute(select(accounts).where(accounts.c.email == email)).all()
+    assert deliver(container, placeholder_bodies) == [True] * len(placeholder_bodies)
+    with container.engine.connect() as db:
+        assert db.execute(select(accounts).where(accounts.c.email == email)).all() == before
+        assert db.execute(select(api_keys).where(
+            api_keys.c.account_id == placeholder.account_id)).all() == []
+
+
+def test_an_event_of_a_projected_type_without_what_it_needs_is_poison(
+        rebuilt: Container) -> None:
+    event = {"event_id": str(uuid.uuid4()), "type": "registry.station-registered",
+             "schema_version": 1, "charging_station_id": "CP-1",
+             "received_at": "2026-12-05T12:00:00Z", "principal": "test",
+             "payload": {"charging_station_id": "CP-1", "revision": "seven"}}
+    body = json.dumps(event).encode()
+    with pytest.raises(ValueError, match="revision"):
+        deliver(rebuilt, [body])
+    with rebuilt.engine.connect() as db:  # nothing half-written
+        assert db.execute(select(station_registrations).where(
+            station_registrations.c.station_id == "CP-1")).first() is None
