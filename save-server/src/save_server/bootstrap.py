@@ -149,7 +149,8 @@ class Container:
             bus = (RabbitCommandBus(s.amqp_url, s.amqp_command_exchange) if s.amqp_url
                    else NoCommandBus())
         return StationCommands(SqlChargeReader(self.engine), bus,
-                               SqlCommandLog(self.engine, self.statements),
+                               SqlCommandLog(self.engine, self.statements,
+                                             self._outbox_wake.set),
                                s.save_server_command_timeout)
 
     def report_service(self, **overrides: Any) -> ReportService:

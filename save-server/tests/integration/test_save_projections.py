@@ -1,5 +1,6 @@
 """save-server's own business events rebuild what its APIs wrote: accounts (password hashes,
-API keys, ended sessions), report subscriptions, sites and station registrations. Live, the
+API keys, ended sessions), report subscriptions, sites, station registrations and the command
+history. Live, the
 API's own event is already applied (recorded in the change's transaction); replayed into an
 empty database, the events give back the same rows; redelivered, they change nothing."""
 
@@ -9,6 +10,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,10 @@ from sqlalchemy import Engine, func, select
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.domain.access import Principal, Role
+from save_server.domain.station_commands import CommandOutcome, CommandRecord
 from save_server.infrastructure.accounts.tables import accounts, api_keys, sign_in_sessions
+from save_server.infrastructure.commands.repository import SqlCommandLog
+from save_server.infrastructure.commands.tables import station_commands
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.tables import (
@@ -30,6 +35,7 @@ from save_server.infrastructure.registry.tables import (
 from save_server.infrastructure.reports.tables import report_subscriptions
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.schemas import business_event_validator
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +126,20 @@ def history(container: Container) -> dict[str, Any]:
     retired = f"PRJ-{uuid.uuid4().hex[:8]}"
     registry.register(retired, 2, "test")
     registry.deregister(retired, "test")
-    return {"accounts": {admin.account_id, viewer.account_id, gone.account_id},
+
+    commands = SqlCommandLog(container.engine, container.statements)
+    sent = datetime(2026, 12, 5, 12, 0, 0, 123456, tzinfo=UTC)
+    answered = CommandRecord(str(uuid.uuid4()), station, "reset", {"type": "soft"},
+                             "admin (api-key:1)", sent, CommandOutcome.ACCEPTED,
+                             sent + timedelta(milliseconds=187), {"status": "Accepted"},
+                             latency_ms=187.4, ocpp_version="1.6", action="Reset")
+    unanswered = CommandRecord(str(uuid.uuid4()), station, "unlock-connector",
+                               {"connector_id": 1}, "admin (api-key:1)", sent,
+                               CommandOutcome.NOT_CONNECTED)
+    commands.add(answered)
+    commands.add(unanswered)
+    return {"commands": {answered.command_id, unanswered.command_id},
+            "accounts": {admin.account_id, viewer.account_id, gone.account_id},
             "subscriptions": {kept.id, dropped.id}, "sites": {site.site_id, old_site.site_id},
             "stations": {station, retired}, "viewer": viewer, "key": key.secret,
             "station_password": rotated.password, "station": station}
@@ -146,6 +165,9 @@ def rows(engine: Engine, ids: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
         "sites": select_rows(select(sites).where(sites.c.site_id.in_(ids["sites"]))),
         "registrations": select_rows(select(station_registrations).where(
             station_registrations.c.station_id.in_(ids["stations"]))),
+        "commands": select_rows(select(station_commands).where(
+            station_commands.c.command_id.in_(ids["commands"])).order_by(
+            station_commands.c.command_id)),
     }
 
 
@@ -162,10 +184,12 @@ def test_a_replay_into_an_empty_database_rebuilds_what_the_apis_wrote(
             "sites.site-created", "sites.site-updated", "sites.site-deleted",
             "registry.station-registered", "registry.station-updated",
             "registry.password-rotated", "registry.previous-password-dropped",
-            "registry.station-deregistered"} <= types
+            "registry.station-deregistered", "commands.command-recorded"} <= types
+    validate = business_event_validator()
+    for body in bodies:
+        validate(json.loads(body))
     expected = rows(container.engine, ids)
-    assert all(expected[name] for name in ("accounts", "api_keys", "ended_sessions",
-                                           "subscriptions", "sites", "registrations"))
+    assert all(expected.values()) and len(expected["commands"]) == 2
 
     # live: the API's own events were recorded as applied with the change
     assert deliver(container, bodies) == [False] * len(bodies)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from save_server.domain.commands import ProjectBusinessEvent
 from save_server.domain.ports import Projections
 from save_server.infrastructure.db.statements import SqlStatements
-from save_server.infrastructure.projections import accounts, registry, reports, sites
+from save_server.infrastructure.projections import accounts, commands, registry, reports, sites
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ FAMILIES: dict[str, Family] = {
     "reports": Family(reports.TYPES, reports.project),
     "sites": Family(sites.TYPES, sites.project),
     "registry": Family(registry.TYPES, registry.project),
+    "commands": Family(commands.TYPES, commands.project),
 }
 
 PROJECTED_TYPES: frozenset[str] = frozenset(
