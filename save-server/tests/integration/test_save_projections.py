@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.domain.access import Principal, Role
+from save_server.domain.reports import ReportWindow, RunState, RunTrigger
 from save_server.domain.station_commands import CommandOutcome, CommandRecord
 from save_server.infrastructure.accounts.tables import accounts, api_keys, sign_in_sessions
 from save_server.infrastructure.commands.repository import SqlCommandLog
@@ -32,7 +33,8 @@ from save_server.infrastructure.registry.tables import (
     sites,
     station_registrations,
 )
-from save_server.infrastructure.reports.tables import report_subscriptions
+from save_server.infrastructure.reports.repositories import SqlReportRunRepository
+from save_server.infrastructure.reports.tables import report_runs, report_subscriptions
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from tests.support.schemas import business_event_validator
@@ -111,7 +113,17 @@ def history(container: Container) -> dict[str, Any]:
     kept = reports.create_subscription(["ops@test.example"], station_ids=["CP-1"], by="test")
     reports.update_subscription(kept.id, by="test", recipients=["ops@test.example",
                                                                 "boss@test.example"])
+    runs = SqlReportRunRepository(container.engine, container.statements)
+    window = ReportWindow(datetime(2026, 11, 29, 3, tzinfo=UTC), datetime(2026, 12, 6, 3,
+                                                                          tzinfo=UTC))
+    now = datetime.now(UTC)
+    run = runs.claim(kept.id, window, RunTrigger.SCHEDULE, now, "test", timedelta(minutes=5))
+    assert run is not None and run.id is not None
+    runs.finish(run.id, RunState.SENT, now, charge_count=3)
     dropped = reports.create_subscription(["x@test.example"], by="test")
+    given_up = runs.claim(dropped.id, window, RunTrigger.OPERATOR, now, "test", timedelta(1))
+    assert given_up is not None and given_up.id is not None
+    runs.finish(given_up.id, RunState.FAILED, now)
     reports.delete_subscription(dropped.id, by="test")
 
     site = registry.create_site("Depot", "test", address="Rua 1", timezone="Europe/Lisbon")
@@ -165,6 +177,8 @@ def rows(engine: Engine, ids: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
         "sites": select_rows(select(sites).where(sites.c.site_id.in_(ids["sites"]))),
         "registrations": select_rows(select(station_registrations).where(
             station_registrations.c.station_id.in_(ids["stations"]))),
+        "report_runs": select_rows(select(report_runs).where(
+            report_runs.c.subscription_id.in_(ids["subscriptions"]))),
         "commands": select_rows(select(station_commands).where(
             station_commands.c.command_id.in_(ids["commands"])).order_by(
             station_commands.c.command_id)),
@@ -181,6 +195,7 @@ def test_a_replay_into_an_empty_database_rebuilds_what_the_apis_wrote(
             "accounts.api-key-created", "accounts.api-key-revoked", "accounts.signed-in",
             "accounts.signed-out", "reports.subscription-created",
             "reports.subscription-updated", "reports.subscription-deleted",
+            "reports.run-finished",
             "sites.site-created", "sites.site-updated", "sites.site-deleted",
             "registry.station-registered", "registry.station-updated",
             "registry.password-rotated", "registry.previous-password-dropped",

@@ -1,24 +1,34 @@
-"""`reports.subscription-*` back into report subscriptions, with their own ids and times.
-Report runs (which windows were sent) are not events: a rebuilt subscription starts with no
-runs, so the scheduler reports its current window again (docs/architecture.md)."""
+"""`reports.subscription-*` back into report subscriptions, with their own ids and times, and
+`reports.run-finished` into the runs that were sent or given up (so a rebuilt database does not
+e-mail those windows again; runs still pending or being sent are not events)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, update
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
 
 from save_server.domain.commands import ProjectBusinessEvent
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.projections.common import moment, required
+from save_server.infrastructure.reports.repositories import RUN_FIELDS
 from save_server.infrastructure.reports.tables import report_runs, report_subscriptions
 
 TYPES = ("reports.subscription-created", "reports.subscription-updated",
-         "reports.subscription-deleted")
+         "reports.subscription-deleted", "reports.run-finished")
 
 FIELDS = ("recipients", "schedule", "timezone", "station_ids", "id_tags", "enabled", "origin")
 
 
+RUN_TIMES = ("window_start", "window_end", "sent_at", "created_at", "updated_at")
+
+
 def project(sql: SqlStatements, command: ProjectBusinessEvent) -> None:
     db, payload = sql.db, command.payload
+    if command.event_type == "reports.run-finished":
+        _run(sql, payload)
+        return
     required(payload, "id")
     subscription_id = payload["id"]
     if command.event_type == "reports.subscription-deleted":
@@ -38,3 +48,20 @@ def project(sql: SqlStatements, command: ProjectBusinessEvent) -> None:
         return  # deleted later in the history: nothing to update
     db.execute(insert(report_subscriptions).values(id=subscription_id, **row))
     sql.follow_ids(report_subscriptions)
+
+
+def _run(sql: SqlStatements, payload: Mapping[str, Any]) -> None:
+    """The run whole; it replaces a run of the same window that the scheduler of the rebuilt
+    database may have begun meanwhile."""
+    required(payload, *RUN_FIELDS)
+    row = {name: payload[name] for name in RUN_FIELDS}
+    row.update({name: moment(payload[name]) for name in RUN_TIMES})
+    c = report_runs.c
+    if sql.db.execute(select(report_subscriptions.c.id).where(
+            report_subscriptions.c.id == row["subscription_id"])).first() is None:
+        return  # its subscription was deleted later in the history
+    sql.db.execute(delete(report_runs).where(or_(
+        c.id == row["id"], and_(c.subscription_id == row["subscription_id"],
+                                c.window_start == row["window_start"]))))
+    sql.db.execute(insert(report_runs).values(row))
+    sql.follow_ids(report_runs)

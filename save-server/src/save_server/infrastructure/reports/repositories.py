@@ -54,6 +54,19 @@ def _event(change: str, document: dict[str, Any], by: str | None,
                          event_id=str(uuid.uuid4()), occurred_at=now)
 
 
+RUN_FIELDS = ("id", "subscription_id", "window_start", "window_end", "trigger", "state",
+              "attempts", "last_error", "sent_at", "charge_count", "created_at", "updated_at")
+
+
+def _run_finished(row: Mapping[str, Any], now: datetime) -> BusinessEvent:
+    """`reports.run-finished`: a window reported (or given up), so that a rebuilt database
+    knows which windows were e-mailed and does not send them again."""
+    payload = {k: (row[k].isoformat() if isinstance(row[k], datetime) else row[k])
+               for k in RUN_FIELDS}
+    return BusinessEvent("reports.run-finished", payload, "report-scheduler",
+                         event_id=str(uuid.uuid4()), occurred_at=now)
+
+
 def _subscription_values(subscription: ReportSubscription) -> dict[str, Any]:
     return {"recipients": list(subscription.recipients), "schedule": subscription.schedule,
             "timezone": subscription.timezone, "station_ids": list(subscription.station_ids),
@@ -204,9 +217,10 @@ class SqlReportRunRepository(ReportRunRepository):
             values.update(sent_at=now, charge_count=charge_count)
         with self._engine.begin() as db:
             db.execute(update(report_runs).where(report_runs.c.id == run_id).values(**values))
-        found = self.get(run_id)
-        assert found is not None
-        return found
+            row = db.execute(select(report_runs).where(report_runs.c.id == run_id)
+                             ).mappings().one()
+            add_to_outbox(db, _run_finished(row, now))
+        return _run(row)
 
     def get(self, run_id: int) -> ReportRun | None:
         with self._engine.connect() as db:
