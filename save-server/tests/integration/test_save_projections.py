@@ -27,6 +27,7 @@ from save_server.infrastructure.accounts.tables import accounts, api_keys, sign_
 from save_server.infrastructure.commands.repository import SqlCommandLog
 from save_server.infrastructure.commands.tables import station_commands
 from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.tables import (
     registry_revision,
@@ -299,3 +300,41 @@ def test_an_event_of_a_projected_type_without_what_it_needs_is_poison(
     with rebuilt.engine.connect() as db:  # nothing half-written
         assert db.execute(select(station_registrations).where(
             station_registrations.c.station_id == "CP-1")).first() is None
+
+
+def ids_far_from_other_tests(engine: Engine) -> None:
+    """A subscription and a run with random high ids: the ones the history makes follow them."""
+    base = 10_000_000 + uuid.uuid4().int % 10_000_000
+    now = datetime.now(UTC)
+    with engine.begin() as db:
+        db.execute(report_subscriptions.insert().values(
+            id=base, recipients=[], schedule="0 3 * * *", timezone="UTC", station_ids=[],
+            id_tags=[], enabled=False, origin="api", created_at=now, updated_at=now))
+        db.execute(report_runs.insert().values(
+            id=base, subscription_id=base, window_start=now, window_end=now,
+            trigger="schedule", state="sent", attempts=1, created_at=now, updated_at=now))
+
+
+def test_through_the_broker_twice_the_worker_rebuilds_the_same_rows(
+        pipeline: Any, tmp_path: Path) -> None:
+    """The worker, fed by the broker (in-process + SQLite, RabbitMQ + PostgreSQL), applies
+    save-server's own events once: everything sent twice, as a redelivery or a second replay
+    would, gives the rows of the original database."""
+    source_url = f"sqlite:///{tmp_path / 'source.sqlite3'}"
+    migrate(source_url)
+    source = bootstrap(Settings(database_url=source_url, data_dir=tmp_path / "source"))
+    try:
+        ids_far_from_other_tests(source.engine)  # the pipeline's PostgreSQL is shared
+        ids = history(source)
+        events = [json.loads(body) for body in bodies_since(source, 0)]
+        expected = rows(source.engine, ids)
+    finally:
+        source.close()
+    pipeline.send(*events)
+    pipeline.send_to_queue(*events)  # the replay's way, past the bindings
+    pipeline.settle()
+    assert rows(pipeline.container.engine, ids) == expected
+    with pipeline.container.engine.connect() as db:
+        applied = db.execute(select(func.count()).select_from(processed_events).where(
+            processed_events.c.event_id.in_([e["event_id"] for e in events]))).scalar_one()
+    assert applied == len(events)
