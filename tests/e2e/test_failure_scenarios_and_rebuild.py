@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from tests.e2e.conftest import _require_real_servers
 from tests.e2e.platform import (
     Platform,
     api_headers,
+    base_env,
+    embedded_platform,
     restart_save_server_on_empty_database,
     services_platform,
 )
@@ -243,9 +246,7 @@ async def test_failure_scenarios_then_rebuild_from_the_event_store(services: Pla
     changes = await operators_changes(services, stations[0])
     stations.append(changes["station"])
     await station_status(services, changes["station"], "disconnected")
-    for last in ("commands.command-recorded", "accounts.signed-in"):  # relayed, then stored
-        await poll(lambda last=last: get_json(f"{services.event_store_url}/events", type=last),
-                   lambda found: len(found) == 1)
+    await wait_until_stored(services)
     before = await snapshot(services)
     assert {s["id"] for s in before[0]} == set(stations)
     assert len(before[1]) == 4
@@ -299,3 +300,42 @@ async def still_works_after_the_rebuild(platform: Platform, changes: dict) -> No
             assert changed.status_code == 200, changed.text
             assert await poll(lambda: can_connect(station_url),
                               lambda connected, enabled=enabled: connected is enabled) is enabled
+
+
+async def wait_until_stored(platform: Platform) -> None:
+    """The relay published the operators' last changes and the event store keeps them."""
+    for last in ("commands.command-recorded", "accounts.signed-in"):
+        await poll(lambda last=last: get_json(f"{platform.event_store_url}/events", type=last),
+                   lambda found: len(found) == 1)
+
+
+async def test_the_embedded_platform_rebuilds_save_server_from_its_event_store(
+        tmp_path: Path) -> None:
+    """`make run` mode: stop, delete save-server's database, start again, replay: the same
+    stations, charges and operators' changes; the same password, key and station password."""
+    env = base_env(tmp_path)
+    with embedded_platform(tmp_path, env, "live") as live:
+        stations = [await emergency_stop(live)]
+        await station_status(live, stations[0], "disconnected")
+        changes = await operators_changes(live, stations[0])
+        stations.append(changes["station"])
+        await station_status(live, changes["station"], "disconnected")
+        await wait_until_stored(live)
+        before = await snapshot(live)
+        state = await operator_state(live, stations)
+        assert len(before[1]) == 1 and state["commands"][stations[0]]
+    for database in Path(env["DATA_DIR"]).glob("save-server.sqlite3*"):
+        database.unlink()
+    with embedded_platform(tmp_path, env, "rebuilt") as rebuilt:
+        assert await get_json(f"{rebuilt.save_server_url}/charging-stations") == []
+        job = await replay(rebuilt, "save-server")
+        assert job["state"] == "completed", job
+        assert await poll(lambda: snapshot(rebuilt), lambda snap: snap == before) == before
+        assert await poll(lambda: operator_state(rebuilt, stations),
+                          lambda now: now == state) == state
+        job = await replay(rebuilt, "all")
+        assert job["state"] == "completed", job
+        await asyncio.sleep(2)  # give the worker time to (not) change anything
+        assert await snapshot(rebuilt) == before
+        assert await operator_state(rebuilt, stations) == state
+        await still_works_after_the_rebuild(rebuilt, changes)
