@@ -280,6 +280,31 @@ def test_a_first_start_admin_made_before_the_replay_gives_way_to_the_history(
             api_keys.c.account_id == placeholder.account_id)).all() == []
 
 
+def test_a_default_subscription_made_before_the_replay_gives_way_to_the_history(
+        rebuilt: Container) -> None:
+    """The empty database's start made its REPORT_DEFAULT_RECIPIENTS subscription under an id
+    the history uses: the subscription created first keeps the id."""
+    reports = rebuilt.report_service()
+    placeholder = reports.create_subscription(["default@test.example"], by="setup")
+    [placeholder_body] = [b for b in bodies_since(rebuilt, 0)
+                          if b"reports.subscription-created" in b]
+    earlier = {"event_id": str(uuid.uuid4()), "type": "reports.subscription-created",
+               "schema_version": 1, "charging_station_id": None,
+               "received_at": "2026-01-01T00:00:00Z", "principal": "test",
+               "payload": {"id": placeholder.id, "recipients": ["history@test.example"],
+                           "schedule": "0 3 * * *", "timezone": "UTC", "station_ids": [],
+                           "id_tags": [], "enabled": True, "origin": "api",
+                           "created_at": "2026-01-01T00:00:00Z",
+                           "updated_at": "2026-01-01T00:00:00Z"}}
+    assert deliver(rebuilt, [json.dumps(earlier).encode()]) == [True]
+    kept = reports.get_subscription(placeholder.id)
+    assert kept.recipients == ("history@test.example",) and kept.origin.value == "api"
+    # a later rebuild brings the placeholder's creation after the history's: it changes nothing
+    again = {**json.loads(placeholder_body), "event_id": str(uuid.uuid4())}
+    assert deliver(rebuilt, [json.dumps(again).encode()]) == [True]
+    assert reports.get_subscription(placeholder.id) == kept
+
+
 def test_an_event_of_a_projected_type_without_what_it_needs_is_poison(
         rebuilt: Container) -> None:
     event = {"event_id": str(uuid.uuid4()), "type": "registry.station-registered",

@@ -39,16 +39,23 @@ def project(sql: SqlStatements, command: ProjectBusinessEvent) -> None:
     required(payload, *FIELDS, "updated_at")
     row = {name: payload[name] for name in FIELDS}
     row["updated_at"] = moment(payload["updated_at"])
-    if "created_at" in payload:
-        row["created_at"] = moment(payload["created_at"])
-    if db.execute(update(report_subscriptions).where(
-            report_subscriptions.c.id == subscription_id).values(row)).rowcount:
-        return
+    t = report_subscriptions.c
+    held = db.execute(select(t.created_at).where(t.id == subscription_id)).scalar()
     if command.event_type == "reports.subscription-updated":
-        return  # deleted later in the history: nothing to update
-    db.execute(insert(report_subscriptions).values(id=subscription_id, **row))
-    sql.follow_ids(report_subscriptions)
-
+        if held is not None:  # else deleted later in the history: nothing to update
+            db.execute(update(report_subscriptions).where(t.id == subscription_id).values(row))
+        return
+    required(payload, "created_at")
+    row["created_at"] = moment(payload["created_at"])
+    if held is None:
+        db.execute(insert(report_subscriptions).values(id=subscription_id, **row))
+        sql.follow_ids(report_subscriptions)
+    elif row["created_at"] < held:
+        # the id was taken by the default subscription (REPORT_DEFAULT_RECIPIENTS) that the
+        # empty database made at start, before the replay: the history's own comes first
+        db.execute(delete(report_runs).where(report_runs.c.subscription_id == subscription_id))
+        db.execute(update(report_subscriptions).where(t.id == subscription_id).values(row))
+    # else: made first by the history; this is a later start's default subscription
 
 def _run(sql: SqlStatements, payload: Mapping[str, Any]) -> None:
     """The run whole; it replaces a run of the same window that the scheduler of the rebuilt
