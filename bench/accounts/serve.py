@@ -3,8 +3,8 @@
 
 `on` is the API as shipped. `off` is the same app with every permission dependency overridden
 by a function returning an admin (no header parsing, no key check): the auth baseline.
-`no-outbox`: as shipped, but writes commit without their business event (the outbox
-baseline)."""
+`no-outbox`: as shipped, but writes commit without their business event and its
+processed-event record (the outbox baseline)."""
 
 from __future__ import annotations
 
@@ -38,11 +38,12 @@ def without_auth(app) -> None:
 
 def without_outbox() -> None:
     from save_server.infrastructure.accounts import store as accounts_store
+    from save_server.infrastructure.commands import repository as commands_repository
     from save_server.infrastructure.db import uow
     from save_server.infrastructure.registry import store as registry_store
     from save_server.infrastructure.reports import repositories
 
-    for module in (uow, repositories, accounts_store, registry_store):
+    for module in (uow, repositories, accounts_store, registry_store, commands_repository):
         module.add_to_outbox = lambda *_: None  # type: ignore[attr-defined]
 
 
