@@ -178,3 +178,40 @@ def test_a_contract_breaking_event_is_poison_naming_the_field(
 def test_unparseable_bodies_are_poison(raw: bytes) -> None:
     with pytest.raises(PoisonMessage):
         parse_envelope(raw)
+
+
+def business(event_type: str, payload: dict[str, Any],
+             station_id: str | None = None) -> bytes:
+    return json.dumps({"event_id": "0d3c0a8e-6a6e-4a51-8f0e-3b7c2f9f1a11", "type": event_type,
+                       "schema_version": 1, "charging_station_id": station_id,
+                       "received_at": "2026-12-05T12:00:00Z", "principal": "test",
+                       "payload": payload}).encode()
+
+
+@pytest.mark.parametrize("event_type", ["accounts.account-created", "sites.site-deleted",
+                                        "reports.run-finished", "registry.station-updated",
+                                        "commands.command-recorded"])
+def test_the_apis_own_events_become_projections_with_or_without_a_station(
+        event_type: str) -> None:
+    from save_server.domain.commands import ProjectBusinessEvent
+
+    assert event_type in HANDLED_TYPES
+    [command] = translate(parse_envelope(business(event_type, {"id": 7})))
+    assert command == ProjectBusinessEvent(event_type, {"id": 7},
+                                           datetime(2026, 12, 5, 12, tzinfo=UTC), None)
+
+
+def test_station_details_without_a_station_are_poison() -> None:
+    event = parse_envelope(business("stations.details-changed", {"name": "Garagem"}))
+    with pytest.raises(PoisonMessage, match="no station"):
+        translate(event)
+
+
+def test_business_families_save_server_does_not_apply_are_named_not_judged() -> None:
+    """The worker acknowledges them as another family's (not dead-lettered)."""
+    from save_server.infrastructure.translation import handles
+
+    with pytest.raises(PoisonMessage) as refused:
+        parse_envelope(business("event-store.replay-started", {"replay_id": "r"}))
+    assert refused.value.event_type == "event-store.replay-started"
+    assert not handles("event-store.replay-started")
