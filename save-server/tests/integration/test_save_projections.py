@@ -247,8 +247,9 @@ def test_a_replay_into_an_empty_database_rebuilds_what_the_apis_wrote(
 def test_a_first_start_admin_made_before_the_replay_gives_way_to_the_history(
         container: Container, rebuilt: Container) -> None:
     """An e-mail names one account: the account created first keeps it. The admin that
-    save-server made on the empty database (before the replay) is dropped with its keys;
-    its own events, replayed later, change nothing."""
+    save-server made on the empty database (before the replay) is dropped, its key passing to
+    the history's account (the key file written at that start keeps working); its own
+    events, replayed later, change nothing."""
     service = container.access_control().accounts
     before_seq = last_seq(container)
     email = f"first-{uuid.uuid4().hex[:6]}@test.example"
@@ -258,16 +259,18 @@ def test_a_first_start_admin_made_before_the_replay_gives_way_to_the_history(
     placeholder = rebuilt.access_control().accounts.create_account(
         email, "Administrator", Role.ADMIN, None, by="setup")
     setup = Principal(placeholder.account_id, email, Role.ADMIN, None, "setup")
-    rebuilt.access_control().accounts.create_api_key(setup, placeholder.account_id, "first",
-                                                     Role.ADMIN, None)
+    first_key = rebuilt.access_control().accounts.create_api_key(
+        setup, placeholder.account_id, "first", Role.ADMIN, None).key
     placeholder_bodies = bodies_since(rebuilt, 0)
 
     deliver(rebuilt, history_bodies)
     with rebuilt.engine.connect() as db:
         held = db.execute(select(accounts.c.account_id).where(accounts.c.email == email)).all()
-        keys = db.execute(select(api_keys.c.key_id).where(
-            api_keys.c.account_id == placeholder.account_id)).all()
-    assert held == [(original.account_id,)] and keys == []
+        keys = db.execute(select(api_keys.c.key_id, api_keys.c.account_id)).all()
+        gone = db.execute(select(accounts).where(
+            accounts.c.account_id == placeholder.account_id)).all()
+    assert held == [(original.account_id,)] and gone == []
+    assert keys == [(first_key.key_id, original.account_id)]
     assert deliver(rebuilt, placeholder_bodies) == [False] * len(placeholder_bodies)
     # a later rebuild replays the placeholder's events too, after the history's: they find
     # the e-mail held by the older account and its key no account, and change nothing
@@ -277,7 +280,7 @@ def test_a_first_start_admin_made_before_the_replay_gives_way_to_the_history(
     with container.engine.connect() as db:
         assert db.execute(select(accounts).where(accounts.c.email == email)).all() == before
         assert db.execute(select(api_keys).where(
-            api_keys.c.account_id == placeholder.account_id)).all() == []
+            api_keys.c.key_id == first_key.key_id)).all() == []
 
 
 def test_a_default_subscription_made_before_the_replay_gives_way_to_the_history(

@@ -6,7 +6,8 @@ Rules (docs/architecture.md, "What a replay rebuilds"):
 - an e-mail names one account: when a creation names an e-mail another account holds, the
   account created first keeps it. The later one can only be the first-start admin that
   save-server made on an empty database before the replay (its events are in the log too):
-  it is dropped with its keys, and its own later events find no account and change nothing;
+  it is dropped, its keys pass to the history's account (the key file written at that start
+  keeps working), and its own later events find no account and change nothing;
 - a session's refresh token is not in any event: sessions are not rebuilt (users sign in
   again), but a signed-out session is, so its access tokens stay refused until they expire.
 """
@@ -72,11 +73,18 @@ def _account(db: Connection, payload: Mapping[str, Any], created: bool) -> None:
         return  # an update of an account dropped for its e-mail (module docstring)
     holder = db.execute(select(accounts.c.account_id, accounts.c.created_at).where(
         accounts.c.email == row["email"])).first()
-    if holder is not None:
-        if holder.created_at <= row["created_at"]:
-            return  # the account created first keeps the e-mail
-        _delete_account(db, holder.account_id)
+    if holder is not None and holder.created_at <= row["created_at"]:
+        return  # the account created first keeps the e-mail
+    if holder is not None:  # the e-mail is freed first (it is unique)
+        db.execute(update(accounts).where(accounts.c.account_id == holder.account_id)
+                   .values(email=f"replaced-{holder.account_id}"))
     db.execute(insert(accounts).values({"password_hash": None, **row}))
+    if holder is not None:
+        # its keys (the preset admin key, the key file written at that start) stay usable:
+        # they pass to the account that now holds the e-mail, never missing in between
+        db.execute(update(api_keys).where(api_keys.c.account_id == holder.account_id)
+                   .values(account_id=row["account_id"]))
+        _delete_account(db, holder.account_id)
 
 
 def _delete_account(db: Connection, account_id: str) -> None:
