@@ -234,8 +234,11 @@ def _queue_names(env: dict[str, str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def services_platform(tmp: Path) -> Iterator[Platform]:
+def services_platform(tmp: Path, overrides: dict[str, str] | None = None
+                      ) -> Iterator[Platform]:
+    """`overrides`: settings put over the test's own (e.g. an existing event store file)."""
     with services_resources(tmp) as (env, database):
+        env.update(overrides or {})
         platform = _platform("services", env)
         platform.log_dir, platform.database = tmp, database
         try:

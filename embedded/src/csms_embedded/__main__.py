@@ -17,6 +17,7 @@ import sys
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.journal import Journal
 from csms_embedded.lifecycle import StopRequests, run_together
+from csms_embedded.logfile import LogFile, LogFileError, add_log_file
 
 
 def _urls() -> list[str]:
@@ -29,7 +30,16 @@ def _urls() -> list[str]:
     ]
 
 
-async def run_platform(data_dir: pathlib.Path) -> None:
+def _log_file() -> LogFile | None:
+    """`CSMS_LOG_FILE` (unset: stderr only) and its rotation (csms_embedded.logfile)."""
+    path = os.environ.get("CSMS_LOG_FILE")
+    if not path:
+        return None
+    return LogFile.parse(path, os.environ.get("CSMS_LOG_MAX_BYTES"),
+                         os.environ.get("CSMS_LOG_BACKUPS"))
+
+
+async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
     from event_store.bootstrap import EmbeddedEventStore
     from ocpp_events.bootstrap import EmbeddedGateway
@@ -53,6 +63,8 @@ async def run_platform(data_dir: pathlib.Path) -> None:
     # publishes at its first start (an exchange with no queue bound yet would drop them).
     services = [EmbeddedEventStore(broker, data_dir), EmbeddedSaveServer(broker, data_dir),
                 EmbeddedGateway(broker, data_dir)]
+    if log_file is not None:  # after the services set up logging (the file copies its format)
+        add_log_file(log_file)
     try:
         await run_together(broker, services, requests, on_started=started)
     finally:
@@ -66,7 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
     try:
-        asyncio.run(run_platform(data_dir))
+        log_file = _log_file()
+    except LogFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    try:
+        asyncio.run(run_platform(data_dir, log_file))
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from error

@@ -100,3 +100,46 @@ def test_an_evse_with_two_connectors(feed_one_by_one: Any, shown: Any,
     evse = shown(cp.station_id)[1]
     assert (evse.raw_status, evse.last_used_at) == (
         "Available", datetime.fromisoformat(released["payload"]["timestamp"]))
+
+
+def test_each_connector_of_an_evse_is_served_with_the_station(
+        feed_one_by_one: Any, database_url: str, tmp_path: Path,
+        charger: Callable[..., Any]) -> None:
+    """GET /charging-stations/{id} and the list show each connector of a 2.0.1 EVSE (a car in
+    connector 1 while connector 2 is out of order) beside the EVSE's derived status; a boot
+    resets them; a 1.6 connector has none."""
+    from fastapi.testclient import TestClient
+
+    from tests.support.api_keys import grant
+
+    cp, old = charger(version="2.0.1"), charger(version="1.6")
+    boot = cp.boot201()
+    occupied = cp.status201(1, "Occupied", connector_id=1)
+    broken = cp.status201(1, "Faulted", connector_id=2)
+    feed_one_by_one([boot, occupied, broken, cp.status201(2, "Available"),
+                     old.boot(), old.status(1, "Available")])
+    container = bootstrap(Settings(database_url=database_url, data_dir=tmp_path))
+    client = TestClient(container.app(), headers=grant(container))
+
+    def evses(station_id: str) -> dict[int, dict]:
+        response = client.get(f"/charging-stations/{station_id}")
+        assert response.status_code == 200, response.text
+        listed = [s for s in client.get("/charging-stations").json() if s["id"] == station_id]
+        assert listed == [response.json()]
+        return {c["connector_id"]: c for c in response.json()["connectors"]}
+
+    try:
+        shown = evses(cp.station_id)
+        assert (shown[1]["status"], shown[1]["raw_status"]) == ("in_use", "Occupied")
+        assert shown[1]["evse_connectors"] == [
+            {"connector_id": 1, "status": "in_use", "raw_status": "Occupied",
+             "error_code": None, "info": None, "status_at": occupied["payload"]["timestamp"]},
+            {"connector_id": 2, "status": "faulted", "raw_status": "Faulted",
+             "error_code": None, "info": None, "status_at": broken["payload"]["timestamp"]}]
+        assert [c["connector_id"] for c in shown[2]["evse_connectors"]] == [1]
+        assert evses(old.station_id)[1]["evse_connectors"] == []
+        cp.reconnect()
+        feed_one_by_one([cp.boot201()])
+        assert evses(cp.station_id)[1]["evse_connectors"] == []
+    finally:
+        container.close()

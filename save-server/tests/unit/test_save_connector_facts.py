@@ -365,3 +365,38 @@ def test_the_history_window_gives_what_the_whole_history_gives() -> None:
         assert shown[0] == shown[1], (earlier, later)
         checked += 1
     assert checked > 2000
+
+
+def evse_connectors(store: Any, station_id: str) -> dict[int, tuple]:
+    """What the API shows of each EVSE's connectors."""
+    return {cid: c.evse_connectors
+            for cid, c in sorted(store.stations[station_id].connectors.items())}
+
+
+def test_each_connector_of_an_evse_keeps_its_latest_report_until_a_boot(
+        charger: Callable[..., Any], fakes: Any) -> None:
+    cp = charger(version="2.0.1")
+    events = [cp.boot201(), cp.status201(1, "Occupied", connector_id=1),
+              cp.status201(1, "Faulted", connector_id=2),
+              cp.status201(1, "Available", connector_id=2)]
+    shown = evse_connectors(deliver(fakes.MemoryStore(), fakes, events), cp.station_id)[1]
+    assert [(c.connector_id, c.status, c.raw_status, c.at) for c in shown] == [
+        (1, IN_USE, "Occupied", when(events[1])), (2, A, "Available", when(events[3]))]
+    cp.reconnect()
+    events.append(cp.boot201())
+    assert evse_connectors(deliver(fakes.MemoryStore(), fakes, events), cp.station_id)[1] == ()
+
+
+def test_any_delivery_order_gives_the_in_order_connectors_of_each_evse(
+        charger: Callable[..., Any], fakes: Any) -> None:
+    @PROPERTY
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        cp = charger(version="2.0.1")
+        events = data.draw(mixed_day(cp, (1, 2)))
+        in_order = evse_connectors(deliver(fakes.MemoryStore(), fakes, events), cp.station_id)
+        seed = data.draw(st.integers(0, 2**32 - 1))
+        assert evse_connectors(deliver(fakes.MemoryStore(), fakes, shuffled(events, seed)),
+                               cp.station_id) == in_order
+
+    check()

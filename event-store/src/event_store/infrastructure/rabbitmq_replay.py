@@ -28,8 +28,12 @@ CONFIRM_WINDOW = 4_000
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a replay's messages go: `queue` set → straight into that queue (default
-    exchange), else `exchange` with each event's original routing key."""
+    """Where a replay's messages go: `exchange` with each event's original routing key; with
+    `queue` set, the default exchange and a `BCC` header naming the queue (RabbitMQ's
+    sender-selected distribution), so the event goes straight into that queue yet keeps its
+    own routing key, as a live event and the embedded broker's replay do. (The default
+    exchange also routes the routing key itself, to a queue named like the event type: none
+    is, in this platform.)"""
 
     exchange: str
     queue: str | None = None
@@ -145,9 +149,10 @@ class _ConfirmedStream:
                 except StopIteration:
                     self._exhausted = True
                     break
-                publish(destination.exchange, destination.queue or event.routing_key,
-                        event.body, pika.BasicProperties(headers=headers,
-                                                         **message_properties(event)),
+                if destination.queue:  # BCC: routed to the queue, removed before delivery
+                    headers = {**headers, "BCC": [destination.queue]}
+                publish(destination.exchange, event.routing_key, event.body,
+                        pika.BasicProperties(headers=headers, **message_properties(event)),
                         mandatory=destination.mandatory)
                 self._next_tag += 1
                 self._unconfirmed.append(self._next_tag)

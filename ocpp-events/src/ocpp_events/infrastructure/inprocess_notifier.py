@@ -41,10 +41,13 @@ class InProcessNotifier(Notifier):
         self._require_routed = require_routed
 
     async def publish(self, event: Event) -> None:
-        routed = await asyncio.wrap_future(self._broker.publish_future(
-            self._exchange, event.type, event.to_json(),
-            headers={"charging_station_id": event.charging_station_id},
-            properties=message_properties(event)))
+        try:
+            routed = await asyncio.wrap_future(self._broker.publish_future(
+                self._exchange, event.type, event.to_json(),
+                headers={"charging_station_id": event.charging_station_id},
+                properties=message_properties(event)))
+        except Exception as error:  # the journal could not store it: not confirmed
+            raise PublishFailed(f"not stored by the in-process broker: {error!r}") from error
         if self._require_routed and routed == 0:
             raise PublishFailed(f"no queue bound for {event.type} on {self._exchange}")
 

@@ -12,6 +12,24 @@ from save_server.domain.timeline import derive
 Boots = dict[datetime, str | None]  # a station's boots: receipt time → connection id
 
 
+@dataclass(frozen=True)
+class EvseConnectorState:
+    """One connector of a 2.0.1 EVSE as its station last reported it (since the EVSE's last
+    reset by a boot); the EVSE's own status is derived from these and its charges."""
+
+    connector_id: int
+    status: ConnectorStatus
+    raw_status: str | None
+    error_code: str | None
+    info: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, connector_id: int, report: StatusReport) -> EvseConnectorState:
+        return cls(connector_id, report.status, report.raw_status, report.error_code,
+                   report.info, report.at)
+
+
 @dataclass
 class Connector:
     """A connector (a 2.0.1 EVSE): its status follows the facts about it (status reports, the
@@ -34,6 +52,7 @@ class Connector:
     used_before_horizon: datetime | None = None  # the last release before the horizon
     reports: list[StatusReport] = field(default_factory=list)
     new_reports: list[StatusReport] = field(default_factory=list)
+    evse_connectors: tuple[EvseConnectorState, ...] = ()  # a 2.0.1 EVSE's connectors
 
     @property
     def id_tag(self) -> str | None:
@@ -63,6 +82,8 @@ class Connector:
         shown = derived.shown
         self.status, self.raw_status, self.status_at = shown.status, shown.raw_status, shown.at
         self.error_code, self.info = shown.error_code, shown.info
+        self.evse_connectors = tuple(EvseConnectorState.of(connector_id, report)
+                                     for connector_id, report in derived.evse_connectors)
         available = [r.at for r in self.reports if r.status is ConnectorStatus.AVAILABLE]
         available += list(boots) if STATUS_AFTER_BOOT is ConnectorStatus.AVAILABLE else []
         if self.last_available_at is not None:

@@ -73,6 +73,9 @@ class Derived(NamedTuple):
     # The last release before the horizon: final (later facts cannot undo it), the answer
     # once a late fact shows that a release in the window was none.
     released_before_horizon: datetime | None
+    # A 2.0.1 EVSE: the latest report of each of its connectors since its last reset, by
+    # connector id (empty when the whole connector reported last, as every 1.6 one does).
+    evse_connectors: tuple[tuple[int, StatusReport], ...] = ()
 
 
 class _State:
@@ -164,4 +167,6 @@ def derive(reports: Sequence[StatusReport], boots: Mapping[datetime, str | None]
         last_released_at=log[last_run[1]].at if last_run else None,
         horizon=min(fact.at for fact in log[start:]),
         released_before_horizon=log[before[-1]].at if before else None,
+        evse_connectors=tuple((connector_id, state.connectors[connector_id][1])
+                              for connector_id in sorted(state.connectors)),
     )

@@ -39,6 +39,17 @@ class AvailabilityOut(BaseModel):
     at: datetime
 
 
+class EvseConnectorOut(BaseModel):
+    """One connector of a 2.0.1 EVSE, as its station last reported it."""
+
+    connector_id: int
+    status: ConnectorStatus
+    raw_status: str | None
+    error_code: str | None
+    info: str | None
+    status_at: datetime
+
+
 class ConnectorOut(BaseModel):
     connector_id: int
     status: ConnectorStatus | None
@@ -48,6 +59,11 @@ class ConnectorOut(BaseModel):
     status_at: datetime | None
     id_tag: str | None
     last_used_at: datetime | None
+    evse_connectors: list[EvseConnectorOut] = Field(
+        default_factory=list,
+        description="2.0.1: each connector of this EVSE as its station last reported it since "
+                    "the EVSE's last boot, by connector id; the EVSE's `status` is derived "
+                    "from them (docs/api.md). Empty for 1.6 connectors.")
 
 
 class StationOut(BaseModel):
@@ -60,7 +76,8 @@ class StationOut(BaseModel):
         "availability": None, "readings": [], "connectors": [{
             "connector_id": 1, "status": "in_use", "raw_status": "Charging",
             "error_code": "NoError", "info": None, "status_at": "2026-11-25T11:59:00Z",
-            "id_tag": "ABC123", "last_used_at": "2026-11-24T18:30:00Z"}],
+            "id_tag": "ABC123", "last_used_at": "2026-11-24T18:30:00Z",
+            "evse_connectors": []}],
     }]})
 
     id: str

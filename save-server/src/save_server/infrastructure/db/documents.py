@@ -14,6 +14,7 @@ import math
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from save_server.domain.connector import EvseConnectorState
 from save_server.domain.model import Connector, MeterSample, Station, StatusReport
 from save_server.domain.views import StationView, view_of
 
@@ -56,13 +57,21 @@ def _reading(sample: MeterSample) -> str:
             f'"measured_at":{_at(sample.at)}}}')
 
 
+def _evse_connector(state: EvseConnectorState) -> str:
+    return (f'{{"connector_id":{state.connector_id},"status":"{state.status.value}",'
+            f'"raw_status":{_str(state.raw_status)},"error_code":{_str(state.error_code)},'
+            f'"info":{_str(state.info)},"status_at":{_at(state.at)}}}')
+
+
 def _connector(connector: Connector) -> str:
     status = f'"{connector.status.value}"' if connector.status else "null"
+    evse_connectors = ",".join([_evse_connector(c) for c in connector.evse_connectors])
     return (f'{{"connector_id":{connector.connector_id},"status":{status},'
             f'"raw_status":{_str(connector.raw_status)},'
             f'"error_code":{_str(connector.error_code)},"info":{_str(connector.info)},'
             f'"status_at":{_at(connector.status_at)},"id_tag":{_str(connector.id_tag)},'
-            f'"last_used_at":{_at(connector.last_used_at)}}}')
+            f'"last_used_at":{_at(connector.last_used_at)},'
+            f'"evse_connectors":[{evse_connectors}]}}')
 
 
 def view_document(station: StationView) -> str:

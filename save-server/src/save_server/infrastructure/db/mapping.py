@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from save_server.domain.connector import EvseConnectorState
 from save_server.domain.model import (
     BootInfo,
     Charge,
@@ -71,7 +74,26 @@ def connector_from_row(row: Row) -> Connector:
         last_available_at=row["last_available_at"], assigned_id_tag=row["id_tag"],
         id_tag_at=row["id_tag_at"], history_horizon=row["history_horizon"],
         used_before_horizon=row["used_before_horizon"],
+        evse_connectors=evse_connectors_from_json(row["evse_connectors"]),
     )
+
+
+def evse_connectors_json(states: tuple[EvseConnectorState, ...]) -> str | None:
+    if not states:
+        return None
+    return json.dumps([{"connector_id": c.connector_id, "status": c.status.value,
+                        "raw_status": c.raw_status, "error_code": c.error_code,
+                        "info": c.info, "at": c.at.isoformat()} for c in states],
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def evse_connectors_from_json(text: str | None) -> tuple[EvseConnectorState, ...]:
+    if not text:
+        return ()
+    return tuple(EvseConnectorState(c["connector_id"], ConnectorStatus(c["status"]),
+                                    c["raw_status"], c["error_code"], c["info"],
+                                    datetime.fromisoformat(c["at"]))
+                 for c in json.loads(text))
 
 
 def connector_row(station_id: str, connector: Connector) -> dict[str, Any]:
@@ -84,6 +106,7 @@ def connector_row(station_id: str, connector: Connector) -> dict[str, Any]:
         "id_tag": connector.assigned_id_tag, "id_tag_at": connector.id_tag_at,
         "history_horizon": connector.history_horizon,
         "used_before_horizon": connector.used_before_horizon,
+        "evse_connectors": evse_connectors_json(connector.evse_connectors),
     }
 
 

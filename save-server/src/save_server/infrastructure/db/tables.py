@@ -97,6 +97,7 @@ connectors = Table(
     Column("id_tag_at", UTCDateTime()),
     Column("history_horizon", UTCDateTime()),
     Column("used_before_horizon", UTCDateTime()),
+    Column("evse_connectors", Text()),  # JSON: a 2.0.1 EVSE's connectors (mapping.py)
 )
 
 connector_status_reports = Table(

@@ -51,5 +51,7 @@ class EmbeddedEventStream(EventStream):
         message = delivery.handle
         self._broker.publish_to_queue(
             self._dead_letter_queue, message.routing_key, message.body,
-            headers={**message.headers, "x-error": error}, properties=message.properties)
+            headers={**message.headers, "x-error": error[:1000],
+                     "x-original-routing-key": message.routing_key},
+            properties=message.properties)
         self._broker.ack(self._queue, message)

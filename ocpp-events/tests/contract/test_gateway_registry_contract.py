@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 
 from csms_embedded.broker import InProcessBroker
+from csms_embedded.journal import Journal
 from ocpp_events.domain.ports import StationRegistry
 from ocpp_events.infrastructure.amqp_registry import AmqpStationRegistry
 from ocpp_events.infrastructure.inprocess_registry import InProcessStationRegistry
 from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
 
-from .conftest import AMQP_URL, connect_rabbitmq
-from .registry_events import deregistered, new_password, password_entry, registered, snapshot
+from ..conftest import AMQP_URL, connect_rabbitmq
+from ..registry_events import deregistered, new_password, password_entry, registered, snapshot
 
+pytestmark = pytest.mark.contract
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))
 
 
@@ -119,8 +121,8 @@ class TestInMemoryStationRegistry(StationRegistryContract):
 
 class TestInProcessStationRegistry(StationRegistryContract):
     @pytest.fixture(autouse=True)
-    def broker(self) -> None:
-        self.broker = InProcessBroker()
+    def broker(self, tmp_path: Path) -> None:
+        self.broker = InProcessBroker(Journal(tmp_path / "broker.sqlite3"))  # as `make run`
         self.exchange = f"test-{uuid.uuid4().hex[:8]}"
 
     async def open(self, path: Path) -> StationRegistry:
