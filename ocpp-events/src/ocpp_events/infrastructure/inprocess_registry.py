@@ -1,5 +1,6 @@
-"""The station registry fed from csms_embedded's in-process broker: same binding
-(`station-registry.#` on the events exchange), same snapshot request, same file."""
+"""The station registry fed from csms_embedded's in-process broker: same bindings
+(`station-registry.#` and the feeds' on the registry exchange), same snapshot requests, same
+file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import asyncio
 import contextlib
 import pathlib
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ocpp_events.domain.station_registry import SNAPSHOT_REQUESTED
-from ocpp_events.infrastructure.registry_fed import BINDING, FileBackedRegistry, snapshot_request
+from ocpp_events.infrastructure.registry_fed import FileBackedRegistry, RegistryFeed
 
 
 class RegistryBroker(Protocol):
@@ -28,8 +29,9 @@ class InProcessStationRegistry(FileBackedRegistry):
     event loop, which applies it and then acknowledges it."""
 
     def __init__(self, broker: RegistryBroker, exchange: str, instance_id: str,
-                 path: pathlib.Path | None, poll_seconds: float = 0.5) -> None:
-        super().__init__(path, instance_id)
+                 path: pathlib.Path | None, poll_seconds: float = 0.5,
+                 feeds: Sequence[RegistryFeed] = ()) -> None:
+        super().__init__(path, instance_id, feeds)
         self._broker, self._exchange = broker, exchange
         self.queue_name = f"station-registry.gateway.{instance_id}"
         self._poll_seconds = poll_seconds
@@ -39,13 +41,14 @@ class InProcessStationRegistry(FileBackedRegistry):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._broker.declare_queue(self.queue_name, [(self._exchange, BINDING)])
+        self._broker.declare_queue(self.queue_name,
+                                   [(self._exchange, binding) for binding in self.bindings()])
         self._thread = threading.Thread(target=self._receive, name="gateway-registry",
                                         daemon=True)
         self._thread.start()
-        self._broker.publish(self._exchange, SNAPSHOT_REQUESTED,
-                             snapshot_request(self.instance_id),
-                             properties={"content_type": "application/json"})
+        for routing_key, body in self.snapshot_requests():
+            self._broker.publish(self._exchange, routing_key, body,
+                                 properties={"content_type": "application/json"})
 
     def _receive(self) -> None:
         assert self._loop is not None
@@ -57,7 +60,7 @@ class InProcessStationRegistry(FileBackedRegistry):
                 self._loop.call_soon_threadsafe(self._apply, message)
 
     def _apply(self, message: Any) -> None:
-        self.receive(message.body)
+        self.deliver(message.routing_key, message.body)
         self._broker.ack(self.queue_name, message)
 
     async def close(self) -> None:
