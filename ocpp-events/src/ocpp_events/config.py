@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     gateway_ping_timeout: float = Field(20.0, ge=0)  # 0 waits for pongs forever
     gateway_compression: Literal["off", "deflate"] = "off"
     gateway_publish_timeout: float = Field(5.0, gt=0)
-    # Id tags (docs/operations.md, "Id tags"): answered from the id tag registry copy, or the
+    # Id tags (ocpp-events/README.md, "Id tags"): answered from the id tag registry copy, or the
     # same status for all (the benchmarks' baseline); what an unknown tag gets (unset: reject
     # in services mode, accept in embedded mode); the copy's file.
     gateway_authorize_policy: Literal["registry", "accept-all", "reject-all"] = "registry"
