@@ -68,6 +68,10 @@ CASES = [
     ("empty token, accept policy", at(id_tag=""), None, 0, ACCEPT, "Invalid", "Invalid"),
     ("token with a space, accept policy", at(id_tag="AB CD"), None, 0, ACCEPT,
      "Invalid", "Invalid"),
+    ("2.0.1 NoAuthorization, reject policy", at(id_tag="", token_type="NoAuthorization"), None,
+     0, REJECT, "Invalid", "Invalid"),
+    ("2.0.1 NoAuthorization, accept policy", at(id_tag="", token_type="NoAuthorization"), None,
+     0, ACCEPT, "Accepted", "Accepted"),
     ("token with a control character, even registered", at(id_tag="CARD-1\n"), card(), 0,
      REJECT, "Invalid", "Invalid"),
 ]
@@ -95,6 +99,8 @@ def test_only_an_unknown_tag_accepted_by_the_policy_is_flagged_for_enrolment() -
     assert decide(at(), None, 0, NOW, REJECT).unknown_accepted is False
     assert decide(at(), card(), 0, NOW, ACCEPT).unknown_accepted is False
     assert decide(at(), None, 0, NOW, ACCEPT).known is False
+    no_card = at(id_tag="", token_type="NoAuthorization")
+    assert decide(no_card, None, 0, NOW, ACCEPT).unknown_accepted is False
 
 
 @pytest.mark.parametrize(("token", "ok"), [

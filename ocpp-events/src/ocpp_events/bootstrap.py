@@ -112,6 +112,7 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
     GATEWAY_UNKNOWN_STATIONS / GATEWAY_UNKNOWN_ID_TAGS are unset."""
     clock = clock or Clock()
     metrics = GatewayMetrics()
+    id_tags = id_tags if id_tags is not None else IdTagCopy()
     if station_registry is None:  # (an empty registry is falsy: it has a length)
         station_registry = InMemoryStationRegistry()
     tls = _server_tls(settings)
@@ -122,7 +123,7 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
                                      metrics.observe_publish),
         transaction_ids=TransactionIdAllocator(clock),
         clock=clock,
-        authorization=_authorization(settings, id_tags if id_tags is not None else IdTagCopy(),
+        authorization=_authorization(settings, id_tags,
                                      settings.gateway_unknown_id_tags or unknown_id_tags, clock),
         metrics=metrics,
         heartbeat_interval=settings.gateway_heartbeat_interval,
@@ -151,12 +152,13 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
                                   settings.gateway_unknown_stations or unknown_stations,
                                   tls is not None)
     metrics.registry_stations.set_function(lambda: len(station_registry))
+    metrics.id_tags.set_function(lambda: len(id_tags))
     if tls is not None:
         metrics.tls_days_to_expiry.set_function(tls.days_to_expiry)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
                           lambda: notifier.is_ready() and station_registry.is_ready()
                           and (command_inbox is None or command_inbox.is_ready()),
-                          lambda: _readiness_details(station_registry, tls))
+                          lambda: _readiness_details(station_registry, tls, id_tags))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
     heap = HeapFreezer(settings.gateway_gc_freeze_interval, lambda: len(ocpp.registry))
@@ -210,9 +212,11 @@ def _handshake_guard(settings: Settings, registry: StationRegistry, metrics: Gat
         metrics, ocpp.publish_in_background, clock.now, tls)
 
 
-def _readiness_details(registry: StationRegistry, tls: ServerTls | None) -> list[str]:
+def _readiness_details(registry: StationRegistry, tls: ServerTls | None,
+                       id_tags: IdTagDirectory) -> list[str]:
     lines = [f"registry: {len(registry)} stations, "
-             f"{'receiving changes' if registry.is_ready() else 'not receiving changes'}"]
+             f"{'receiving changes' if registry.is_ready() else 'not receiving changes'}",
+             f"id tags: {len(id_tags)}"]
     if tls is not None:
         lines.append(f"tls certificate expires at {tls.expires_at.isoformat()} "
                      f"({tls.days_to_expiry():.1f} days)")

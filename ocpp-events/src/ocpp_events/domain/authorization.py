@@ -17,6 +17,8 @@ from enum import StrEnum
 
 from ocpp_events.domain.id_tags import ChargeRef, IdTag
 
+NO_AUTHORIZATION = "NoAuthorization"  # 2.0.1 IdTokenEnumType
+
 
 class Status(StrEnum):
     ACCEPTED = "Accepted"
@@ -69,12 +71,16 @@ def well_formed(id_tag: str) -> bool:
 
 def decide(request: TokenRequest, tag: IdTag | None, running: int, now: datetime,
            unknown: UnknownIdTags) -> Decision:
-    """`tag` is the registered tag (None: unknown); `running` its charges running now."""
-    if not well_formed(request.id_tag):
+    """`tag` is the registered tag (None: unknown); `running` its charges running now.
+
+    A 2.0.1 `NoAuthorization` token (empty by the specification: charging without a card)
+    is an unknown token: accepted only under the `accept` policy, and never enrolled."""
+    no_token = request.token_type == NO_AUTHORIZATION
+    if not well_formed(request.id_tag) and not no_token:
         return Decision(Status.INVALID, known=False)
     if tag is None:
         if unknown is UnknownIdTags.ACCEPT:
-            return Decision(Status.ACCEPTED, known=False, unknown_accepted=True)
+            return Decision(Status.ACCEPTED, known=False, unknown_accepted=not no_token)
         return Decision(Status.INVALID, known=False)
     return Decision(_status(request, tag, running, now), tag.group_id, tag.expires_at,
                     known=True)
