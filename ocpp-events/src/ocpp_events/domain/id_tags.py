@@ -30,7 +30,7 @@ def tag_key(id_tag: str) -> str:
     return id_tag.casefold()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdTag:
     id_tag: str
     revision: int
@@ -44,7 +44,7 @@ class IdTag:
     budget_exhausted: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChargeRef:
     """One running charge: 1.6 transactionId in decimal, 2.0.1 the station's transactionId."""
 
@@ -52,7 +52,7 @@ class ChargeRef:
     transaction_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActiveCharges:
     revision: int
     charges: frozenset[ChargeRef] = frozenset()
