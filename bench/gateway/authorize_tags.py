@@ -59,6 +59,29 @@ def id_tags_file(path: pathlib.Path, tags: list[str]) -> None:
                                 "active_charges": running}))
 
 
+def decision_cost(tags_file: pathlib.Path, tags: list[str], decisions: int = 200_000,
+                  ) -> dict[str, float]:
+    """CPU µs per decision in this process (no socket, no broker): what the copy adds to a
+    call, whatever the machine's load; and the copy's load time."""
+    from ocpp_events.domain.authorization import FixedPolicy, TokenRequest, UnknownIdTags
+    from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
+    from ocpp_events.service.id_tag_authorization import RegistryAuthorization
+
+    began = time.perf_counter()
+    copy = IdTagCopy(tags_file)
+    load_s = time.perf_counter() - began
+    chooser = random.Random(0)
+    requests = [TokenRequest(chooser.choice(tags), "CP-1", None) for _ in range(decisions)]
+    figures = {"load_s": round(load_s, 2)}
+    for name, policy in (("accept-all", FixedPolicy()),
+                         ("registry", RegistryAuthorization(copy, UnknownIdTags.REJECT))):
+        began = time.process_time()
+        for request in requests:
+            policy.authorize(request)
+        figures[f"{name}_us"] = round((time.process_time() - began) / decisions * 1e6, 2)
+    return figures
+
+
 def rss_mib(pid: int) -> float:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -126,9 +149,12 @@ def run_round(policy: str, args: argparse.Namespace, out: pathlib.Path, exchange
     return result
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+def report(results: list[dict[str, Any]], args: argparse.Namespace,
+           cost: dict[str, float]) -> str:
     lines = [f"{args.tags} tags, {args.stations} stations, {args.rate:g} Authorize/s for "
              f"{args.duration:g} s per round (after {args.warmup:g} s of warm-up)", "",
+             f"in process: copy loaded in {cost['load_s']} s; CPU per decision "
+             f"{cost['registry_us']} µs (accept-all {cost['accept-all_us']} µs)", "",
              "| round | policy | calls/s | failed | p50 / p99 / max ms | ready s | RSS MiB "
              "| statuses |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -163,16 +189,18 @@ def main() -> int:
     tags = [f"{secrets.token_hex(7).upper()}" for _ in range(args.tags)]  # 14-hex RFID UIDs
     tags_file = out / "gateway-id-tags.json"
     id_tags_file(tags_file, tags)
+    cost = decision_cost(tags_file, tags)
+    print(json.dumps(cost), flush=True)
     results = []
     with targets.bench_exchange(AMQP_URL, consume=True) as (exchange, _queue, _audits):
         for round_no in range(1, args.rounds + 1):
             for policy in ("accept-all", "registry"):
                 results.append(run_round(policy, args, out, exchange, tags, tags_file,
                                          round_no))
-    table = report(results, args)
+    table = report(results, args, cost)
     (out / "report.md").write_text(table + "\n")
     (out / "results.json").write_text(json.dumps(
-        {"command": sys.argv, "results": results}, indent=2))
+        {"command": sys.argv, "decision_cost": cost, "results": results}, indent=2))
     print(table)
     print(f"results in {out}")
     return 0 if all(r["failed"] == 0 for r in results) else 1
