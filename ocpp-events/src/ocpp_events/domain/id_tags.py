@@ -158,11 +158,8 @@ class IdTagState:
         """What the gateway keeps on disk (the snapshot's shape plus tombstones)."""
         return {"tags": [tag_document(t) for t in self.tags.values()],
                 "tombstones": dict(self.tombstones),
-                "active_charges": [
-                    {"id_tag": key, "revision": a.revision,
-                     "charges": [{"charging_station_id": c.station_id,
-                                  "transaction_id": c.transaction_id} for c in a.charges]}
-                    for key, a in self.charges.items()]}
+                "active_charges": [charges_document(key, active)
+                                   for key, active in self.charges.items()]}
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> IdTagState:
@@ -206,6 +203,13 @@ def tag_document(tag: IdTag) -> dict[str, Any]:
             "station_ids": sorted(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
             "budget_exhausted": tag.budget_exhausted}
+
+
+def charges_document(key: str, active: ActiveCharges) -> dict[str, Any]:
+    """A snapshot's `active_charges` entry (the id tag casefolded)."""
+    return {"id_tag": key, "revision": active.revision,
+            "charges": [{"charging_station_id": c.station_id,
+                         "transaction_id": c.transaction_id} for c in active.charges]}
 
 
 def _charges(items: Any) -> frozenset[ChargeRef]:

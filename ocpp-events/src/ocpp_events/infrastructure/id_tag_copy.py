@@ -1,6 +1,7 @@
 """The id tag registry copy: kept in memory, fed by `id-tag-registry.*` messages from the
 registry exchange (through the station registry adapter's queue, as a `RegistryFeed`) and kept
-in a file, so a restarted gateway answers the cards it knew while save-server is down."""
+in a file (`id_tag_file.py`), so a restarted gateway answers the cards it knew while
+save-server is down."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ import structlog
 
 from ocpp_events.domain.id_tags import (
     PREFIX,
+    SNAPSHOT,
     SNAPSHOT_REQUESTED,
     ActiveCharges,
     ChargeRef,
     IdTag,
-    IdTagState,
 )
 from ocpp_events.domain.ports import IdTagDirectory, IdTagListener
 from ocpp_events.domain.station_registry import InvalidRegistryEvent
-from ocpp_events.infrastructure import registry_file
+from ocpp_events.infrastructure import id_tag_file
 
 log = structlog.get_logger("ocpp_events.id_tags")
 
@@ -30,9 +31,9 @@ class IdTagCopy(IdTagDirectory):
     snapshot_requested = SNAPSHOT_REQUESTED
 
     def __init__(self, path: pathlib.Path | None = None) -> None:
-        self.state = registry_file.load(path, IdTagState.from_document, IdTagState)
+        self.state = id_tag_file.load(path)
         self.invalid_messages = 0
-        self._file = registry_file.RegistryFile(path)
+        self._file = id_tag_file.IdTagFile(path)
         self._listeners: list[IdTagListener] = []
 
     def get(self, id_tag: str) -> IdTag | None:
@@ -50,10 +51,12 @@ class IdTagCopy(IdTagDirectory):
     def on_change(self, listener: IdTagListener) -> None:
         self._listeners.append(listener)
 
-    def apply(self, event: dict[str, Any]) -> list[str]:
+    def apply(self, event: dict[str, Any], body: bytes | None = None) -> list[str]:
+        """Apply one event (`body`: the message it was parsed from, kept in the journal)."""
         changed = self.state.apply(event)
         if changed:
-            self._file.changed(self.state)
+            self._file.applied(body or json.dumps(event).encode(), self.state,
+                               whole=event.get("type") == SNAPSHOT)
             for listener in self._listeners:
                 try:
                     listener(changed)
@@ -68,11 +71,12 @@ class IdTagCopy(IdTagDirectory):
             event = json.loads(body)
             if not isinstance(event, dict):
                 raise InvalidRegistryEvent("not a JSON object")
-            return self.apply(event)
+            return self.apply(event, body)
         except (ValueError, InvalidRegistryEvent) as error:
             self.invalid_messages += 1
             log.error("id tag registry message dropped", error=str(error)[:300])
             return []
 
     async def flush(self) -> None:
-        await self._file.flush()
+        """Called when the feed closes: what is pending is written, the journal folded in."""
+        await self._file.close(self.state)

@@ -8,8 +8,6 @@ import contextlib
 import json
 import os
 import pathlib
-from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -18,27 +16,16 @@ from ocpp_events.domain.station_registry import InvalidRegistryEvent, RegistrySt
 log = structlog.get_logger("ocpp_events.registry")
 
 
-class Document(Protocol):
-    def to_document(self) -> dict[str, Any]: ...
-
-
-State = TypeVar("State", bound=Document)
-
-
-def load(path: pathlib.Path | None,
-         parse: Callable[[dict[str, Any]], State] = RegistryState.from_document,  # type: ignore[assignment]
-         empty: Callable[[], State] = RegistryState) -> State:  # type: ignore[assignment]
-    """The copy kept in `path` (the station registry's unless told otherwise), or an empty
-    one when there is no readable file."""
+def load(path: pathlib.Path | None) -> RegistryState:
     if path is None or not path.exists():
-        return empty()
+        return RegistryState()
     try:
-        state = parse(json.loads(path.read_text(encoding="utf-8")))
+        state = RegistryState.from_document(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError, InvalidRegistryEvent) as error:
-        log.error("registry file unreadable; starting from an empty copy",
+        log.error("registry file unreadable; starting from an empty registry",
                   path=str(path), error=str(error)[:300])
-        return empty()
-    log.info("registry copy loaded from file", path=str(path))
+        return RegistryState()
+    log.info("registry loaded from file", path=str(path), stations=len(state.stations))
     return state
 
 
@@ -58,14 +45,14 @@ class RegistryFile:
         self._pending: asyncio.Task[None] | None = None
         self._dirty = False
 
-    def changed(self, state: Document) -> None:
+    def changed(self, state: RegistryState) -> None:
         if self.path is None:
             return
         self._dirty = True
         if self._pending is None or self._pending.done():
             self._pending = asyncio.get_running_loop().create_task(self._save(state))
 
-    async def _save(self, state: Document) -> None:
+    async def _save(self, state: RegistryState) -> None:
         assert self.path is not None
         while self._dirty:
             await asyncio.sleep(self._delay)  # changes arriving together are written once
