@@ -135,9 +135,12 @@ class IdTagState:
         changed: list[str] = []
         listed: set[str] = set()
         for item in tags:
-            tag = parse_tag(item, _revision(item))
-            listed.add(tag_key(tag.id_tag))
-            changed += self._put(tag)
+            if not isinstance(item, dict):
+                raise InvalidRegistryEvent("an id tag must be a JSON object")
+            key, tag_revision = tag_key(_text(item, "id_tag")), _revision(item)
+            listed.add(key)
+            if tag_revision > self.revision_of(key):  # parsed only when newer (reconnections)
+                changed += self._put(parse_tag(item, tag_revision))
         for key in [k for k, t in self.tags.items() if k not in listed and t.revision <= revision]:
             del self.tags[key]  # gone by the snapshot's time
             self.tombstones[key] = revision
