@@ -135,12 +135,12 @@ def test_local_starts_add_to_and_local_stops_subtract_from_save_servers_view() -
     state, local = IdTagState(), LocalCharges()
     state.apply(active_charges("A", ("CP-1", "1"), revision=5))
     local.started("a", TWO, NOW)
-    assert local.running("a", state.active_charges("a")) == 2
-    assert local.running("a", state.active_charges("a"), excluded=TWO) == 1
+    assert local.running("a", state.active_charges("a"), NOW) == 2
+    assert local.running("a", state.active_charges("a"), NOW, excluded=TWO) == 1
     local.stopped("a", ONE)
-    assert local.running("a", state.active_charges("a")) == 1
+    assert local.running("a", state.active_charges("a"), NOW) == 1
     local.cancel_start("a", TWO)
-    assert local.running("a", state.active_charges("a")) == 0
+    assert local.running("a", state.active_charges("a"), NOW) == 0
 
 
 def test_save_servers_newer_view_takes_over_local_starts_and_stops() -> None:
@@ -150,16 +150,18 @@ def test_save_servers_newer_view_takes_over_local_starts_and_stops() -> None:
     state.apply(active_charges("A", ("CP-1", "1"), revision=5))  # lists the local start
     local.reconcile("a", state.active_charges("a"), NOW)
     assert (local.starts, local.stops, local.owners) == ({}, {}, {})
-    assert local.running("a", state.active_charges("a")) == 1
+    assert local.running("a", state.active_charges("a"), NOW) == 1
     local.stopped("a", ONE)  # seen here before save-server
     local.reconcile("a", state.active_charges("a"), NOW)  # save-server still lists it
-    assert local.running("a", state.active_charges("a")) == 0
+    assert local.running("a", state.active_charges("a"), NOW) == 0
 
 
 def test_a_local_start_save_server_never_lists_is_forgotten_after_a_while() -> None:
     local = LocalCharges()
     local.started("a", ONE, NOW)
     local.reconcile("a", None, NOW + STALE_AFTER)
-    assert local.running("a", None) == 1
-    local.reconcile("a", None, NOW + STALE_AFTER + timedelta(seconds=1))
-    assert local.running("a", None) == 0 and local.owner(ONE) is None
+    assert local.running("a", None, NOW + STALE_AFTER) == 1
+    later = NOW + STALE_AFTER + timedelta(seconds=1)
+    assert local.running("a", None, later) == 0  # without any newer view from save-server
+    local.reconcile("a", None, later)
+    assert local.starts == {} and local.owner(ONE) is None

@@ -217,6 +217,15 @@ async def test_v16_accept_policy_accepts_unknown_tags_and_flags_them_for_enrolme
     assert flags == [True, False, False]
 
 
+@pytest.mark.parametrize("policy", [[UnknownIdTags.ACCEPT]])
+async def test_v16_starts_of_unknown_tags_are_not_counted(cp16, tagged) -> None:
+    """They have no limit; save-server's view counts them once it enrolled the card."""
+    for _ in range(2):
+        answer = json.loads(await reply(cp16, "StartTransaction", start_16("NEW-CARD")))[2]
+        assert answer["idTagInfo"] == {"status": "Accepted"}
+    assert tagged.authorization.local.starts == {}
+
+
 # --- 2.0.1 -----------------------------------------------------------------------------------
 
 def token(id_token: str, kind: str = "ISO14443") -> dict[str, str]:

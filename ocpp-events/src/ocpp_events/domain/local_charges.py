@@ -5,7 +5,8 @@ the starts this gateway accepted since then and the stops it saw are added and s
 a second start on the same gateway is refused at once, not only after save-server caught up.
 A local start is forgotten once save-server lists it (save-server then tracks it) or, when
 save-server keeps not listing it, after `STALE_AFTER` (it was stopped elsewhere, or its
-StartTransaction never reached save-server); a local stop once save-server no longer lists it.
+StartTransaction never reached save-server; it stops counting then even if no newer view of
+the tag arrives); a local stop once save-server no longer lists it.
 Kept in memory only: after a restart save-server's copy (from the file and the snapshot) is the
 whole truth again within seconds.
 """
@@ -42,12 +43,13 @@ class LocalCharges:
     def owner(self, ref: ChargeRef) -> str | None:
         return self.owners.get(ref)
 
-    def running(self, key: str, server: ActiveCharges | None,
+    def running(self, key: str, server: ActiveCharges | None, now: datetime,
                 excluded: ChargeRef | None = None) -> int:
-        """save-server's charges of the tag, plus local starts, minus local stops (and minus
-        `excluded`, the charge being asked about)."""
+        """save-server's charges of the tag, plus local starts younger than `STALE_AFTER`,
+        minus local stops (and minus `excluded`, the charge being asked about)."""
         charges = set(server.charges) if server is not None else set()
-        charges.update(self.starts.get(key, ()))
+        charges.update(ref for ref, at in self.starts.get(key, {}).items()
+                       if now - at <= STALE_AFTER)
         charges.difference_update(self.stops.get(key, ()))
         charges.discard(excluded)  # type: ignore[arg-type]
         return len(charges)

@@ -27,12 +27,13 @@ class RegistryAuthorization(AuthorizationPolicy):
         directory.on_change(self._reconcile)
 
     def authorize(self, request: TokenRequest, charge: ChargeRef | None = None) -> Decision:
-        tag = self.directory.get(request.id_tag)
+        tag, now = self.directory.get(request.id_tag), self.clock.now()
         running = 0
         if tag is not None:
             running = self.local.running(tag_key(request.id_tag),
-                                         self.directory.active_charges(request.id_tag), charge)
-        return decide(request, tag, running, self.clock.now(), self.unknown)
+                                         self.directory.active_charges(request.id_tag), now,
+                                         charge)
+        return decide(request, tag, running, now, self.unknown)
 
     def charge_started(self, request: TokenRequest, charge: ChargeRef) -> None:
         self.local.started(tag_key(request.id_tag), charge, self.clock.now())

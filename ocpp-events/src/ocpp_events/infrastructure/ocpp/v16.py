@@ -57,7 +57,7 @@ class ChargePoint16(GatewayChargePoint):
         An accepted start counts against the tag's concurrent-charge limit at once."""
         transaction_id = self.services.transaction_ids.next_id(self.session.station_id)
         request, decision = self.authorize_token(id_tag)
-        if decision.accepted:
+        if decision.accepted and decision.known:  # unknown tags have no limit to count for
             self.charge_started(
                 request, ChargeRef(self.session.station_id, str(transaction_id.value)))
         await self.services.clock.sleep_until(transaction_id.usable_from)

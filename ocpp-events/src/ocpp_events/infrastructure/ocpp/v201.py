@@ -71,7 +71,7 @@ class ChargePoint201(GatewayChargePoint):
         if not id_token:
             return call_result.TransactionEvent()
         request, decision = self.authorize_token(id_token["id_token"], id_token["type"], charge)
-        if decision.accepted and event_type != "Ended":
+        if decision.accepted and decision.known and event_type != "Ended":
             self.charge_started(request, charge)
         return call_result.TransactionEvent(id_token_info=self._id_token_info(decision))
 
