@@ -310,3 +310,13 @@ async def test_v201_tokens_the_schema_refuses_get_a_call_error_and_no_event(
     answer = json.loads(await reply(cp201, "Authorize", {"idToken": id_token}))
     assert answer[:3] == [4, "id", code]
     assert notifier.events == []
+
+
+@pytest.mark.parametrize(("policy", "answer"), [
+    ([UnknownIdTags.ACCEPT], '[3,"id",{"idTokenInfo":{"status":"Accepted"}}]'),
+    ([UnknownIdTags.REJECT], '[3,"id",{"idTokenInfo":{"status":"Invalid"}}]'),
+])
+async def test_v201_no_authorization_token_is_an_unknown_card_never_enrolled(
+        cp201, notifier, answer) -> None:
+    assert await reply(cp201, "Authorize", {"idToken": token("", "NoAuthorization")}) == answer
+    assert notifier.events[0].authorization is None

@@ -179,7 +179,7 @@ class GatewayChargePoint(ChargePoint):
         """Answer an id token from the authorization policy; remembered for the event."""
         request = TokenRequest(id_tag, self.session.station_id, self._site_id(), token_type)
         decision = self.services.authorization.authorize(request, charge)
-        if decision.known is not None:
+        if decision.known is not None and id_tag:  # an empty token (NoAuthorization) is no card
             self._authorization = {"id_tag": id_tag, "known": decision.known,
                                    "unknown_accepted": decision.unknown_accepted}
         return request, decision
