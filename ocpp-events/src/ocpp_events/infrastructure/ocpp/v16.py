@@ -54,7 +54,8 @@ class ChargePoint16(GatewayChargePoint):
     async def on_start_transaction(self, id_tag: str,
                                    **_: Any) -> call_result.StartTransaction:
         """The id is answered no earlier than its own second (see domain.transaction_ids).
-        An accepted start counts against the tag's concurrent-charge limit at once."""
+        An accepted start counts against the tag's concurrent-charge limit at once, before any
+        await, so simultaneous starts on this gateway cannot both pass (see the race test)."""
         transaction_id = self.services.transaction_ids.next_id(self.session.station_id)
         request, decision = self.authorize_token(id_tag)
         if decision.accepted and decision.known:  # unknown tags have no limit to count for
