@@ -10,6 +10,7 @@ separately from the tag itself (its own revision).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,43 @@ class ActiveCharges:
     charges: frozenset[ChargeRef] = frozenset()
 
 
+@dataclass(frozen=True)
+class ParsedSnapshot:
+    """A snapshot validated, with its tags newer than the copy's parsed (`parse_snapshot`:
+    pure, so a big one can be parsed off the event loop and merged on it)."""
+
+    revision: int
+    listed: frozenset[str]  # casefolded tags it lists
+    tags: tuple[IdTag, ...]  # those newer than the copy held when parsing
+    charges: tuple[tuple[str, ActiveCharges], ...]
+
+
+def parse_snapshot(event: dict[str, Any],
+                   revision_of: Callable[[str], int] = lambda key: -1) -> ParsedSnapshot:
+    revision = _revision(event)
+    payload = event.get("payload")
+    tags = payload.get("tags") if isinstance(payload, dict) else None
+    charges = payload.get("active_charges") if isinstance(payload, dict) else None
+    if not isinstance(tags, list) or not isinstance(charges, list):
+        raise InvalidRegistryEvent("snapshot payload.tags and .active_charges must be lists")
+    listed: set[str] = set()
+    parsed: list[IdTag] = []
+    for item in tags:
+        if not isinstance(item, dict):
+            raise InvalidRegistryEvent("an id tag must be a JSON object")
+        key, tag_revision = tag_key(_text(item, "id_tag")), _revision(item)
+        listed.add(key)
+        if tag_revision > revision_of(key):  # parsed only when newer (reconnections)
+            parsed.append(parse_tag(item, tag_revision))
+    running = []
+    for item in charges:
+        if not isinstance(item, dict):
+            raise InvalidRegistryEvent("active_charges items must be objects")
+        running.append((tag_key(_text(item, "id_tag")),
+                        ActiveCharges(_revision(item), _charges(item.get("charges")))))
+    return ParsedSnapshot(revision, frozenset(listed), tuple(parsed), tuple(running))
+
+
 @dataclass
 class IdTagState:
     """Tags and save-server's active charges by casefolded id tag, with tombstones."""
@@ -77,13 +115,16 @@ class IdTagState:
         tag = self.tags.get(key)
         return tag.revision if tag is not None else self.tombstones.get(key, -1)
 
-    def apply(self, event: dict[str, Any]) -> list[str]:
-        """Apply one event (parsed JSON); return the casefolded tags it changed."""
+    def apply(self, event: dict[str, Any] | ParsedSnapshot) -> list[str]:
+        """Apply one event (parsed JSON, or a parsed snapshot); return the casefolded tags it
+        changed."""
+        if isinstance(event, ParsedSnapshot):
+            return self._merge_snapshot(event)
         kind = event.get("type")
         if kind == SNAPSHOT_REQUESTED:
             return []
         if kind == SNAPSHOT:
-            return self._apply_snapshot(event)
+            return self._merge_snapshot(parse_snapshot(event, self.revision_of))
         revision = _revision(event)
         payload = event.get("payload")
         if not isinstance(payload, dict):
@@ -110,11 +151,14 @@ class IdTagState:
         return [key]
 
     def _put_charges(self, item: dict[str, Any], revision: int) -> list[str]:
-        key = tag_key(_text(item, "id_tag"))
+        return self._put_active(tag_key(_text(item, "id_tag")),
+                                ActiveCharges(revision, _charges(item.get("charges"))))
+
+    def _put_active(self, key: str, active: ActiveCharges) -> list[str]:
         known = self.charges.get(key)
-        if known is not None and revision <= known.revision:
+        if known is not None and active.revision <= known.revision:
             return []
-        self._set_charges(key, ActiveCharges(revision, _charges(item.get("charges"))))
+        self._set_charges(key, active)
         return [key]
 
     def _set_charges(self, key: str, active: ActiveCharges | None) -> None:
@@ -125,34 +169,20 @@ class IdTagState:
             self.charges[key] = active
             self.owners.update(dict.fromkeys(active.charges, key))
 
-    def _apply_snapshot(self, event: dict[str, Any]) -> list[str]:
-        revision = _revision(event)
-        payload = event.get("payload")
-        tags = payload.get("tags") if isinstance(payload, dict) else None
-        charges = payload.get("active_charges") if isinstance(payload, dict) else None
-        if not isinstance(tags, list) or not isinstance(charges, list):
-            raise InvalidRegistryEvent("snapshot payload.tags and .active_charges must be lists")
+    def _merge_snapshot(self, snapshot: ParsedSnapshot) -> list[str]:
         changed: list[str] = []
-        listed: set[str] = set()
-        for item in tags:
-            if not isinstance(item, dict):
-                raise InvalidRegistryEvent("an id tag must be a JSON object")
-            key, tag_revision = tag_key(_text(item, "id_tag")), _revision(item)
-            listed.add(key)
-            if tag_revision > self.revision_of(key):  # parsed only when newer (reconnections)
-                changed += self._put(parse_tag(item, tag_revision))
-        for key in [k for k, t in self.tags.items() if k not in listed and t.revision <= revision]:
+        for tag in snapshot.tags:
+            changed += self._put(tag)
+        for key in [k for k, t in self.tags.items()
+                    if k not in snapshot.listed and t.revision <= snapshot.revision]:
             del self.tags[key]  # gone by the snapshot's time
-            self.tombstones[key] = revision
+            self.tombstones[key] = snapshot.revision
             changed.append(key)
-        with_charges: set[str] = set()
-        for item in charges:
-            if not isinstance(item, dict):
-                raise InvalidRegistryEvent("active_charges items must be objects")
-            with_charges.add(tag_key(_text(item, "id_tag")))
-            changed += self._put_charges(item, _revision(item))
+        with_charges = {key for key, _ in snapshot.charges}
+        for key, active in snapshot.charges:
+            changed += self._put_active(key, active)
         for key, known in list(self.charges.items()):
-            if key not in with_charges and known.revision <= revision:
+            if key not in with_charges and known.revision <= snapshot.revision:
                 self._set_charges(key, None)  # no running charge at the snapshot's time
                 changed.append(key)
         return sorted(set(changed))
