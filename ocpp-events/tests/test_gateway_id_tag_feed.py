@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from csms_embedded.broker import InProcessBroker
 from ocpp_events.infrastructure.amqp_registry import AmqpStationRegistry
 from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
 from ocpp_events.infrastructure.inprocess_registry import InProcessStationRegistry
-from ocpp_events.infrastructure.registry_fed import FileBackedRegistry
+from ocpp_events.infrastructure.registry_fed import OFF_LOOP_BYTES, FileBackedRegistry
 
 from .conftest import AMQP_URL, connect_rabbitmq, free_port
 from .id_tag_events import active_charges, removed, snapshot, tag, updated
@@ -63,6 +64,26 @@ class IdTagFeedContract:
         await self.publish(snapshot([{**tag("kept"), "revision": 11}], 12))
         await eventually(lambda: id_tags.get("gone") is None)
         assert id_tags.get("kept") is not None
+
+    async def test_a_big_snapshot_is_parsed_off_the_event_loop(self, fed) -> None:
+        _, id_tags = fed
+        threads: list[str] = []  # where messages of the snapshot's size were decoded
+        decode = id_tags.decode
+
+        def recording(body: bytes):
+            if len(body) >= OFF_LOOP_BYTES:
+                threads.append(threading.current_thread().name)
+            return decode(body)
+
+        id_tags.decode = recording  # type: ignore[method-assign]
+        tags = [{**tag(f"BIG-{n:05d}", group_id="APTO-1", site_ids=["site-a"]), "revision": n}
+                for n in range(1, 2001)]
+        event = snapshot(tags, 2001)
+        assert len(json.dumps(event)) > OFF_LOOP_BYTES
+        await self.publish(event)
+        await eventually(lambda: len(id_tags) == 2000)
+        assert id_tags.get("big-01234").group_id == "APTO-1"
+        assert len(threads) == 1 and threads[0] != threading.main_thread().name
 
     async def test_it_asks_for_both_snapshots_when_it_starts(self, tmp_path) -> None:
         await self.snapshot_requests()  # bind before the start

@@ -22,7 +22,11 @@ import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
-from ocpp_events.infrastructure.registry_fed import FileBackedRegistry, RegistryFeed
+from ocpp_events.infrastructure.registry_fed import (
+    OFF_LOOP_BYTES,
+    FileBackedRegistry,
+    RegistryFeed,
+)
 
 log = structlog.get_logger("ocpp_events.registry.amqp")
 
@@ -89,7 +93,11 @@ class AmqpStationRegistry(FileBackedRegistry):
             log.warning("registry snapshot not requested", error=repr(error))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self.deliver(message.routing_key or "", message.body)
+        routing_key = message.routing_key or ""
+        decoded = None
+        if len(message.body) >= OFF_LOOP_BYTES:  # a big snapshot: parsed in a worker thread
+            decoded = await asyncio.to_thread(self.decode_off_loop, routing_key, message.body)
+        self.deliver(routing_key, message.body, decoded)
         await message.ack()
 
     async def close(self) -> None:

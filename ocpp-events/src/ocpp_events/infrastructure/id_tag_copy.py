@@ -18,6 +18,8 @@ from ocpp_events.domain.id_tags import (
     ActiveCharges,
     ChargeRef,
     IdTag,
+    ParsedSnapshot,
+    parse_snapshot,
 )
 from ocpp_events.domain.ports import IdTagDirectory, IdTagListener
 from ocpp_events.domain.station_registry import InvalidRegistryEvent
@@ -51,12 +53,13 @@ class IdTagCopy(IdTagDirectory):
     def on_change(self, listener: IdTagListener) -> None:
         self._listeners.append(listener)
 
-    def apply(self, event: dict[str, Any], body: bytes | None = None) -> list[str]:
+    def apply(self, event: dict[str, Any] | ParsedSnapshot,
+              body: bytes | None = None) -> list[str]:
         """Apply one event (`body`: the message it was parsed from, kept in the journal)."""
         changed = self.state.apply(event)
+        whole = isinstance(event, ParsedSnapshot) or event.get("type") == SNAPSHOT
         if changed:
-            self._file.applied(body or json.dumps(event).encode(), self.state,
-                               whole=event.get("type") == SNAPSHOT)
+            self._file.applied(body or json.dumps(event).encode(), self.state, whole=whole)
             for listener in self._listeners:
                 try:
                     listener(changed)
@@ -64,13 +67,28 @@ class IdTagCopy(IdTagDirectory):
                     log.exception("id tag listener failed")
         return changed
 
-    def receive(self, body: bytes) -> list[str]:
-        """A message from the broker: applied, or counted and logged when it is outside the
-        contract (then dropped: redelivering it would never make it valid)."""
+    def decode(self, body: bytes) -> dict[str, Any] | ParsedSnapshot | Exception:
+        """The message parsed; a snapshot's newer tags too. Safe in a worker thread (reads the
+        copy only), so the adapters decode big messages off the event loop."""
         try:
             event = json.loads(body)
             if not isinstance(event, dict):
                 raise InvalidRegistryEvent("not a JSON object")
+            if event.get("type") == SNAPSHOT:
+                return parse_snapshot(event, self.state.revision_of)
+            return event
+        except (ValueError, InvalidRegistryEvent) as error:
+            return error
+
+    def receive(self, body: bytes,
+                decoded: dict[str, Any] | ParsedSnapshot | Exception | None = None) -> list[str]:
+        """A message from the broker (`decoded` when done already): applied, or counted and
+        logged when it is outside the contract (then dropped: redelivering it would never make
+        it valid)."""
+        event = self.decode(body) if decoded is None else decoded
+        try:
+            if isinstance(event, Exception):
+                raise event
             return self.apply(event, body)
         except (ValueError, InvalidRegistryEvent) as error:
             self.invalid_messages += 1

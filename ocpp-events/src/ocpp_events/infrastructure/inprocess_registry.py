@@ -56,11 +56,12 @@ class InProcessStationRegistry(FileBackedRegistry):
             message = self._broker.get(self.queue_name, timeout=self._poll_seconds)
             if message is None:
                 continue
+            decoded = self.decode_off_loop(message.routing_key, message.body)  # big: here
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._apply, message)
+                self._loop.call_soon_threadsafe(self._apply, message, decoded)
 
-    def _apply(self, message: Any) -> None:
-        self.deliver(message.routing_key, message.body)
+    def _apply(self, message: Any, decoded: object) -> None:
+        self.deliver(message.routing_key, message.body, decoded)
         self._broker.ack(self.queue_name, message)
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from ocpp_events.infrastructure import registry_file
 from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
 
 BINDING = "station-registry.#"
+OFF_LOOP_BYTES = 256 * 1024  # a feed's message this big is decoded in a worker thread
 
 
 class RegistryFeed(Protocol):
@@ -24,7 +25,11 @@ class RegistryFeed(Protocol):
     prefix: str  # e.g. "id-tag-registry."
     snapshot_requested: str  # routing key (and type) of its snapshot request
 
-    def receive(self, body: bytes) -> object: ...
+    def decode(self, body: bytes) -> object:
+        """Parse a message; may run in a worker thread (big messages: snapshots)."""
+
+    def receive(self, body: bytes, decoded: object = None) -> object:
+        """Apply a message, on the event loop (`decoded`: what `decode` returned)."""
 
     async def flush(self) -> None: ...
 
@@ -57,13 +62,23 @@ class FileBackedRegistry(InMemoryStationRegistry):
                    snapshot_request(self.instance_id, feed.snapshot_requested))
                   for feed in self.feeds)]
 
-    def deliver(self, routing_key: str, body: bytes) -> None:
+    def feed_for(self, routing_key: str) -> RegistryFeed | None:
+        return next((f for f in self.feeds if routing_key.startswith(f.prefix)), None)
+
+    def deliver(self, routing_key: str, body: bytes, decoded: object = None) -> None:
         """A message from the exchange, handed to the copy its routing key names."""
-        for feed in self.feeds:
-            if routing_key.startswith(feed.prefix):
-                feed.receive(body)
-                return
-        self.receive(body)
+        feed = self.feed_for(routing_key)
+        if feed is not None:
+            feed.receive(body, decoded)
+        else:
+            self.receive(body)
+
+    def decode_off_loop(self, routing_key: str, body: bytes) -> object:
+        """What a feed's big message decodes to (call it in a worker thread), else None."""
+        feed = self.feed_for(routing_key)
+        if feed is None or len(body) < OFF_LOOP_BYTES:
+            return None
+        return feed.decode(body)
 
     def _changed(self, station_ids: list[str]) -> None:
         self._file.changed(self.state)
