@@ -66,7 +66,8 @@ class Decision:
 def well_formed(id_tag: str) -> bool:
     """Printable ASCII without spaces, as RFID UIDs, eMAIDs, key codes and MAC addresses are;
     the lengths (20 in 1.6, 36 in 2.0.1) are the OCPP schemas' and refused before this."""
-    return bool(id_tag) and all("!" <= c <= "~" for c in id_tag)
+    return (bool(id_tag) and id_tag.isascii() and id_tag.isprintable()  # "!" ... "~"
+            and " " not in id_tag)
 
 
 def decide(request: TokenRequest, tag: IdTag | None, running: int, now: datetime,

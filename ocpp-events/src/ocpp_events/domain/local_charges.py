@@ -47,8 +47,11 @@ class LocalCharges:
                 excluded: ChargeRef | None = None) -> int:
         """save-server's charges of the tag, plus local starts younger than `STALE_AFTER`,
         minus local stops (and minus `excluded`, the charge being asked about)."""
+        starts, stops = self.starts.get(key), self.stops.get(key)
+        if not starts and not stops:  # the usual case: nothing local to add or subtract
+            return 0 if server is None else len(server.charges) - (excluded in server.charges)
         charges = set(server.charges) if server is not None else set()
-        charges.update(ref for ref, at in self.starts.get(key, {}).items()
+        charges.update(ref for ref, at in (starts or {}).items()
                        if now - at <= STALE_AFTER)
         charges.difference_update(self.stops.get(key, ()))
         charges.discard(excluded)  # type: ignore[arg-type]
