@@ -106,6 +106,7 @@ def test_only_an_unknown_tag_accepted_by_the_policy_is_flagged_for_enrolment() -
 @pytest.mark.parametrize(("token", "ok"), [
     ("04A2B3C4D5E6F7", True), ("NL-TNM-012204-5", True), ("a:b@c.d|e+f=g*h_i", True),
     ("", False), ("with space", False), ("tab\t", False), ("ação", False), ("~!", True),
+    ("del\x7f", False), ("nbsp\xa0", False), ("line\n", False),
 ])
 def test_well_formed_tokens_are_printable_ascii_without_spaces(token: str, ok: bool) -> None:
     assert well_formed(token) is ok
