@@ -165,3 +165,20 @@ def test_a_local_start_save_server_never_lists_is_forgotten_after_a_while() -> N
     assert local.running("a", None, later) == 0  # without any newer view from save-server
     local.reconcile("a", None, later)
     assert local.starts == {} and local.owner(ONE) is None
+
+
+def test_a_station_object_carries_its_site_or_none() -> None:
+    from ocpp_events.domain.station_registry import RegistryState
+
+    from .registry_events import registered
+
+    state = RegistryState()
+    with_site = registered("CP-s", 0)
+    with_site["payload"]["site_id"] = "site-a"
+    state.apply(with_site)
+    state.apply(registered("CP-n", 0))  # no site_id at all: null
+    assert (state.stations["CP-s"].site_id, state.stations["CP-n"].site_id) == ("site-a", None)
+    wrong = registered("CP-w", 0)
+    wrong["payload"]["site_id"] = 5
+    with pytest.raises(InvalidRegistryEvent):
+        state.apply(wrong)
