@@ -38,3 +38,12 @@ bench-auth-smoke:
 ## The outbox's cost on an API write, with and without it, same run (PostgreSQL).
 bench-outbox:
 	$(BENCH_PYTHON) -m bench.accounts.outbox
+
+.PHONY: bench-authorize bench-authorize-smoke
+
+## Authorize from the id tag copy (100,000 tags, 500 calls/s) vs accept-all, same run (issue 15).
+bench-authorize:
+	$(BENCH_PYTHON) -m bench.gateway.authorize_tags
+
+bench-authorize-smoke:
+	$(BENCH_PYTHON) -m bench.gateway.authorize_tags --tags 2000 --duration 3 --warmup 2 --rounds 1

@@ -173,6 +173,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
            "GATEWAY_HOST": "127.0.0.1", "SAVE_SERVER_HOST": "127.0.0.1",
            "LOG_LEVEL": args.log_level, "PYTHONUNBUFFERED": "1",
            "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
+           "GATEWAY_UNKNOWN_ID_TAGS": "accept",  # and so are their id tags
            **credentials.api_env()}
     admin_sql(f'CREATE DATABASE "{database}"')
     broker("declare", names)

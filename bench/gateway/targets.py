@@ -294,6 +294,7 @@ def gateway(log_dir: pathlib.Path, amqp_url: str, exchange: str, log_level: str,
         "AMQP_COMMAND_EXCHANGE": commands_exchange_name(exchange),
         "DATA_DIR": str(log_dir / "gateway-data"), "LOG_LEVEL": log_level,
         "GATEWAY_UNKNOWN_STATIONS": "auto-register",  # the simulated stations are unregistered
+        "GATEWAY_UNKNOWN_ID_TAGS": "accept",  # and so are their id tags
     })
     env.update(extra_env)
     argv = [sys.executable, "-m", "ocpp_events", "serve"]

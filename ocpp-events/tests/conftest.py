@@ -143,7 +143,8 @@ def gateway_settings(**overrides: Any) -> Settings:
                               "gateway_disconnect_retry_seconds": 0.5,
                               "gateway_validate_responses": True,
                               # Most tests are about the OCPP layer, not admission.
-                              "gateway_unknown_stations": "auto-register"}
+                              "gateway_unknown_stations": "auto-register",
+                              "gateway_unknown_id_tags": "accept"}
     values.update(overrides)
     return Settings(**values)
 
@@ -232,7 +233,7 @@ class GatewayProcess:
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.port),
                    GATEWAY_HTTP_PORT=str(self.http_port), LOG_LEVEL="WARNING",
                    AMQP_COMMAND_EXCHANGE=f"{self.exchange}.commands",
-                   GATEWAY_UNKNOWN_STATIONS="auto-register")
+                   GATEWAY_UNKNOWN_STATIONS="auto-register", GATEWAY_UNKNOWN_ID_TAGS="accept")
         env.update(self.extra_env)
         log_file = self.log_path.open("ab") if self.log_path else None
         self.process = await asyncio.create_subprocess_exec(

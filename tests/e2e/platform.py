@@ -122,7 +122,9 @@ def base_env(tmp: Path) -> dict[str, str]:
                 # The simulated chargers connect without credentials and nobody registers
                 # them (services mode refuses unknown stations by default; station admission
                 # has its own tests in ocpp-events/tests and tests/deploy).
-                "GATEWAY_UNKNOWN_STATIONS": "auto-register"})
+                "GATEWAY_UNKNOWN_STATIONS": "auto-register",
+                # nor their id tags (id tag decisions have their own tests in ocpp-events)
+                "GATEWAY_UNKNOWN_ID_TAGS": "accept"})
     return env
 
 

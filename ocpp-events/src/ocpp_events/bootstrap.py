@@ -12,10 +12,20 @@ import structlog
 
 from ocpp_events.config import Settings
 from ocpp_events.domain.admission import AdmissionPolicy, UnknownStations
-from ocpp_events.domain.authorization import FixedPolicy
+from ocpp_events.domain.authorization import (
+    AuthorizationPolicy,
+    FixedPolicy,
+    UnknownIdTags,
+)
 from ocpp_events.domain.flood_control import FloodPolicy
 from ocpp_events.domain.handshake_limits import FailedHandshakes, HandshakeLimit
-from ocpp_events.domain.ports import Clock, CommandInbox, Notifier, StationRegistry
+from ocpp_events.domain.ports import (
+    Clock,
+    CommandInbox,
+    IdTagDirectory,
+    Notifier,
+    StationRegistry,
+)
 from ocpp_events.domain.transaction_ids import TransactionIdAllocator
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
@@ -23,6 +33,7 @@ from ocpp_events.infrastructure.amqp_registry import AmqpStationRegistry
 from ocpp_events.infrastructure.handshake import HandshakeGuard
 from ocpp_events.infrastructure.heap import HeapFreezer
 from ocpp_events.infrastructure.http_server import HealthServer
+from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
 from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
 from ocpp_events.infrastructure.inprocess_registry import InProcessStationRegistry
@@ -34,6 +45,7 @@ from ocpp_events.infrastructure.tls import ServerTls
 from ocpp_events.infrastructure.websocket_server import OcppServer
 from ocpp_events.logs import configure_logging
 from ocpp_events.service.commands import CommandExecutor
+from ocpp_events.service.id_tag_authorization import RegistryAuthorization
 from ocpp_events.service.publishing import ConfirmedPublisher
 
 log = structlog.get_logger("ocpp_events")
@@ -43,6 +55,9 @@ _POLICY_STATUS = {"accept-all": "Accepted", "reject-all": "Invalid"}
 # What an id missing from the registry gets when GATEWAY_UNKNOWN_STATIONS is unset.
 SERVICES_UNKNOWN_STATIONS = "reject"
 EMBEDDED_UNKNOWN_STATIONS = "auto-register"  # `make run`: a newcomer's simulator just works
+# What an id tag missing from the registry gets when GATEWAY_UNKNOWN_ID_TAGS is unset.
+SERVICES_UNKNOWN_ID_TAGS = "reject"
+EMBEDDED_UNKNOWN_ID_TAGS = "accept"  # `make run`: any card charges and is flagged for enrolment
 
 
 @dataclass
@@ -91,10 +106,13 @@ class Gateway:
 def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = None,
                   command_inbox: CommandInbox | None = None,
                   station_registry: StationRegistry | None = None,
-                  unknown_stations: str = "reject") -> Gateway:
-    """`unknown_stations` is the mode's default when GATEWAY_UNKNOWN_STATIONS is unset."""
+                  unknown_stations: str = "reject", id_tags: IdTagDirectory | None = None,
+                  unknown_id_tags: str = SERVICES_UNKNOWN_ID_TAGS) -> Gateway:
+    """`unknown_stations` / `unknown_id_tags` are the mode's defaults when
+    GATEWAY_UNKNOWN_STATIONS / GATEWAY_UNKNOWN_ID_TAGS are unset."""
     clock = clock or Clock()
     metrics = GatewayMetrics()
+    id_tags = id_tags if id_tags is not None else IdTagCopy()
     if station_registry is None:  # (an empty registry is falsy: it has a length)
         station_registry = InMemoryStationRegistry()
     tls = _server_tls(settings)
@@ -105,7 +123,8 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
                                      metrics.observe_publish),
         transaction_ids=TransactionIdAllocator(clock),
         clock=clock,
-        authorization=FixedPolicy(_POLICY_STATUS[settings.gateway_authorize_policy]),
+        authorization=_authorization(settings, id_tags,
+                                     settings.gateway_unknown_id_tags or unknown_id_tags, clock),
         metrics=metrics,
         heartbeat_interval=settings.gateway_heartbeat_interval,
         data_transfer_vendors=vendors,
@@ -133,18 +152,42 @@ def build_gateway(settings: Settings, notifier: Notifier, clock: Clock | None = 
                                   settings.gateway_unknown_stations or unknown_stations,
                                   tls is not None)
     metrics.registry_stations.set_function(lambda: len(station_registry))
+    metrics.id_tags.set_function(lambda: len(id_tags))
     if tls is not None:
         metrics.tls_days_to_expiry.set_function(tls.days_to_expiry)
     health = HealthServer(settings.gateway_host, settings.gateway_http_port, metrics,
                           lambda: notifier.is_ready() and station_registry.is_ready()
                           and (command_inbox is None or command_inbox.is_ready()),
-                          lambda: _readiness_details(station_registry, tls))
+                          lambda: _readiness_details(station_registry, tls, id_tags))
     commands = CommandExecutor(ocpp.registry, services.publisher, clock,
                                settings.gateway_instance_id)
     heap = HeapFreezer(settings.gateway_gc_freeze_interval, lambda: len(ocpp.registry))
     loop_lag = LoopLagProbe(LOOP_LAG_PROBE_INTERVAL, metrics.loop_lag.observe)
     return Gateway(settings, notifier, services, ocpp, health, commands, heap, loop_lag,
                    station_registry, tls)
+
+
+def _authorization(settings: Settings, id_tags: IdTagDirectory, unknown: str,
+                   clock: Clock) -> AuthorizationPolicy:
+    policy = settings.gateway_authorize_policy
+    if policy == "registry":
+        return RegistryAuthorization(id_tags, UnknownIdTags(unknown), clock)
+    return FixedPolicy(_POLICY_STATUS[policy])
+
+
+def _announce_unknown_id_tag_policy(settings: Settings, policy: str, printed: bool) -> None:
+    """Like the station policy: embedded mode prints it, services mode logs it."""
+    if policy == "reject" or settings.gateway_authorize_policy != "registry":
+        if settings.gateway_authorize_policy == "accept-all":
+            log.warning("every id tag is accepted (GATEWAY_AUTHORIZE_POLICY=accept-all)")
+        return
+    message = ("unknown id tags are accepted (GATEWAY_UNKNOWN_ID_TAGS=accept): any card "
+               "charges and is flagged for enrolment; set GATEWAY_UNKNOWN_ID_TAGS=reject to "
+               "refuse them")
+    if printed:
+        print(f"WARNING: {message}.", flush=True)
+    else:
+        log.warning(message)
 
 
 def _server_tls(settings: Settings) -> ServerTls | None:
@@ -169,9 +212,11 @@ def _handshake_guard(settings: Settings, registry: StationRegistry, metrics: Gat
         metrics, ocpp.publish_in_background, clock.now, tls)
 
 
-def _readiness_details(registry: StationRegistry, tls: ServerTls | None) -> list[str]:
+def _readiness_details(registry: StationRegistry, tls: ServerTls | None,
+                       id_tags: IdTagDirectory) -> list[str]:
     lines = [f"registry: {len(registry)} stations, "
-             f"{'receiving changes' if registry.is_ready() else 'not receiving changes'}"]
+             f"{'receiving changes' if registry.is_ready() else 'not receiving changes'}",
+             f"id tags: {len(id_tags)}"]
     if tls is not None:
         lines.append(f"tls certificate expires at {tls.expires_at.isoformat()} "
                      f"({tls.days_to_expiry():.1f} days)")
@@ -210,13 +255,19 @@ class EmbeddedGateway:
                                      require_routed=self.settings.gateway_require_routed)
         inbox = InProcessCommandInbox(broker, self.settings.amqp_command_exchange,
                                       self.settings.gateway_instance_id)
+        id_tags = IdTagCopy(self.settings.gateway_id_tags_file
+                            or pathlib.Path(data_dir) / "gateway-id-tags.json")
         registry = InProcessStationRegistry(
             broker, self.settings.registry_exchange, self.settings.gateway_instance_id,
-            self.settings.gateway_registry_file or pathlib.Path(data_dir) / "gateway-registry.json")
+            self.settings.gateway_registry_file or pathlib.Path(data_dir) / "gateway-registry.json",
+            feeds=[id_tags])
         policy = self.settings.gateway_unknown_stations or EMBEDDED_UNKNOWN_STATIONS
+        tag_policy = self.settings.gateway_unknown_id_tags or EMBEDDED_UNKNOWN_ID_TAGS
         self.gateway = build_gateway(self.settings, notifier, command_inbox=inbox,
-                                     station_registry=registry, unknown_stations=policy)
+                                     station_registry=registry, unknown_stations=policy,
+                                     id_tags=id_tags, unknown_id_tags=tag_policy)
         _announce_unknown_station_policy(policy, printed=True)
+        _announce_unknown_id_tag_policy(self.settings, tag_policy, printed=True)
         self._stopped = False
 
     async def start(self) -> None:
@@ -242,12 +293,17 @@ async def run_services(settings: Settings) -> None:
                             require_routed=settings.gateway_require_routed)
     inbox = AmqpCommandInbox(settings.amqp_url, settings.amqp_command_exchange,
                              settings.gateway_instance_id)
+    id_tags = IdTagCopy(settings.id_tags_file)
     registry = AmqpStationRegistry(settings.amqp_url, settings.registry_exchange,
-                                   settings.gateway_instance_id, settings.registry_file)
+                                   settings.gateway_instance_id, settings.registry_file,
+                                   feeds=[id_tags])
     gateway = build_gateway(settings, notifier, command_inbox=inbox,
-                            station_registry=registry, unknown_stations=SERVICES_UNKNOWN_STATIONS)
+                            station_registry=registry, unknown_stations=SERVICES_UNKNOWN_STATIONS,
+                            id_tags=id_tags)
     _announce_unknown_station_policy(
         settings.gateway_unknown_stations or SERVICES_UNKNOWN_STATIONS, printed=False)
+    _announce_unknown_id_tag_policy(
+        settings, settings.gateway_unknown_id_tags or SERVICES_UNKNOWN_ID_TAGS, printed=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -23,7 +23,12 @@ class Settings(BaseSettings):
     gateway_ping_timeout: float = Field(20.0, ge=0)  # 0 waits for pongs forever
     gateway_compression: Literal["off", "deflate"] = "off"
     gateway_publish_timeout: float = Field(5.0, gt=0)
-    gateway_authorize_policy: Literal["accept-all", "reject-all"] = "accept-all"
+    # Id tags (ocpp-events/README.md, "Id tags"): answered from the id tag registry copy, or the
+    # same status for all (the benchmarks' baseline); what an unknown tag gets (unset: reject
+    # in services mode, accept in embedded mode); the copy's file.
+    gateway_authorize_policy: Literal["registry", "accept-all", "reject-all"] = "registry"
+    gateway_unknown_id_tags: Literal["reject", "accept"] | None = None
+    gateway_id_tags_file: pathlib.Path | None = None  # unset: $DATA_DIR/gateway-id-tags.json
     gateway_require_routed: bool = True
     gateway_data_transfer_vendors: str = ""  # comma-separated vendorIds answered "Accepted"
     gateway_close_timeout: float = Field(5.0, gt=0)
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def registry_file(self) -> pathlib.Path:
         return self.gateway_registry_file or self.data_dir / "gateway-registry.json"
+
+    @property
+    def id_tags_file(self) -> pathlib.Path:
+        return self.gateway_id_tags_file or self.data_dir / "gateway-id-tags.json"
 
     @property
     def path_prefix(self) -> str:

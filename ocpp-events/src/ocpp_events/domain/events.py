@@ -44,15 +44,18 @@ class Event:
     payload: dict[str, Any]
     response: dict[str, Any] | None
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # How the id token of the call was answered (docs/events.md, "authorization"); only on
+    # calls answered from the id tag registry copy.
+    authorization: dict[str, Any] | None = None
 
     @classmethod
     def for_call(
         cls, *, station_id: str, ocpp_version: str, connection_id: str, message_id: str,
         action: str, received_at: datetime, payload: dict[str, Any],
-        response: dict[str, Any] | None,
+        response: dict[str, Any] | None, authorization: dict[str, Any] | None = None,
     ) -> Event:
         return cls(event_type_for(action), station_id, ocpp_version, connection_id, message_id,
-                   action, received_at, payload, response)
+                   action, received_at, payload, response, authorization=authorization)
 
     @classmethod
     def connect(
@@ -74,6 +77,12 @@ class Event:
                    {"close_code": close_code, "reason": reason}, None)
 
     def to_dict(self) -> dict[str, Any]:
+        document = self._envelope()
+        if self.authorization is not None:
+            document["authorization"] = self.authorization
+        return document
+
+    def _envelope(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "type": self.type,

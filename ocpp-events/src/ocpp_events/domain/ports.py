@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from ocpp_events.domain.command_events import CommandReply, CommandRequest
 from ocpp_events.domain.events import Event
+from ocpp_events.domain.id_tags import ActiveCharges, ChargeRef, IdTag
 from ocpp_events.domain.station_registry import RegisteredStation
 
 
@@ -112,3 +113,32 @@ class Clock:
         delay = (moment - self.now()).total_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+IdTagListener = Callable[[list[str]], None]
+
+
+class IdTagDirectory(abc.ABC):
+    """The gateway's local copy of the id tag registry, read at every Authorize / start.
+
+    Memory lookups only (no call to save-server per message); fed by `id-tag-registry.*`
+    events and kept on disk by the broker-fed adapter. Listeners hear the casefolded id tags
+    each change touched, after the change is visible.
+    """
+
+    @abc.abstractmethod
+    def get(self, id_tag: str) -> IdTag | None: ...
+
+    @abc.abstractmethod
+    def active_charges(self, id_tag: str) -> ActiveCharges | None:
+        """save-server's view of the tag's running charges (None: none known)."""
+
+    @abc.abstractmethod
+    def owner(self, charge: ChargeRef) -> str | None:
+        """The casefolded id tag save-server lists `charge` under, if any."""
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def on_change(self, listener: IdTagListener) -> None: ...

@@ -62,6 +62,7 @@ class RegisteredStation:
     ocpp_version: str | None = None  # the only version it may speak, when set
     passwords: tuple[PasswordHash, ...] = ()
     certificate_organization: str | None = None  # expected O; None: the gateway's setting
+    site_id: str | None = None  # where its id tags' site restrictions are checked
 
     def password_matching(self, password: bytes, moment: datetime) -> PasswordHash | None:
         for candidate in self.passwords:
@@ -153,11 +154,15 @@ def parse_station(item: Any, revision: int) -> RegisteredStation:
         raise InvalidRegistryEvent(f"unknown ocpp_version {version!r}")
     certificate = item.get("certificate") or {}
     organization = certificate.get("organization") if isinstance(certificate, dict) else None
+    site_id = item.get("site_id")
+    if site_id is not None and not isinstance(site_id, str):
+        raise InvalidRegistryEvent("site_id must be a string or null")
     return RegisteredStation(
         station_id=_text(item, "charging_station_id"), security_profile=profile,
         revision=revision, enabled=bool(item.get("enabled", True)), ocpp_version=version,
         passwords=tuple(_password(p) for p in item.get("passwords") or ()),
-        certificate_organization=organization if isinstance(organization, str) else None)
+        certificate_organization=organization if isinstance(organization, str) else None,
+        site_id=site_id or None)
 
 
 def station_document(station: RegisteredStation) -> dict[str, Any]:
@@ -171,6 +176,7 @@ def station_document(station: RegisteredStation) -> dict[str, Any]:
                        "valid_until": rfc3339(p.valid_until) if p.valid_until else None}
                       for p in station.passwords],
         "certificate": {"organization": station.certificate_organization},
+        "site_id": station.site_id,
     }
 
 

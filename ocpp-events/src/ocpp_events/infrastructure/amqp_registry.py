@@ -1,8 +1,9 @@
 """The station registry fed from RabbitMQ (aio-pika).
 
 Each gateway binds a queue of its own (exclusive, auto-delete: no leftovers when it dies) to
-`station-registry.#` on the events exchange, then publishes `station-registry.snapshot-
-requested`; save-server answers with a whole-registry snapshot. The snapshot is asked again
+`station-registry.#` (and each feed's prefix, e.g. `id-tag-registry.#`) on the registry
+exchange, then publishes `station-registry.snapshot-requested` (and each feed's request);
+save-server answers with a whole-registry snapshot. The snapshot is asked again
 after every reconnection, because changes published while this gateway was cut off went to a
 queue that no longer existed. Until an answer comes the copy from the file is used: a gateway
 restarted while save-server is down keeps admitting the stations it knew.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -20,16 +22,20 @@ import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
-from ocpp_events.domain.station_registry import SNAPSHOT_REQUESTED
-from ocpp_events.infrastructure.registry_fed import BINDING, FileBackedRegistry, snapshot_request
+from ocpp_events.infrastructure.registry_fed import (
+    OFF_LOOP_BYTES,
+    FileBackedRegistry,
+    RegistryFeed,
+)
 
 log = structlog.get_logger("ocpp_events.registry.amqp")
 
 
 class AmqpStationRegistry(FileBackedRegistry):
     def __init__(self, url: str, exchange: str, instance_id: str,
-                 path: pathlib.Path | None, reconnect_interval: float = 1.0) -> None:
-        super().__init__(path, instance_id)
+                 path: pathlib.Path | None, reconnect_interval: float = 1.0,
+                 feeds: Sequence[RegistryFeed] = ()) -> None:
+        super().__init__(path, instance_id, feeds)
         self._url, self._exchange_name = url, exchange
         self._reconnect_interval = reconnect_interval
         self._connection: AbstractRobustConnection | None = None
@@ -58,7 +64,8 @@ class AmqpStationRegistry(FileBackedRegistry):
                 exchange = await channel.declare_exchange(
                     self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
                 queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-                await queue.bind(exchange, BINDING)
+                for binding in self.bindings():
+                    await queue.bind(exchange, binding)
                 await queue.consume(self._on_message)
                 break
             except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
@@ -78,15 +85,19 @@ class AmqpStationRegistry(FileBackedRegistry):
             return
         try:
             exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
-            await exchange.publish(
-                aio_pika.Message(snapshot_request(self.instance_id),
-                                 content_type="application/json"),
-                routing_key=SNAPSHOT_REQUESTED)
+            for routing_key, body in self.snapshot_requests():
+                await exchange.publish(
+                    aio_pika.Message(body, content_type="application/json"),
+                    routing_key=routing_key)
         except Exception as error:  # the file's copy stays in use; asked again on reconnect
             log.warning("registry snapshot not requested", error=repr(error))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self.receive(message.body)
+        routing_key = message.routing_key or ""
+        decoded = None
+        if len(message.body) >= OFF_LOOP_BYTES:  # a big snapshot: parsed in a worker thread
+            decoded = await asyncio.to_thread(self.decode_off_loop, routing_key, message.body)
+        self.deliver(routing_key, message.body, decoded)
         await message.ack()
 
     async def close(self) -> None:

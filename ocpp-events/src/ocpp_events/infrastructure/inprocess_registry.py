@@ -1,5 +1,6 @@
-"""The station registry fed from csms_embedded's in-process broker: same binding
-(`station-registry.#` on the events exchange), same snapshot request, same file."""
+"""The station registry fed from csms_embedded's in-process broker: same bindings
+(`station-registry.#` and the feeds' on the registry exchange), same snapshot requests, same
+file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import asyncio
 import contextlib
 import pathlib
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ocpp_events.domain.station_registry import SNAPSHOT_REQUESTED
-from ocpp_events.infrastructure.registry_fed import BINDING, FileBackedRegistry, snapshot_request
+from ocpp_events.infrastructure.registry_fed import FileBackedRegistry, RegistryFeed
 
 
 class RegistryBroker(Protocol):
@@ -28,8 +29,9 @@ class InProcessStationRegistry(FileBackedRegistry):
     event loop, which applies it and then acknowledges it."""
 
     def __init__(self, broker: RegistryBroker, exchange: str, instance_id: str,
-                 path: pathlib.Path | None, poll_seconds: float = 0.5) -> None:
-        super().__init__(path, instance_id)
+                 path: pathlib.Path | None, poll_seconds: float = 0.5,
+                 feeds: Sequence[RegistryFeed] = ()) -> None:
+        super().__init__(path, instance_id, feeds)
         self._broker, self._exchange = broker, exchange
         self.queue_name = f"station-registry.gateway.{instance_id}"
         self._poll_seconds = poll_seconds
@@ -39,13 +41,14 @@ class InProcessStationRegistry(FileBackedRegistry):
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._broker.declare_queue(self.queue_name, [(self._exchange, BINDING)])
+        self._broker.declare_queue(self.queue_name,
+                                   [(self._exchange, binding) for binding in self.bindings()])
         self._thread = threading.Thread(target=self._receive, name="gateway-registry",
                                         daemon=True)
         self._thread.start()
-        self._broker.publish(self._exchange, SNAPSHOT_REQUESTED,
-                             snapshot_request(self.instance_id),
-                             properties={"content_type": "application/json"})
+        for routing_key, body in self.snapshot_requests():
+            self._broker.publish(self._exchange, routing_key, body,
+                                 properties={"content_type": "application/json"})
 
     def _receive(self) -> None:
         assert self._loop is not None
@@ -53,11 +56,12 @@ class InProcessStationRegistry(FileBackedRegistry):
             message = self._broker.get(self.queue_name, timeout=self._poll_seconds)
             if message is None:
                 continue
+            decoded = self.decode_off_loop(message.routing_key, message.body)  # big: here
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._apply, message)
+                self._loop.call_soon_threadsafe(self._apply, message, decoded)
 
-    def _apply(self, message: Any) -> None:
-        self.receive(message.body)
+    def _apply(self, message: Any, decoded: object) -> None:
+        self.deliver(message.routing_key, message.body, decoded)
         self._broker.ack(self.queue_name, message)
 
     async def close(self) -> None:

@@ -42,6 +42,9 @@ class GatewayMetrics:
         self.registry_stations = Gauge(
             "ocpp_gateway_registry_stations", "Stations in this gateway's copy of the "
             "registry.", registry=self.registry)
+        self.id_tags = Gauge(
+            "ocpp_gateway_id_tags", "Id tags in this gateway's copy of the id tag registry.",
+            registry=self.registry)
         self.tls_days_to_expiry = Gauge(
             "ocpp_gateway_tls_certificate_days_to_expiry", "Days until the server "
             "certificate expires (absent without TLS).", registry=self.registry)

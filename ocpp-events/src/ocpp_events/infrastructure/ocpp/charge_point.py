@@ -21,8 +21,10 @@ from ocpp.charge_point import (
 from ocpp.exceptions import GenericError, InternalError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 
+from ocpp_events.domain.authorization import Decision, TokenRequest
 from ocpp_events.domain.events import Event, rfc3339
 from ocpp_events.domain.flood_control import Admission, FloodGuard
+from ocpp_events.domain.id_tags import ChargeRef
 from ocpp_events.domain.ports import PublishFailed
 from ocpp_events.infrastructure.ocpp.errors import error_code
 from ocpp_events.infrastructure.ocpp.framing import (
@@ -75,6 +77,10 @@ class GatewayChargePoint(ChargePoint):
         self._closing = False
         self.pending = False  # an unknown station admitted under the `pending` policy
         self.flood_close: asyncio.Task[None] | None = None
+        # Per call (calls on one connection are answered one at a time): how its id token
+        # was answered, for the event, and what to undo when the event is not confirmed.
+        self._authorization: dict[str, Any] | None = None
+        self._unconfirmed: list[tuple[TokenRequest, ChargeRef]] = []
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         if self._closing:  # closed for flooding: frames still buffered are not answered
@@ -136,9 +142,11 @@ class GatewayChargePoint(ChargePoint):
         """The frame to send back for `call`, after its event was confirmed."""
         metric_action = call.action if call.action in self.known_actions else "unknown"
         count = self.services.metrics.count_call
+        self._authorization, self._unconfirmed = None, []
         try:
             response = await self._response_payload(call)
         except OCPPError as error:
+            self._undo_starts()
             count(metric_action, "rejected")
             log.info("call rejected", message_id=call.unique_id, action=call.action,
                      error=error.code, cause=error.details)
@@ -146,15 +154,17 @@ class GatewayChargePoint(ChargePoint):
         except Exception:
             count(metric_action, "error")
             log.exception("handler failed", message_id=call.unique_id, action=call.action)
+            self._undo_starts()
             return self._call_error(call.unique_id, InternalError())
         event = Event.for_call(
             station_id=self.session.station_id, ocpp_version=self._ocpp_version,
             connection_id=self.session.connection_id, message_id=call.unique_id,
             action=call.action, received_at=received_at, payload=call.payload,
-            response=response)
+            response=response, authorization=self._authorization)
         try:
             await self.services.publisher.publish(event)
         except PublishFailed as failure:
+            self._undo_starts()
             count(metric_action, "publish_failed")
             log.warning("event not confirmed; answering InternalError",
                         message_id=call.unique_id, action=call.action, cause=str(failure))
@@ -163,6 +173,35 @@ class GatewayChargePoint(ChargePoint):
                 details={"cause": "broker unavailable"}))
         count(metric_action, "accepted")
         return CallResult(call.unique_id, response).to_json()
+
+    def authorize_token(self, id_tag: str, token_type: str | None = None,
+                        charge: ChargeRef | None = None) -> tuple[TokenRequest, Decision]:
+        """Answer an id token from the authorization policy; remembered for the event."""
+        request = TokenRequest(id_tag, self.session.station_id, self._site_id(), token_type)
+        decision = self.services.authorization.authorize(request, charge)
+        if decision.known is not None and id_tag:  # an empty token (NoAuthorization) is no card
+            self._authorization = {"id_tag": id_tag, "known": decision.known,
+                                   "unknown_accepted": decision.unknown_accepted}
+        return request, decision
+
+    def charge_started(self, request: TokenRequest, charge: ChargeRef) -> None:
+        """Counted against the tag's limit now; taken back if the event is not confirmed."""
+        self.services.authorization.charge_started(request, charge)
+        self._unconfirmed.append((request, charge))
+
+    def charge_stopped(self, transaction_id: str, id_tag: str | None) -> None:
+        self.services.authorization.charge_stopped(
+            ChargeRef(self.session.station_id, transaction_id), id_tag)
+
+    def _undo_starts(self) -> None:
+        for request, charge in self._unconfirmed:
+            self.services.authorization.start_not_confirmed(request, charge)
+        self._unconfirmed = []
+
+    def _site_id(self) -> str | None:
+        registry = self.services.station_registry
+        station = registry.get(self.session.station_id) if registry is not None else None
+        return station.site_id if station is not None else None
 
     async def _response_payload(self, call: Call) -> dict[str, Any]:
         handlers = self.route_map.get(call.action)

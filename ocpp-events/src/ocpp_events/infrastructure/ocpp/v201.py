@@ -16,7 +16,12 @@ from ocpp.v201.enums import (
     RegistrationStatusEnumType,
 )
 
+from ocpp_events.domain.authorization import Decision
+from ocpp_events.domain.events import rfc3339
+from ocpp_events.domain.id_tags import ChargeRef
 from ocpp_events.infrastructure.ocpp.charge_point import GatewayChargePoint
+
+GROUP_ID_TOKEN_MAX = 36  # IdTokenType.idToken
 
 
 class ChargePoint201(GatewayChargePoint):
@@ -25,8 +30,13 @@ class ChargePoint201(GatewayChargePoint):
     _call_result = call_result
     known_actions = frozenset(action.value for action in Action)
 
-    def _id_token_info(self, id_token: dict[str, Any]) -> dict[str, str]:
-        return {"status": self.services.authorization.status_for(str(id_token.get("id_token")))}
+    def _id_token_info(self, decision: Decision) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": decision.status.for_version(self._ocpp_version)}
+        if decision.group_id and len(decision.group_id) <= GROUP_ID_TOKEN_MAX:
+            info["group_id_token"] = {"id_token": decision.group_id, "type": "Central"}
+        if decision.expires_at is not None:
+            info["cache_expiry_date_time"] = rfc3339(decision.expires_at)
+        return info
 
     @on(Action.boot_notification)
     def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
@@ -45,14 +55,25 @@ class ChargePoint201(GatewayChargePoint):
 
     @on(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **_: Any) -> call_result.Authorize:
-        return call_result.Authorize(id_token_info=self._id_token_info(id_token))
+        _, decision = self.authorize_token(id_token["id_token"], id_token["type"])
+        return call_result.Authorize(id_token_info=self._id_token_info(decision))
 
     @on(Action.transaction_event)
-    def on_transaction_event(self, id_token: dict[str, Any] | None = None,
+    def on_transaction_event(self, event_type: str, transaction_info: dict[str, Any],
+                             id_token: dict[str, Any] | None = None,
                              **_: Any) -> call_result.TransactionEvent:
-        """idTokenInfo is sent back only when the request carried an idToken."""
-        info = self._id_token_info(id_token) if id_token else None
-        return call_result.TransactionEvent(id_token_info=info)
+        """idTokenInfo is sent back only when the request carried an idToken. Ended frees
+        the charge's place; an accepted token on Started/Updated counts the charge against
+        the tag's limit (the charge itself is not counted when deciding)."""
+        charge = ChargeRef(self.session.station_id, transaction_info["transaction_id"])
+        if event_type == "Ended":
+            self.charge_stopped(charge.transaction_id, id_token and id_token["id_token"])
+        if not id_token:
+            return call_result.TransactionEvent()
+        request, decision = self.authorize_token(id_token["id_token"], id_token["type"], charge)
+        if decision.accepted and decision.known and event_type != "Ended":
+            self.charge_started(request, charge)
+        return call_result.TransactionEvent(id_token_info=self._id_token_info(decision))
 
     @on(Action.meter_values)
     def on_meter_values(self, **_: Any) -> call_result.MeterValues:
