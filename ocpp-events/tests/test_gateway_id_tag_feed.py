@@ -24,7 +24,7 @@ from ocpp_events.infrastructure.registry_fed import OFF_LOOP_BYTES, FileBackedRe
 from .conftest import AMQP_URL, connect_rabbitmq, free_port
 from .id_tag_events import active_charges, removed, snapshot, tag, updated
 from .registry_events import registered
-from .test_gateway_registry_contract import TIME_FACTOR, eventually
+from .contract.test_gateway_registry_contract import TIME_FACTOR, eventually
 
 
 class IdTagFeedContract:
