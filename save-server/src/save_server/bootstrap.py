@@ -136,7 +136,14 @@ class Container:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus))
+                          self.station_commands(command_bus), self.id_tags())
+
+    def id_tags(self) -> Any:
+        """The id tag service (infrastructure/id_tags), on this container's database."""
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+        from save_server.service.id_tags import IdTagService
+        return IdTagService(SqlIdTagStore(self.engine, on_commit=self._outbox_wake.set),
+                            default_timezone=self.settings.report_default_timezone)
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
