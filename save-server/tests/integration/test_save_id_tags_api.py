@@ -52,8 +52,8 @@ def test_a_tag_is_created_read_changed_and_deleted_with_its_events(
     group = f"G{card[1:]}"
     assert client.post("/id-tag-groups", json={"group_id": group, "label": "Apto 302",
                                                 "monthly_budget_kwh": 100}).status_code == 201
-    made = client.post("/id-tags", json={"id_tag": card, "group_id": group,
-                                         "holder": "Ana", "expires_at": "2027-01-01T00:00:00-03:00"})
+    made = client.post("/id-tags", json={"id_tag": card, "group_id": group, "holder": "Ana",
+                                         "expires_at": "2027-01-01T00:00:00-03:00"})
     assert made.status_code == 201, made.text
     assert made.json()["expires_at"] == "2027-01-01T03:00:00Z"
     assert client.get(f"/id-tags/{card.lower()}").json()["holder"] == "Ana"
