@@ -275,6 +275,11 @@ def run_api(settings: Settings | None = None) -> None:
             admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
                                       f"{settings.save_server_queue}.registry-admissions",
                                       container.access_control().registry, stop)
+            from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+            id_tag_consumer.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
+                                           settings.resolved_registry_exchange,
+                                           settings.save_server_queue, container.id_tags(),
+                                           stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -393,7 +398,9 @@ class EmbeddedSaveServer:
         self.settings = (settings or Settings()).model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
-        self.consumes = (self.settings.save_server_queue, self._admissions_queue)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        self.consumes = (self.settings.save_server_queue, self._admissions_queue,
+                         *id_tag_consumer.queues(self.settings.save_server_queue))
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -426,6 +433,10 @@ class EmbeddedSaveServer:
         admitted = admissions.serve_embedded(broker, settings.amqp_exchange,
                                              self._admissions_queue,
                                              container.access_control().registry, self._stop)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        id_tag_threads = id_tag_consumer.serve_embedded(
+            broker, settings.amqp_exchange, settings.resolved_registry_exchange,
+            settings.save_server_queue, container.id_tags(), self._stop)
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -435,7 +446,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted]
+                         admitted, *id_tag_threads]
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:
