@@ -89,6 +89,19 @@ def next_revision(db: Connection) -> int:
     return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
 
 
+def publish_active_charges(db: Connection, keys: set[str]) -> None:
+    """`id-tag-registry.active-charges` for each registered tag among `keys` whose charges
+    started or ended in this transaction (the worker's unit of work calls it before commit)."""
+    if not keys:
+        return
+    registered = db.execute(select(id_tags.c.token_key, id_tags.c.id_tag).where(
+        id_tags.c.token_key.in_(sorted(keys)))).all()
+    running = running_charges(db, [row.token_key for row in registered])
+    for row in registered:
+        add_to_outbox(db, registry_event("active-charges", next_revision(db), {
+            "id_tag": row.id_tag, "charges": running.get(row.token_key, [])}, None))
+
+
 class SqlIdTagStore(IdTagStore):
     def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
         self._engine, self._on_commit = engine, on_commit
