@@ -15,7 +15,7 @@ from save_server.infrastructure.db.repositories import (
 )
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.station_cache import StationCache
-from save_server.infrastructure.id_tags.store import publish_active_charges
+from save_server.infrastructure.id_tags.charges import publish_active_charges
 from save_server.infrastructure.outbox.writer import add_to_outbox
 
 
