@@ -85,15 +85,18 @@ class MemoryIdTagStore(IdTagStore):
                   principal: str | None) -> list[IdTag]:
         if any(t.group_id is not None and t.group_id not in self._groups for t in tags):
             raise LookupError("a tag names a group that does not exist")
-        saved = []
-        for tag in tags:
+        saved, audits = [], list(events)
+        for n, tag in enumerate(tags):
             tag = replace(tag, revision=self._next())
+            if audits:
+                audits[n] = replace(audits[n], payload={**audits[n].payload,
+                                                        "revision": tag.revision})
             self._tags[tag.key] = tag
             for place in [k for k in self._unknown if k[0] == tag.key]:
                 del self._unknown[place]
             self._registry("tag-updated", tag.revision, tag.registry_document(), principal)
             saved.append(tag)
-        self.published.extend(events)
+        self.published.extend(audits)
         return saved
 
     def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
@@ -101,8 +104,10 @@ class MemoryIdTagStore(IdTagStore):
         tag = self._tags.pop(token_key(id_tag), None)
         if tag is None:
             return False
-        self._registry("tag-removed", self._next(), {"id_tag": tag.id_tag}, principal)
-        self.published.extend(events)
+        revision = self._next()
+        self._registry("tag-removed", revision, {"id_tag": tag.id_tag}, principal)
+        self.published.extend(replace(e, payload={**e.payload, "revision": revision})
+                              for e in events)
         return True
 
     def publish_snapshot(self, requested_by: str | None) -> int:

@@ -182,6 +182,39 @@ def test_gateways_snapshot_requests_and_invalid_answers_reach_save_server_over_r
     ({"type": "ocpp-events.meter-values", "payload": {"idTag": "M1"},
       "response": {"idTagInfo": {"status": "Invalid"}}}, None),
     ({"type": "ocpp-events.authorize", "payload": {"idTag": 5}, "response": None}, None),
+    # a gateway that says whether its copy knew the token: that decides, not the status
+    ({"type": "ocpp-events.authorize", "payload": {"idTag": "K1"},
+      "response": {"idTagInfo": {"status": "Accepted"}},
+      "authorization": {"id_tag": "K1", "known": False, "unknown_accepted": True}}, "K1"),
+    ({"type": "ocpp-events.authorize", "payload": {"idTag": "K2"},
+      "response": {"idTagInfo": {"status": "Invalid"}},
+      "authorization": {"id_tag": "K2", "known": True, "unknown_accepted": False}}, None),
+    ({"type": "ocpp-events.stop-transaction", "payload": {"idTag": "K3", "transactionId": 1},
+      "response": {"idTagInfo": {"status": "Invalid"}},
+      "authorization": {"id_tag": "K3", "known": False, "unknown_accepted": False}}, "K3"),
 ])
 def test_which_answers_mean_an_unknown_token(event: dict[str, Any], token: str | None) -> None:
     assert consumer.unknown_token(event) == token
+
+
+def test_a_card_a_gateway_let_charge_although_unknown_is_enrolled_once(
+        container: Container, charger: Callable[..., Any]) -> None:
+    service = container.id_tags()
+    card, refused_card = f"A{uuid.uuid4().hex[:8]}", f"R{uuid.uuid4().hex[:8]}"
+    cp = charger(version="2.0.1")
+    accepted = cp.transaction201("Started", "tx-1", id_token=card, energy_wh=0)
+    accepted["authorization"] = {"id_tag": card, "known": False, "unknown_accepted": True}
+    refused = cp.event("authorize", "Authorize", {"idToken": {"idToken": refused_card,
+                                                              "type": "ISO14443"}},
+                       {"idTokenInfo": {"status": "Invalid"}})
+    refused["authorization"] = {"id_tag": refused_card, "known": False,
+                                "unknown_accepted": False}
+    for event in (accepted, accepted, refused):  # a redelivered copy changes nothing
+        consumer.apply_gateway_event(service, json.dumps(event).encode())
+    enrolled = service.tag(card.lower())
+    assert (enrolled.id_tag, enrolled.token_type, enrolled.status) == (card, "ISO14443",
+                                                                      "active")
+    audit = [e for e in outbox(container, card) if e["type"] == "id-tags.tag-enrolled"]
+    assert [e["principal"] for e in audit] == [consumer.AUTO_ENROLLED_BY]
+    assert [u.id_tag for u in service.unknown() if u.id_tag in (card, refused_card)] == [
+        refused_card]

@@ -166,6 +166,20 @@ class IdTagService:
                        at: datetime) -> bool:
         return self._store.record_unknown(event_id, id_tag, station_id, at)
 
+    def auto_enroll(self, id_tag: str, token_type: str | None, by: str) -> bool:
+        """A card a gateway let charge although unknown (its `accept` policy for unknown
+        cards) becomes an active tag; False when it is registered already or is no valid
+        token (it is then listed as unknown instead)."""
+        if self._store.tag(id_tag) is not None:
+            return True
+        try:
+            self.create_tag(IdTag(id_tag, token_type), by, "tag-enrolled")
+        except AlreadyExists:
+            return True  # enrolled meanwhile (a redelivery, another API process)
+        except (InvalidIdTag, LookupError):
+            return False
+        return True
+
     def enroll(self, id_tag: str, by: str, **details: Any) -> IdTag:
         """An unknown token seen by a station becomes a tag (active unless said otherwise)."""
         seen = [u for u in self._store.unknown_tags() if token_key(u.id_tag) == token_key(id_tag)]

@@ -80,13 +80,15 @@ class IdTagStore(ABC):
                   principal: str | None) -> list[IdTag]:
         """Insert or replace each tag (matched by key; a new spelling replaces the old),
         all in one commit: each gets the next revision and an `id-tag-registry.tag-updated`
-        event; `events` (the audit) commit with them. A tag saved also leaves the list of
-        unknown tokens."""
+        event; `events` (the audit: none, or one per tag, in the same order) commit with
+        them, each given its tag's `revision` in its payload (a replay rebuilds the revision
+        counter from them). A tag saved also leaves the list of unknown tokens."""
 
     @abstractmethod
     def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
                    principal: str | None) -> bool:
-        """False when unknown; else `id-tag-registry.tag-removed` with a new revision."""
+        """False when unknown; else `id-tag-registry.tag-removed` with a new revision, also
+        put in the payload of `events` (the audit)."""
 
     @abstractmethod
     def publish_snapshot(self, requested_by: str | None) -> int:

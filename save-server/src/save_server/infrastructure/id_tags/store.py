@@ -43,7 +43,11 @@ from save_server.infrastructure.id_tags.charges import (
     latest_registers,
     running_charges,
 )
-from save_server.infrastructure.id_tags.revision import next_revision, registry_event
+from save_server.infrastructure.id_tags.revision import (
+    next_revision,
+    registry_event,
+    with_revision,
+)
 from save_server.infrastructure.id_tags.tables import (
     id_tag_groups,
     id_tag_revision,
@@ -68,7 +72,7 @@ def _tag(row: Any) -> IdTag:
                  row.budget_exhausted)
 
 
-def _tag_row(tag: IdTag) -> dict[str, Any]:
+def tag_row(tag: IdTag) -> dict[str, Any]:
     return {"token_key": tag.key, "id_tag": tag.id_tag, "token_type": tag.token_type,
             "group_id": tag.group_id, "holder": tag.holder, "status": str(tag.status),
             "expires_at": tag.expires_at,
@@ -159,9 +163,12 @@ class SqlIdTagStore(IdTagStore):
                     id_tag_groups).where(id_tag_groups.c.group_id.in_(named))).scalar_one():
                 raise LookupError("a tag names a group that does not exist")
             saved = []
-            for tag in tags:
+            audits = list(events)
+            for n, tag in enumerate(tags):
                 tag = tag.changed(revision=next_revision(db))
-                row = _tag_row(tag)
+                if audits:
+                    audits[n] = with_revision(audits[n], tag.revision)
+                row = tag_row(tag)
                 if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
                                   .values(row)).rowcount:
                     db.execute(insert(id_tags).values(row))
@@ -170,7 +177,7 @@ class SqlIdTagStore(IdTagStore):
                 add_to_outbox(db, registry_event("tag-updated", tag.revision,
                                                  tag.registry_document(), principal))
                 saved.append(tag)
-            for event in events:
+            for event in audits:
                 add_to_outbox(db, event)
             return saved
         try:
@@ -186,10 +193,11 @@ class SqlIdTagStore(IdTagStore):
             if row is None:
                 return False
             db.execute(delete(id_tags).where(id_tags.c.token_key == token_key(id_tag)))
-            add_to_outbox(db, registry_event("tag-removed", next_revision(db),
-                                             {"id_tag": row.id_tag}, principal))
+            revision = next_revision(db)
+            add_to_outbox(db, registry_event("tag-removed", revision, {"id_tag": row.id_tag},
+                                             principal))
             for event in events:
-                add_to_outbox(db, event)
+                add_to_outbox(db, with_revision(event, revision))
             return True
         return bool(self._commit(change))
 
