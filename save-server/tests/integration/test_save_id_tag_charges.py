@@ -73,6 +73,12 @@ def test_charges_are_flagged_unauthorized_and_carry_the_tags_holder_and_group(
                                                       params={"group": group}).text)))
     assert sorted((r["transaction_id"], r["unauthorized"], r["id_tag_holder"]) for r in rows
                   ) == [("1", "False", "Bia"), ("tx-1", "True", "Bia")]
+    report = client.get("/reports/charges.csv", params={
+        "start_date": "2026-11-01T00:00:00Z", "end_date": "2026-12-01T00:00:00Z",
+        "group": group})
+    assert report.status_code == 200, report.text
+    assert sorted(r["id_tag"] for r in csv.DictReader(io.StringIO(report.text))) == sorted(
+        [card.lower(), card])
 
 
 def test_the_worker_publishes_a_tags_running_charges_when_one_starts_or_ends(
