@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,16 @@ class MemoryIdTagStore(IdTagStore):
 
     def tag(self, id_tag: str) -> IdTag | None:
         return self._tags.get(token_key(id_tag))
+
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        return [self._tags[k] for k in sorted(set(keys)) if k in self._tags]
+
+    def budget_candidates(self) -> list[IdTag]:
+        budgeted = {g for g, group in self._groups.items()
+                    if group.monthly_budget_kwh is not None}
+        return [t for _, t in sorted(self._tags.items())
+                if t.monthly_budget_kwh is not None or t.group_id in budgeted
+                or t.budget_exhausted]
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,

@@ -92,7 +92,7 @@ class IdTagService:
     def update_group(self, group_id: str, changes: Mapping[str, Any], by: str) -> IdTagGroup:
         group = check_group(IdTagGroup(**{**self.group(group_id).document(), **changes}))
         self._store.save_group(group, self._audit("group-updated", by, group.document()))
-        self.refresh_budgets(by, [t for t in self._all() if t.group_id == group_id])
+        self.refresh_budgets(by, self._store.search(group_id=group_id, limit=100_000).tags)
         return group
 
     def delete_group(self, group_id: str, by: str) -> None:
@@ -224,7 +224,8 @@ class IdTagService:
         if not any(t.monthly_budget_kwh is not None or t.group_id is not None for t in tags):
             return set()
         rows = self._current_rows()
-        all_tags = {t.key: t for t in self._all()} | {t.key: t for t in tags}
+        all_tags = {t.key: t for t in self._store.tags_with_keys(
+            {r.id_tag_key for r in rows})} | {t.key: t for t in tags}
         per_tag: dict[str, float] = {}
         per_group: dict[str, float] = {}
         for row in rows:
@@ -247,7 +248,7 @@ class IdTagService:
                         tags: Sequence[IdTag] | None = None) -> list[IdTag]:
         """Republish the tags whose `budget_exhausted` flipped (a month began, energy was
         used, a budget changed); returns them."""
-        tags = list(self._all() if tags is None else tags)
+        tags = list(self._store.budget_candidates() if tags is None else tags)
         exhausted = self._exhausted(tags)
         flipped = [t.changed(budget_exhausted=t.key in exhausted) for t in tags
                    if (t.key in exhausted) != t.budget_exhausted]

@@ -5,7 +5,7 @@ because it alone knows the new revision."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -67,6 +67,15 @@ class IdTagStore(ABC):
     @abstractmethod
     def tag(self, id_tag: str) -> IdTag | None:
         """The tag whose token equals `id_tag` case-insensitively."""
+
+    @abstractmethod
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        """The registered tags among these keys (`token_key` values), ordered by key."""
+
+    @abstractmethod
+    def budget_candidates(self) -> list[IdTag]:
+        """The tags whose `budget_exhausted` may have to change: those with a budget of their
+        own or in a group with one, and those flagged exhausted now."""
 
     @abstractmethod
     def search(self, text: str | None = None, group_id: str | None = None,

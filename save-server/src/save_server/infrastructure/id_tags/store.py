@@ -3,7 +3,7 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +133,24 @@ class SqlIdTagStore(IdTagStore):
             row = db.execute(select(id_tags).where(
                 id_tags.c.token_key == token_key(id_tag))).first()
         return _tag(row) if row else None
+
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        wanted = sorted(set(keys))
+        found: list[IdTag] = []
+        with self._engine.connect() as db:
+            for start in range(0, len(wanted), 500):
+                found += [_tag(r) for r in db.execute(select(id_tags).where(
+                    id_tags.c.token_key.in_(wanted[start:start + 500])))]
+        return sorted(found, key=lambda tag: tag.key)
+
+    def budget_candidates(self) -> list[IdTag]:
+        t = id_tags.c
+        budgeted = select(id_tag_groups.c.group_id).where(
+            id_tag_groups.c.monthly_budget_kwh.is_not(None))
+        with self._engine.connect() as db:
+            return [_tag(r) for r in db.execute(select(id_tags).where(or_(
+                t.monthly_budget_kwh.is_not(None), t.group_id.in_(budgeted),
+                t.budget_exhausted.is_(True))).order_by(t.token_key))]
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
