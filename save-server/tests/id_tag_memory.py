@@ -151,8 +151,10 @@ class MemoryIdTagStore(IdTagStore):
     def known_places(self) -> tuple[set[str], set[str]]:
         return set(self.sites), set(self.stations)
 
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
-        return [u for u in self.usage if start <= u.started_at < end]
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
+        return [u for u in self.usage if start <= u.started_at < end
+                and (keys is None or u.id_tag_key in keys)]
 
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         return {k: list(v) for k, v in self.running.items() if k in self._tags and v}

@@ -54,7 +54,7 @@ class IdTagEnforcement:
         running = self.store.running_charges()
         if not running:
             return []
-        tags = {t.key: t for t in self.service.all_tags() if t.key in running}
+        tags = {t.key: t for t in self.store.tags_with_keys(running)}
         decisions = [StopDecision(c.station_id, c.transaction_id, "concurrent-limit")
                      for key, tag in tags.items()
                      for c in charges_over_limit(running[key], tag.max_concurrent_charges)]

@@ -210,11 +210,12 @@ class IdTagService:
         return [r for r in rows
                 if month_of(r.started_at, r.timezone or self.default_timezone) == month]
 
-    def _current_rows(self) -> list[UsageRow]:
-        """Each charge that started in the current month of its own site's time zone."""
+    def _current_rows(self, keys: set[str]) -> list[UsageRow]:
+        """Each charge of these tags that started in the current month of its own site's
+        time zone."""
         now = self._clock()
         start, end = month_window(month_of(now, "UTC"), "UTC")
-        rows = self._store.usage_rows(start - ZONE_SLACK, end + ZONE_SLACK)
+        rows = self._store.usage_rows(start - ZONE_SLACK, end + ZONE_SLACK, keys)
         return [r for r in rows if month_of(r.started_at, r.timezone or self.default_timezone)
                 == month_of(now, r.timezone or self.default_timezone)]
 
@@ -223,9 +224,12 @@ class IdTagService:
         tags = list(tags)
         if not any(t.monthly_budget_kwh is not None or t.group_id is not None for t in tags):
             return set()
-        rows = self._current_rows()
-        all_tags = {t.key: t for t in self._store.tags_with_keys(
-            {r.id_tag_key for r in rows})} | {t.key: t for t in tags}
+        budgets = {g.group_id: g.monthly_budget_kwh for g in self._store.groups()}
+        all_tags = {t.key: t for t in tags}
+        for group_id in {t.group_id for t in tags if budgets.get(t.group_id or "")}:
+            all_tags |= {t.key: t for t in self._store.search(group_id=group_id,
+                                                                limit=100_000).tags}
+        rows = self._current_rows(set(all_tags))
         per_tag: dict[str, float] = {}
         per_group: dict[str, float] = {}
         for row in rows:
@@ -234,7 +238,6 @@ class IdTagService:
             owner = all_tags.get(row.id_tag_key)
             if owner is not None and owner.group_id is not None:
                 per_group[owner.group_id] = per_group.get(owner.group_id, 0.0) + kwh
-        budgets = {g.group_id: g.monthly_budget_kwh for g in self._store.groups()}
         return {t.key for t in tags
                 if budget_exhausted(per_tag.get(t.key, 0.0), t.monthly_budget_kwh)
                 or (t.group_id is not None and budget_exhausted(

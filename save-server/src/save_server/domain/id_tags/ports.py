@@ -122,9 +122,10 @@ class IdTagStore(ABC):
         registered or heard from."""
 
     @abstractmethod
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
-        """The charges with an id tag that started in [start, end); a running charge's energy
-        is its latest energy register reading minus its start."""
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
+        """The charges with an id tag (of these keys, or any) that started in [start, end);
+        a running charge's energy is its latest energy register reading minus its start."""
 
     @abstractmethod
     def running_charges(self) -> dict[str, list[RunningCharge]]:

@@ -289,7 +289,8 @@ class SqlIdTagStore(IdTagStore):
                     RunningCharge(row.station_id, row.transaction_id, row.started_at))
         return found
 
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
         c = charges.c
         query = (select(func.lower(c.id_tag).label("key"), c.station_id, sites.c.timezone,
                         c.started_at, c.meter_start_wh, c.meter_stop_wh, c.stopped,
@@ -298,7 +299,11 @@ class SqlIdTagStore(IdTagStore):
                      station_registrations,
                      station_registrations.c.station_id == c.station_id)
                      .outerjoin(sites, sites.c.site_id == station_registrations.c.site_id))
-                 .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end))
+                 .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end,
+                        # a started charge is listed at its start: the (sort_at, id) index
+                        c.sort_at >= start, c.sort_at < end))
+        if keys is not None:
+            query = query.where(func.lower(c.id_tag).in_(sorted(keys)))
         with self._engine.connect() as db:
             rows = db.execute(query).all()
             latest = latest_registers(db, [(r.station_id, r.transaction_id) for r in rows
