@@ -99,3 +99,16 @@ def test_the_worker_publishes_a_tags_running_charges_when_one_starts_or_ends(
     revisions = [e["revision"] for e in published]
     assert revisions == sorted(set(revisions))
     assert container.id_tags().tag(card).revision < revisions[0]
+
+
+def test_a_card_registered_while_it_charges_has_its_running_charge_published(
+        container: Container, charger: Callable[..., Any]) -> None:
+    card, idle = f"C{uuid.uuid4().hex[:8]}", f"I{uuid.uuid4().hex[:8]}"
+    cp = charger()
+    ingest(container, cp.boot(), cp.start(1, 21, 0, card))  # unknown when it started
+    container.id_tags().save([IdTag(card), IdTag(idle)], "test", "tag-enrolled")
+    [published] = active_charges(container, card)
+    assert published["payload"]["charges"] == [{"charging_station_id": cp.station_id,
+                                                "transaction_id": "21"}]
+    assert published["revision"] > container.id_tags().tag(card).revision
+    assert active_charges(container, idle) == []  # nothing running: nothing to say

@@ -41,6 +41,7 @@ from save_server.infrastructure.db.tables import (
 from save_server.infrastructure.id_tags.charges import (
     energy,
     latest_registers,
+    publish_active_charges,
     running_charges,
 )
 from save_server.infrastructure.id_tags.revision import (
@@ -180,7 +181,7 @@ class SqlIdTagStore(IdTagStore):
             if named and len(named) > db.execute(select(func.count()).select_from(
                     id_tag_groups).where(id_tag_groups.c.group_id.in_(named))).scalar_one():
                 raise LookupError("a tag names a group that does not exist")
-            saved = []
+            saved, new = [], set()
             audits = list(events)
             for n, tag in enumerate(tags):
                 tag = tag.changed(revision=next_revision(db))
@@ -190,6 +191,7 @@ class SqlIdTagStore(IdTagStore):
                 if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
                                   .values(row)).rowcount:
                     db.execute(insert(id_tags).values(row))
+                    new.add(tag.key)
                 db.execute(delete(unknown_id_tags).where(
                     unknown_id_tags.c.token_key == tag.key))
                 add_to_outbox(db, registry_event("tag-updated", tag.revision,
@@ -197,6 +199,7 @@ class SqlIdTagStore(IdTagStore):
                 saved.append(tag)
             for event in audits:
                 add_to_outbox(db, event)
+            publish_active_charges(db, new, only_running=True)
             return saved
         try:
             return self._commit(change)  # type: ignore[no-any-return]
