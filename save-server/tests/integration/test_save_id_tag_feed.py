@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,10 @@ from fastapi.testclient import TestClient
 from referencing import Registry, Resource
 from sqlalchemy import select
 
-from save_server.bootstrap import Container
+from save_server.bootstrap import Container, bootstrap
+from save_server.config import Settings
 from save_server.domain.id_tags import IdTag
+from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.id_tags import consumer
 from save_server.infrastructure.outbox.publishers import RabbitEventPublisher, exchange_for
 from save_server.infrastructure.outbox.relay import OutboxRelay
@@ -108,8 +110,20 @@ def wait_for_queue(connection: pika.BlockingConnection, queue: str) -> None:
     raise AssertionError(f"queue {queue} not declared within 10 s")
 
 
+@pytest.fixture
+def own_container(postgres_database: Callable[..., Any], tmp_path: Path) -> Iterator[Container]:
+    """A database of its own: the relay below publishes every pending outbox row, which in
+    the session's shared database would include other tests' rows."""
+    with postgres_database("id_tag_feed") as url:
+        migrate(url)
+        built = bootstrap(Settings(database_url=url, data_dir=tmp_path))
+        yield built
+        built.close()
+
+
 def test_gateways_snapshot_requests_and_invalid_answers_reach_save_server_over_rabbitmq(
-        container: Container, rabbit: Any, charger: Callable[..., Any]) -> None:
+        own_container: Container, rabbit: Any, charger: Callable[..., Any]) -> None:
+    container = own_container
     card, unknown = f"C{uuid.uuid4().hex[:8]}", f"U{uuid.uuid4().hex[:8]}"
     service = container.id_tags()
     service.create_tag(IdTag(card), "test")
