@@ -55,6 +55,7 @@ class Container:
     token_issuer: JwtTokenIssuer
     _access: AccessControl | None = None
     _outbox_wake: threading.Event = field(default_factory=threading.Event)
+    _enforcement_task: Any = None  # kept referenced while it runs
 
     def uow_factory(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
@@ -136,7 +137,14 @@ class Container:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus))
+                          self.station_commands(command_bus), self.id_tags())
+
+    def id_tags(self) -> Any:
+        """The id tag service (infrastructure/id_tags), on this container's database."""
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+        from save_server.service.id_tags import IdTagService
+        return IdTagService(SqlIdTagStore(self.engine, on_commit=self._outbox_wake.set),
+                            default_timezone=self.settings.report_default_timezone)
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -152,6 +160,27 @@ class Container:
                                SqlCommandLog(self.engine, self.statements,
                                              self._outbox_wake.set),
                                s.save_server_command_timeout)
+
+    def id_tag_enforcement(self, commands: StationCommands) -> Any:
+        """Remote stops for tags over their concurrency limit or budget (API process)."""
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+        from save_server.service.id_tag_enforcement import IdTagEnforcement
+
+        async def remote_stop(station_id: str, transaction_id: str, reason: str) -> None:
+            await commands.send(station_id, "remote-stop", {"transaction_id": transaction_id},
+                                f"id-tags ({reason})")
+        return IdTagEnforcement(self.id_tags(), SqlIdTagStore(self.engine), remote_stop,
+                                self.settings.id_tag_budget_action)
+
+    def start_id_tag_enforcement(self, app: FastAPI) -> Callable[[], None]:
+        """Runs in the app's event loop (remote commands are async); returns its stop."""
+        stopping = asyncio.Event()
+        enforcement = self.id_tag_enforcement(app.state.station_commands)
+        task = asyncio.get_running_loop().create_task(
+            enforcement.run(self.settings.id_tag_enforcement_interval, stopping),
+            name="save-server-id-tag-enforcement")
+        self._enforcement_task = task
+        return stopping.set
 
     def report_service(self, **overrides: Any) -> ReportService:
         """Charge reports by e-mail; tests override clock, sender, sleep, retry."""
@@ -269,6 +298,15 @@ def run_api(settings: Settings | None = None) -> None:
             admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
                                       f"{settings.save_server_queue}.registry-admissions",
                                       container.access_control().registry, stop)
+            from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+            id_tag_consumer.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
+                                           settings.resolved_registry_exchange,
+                                           settings.save_server_queue, container.id_tags(),
+                                           stop)
+        stops: list[Callable[[], None]] = []
+        app.router.add_event_handler(
+            "startup", lambda: stops.append(container.start_id_tag_enforcement(app)))
+        app.router.add_event_handler("shutdown", lambda: [stop_() for stop_ in stops])
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -387,7 +425,9 @@ class EmbeddedSaveServer:
         self.settings = (settings or Settings()).model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
-        self.consumes = (self.settings.save_server_queue, self._admissions_queue)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        self.consumes = (self.settings.save_server_queue, self._admissions_queue,
+                         *id_tag_consumer.queues(self.settings.save_server_queue))
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -420,6 +460,10 @@ class EmbeddedSaveServer:
         admitted = admissions.serve_embedded(broker, settings.amqp_exchange,
                                              self._admissions_queue,
                                              container.access_control().registry, self._stop)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        id_tag_threads = id_tag_consumer.serve_embedded(
+            broker, settings.amqp_exchange, settings.resolved_registry_exchange,
+            settings.save_server_queue, container.id_tags(), self._stop)
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -429,7 +473,8 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted]
+                         admitted, *id_tag_threads]
+        self._stop_enforcement = container.start_id_tag_enforcement(self._app)
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:
@@ -441,6 +486,7 @@ class EmbeddedSaveServer:
         if self._serving is None or self._server.should_exit:
             return
         self._server.should_exit = True
+        self._stop_enforcement()
         with contextlib.suppress(Exception):
             await self._serving
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
