@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.domain.access import Principal, Role
+from save_server.domain.id_tags import IdTag, IdTagGroup, TagStatus, token_key
 from save_server.domain.reports import ReportWindow, RunState, RunTrigger
 from save_server.domain.station_commands import CommandOutcome, CommandRecord
 from save_server.infrastructure.accounts.tables import accounts, api_keys, sign_in_sessions
@@ -28,6 +29,7 @@ from save_server.infrastructure.commands.repository import SqlCommandLog
 from save_server.infrastructure.commands.tables import station_commands
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.db.tables import processed_events
+from save_server.infrastructure.id_tags.tables import id_tag_groups, id_tags
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.tables import (
     registry_revision,
@@ -74,7 +76,8 @@ def bodies_since(container: Container, seq: int) -> list[bytes]:
     """What the relay publishes, in outbox order (save-server's own events only)."""
     with container.engine.connect() as db:
         return list(db.execute(select(outbox_events.c.body).where(
-            outbox_events.c.seq > seq, ~outbox_events.c.routing_key.like("station-registry.%"))
+            outbox_events.c.seq > seq, ~outbox_events.c.routing_key.like("station-registry.%"),
+            ~outbox_events.c.routing_key.like("id-tag-registry.%"))
             .order_by(outbox_events.c.seq)).scalars())
 
 
@@ -151,7 +154,20 @@ def history(container: Container) -> dict[str, Any]:
                                CommandOutcome.NOT_CONNECTED)
     commands.add(answered)
     commands.add(unanswered)
+
+    tags = container.id_tags()
+    group = f"APT{uuid.uuid4().hex[:6]}"
+    tags.create_group(IdTagGroup(group, "Apto 302", 150.0), "test")
+    tags.update_group(group, {"label": "Apto 302 (Bloco B)"}, "test")
+    card = f"CARD{uuid.uuid4().hex[:8]}"
+    tags.create_tag(IdTag(card, group_id=group, holder="Maria", site_ids=(site.site_id,)),
+                    "test")
+    tags.update_tag(card, {"status": TagStatus.BLOCKED}, "test")
+    lost = f"LOST{uuid.uuid4().hex[:8]}"
+    tags.create_tag(IdTag(lost, token_type="ISO14443"), "test")
+    tags.delete_tag(lost, "test")
     return {"commands": {answered.command_id, unanswered.command_id},
+            "id_tags": {token_key(card), token_key(lost)}, "groups": {group},
             "accounts": {admin.account_id, viewer.account_id, gone.account_id},
             "subscriptions": {kept.id, dropped.id}, "sites": {site.site_id, old_site.site_id},
             "stations": {station, retired}, "viewer": viewer, "key": key.secret,
@@ -183,6 +199,9 @@ def rows(engine: Engine, ids: dict[str, Any]) -> dict[str, list[dict[str, Any]]]
         "commands": select_rows(select(station_commands).where(
             station_commands.c.command_id.in_(ids["commands"])).order_by(
             station_commands.c.command_id)),
+        "id_tags": select_rows(select(id_tags).where(id_tags.c.token_key.in_(ids["id_tags"]))),
+        "id_tag_groups": select_rows(select(id_tag_groups).where(
+            id_tag_groups.c.group_id.in_(ids["groups"]))),
     }
 
 
@@ -200,7 +219,9 @@ def test_a_replay_into_an_empty_database_rebuilds_what_the_apis_wrote(
             "sites.site-created", "sites.site-updated", "sites.site-deleted",
             "registry.station-registered", "registry.station-updated",
             "registry.password-rotated", "registry.previous-password-dropped",
-            "registry.station-deregistered", "commands.command-recorded"} <= types
+            "registry.station-deregistered", "commands.command-recorded",
+            "id-tags.group-created", "id-tags.group-updated", "id-tags.tag-created",
+            "id-tags.tag-updated", "id-tags.tag-deleted"} <= types
     validate = business_event_validator()
     for body in bodies:
         validate(json.loads(body))

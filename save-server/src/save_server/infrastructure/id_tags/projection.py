@@ -45,10 +45,11 @@ class UnusableIdTagEvent(ValueError):
     """An `id-tags.*` event that lacks what its projection needs (poison)."""
 
 
-def project(db: Connection, event_type: str, payload: Mapping[str, Any]) -> None:
+def project(db: Connection, event_type: str, payload: Mapping[str, Any],
+            occurred_at: datetime | None = None) -> None:
     try:
         if event_type in TAG_SAVED:
-            _save_tag(db, _tag(payload))
+            _save_tag(db, _tag(payload), occurred_at or datetime.now(UTC))
         elif event_type == TAG_DELETED:
             db.execute(delete(id_tags).where(id_tags.c.token_key == token_key(
                 str(payload["id_tag"]))))
@@ -85,8 +86,8 @@ def _tag(payload: Mapping[str, Any]) -> IdTag:
         int(payload.get("revision") or 0)))
 
 
-def _save_tag(db: Connection, tag: IdTag) -> None:
-    row = tag_row(tag)
+def _save_tag(db: Connection, tag: IdTag, updated_at: datetime) -> None:
+    row = tag_row(tag, updated_at)
     if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
                       .values(row)).rowcount:
         db.execute(insert(id_tags).values(row))

@@ -4,6 +4,7 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +74,7 @@ def _tag(row: Any) -> IdTag:
                  row.budget_exhausted)
 
 
-def tag_row(tag: IdTag) -> dict[str, Any]:
+def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
     return {"token_key": tag.key, "id_tag": tag.id_tag, "token_type": tag.token_type,
             "group_id": tag.group_id, "holder": tag.holder, "status": str(tag.status),
             "expires_at": tag.expires_at,
@@ -81,7 +82,7 @@ def tag_row(tag: IdTag) -> dict[str, Any]:
             "station_ids": list(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
             "monthly_budget_kwh": tag.monthly_budget_kwh, "revision": tag.revision,
-            "budget_exhausted": tag.budget_exhausted, "updated_at": datetime.now(UTC)}
+            "budget_exhausted": tag.budget_exhausted, "updated_at": updated_at}
 
 
 class SqlIdTagStore(IdTagStore):
@@ -183,11 +184,13 @@ class SqlIdTagStore(IdTagStore):
                 raise LookupError("a tag names a group that does not exist")
             saved, new = [], set()
             audits = list(events)
-            for n, tag in enumerate(tags):
+            moment = datetime.now(UTC)  # the row's updated_at is its event's time: a replay
+            for n, tag in enumerate(tags):  # gives the same row back
                 tag = tag.changed(revision=next_revision(db))
                 if audits:
-                    audits[n] = with_revision(audits[n], tag.revision)
-                row = tag_row(tag)
+                    audits[n] = replace(with_revision(audits[n], tag.revision),
+                                        occurred_at=moment)
+                row = tag_row(tag, moment)
                 if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
                                   .values(row)).rowcount:
                     db.execute(insert(id_tags).values(row))

@@ -13,7 +13,7 @@ from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.outbox.tables import outbox_events
 
 SCHEMA_VERSION = 1
-GATEWAY_ONLY = "station-registry."  # on the registry exchange: never delivered back
+GATEWAY_ONLY = ("station-registry.", "id-tag-registry.")  # registry exchange: never delivered back
 
 
 def envelope(event: BusinessEvent) -> dict[str, Any]:

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from save_server.domain.commands import ProjectBusinessEvent
 from save_server.domain.ports import Projections
 from save_server.infrastructure.db.statements import SqlStatements
-from save_server.infrastructure.projections import accounts, commands, registry, reports, sites
+from save_server.infrastructure.projections import (
+    accounts,
+    commands,
+    id_tags,
+    registry,
+    reports,
+    sites,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ FAMILIES: dict[str, Family] = {
     "sites": Family(sites.TYPES, sites.project),
     "registry": Family(registry.TYPES, registry.project),
     "commands": Family(commands.TYPES, commands.project),
+    "id-tags": Family(id_tags.TYPES, id_tags.project),
 }
 
 PROJECTED_TYPES: frozenset[str] = frozenset(

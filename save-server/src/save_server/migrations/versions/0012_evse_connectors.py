@@ -2,8 +2,8 @@
 (JSON), served in the station document; every stored document is dropped so that it is built
 again, with the new key, once the schema is at head (migrations/env.py).
 
-Revision ID: 0009_evse_connectors
-Revises: 0008_status_fact_arrival
+Revision ID: 0012_evse_connectors
+Revises: 0009_id_tags
 Create Date: 2026-12-05 14:20:00
 
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_evse_connectors"
-down_revision: str | Sequence[str] | None = "0008_status_fact_arrival"
+revision: str = "0012_evse_connectors"
+down_revision: str | Sequence[str] | None = "0009_id_tags"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
