@@ -134,9 +134,22 @@ class Container:
     def app(self, command_bus: CommandBus | None = None,
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
-        return create_app(self.api_dependencies(broker_ready), self.access_control(),
+        dependencies = self.api_dependencies(broker_ready)
+        return create_app(dependencies, self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus))
+                          self.station_commands(command_bus), self.dashboard(dependencies))
+
+    def dashboard(self, dependencies: ApiDependencies) -> Any:
+        """The staff dashboard's session (on the API's sign-in) and live station feed."""
+        from save_server.infrastructure.dashboard import DashboardParts
+        from save_server.infrastructure.dashboard.live import LiveFeed, station_revisions
+        from save_server.infrastructure.dashboard.session import CookiePolicy, Sessions
+
+        access = self.access_control()
+        policy = CookiePolicy(self.settings.dashboard_idle_minutes * 60)
+        return DashboardParts(Sessions(access.authenticator, access.sign_in, policy),
+                              LiveFeed(station_revisions(self.engine),
+                                       dependencies.station_reader.document))
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -440,6 +453,7 @@ class EmbeddedSaveServer:
         if self._serving is None or self._server.should_exit:
             return
         self._server.should_exit = True
+        self._app.state.dashboard_feed.close()  # live streams end: nothing holds the stop
         with contextlib.suppress(Exception):
             await self._serving
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand

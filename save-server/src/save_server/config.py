@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     csms_admin_api_key: SecretStr | None = Field(
         default=None, description="Preset admin API key (csk_<12 hex>_<secret>) created with "
                                   "the first admin when no account exists")
+    dashboard_idle_minutes: int = Field(
+        default=30, ge=1, le=1440, description="The staff dashboard signs a browser out after "
+                                               "this many minutes without a page")
 
     @model_validator(mode="after")
     def _shard_exchange_name_is_free(self) -> Settings:
