@@ -24,6 +24,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
+	$(BIN)/python tests/browser_ready.py
 	$(BIN)/python -m pytest
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).

@@ -35,6 +35,22 @@ templates = Jinja2Templates(env=_environment)
 STATIC_DIR = str(resources.files(__package__).joinpath("static"))
 
 
+# Values shown to people (states, commands, outcomes…) and their English wording; the
+# catalogs translate the wording.
+LABELS = {
+    "in_use": "in use", "call_error": "charger error", "not_connected": "not connected",
+    "remote-start": "Start charge", "remote-stop": "Stop charge", "reset": "Reset",
+    "unlock-connector": "Unlock connector", "change-availability": "Change availability",
+    "trigger-message": "Trigger message", "clear-cache": "Clear cache",
+    "current_offered": "current offered", "current_imported": "current",
+    "energy_register": "energy register", "soc": "state of charge",
+}
+
+
+def label(value: str) -> str:
+    return LABELS.get(value, value)
+
+
 def language(request: Request) -> str:
     return choose_language(request.cookies.get(LANGUAGE_COOKIE),
                            request.headers.get("accept-language"))
@@ -45,7 +61,8 @@ def render(request: Request, template: str, status_code: int = 200,
     fmt = Formatter(language(request))
     principal: Principal | None = getattr(request.state, "principal", None)
     response = templates.TemplateResponse(request, template, status_code=status_code, context={
-        "_": fmt.gettext, "fmt": fmt, "lang": fmt.language, "principal": principal,
+        "_": fmt.gettext, "t": lambda value: fmt.gettext(label(str(value))), "fmt": fmt,
+        "lang": fmt.language, "principal": principal,
         "can": (lambda p: principal is not None and principal.can(Permission(p))),
         "csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD, **context})
     return response
