@@ -54,11 +54,15 @@ def test_a_charger_that_connects_turns_green_on_the_open_overview(
     assert row.inner_text() == "offline"
     row = page.locator(f"tr[data-station-id='{station_id}']")
     page.wait_for_selector("#live-status:has-text('on')")
+    connected = int(page.locator("#count-connected").inner_text())
     charger = chargers.run(connect(platform, station_id))
     try:
         row.locator("td.state .badge.state-available").wait_for(timeout=LIVE_TIMEOUT_MS)
         assert row.locator("td.state .badge").inner_text() == "available"
         assert "1: available" in row.locator("td.connectors").inner_text()
+        page.wait_for_function(  # the counts follow, without a reload either
+            f"document.getElementById('count-connected').textContent === '{connected + 1}'",
+            timeout=LIVE_TIMEOUT_MS)
         page.goto(f"{platform.save_server_url}/ui/overview")
         screenshot(page, "overview")
     finally:

@@ -196,6 +196,7 @@ def test_a_viewer_of_one_site_sees_only_that_site(
     overview = viewer.get("/ui/overview").text
     assert mine.station_id in overview and theirs.station_id not in overview
     assert viewer.get(f"/ui/stations/{theirs.station_id}").status_code == 404
+    assert viewer.get("/ui/overview/counts").json()["total"] == 1
     assert viewer.get(f"/ui/stations/{mine.station_id}").status_code == 200
     charges = viewer.get("/ui/charges").text
     assert "TAG-MINE" in charges and "TAG-THEIRS" not in charges

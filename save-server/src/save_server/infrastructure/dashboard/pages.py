@@ -122,6 +122,17 @@ def overview(request: Request, caller: Viewer, site: str | None = None,
                   page_url=lambda n: "/ui/overview?" + urlencode({**base, "page": n}))
 
 
+@router.get("/ui/overview/counts")
+def overview_counts(request: Request, caller: Viewer) -> Response:
+    """The counts of the overview, for its script to refresh after live changes (at most
+    every few seconds, only when a station the caller sees changed)."""
+    counts = views.counts(visible_summaries(request, caller), datetime.now(UTC))
+    return Response(json.dumps({"total": counts.total, "connected": counts.connected,
+                                "charging": counts.charging, "faulted": counts.faulted,
+                                "offline": counts.offline_long}),
+                    media_type="application/json")
+
+
 @router.get("/ui/live/stations")
 async def live_stations(request: Request, caller: Viewer) -> Response:
     """Server-sent events: `stations` batches of the visible stations that changed."""

@@ -12,6 +12,24 @@
   });
   var pending = new Map();
   var scheduled = false;
+  var countsDue = null;  // one counts refresh at most every COUNTS_EVERY_MS, after changes
+  var countsAt = 0;
+  var COUNTS_EVERY_MS = 3000;
+
+  function refreshCounts() {
+    countsDue = null;
+    countsAt = Date.now();
+    fetch("/ui/overview/counts", {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (counts) {
+        if (!counts) { return; }
+        Object.keys(counts).forEach(function (name) {
+          var cell = document.getElementById("count-" + name);
+          if (cell) { cell.textContent = String(counts[name]); }
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
 
   function say(key) { if (status) { status.textContent = status.getAttribute("data-" + key); } }
   function label(value) { return labels[value] || value; }
@@ -50,9 +68,14 @@
   source.addEventListener("resync", function () { source.close(); window.location.reload(); });
   source.addEventListener("stations", function (event) {
     // One batch per server tick; changes are coalesced per station and drawn once per frame.
-    JSON.parse(event.data).forEach(function (station) {
+    var stations = JSON.parse(event.data);
+    stations.forEach(function (station) {
       if (rows.has(station.id)) { pending.set(station.id, station); }
     });
+    if (stations.length && countsDue === null) {
+      var wait = Math.max(0, countsAt + COUNTS_EVERY_MS - Date.now());
+      countsDue = window.setTimeout(refreshCounts, wait);
+    }
     if (pending.size && !scheduled) { scheduled = true; window.requestAnimationFrame(apply); }
   });
 })();
