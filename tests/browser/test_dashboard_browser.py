@@ -196,7 +196,8 @@ def test_the_main_pages_pass_the_axe_core_accessibility_check(
     page.goto(f"{platform.save_server_url}/ui/sign-in")
     pages = ["/ui/sign-in"]
     sign_in(page, platform.save_server_url, api.account("admin"))
-    pages += ["/ui/overview", f"/ui/stations/{station_id}", "/ui/charges", "/ui/reports"]
+    pages += ["/ui/overview", f"/ui/stations/{station_id}", "/ui/charges", "/ui/reports",
+              "/ui/registry"]
     axe = Axe()
     problems = {}
     for path in pages:

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -254,3 +255,38 @@ def test_charges_filter_totals_and_csv_are_the_same_rows(
 @pytest.mark.parametrize("role", ["viewer", "technician"])
 def test_reports_need_the_reports_permission(container: Container, role: str) -> None:
     assert signed_in(container, role).get("/ui/reports").status_code == 403
+
+
+def test_the_registry_page_lists_the_callers_sites_and_adopts_an_unknown_station(
+        container: Container, charger: Callable[..., Any]) -> None:
+    registry = container.access_control().registry
+    azul, verde = registry.create_site("Azul", "test"), registry.create_site("Verde", "test")
+    mine, theirs = charger(), charger()
+    registry.register(mine.station_id, 0, "test", site_id=azul.site_id)
+    registry.register(theirs.station_id, 0, "test", site_id=verde.site_id)
+    stranger = f"STRANGER-{uuid.uuid4().hex[:6]}"
+    registry.record_unknown(str(uuid.uuid4()), stranger, datetime.now(UTC), "10.0.0.9",
+                            ("ocpp1.6",))
+    container.access_control().authenticator.refresh(force=True)
+    viewer = signed_in(container, "viewer", site_scope=[azul.site_id])
+    page = viewer.get("/ui/registry").text
+    assert mine.station_id in page and theirs.station_id not in page
+    assert "Verde" not in page and stranger not in page  # unknown ids: managers only
+    operator = signed_in(container, "operator")
+    page = operator.get("/ui/registry").text
+    assert stranger in page
+    token = csrf(operator, "/ui/registry")
+    adopted = operator.post(f"/ui/registry/unknown/{stranger}/adopt", data={
+        "security_profile": "1", "site_id": azul.site_id, "csrf_token": token})
+    assert adopted.status_code == 200
+    password = re.search(r'id="new-password">([0-9a-f]+)<', adopted.text)
+    assert password is not None and len(password.group(1)) == 32
+    assert registry.get_registration(stranger).site_id == azul.site_id
+    again = operator.post(f"/ui/registry/unknown/{stranger}/adopt", data={
+        "security_profile": "1", "csrf_token": token})
+    assert again.status_code == 409
+    assert operator.post(f"/ui/registry/unknown/{stranger}-2/adopt", data={
+        "security_profile": "9", "csrf_token": token}).status_code == 400
+    assert viewer.post(f"/ui/registry/unknown/{stranger}/adopt", data={
+        "security_profile": "1", "csrf_token": csrf(viewer, "/ui/registry")}
+                       ).status_code == 403

@@ -16,7 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from save_server.infrastructure.dashboard import charges_page, pages, reports_page, station_page
+from save_server.infrastructure.dashboard import (
+    charges_page,
+    pages,
+    registry_page,
+    reports_page,
+    station_page,
+)
 from save_server.infrastructure.dashboard.live import LiveFeed
 from save_server.infrastructure.dashboard.rendering import (
     SECURITY_HEADERS,
@@ -31,7 +37,8 @@ from save_server.infrastructure.dashboard.session import (
 )
 
 PUBLIC_PAGES = pages.PUBLIC_PAGES
-ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router)
+ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router,
+           registry_page.router)
 
 
 def is_dashboard_path(path: str) -> bool:
