@@ -38,3 +38,9 @@ bench-auth-smoke:
 ## The outbox's cost on an API write, with and without it, same run (PostgreSQL).
 bench-outbox:
 	$(BENCH_PYTHON) -m bench.accounts.outbox
+
+.PHONY: bench-dashboard
+
+## The dashboard's overview with 1,000 and 10,000 stations vs the API's list, same run.
+bench-dashboard:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.dashboard.overview
