@@ -197,7 +197,7 @@ def test_the_main_pages_pass_the_axe_core_accessibility_check(
     pages = ["/ui/sign-in"]
     sign_in(page, platform.save_server_url, api.account("admin"))
     pages += ["/ui/overview", f"/ui/stations/{station_id}", "/ui/charges", "/ui/reports",
-              "/ui/registry"]
+              "/ui/registry", "/ui/events"]
     axe = Axe()
     problems = {}
     for path in pages:
@@ -209,3 +209,37 @@ def test_the_main_pages_pass_the_axe_core_accessibility_check(
             problems[path] = serious
     assert problems == {}
     context.close()
+
+
+def test_an_admin_browses_the_events_opens_one_and_replays_them(
+        browser: Any, platform: Platform, api: Api, chargers: Loop) -> None:
+    station_id = new_id()
+    chargers.run(chargers.run(connect(platform, station_id)).close())
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    sign_in(page, platform.save_server_url, api.account("admin"))
+    rows = page.locator("table.events tbody tr")
+    for _ in range(40):  # the event-store stores them moments later
+        page.goto(f"{platform.save_server_url}/ui/events?station={station_id}")
+        if rows.count() >= 3:
+            break
+        page.wait_for_timeout(250)
+    assert "ocpp-events.boot-notification" in page.locator("table.events").inner_text()
+    page.locator("table.events a", has_text="open").first.click()
+    assert station_id in page.locator("pre.payload").inner_text()
+    page.go_back()
+    page.get_by_label("Send them to").select_option("save-server")
+    page.get_by_role("button", name="Replay them").click()
+    page.wait_for_selector("h1:has-text('Replay the events to save-server?')")
+    page.get_by_role("button", name="Yes, replay").click()
+    page.wait_for_url(re.compile(r".*/ui/events/replays/.+"))
+    page.wait_for_selector("#replay-state:has-text('completed')", timeout=15_000)
+    assert int(page.locator("#replay-sent").inner_text()) >= 3
+    context.close()
+    operator = browser.new_context(locale="en-US")
+    page = operator.new_page()
+    sign_in(page, platform.save_server_url, api.account("operator"))
+    page.goto(f"{platform.save_server_url}/ui/events?station={station_id}")
+    assert page.locator("table.events").count() == 1  # operators read the events
+    assert page.locator("form[action='/ui/events/replays']").count() == 0  # but do not replay
+    operator.close()

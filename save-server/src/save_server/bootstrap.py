@@ -149,7 +149,8 @@ class Container:
         policy = CookiePolicy(self.settings.dashboard_idle_minutes * 60)
         return DashboardParts(Sessions(access.authenticator, access.sign_in, policy),
                               LiveFeed(station_revisions(self.engine),
-                                       dependencies.station_reader.document))
+                                       dependencies.station_reader.document),
+                              self.settings.event_store_url)
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -395,9 +396,11 @@ class EmbeddedSaveServer:
     name = "save-server"
 
     def __init__(self, broker: InProcessBroker, data_dir: pathlib.Path,
-                 settings: Settings | None = None) -> None:
-        self.settings = (settings or Settings()).model_copy(update={
-            "data_dir": pathlib.Path(data_dir), "database_url": None})
+                 settings: Settings | None = None, event_store_url: str | None = None) -> None:
+        settings = settings or Settings()
+        self.settings = settings.model_copy(update={
+            "data_dir": pathlib.Path(data_dir), "database_url": None,
+            "event_store_url": settings.event_store_url or event_store_url})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         self.consumes = (self.settings.save_server_queue, self._admissions_queue)
         self._broker = broker

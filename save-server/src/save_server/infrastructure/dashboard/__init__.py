@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 
 from save_server.infrastructure.dashboard import (
     charges_page,
+    events_page,
     pages,
     registry_page,
     reports_page,
@@ -38,7 +39,7 @@ from save_server.infrastructure.dashboard.session import (
 
 PUBLIC_PAGES = pages.PUBLIC_PAGES
 ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router,
-           registry_page.router)
+           registry_page.router, events_page.router)
 
 
 def is_dashboard_path(path: str) -> bool:
@@ -51,12 +52,14 @@ class DashboardParts:
 
     sessions: Sessions
     feed: LiveFeed
+    event_store_url: str | None = None  # the events pages call the event-store's API
 
 
 def install(app: FastAPI, parts: DashboardParts) -> None:
     sessions, feed = parts.sessions, parts.feed
     app.state.dashboard_sessions = sessions
     app.state.dashboard_feed = feed
+    app.state.event_store_url = parts.event_store_url
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
