@@ -202,6 +202,8 @@ def test_the_main_pages_pass_the_axe_core_accessibility_check(
     problems = {}
     for path in pages:
         page.goto(f"{platform.save_server_url}{path}")
+        if path == "/ui/registry":
+            screenshot(page, "registry-pt-BR")
         results = axe.run(page)
         serious = [v["id"] for v in results.response["violations"]
                    if v["impact"] in ("serious", "critical")]
@@ -225,6 +227,7 @@ def test_an_admin_browses_the_events_opens_one_and_replays_them(
             break
         page.wait_for_timeout(250)
     assert "ocpp-events.boot-notification" in page.locator("table.events").inner_text()
+    screenshot(page, "events")
     page.locator("table.events a", has_text="open").first.click()
     assert station_id in page.locator("pre.payload").inner_text()
     page.go_back()

@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -290,3 +290,21 @@ def test_the_registry_page_lists_the_callers_sites_and_adopts_an_unknown_station
     assert viewer.post(f"/ui/registry/unknown/{stranger}/adopt", data={
         "security_profile": "1", "csrf_token": csrf(viewer, "/ui/registry")}
                        ).status_code == 403
+
+
+def test_the_station_page_charts_the_last_24_hours_of_power_and_energy(
+        container: Container, charger: Callable[..., Any]) -> None:
+    station = charger(start=datetime.now(UTC) - timedelta(hours=3))
+    samples = [{"measurand": "Power.Active.Import", "unit": "W", "value": str(w)}
+               for w in (3700, 7400)]
+    feed(container, [station.boot(), station.start(1, 1, 1000, "TAG-C")]
+         + [station.meter_values(1, [s, {"measurand": "Energy.Active.Import.Register",
+                                         "unit": "Wh", "value": str(1000 + 900 * i)}], 1)
+            for i, s in enumerate(samples, 1)])
+    page = signed_in(container).get(f"/ui/stations/{station.station_id}").text
+    lines = re.findall(r'<polyline fill="none" stroke="(#[0-9a-f]+)" stroke-width="2" '
+                       r'points="([^"]+)"', page)
+    assert {colour for colour, _ in lines} == {"#0b5cad", "#8a3b00"}  # power and energy
+    assert all(len(points.split()) == 2 for _, points in lines)
+    assert "Power (max 7.4 kW)" in page and "Energy per charge (max 1.8 kWh)" in page
+    assert "not registered" in page

@@ -46,19 +46,21 @@ def _document(request: Request, caller: Principal, station_id: str) -> dict[str,
     return json.loads(found)  # type: ignore[no-any-return]
 
 
-def _site(request: Request, station_id: str) -> Any:
+def _registration(request: Request, station_id: str) -> tuple[Any, Any]:
+    """The station's registration (security profile, OCPP version) and site, if any."""
     registry = request.app.state.registry
     registration = next((r for r in registry.list_registrations()
                          if r.station_id == station_id), None)
     if registration is None or registration.site_id is None:
-        return None
-    return next((s for s in registry.list_sites() if s.site_id == registration.site_id), None)
+        return registration, None
+    return registration, next((s for s in registry.list_sites()
+                               if s.site_id == registration.site_id), None)
 
 
 async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
                 **extra: Any) -> Response:
     station = await asyncio.to_thread(_document, request, caller, station_id)
-    site = await asyncio.to_thread(_site, request, station_id)
+    registration, site = await asyncio.to_thread(_registration, request, station_id)
     zone = site.timezone if site is not None and site.timezone else DEFAULT_TIMEZONE
     deps = request.app.state.dependencies
     since = datetime.now(UTC) - timedelta(hours=24)
@@ -75,6 +77,7 @@ async def _page(request: Request, caller: Principal, station_id: str, status_cod
                                       zone)
     return render(request, "station.html", status_code=status_code, station=station,
                   live=summary(station, site.site_id if site else None), site=site, zone=zone,
+                  registration=registration,
                   connectors=[{**c, "status_at": parse_time(c.get("status_at"))}
                               for c in station.get("connectors") or ()],
                   charges=recent.charges, history=history, chart=Markup(drawing),
