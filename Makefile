@@ -20,7 +20,8 @@ run: $(STAMP)
 	$(BIN)/python -m csms_embedded
 
 ## Run every test (unit, integration against the local PostgreSQL and RabbitMQ, end-to-end).
-## First enables RabbitMQ's bundled consistent-hash plugin (or stops with the command to run).
+## First enables RabbitMQ's bundled consistent-hash plugin and installs Debian's Chromium for the
+## dashboard's browser tests when missing (or stops with the command to run).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
