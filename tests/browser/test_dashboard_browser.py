@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import Api, Loop, screenshot, sign_in
 from tests.e2e.command_charger import CommandCharger
@@ -60,9 +61,8 @@ def test_a_charger_that_connects_turns_green_on_the_open_overview(
         row.locator("td.state .badge.state-available").wait_for(timeout=LIVE_TIMEOUT_MS)
         assert row.locator("td.state .badge").inner_text() == "available"
         assert "1: available" in row.locator("td.connectors").inner_text()
-        page.wait_for_function(  # the counts follow, without a reload either
-            f"document.getElementById('count-connected').textContent === '{connected + 1}'",
-            timeout=LIVE_TIMEOUT_MS)
+        expect(page.locator("#count-connected")).to_have_text(  # the counts follow too
+            str(connected + 1), timeout=LIVE_TIMEOUT_MS)
         page.goto(f"{platform.save_server_url}/ui/overview")
         screenshot(page, "overview")
     finally:
@@ -242,7 +242,11 @@ def test_an_admin_browses_the_events_opens_one_and_replays_them(
     operator = browser.new_context(locale="en-US")
     page = operator.new_page()
     sign_in(page, platform.save_server_url, api.account("operator"))
-    page.goto(f"{platform.save_server_url}/ui/events?station={station_id}")
+    for _ in range(40):  # the event-store learns the new sign-in from its event
+        page.goto(f"{platform.save_server_url}/ui/events?station={station_id}")
+        if page.locator("table.events").count():
+            break
+        page.wait_for_timeout(250)
     assert page.locator("table.events").count() == 1  # operators read the events
     assert page.locator("form[action='/ui/events/replays']").count() == 0  # but do not replay
     operator.close()

@@ -43,6 +43,11 @@ async def _call(request: Request, method: str, path: str, **kwargs: Any) -> http
                 "Authorization": f"Bearer {token}"}, **kwargs)
     except httpx.HTTPError as error:
         raise PageError(503, f"the event-store does not answer: {error}") from error
+    if answer.status_code == 401:  # it learns accounts and sign-ins from their events
+        raise PageError(503, "the event-store has not received your sign-in yet: try again "
+                             "in a few seconds")
+    if answer.status_code == 403:
+        raise PageError(403, "the event-store refuses this to your role")
     if answer.status_code == 404:
         raise PageError(404, "no such event or replay")
     if answer.status_code in (400, 422):
