@@ -19,6 +19,7 @@ from save_server.infrastructure.api.security import api_routes, requirements
 from save_server.infrastructure.dashboard import PUBLIC_PAGES, is_dashboard_path
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from tests.support.api_keys import grant
 
 PASSWORD = "correct horse battery staple"
 
@@ -250,6 +251,11 @@ def test_charges_filter_totals_and_csv_are_the_same_rows(
                                                  "id_tag": "TAG-A"}).text.strip().splitlines()
     assert len(rows) == 2 and "TAG-A" in rows[1]
     assert client.get("/ui/charges", params={"from": "2026-13-01"}).status_code == 400
+    bad_page = client.get("/ui/overview", params={"page": "0"})
+    assert bad_page.status_code == 400 and "<!doctype html>" in bad_page.text
+    api = TestClient(container.app(), headers=grant(container)).get("/charges",
+                                                                     params={"limit": "0"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "limit"]
 
 
 @pytest.mark.parametrize("role", ["viewer", "technician"])

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -73,6 +75,15 @@ def install(app: FastAPI, parts: DashboardParts) -> None:
         response = RedirectResponse(f"/ui/sign-in?next={quote(target)}", 303)
         sessions.policy.clear(request, response)
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError) -> Response:
+        """A page's bad query parameter answers a page; the API keeps FastAPI's JSON."""
+        if not is_dashboard_path(request.url.path):
+            return await request_validation_exception_handler(request, error)
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in error.errors())
+        return render(request, "error.html", status_code=400, status=400,
+                      message=f"bad value: {fields}")
 
     @app.exception_handler(PageError)
     async def error_page(request: Request, error: PageError) -> Response:
