@@ -314,3 +314,16 @@ def test_the_station_page_charts_the_last_24_hours_of_power_and_energy(
     assert all(len(points.split()) == 2 for _, points in lines)
     assert "Power (max 7.4 kW)" in page and "Energy per charge (max 1.8 kWh)" in page
     assert "not registered" in page
+
+
+def test_the_station_page_lists_the_stations_security_events_escaped(
+        container: Container, charger: Callable[..., Any]) -> None:
+    from save_server.domain.registry import SecurityEvent
+
+    station = charger()
+    feed(container, [station.boot()])
+    now = datetime.now(UTC)
+    container.access_control().registry.add_security_event(SecurityEvent(
+        str(uuid.uuid4()), station.station_id, "FirmwareUpdated", now, "<b>v2</b>", now))
+    page = signed_in(container, "viewer").get(f"/ui/stations/{station.station_id}").text
+    assert "FirmwareUpdated" in page and "&lt;b&gt;v2&lt;/b&gt;" in page

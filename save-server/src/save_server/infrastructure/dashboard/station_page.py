@@ -72,12 +72,14 @@ async def _page(request: Request, caller: Principal, station_id: str, status_cod
             history = await request.app.state.station_commands.history(station_id, 20)
         except StationNotFound:
             history = []
+    security = await asyncio.to_thread(request.app.state.registry.security_events, station_id,
+                                       10)
     fmt = Formatter(language(request))
     drawing = await asyncio.to_thread(_chart, deps.charge_reader, recent.charges, since, fmt,
                                       zone)
     return render(request, "station.html", status_code=status_code, station=station,
                   live=summary(station, site.site_id if site else None), site=site, zone=zone,
-                  registration=registration,
+                  registration=registration, security_events=security,
                   connectors=[{**c, "status_at": parse_time(c.get("status_at"))}
                               for c in station.get("connectors") or ()],
                   charges=recent.charges, history=history, chart=Markup(drawing),
