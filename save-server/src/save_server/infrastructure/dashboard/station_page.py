@@ -25,6 +25,7 @@ from save_server.infrastructure.dashboard.rendering import language, render
 from save_server.infrastructure.dashboard.session import CSRF_FIELD, PageError, page
 from save_server.infrastructure.dashboard.views import parse_time, summary
 from save_server.service.charges import list_charges
+from save_server.service.registry import RegistrationNotFound, SiteNotFound
 from save_server.service.station_commands import StationNotFound, UnknownCharge
 from save_server.service.stations import update_station_details
 
@@ -49,12 +50,16 @@ def _document(request: Request, caller: Principal, station_id: str) -> dict[str,
 def _registration(request: Request, station_id: str) -> tuple[Any, Any]:
     """The station's registration (security profile, OCPP version) and site, if any."""
     registry = request.app.state.registry
-    registration = next((r for r in registry.list_registrations()
-                         if r.station_id == station_id), None)
-    if registration is None or registration.site_id is None:
+    try:
+        registration = registry.get_registration(station_id)
+    except RegistrationNotFound:
+        return None, None
+    if registration.site_id is None:
         return registration, None
-    return registration, next((s for s in registry.list_sites()
-                               if s.site_id == registration.site_id), None)
+    try:
+        return registration, registry.get_site(registration.site_id)
+    except SiteNotFound:
+        return registration, None
 
 
 async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
