@@ -20,10 +20,12 @@ run: $(STAMP)
 	$(BIN)/python -m csms_embedded
 
 ## Run every test (unit, integration against the local PostgreSQL and RabbitMQ, end-to-end).
-## First enables RabbitMQ's bundled consistent-hash plugin (or stops with the command to run).
+## First enables RabbitMQ's bundled consistent-hash plugin and installs Debian's Chromium for the
+## dashboard's browser tests when missing (or stops with the command to run).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
+	$(BIN)/python tests/browser_ready.py
 	$(BIN)/python -m pytest
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).

@@ -47,3 +47,9 @@ bench-authorize:
 
 bench-authorize-smoke:
 	$(BENCH_PYTHON) -m bench.gateway.authorize_tags --tags 2000 --duration 3 --warmup 2 --rounds 1
+
+.PHONY: bench-dashboard
+
+## The dashboard's overview with 1,000 and 10,000 stations vs the API's list, same run.
+bench-dashboard:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.dashboard.overview

@@ -61,7 +61,10 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
     # order is csms_embedded.lifecycle's rule, not this list's.
     # The event-store first: it keeps every event, also the account events save-server
     # publishes at its first start (an exchange with no queue bound yet would drop them).
-    services = [EmbeddedEventStore(broker, data_dir), EmbeddedSaveServer(broker, data_dir),
+    # save-server's dashboard reads the event-store's API for its events pages
+    event_store = f"http://127.0.0.1:{os.environ.get('EVENT_STORE_PORT', '8081')}"
+    services = [EmbeddedEventStore(broker, data_dir),
+                EmbeddedSaveServer(broker, data_dir, event_store_url=event_store),
                 EmbeddedGateway(broker, data_dir)]
     if log_file is not None:  # after the services set up logging (the file copies its format)
         add_log_file(log_file)

@@ -135,9 +135,11 @@ class Container:
     def app(self, command_bus: CommandBus | None = None,
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
-        return create_app(self.api_dependencies(broker_ready), self.access_control(),
+        dependencies = self.api_dependencies(broker_ready)
+        return create_app(dependencies, self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus), self.id_tags())
+                          self.station_commands(command_bus), self.id_tags(),
+                          self.dashboard(dependencies))
 
     def id_tags(self) -> Any:
         """The id tag service (infrastructure/id_tags), on this container's database."""
@@ -145,6 +147,19 @@ class Container:
         from save_server.service.id_tags import IdTagService
         return IdTagService(SqlIdTagStore(self.engine, on_commit=self._outbox_wake.set),
                             default_timezone=self.settings.report_default_timezone)
+
+    def dashboard(self, dependencies: ApiDependencies) -> Any:
+        """The staff dashboard's session (on the API's sign-in) and live station feed."""
+        from save_server.infrastructure.dashboard import DashboardParts
+        from save_server.infrastructure.dashboard.live import LiveFeed, station_revisions
+        from save_server.infrastructure.dashboard.session import CookiePolicy, Sessions
+
+        access = self.access_control()
+        policy = CookiePolicy(self.settings.dashboard_idle_minutes * 60)
+        return DashboardParts(Sessions(access.authenticator, access.sign_in, policy),
+                              LiveFeed(station_revisions(self.engine),
+                                       dependencies.station_reader.document),
+                              self.settings.event_store_url)
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -421,9 +436,11 @@ class EmbeddedSaveServer:
     name = "save-server"
 
     def __init__(self, broker: InProcessBroker, data_dir: pathlib.Path,
-                 settings: Settings | None = None) -> None:
-        self.settings = (settings or Settings()).model_copy(update={
-            "data_dir": pathlib.Path(data_dir), "database_url": None})
+                 settings: Settings | None = None, event_store_url: str | None = None) -> None:
+        settings = settings or Settings()
+        self.settings = settings.model_copy(update={
+            "data_dir": pathlib.Path(data_dir), "database_url": None,
+            "event_store_url": settings.event_store_url or event_store_url})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         from save_server.infrastructure.id_tags import consumer as id_tag_consumer
         self.consumes = (self.settings.save_server_queue, self._admissions_queue,
@@ -487,6 +504,7 @@ class EmbeddedSaveServer:
             return
         self._server.should_exit = True
         self._stop_enforcement()
+        self._app.state.dashboard_feed.close()  # live streams end: nothing holds the stop
         with contextlib.suppress(Exception):
             await self._serving
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand

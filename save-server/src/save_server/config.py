@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     csms_admin_api_key: SecretStr | None = Field(
         default=None, description="Preset admin API key (csk_<12 hex>_<secret>) created with "
                                   "the first admin when no account exists")
+    dashboard_idle_minutes: int = Field(
+        default=30, ge=1, le=1440, description="The staff dashboard signs a browser out after "
+                                               "this many minutes without a page")
+    event_store_url: str | None = Field(
+        default=None, description="The event-store API's base URL, for the dashboard's events "
+                                  "pages (embedded: set by the launcher)")
 
     @model_validator(mode="after")
     def _shard_exchange_name_is_free(self) -> Settings:

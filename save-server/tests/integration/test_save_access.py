@@ -21,6 +21,7 @@ from save_server.bootstrap import Container
 from save_server.domain.access import ROLE_PERMISSIONS, Role
 from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.api.security import PUBLIC_PATHS, api_routes, requirements
+from save_server.infrastructure.dashboard import is_dashboard_path
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from tests.support.api_keys import grant
@@ -40,7 +41,9 @@ def feed(container: Container, events: list[dict[str, Any]]) -> None:
 
 
 def routes(container: Container) -> list[APIRoute]:
-    return [r for r in api_routes(container.app()) if r.path not in PUBLIC_PATHS]
+    """The API's routes (the dashboard's cookie-session pages: test_save_dashboard.py)."""
+    return [r for r in api_routes(container.app()) if r.path not in PUBLIC_PATHS
+            and not is_dashboard_path(r.path)]
 
 
 def concrete(path: str) -> str:

@@ -13,10 +13,13 @@ from save_server.infrastructure.api.dependencies import AccessControl, ApiDepend
 from save_server.infrastructure.api.errors import RefuseNulInUrl, refuse_nul_characters
 from save_server.infrastructure.api.routers import charges, operations, stations
 from save_server.infrastructure.api.security import (
+    PUBLIC_PATHS,
     check_every_route_protected,
     document_access_errors,
 )
 from save_server.infrastructure.commands import api as commands_api
+from save_server.infrastructure.dashboard import PUBLIC_PAGES, DashboardParts
+from save_server.infrastructure.dashboard import install as install_dashboard
 from save_server.infrastructure.id_tags import api as id_tags_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
@@ -32,7 +35,8 @@ ROUTERS = (registry_api.router, stations.router, charges.router, operations.rout
 def create_app(dependencies: ApiDependencies, access: AccessControl,
                reports: ReportService | None = None,
                commands: StationCommands | None = None,
-               id_tags: IdTagService | None = None) -> FastAPI:
+               id_tags: IdTagService | None = None,
+               dashboard: DashboardParts | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network. Every endpoint but the probes and sign-in "
@@ -56,7 +60,10 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
         app.state.id_tags = id_tags
         app.include_router(id_tags_api.router)
 
-    check_every_route_protected(app)
+    if dashboard is not None:  # the staff dashboard (infrastructure/dashboard): /ui/...
+        install_dashboard(app, dashboard)
+    # the dashboard's public pages: the sign-in form, `/` (a redirect), the language switch
+    check_every_route_protected(app, PUBLIC_PATHS | PUBLIC_PAGES)
     document_access_errors(app)
     refuse_nul_characters(app)
     app.add_middleware(RefuseNulInUrl)

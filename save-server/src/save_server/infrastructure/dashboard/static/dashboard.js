@@ -1,0 +1,81 @@
+// The dashboard's only script: live station updates over server-sent events (EventSource).
+// No third-party code; no inline handlers (the CSP forbids them). Forms work without it.
+(function () {
+  "use strict";
+  var table = document.getElementById("stations");
+  if (!table || !window.EventSource) { return; }
+  var labels = JSON.parse(table.getAttribute("data-labels") || "{}");
+  var status = document.getElementById("live-status");
+  var rows = new Map();
+  table.querySelectorAll("tr[data-station-id]").forEach(function (tr) {
+    rows.set(tr.getAttribute("data-station-id"), tr);
+  });
+  var pending = new Map();
+  var scheduled = false;
+  var countsDue = null;  // one counts refresh at most every COUNTS_EVERY_MS, after changes
+  var countsAt = 0;
+  var COUNTS_EVERY_MS = 3000;
+
+  function refreshCounts() {
+    countsDue = null;
+    countsAt = Date.now();
+    fetch("/ui/overview/counts", {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (counts) {
+        if (!counts) { return; }
+        Object.keys(counts).forEach(function (name) {
+          var cell = document.getElementById("count-" + name);
+          if (cell) { cell.textContent = String(counts[name]); }
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
+
+  function say(key) { if (status) { status.textContent = status.getAttribute("data-" + key); } }
+  function label(value) { return labels[value] || value; }
+
+  function badge(className, text, attrs) {
+    var span = document.createElement("span");
+    span.className = "badge " + className;
+    span.textContent = text;  // text, never HTML
+    Object.keys(attrs).forEach(function (k) { span.setAttribute(k, attrs[k]); });
+    return span;
+  }
+
+  function apply() {
+    scheduled = false;
+    pending.forEach(function (station, id) {
+      var tr = rows.get(id);
+      if (!tr) { return; }
+      var state = tr.querySelector("td.state");
+      state.replaceChildren(badge("state-" + station.state, label(station.state),
+                                  {"data-state": station.state}));
+      var connectors = tr.querySelector("td.connectors");
+      var parts = station.connectors.map(function (c) {
+        return badge("conn-" + c[1], c[0] + ": " + label(c[1]), {"data-connector": String(c[0])});
+      });
+      connectors.replaceChildren.apply(connectors, parts);
+      tr.classList.remove("changed");
+      void tr.offsetWidth;
+      tr.classList.add("changed");
+    });
+    pending.clear();
+  }
+
+  var source = new EventSource(table.getAttribute("data-live"));
+  source.addEventListener("open", function () { say("on"); });
+  source.addEventListener("error", function () { say("off"); });
+  source.addEventListener("resync", function () { source.close(); window.location.reload(); });
+  source.addEventListener("stations", function (event) {
+    // One batch per server tick; changes are coalesced per station and drawn once per frame.
+    var stations = JSON.parse(event.data);
+    stations.forEach(function (station) {
+      if (rows.has(station.id)) { pending.set(station.id, station); }
+    });
+    if (stations.length && countsDue === null) {
+      var wait = Math.max(0, countsAt + COUNTS_EVERY_MS - Date.now());
+      countsDue = window.setTimeout(refreshCounts, wait);
+    }
+    if (pending.size && !scheduled) { scheduled = true; window.requestAnimationFrame(apply); }
+  });
+})();

@@ -1,0 +1,177 @@
+"""The station page: identity, site, editable data, connectors, readings, a 24 h chart, its
+charges, its command history and the remote commands (confirmed when disruptive)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+from pydantic import ValidationError
+
+from save_server.domain.access import Permission, Principal, command_permission
+from save_server.domain.model import InvalidStationData
+from save_server.domain.ports import ChargeFilter
+from save_server.domain.rules import Measurand
+from save_server.domain.station_commands import CommandBusUnavailable, CommandRecord
+from save_server.infrastructure.commands.params import PARAMETERS
+from save_server.infrastructure.dashboard import chart
+from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
+from save_server.infrastructure.dashboard.rendering import language, render
+from save_server.infrastructure.dashboard.session import CSRF_FIELD, PageError, page
+from save_server.infrastructure.dashboard.views import parse_time, summary
+from save_server.service.charges import list_charges
+from save_server.service.registry import RegistrationNotFound, SiteNotFound
+from save_server.service.station_commands import StationNotFound, UnknownCharge
+from save_server.service.stations import update_station_details
+
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[Principal, Depends(page(Permission.STATIONS_READ))]
+Writer = Annotated[Principal, Depends(page(Permission.STATIONS_WRITE))]
+Sender = Annotated[Principal, Depends(page(Permission.COMMANDS_MAINTENANCE))]
+# Commands offered as forms, and those that need a second, confirming step.
+OFFERED = ("remote-start", "remote-stop", "reset", "unlock-connector", "change-availability",
+           "trigger-message", "clear-cache")
+DISRUPTIVE = frozenset({"reset", "unlock-connector", "change-availability", "remote-stop"})
+DETAIL_FIELDS = ("name", "address", "latitude", "longitude")
+
+
+def _document(request: Request, caller: Principal, station_id: str) -> dict[str, Any]:
+    found = request.app.state.dependencies.station_reader.document(station_id)
+    if found is None or not caller.sees_station(station_id):
+        raise PageError(404, f"no charging station {station_id!r}")
+    return json.loads(found)  # type: ignore[no-any-return]
+
+
+def _registration(request: Request, station_id: str) -> tuple[Any, Any]:
+    """The station's registration (security profile, OCPP version) and site, if any."""
+    registry = request.app.state.registry
+    try:
+        registration = registry.get_registration(station_id)
+    except RegistrationNotFound:
+        return None, None
+    if registration.site_id is None:
+        return registration, None
+    try:
+        return registration, registry.get_site(registration.site_id)
+    except SiteNotFound:
+        return registration, None
+
+
+async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
+                **extra: Any) -> Response:
+    station = await asyncio.to_thread(_document, request, caller, station_id)
+    registration, site = await asyncio.to_thread(_registration, request, station_id)
+    zone = site.timezone if site is not None and site.timezone else DEFAULT_TIMEZONE
+    deps = request.app.state.dependencies
+    since = datetime.now(UTC) - timedelta(hours=24)
+    recent = await asyncio.to_thread(list_charges, deps.charge_reader, ChargeFilter(
+        station_id, None, None, None, None, caller.station_scope), None, 20)
+    history: list[CommandRecord] = []
+    if caller.can(Permission.COMMANDS_READ) and hasattr(request.app.state, "station_commands"):
+        try:
+            history = await request.app.state.station_commands.history(station_id, 20)
+        except StationNotFound:
+            history = []
+    security = await asyncio.to_thread(request.app.state.registry.security_events, station_id,
+                                       10)
+    fmt = Formatter(language(request))
+    drawing = await asyncio.to_thread(_chart, deps.charge_reader, recent.charges, since, fmt,
+                                      zone)
+    return render(request, "station.html", status_code=status_code, station=station,
+                  live=summary(station, site.site_id if site else None), site=site, zone=zone,
+                  registration=registration, security_events=security,
+                  connectors=[{**c, "status_at": parse_time(c.get("status_at"))}
+                              for c in station.get("connectors") or ()],
+                  charges=recent.charges, history=history, chart=Markup(drawing),
+                  offered=[c for c in OFFERED if caller.can(command_permission(c))],
+                  disruptive=DISRUPTIVE, **extra)
+
+
+def _chart(reader: Any, charges: list[Any], since: datetime, fmt: Formatter,
+           zone: str) -> str:
+    power: list[tuple[datetime, float]] = []
+    energy: list[tuple[datetime, float]] = []
+    for charge in charges:
+        if (charge.ended_at or datetime.now(UTC)) < since:
+            continue
+        for sample in reader.meter_values(charge.station_id, charge.transaction_id):
+            if sample.measurand == Measurand.POWER and sample.phase is None:
+                power.append((sample.at, sample.value / 1000))
+            elif sample.measurand == Measurand.ENERGY_REGISTER and charge.meter_start_wh:
+                energy.append((sample.at, (sample.value - charge.meter_start_wh) / 1000))
+    end = datetime.now(UTC)
+    labels = [fmt.when(end - timedelta(hours=h), zone)[-5:] for h in (24, 18, 12, 6, 0)]
+    return chart.svg([chart.Series(fmt.gettext("Power"), "kW", "#0b5cad", sorted(power)),
+                      chart.Series(fmt.gettext("Energy per charge"), "kWh", "#8a3b00",
+                                   sorted(energy))],
+                     end, fmt.gettext("Power and energy, last 24 hours"), labels)
+
+
+@router.get("/ui/stations/{station_id}")
+async def station(request: Request, caller: Viewer, station_id: str) -> Response:
+    return await _page(request, caller, station_id)
+
+
+@router.post("/ui/stations/{station_id}/data")
+async def station_data(request: Request, caller: Writer, station_id: str) -> Response:
+    await asyncio.to_thread(_document, request, caller, station_id)
+    form = await request.form()
+    details: dict[str, Any] = {}
+    for name in DETAIL_FIELDS:
+        value = str(form.get(name) or "").strip()
+        if name in ("latitude", "longitude"):
+            try:
+                details[name] = float(value.replace(",", ".")) if value else None
+            except ValueError:
+                return await _page(request, caller, station_id, 422,
+                                   data_error=f"{name}: not a number")
+        else:
+            details[name] = value or None
+    try:
+        await asyncio.to_thread(update_station_details, request.app.state.dependencies.uow_factory,
+                                station_id, details, caller.audit_name)
+    except InvalidStationData as error:
+        return await _page(request, caller, station_id, 422,
+                           data_error=f"{error.field_name}: {error}")
+    return RedirectResponse(f"/ui/stations/{station_id}?saved=1", 303)
+
+
+def _parameters(command: str, form: Any) -> dict[str, Any]:
+    raw = {k: v for k, v in form.items() if k not in (CSRF_FIELD, "confirmed") and v != ""}
+    return PARAMETERS[command].model_validate(raw).to_message()
+
+
+@router.post("/ui/stations/{station_id}/commands/{command}")
+async def send_command(request: Request, caller: Sender, station_id: str,
+                       command: str) -> Response:
+    if command not in OFFERED:
+        raise PageError(404, f"no command {command!r} here")
+    if not caller.can(command_permission(command)):
+        raise PageError(403, f"your role ({caller.role.value}) may not send {command}")
+    await asyncio.to_thread(_document, request, caller, station_id)
+    form = await request.form()
+    try:
+        parameters = _parameters(command, form)
+    except ValidationError as error:
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                            for e in error.errors(include_url=False))
+        return await _page(request, caller, station_id, 422, command_error=message)
+    if command in DISRUPTIVE and form.get("confirmed") != "yes":
+        return render(request, "confirm.html", station_id=station_id, command=command,
+                      fields={k: v for k, v in form.items()
+                              if k not in (CSRF_FIELD, "confirmed")})
+    commands = request.app.state.station_commands
+    try:
+        record = await commands.send(station_id, command, parameters, caller.audit_name)
+    except UnknownCharge as error:
+        return await _page(request, caller, station_id, 422, command_error=str(error))
+    except CommandBusUnavailable as error:
+        return await _page(request, caller, station_id, 503, command_error=str(error))
+    except StationNotFound as error:
+        raise PageError(404, str(error)) from error
+    return await _page(request, caller, station_id, answer=record)
