@@ -285,5 +285,5 @@ class LocalListStore(ABC):
         """Newest first."""
 
     @abstractmethod
-    def stations(self, support: Support) -> list[str]:
-        """The stations whose support is this."""
+    def stations(self, support: Support | None) -> list[str]:
+        """The stations whose support is this (None: every station with a state)."""

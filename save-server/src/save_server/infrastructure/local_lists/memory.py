@@ -41,8 +41,9 @@ class MemoryLocalListStore(LocalListStore):
     def sends(self, station_id: str, limit: int) -> list[LocalListSend]:
         return [s for s in reversed(self.history) if s.station_id == station_id][:limit]
 
-    def stations(self, support: Support) -> list[str]:
-        return sorted(s for s, state in self.states.items() if state.support is support)
+    def stations(self, support: Support | None) -> list[str]:
+        return sorted(s for s, state in self.states.items()
+                      if support is None or state.support is support)
 
 
 @dataclass
