@@ -35,6 +35,7 @@ from save_server.domain.station_commands import (
     CommandRecord,
     CommandRequest,
 )
+from save_server.service.coalescing import Coalescer
 from save_server.service.local_list_limits import read_limits, send_parameters
 
 log = structlog.get_logger("save_server.local_lists")
@@ -54,6 +55,7 @@ class LocalListSync:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _limit: asyncio.Semaphore | None = None
+    _coalesced: Coalescer = field(default_factory=Coalescer)
 
     # --- triggers -----------------------------------------------------------------------------
 
@@ -72,7 +74,10 @@ class LocalListSync:
 
     async def tags_changed(self) -> None:
         """Every station that supports lists gets what changed for it (nothing when nothing
-        changed there)."""
+        changed there). Many changes at once (a CSV import) share one run."""
+        await self._coalesced.run("tags", self._reconcile_all)
+
+    async def _reconcile_all(self) -> None:
         stations = await asyncio.to_thread(self.store.stations, Support.SUPPORTED)
         await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations))
 
@@ -82,7 +87,8 @@ class LocalListSync:
         allowed = await asyncio.to_thread(self.source.stations_for, id_tag)
         stations = (await asyncio.to_thread(self.store.stations, None) if allowed is None
                     else sorted(allowed))
-        await asyncio.gather(*(self._limited(self._clear_cache(s)) for s in stations))
+        await asyncio.gather(*(self._limited(self._coalesced.run(
+            ("clear-cache", s), lambda s=s: self._clear_cache(s))) for s in stations))
 
     # --- steps --------------------------------------------------------------------------------
 

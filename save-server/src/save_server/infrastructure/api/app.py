@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
+from save_server.domain.local_lists import LocalListStore
 from save_server.infrastructure import metrics
 from save_server.infrastructure.accounts import api as accounts_api
 from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
@@ -17,6 +18,7 @@ from save_server.infrastructure.api.security import (
     document_access_errors,
 )
 from save_server.infrastructure.commands import api as commands_api
+from save_server.infrastructure.local_lists import api as local_lists_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
 from save_server.service.reports import ReportService
@@ -29,7 +31,8 @@ ROUTERS = (registry_api.router, stations.router, charges.router, operations.rout
 
 def create_app(dependencies: ApiDependencies, access: AccessControl,
                reports: ReportService | None = None,
-               commands: StationCommands | None = None) -> FastAPI:
+               commands: StationCommands | None = None,
+               local_lists: LocalListStore | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network. Every endpoint but the probes and sign-in "
@@ -49,6 +52,9 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
         app.include_router(commands_api.router)
         # History rows are written just after the answer: don't lose them on shutdown.
         app.router.add_event_handler("shutdown", commands.flush)
+    if local_lists is not None:  # stations' local lists (infrastructure/local_lists)
+        app.state.local_lists = local_lists
+        app.include_router(local_lists_api.router)
 
     check_every_route_protected(app)
     document_access_errors(app)

@@ -1,0 +1,53 @@
+"""The events that move local lists, read tolerantly: a station connected or booted
+(`ocpp-events.connect`, an accepted `ocpp-events.boot-notification`), a tag changed or was
+removed (`id-tag-registry.tag-updated` / `tag-removed`, published by the tag registry's
+outbox). Anything else, or anything malformed, moves nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from typing import Any
+
+from save_server.service.local_lists import LocalListSync
+
+CONNECTED = "ocpp-events.connect"
+BOOTED = "ocpp-events.boot-notification"
+TAG_UPDATED = "id-tag-registry.tag-updated"
+TAG_REMOVED = "id-tag-registry.tag-removed"
+STATION_EVENTS = (CONNECTED, BOOTED)
+TAG_EVENTS = (TAG_UPDATED, TAG_REMOVED)
+
+
+def work_for(sync: LocalListSync, body: bytes) -> list[Awaitable[None]]:
+    try:
+        event = json.loads(body)
+        kind, payload = event["type"], event.get("payload") or {}
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not isinstance(payload, dict):
+        return []
+    station_id = event.get("charging_station_id")
+    if kind == CONNECTED and station_id:
+        return [sync.station_connected(station_id)]
+    if kind == BOOTED and station_id and _accepted(event.get("response")):
+        return [sync.station_connected(station_id, True, _firmware(payload))]
+    if kind in TAG_EVENTS:
+        work: list[Awaitable[None]] = [sync.tags_changed()]
+        tag = payload.get("tag") if isinstance(payload.get("tag"), dict) else payload
+        if kind == TAG_UPDATED and tag.get("status") == "blocked" and tag.get("id_tag"):
+            work.append(sync.tag_blocked(str(tag["id_tag"])))
+        return work
+    return []
+
+
+def _accepted(response: Any) -> bool:
+    """A boot answered Pending or Rejected is no time to send the station anything."""
+    return not isinstance(response, dict) or response.get("status") in (None, "Accepted")
+
+
+def _firmware(payload: dict[str, Any]) -> str | None:
+    station = payload.get("chargingStation")
+    value = (station.get("firmwareVersion") if isinstance(station, dict)
+             else payload.get("firmwareVersion"))
+    return str(value)[:50] if value else None
