@@ -136,7 +136,14 @@ class Container:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus))
+                          self.station_commands(command_bus), self.id_tags())
+
+    def id_tags(self) -> Any:
+        """The id tag service (infrastructure/id_tags), on this container's database."""
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+        from save_server.service.id_tags import IdTagService
+        return IdTagService(SqlIdTagStore(self.engine, on_commit=self._outbox_wake.set),
+                            default_timezone=self.settings.report_default_timezone)
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -268,6 +275,11 @@ def run_api(settings: Settings | None = None) -> None:
             admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
                                       f"{settings.save_server_queue}.registry-admissions",
                                       container.access_control().registry, stop)
+            from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+            id_tag_consumer.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
+                                           settings.resolved_registry_exchange,
+                                           settings.save_server_queue, container.id_tags(),
+                                           stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -386,7 +398,9 @@ class EmbeddedSaveServer:
         self.settings = (settings or Settings()).model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
-        self.consumes = (self.settings.save_server_queue, self._admissions_queue)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        self.consumes = (self.settings.save_server_queue, self._admissions_queue,
+                         *id_tag_consumer.queues(self.settings.save_server_queue))
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -419,6 +433,10 @@ class EmbeddedSaveServer:
         admitted = admissions.serve_embedded(broker, settings.amqp_exchange,
                                              self._admissions_queue,
                                              container.access_control().registry, self._stop)
+        from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        id_tag_threads = id_tag_consumer.serve_embedded(
+            broker, settings.amqp_exchange, settings.resolved_registry_exchange,
+            settings.save_server_queue, container.id_tags(), self._stop)
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -428,7 +446,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted]
+                         admitted, *id_tag_threads]
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:

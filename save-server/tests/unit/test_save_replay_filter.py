@@ -30,7 +30,8 @@ PLACEHOLDER = "x"
 
 # Schemas that other schemas build on: not event types of their own.
 SHARED = {"envelope.schema.json", "station-registry.envelope.schema.json",
-          "station-registry.station.schema.json"}
+          "station-registry.station.schema.json", "id-tag-registry.envelope.schema.json",
+          "id-tag-registry.tag.schema.json"}
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -101,6 +102,24 @@ def registry_events(cp: Any) -> list[dict[str, Any]]:
     return events
 
 
+def id_tag_registry_events(cp: Any) -> list[dict[str, Any]]:
+    """The id tag registry's events (the registry exchange, like the station registry's)."""
+    tag = {"id_tag": "CARD-1", "token_type": None, "group_id": None, "status": "active",
+           "expires_at": None, "site_ids": None, "station_ids": None,
+           "max_concurrent_charges": 1, "budget_exhausted": False}
+    active = {"id_tag": "CARD-1", "charges": [{"charging_station_id": cp.station_id,
+                                               "transaction_id": "7"}]}
+    payloads = {"tag-updated": tag, "tag-removed": {"id_tag": "CARD-1"},
+                "active-charges": active,
+                "snapshot": {"requested_by": "gw-1", "tags": [{**tag, "revision": 3}],
+                             "active_charges": [{**active, "revision": 3}]},
+                "snapshot-requested": {"gateway_instance": "gw-1"}}
+    return [{"event_id": str(uuid.uuid4()), "type": f"id-tag-registry.{name}",
+             "schema_version": 1, "charging_station_id": None,
+             "received_at": cp.event("unused", None, {}, None)["received_at"], "revision": 3,
+             "payload": payload} for name, payload in payloads.items()]
+
+
 def ocpp_event(schema: dict[str, Any], cp: Any) -> dict[str, Any]:
     """An OCPP call's event from its schema: the payload's required fields filled in."""
     own = schema["allOf"][1]["properties"]
@@ -128,6 +147,8 @@ def example_events(name: str, schema: dict[str, Any], cp: Any) -> list[dict[str,
         return [handshake_refused(cp)]
     if name.startswith("station-registry."):
         return [e for e in registry_events(cp) if name == f"{e['type']}.schema.json"]
+    if name.startswith("id-tag-registry."):
+        return [e for e in id_tag_registry_events(cp) if name == f"{e['type']}.schema.json"]
     return [ocpp_event(schema, cp)]
 
 

@@ -109,7 +109,7 @@ class StationRegistration:
 
     def admission(self) -> dict[str, Any]:
         """The station object of the registry events: all a gateway needs, no secret."""
-        return {"charging_station_id": self.station_id,
+        return {"charging_station_id": self.station_id, "site_id": self.site_id,
                 "security_profile": self.security_profile, "enabled": self.enabled,
                 "ocpp_version": self.ocpp_version,
                 "passwords": [p.document() for p in self.passwords],

@@ -18,9 +18,11 @@ from save_server.infrastructure.api.security import (
     document_access_errors,
 )
 from save_server.infrastructure.commands import api as commands_api
+from save_server.infrastructure.id_tags import api as id_tags_api
 from save_server.infrastructure.local_lists import api as local_lists_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
+from save_server.service.id_tags import IdTagService
 from save_server.service.reports import ReportService
 from save_server.service.station_commands import StationCommands
 
@@ -32,6 +34,7 @@ ROUTERS = (registry_api.router, stations.router, charges.router, operations.rout
 def create_app(dependencies: ApiDependencies, access: AccessControl,
                reports: ReportService | None = None,
                commands: StationCommands | None = None,
+               id_tags: IdTagService | None = None,
                local_lists: LocalListStore | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
@@ -52,6 +55,9 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
         app.include_router(commands_api.router)
         # History rows are written just after the answer: don't lose them on shutdown.
         app.router.add_event_handler("shutdown", commands.flush)
+    if id_tags is not None:  # id tags (infrastructure/id_tags)
+        app.state.id_tags = id_tags
+        app.include_router(id_tags_api.router)
     if local_lists is not None:  # stations' local lists (infrastructure/local_lists)
         app.state.local_lists = local_lists
         app.include_router(local_lists_api.router)

@@ -135,10 +135,15 @@ charges = Table(
     Column("energy_wh", Float()),
     Column("duration_seconds", Float()),
     Column("sort_at", UTCDateTime(), nullable=False),
+    # id tags (migration 0009): the start was not Accepted; the tag's holder and group then
+    Column("unauthorized", Boolean()),
+    Column("id_tag_holder", String(200)),
+    Column("id_tag_group", String(20)),
     UniqueConstraint("station_id", "transaction_id"),
     Index(None, "sort_at", "id"),
     Index(None, "station_id", "sort_at", "id"),
     Index(None, "id_tag", "sort_at"),
+    Index(None, "id_tag_group", "sort_at"),
 )
 
 charge_meter_values = Table(

@@ -12,12 +12,13 @@ PERSISTENT = 2
 
 
 REGISTRY_PREFIX = "station-registry."
+REGISTRY_PREFIXES = (REGISTRY_PREFIX, "id-tag-registry.")  # the gateways' copies
 
 
 def exchange_for(routing_key: str, events: str, registry: str | None) -> str:
-    """Registry events go to the gateways' registry exchange (docs/events.md), the rest to
-    the events exchange."""
-    return registry if registry and routing_key.startswith(REGISTRY_PREFIX) else events
+    """Registry events (stations, id tags) go to the gateways' registry exchange
+    (docs/events.md), the rest to the events exchange."""
+    return registry if registry and routing_key.startswith(REGISTRY_PREFIXES) else events
 
 
 class RabbitEventPublisher(EventPublisher):

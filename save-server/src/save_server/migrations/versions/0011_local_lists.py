@@ -2,7 +2,7 @@
 platform knows, and every SendLocalList with the station's answer
 
 Revision ID: 0011_local_lists
-Revises: 0008_status_fact_arrival
+Revises: 0009_id_tags
 Create Date: 2026-12-05 14:00:00
 
 """
@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_local_lists"
-down_revision: str | Sequence[str] | None = "0008_status_fact_arrival"
+# assigned down_revision 0008_status_fact_arrival; re-chained after merging id-tags-server
+down_revision: str | Sequence[str] | None = "0009_id_tags"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

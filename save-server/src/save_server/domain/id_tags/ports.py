@@ -1,0 +1,114 @@
+"""The id tag store port. Every write commits with its events (the outbox): the audit events
+given by the caller and the `id-tag-registry.*` event for the gateways, which the store builds
+because it alone knows the new revision."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.id_tags.model import IdTag, IdTagGroup, TagStatus
+
+
+class GroupInUse(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class UnknownTag:
+    """A token a gateway refused as unknown (`Invalid`), per station."""
+
+    id_tag: str
+    station_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    count: int
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One charge, as the monthly usage needs it."""
+
+    id_tag_key: str
+    station_id: str
+    timezone: str | None  # of the station's site (None: no site)
+    started_at: datetime
+    energy_wh: float | None
+
+
+@dataclass(frozen=True)
+class TagPage:
+    tags: list[IdTag]
+    next_after: str | None  # the key to continue after (keyset paging), None at the end
+
+
+class IdTagStore(ABC):
+    # groups -------------------------------------------------------------------------------
+    @abstractmethod
+    def group(self, group_id: str) -> IdTagGroup | None: ...
+
+    @abstractmethod
+    def groups(self) -> list[IdTagGroup]:
+        """Ordered by group id."""
+
+    @abstractmethod
+    def save_group(self, group: IdTagGroup, event: BusinessEvent) -> None:
+        """Insert or replace."""
+
+    @abstractmethod
+    def delete_group(self, group_id: str, event: BusinessEvent) -> bool:
+        """False when unknown; raises GroupInUse while tags belong to it."""
+
+    # tags ---------------------------------------------------------------------------------
+    @abstractmethod
+    def tag(self, id_tag: str) -> IdTag | None:
+        """The tag whose token equals `id_tag` case-insensitively."""
+
+    @abstractmethod
+    def search(self, text: str | None = None, group_id: str | None = None,
+               status: TagStatus | None = None, after: str | None = None,
+               limit: int = 100) -> TagPage:
+        """Tags ordered by their key; `text` matches a part of the token or of the holder
+        label, case-insensitively; `after`: the `next_after` of the previous page."""
+
+    @abstractmethod
+    def save_tags(self, tags: Sequence[IdTag], events: Sequence[BusinessEvent],
+                  principal: str | None) -> list[IdTag]:
+        """Insert or replace each tag (matched by key; a new spelling replaces the old),
+        all in one commit: each gets the next revision and an `id-tag-registry.tag-updated`
+        event; `events` (the audit) commit with them. A tag saved also leaves the list of
+        unknown tokens."""
+
+    @abstractmethod
+    def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
+                   principal: str | None) -> bool:
+        """False when unknown; else `id-tag-registry.tag-removed` with a new revision."""
+
+    @abstractmethod
+    def publish_snapshot(self, requested_by: str | None) -> int:
+        """Every tag (and the running charges of each) as one `id-tag-registry.snapshot`;
+        returns its revision."""
+
+    # unknown tokens -----------------------------------------------------------------------
+    @abstractmethod
+    def record_unknown(self, event_id: str, id_tag: str, station_id: str,
+                       at: datetime) -> bool:
+        """Count one refusal (once per event id); False when already counted or when the
+        token is registered meanwhile."""
+
+    @abstractmethod
+    def unknown_tags(self) -> list[UnknownTag]:
+        """Latest first."""
+
+    # places and usage ---------------------------------------------------------------------
+    @abstractmethod
+    def known_places(self) -> tuple[set[str], set[str]]:
+        """(site ids, station ids) a tag may be restricted to: the sites, and the stations
+        registered or heard from."""
+
+    @abstractmethod
+    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
+        """The charges with an id tag that started in [start, end)."""

@@ -1,0 +1,1 @@
+"""Id tags on SQLAlchemy: tables, the store, the router, the gateways' feed."""

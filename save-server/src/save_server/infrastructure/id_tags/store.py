@@ -1,0 +1,281 @@
+"""The id tag store on SQLAlchemy Core. Every tag change takes the next id tag registry
+revision and commits with its `id-tag-registry.*` event and its audit events (the outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, case, delete, exc, func, insert, or_, select, update
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.id_tags import (
+    GroupInUse,
+    IdTag,
+    IdTagGroup,
+    IdTagStore,
+    TagPage,
+    TagStatus,
+    UnknownTag,
+    UsageRow,
+    token_key,
+)
+from save_server.infrastructure.db.tables import charges, processed_events, stations
+from save_server.infrastructure.id_tags.tables import (
+    id_tag_groups,
+    id_tag_revision,
+    id_tags,
+    unknown_id_tags,
+)
+from save_server.infrastructure.outbox.writer import add_to_outbox
+from save_server.infrastructure.registry.tables import sites, station_registrations
+
+REGISTRY_EVENT = "id-tag-registry."
+UNKNOWN_SEEN = "id-tags.unknown-seen"  # the processed-event type of a counted refusal
+
+
+def registry_event(kind: str, revision: int, payload: dict[str, Any],
+                   principal: str | None) -> BusinessEvent:
+    return BusinessEvent(f"{REGISTRY_EVENT}{kind}", payload, principal, None,
+                         event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC),
+                         extra={"revision": revision})
+
+
+def _group(row: Any) -> IdTagGroup:
+    return IdTagGroup(row.group_id, row.label, row.monthly_budget_kwh)
+
+
+def _tag(row: Any) -> IdTag:
+    return IdTag(row.id_tag, row.token_type, row.group_id, row.holder, TagStatus(row.status),
+                 row.expires_at, tuple(row.site_ids) if row.site_ids is not None else None,
+                 tuple(row.station_ids) if row.station_ids is not None else None,
+                 row.max_concurrent_charges, row.monthly_budget_kwh, row.revision,
+                 row.budget_exhausted)
+
+
+def _tag_row(tag: IdTag) -> dict[str, Any]:
+    return {"token_key": tag.key, "id_tag": tag.id_tag, "token_type": tag.token_type,
+            "group_id": tag.group_id, "holder": tag.holder, "status": str(tag.status),
+            "expires_at": tag.expires_at,
+            "site_ids": list(tag.site_ids) if tag.site_ids is not None else None,
+            "station_ids": list(tag.station_ids) if tag.station_ids is not None else None,
+            "max_concurrent_charges": tag.max_concurrent_charges,
+            "monthly_budget_kwh": tag.monthly_budget_kwh, "revision": tag.revision,
+            "budget_exhausted": tag.budget_exhausted, "updated_at": datetime.now(UTC)}
+
+
+def running_charges(db: Connection, keys: Sequence[str] | None = None
+                    ) -> dict[str, list[dict[str, str]]]:
+    """The charges not ended yet, per tag key (all tags, or those of `keys`)."""
+    key = func.lower(charges.c.id_tag)
+    query = (select(key.label("key"), charges.c.station_id, charges.c.transaction_id)
+             .where(charges.c.stopped.is_(False), charges.c.id_tag.is_not(None))
+             .order_by(charges.c.station_id, charges.c.transaction_id))
+    if keys is not None:
+        query = query.where(key.in_(list(keys)))
+    found: dict[str, list[dict[str, str]]] = {}
+    for row in db.execute(query):
+        found.setdefault(row.key, []).append({"charging_station_id": row.station_id,
+                                              "transaction_id": row.transaction_id})
+    return found
+
+
+def next_revision(db: Connection) -> int:
+    if db.execute(update(id_tag_revision).where(id_tag_revision.c.id == 1)
+                  .values(revision=id_tag_revision.c.revision + 1)).rowcount == 0:
+        db.execute(insert(id_tag_revision).values(id=1, revision=1))
+    return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
+
+
+class SqlIdTagStore(IdTagStore):
+    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
+        self._engine, self._on_commit = engine, on_commit
+
+    def _commit(self, change: Callable[[Connection], Any]) -> Any:
+        with self._engine.begin() as db:
+            result = change(db)
+        self._on_commit()
+        return result
+
+    # groups -------------------------------------------------------------------------------
+    def group(self, group_id: str) -> IdTagGroup | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(id_tag_groups).where(
+                id_tag_groups.c.group_id == group_id)).first()
+        return _group(row) if row else None
+
+    def groups(self) -> list[IdTagGroup]:
+        with self._engine.connect() as db:
+            return [_group(r) for r in db.execute(
+                select(id_tag_groups).order_by(id_tag_groups.c.group_id))]
+
+    def save_group(self, group: IdTagGroup, event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            if not db.execute(update(id_tag_groups).where(
+                    id_tag_groups.c.group_id == group.group_id)
+                    .values(group.document())).rowcount:
+                db.execute(insert(id_tag_groups).values(group.document()))
+            add_to_outbox(db, event)
+        self._commit(change)
+
+    def delete_group(self, group_id: str, event: BusinessEvent) -> bool:
+        def change(db: Connection) -> bool:
+            used = db.execute(select(func.count()).select_from(id_tags).where(
+                id_tags.c.group_id == group_id)).scalar_one()
+            if used:
+                raise GroupInUse(f"{used} tag(s) belong to group {group_id}")
+            if not db.execute(delete(id_tag_groups).where(
+                    id_tag_groups.c.group_id == group_id)).rowcount:
+                return False
+            add_to_outbox(db, event)
+            return True
+        return bool(self._commit(change))
+
+    # tags ---------------------------------------------------------------------------------
+    def tag(self, id_tag: str) -> IdTag | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(id_tags).where(
+                id_tags.c.token_key == token_key(id_tag))).first()
+        return _tag(row) if row else None
+
+    def search(self, text: str | None = None, group_id: str | None = None,
+               status: TagStatus | None = None, after: str | None = None,
+               limit: int = 100) -> TagPage:
+        t = id_tags.c
+        query = select(id_tags).order_by(t.token_key).limit(limit + 1)
+        if text:
+            needle = text.casefold()
+            query = query.where(or_(t.token_key.contains(needle, autoescape=True),
+                                    func.lower(t.holder).contains(needle, autoescape=True)))
+        if group_id is not None:
+            query = query.where(t.group_id == group_id)
+        if status is not None:
+            query = query.where(t.status == str(status))
+        if after is not None:
+            query = query.where(t.token_key > after)
+        with self._engine.connect() as db:
+            found = [_tag(r) for r in db.execute(query)]
+        more = len(found) > limit
+        found = found[:limit]
+        return TagPage(found, found[-1].key if more else None)
+
+    def save_tags(self, tags: Sequence[IdTag], events: Sequence[BusinessEvent],
+                  principal: str | None) -> list[IdTag]:
+        def change(db: Connection) -> list[IdTag]:
+            named = {t.group_id for t in tags if t.group_id is not None}
+            if named and len(named) > db.execute(select(func.count()).select_from(
+                    id_tag_groups).where(id_tag_groups.c.group_id.in_(named))).scalar_one():
+                raise LookupError("a tag names a group that does not exist")
+            saved = []
+            for tag in tags:
+                tag = tag.changed(revision=next_revision(db))
+                row = _tag_row(tag)
+                if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
+                                  .values(row)).rowcount:
+                    db.execute(insert(id_tags).values(row))
+                db.execute(delete(unknown_id_tags).where(
+                    unknown_id_tags.c.token_key == tag.key))
+                add_to_outbox(db, registry_event("tag-updated", tag.revision,
+                                                 tag.registry_document(), principal))
+                saved.append(tag)
+            for event in events:
+                add_to_outbox(db, event)
+            return saved
+        try:
+            return self._commit(change)  # type: ignore[no-any-return]
+        except exc.IntegrityError as error:  # a group deleted meanwhile (PostgreSQL)
+            raise LookupError("a tag names a group that does not exist") from error
+
+    def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
+                   principal: str | None) -> bool:
+        def change(db: Connection) -> bool:
+            row = db.execute(select(id_tags.c.id_tag).where(
+                id_tags.c.token_key == token_key(id_tag))).first()
+            if row is None:
+                return False
+            db.execute(delete(id_tags).where(id_tags.c.token_key == token_key(id_tag)))
+            add_to_outbox(db, registry_event("tag-removed", next_revision(db),
+                                             {"id_tag": row.id_tag}, principal))
+            for event in events:
+                add_to_outbox(db, event)
+            return True
+        return bool(self._commit(change))
+
+    def publish_snapshot(self, requested_by: str | None) -> int:
+        def change(db: Connection) -> int:
+            revision = int(db.execute(select(id_tag_revision.c.revision)).scalar() or 0)
+            tags = [_tag(r) for r in db.execute(select(id_tags).order_by(id_tags.c.token_key))]
+            running = running_charges(db)
+            payload = {
+                "requested_by": requested_by,
+                "tags": [{**t.registry_document(), "revision": t.revision} for t in tags],
+                "active_charges": [{"id_tag": t.id_tag, "charges": running.get(t.key, []),
+                                    "revision": revision} for t in tags if t.key in running]}
+            add_to_outbox(db, registry_event("snapshot", revision, payload, None))
+            return revision
+        return int(self._commit(change))
+
+    # unknown tokens -----------------------------------------------------------------------
+    def record_unknown(self, event_id: str, id_tag: str, station_id: str,
+                       at: datetime) -> bool:
+        key = token_key(id_tag)
+        u = unknown_id_tags.c
+        with self._engine.begin() as db:
+            try:
+                with db.begin_nested():
+                    db.execute(insert(processed_events).values(
+                        event_id=f"unknown:{event_id}", event_type=UNKNOWN_SEEN,
+                        processed_at=datetime.now(UTC)))
+            except exc.IntegrityError:
+                return False
+            if db.execute(select(id_tags.c.token_key).where(
+                    id_tags.c.token_key == key)).first():
+                return False
+            if not db.execute(update(unknown_id_tags).where(
+                    u.token_key == key, u.station_id == station_id).values(
+                    count=u.count + 1,
+                    first_seen_at=case((u.first_seen_at > at, at), else_=u.first_seen_at),
+                    last_seen_at=case((u.last_seen_at < at, at), else_=u.last_seen_at))
+                    ).rowcount:
+                db.execute(insert(unknown_id_tags).values(
+                    token_key=key, station_id=station_id, id_tag=id_tag, first_seen_at=at,
+                    last_seen_at=at, count=1))
+            return True
+
+    def unknown_tags(self) -> list[UnknownTag]:
+        u = unknown_id_tags.c
+        with self._engine.connect() as db:
+            return [UnknownTag(r.id_tag, r.station_id, r.first_seen_at, r.last_seen_at,
+                               r.count)
+                    for r in db.execute(select(unknown_id_tags).order_by(
+                        u.last_seen_at.desc(), u.token_key, u.station_id))]
+
+    # places and usage ---------------------------------------------------------------------
+    def known_places(self) -> tuple[set[str], set[str]]:
+        with self._engine.connect() as db:
+            site_ids = set(db.execute(select(sites.c.site_id)).scalars())
+            station_ids = set(db.execute(select(station_registrations.c.station_id)).scalars())
+            station_ids |= set(db.execute(select(stations.c.station_id)).scalars())
+        return site_ids, station_ids
+
+    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
+        c = charges.c
+        query = (select(func.lower(c.id_tag).label("key"), c.station_id, sites.c.timezone,
+                        c.started_at, c.meter_start_wh, c.meter_stop_wh)
+                 .select_from(charges.outerjoin(
+                     station_registrations,
+                     station_registrations.c.station_id == c.station_id)
+                     .outerjoin(sites, sites.c.site_id == station_registrations.c.site_id))
+                 .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end))
+        with self._engine.connect() as db:
+            return [UsageRow(r.key, r.station_id, r.timezone, r.started_at,
+                             _energy(r.meter_start_wh, r.meter_stop_wh))
+                    for r in db.execute(query)]
+
+
+def _energy(start_wh: float | None, stop_wh: float | None) -> float | None:
+    if start_wh is None or stop_wh is None:
+        return None
+    return max(stop_wh - start_wh, 0.0)

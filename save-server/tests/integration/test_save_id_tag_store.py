@@ -1,0 +1,171 @@
+"""One contract for the id tag store port, run against the in-memory fake, SQLite and
+PostgreSQL, so the fake used by fast tests cannot drift from the real adapters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from save_server.bootstrap import Container
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.id_tags import GroupInUse, IdTag, IdTagGroup, IdTagStore, TagStatus
+from save_server.infrastructure.id_tags.store import SqlIdTagStore
+from save_server.infrastructure.outbox.tables import outbox_events
+
+from ..id_tag_memory import MemoryIdTagStore
+
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def audit(kind: str = "id-tags.tag-updated") -> BusinessEvent:
+    return BusinessEvent(kind, {}, "tester", event_id=str(uuid.uuid4()), occurred_at=T0)
+
+
+class StoreContract:
+    """Subclasses give `store` and `registry_events` (the id-tag-registry events committed)."""
+
+    store: IdTagStore
+
+    def registry_events(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def prefix(self) -> str:
+        return f"T{uuid.uuid4().hex[:7]}"
+
+    def events_about(self, prefix: str) -> list[dict[str, Any]]:
+        return [e for e in self.registry_events()
+                if prefix.casefold() in json.dumps(e["payload"]).casefold()]
+
+    def test_tags_are_found_case_insensitively_and_a_new_spelling_replaces_the_old(
+            self, prefix: str) -> None:
+        [saved] = self.store.save_tags([IdTag(f"{prefix}ab", holder="Apto 302")], [audit()],
+                                       "tester")
+        assert saved.revision > 0
+        assert self.store.tag(f"{prefix}AB") == saved
+        [again] = self.store.save_tags([IdTag(f"{prefix}AB", status=TagStatus.BLOCKED)], [],
+                                       "tester")
+        assert again.revision > saved.revision
+        assert self.store.tag(f"{prefix}ab").id_tag == f"{prefix}AB"  # type: ignore[union-attr]
+        assert self.store.search(prefix).tags == [again]
+        events = self.events_about(prefix)
+        assert [e["type"] for e in events] == ["id-tag-registry.tag-updated"] * 2
+        assert [e["revision"] for e in events] == [saved.revision, again.revision]
+        assert events[1]["payload"]["status"] == "blocked"
+
+    def test_search_filters_by_text_group_and_status_and_pages_by_key(
+            self, prefix: str) -> None:
+        group = IdTagGroup(f"G{prefix}", "Apto 101", 50.0)
+        self.store.save_group(group, audit("id-tags.group-created"))
+        tags = [IdTag(f"{prefix}{n}", group_id=group.group_id if n % 2 else None,
+                      holder=f"Resident {prefix}-{n}",
+                      status=TagStatus.BLOCKED if n == 3 else TagStatus.ACTIVE)
+                for n in range(5)]
+        self.store.save_tags(tags, [], "tester")
+        assert [t.id_tag for t in self.store.search(prefix, group_id=group.group_id).tags] == [
+            f"{prefix}1", f"{prefix}3"]
+        assert [t.id_tag for t in self.store.search(prefix, status=TagStatus.BLOCKED).tags
+                ] == [f"{prefix}3"]
+        assert [t.id_tag for t in self.store.search(f"resident {prefix}-4".upper()).tags] == [
+            f"{prefix}4"]
+        first = self.store.search(prefix, limit=2)
+        assert len(first.tags) == 2 and first.next_after == first.tags[-1].key
+        rest = self.store.search(prefix, after=first.next_after, limit=10)
+        assert [t.id_tag for t in first.tags + rest.tags] == [t.id_tag for t in tags]
+        assert rest.next_after is None
+
+    def test_search_text_is_not_a_pattern(self, prefix: str) -> None:
+        self.store.save_tags([IdTag(f"{prefix}x_y"), IdTag(f"{prefix}xzy")], [], "tester")
+        assert [t.id_tag for t in self.store.search(f"{prefix}x_").tags] == [f"{prefix}x_y"]
+
+    def test_groups_are_saved_and_deleted_only_when_no_tag_belongs(self, prefix: str) -> None:
+        group = IdTagGroup(f"G{prefix}", "Apto 101")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        self.store.save_group(IdTagGroup(group.group_id, "Apto 102", 10.0), audit())
+        assert self.store.group(group.group_id) == IdTagGroup(group.group_id, "Apto 102", 10.0)
+        assert group.group_id in [g.group_id for g in self.store.groups()]
+        self.store.save_tags([IdTag(prefix, group_id=group.group_id)], [], "tester")
+        with pytest.raises(GroupInUse):
+            self.store.delete_group(group.group_id, audit())
+        assert self.store.delete_tag(prefix, [], "tester")
+        assert self.store.delete_group(group.group_id, audit())
+        assert not self.store.delete_group(group.group_id, audit())
+        assert self.store.group(group.group_id) is None
+
+    def test_a_batch_naming_an_unknown_group_saves_nothing(self, prefix: str) -> None:
+        with pytest.raises(LookupError):
+            self.store.save_tags([IdTag(f"{prefix}ok"), IdTag(f"{prefix}bad",
+                                                              group_id=f"N{prefix}")],
+                                 [], "tester")
+        assert self.store.tag(f"{prefix}ok") is None
+        assert self.events_about(prefix) == []
+
+    def test_a_deleted_tag_is_removed_with_a_newer_revision(self, prefix: str) -> None:
+        [saved] = self.store.save_tags([IdTag(prefix)], [], "tester")
+        assert self.store.delete_tag(prefix.lower(), [audit("id-tags.tag-deleted")], "tester")
+        assert not self.store.delete_tag(prefix, [], "tester")
+        assert self.store.tag(prefix) is None
+        removed = self.events_about(prefix)[-1]
+        assert removed["type"] == "id-tag-registry.tag-removed"
+        assert removed["payload"] == {"id_tag": prefix} and removed["revision"] > saved.revision
+
+    def test_unknown_tokens_are_counted_once_per_refusal_and_per_station(
+            self, prefix: str) -> None:
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        assert self.store.record_unknown(first, prefix, "CP-1", T0)
+        assert not self.store.record_unknown(first, prefix, "CP-1", T0)  # redelivered
+        assert self.store.record_unknown(second, prefix.lower(), "CP-1",
+                                         T0 - timedelta(hours=1))
+        assert self.store.record_unknown(str(uuid.uuid4()), prefix, "CP-2", T0)
+        mine = [u for u in self.store.unknown_tags() if u.id_tag.casefold() == prefix.casefold()]
+        by_station = {u.station_id: u for u in mine}
+        assert by_station["CP-1"].count == 2 and by_station["CP-2"].count == 1
+        assert by_station["CP-1"].first_seen_at == T0 - timedelta(hours=1)
+        assert by_station["CP-1"].last_seen_at == T0
+        self.store.save_tags([IdTag(prefix)], [], "tester")  # enrolled
+        assert not [u for u in self.store.unknown_tags()
+                    if u.id_tag.casefold() == prefix.casefold()]
+        assert not self.store.record_unknown(str(uuid.uuid4()), prefix, "CP-1", T0)
+
+    def test_a_snapshot_lists_every_tag_with_its_revision(self, prefix: str) -> None:
+        saved = self.store.save_tags([IdTag(f"{prefix}a"), IdTag(f"{prefix}b")], [], "tester")
+        revision = self.store.publish_snapshot("gateway-1")
+        assert revision >= max(t.revision for t in saved)
+        snapshot = [e for e in self.registry_events()
+                    if e["type"] == "id-tag-registry.snapshot"][-1]
+        assert snapshot["revision"] == revision
+        assert snapshot["payload"]["requested_by"] == "gateway-1"
+        listed = {t["id_tag"]: t["revision"] for t in snapshot["payload"]["tags"]}
+        assert {listed[t.id_tag] for t in saved} == {t.revision for t in saved}
+
+
+class TestMemoryStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self) -> None:
+        self.store = self.memory = MemoryIdTagStore()
+
+    def registry_events(self) -> list[dict[str, Any]]:
+        return [{"type": e.type, "payload": e.payload, **e.extra} for e in self.memory.published
+                if e.type.startswith("id-tag-registry.")]
+
+
+@pytest.mark.integration
+class TestSqlStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self, container: Container) -> Iterator[None]:
+        self.container = container
+        self.store = SqlIdTagStore(container.engine)
+        yield
+
+    def registry_events(self) -> list[dict[str, Any]]:
+        with self.container.engine.connect() as db:
+            rows = db.execute(select(outbox_events.c.body).where(
+                outbox_events.c.routing_key.like("id-tag-registry.%"))
+                .order_by(outbox_events.c.seq)).scalars()
+            return [json.loads(body) for body in rows]
