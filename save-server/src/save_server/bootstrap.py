@@ -136,7 +136,31 @@ class Container:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         return create_app(self.api_dependencies(broker_ready), self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus), self.id_tags())
+                          self.station_commands(command_bus), self.id_tags(),
+                          self.local_list_store())
+
+    def local_list_store(self) -> Any:
+        from save_server.infrastructure.local_lists.store import SqlLocalListStore
+        return SqlLocalListStore(self.engine)
+
+    def start_local_lists(self, make_bus: Callable[[], CommandBus],
+                          consume: Callable[[Any], Any]) -> threading.Thread:
+        """Stations' local lists kept in sync (docs/architecture.md, "Local authorization
+        lists"): a thread with its own loop, command bus and consumer."""
+        from save_server.infrastructure.commands.repository import SqlCommandLog
+        from save_server.infrastructure.local_lists import runner
+        from save_server.infrastructure.local_lists.source import SqlAuthorizationListSource
+        from save_server.service.local_lists import LocalListSync
+
+        store, source = self.local_list_store(), SqlAuthorizationListSource(self.engine)
+        history = SqlCommandLog(self.engine, self.statements)
+        timeout = self.settings.save_server_command_timeout
+        return runner.start(make_bus, lambda bus: LocalListSync(source, store, bus, history,
+                                                                timeout), consume)
+
+    def local_list_bindings(self) -> list[tuple[str, str]]:
+        from save_server.infrastructure.local_lists.runner import bindings
+        return bindings(self.settings.amqp_exchange, self.settings.resolved_registry_exchange)
 
     def id_tags(self) -> Any:
         """The id tag service (infrastructure/id_tags), on this container's database."""
@@ -280,6 +304,7 @@ def run_api(settings: Settings | None = None) -> None:
                                            settings.resolved_registry_exchange,
                                            settings.save_server_queue, container.id_tags(),
                                            stop)
+            _local_lists_on_rabbitmq(container, stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -437,6 +462,12 @@ class EmbeddedSaveServer:
         id_tag_threads = id_tag_consumer.serve_embedded(
             broker, settings.amqp_exchange, settings.resolved_registry_exchange,
             settings.save_server_queue, container.id_tags(), self._stop)
+        from save_server.infrastructure.local_lists.consumer import consume_embedded
+        local_lists = container.start_local_lists(
+            lambda: EmbeddedCommandBus(broker, settings.amqp_command_exchange),
+            lambda handle: consume_embedded(broker, f"{settings.save_server_queue}.local-lists",
+                                            container.local_list_bindings(), handle,
+                                            self._stop))
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -446,7 +477,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted, *id_tag_threads]
+                         admitted, *id_tag_threads, local_lists]
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:
@@ -471,6 +502,18 @@ class EmbeddedSaveServer:
         if self._serving is not None:
             self._container.close()
         log.info("save-server stopped")
+
+
+def _local_lists_on_rabbitmq(container: Container, stop: threading.Event) -> None:
+    from save_server.infrastructure.commands.rabbitmq import RabbitCommandBus
+    from save_server.infrastructure.local_lists.consumer import consume_rabbitmq
+
+    s = container.settings
+    url = s.amqp_url or ""
+    container.start_local_lists(
+        lambda: RabbitCommandBus(url, s.amqp_command_exchange),
+        lambda handle: consume_rabbitmq(url, f"{s.save_server_queue}.local-lists",
+                                        container.local_list_bindings(), handle, stop))
 
 
 def _first_admin_when_reachable(container: Container, stop: threading.Event) -> None:

@@ -81,10 +81,12 @@ class LocalListSync:
         stations = await asyncio.to_thread(self.store.stations, Support.SUPPORTED)
         await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations))
 
-    async def tag_blocked(self, id_tag: str) -> None:
+    async def tag_blocked(self, id_tag: str, everywhere: bool = False) -> None:
         """ClearCache on the stations where the tag was allowed (every station we know when
-        it was not restricted); a station not connected gets it when it next connects."""
-        allowed = await asyncio.to_thread(self.source.stations_for, id_tag)
+        it was not restricted, or `everywhere`: a deleted tag's places are gone with it); a
+        station not connected gets it when it next connects."""
+        allowed = None if everywhere else await asyncio.to_thread(self.source.stations_for,
+                                                                   id_tag)
         stations = (await asyncio.to_thread(self.store.stations, None) if allowed is None
                     else sorted(allowed))
         await asyncio.gather(*(self._limited(self._coalesced.run(

@@ -1,7 +1,8 @@
 """The events that move local lists, read tolerantly: a station connected or booted
 (`ocpp-events.connect`, an accepted `ocpp-events.boot-notification`), a tag changed or was
 removed (`id-tag-registry.tag-updated` / `tag-removed`, published by the tag registry's
-outbox). Anything else, or anything malformed, moves nothing."""
+outbox): a blocked or deleted tag also clears the authorization cache where it was allowed.
+Anything else, or anything malformed, moves nothing."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def work_for(sync: LocalListSync, body: bytes) -> list[Awaitable[None]]:
         tag = payload.get("tag") if isinstance(payload.get("tag"), dict) else payload
         if kind == TAG_UPDATED and tag.get("status") == "blocked" and tag.get("id_tag"):
             work.append(sync.tag_blocked(str(tag["id_tag"])))
+        elif kind == TAG_REMOVED and tag.get("id_tag"):  # a deleted card: as if blocked
+            work.append(sync.tag_blocked(str(tag["id_tag"]), everywhere=True))
         return work
     return []
 
