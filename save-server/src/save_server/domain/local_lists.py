@@ -172,12 +172,16 @@ def applied(held: Mapping[str, ListEntry] | None,
             message: ListMessage) -> dict[str, ListEntry]:
     """What the station holds after accepting `message`."""
     result = {} if message.update_type is UpdateType.FULL or held is None else dict(held)
+    _apply_changes(result, message)
+    return result
+
+
+def _apply_changes(held: dict[str, ListEntry], message: ListMessage) -> None:
     for change in message.changes:
         if change.entry is None:
-            result.pop(key(change.id_tag), None)
+            held.pop(key(change.id_tag), None)
         else:
-            result[key(change.id_tag)] = change.entry
-    return result
+            held[key(change.id_tag)] = change.entry
 
 
 @dataclass
@@ -229,7 +233,10 @@ class LocalListState:
 
     def accepted(self, message: ListMessage, source_revision: int | None = None) -> None:
         self.support = Support.SUPPORTED
-        self.held = applied(self.held, message)
+        if message.update_type is UpdateType.DIFFERENTIAL and self.held is not None:
+            _apply_changes(self.held, message)  # in place: a list sent in parts stays linear
+        else:
+            self.held = applied(self.held, message)
         self.acknowledged_version = message.version
         if message.part == message.parts:
             self.source_revision = source_revision
