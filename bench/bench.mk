@@ -38,3 +38,13 @@ bench-auth-smoke:
 ## The outbox's cost on an API write, with and without it, same run (PostgreSQL).
 bench-outbox:
 	$(BENCH_PYTHON) -m bench.accounts.outbox
+
+.PHONY: bench-local-lists bench-local-lists-smoke
+
+## Local lists: a full list of 10,000 tags to 100 stations through the gateway vs a direct send.
+bench-local-lists:
+	$(BENCH_PYTHON) -m bench.local_lists.run
+
+## The same with 10 stations and 1,000 tags: a few seconds.
+bench-local-lists-smoke:
+	$(BENCH_PYTHON) -m bench.local_lists.run --stations 10 --tags 1000
