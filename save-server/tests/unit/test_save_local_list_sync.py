@@ -250,3 +250,34 @@ async def test_an_unrestricted_tag_clears_the_cache_of_every_station_known() -> 
     source.put(AuthorizationEntry("LOST", blocked=True))
     await sync.tag_blocked("LOST")
     assert ("clear-cache", {}) in one.received and ("clear-cache", {}) in two.received
+
+
+async def test_commands_go_to_the_history_with_a_list_s_size_not_its_entries() -> None:
+    from save_server.domain.station_commands import CommandLog, CommandRecord
+
+    class History(CommandLog):
+        def __init__(self) -> None:
+            self.records: list[CommandRecord] = []
+
+        def station_known(self, station_id: str) -> bool:
+            return True
+
+        def add(self, record: CommandRecord) -> None:
+            self.records.append(record)
+
+        def list(self, station_id: str, limit: int) -> list[CommandRecord]:
+            return self.records
+
+    cp = SimulatedList()
+    bus, source, store, history = FakeBus(), MemoryAuthorizationListSource(), \
+        MemoryLocalListStore(), History()
+    bus.stations["CP-1"] = cp
+    for n in range(3):
+        source.put(AuthorizationEntry(f"T{n}"))
+    await LocalListSync(source, store, bus, history, clock=lambda: NOW).station_connected("CP-1")
+    assert [(r.command, r.requested_by) for r in history.records] == [
+        ("get-local-list-version", "local-list-sync"), ("get-configuration", "local-list-sync"),
+        ("send-local-list", "local-list-sync")]
+    assert history.records[-1].parameters == {"list_version": 1, "update_type": "full",
+                                              "entries": 3}
+    assert len(cp.received[-1][1]["entries"]) == 3  # the station got them all

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -188,7 +188,8 @@ class LocalListSync:
             answer.outcome, self.clock(), answer.payload, answer.error_code,
             answer.error_description, None, answer.ocpp_version, answer.action)
         if self.history is not None:
-            await asyncio.to_thread(self.history.add, record)
+            await asyncio.to_thread(self.history.add, replace(
+                record, parameters=_summary(command, parameters)))
         return record
 
     def _lock(self, station_id: str) -> asyncio.Lock:
@@ -207,6 +208,15 @@ class LocalListSync:
     async def _save(self, state: LocalListState) -> None:
         state.updated_at = self.clock()
         await asyncio.to_thread(self.store.save, state)
+
+
+def _summary(command: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The command history keeps a list's size, not its entries (a full list of 10,000 tags
+    to 100 stations would otherwise write 100 copies); the entries held are in the
+    local-list state."""
+    if command != "send-local-list":
+        return parameters
+    return {**parameters, "entries": len(parameters.get("entries", ()))}
 
 
 def _unsupported(record: CommandRecord) -> bool:
