@@ -14,6 +14,7 @@ from save_server.domain.id_tags import (
     IdTag,
     IdTagGroup,
     IdTagStore,
+    RunningCharge,
     TagPage,
     TagStatus,
     UnknownTag,
@@ -33,7 +34,7 @@ class MemoryIdTagStore(IdTagStore):
         self.published: list[BusinessEvent] = []  # the outbox, in order
         self.sites, self.stations = sites or set(), stations or set()
         self.usage: list[UsageRow] = []
-        self.running: dict[str, list[dict[str, str]]] = {}
+        self.running: dict[str, list[RunningCharge]] = {}
 
     def _next(self) -> int:
         self.revision += 1
@@ -109,8 +110,9 @@ class MemoryIdTagStore(IdTagStore):
         self._registry("snapshot", self.revision, {
             "requested_by": requested_by,
             "tags": [{**t.registry_document(), "revision": t.revision} for t in tags],
-            "active_charges": [{"id_tag": t.id_tag, "charges": self.running[t.key],
-                                "revision": self.revision}
+            "active_charges": [{"id_tag": t.id_tag, "revision": self.revision, "charges": [
+                {"charging_station_id": c.station_id, "transaction_id": c.transaction_id}
+                for c in self.running[t.key]]}
                                for t in tags if t.key in self.running]}, None)
         return self.revision
 
@@ -136,3 +138,6 @@ class MemoryIdTagStore(IdTagStore):
 
     def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
         return [u for u in self.usage if start <= u.started_at < end]
+
+    def running_charges(self) -> dict[str, list[RunningCharge]]:
+        return {k: list(v) for k, v in self.running.items() if k in self._tags and v}

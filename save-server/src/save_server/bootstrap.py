@@ -55,6 +55,7 @@ class Container:
     token_issuer: JwtTokenIssuer
     _access: AccessControl | None = None
     _outbox_wake: threading.Event = field(default_factory=threading.Event)
+    _enforcement_task: Any = None  # kept referenced while it runs
 
     def uow_factory(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
@@ -183,6 +184,27 @@ class Container:
                                SqlCommandLog(self.engine, self.statements),
                                s.save_server_command_timeout)
 
+    def id_tag_enforcement(self, commands: StationCommands) -> Any:
+        """Remote stops for tags over their concurrency limit or budget (API process)."""
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+        from save_server.service.id_tag_enforcement import IdTagEnforcement
+
+        async def remote_stop(station_id: str, transaction_id: str, reason: str) -> None:
+            await commands.send(station_id, "remote-stop", {"transaction_id": transaction_id},
+                                f"id-tags ({reason})")
+        return IdTagEnforcement(self.id_tags(), SqlIdTagStore(self.engine), remote_stop,
+                                self.settings.id_tag_budget_action)
+
+    def start_id_tag_enforcement(self, app: FastAPI) -> Callable[[], None]:
+        """Runs in the app's event loop (remote commands are async); returns its stop."""
+        stopping = asyncio.Event()
+        enforcement = self.id_tag_enforcement(app.state.station_commands)
+        task = asyncio.get_running_loop().create_task(
+            enforcement.run(self.settings.id_tag_enforcement_interval, stopping),
+            name="save-server-id-tag-enforcement")
+        self._enforcement_task = task
+        return stopping.set
+
     def report_service(self, **overrides: Any) -> ReportService:
         """Charge reports by e-mail; tests override clock, sender, sleep, retry."""
         from save_server.infrastructure.reports import repositories as sql
@@ -305,6 +327,10 @@ def run_api(settings: Settings | None = None) -> None:
                                            settings.save_server_queue, container.id_tags(),
                                            stop)
             _local_lists_on_rabbitmq(container, stop)
+        stops: list[Callable[[], None]] = []
+        app.router.add_event_handler(
+            "startup", lambda: stops.append(container.start_id_tag_enforcement(app)))
+        app.router.add_event_handler("shutdown", lambda: [stop_() for stop_ in stops])
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -478,6 +504,7 @@ class EmbeddedSaveServer:
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
                          admitted, *id_tag_threads, local_lists]
+        self._stop_enforcement = container.start_id_tag_enforcement(self._app)
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:
@@ -489,6 +516,7 @@ class EmbeddedSaveServer:
         if self._serving is None or self._server.should_exit:
             return
         self._server.should_exit = True
+        self._stop_enforcement()
         with contextlib.suppress(Exception):
             await self._serving
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     report_scheduler_interval: float = Field(default=60.0, gt=0)
     report_retry_attempts: int = Field(default=4, ge=1)
     report_retry_delay: float = Field(default=30.0, ge=0)
+    # Id tags (service/id_tag_enforcement.py)
+    id_tag_budget_action: Literal["stop", "finish"] = "stop"
+    id_tag_enforcement_interval: float = Field(default=5.0, gt=0)
     # Accounts and API authentication (docs/api.md, docs/operations.md)
     auth_signing_key_file: Path | None = Field(
         default=None, description="Ed25519 private key (PEM) signing access tokens; required "

@@ -72,7 +72,7 @@ def test_ocpp16_transaction_messages(charger: Callable[..., Any]) -> None:
     _, start = commands_of(cp.start(1, 42, 1000, "TAG-9",
                                     at=datetime(2026, 1, 1, 10, tzinfo=UTC)))
     assert start == StartCharge(cp.station_id, "42", 1, "TAG-9", 1000.0,
-                                datetime(2026, 1, 1, 10, tzinfo=UTC))
+                                datetime(2026, 1, 1, 10, tzinfo=UTC), "Accepted")
     _, stop = commands_of(cp.stop(42, 5000, "PowerLoss", at=datetime(2026, 1, 1, 11, tzinfo=UTC)))
     assert stop == StopCharge(cp.station_id, "42", 5000.0, datetime(2026, 1, 1, 11, tzinfo=UTC),
                               "PowerLoss", None)
@@ -178,3 +178,18 @@ def test_a_contract_breaking_event_is_poison_naming_the_field(
 def test_unparseable_bodies_are_poison(raw: bytes) -> None:
     with pytest.raises(PoisonMessage):
         parse_envelope(raw)
+
+
+@pytest.mark.parametrize(("version", "status"), [("1.6", "Invalid"), ("1.6", "Accepted"),
+                                                 ("2.0.1", "Blocked"), ("2.0.1", "Accepted")])
+def test_a_start_carries_the_status_its_id_tag_was_answered_with(
+        charger: Callable[..., Any], version: str, status: str) -> None:
+    cp = charger(version=version)
+    if version == "1.6":
+        event = cp.start(1, 42, 1000, "TAG-9")
+        event["response"]["idTagInfo"]["status"] = status
+    else:
+        event = cp.transaction201("Started", "tx-1", id_token="TAG-9", energy_wh=10)
+        event["response"]["idTokenInfo"]["status"] = status
+    start = next(c for c in commands_of(event) if isinstance(c, StartCharge))
+    assert start.authorization == status

@@ -47,6 +47,7 @@ class StartCharge:
     id_tag: str | None
     meter_start_wh: float | None
     started_at: datetime | None
+    authorization: str | None = None  # the status the gateway answered the id tag with
 
 
 @dataclass(frozen=True)

@@ -227,11 +227,19 @@ class Charge:
     ended_at: datetime | None = None
     stopped: bool = False
     stop_reason: str | None = None
+    unauthorized: bool | None = None  # the start's id tag was not Accepted (None: unknown)
+    id_tag_holder: str | None = None  # the registered tag's holder and group at the start
+    id_tag_group: str | None = None
 
     def start(self, connector_id: int | None, id_tag: str | None,
-              meter_start_wh: float | None, started_at: datetime | None) -> None:
+              meter_start_wh: float | None, started_at: datetime | None,
+              authorization: str | None = None) -> None:
+        """`authorization`: the status the start's id tag was answered with. A station may
+        charge although it was refused (it started offline): the charge is kept, flagged."""
         self.connector_id = self.connector_id if self.connector_id is not None else connector_id
         self.id_tag = self.id_tag or id_tag
+        if authorization is not None and self.unauthorized is None:
+            self.unauthorized = authorization != "Accepted"
         if meter_start_wh is not None:
             self.meter_start_wh = meter_start_wh
         if started_at is not None:

@@ -48,6 +48,11 @@ class ChargeRepository(ABC):
                          samples: Sequence[MeterSample]) -> None:
         """Attach meter samples to a charge's energy curve (the charge may not exist yet)."""
 
+    def tag_details(self, id_tag: str) -> tuple[str | None, str | None]:
+        """(holder, group) of the registered id tag (case-insensitive), for a charge's start;
+        (None, None) when unregistered or when the adapter knows no id tags."""
+        return None, None
+
 
 class ProcessedEvents(ABC):
     """Which events were already applied: recorded in the same transaction as their effect."""
@@ -102,6 +107,7 @@ class ChargeFilter:
     status: ChargeStatus | None = None
     id_tag: str | None = None
     station_scope: frozenset[str] | None = None  # only these stations (a scoped caller)
+    group: str | None = None  # the id tag group the charge's tag belonged to at its start
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,9 @@ def _start(command: StartCharge, uow: UnitOfWork) -> None:
     started = charge(uow, command.station_id, command.transaction_id)
     before = replace(started)
     started.start(command.connector_id, command.id_tag, command.meter_start_wh,
-                  command.started_at)
+                  command.started_at, command.authorization)
+    if started.id_tag and started.id_tag_holder is None and started.id_tag_group is None:
+        started.id_tag_holder, started.id_tag_group = uow.charges.tag_details(started.id_tag)
     _charge_changed(uow, before, started)
 
 

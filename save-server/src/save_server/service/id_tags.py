@@ -225,6 +225,10 @@ class IdTagService:
                 or (t.group_id is not None and budget_exhausted(
                     per_group.get(t.group_id, 0.0), budgets.get(t.group_id)))}
 
+    def exhausted_keys(self, tags: Sequence[IdTag]) -> set[str]:
+        """Keys of the tags (among these) whose own or group budget is used up this month."""
+        return self._exhausted(tags)
+
     def refresh_budgets(self, by: str | None = "budget",
                         tags: Sequence[IdTag] | None = None) -> list[IdTag]:
         """Republish the tags whose `budget_exhausted` flipped (a month began, energy was

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.id_tags.model import IdTag, IdTagGroup, TagStatus
+from save_server.domain.id_tags.rules import RunningCharge
 
 
 class GroupInUse(Exception):
@@ -111,4 +112,9 @@ class IdTagStore(ABC):
 
     @abstractmethod
     def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
-        """The charges with an id tag that started in [start, end)."""
+        """The charges with an id tag that started in [start, end); a running charge's energy
+        is its latest energy register reading minus its start."""
+
+    @abstractmethod
+    def running_charges(self) -> dict[str, list[RunningCharge]]:
+        """The charges not ended yet of each registered tag (by tag key)."""

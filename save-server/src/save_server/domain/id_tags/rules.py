@@ -7,8 +7,21 @@ midnight of the 1st belongs to the month it began in: its energy is known only p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RunningCharge:
+    """A charge of a tag that has not ended."""
+
+    station_id: str
+    transaction_id: str
+    started_at: datetime | None
 
 
 def month_of(at: datetime, timezone: str) -> str:
@@ -33,3 +46,11 @@ def budget_exhausted(used_kwh: float, budget_kwh: float | None) -> bool:
 def over_concurrent_limit(running: int, limit: int) -> bool:
     """`running` charges of one tag (including the one that just started) break its limit."""
     return running > limit
+
+
+def charges_over_limit(running: Sequence[RunningCharge], limit: int) -> list[RunningCharge]:
+    """The charges to stop when a tag runs more than `limit` (two gateways accepted it at the
+    same moment): the oldest `limit` keep charging, the later ones are stopped."""
+    ordered = sorted(running, key=lambda c: (c.started_at or LATEST, c.station_id,
+                                             c.transaction_id))
+    return ordered[limit:]

@@ -96,7 +96,7 @@ class StationDataIn(BaseModel):
 
 CHARGE_FIELDS = ("id", "charging_station_id", "connector_id", "transaction_id", "id_tag",
                  "status", "stop_reason", "started_at", "ended_at", "energy_wh",
-                 "duration_seconds")
+                 "duration_seconds", "unauthorized", "id_tag_holder", "id_tag_group")
 
 
 class ChargeOut(BaseModel):
@@ -120,6 +120,10 @@ class ChargeOut(BaseModel):
     duration_seconds: float | None
     meter_start_wh: float | None
     meter_stop_wh: float | None
+    unauthorized: bool | None = Field(None, description=(
+        "The start's id tag was not Accepted, yet the station charged (null: not known)"))
+    id_tag_holder: str | None = Field(None, description="The tag's holder at the start")
+    id_tag_group: str | None = Field(None, description="The tag's group at the start")
 
     @classmethod
     def of(cls, charge: Charge) -> ChargeOut:
@@ -130,7 +134,8 @@ class ChargeOut(BaseModel):
             id_tag=charge.id_tag, status=charge.status, stop_reason=charge.stop_reason,
             started_at=charge.started_at, ended_at=charge.ended_at, energy_wh=charge.energy_wh,
             duration_seconds=charge.duration_seconds, meter_start_wh=charge.meter_start_wh,
-            meter_stop_wh=charge.meter_stop_wh,
+            meter_stop_wh=charge.meter_stop_wh, unauthorized=charge.unauthorized,
+            id_tag_holder=charge.id_tag_holder, id_tag_group=charge.id_tag_group,
         )
 
 

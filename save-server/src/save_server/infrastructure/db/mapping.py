@@ -116,7 +116,8 @@ def charge_from_row(row: Row) -> Charge:
         connector_id=row["connector_id"], id_tag=row["id_tag"],
         meter_start_wh=row["meter_start_wh"], meter_stop_wh=row["meter_stop_wh"],
         started_at=row["started_at"], ended_at=row["ended_at"], stopped=row["stopped"],
-        stop_reason=row["stop_reason"],
+        stop_reason=row["stop_reason"], unauthorized=row["unauthorized"],
+        id_tag_holder=row["id_tag_holder"], id_tag_group=row["id_tag_group"],
     )
 
 
@@ -128,4 +129,6 @@ def charge_row(charge: Charge) -> dict[str, Any]:
         "stopped": charge.stopped, "stop_reason": charge.stop_reason,
         "status": charge.status.value, "energy_wh": charge.energy_wh,
         "duration_seconds": charge.duration_seconds, "sort_at": charge.sort_at,
+        "unauthorized": charge.unauthorized, "id_tag_holder": charge.id_tag_holder,
+        "id_tag_group": charge.id_tag_group,
     }

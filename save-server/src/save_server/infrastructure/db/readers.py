@@ -175,6 +175,8 @@ def _filtered(charge_filter: ChargeFilter, after: ChargeCursor | None) -> Select
         query = query.where(c.status == charge_filter.status.value)
     if charge_filter.id_tag is not None:
         query = query.where(c.id_tag == charge_filter.id_tag)
+    if charge_filter.group is not None:
+        query = query.where(c.id_tag_group == charge_filter.group)
     if after is not None:
         # A row-value comparison lets both PostgreSQL and SQLite seek the (sort_at, id) index
         # straight to the cursor; the equivalent OR form scans from the newest charge.

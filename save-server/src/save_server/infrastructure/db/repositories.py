@@ -166,6 +166,22 @@ class SqlChargeRepository(ChargeRepository):
             "value": s.value, "unit": s.unit,
         } for s in samples]
 
+    def tag_details(self, id_tag: str) -> tuple[str | None, str | None]:
+        from save_server.infrastructure.id_tags.tables import id_tags
+        row = self._db.execute(select(id_tags.c.holder, id_tags.c.group_id).where(
+            id_tags.c.token_key == id_tag.casefold())).first()
+        return (row.holder, row.group_id) if row else (None, None)
+
+    def started_or_ended_tags(self) -> set[str]:
+        """Keys of the id tags whose charges started or ended since loaded (before save_all)."""
+        keys = set()
+        for charge, before in self._loaded.values():
+            after = charge_row(charge)
+            if charge.id_tag and (before["started_at"], before["stopped"], before["id_tag"]) != (
+                    after["started_at"], after["stopped"], after["id_tag"]):
+                keys.add(charge.id_tag.casefold())
+        return keys
+
     def save_all(self) -> None:
         changed: list[tuple[int | None, dict[str, Any]]] = []
         for key, (charge, before) in self._loaded.items():

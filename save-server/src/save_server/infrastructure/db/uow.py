@@ -15,6 +15,7 @@ from save_server.infrastructure.db.repositories import (
 )
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.station_cache import StationCache
+from save_server.infrastructure.id_tags.charges import publish_active_charges
 from save_server.infrastructure.outbox.writer import add_to_outbox
 
 
@@ -46,10 +47,12 @@ class SqlUnitOfWork(UnitOfWork):
     def commit(self) -> None:
         for event in self.pending_events():
             self._processed.add(event.event_id, event.type)
+        tags = self._charge_repository.started_or_ended_tags()
         with self._sql.batched():  # every table's rows in one round trip where it can
             self._station_repository.save_all()
             self._charge_repository.save_all()
             self._processed.save_all()
+        publish_active_charges(self._db, tags)
         for event in self.pending_events():
             add_to_outbox(self._db, event)
         self._transaction.commit()

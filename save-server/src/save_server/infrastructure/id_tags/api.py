@@ -43,7 +43,7 @@ Writer = Annotated[Principal, allow(Permission.ID_TAGS_WRITE)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown id tag or group"}}
 MAX_CSV_BYTES = 10 * 1024 * 1024
 TokenType = Literal[TOKEN_TYPES]  # type: ignore[valid-type]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+Month = Annotated[str, Query(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$",
                              description="YYYY-MM, in each station's site time zone")]
 
 

@@ -3,12 +3,22 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, exc, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    case,
+    delete,
+    exc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.id_tags import (
@@ -16,13 +26,24 @@ from save_server.domain.id_tags import (
     IdTag,
     IdTagGroup,
     IdTagStore,
+    RunningCharge,
     TagPage,
     TagStatus,
     UnknownTag,
     UsageRow,
     token_key,
 )
-from save_server.infrastructure.db.tables import charges, processed_events, stations
+from save_server.infrastructure.db.tables import (
+    charges,
+    processed_events,
+    stations,
+)
+from save_server.infrastructure.id_tags.charges import (
+    energy,
+    latest_registers,
+    running_charges,
+)
+from save_server.infrastructure.id_tags.revision import next_revision, registry_event
 from save_server.infrastructure.id_tags.tables import (
     id_tag_groups,
     id_tag_revision,
@@ -32,15 +53,7 @@ from save_server.infrastructure.id_tags.tables import (
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import sites, station_registrations
 
-REGISTRY_EVENT = "id-tag-registry."
 UNKNOWN_SEEN = "id-tags.unknown-seen"  # the processed-event type of a counted refusal
-
-
-def registry_event(kind: str, revision: int, payload: dict[str, Any],
-                   principal: str | None) -> BusinessEvent:
-    return BusinessEvent(f"{REGISTRY_EVENT}{kind}", payload, principal, None,
-                         event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC),
-                         extra={"revision": revision})
 
 
 def _group(row: Any) -> IdTagGroup:
@@ -64,29 +77,6 @@ def _tag_row(tag: IdTag) -> dict[str, Any]:
             "max_concurrent_charges": tag.max_concurrent_charges,
             "monthly_budget_kwh": tag.monthly_budget_kwh, "revision": tag.revision,
             "budget_exhausted": tag.budget_exhausted, "updated_at": datetime.now(UTC)}
-
-
-def running_charges(db: Connection, keys: Sequence[str] | None = None
-                    ) -> dict[str, list[dict[str, str]]]:
-    """The charges not ended yet, per tag key (all tags, or those of `keys`)."""
-    key = func.lower(charges.c.id_tag)
-    query = (select(key.label("key"), charges.c.station_id, charges.c.transaction_id)
-             .where(charges.c.stopped.is_(False), charges.c.id_tag.is_not(None))
-             .order_by(charges.c.station_id, charges.c.transaction_id))
-    if keys is not None:
-        query = query.where(key.in_(list(keys)))
-    found: dict[str, list[dict[str, str]]] = {}
-    for row in db.execute(query):
-        found.setdefault(row.key, []).append({"charging_station_id": row.station_id,
-                                              "transaction_id": row.transaction_id})
-    return found
-
-
-def next_revision(db: Connection) -> int:
-    if db.execute(update(id_tag_revision).where(id_tag_revision.c.id == 1)
-                  .values(revision=id_tag_revision.c.revision + 1)).rowcount == 0:
-        db.execute(insert(id_tag_revision).values(id=1, revision=1))
-    return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
 
 
 class SqlIdTagStore(IdTagStore):
@@ -260,22 +250,33 @@ class SqlIdTagStore(IdTagStore):
             station_ids |= set(db.execute(select(stations.c.station_id)).scalars())
         return site_ids, station_ids
 
+    def running_charges(self) -> dict[str, list[RunningCharge]]:
+        c = charges.c
+        query = (select(id_tags.c.token_key, c.station_id, c.transaction_id, c.started_at)
+                 .select_from(charges.join(id_tags,
+                                           id_tags.c.token_key == func.lower(c.id_tag)))
+                 .where(c.stopped.is_(False)))
+        found: dict[str, list[RunningCharge]] = {}
+        with self._engine.connect() as db:
+            for row in db.execute(query):
+                found.setdefault(row.token_key, []).append(
+                    RunningCharge(row.station_id, row.transaction_id, row.started_at))
+        return found
+
     def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
         c = charges.c
         query = (select(func.lower(c.id_tag).label("key"), c.station_id, sites.c.timezone,
-                        c.started_at, c.meter_start_wh, c.meter_stop_wh)
+                        c.started_at, c.meter_start_wh, c.meter_stop_wh, c.stopped,
+                        c.transaction_id)
                  .select_from(charges.outerjoin(
                      station_registrations,
                      station_registrations.c.station_id == c.station_id)
                      .outerjoin(sites, sites.c.site_id == station_registrations.c.site_id))
                  .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end))
         with self._engine.connect() as db:
-            return [UsageRow(r.key, r.station_id, r.timezone, r.started_at,
-                             _energy(r.meter_start_wh, r.meter_stop_wh))
-                    for r in db.execute(query)]
-
-
-def _energy(start_wh: float | None, stop_wh: float | None) -> float | None:
-    if start_wh is None or stop_wh is None:
-        return None
-    return max(stop_wh - start_wh, 0.0)
+            rows = db.execute(query).all()
+            latest = latest_registers(db, [(r.station_id, r.transaction_id) for r in rows
+                                            if not r.stopped])
+        return [UsageRow(r.key, r.station_id, r.timezone, r.started_at, energy(
+            r.meter_start_wh, r.meter_stop_wh if r.stopped else latest.get(
+                (r.station_id, r.transaction_id)))) for r in rows]

@@ -135,3 +135,10 @@ def energy_register(samples: Iterable[MeterSample]) -> float | None:
     """The last energy register reading (Wh) without phase, if any."""
     values = [s for s in samples if s.measurand is Measurand.ENERGY_REGISTER and not s.phase]
     return max(values, key=lambda s: s.at).value if values else None
+
+
+def answered_status(response: dict[str, Any] | None, info: str) -> str | None:
+    """`response.<info>.status` (idTagInfo in 1.6, idTokenInfo in 2.0.1), when there."""
+    found = (response or {}).get(info)
+    status = found.get("status") if isinstance(found, dict) else None
+    return status if isinstance(status, str) else None

@@ -15,6 +15,7 @@ from save_server.domain.commands import (
 from save_server.domain.model import BootInfo, StatusReport
 from save_server.infrastructure.translation.common import (
     InvalidPayload,
+    answered_status,
     connector_status,
     energy_register,
     integer,
@@ -75,6 +76,7 @@ def start_transaction(event: Envelope) -> list[Command]:
         id_tag=text(p.get("idTag"), "idTag"),
         meter_start_wh=number(required(p, "meterStart"), "meterStart"),
         started_at=timestamp(required(p, "timestamp"), "timestamp"),
+        authorization=answered_status(event.response, "idTagInfo"),
     )]
 
 

@@ -16,6 +16,7 @@ from save_server.domain.commands import (
 from save_server.domain.model import BootInfo, StatusReport
 from save_server.infrastructure.translation.common import (
     InvalidPayload,
+    answered_status,
     connector_status,
     energy_register,
     integer,
@@ -82,12 +83,13 @@ def transaction_event(event: Envelope) -> list[Command]:
     samples = meter_samples(p.get("meterValue"), "meterValue", _unit)
     station_id = event.charging_station_id
     commands: list[Command] = []
+    authorization = answered_status(event.response, "idTokenInfo") if id_tag else None
     if kind == "Started":
         commands.append(StartCharge(station_id, transaction_id, connector_id, id_tag,
-                                    energy_register(samples), at))
+                                    energy_register(samples), at, authorization))
     elif kind == "Updated" and (connector_id is not None or id_tag):
         commands.append(StartCharge(station_id, transaction_id, connector_id, id_tag,
-                                    None, None))
+                                    None, None, authorization))
     elif kind == "Ended":
         commands.append(StopCharge(
             station_id, transaction_id, energy_register(samples), at,

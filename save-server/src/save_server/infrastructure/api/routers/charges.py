@@ -40,11 +40,12 @@ Reader = Annotated[Principal, allow(Permission.CHARGES_READ)]
 
 def _filter(caller: Principal, charging_station_id: str | None, start_date: datetime | None,
             end_date: datetime | None, status: ChargeStatus | None,
-            id_tag: str | None) -> ChargeFilter:
+            id_tag: str | None, group: str | None = None) -> ChargeFilter:
     start, end = _utc(start_date), _utc(end_date)
     if start is not None and end is not None and start > end:
         raise invalid("query", "start_date", "start_date must not be after end_date")
-    return ChargeFilter(charging_station_id, start, end, status, id_tag, caller.station_scope)
+    return ChargeFilter(charging_station_id, start, end, status, id_tag, caller.station_scope,
+                        group)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -60,6 +61,8 @@ EndQ = Annotated[datetime | None, Query(
     description="Charges ending at or before (ISO 8601; naive = UTC)")]
 StatusQ = Annotated[ChargeStatus | None, Query()]
 IdTagQ = Annotated[str | None, Query(description="The RFID of the user")]
+GroupQ = Annotated[str | None, Query(max_length=20, description=(
+    "Only charges whose id tag belonged to this id tag group at the start"))]
 
 
 def encode_cursor(cursor: ChargeCursor) -> str:
@@ -80,12 +83,14 @@ def decode_cursor(token: str) -> ChargeCursor:
 def charges(deps: Deps, caller: Reader, request: Request, response: Response,
             charging_station_id: StationQ = None, start_date: StartQ = None,
             end_date: EndQ = None, status: StatusQ = None, id_tag: IdTagQ = None,
+            group: GroupQ = None,
             limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
             after: Annotated[str | None, Query(
                 description="Opaque cursor; follow the Link header rel=next")] = None,
             ) -> list[ChargeOut]:
     """Newest first. The next page, if any, is in the `Link` header (rel="next")."""
-    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag)
+    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag,
+                            group)
     cursor = decode_cursor(after) if after else None
     page = list_charges(deps.charge_reader, charge_filter, cursor, limit)
     if page.next_cursor is not None:
@@ -98,9 +103,10 @@ def charges(deps: Deps, caller: Reader, request: Request, response: Response,
             responses={200: {"content": {"text/csv": {}}}})
 def charges_csv(deps: Deps, caller: Reader, charging_station_id: StationQ = None,
                 start_date: StartQ = None, end_date: EndQ = None, status: StatusQ = None,
-                id_tag: IdTagQ = None) -> StreamingResponse:
+                id_tag: IdTagQ = None, group: GroupQ = None) -> StreamingResponse:
     """The same filters as /charges, as RFC 4180 CSV (UTF-8), streamed."""
-    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag)
+    charge_filter = _filter(caller, charging_station_id, start_date, end_date, status, id_tag,
+                            group)
     rows = stream_charges(deps.charge_reader, charge_filter)
     return StreamingResponse(_csv_lines(rows), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="charges.csv"'})

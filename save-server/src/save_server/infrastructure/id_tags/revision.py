@@ -1,0 +1,29 @@
+"""The id tag registry's revision and its events' envelope (docs/events.md, "Id tag registry
+events"): every change takes the next revision, in the transaction of the change."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.infrastructure.id_tags.tables import id_tag_revision
+
+REGISTRY_EVENT = "id-tag-registry."
+
+
+def registry_event(kind: str, revision: int, payload: dict[str, Any],
+                   principal: str | None) -> BusinessEvent:
+    return BusinessEvent(f"{REGISTRY_EVENT}{kind}", payload, principal, None,
+                         event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC),
+                         extra={"revision": revision})
+
+
+def next_revision(db: Connection) -> int:
+    if db.execute(update(id_tag_revision).where(id_tag_revision.c.id == 1)
+                  .values(revision=id_tag_revision.c.revision + 1)).rowcount == 0:
+        db.execute(insert(id_tag_revision).values(id=1, revision=1))
+    return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
