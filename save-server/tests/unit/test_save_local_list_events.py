@@ -1,6 +1,6 @@
 """Which events move local lists, and how: connect, an accepted boot (with its firmware),
-tag updates (blocked → ClearCache where allowed), removals (ClearCache everywhere); anything
-else or malformed moves nothing."""
+tag updates (blocked → ClearCache where allowed, after the lists), removals (ClearCache
+everywhere); anything else or malformed moves nothing."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class Recorder:
         self.calls.append(("connected", station_id, booted, firmware_version))
 
     async def tags_changed(self) -> None:
+        await asyncio.sleep(0.01)  # a ClearCache not waiting for the lists would come first
         self.calls.append(("tags-changed",))
 
     async def tag_blocked(self, id_tag: str, everywhere: bool = False) -> None:

@@ -34,14 +34,20 @@ def work_for(sync: LocalListSync, body: bytes) -> list[Awaitable[None]]:
     if kind == BOOTED and station_id and _accepted(event.get("response")):
         return [sync.station_connected(station_id, True, _firmware(payload))]
     if kind in TAG_EVENTS:
-        work: list[Awaitable[None]] = [sync.tags_changed()]
         tag = payload.get("tag") if isinstance(payload.get("tag"), dict) else payload
         if kind == TAG_UPDATED and tag.get("status") == "blocked" and tag.get("id_tag"):
-            work.append(sync.tag_blocked(str(tag["id_tag"])))
-        elif kind == TAG_REMOVED and tag.get("id_tag"):  # a deleted card: as if blocked
-            work.append(sync.tag_blocked(str(tag["id_tag"]), everywhere=True))
-        return work
+            return [_list_then_cache(sync, str(tag["id_tag"]), everywhere=False)]
+        if kind == TAG_REMOVED and tag.get("id_tag"):  # a deleted card: as if blocked
+            return [_list_then_cache(sync, str(tag["id_tag"]), everywhere=True)]
+        return [sync.tags_changed()]
     return []
+
+
+async def _list_then_cache(sync: LocalListSync, id_tag: str, everywhere: bool) -> None:
+    """The lists first (the tag `Blocked` or gone), then the caches: cleared the other way
+    round, an offline station could accept the card from its stale list meanwhile."""
+    await sync.tags_changed()
+    await sync.tag_blocked(id_tag, everywhere=everywhere)
 
 
 def _accepted(response: Any) -> bool:
