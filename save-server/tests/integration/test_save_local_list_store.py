@@ -56,6 +56,12 @@ def test_a_state_comes_back_as_saved_and_a_second_save_replaces_it(
     state.held, state.support, state.last_version = None, Support.NOT_SUPPORTED, 9
     store.save(state)
     assert store.get(cp) == state
+    state.held, state.source_revision = held, 43
+    store.save(state)
+    state.held, state.source_revision = {}, 44
+    store.save(state, with_held=False)  # the held entries stay as stored
+    assert store.get(cp) == LocalListState(cp, Support.NOT_SUPPORTED, "1.6", "fw-1", True, 100,
+                                           20, 9, 7, held, 44, True, T0)
 
 
 def test_sends_newest_first_and_stations_by_support(store: LocalListStore) -> None:

@@ -281,3 +281,26 @@ async def test_commands_go_to_the_history_with_a_list_s_size_not_its_entries() -
     assert history.records[-1].parameters == {"list_version": 1, "update_type": "full",
                                               "entries": 3}
     assert len(cp.received[-1][1]["entries"]) == 3  # the station got them all
+
+
+async def test_a_tag_change_that_changes_nothing_at_a_station_does_not_rewrite_its_list() -> None:
+    class Counting(MemoryLocalListStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.saves: list[tuple[str, bool]] = []
+
+        def save(self, state, with_held: bool = True) -> None:  # type: ignore[no-untyped-def]
+            self.saves.append((state.station_id, with_held))
+            super().save(state, with_held)
+
+    here, there = SimulatedList(), SimulatedList()
+    bus, source, store = FakeBus(), MemoryAuthorizationListSource(), Counting()
+    bus.stations.update({"CP-1": here, "CP-2": there})
+    sync = LocalListSync(source, store, bus, clock=lambda: NOW)
+    await sync.station_connected("CP-1")
+    await sync.station_connected("CP-2")
+    store.saves.clear()
+    source.put(AuthorizationEntry("ONLY-HERE"), frozenset({"CP-1"}))
+    await sync.tags_changed()
+    assert sorted(store.saves) == [("CP-1", True), ("CP-2", False)]
+    assert store.get("CP-2").source_revision == source.revision()  # type: ignore[union-attr]

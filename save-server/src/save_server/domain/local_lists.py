@@ -282,7 +282,9 @@ class LocalListStore(ABC):
     def get(self, station_id: str) -> LocalListState | None: ...
 
     @abstractmethod
-    def save(self, state: LocalListState) -> None: ...
+    def save(self, state: LocalListState, with_held: bool = True) -> None:
+        """Insert or replace; `with_held` False keeps the stored held entries (they did not
+        change: saves writing a big list again)."""
 
     @abstractmethod
     def record(self, send: LocalListSend) -> None: ...

@@ -102,8 +102,8 @@ class LocalListSync:
             revision = await asyncio.to_thread(self.source.revision)
             if state.held is not None and state.source_revision == revision:
                 return
-            await self._bring_up_to_date(state, "tags-changed")
-            await self._save(state)
+            sent = await self._bring_up_to_date(state, "tags-changed")
+            await self._save(state, with_held=sent)
 
     async def _ask_version(self, state: LocalListState) -> bool:
         """False when the station has no local list or could not be asked."""
@@ -119,8 +119,10 @@ class LocalListSync:
         state.reported_version(version)
         return state.support is Support.SUPPORTED
 
-    async def _bring_up_to_date(self, state: LocalListState, reason: str) -> None:
-        """The planned messages; after Failed/VersionMismatch once more as a full list."""
+    async def _bring_up_to_date(self, state: LocalListState, reason: str) -> bool:
+        """The planned messages; after Failed/VersionMismatch once more as a full list.
+        Whether anything was sent (else the held entries did not change)."""
+        sent = False
         for attempt in range(2):
             revision = await asyncio.to_thread(self.source.revision)
             entries = await asyncio.to_thread(self.source.entries_for, state.station_id)
@@ -129,8 +131,10 @@ class LocalListSync:
             messages = plan(state.held, desired, state.next_version, state.max_per_message)
             status = await self._send_all(state, messages, revision,
                                           reason if attempt == 0 else "after-" + reason)
+            sent = sent or bool(messages)
             if status not in RETRY_WITH_FULL or state.support is Support.NOT_SUPPORTED:
-                return
+                break
+        return sent
 
     async def _send_all(self, state: LocalListState, messages: list[ListMessage],
                         revision: int, reason: str) -> str | None:
@@ -205,9 +209,9 @@ class LocalListSync:
         state = await asyncio.to_thread(self.store.get, station_id)
         return state or LocalListState(station_id)
 
-    async def _save(self, state: LocalListState) -> None:
+    async def _save(self, state: LocalListState, with_held: bool = True) -> None:
         state.updated_at = self.clock()
-        await asyncio.to_thread(self.store.save, state)
+        await asyncio.to_thread(self.store.save, state, with_held)
 
 
 def _summary(command: str, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -31,9 +31,11 @@ class MemoryLocalListStore(LocalListStore):
         return None if state is None else replace(
             state, held=None if state.held is None else dict(state.held))
 
-    def save(self, state: LocalListState) -> None:
+    def save(self, state: LocalListState, with_held: bool = True) -> None:
+        stored = self.states.get(state.station_id)
+        held = state.held if with_held or stored is None else stored.held
         self.states[state.station_id] = replace(
-            state, held=None if state.held is None else dict(state.held))
+            state, held=None if held is None else dict(held))
 
     def record(self, send: LocalListSend) -> None:
         self.history.append(send)

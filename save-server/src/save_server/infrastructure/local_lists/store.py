@@ -37,11 +37,12 @@ class SqlLocalListStore(LocalListStore):
             row = db.execute(query).mappings().first()
         return None if row is None else _state(row)
 
-    def save(self, state: LocalListState) -> None:
+    def save(self, state: LocalListState, with_held: bool = True) -> None:
         values = _row(state)
+        changes = values if with_held else {k: v for k, v in values.items() if k != "held"}
         with self._engine.begin() as db:
             changed = db.execute(update(local_list_states).where(
-                local_list_states.c.station_id == state.station_id).values(values)).rowcount
+                local_list_states.c.station_id == state.station_id).values(changes)).rowcount
             if not changed:
                 db.execute(insert(local_list_states).values(station_id=state.station_id,
                                                             **values))
