@@ -450,8 +450,10 @@ class EmbeddedSaveServer:
             "data_dir": pathlib.Path(data_dir), "database_url": None})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        self._local_lists_queue = f"{self.settings.save_server_queue}.local-lists"
         self.consumes = (self.settings.save_server_queue, self._admissions_queue,
-                         *id_tag_consumer.queues(self.settings.save_server_queue))
+                         *id_tag_consumer.queues(self.settings.save_server_queue),
+                         self._local_lists_queue)
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -491,7 +493,7 @@ class EmbeddedSaveServer:
         from save_server.infrastructure.local_lists.consumer import consume_embedded
         local_lists = container.start_local_lists(
             lambda: EmbeddedCommandBus(broker, settings.amqp_command_exchange),
-            lambda handle: consume_embedded(broker, f"{settings.save_server_queue}.local-lists",
+            lambda handle: consume_embedded(broker, self._local_lists_queue,
                                             container.local_list_bindings(), handle,
                                             self._stop))
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
