@@ -1,8 +1,8 @@
 """Local-list benchmark (issue 15): a full list of --tags (10,000) built and sent to
 --stations (100) in ≤ 30 s, through the real path, against a same-run baseline.
 
-- `platform`: save-server's LocalListSync (the tags in the memory source, the state and the
-  command history in SQLite, the embedded command bus) → the in-process broker → the real gateway
+- `platform`: save-server's LocalListSync (the tags in the memory source, the state in
+  SQLite, the embedded command bus) → the in-process broker → the real gateway
   (`EmbeddedGateway`: translation, schema validation, websocket) → stations in a process of
   their own (`stations.py`) that answer at once. Per station: GetLocalListVersion,
   GetConfiguration, then the list split by the station's `SendLocalListMaxLength` (Full +
@@ -104,9 +104,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from csms_embedded.broker import InProcessBroker
     from ocpp_events.bootstrap import EmbeddedGateway
     from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
-    from save_server.infrastructure.commands.repository import SqlCommandLog
     from save_server.infrastructure.db.engine import make_engine, migrate
-    from save_server.infrastructure.db.sqlite import SqliteStatements
     from save_server.infrastructure.local_lists.store import SqlLocalListStore
     from save_server.service.local_lists import LocalListSync
 
@@ -144,8 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         engine = make_engine(url)
         store = SqlLocalListStore(engine)
         bus = EmbeddedCommandBus(broker, "ocpp-commands", poll_seconds=0.05)
-        history = SqlCommandLog(engine, SqliteStatements)  # as in production
-        sync = LocalListSync(source, store, bus, history, timeout=120,
+        sync = LocalListSync(source, store, bus, timeout=120,
                              concurrency=args.stations)
         started = time.perf_counter()
         await asyncio.gather(*(sync.station_connected(s) for s in ids))

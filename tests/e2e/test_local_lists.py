@@ -70,7 +70,7 @@ class StationList:
 
 def sends(charger: CommandCharger) -> list[tuple[str, int]]:
     return [(p["updateType"], p.get("listVersion", p.get("versionNumber")))
-            for action, p in charger.received if action == "SendLocalList"]
+            for action, p in charger.sync_calls if action == "SendLocalList"]
 
 
 async def api(platform: Platform, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -89,7 +89,7 @@ async def test_local_list_kept_in_sync_on_connect_on_changes_and_after_a_mismatc
         await charger.boot()
         # on connect (and again on boot): the version, then a full list
         await poll(lambda: _async(sends(charger)), lambda s: ("Full", 1) in s)
-        assert charger.received[0] == ("GetLocalListVersion", {})
+        assert charger.sync_calls[0] == ("GetLocalListVersion", {})
 
         created = await api(platform, "POST", "/id-tags",
                             {"id_tag": tag, "station_ids": [station_id]})

@@ -148,16 +148,14 @@ class Container:
                           consume: Callable[[Any], Any]) -> threading.Thread:
         """Stations' local lists kept in sync (docs/architecture.md, "Local authorization
         lists"): a thread with its own loop, command bus and consumer."""
-        from save_server.infrastructure.commands.repository import SqlCommandLog
         from save_server.infrastructure.local_lists import runner
         from save_server.infrastructure.local_lists.source import SqlAuthorizationListSource
-        from save_server.service.local_lists import LocalListSync
+        from save_server.service.local_lists import SYNC_TIMEOUT, LocalListSync
 
         store, source = self.local_list_store(), SqlAuthorizationListSource(self.engine)
-        history = SqlCommandLog(self.engine, self.statements)
-        timeout = self.settings.save_server_command_timeout
-        return runner.start(make_bus, lambda bus: LocalListSync(source, store, bus, history,
-                                                                timeout), consume)
+        timeout = min(SYNC_TIMEOUT, self.settings.save_server_command_timeout)
+        return runner.start(make_bus, lambda bus: LocalListSync(source, store, bus, timeout),
+                            consume)
 
     def local_list_bindings(self) -> list[tuple[str, str]]:
         from save_server.infrastructure.local_lists.runner import bindings

@@ -252,35 +252,32 @@ async def test_an_unrestricted_tag_clears_the_cache_of_every_station_known() -> 
     assert ("clear-cache", {}) in one.received and ("clear-cache", {}) in two.received
 
 
-async def test_commands_go_to_the_history_with_a_list_s_size_not_its_entries() -> None:
-    from save_server.domain.station_commands import CommandLog, CommandRecord
-
-    class History(CommandLog):
-        def __init__(self) -> None:
-            self.records: list[CommandRecord] = []
-
-        def station_known(self, station_id: str) -> bool:
-            return True
-
-        def add(self, record: CommandRecord) -> None:
-            self.records.append(record)
-
-        def list(self, station_id: str, limit: int) -> list[CommandRecord]:
-            return self.records
-
+async def test_the_boot_after_an_answered_connect_check_is_not_checked_again() -> None:
+    now = [100.0]
     cp = SimulatedList()
-    bus, source, store, history = FakeBus(), MemoryAuthorizationListSource(), \
-        MemoryLocalListStore(), History()
+    bus, source, store = FakeBus(), MemoryAuthorizationListSource(), MemoryLocalListStore()
     bus.stations["CP-1"] = cp
-    for n in range(3):
-        source.put(AuthorizationEntry(f"T{n}"))
-    await LocalListSync(source, store, bus, history, clock=lambda: NOW).station_connected("CP-1")
-    assert [(r.command, r.requested_by) for r in history.records] == [
-        ("get-local-list-version", "local-list-sync"), ("get-configuration", "local-list-sync"),
-        ("send-local-list", "local-list-sync")]
-    assert history.records[-1].parameters == {"list_version": 1, "update_type": "full",
-                                              "entries": 3}
-    assert len(cp.received[-1][1]["entries"]) == 3  # the station got them all
+    sync = LocalListSync(source, store, bus, clock=lambda: NOW, monotonic=lambda: now[0])
+
+    def asked() -> int:
+        return sum(command == "get-local-list-version" for command, _ in cp.received)
+
+    await sync.station_connected("CP-1", booted=True, firmware_version="1.0")
+    await sync.station_connected("CP-1")
+    assert asked() == 2  # a new connection is always checked
+    await sync.station_connected("CP-1", booted=True, firmware_version="1.0")
+    assert asked() == 2  # its boot right after: not again
+    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
+    assert asked() == 3  # new firmware: again
+    now[0] += 31
+    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
+    assert asked() == 4  # a boot long after: again
+    cp.connected = False
+    await sync.station_connected("CP-1")  # not answered
+    cp.connected = True
+    now[0] += 1
+    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
+    assert asked() == 5  # the connect's check had no answer: its boot is checked
 
 
 async def test_a_tag_change_that_changes_nothing_at_a_station_does_not_rewrite_its_list() -> None:

@@ -4,15 +4,23 @@ Triggers: a station connects or boots (`station_connected`: GetLocalListVersion,
 then the update it needs), tags change (`tags_changed`: a differential update to every station
 that supports lists), a tag is blocked (`tag_blocked`: ClearCache where it was allowed).
 One station is handled at a time (a lock per station); stations in parallel.
-Commands go through the remote-command bus and its history (`requested_by` = REQUESTED_BY).
+Commands go through the remote-command bus (`requested_by` = REQUESTED_BY). They are not
+written to the operators' command history (a few per connection of every station would bury
+it): each SendLocalList is in the local-list history, and the gateway publishes every command
+as an `ocpp-commands.*` event that the event-store keeps.
+
+A station answers one call at a time (OCPP-J), so an operator's command waits behind the
+sync's: hence the short SYNC_TIMEOUT, and one check per connection (a boot right after the
+connect's answered check is not checked again unless its firmware changed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +38,6 @@ from save_server.domain.local_lists import (
 )
 from save_server.domain.station_commands import (
     CommandBus,
-    CommandLog,
     CommandOutcome,
     CommandRecord,
     CommandRequest,
@@ -40,6 +47,8 @@ from save_server.service.local_list_limits import read_limits, send_parameters
 
 log = structlog.get_logger("save_server.local_lists")
 REQUESTED_BY = "local-list-sync"
+SYNC_TIMEOUT = 10.0  # seconds a station may take to answer the sync (then: full next time)
+RECHECK_AFTER = 30.0  # seconds: a boot within this of an answered check is not checked again
 UNSUPPORTED_ERRORS = frozenset({"NotSupported", "NotImplemented"})
 RETRY_WITH_FULL = frozenset({"Failed", "VersionMismatch"})
 
@@ -49,11 +58,12 @@ class LocalListSync:
     source: AuthorizationListSource
     store: LocalListStore
     bus: CommandBus
-    history: CommandLog | None = None
-    timeout: float = 30.0
+    timeout: float = SYNC_TIMEOUT
     concurrency: int = 32
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    monotonic: Callable[[], float] = time.monotonic
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _answered: dict[str, float] = field(default_factory=dict)  # last answered version check
     _limit: asyncio.Semaphore | None = None
     _coalesced: Coalescer = field(default_factory=Coalescer)
 
@@ -63,8 +73,13 @@ class LocalListSync:
                                 firmware_version: str | None = None) -> None:
         async with self._lock(station_id):
             state = await self._state(station_id)
+            firmware_before = state.firmware_version
             if booted:
                 state.booted(firmware_version)
+            answered = self._answered.get(station_id)
+            if (booted and answered is not None and state.firmware_version == firmware_before
+                    and self.monotonic() - answered < RECHECK_AFTER):
+                return  # the boot that follows a connect whose check was just answered
             if state.support is not Support.NOT_SUPPORTED:
                 await self._clear_cache_if_pending(state)
                 if await self._ask_version(state):
@@ -108,6 +123,7 @@ class LocalListSync:
     async def _ask_version(self, state: LocalListState) -> bool:
         """False when the station has no local list or could not be asked."""
         record = await self._call(state.station_id, "get-local-list-version", {})
+        self._answered.pop(state.station_id, None)
         state.ocpp_version = record.ocpp_version or state.ocpp_version
         if _unsupported(record):
             state.not_supported()
@@ -116,6 +132,7 @@ class LocalListSync:
         version = payload.get("listVersion", payload.get("versionNumber"))
         if record.outcome is not CommandOutcome.ACCEPTED or not isinstance(version, int):
             return False
+        self._answered[state.station_id] = self.monotonic()
         state.reported_version(version)
         return state.support is Support.SUPPORTED
 
@@ -191,9 +208,6 @@ class LocalListSync:
             request.command_id, station_id, command, parameters, REQUESTED_BY, requested_at,
             answer.outcome, self.clock(), answer.payload, answer.error_code,
             answer.error_description, None, answer.ocpp_version, answer.action)
-        if self.history is not None:
-            await asyncio.to_thread(self.history.add, replace(
-                record, parameters=_summary(command, parameters)))
         return record
 
     def _lock(self, station_id: str) -> asyncio.Lock:
@@ -212,15 +226,6 @@ class LocalListSync:
     async def _save(self, state: LocalListState, with_held: bool = True) -> None:
         state.updated_at = self.clock()
         await asyncio.to_thread(self.store.save, state, with_held)
-
-
-def _summary(command: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """The command history keeps a list's size, not its entries (a full list of 10,000 tags
-    to 100 stations would otherwise write 100 copies); the entries held are in the
-    local-list state."""
-    if command != "send-local-list":
-        return parameters
-    return {**parameters, "entries": len(parameters.get("entries", ()))}
 
 
 def _unsupported(record: CommandRecord) -> bool:
