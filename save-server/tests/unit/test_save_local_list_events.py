@@ -19,8 +19,10 @@ class Recorder:
         self.calls: list[tuple[Any, ...]] = []
 
     async def station_connected(self, station_id: str, booted: bool = False,
-                                firmware_version: str | None = None) -> None:
-        self.calls.append(("connected", station_id, booted, firmware_version))
+                                firmware_version: str | None = None,
+                                connection_id: str | None = None, settle: float = 0.0) -> None:
+        self.calls.append(("connected", station_id, booted, firmware_version, connection_id,
+                           settle))
 
     async def tags_changed(self) -> None:
         await asyncio.sleep(0.01)  # a ClearCache not waiting for the lists would come first
@@ -31,8 +33,8 @@ class Recorder:
 
 
 def event(kind: str, payload: Any = None, **fields: Any) -> bytes:
-    return json.dumps({"type": kind, "charging_station_id": "CP-1", "payload": payload or {},
-                       **fields}).encode()
+    return json.dumps({"type": kind, "charging_station_id": "CP-1", "connection_id": "c1",
+                       "payload": payload or {}, **fields}).encode()
 
 
 BOOT_16 = {"chargePointVendor": "ACME", "chargePointModel": "X", "firmwareVersion": "1.2"}
@@ -41,11 +43,11 @@ BOOT_201 = {"chargingStation": {"vendorName": "ACME", "model": "X", "firmwareVer
 
 
 @pytest.mark.parametrize(("body", "calls"), [
-    (event("ocpp-events.connect"), [("connected", "CP-1", False, None)]),
+    (event("ocpp-events.connect"), [("connected", "CP-1", False, None, "c1", 2.0)]),
     (event("ocpp-events.boot-notification", BOOT_16, response={"status": "Accepted"}),
-     [("connected", "CP-1", True, "1.2")]),
+     [("connected", "CP-1", True, "1.2", "c1", 0.0)]),
     (event("ocpp-events.boot-notification", BOOT_201, response={"status": "Accepted"}),
-     [("connected", "CP-1", True, "3.0")]),
+     [("connected", "CP-1", True, "3.0", "c1", 0.0)]),
     (event("ocpp-events.boot-notification", BOOT_16, response={"status": "Pending"}), []),
     (event("id-tag-registry.tag-updated", {"id_tag": "A", "status": "active"}),
      [("tags-changed",)]),

@@ -252,32 +252,25 @@ async def test_an_unrestricted_tag_clears_the_cache_of_every_station_known() -> 
     assert ("clear-cache", {}) in one.received and ("clear-cache", {}) in two.received
 
 
-async def test_the_boot_after_an_answered_connect_check_is_not_checked_again() -> None:
-    now = [100.0]
+async def test_one_check_per_connection_unless_the_firmware_changed() -> None:
     cp = SimulatedList()
-    bus, source, store = FakeBus(), MemoryAuthorizationListSource(), MemoryLocalListStore()
-    bus.stations["CP-1"] = cp
-    sync = LocalListSync(source, store, bus, clock=lambda: NOW, monotonic=lambda: now[0])
+    sync, _, _, _ = setup(("CP-1", cp))
 
     def asked() -> int:
         return sum(command == "get-local-list-version" for command, _ in cp.received)
 
-    await sync.station_connected("CP-1", booted=True, firmware_version="1.0")
-    await sync.station_connected("CP-1")
-    assert asked() == 2  # a new connection is always checked
-    await sync.station_connected("CP-1", booted=True, firmware_version="1.0")
-    assert asked() == 2  # its boot right after: not again
-    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
-    assert asked() == 3  # new firmware: again
-    now[0] += 31
-    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
-    assert asked() == 4  # a boot long after: again
+    await sync.station_connected("CP-1", True, "1.0", connection_id="c1")  # its boot first
+    await sync.station_connected("CP-1", connection_id="c1", settle=0.01)  # then its connect
+    assert asked() == 1
+    await sync.station_connected("CP-1", True, "1.1", connection_id="c1")
+    assert asked() == 2  # new firmware: again
+    await sync.station_connected("CP-1", connection_id="c2")
+    assert asked() == 3  # a new connection: always
     cp.connected = False
-    await sync.station_connected("CP-1")  # not answered
+    await sync.station_connected("CP-1", connection_id="c3")  # not answered
     cp.connected = True
-    now[0] += 1
-    await sync.station_connected("CP-1", booted=True, firmware_version="1.1")
-    assert asked() == 5  # the connect's check had no answer: its boot is checked
+    await sync.station_connected("CP-1", True, "1.1", connection_id="c3")
+    assert asked() == 4  # its boot is checked
 
 
 async def test_a_tag_change_that_changes_nothing_at_a_station_does_not_rewrite_its_list() -> None:

@@ -10,14 +10,15 @@ it): each SendLocalList is in the local-list history, and the gateway publishes 
 as an `ocpp-commands.*` event that the event-store keeps.
 
 A station answers one call at a time (OCPP-J), so an operator's command waits behind the
-sync's: hence the short SYNC_TIMEOUT, and one check per connection (a boot right after the
-connect's answered check is not checked again unless its firmware changed).
+sync's: hence the short SYNC_TIMEOUT, and one check per connection: a connect is checked
+CONNECT_SETTLE after it (its boot, usually within that, is checked at once and the connect's
+check is then skipped; a connection that closes at once gets nothing), a boot on a connection
+whose check was answered is not checked again unless its firmware changed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from save_server.service.local_list_limits import read_limits, send_parameters
 log = structlog.get_logger("save_server.local_lists")
 REQUESTED_BY = "local-list-sync"
 SYNC_TIMEOUT = 10.0  # seconds a station may take to answer the sync (then: full next time)
-RECHECK_AFTER = 30.0  # seconds: a boot within this of an answered check is not checked again
+CONNECT_SETTLE = 2.0  # seconds between a connect and its check
 UNSUPPORTED_ERRORS = frozenset({"NotSupported", "NotImplemented"})
 RETRY_WITH_FULL = frozenset({"Failed", "VersionMismatch"})
 
@@ -61,28 +62,31 @@ class LocalListSync:
     timeout: float = SYNC_TIMEOUT
     concurrency: int = 32
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    monotonic: Callable[[], float] = time.monotonic
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _answered: dict[str, float] = field(default_factory=dict)  # last answered version check
+    _answered: dict[str, str | None] = field(default_factory=dict)  # station → connection
     _limit: asyncio.Semaphore | None = None
     _coalesced: Coalescer = field(default_factory=Coalescer)
 
     # --- triggers -----------------------------------------------------------------------------
 
     async def station_connected(self, station_id: str, booted: bool = False,
-                                firmware_version: str | None = None) -> None:
+                                firmware_version: str | None = None,
+                                connection_id: str | None = None, settle: float = 0.0) -> None:
+        """`settle`: wait first (a connect: its boot usually follows within it, and a
+        connection that closes at once — a probe — gets nothing)."""
+        if settle:
+            await asyncio.sleep(settle)
         async with self._lock(station_id):
             state = await self._state(station_id)
             firmware_before = state.firmware_version
             if booted:
                 state.booted(firmware_version)
-            answered = self._answered.get(station_id)
-            if (booted and answered is not None and state.firmware_version == firmware_before
-                    and self.monotonic() - answered < RECHECK_AFTER):
-                return  # the boot that follows a connect whose check was just answered
+            if (connection_id is not None and self._answered.get(station_id) == connection_id
+                    and state.firmware_version == firmware_before):
+                return  # this connection's check was answered already (connect and boot)
             if state.support is not Support.NOT_SUPPORTED:
                 await self._clear_cache_if_pending(state)
-                if await self._ask_version(state):
+                if await self._ask_version(state, connection_id):
                     await read_limits(state, self._call)
                     await self._bring_up_to_date(state, "boot" if booted else "connect")
             await self._save(state)
@@ -120,7 +124,7 @@ class LocalListSync:
             sent = await self._bring_up_to_date(state, "tags-changed")
             await self._save(state, with_held=sent)
 
-    async def _ask_version(self, state: LocalListState) -> bool:
+    async def _ask_version(self, state: LocalListState, connection_id: str | None) -> bool:
         """False when the station has no local list or could not be asked."""
         record = await self._call(state.station_id, "get-local-list-version", {})
         self._answered.pop(state.station_id, None)
@@ -132,7 +136,7 @@ class LocalListSync:
         version = payload.get("listVersion", payload.get("versionNumber"))
         if record.outcome is not CommandOutcome.ACCEPTED or not isinstance(version, int):
             return False
-        self._answered[state.station_id] = self.monotonic()
+        self._answered[state.station_id] = connection_id
         state.reported_version(version)
         return state.support is Support.SUPPORTED
 

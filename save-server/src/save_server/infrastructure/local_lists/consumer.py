@@ -1,6 +1,7 @@
 """The local-list consumer: one durable queue of its own, bound to the station events on the
 events exchange and to the tag registry's events (on both exchanges: wherever the outbox
-routes them), handled concurrently (up to `concurrency` messages in flight), each message
+routes them), handled concurrently (up to `concurrency` messages in flight: a connect's
+check waits a moment first), each message
 acknowledged after its work ended, requeued after an error. RabbitMQ: the queue is
 single-active-consumer, so with several API processes one of them syncs at a time (the
 versions of a station's list come from one place). Embedded: the in-process broker."""
@@ -53,7 +54,7 @@ class Broker(Protocol):
 
 async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Binding],
                            handle: Handler, stop: threading.Event,
-                           concurrency: int = 32) -> None:
+                           concurrency: int = 256) -> None:
     broker.declare_queue(queue, list(bindings), durable=True)
     slots, tasks = asyncio.Semaphore(concurrency), set[asyncio.Task[None]]()
     while not stop.is_set():
@@ -76,7 +77,7 @@ async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Bindin
 
 
 async def consume_rabbitmq(url: str, queue: str, bindings: Sequence[Binding], handle: Handler,
-                           stop: threading.Event, concurrency: int = 32) -> None:
+                           stop: threading.Event, concurrency: int = 256) -> None:
     import aio_pika
 
     while not stop.is_set():

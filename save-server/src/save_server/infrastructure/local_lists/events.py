@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable
 from typing import Any
 
-from save_server.service.local_lists import LocalListSync
+from save_server.service.local_lists import CONNECT_SETTLE, LocalListSync
 
 CONNECTED = "ocpp-events.connect"
 BOOTED = "ocpp-events.boot-notification"
@@ -29,10 +29,13 @@ def work_for(sync: LocalListSync, body: bytes) -> list[Awaitable[None]]:
     if not isinstance(payload, dict):
         return []
     station_id = event.get("charging_station_id")
+    connection_id = event.get("connection_id")
+    connection_id = str(connection_id) if connection_id else None
     if kind == CONNECTED and station_id:
-        return [sync.station_connected(station_id)]
+        return [sync.station_connected(station_id, connection_id=connection_id,
+                                       settle=CONNECT_SETTLE)]
     if kind == BOOTED and station_id and _accepted(event.get("response")):
-        return [sync.station_connected(station_id, True, _firmware(payload))]
+        return [sync.station_connected(station_id, True, _firmware(payload), connection_id)]
     if kind in TAG_EVENTS:
         tag = payload.get("tag") if isinstance(payload.get("tag"), dict) else payload
         if kind == TAG_UPDATED and tag.get("status") == "blocked" and tag.get("id_tag"):
