@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -67,6 +67,16 @@ class MemoryIdTagStore(IdTagStore):
     def tag(self, id_tag: str) -> IdTag | None:
         return self._tags.get(token_key(id_tag))
 
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        return [self._tags[k] for k in sorted(set(keys)) if k in self._tags]
+
+    def budget_candidates(self) -> list[IdTag]:
+        budgeted = {g for g, group in self._groups.items()
+                    if group.monthly_budget_kwh is not None}
+        return [t for _, t in sorted(self._tags.items())
+                if t.monthly_budget_kwh is not None or t.group_id in budgeted
+                or t.budget_exhausted]
+
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
                limit: int = 100) -> TagPage:
@@ -85,15 +95,18 @@ class MemoryIdTagStore(IdTagStore):
                   principal: str | None) -> list[IdTag]:
         if any(t.group_id is not None and t.group_id not in self._groups for t in tags):
             raise LookupError("a tag names a group that does not exist")
-        saved = []
-        for tag in tags:
+        saved, audits = [], list(events)
+        for n, tag in enumerate(tags):
             tag = replace(tag, revision=self._next())
+            if audits:
+                audits[n] = replace(audits[n], payload={**audits[n].payload,
+                                                        "revision": tag.revision})
             self._tags[tag.key] = tag
             for place in [k for k in self._unknown if k[0] == tag.key]:
                 del self._unknown[place]
             self._registry("tag-updated", tag.revision, tag.registry_document(), principal)
             saved.append(tag)
-        self.published.extend(events)
+        self.published.extend(audits)
         return saved
 
     def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
@@ -101,8 +114,10 @@ class MemoryIdTagStore(IdTagStore):
         tag = self._tags.pop(token_key(id_tag), None)
         if tag is None:
             return False
-        self._registry("tag-removed", self._next(), {"id_tag": tag.id_tag}, principal)
-        self.published.extend(events)
+        revision = self._next()
+        self._registry("tag-removed", revision, {"id_tag": tag.id_tag}, principal)
+        self.published.extend(replace(e, payload={**e.payload, "revision": revision})
+                              for e in events)
         return True
 
     def publish_snapshot(self, requested_by: str | None) -> int:
@@ -136,8 +151,10 @@ class MemoryIdTagStore(IdTagStore):
     def known_places(self) -> tuple[set[str], set[str]]:
         return set(self.sites), set(self.stations)
 
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
-        return [u for u in self.usage if start <= u.started_at < end]
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
+        return [u for u in self.usage if start <= u.started_at < end
+                and (keys is None or u.id_tag_key in keys)]
 
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         return {k: list(v) for k, v in self.running.items() if k in self._tags and v}

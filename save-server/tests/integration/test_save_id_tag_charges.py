@@ -73,6 +73,12 @@ def test_charges_are_flagged_unauthorized_and_carry_the_tags_holder_and_group(
                                                       params={"group": group}).text)))
     assert sorted((r["transaction_id"], r["unauthorized"], r["id_tag_holder"]) for r in rows
                   ) == [("1", "False", "Bia"), ("tx-1", "True", "Bia")]
+    report = client.get("/reports/charges.csv", params={
+        "start_date": "2026-11-01T00:00:00Z", "end_date": "2026-12-01T00:00:00Z",
+        "group": group})
+    assert report.status_code == 200, report.text
+    assert sorted(r["id_tag"] for r in csv.DictReader(io.StringIO(report.text))) == sorted(
+        [card.lower(), card])
 
 
 def test_the_worker_publishes_a_tags_running_charges_when_one_starts_or_ends(
@@ -93,3 +99,16 @@ def test_the_worker_publishes_a_tags_running_charges_when_one_starts_or_ends(
     revisions = [e["revision"] for e in published]
     assert revisions == sorted(set(revisions))
     assert container.id_tags().tag(card).revision < revisions[0]
+
+
+def test_a_card_registered_while_it_charges_has_its_running_charge_published(
+        container: Container, charger: Callable[..., Any]) -> None:
+    card, idle = f"C{uuid.uuid4().hex[:8]}", f"I{uuid.uuid4().hex[:8]}"
+    cp = charger()
+    ingest(container, cp.boot(), cp.start(1, 21, 0, card))  # unknown when it started
+    container.id_tags().save([IdTag(card), IdTag(idle)], "test", "tag-enrolled")
+    [published] = active_charges(container, card)
+    assert published["payload"]["charges"] == [{"charging_station_id": cp.station_id,
+                                                "transaction_id": "21"}]
+    assert published["revision"] > container.id_tags().tag(card).revision
+    assert active_charges(container, idle) == []  # nothing running: nothing to say

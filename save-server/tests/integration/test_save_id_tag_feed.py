@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,10 @@ from fastapi.testclient import TestClient
 from referencing import Registry, Resource
 from sqlalchemy import select
 
-from save_server.bootstrap import Container
+from save_server.bootstrap import Container, bootstrap
+from save_server.config import Settings
 from save_server.domain.id_tags import IdTag
+from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.id_tags import consumer
 from save_server.infrastructure.outbox.publishers import RabbitEventPublisher, exchange_for
 from save_server.infrastructure.outbox.relay import OutboxRelay
@@ -108,8 +110,20 @@ def wait_for_queue(connection: pika.BlockingConnection, queue: str) -> None:
     raise AssertionError(f"queue {queue} not declared within 10 s")
 
 
+@pytest.fixture
+def own_container(postgres_database: Callable[..., Any], tmp_path: Path) -> Iterator[Container]:
+    """A database of its own: the relay below publishes every pending outbox row, which in
+    the session's shared database would include other tests' rows."""
+    with postgres_database("id_tag_feed") as url:
+        migrate(url)
+        built = bootstrap(Settings(database_url=url, data_dir=tmp_path))
+        yield built
+        built.close()
+
+
 def test_gateways_snapshot_requests_and_invalid_answers_reach_save_server_over_rabbitmq(
-        container: Container, rabbit: Any, charger: Callable[..., Any]) -> None:
+        own_container: Container, rabbit: Any, charger: Callable[..., Any]) -> None:
+    container = own_container
     card, unknown = f"C{uuid.uuid4().hex[:8]}", f"U{uuid.uuid4().hex[:8]}"
     service = container.id_tags()
     service.create_tag(IdTag(card), "test")
@@ -182,6 +196,39 @@ def test_gateways_snapshot_requests_and_invalid_answers_reach_save_server_over_r
     ({"type": "ocpp-events.meter-values", "payload": {"idTag": "M1"},
       "response": {"idTagInfo": {"status": "Invalid"}}}, None),
     ({"type": "ocpp-events.authorize", "payload": {"idTag": 5}, "response": None}, None),
+    # a gateway that says whether its copy knew the token: that decides, not the status
+    ({"type": "ocpp-events.authorize", "payload": {"idTag": "K1"},
+      "response": {"idTagInfo": {"status": "Accepted"}},
+      "authorization": {"id_tag": "K1", "known": False, "unknown_accepted": True}}, "K1"),
+    ({"type": "ocpp-events.authorize", "payload": {"idTag": "K2"},
+      "response": {"idTagInfo": {"status": "Invalid"}},
+      "authorization": {"id_tag": "K2", "known": True, "unknown_accepted": False}}, None),
+    ({"type": "ocpp-events.stop-transaction", "payload": {"idTag": "K3", "transactionId": 1},
+      "response": {"idTagInfo": {"status": "Invalid"}},
+      "authorization": {"id_tag": "K3", "known": False, "unknown_accepted": False}}, "K3"),
 ])
 def test_which_answers_mean_an_unknown_token(event: dict[str, Any], token: str | None) -> None:
     assert consumer.unknown_token(event) == token
+
+
+def test_a_card_a_gateway_let_charge_although_unknown_is_enrolled_once(
+        container: Container, charger: Callable[..., Any]) -> None:
+    service = container.id_tags()
+    card, refused_card = f"A{uuid.uuid4().hex[:8]}", f"R{uuid.uuid4().hex[:8]}"
+    cp = charger(version="2.0.1")
+    accepted = cp.transaction201("Started", "tx-1", id_token=card, energy_wh=0)
+    accepted["authorization"] = {"id_tag": card, "known": False, "unknown_accepted": True}
+    refused = cp.event("authorize", "Authorize", {"idToken": {"idToken": refused_card,
+                                                              "type": "ISO14443"}},
+                       {"idTokenInfo": {"status": "Invalid"}})
+    refused["authorization"] = {"id_tag": refused_card, "known": False,
+                                "unknown_accepted": False}
+    for event in (accepted, accepted, refused):  # a redelivered copy changes nothing
+        consumer.apply_gateway_event(service, json.dumps(event).encode())
+    enrolled = service.tag(card.lower())
+    assert (enrolled.id_tag, enrolled.token_type, enrolled.status) == (card, "ISO14443",
+                                                                      "active")
+    audit = [e for e in outbox(container, card) if e["type"] == "id-tags.tag-enrolled"]
+    assert [e["principal"] for e in audit] == [consumer.AUTO_ENROLLED_BY]
+    assert [u.id_tag for u in service.unknown() if u.id_tag in (card, refused_card)] == [
+        refused_card]

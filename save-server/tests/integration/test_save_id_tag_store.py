@@ -145,6 +145,23 @@ class StoreContract:
         assert {listed[t.id_tag] for t in saved} == {t.revision for t in saved}
 
 
+    def test_tags_are_found_by_keys_and_budget_candidates_listed(self, prefix: str) -> None:
+        budgeted = IdTagGroup(f"G{prefix}", "Apto 1", 10.0)
+        self.store.save_group(budgeted, audit("id-tags.group-created"))
+        self.store.save_group(IdTagGroup(f"H{prefix}", "Apto 2"), audit())
+        tags = [IdTag(f"{prefix}own", monthly_budget_kwh=5.0),
+                IdTag(f"{prefix}grp", group_id=budgeted.group_id),
+                IdTag(f"{prefix}flag", budget_exhausted=True),
+                IdTag(f"{prefix}none", group_id=f"H{prefix}")]
+        self.store.save_tags(tags, [], "tester")
+        assert [t.id_tag for t in self.store.tags_with_keys(
+            [f"{prefix}OWN".casefold(), f"{prefix}none".casefold(), "nobody"])] == [
+            f"{prefix}none", f"{prefix}own"]
+        candidates = {t.id_tag for t in self.store.budget_candidates()
+                      if t.id_tag.startswith(prefix)}
+        assert candidates == {f"{prefix}own", f"{prefix}grp", f"{prefix}flag"}
+
+
 class TestMemoryStore(StoreContract):
     @pytest.fixture(autouse=True)
     def _store(self) -> None:

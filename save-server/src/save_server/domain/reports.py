@@ -203,6 +203,7 @@ class ReportLine:
 class ReportFilter:
     station_ids: tuple[str, ...] = ()
     id_tags: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()  # id tag groups (the tag's group at the charge's start)
 
 
 @dataclass

@@ -7,7 +7,8 @@ may run out during a charge):
   charges are stopped when `ID_TAG_BUDGET_ACTION=stop` (default), left to finish with `finish`
   (new starts are refused by the gateways either way: `budget_exhausted`).
 
-It also republishes the tags whose `budget_exhausted` flipped (energy used, a new month).
+It also republishes, every minute, the tags whose `budget_exhausted` flipped (energy used, a
+new month, a budget changed).
 Each stop is sent once per charge by this process (a second API replica may send it again:
 the station refuses a stop of a transaction that is over, which is harmless)."""
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -43,14 +45,16 @@ class IdTagEnforcement:
     store: IdTagStore
     remote_stop: RemoteStop
     budget_action: BudgetAction = "stop"
+    refresh_every: float = 60.0  # seconds between republishing budget flags that flipped
     _sent: set[tuple[str, str]] = field(default_factory=set)
+    _refreshed_at: float | None = None
 
     def decide(self) -> list[StopDecision]:
         """The charges to stop now (blocking: reads the database)."""
         running = self.store.running_charges()
         if not running:
             return []
-        tags = {t.key: t for t in self.service.all_tags() if t.key in running}
+        tags = {t.key: t for t in self.store.tags_with_keys(running)}
         decisions = [StopDecision(c.station_id, c.transaction_id, "concurrent-limit")
                      for key, tag in tags.items()
                      for c in charges_over_limit(running[key], tag.max_concurrent_charges)]
@@ -62,7 +66,10 @@ class IdTagEnforcement:
 
     async def check_once(self) -> list[StopDecision]:
         """Refresh the budget flags, then stop what must stop; returns the stops sent."""
-        await asyncio.to_thread(self.service.refresh_budgets)
+        now = time.monotonic()
+        if self._refreshed_at is None or now - self._refreshed_at >= self.refresh_every:
+            await asyncio.to_thread(self.service.refresh_budgets)
+            self._refreshed_at = now
         decisions = [d for d in await asyncio.to_thread(self.decide)
                      if (d.station_id, d.transaction_id) not in self._sent]
         for decision in decisions:

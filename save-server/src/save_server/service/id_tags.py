@@ -92,7 +92,7 @@ class IdTagService:
     def update_group(self, group_id: str, changes: Mapping[str, Any], by: str) -> IdTagGroup:
         group = check_group(IdTagGroup(**{**self.group(group_id).document(), **changes}))
         self._store.save_group(group, self._audit("group-updated", by, group.document()))
-        self.refresh_budgets(by, [t for t in self._all() if t.group_id == group_id])
+        self.refresh_budgets(by, self._store.search(group_id=group_id, limit=100_000).tags)
         return group
 
     def delete_group(self, group_id: str, by: str) -> None:
@@ -166,6 +166,20 @@ class IdTagService:
                        at: datetime) -> bool:
         return self._store.record_unknown(event_id, id_tag, station_id, at)
 
+    def auto_enroll(self, id_tag: str, token_type: str | None, by: str) -> bool:
+        """A card a gateway let charge although unknown (its `accept` policy for unknown
+        cards) becomes an active tag; False when it is registered already or is no valid
+        token (it is then listed as unknown instead)."""
+        if self._store.tag(id_tag) is not None:
+            return True
+        try:
+            self.create_tag(IdTag(id_tag, token_type), by, "tag-enrolled")
+        except AlreadyExists:
+            return True  # enrolled meanwhile (a redelivery, another API process)
+        except (InvalidIdTag, LookupError):
+            return False
+        return True
+
     def enroll(self, id_tag: str, by: str, **details: Any) -> IdTag:
         """An unknown token seen by a station becomes a tag (active unless said otherwise)."""
         seen = [u for u in self._store.unknown_tags() if token_key(u.id_tag) == token_key(id_tag)]
@@ -196,11 +210,12 @@ class IdTagService:
         return [r for r in rows
                 if month_of(r.started_at, r.timezone or self.default_timezone) == month]
 
-    def _current_rows(self) -> list[UsageRow]:
-        """Each charge that started in the current month of its own site's time zone."""
+    def _current_rows(self, keys: set[str]) -> list[UsageRow]:
+        """Each charge of these tags that started in the current month of its own site's
+        time zone."""
         now = self._clock()
         start, end = month_window(month_of(now, "UTC"), "UTC")
-        rows = self._store.usage_rows(start - ZONE_SLACK, end + ZONE_SLACK)
+        rows = self._store.usage_rows(start - ZONE_SLACK, end + ZONE_SLACK, keys)
         return [r for r in rows if month_of(r.started_at, r.timezone or self.default_timezone)
                 == month_of(now, r.timezone or self.default_timezone)]
 
@@ -209,8 +224,12 @@ class IdTagService:
         tags = list(tags)
         if not any(t.monthly_budget_kwh is not None or t.group_id is not None for t in tags):
             return set()
-        rows = self._current_rows()
-        all_tags = {t.key: t for t in self._all()} | {t.key: t for t in tags}
+        budgets = {g.group_id: g.monthly_budget_kwh for g in self._store.groups()}
+        all_tags = {t.key: t for t in tags}
+        for group_id in {t.group_id for t in tags if budgets.get(t.group_id or "")}:
+            all_tags |= {t.key: t for t in self._store.search(group_id=group_id,
+                                                                limit=100_000).tags}
+        rows = self._current_rows(set(all_tags))
         per_tag: dict[str, float] = {}
         per_group: dict[str, float] = {}
         for row in rows:
@@ -219,7 +238,6 @@ class IdTagService:
             owner = all_tags.get(row.id_tag_key)
             if owner is not None and owner.group_id is not None:
                 per_group[owner.group_id] = per_group.get(owner.group_id, 0.0) + kwh
-        budgets = {g.group_id: g.monthly_budget_kwh for g in self._store.groups()}
         return {t.key for t in tags
                 if budget_exhausted(per_tag.get(t.key, 0.0), t.monthly_budget_kwh)
                 or (t.group_id is not None and budget_exhausted(
@@ -233,7 +251,7 @@ class IdTagService:
                         tags: Sequence[IdTag] | None = None) -> list[IdTag]:
         """Republish the tags whose `budget_exhausted` flipped (a month began, energy was
         used, a budget changed); returns them."""
-        tags = list(self._all() if tags is None else tags)
+        tags = list(self._store.budget_candidates() if tags is None else tags)
         exhausted = self._exhausted(tags)
         flipped = [t.changed(budget_exhausted=t.key in exhausted) for t in tags
                    if (t.key in exhausted) != t.budget_exhausted]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -128,7 +128,6 @@ class IdTag:
 def _rfc3339(at: datetime | None) -> str | None:
     if at is None:
         return None
-    from datetime import UTC
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -5,7 +5,7 @@ because it alone knows the new revision."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,6 +69,15 @@ class IdTagStore(ABC):
         """The tag whose token equals `id_tag` case-insensitively."""
 
     @abstractmethod
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        """The registered tags among these keys (`token_key` values), ordered by key."""
+
+    @abstractmethod
+    def budget_candidates(self) -> list[IdTag]:
+        """The tags whose `budget_exhausted` may have to change: those with a budget of their
+        own or in a group with one, and those flagged exhausted now."""
+
+    @abstractmethod
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
                limit: int = 100) -> TagPage:
@@ -80,13 +89,15 @@ class IdTagStore(ABC):
                   principal: str | None) -> list[IdTag]:
         """Insert or replace each tag (matched by key; a new spelling replaces the old),
         all in one commit: each gets the next revision and an `id-tag-registry.tag-updated`
-        event; `events` (the audit) commit with them. A tag saved also leaves the list of
-        unknown tokens."""
+        event; `events` (the audit: none, or one per tag, in the same order) commit with
+        them, each given its tag's `revision` in its payload (a replay rebuilds the revision
+        counter from them). A tag saved also leaves the list of unknown tokens."""
 
     @abstractmethod
     def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
                    principal: str | None) -> bool:
-        """False when unknown; else `id-tag-registry.tag-removed` with a new revision."""
+        """False when unknown; else `id-tag-registry.tag-removed` with a new revision, also
+        put in the payload of `events` (the audit)."""
 
     @abstractmethod
     def publish_snapshot(self, requested_by: str | None) -> int:
@@ -111,9 +122,10 @@ class IdTagStore(ABC):
         registered or heard from."""
 
     @abstractmethod
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
-        """The charges with an id tag that started in [start, end); a running charge's energy
-        is its latest energy register reading minus its start."""
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
+        """The charges with an id tag (of these keys, or any) that started in [start, end);
+        a running charge's energy is its latest energy register reading minus its start."""
 
     @abstractmethod
     def running_charges(self) -> dict[str, list[RunningCharge]]:

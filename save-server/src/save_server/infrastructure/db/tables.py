@@ -144,6 +144,7 @@ charges = Table(
     Index(None, "station_id", "sort_at", "id"),
     Index(None, "id_tag", "sort_at"),
     Index(None, "id_tag_group", "sort_at"),
+    Index(None, "stopped"),  # the running charges (few among many ended ones)
 )
 
 charge_meter_values = Table(

@@ -18,37 +18,34 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from save_server.domain.access import Permission, Principal
+from save_server.domain.access import Principal
 from save_server.domain.id_tags import (
     TOKEN_TYPES,
-    GroupInUse,
     IdTag,
-    IdTagGroup,
     InvalidIdTag,
     TagStatus,
 )
 from save_server.infrastructure.api.errors import invalid
-from save_server.infrastructure.api.security import allow
+from save_server.infrastructure.id_tags.groups_api import router as groups_router
+from save_server.infrastructure.id_tags.http import (
+    NOT_FOUND,
+    Reader,
+    Writer,
+    errors,
+    service,
+    unscoped,
+)
 from save_server.service.id_tag_csv import ImportRefused, export_csv, import_csv
 from save_server.service.id_tags import (
     AlreadyExists,
-    GroupNotFound,
-    IdTagService,
     TagNotFound,
 )
 
 router = APIRouter(tags=["id tags"])
-Reader = Annotated[Principal, allow(Permission.ID_TAGS_READ)]
-Writer = Annotated[Principal, allow(Permission.ID_TAGS_WRITE)]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown id tag or group"}}
 MAX_CSV_BYTES = 10 * 1024 * 1024
 TokenType = Literal[TOKEN_TYPES]  # type: ignore[valid-type]
 Month = Annotated[str, Query(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$",
                              description="YYYY-MM, in each station's site time zone")]
-
-
-def _service(request: Request) -> IdTagService:
-    return request.app.state.id_tags  # type: ignore[no-any-return]
 
 
 class TagFields(BaseModel):
@@ -73,19 +70,6 @@ class TagPatch(TagFields):
     max_concurrent_charges: int | None = Field(default=None, ge=1, le=100)  # type: ignore
 
 
-class GroupIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group_id: str = Field(min_length=1, max_length=20)
-    label: str = Field(min_length=1, max_length=200)
-    monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
-
-
-class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
-
-
 def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
     for name in ("site_ids", "station_ids"):
         if fields.get(name) is not None:
@@ -93,16 +77,6 @@ def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
     if fields.get("expires_at") is not None and fields["expires_at"].tzinfo is None:
         raise invalid("body", "expires_at", "expires_at needs a time zone offset (RFC 3339)")
     return fields
-
-
-def _errors(error: Exception) -> HTTPException:
-    if isinstance(error, InvalidIdTag):
-        return invalid("body", error.field_name, str(error))
-    if isinstance(error, TagNotFound | GroupNotFound):
-        return HTTPException(404, str(error))
-    if isinstance(error, AlreadyExists | GroupInUse):
-        return HTTPException(409, str(error))
-    raise error
 
 
 # scope -------------------------------------------------------------------------------------
@@ -122,64 +96,11 @@ def _sees(scope: tuple[set[str], set[str]] | None, tag: IdTag) -> bool:
     return bool(set(tag.site_ids or ()) & scope[0] or set(tag.station_ids or ()) & scope[1])
 
 
-def _unscoped(caller: Principal) -> None:
-    if caller.station_scope is not None:
-        raise HTTPException(403, "id tags are changed by accounts without a site/station scope")
-
-
 def _visible_tag(request: Request, caller: Principal, id_tag: str) -> IdTag:
-    tag = _service(request).tag(id_tag)
+    tag = service(request).tag(id_tag)
     if not _sees(_scope(request, caller), tag):
         raise TagNotFound(f"no id tag {id_tag}")
     return tag
-
-
-# groups ------------------------------------------------------------------------------------
-@router.get("/id-tag-groups")
-def list_groups(request: Request, caller: Reader) -> list[dict[str, Any]]:
-    return [g.document() for g in _service(request).groups()]
-
-
-@router.post("/id-tag-groups", status_code=201,
-             responses={409: {"description": "The group exists"}})
-def create_group(request: Request, caller: Writer, body: GroupIn) -> dict[str, Any]:
-    _unscoped(caller)
-    try:
-        return _service(request).create_group(IdTagGroup(**body.model_dump()),
-                                               caller.audit_name).document()
-    except (InvalidIdTag, AlreadyExists) as error:
-        raise _errors(error) from error
-
-
-@router.get("/id-tag-groups/{group_id}", responses=NOT_FOUND)
-def get_group(request: Request, caller: Reader, group_id: str) -> dict[str, Any]:
-    try:
-        return _service(request).group(group_id).document()
-    except GroupNotFound as error:
-        raise _errors(error) from error
-
-
-@router.patch("/id-tag-groups/{group_id}", responses=NOT_FOUND)
-def update_group(request: Request, caller: Writer, group_id: str,
-                 body: GroupPatch) -> dict[str, Any]:
-    _unscoped(caller)
-    try:
-        return _service(request).update_group(
-            group_id, body.model_dump(include=body.model_fields_set), caller.audit_name
-        ).document()
-    except (InvalidIdTag, GroupNotFound) as error:
-        raise _errors(error) from error
-
-
-@router.delete("/id-tag-groups/{group_id}", status_code=204,
-               responses={**NOT_FOUND, 409: {"description": "Tags belong to the group"}})
-def delete_group(request: Request, caller: Writer, group_id: str) -> Response:
-    _unscoped(caller)
-    try:
-        _service(request).delete_group(group_id, caller.audit_name)
-    except (GroupNotFound, GroupInUse) as error:
-        raise _errors(error) from error
-    return Response(status_code=204)
 
 
 # tags: fixed paths first -------------------------------------------------------------------
@@ -206,10 +127,10 @@ def search_tags(request: Request, response: Response, caller: Reader,
                     description="Opaque cursor; follow the Link header rel=next")] = None,
                 ) -> list[dict[str, Any]]:
     """Ordered by token (case-insensitively). The next page is in the `Link` header."""
-    service, scope = _service(request), _scope(request, caller)
+    tags, scope = service(request), _scope(request, caller)
     cursor, found = _decode(after) if after else None, []
     while len(found) < limit:
-        page = service.search(q, group, status, cursor, limit)
+        page = tags.search(q, group, status, cursor, limit)
         found += [t for t in page.tags if _sees(scope, t)]
         cursor = page.next_after
         if cursor is None:
@@ -223,12 +144,12 @@ def search_tags(request: Request, response: Response, caller: Reader,
 
 @router.post("/id-tags", status_code=201, responses={409: {"description": "The tag exists"}})
 def create_tag(request: Request, caller: Writer, body: TagIn) -> dict[str, Any]:
-    _unscoped(caller)
+    unscoped(caller)
     fields = _tag_changes(body.model_dump())
     try:
-        return _service(request).create_tag(IdTag(**fields), caller.audit_name).document()
+        return service(request).create_tag(IdTag(**fields), caller.audit_name).document()
     except (InvalidIdTag, AlreadyExists) as error:
-        raise _errors(error) from error
+        raise errors(error) from error
 
 
 @router.get("/id-tags/export", response_class=StreamingResponse,
@@ -236,7 +157,7 @@ def create_tag(request: Request, caller: Writer, body: TagIn) -> dict[str, Any]:
 def export_tags(request: Request, caller: Reader) -> StreamingResponse:
     """Every tag the caller sees, in the import's CSV format."""
     scope = _scope(request, caller)
-    tags = [t for t in _service(request).all_tags() if _sees(scope, t)]
+    tags = [t for t in service(request).all_tags() if _sees(scope, t)]
 
     def lines() -> Iterator[bytes]:
         for chunk in export_csv(tags):
@@ -255,7 +176,7 @@ async def import_tags(request: Request, caller: Writer) -> JSONResponse:
     expires_at,site_ids,station_ids,max_concurrent_charges,monthly_budget_kwh`, any subset
     with `id_tag`; lists separated by `;`). All or nothing; importing the same file twice
     changes nothing the second time."""
-    _unscoped(caller)
+    unscoped(caller)
     raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
         raise HTTPException(413, "a CSV import is at most 10 MiB")
@@ -264,7 +185,7 @@ async def import_tags(request: Request, caller: Writer) -> JSONResponse:
     except UnicodeDecodeError as error:
         raise HTTPException(422, "the CSV is not UTF-8") from error
     try:
-        result = import_csv(_service(request), text, caller.audit_name)
+        result = import_csv(service(request), text, caller.audit_name)
     except ImportRefused as refused:
         return JSONResponse(status_code=422, content={
             "detail": str(refused), "errors": [e.__dict__ for e in refused.errors]})
@@ -279,7 +200,7 @@ def unknown_tags(request: Request, caller: Reader) -> list[dict[str, Any]]:
     return [{"id_tag": u.id_tag, "charging_station_id": u.station_id,
              "first_seen_at": u.first_seen_at, "last_seen_at": u.last_seen_at,
              "count": u.count}
-            for u in _service(request).unknown()
+            for u in service(request).unknown()
             if scope is None or u.station_id in scope[1]]
 
 
@@ -288,21 +209,21 @@ def unknown_tags(request: Request, caller: Reader) -> list[dict[str, Any]]:
 def enroll(request: Request, caller: Writer, id_tag: str,
            body: TagFields | None = None) -> dict[str, Any]:
     """Register an unknown token (with the fields given, else the defaults)."""
-    _unscoped(caller)
+    unscoped(caller)
     fields = _tag_changes((body or TagFields()).model_dump())
     try:
-        return _service(request).enroll(id_tag, caller.audit_name, **fields).document()
+        return service(request).enroll(id_tag, caller.audit_name, **fields).document()
     except (InvalidIdTag, TagNotFound, AlreadyExists) as error:
-        raise _errors(error) from error
+        raise errors(error) from error
 
 
 @router.get("/id-tags/usage")
 def usage(request: Request, caller: Reader, month: Month) -> dict[str, Any]:
     """Energy (kWh) and charges per group and per tag in a month; a charge counts in the
     month, in its station's site time zone, in which it started."""
-    service, scope = _service(request), _scope(request, caller)
-    found = service.usage(month)
-    tags = {t.key: t for t in service.all_tags() if _sees(scope, t)}
+    id_tags, scope = service(request), _scope(request, caller)
+    found = id_tags.usage(month)
+    tags = {t.key: t for t in id_tags.all_tags() if _sees(scope, t)}
     per_tag = [{"id_tag": tags[k].id_tag, "holder": tags[k].holder,
                 "group_id": tags[k].group_id, "energy_kwh": round(u.energy_kwh, 3),
                 "charges": u.charges} for k, u in sorted(found.tags.items()) if k in tags]
@@ -327,13 +248,13 @@ def get_tag(request: Request, caller: Reader, id_tag: str) -> dict[str, Any]:
     try:
         return _visible_tag(request, caller, id_tag).document()
     except TagNotFound as error:
-        raise _errors(error) from error
+        raise errors(error) from error
 
 
 @router.patch("/id-tags/{id_tag:path}", responses=NOT_FOUND)
 def update_tag(request: Request, caller: Writer, id_tag: str,
                body: TagPatch) -> dict[str, Any]:
-    _unscoped(caller)
+    unscoped(caller)
     changes = _tag_changes(body.model_dump(include=body.model_fields_set))
     if not changes:
         raise invalid("body", "status", "give at least one field to change")
@@ -341,16 +262,19 @@ def update_tag(request: Request, caller: Writer, id_tag: str,
         if required in changes and changes[required] is None:
             raise invalid("body", required, f"{required} cannot be null")
     try:
-        return _service(request).update_tag(id_tag, changes, caller.audit_name).document()
+        return service(request).update_tag(id_tag, changes, caller.audit_name).document()
     except (InvalidIdTag, TagNotFound) as error:
-        raise _errors(error) from error
+        raise errors(error) from error
 
 
 @router.delete("/id-tags/{id_tag:path}", status_code=204, responses=NOT_FOUND)
 def delete_tag(request: Request, caller: Writer, id_tag: str) -> Response:
-    _unscoped(caller)
+    unscoped(caller)
     try:
-        _service(request).delete_tag(id_tag, caller.audit_name)
+        service(request).delete_tag(id_tag, caller.audit_name)
     except TagNotFound as error:
-        raise _errors(error) from error
+        raise errors(error) from error
     return Response(status_code=204)
+
+
+router.include_router(groups_router)

@@ -31,15 +31,20 @@ def running_charges(db: Connection, keys: Sequence[str] | None = None
     return found
 
 
-def publish_active_charges(db: Connection, keys: set[str]) -> None:
+def publish_active_charges(db: Connection, keys: set[str], only_running: bool = False
+                           ) -> None:
     """`id-tag-registry.active-charges` for each registered tag among `keys` whose charges
-    started or ended in this transaction (the worker's unit of work calls it before commit)."""
+    started or ended in this transaction (the worker's unit of work calls it before commit),
+    or, `only_running`, that was just registered while some of its charges run (a card
+    enrolled while it charges: the gateways count that charge from now on)."""
     if not keys:
         return
     registered = db.execute(select(id_tags.c.token_key, id_tags.c.id_tag).where(
         id_tags.c.token_key.in_(sorted(keys)))).all()
     running = running_charges(db, [row.token_key for row in registered])
     for row in registered:
+        if only_running and not running.get(row.token_key):
+            continue
         add_to_outbox(db, registry_event("active-charges", next_revision(db), {
             "id_tag": row.id_tag, "charges": running.get(row.token_key, [])}, None))
 

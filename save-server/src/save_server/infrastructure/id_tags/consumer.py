@@ -1,8 +1,13 @@
 """What save-server takes from the gateways about id tags, on queues of its own:
 
-- on the events exchange, `ocpp-events.authorize`, `start-transaction` and
-  `transaction-event` answered `Invalid` (the gateways answer unknown tokens so): the token is
-  listed, per station, for enrolment (counted once per event id);
+- on the events exchange, `ocpp-events.authorize`, `start-transaction`, `stop-transaction`
+  and `transaction-event` whose token was unknown to the gateway — the envelope's
+  `authorization.known` is false, or, from a gateway without that field, the answer was
+  `Invalid` (the gateways answer unknown tokens so): the token is listed, per station, for
+  enrolment (counted once per event id); one answered `Accepted` only because the gateway
+  lets unknown cards charge (`authorization.unknown_accepted`, the embedded `make run`
+  default) is enrolled at once, as an active tag (`id-tags.tag-enrolled`, principal
+  `gateway (unknown card accepted)`);
 - on the registry exchange, `id-tag-registry.snapshot-requested` from a (re)started gateway:
   answered with one `id-tag-registry.snapshot` (through the outbox).
 
@@ -22,8 +27,10 @@ SEEN = "save-server-id-tag-events"
 REQUESTS = "save-server-id-tag-snapshots"
 AUTHORIZE = "ocpp-events.authorize"
 START = "ocpp-events.start-transaction"
+STOP = "ocpp-events.stop-transaction"
 TRANSACTION = "ocpp-events.transaction-event"
-EVENT_BINDINGS = (AUTHORIZE, START, TRANSACTION)
+EVENT_BINDINGS = (AUTHORIZE, START, STOP, TRANSACTION)
+AUTO_ENROLLED_BY = "gateway (unknown card accepted)"
 SNAPSHOT_REQUESTED = "id-tag-registry.snapshot-requested"
 UNKNOWN = "Invalid"
 
@@ -42,11 +49,27 @@ def presented_token(event: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def unknown_token(event: dict[str, Any]) -> str | None:
-    """The token of an event the gateway answered `Invalid` (unknown), else None."""
+    """The token of an event whose token the gateway did not know, else None."""
     if event.get("type") not in EVENT_BINDINGS:
         return None
     token, status = presented_token(event)
+    authorization = event.get("authorization")
+    if isinstance(authorization, dict) and "known" in authorization:
+        return token if token and authorization["known"] is False else None
     return token if token and status == UNKNOWN else None
+
+
+def accepted_unknown(event: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(token, 2.0.1 token type) of a card the gateway let charge although unknown."""
+    authorization = event.get("authorization")
+    if not isinstance(authorization, dict) or authorization.get("unknown_accepted") is not True:
+        return None
+    token, _ = presented_token(event)
+    if not token:
+        return None
+    presented = (event.get("payload") or {}).get("idToken")
+    token_type = presented.get("type") if isinstance(presented, dict) else None
+    return token, token_type if isinstance(token_type, str) else None
 
 
 def _text(value: Any) -> str | None:
@@ -60,8 +83,13 @@ def apply_gateway_event(service: IdTagService, body: bytes) -> None:
         station_id = event["charging_station_id"]
     except (ValueError, KeyError, TypeError):
         return
-    token = unknown_token(event) if isinstance(event, dict) else None
-    if token and isinstance(station_id, str) and len(token) <= 36 and len(station_id) <= 48:
+    if not isinstance(event, dict) or not isinstance(station_id, str) or len(station_id) > 48:
+        return
+    accepted = accepted_unknown(event)
+    if accepted is not None and service.auto_enroll(*accepted, by=AUTO_ENROLLED_BY):
+        return
+    token = unknown_token(event)
+    if token and len(token) <= 36:
         service.record_unknown(str(event.get("event_id")), token, station_id,
                                _time(event.get("received_at")))
 

@@ -4,6 +4,7 @@ events"): every change takes the next revision, in the transaction of the change
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,3 +28,8 @@ def next_revision(db: Connection) -> int:
                   .values(revision=id_tag_revision.c.revision + 1)).rowcount == 0:
         db.execute(insert(id_tag_revision).values(id=1, revision=1))
     return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
+
+
+def with_revision(event: BusinessEvent, revision: int) -> BusinessEvent:
+    """An audit event (`id-tags.tag-*`) carrying the revision its change took."""
+    return replace(event, payload={**event.payload, "revision": revision})

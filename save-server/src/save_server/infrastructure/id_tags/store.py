@@ -3,7 +3,7 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +41,14 @@ from save_server.infrastructure.db.tables import (
 from save_server.infrastructure.id_tags.charges import (
     energy,
     latest_registers,
+    publish_active_charges,
     running_charges,
 )
-from save_server.infrastructure.id_tags.revision import next_revision, registry_event
+from save_server.infrastructure.id_tags.revision import (
+    next_revision,
+    registry_event,
+    with_revision,
+)
 from save_server.infrastructure.id_tags.tables import (
     id_tag_groups,
     id_tag_revision,
@@ -68,7 +73,7 @@ def _tag(row: Any) -> IdTag:
                  row.budget_exhausted)
 
 
-def _tag_row(tag: IdTag) -> dict[str, Any]:
+def tag_row(tag: IdTag) -> dict[str, Any]:
     return {"token_key": tag.key, "id_tag": tag.id_tag, "token_type": tag.token_type,
             "group_id": tag.group_id, "holder": tag.holder, "status": str(tag.status),
             "expires_at": tag.expires_at,
@@ -130,6 +135,24 @@ class SqlIdTagStore(IdTagStore):
                 id_tags.c.token_key == token_key(id_tag))).first()
         return _tag(row) if row else None
 
+    def tags_with_keys(self, keys: Collection[str]) -> list[IdTag]:
+        wanted = sorted(set(keys))
+        found: list[IdTag] = []
+        with self._engine.connect() as db:
+            for start in range(0, len(wanted), 500):
+                found += [_tag(r) for r in db.execute(select(id_tags).where(
+                    id_tags.c.token_key.in_(wanted[start:start + 500])))]
+        return sorted(found, key=lambda tag: tag.key)
+
+    def budget_candidates(self) -> list[IdTag]:
+        t = id_tags.c
+        budgeted = select(id_tag_groups.c.group_id).where(
+            id_tag_groups.c.monthly_budget_kwh.is_not(None))
+        with self._engine.connect() as db:
+            return [_tag(r) for r in db.execute(select(id_tags).where(or_(
+                t.monthly_budget_kwh.is_not(None), t.group_id.in_(budgeted),
+                t.budget_exhausted.is_(True))).order_by(t.token_key))]
+
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
                limit: int = 100) -> TagPage:
@@ -158,20 +181,25 @@ class SqlIdTagStore(IdTagStore):
             if named and len(named) > db.execute(select(func.count()).select_from(
                     id_tag_groups).where(id_tag_groups.c.group_id.in_(named))).scalar_one():
                 raise LookupError("a tag names a group that does not exist")
-            saved = []
-            for tag in tags:
+            saved, new = [], set()
+            audits = list(events)
+            for n, tag in enumerate(tags):
                 tag = tag.changed(revision=next_revision(db))
-                row = _tag_row(tag)
+                if audits:
+                    audits[n] = with_revision(audits[n], tag.revision)
+                row = tag_row(tag)
                 if not db.execute(update(id_tags).where(id_tags.c.token_key == tag.key)
                                   .values(row)).rowcount:
                     db.execute(insert(id_tags).values(row))
+                    new.add(tag.key)
                 db.execute(delete(unknown_id_tags).where(
                     unknown_id_tags.c.token_key == tag.key))
                 add_to_outbox(db, registry_event("tag-updated", tag.revision,
                                                  tag.registry_document(), principal))
                 saved.append(tag)
-            for event in events:
+            for event in audits:
                 add_to_outbox(db, event)
+            publish_active_charges(db, new, only_running=True)
             return saved
         try:
             return self._commit(change)  # type: ignore[no-any-return]
@@ -186,10 +214,11 @@ class SqlIdTagStore(IdTagStore):
             if row is None:
                 return False
             db.execute(delete(id_tags).where(id_tags.c.token_key == token_key(id_tag)))
-            add_to_outbox(db, registry_event("tag-removed", next_revision(db),
-                                             {"id_tag": row.id_tag}, principal))
+            revision = next_revision(db)
+            add_to_outbox(db, registry_event("tag-removed", revision, {"id_tag": row.id_tag},
+                                             principal))
             for event in events:
-                add_to_outbox(db, event)
+                add_to_outbox(db, with_revision(event, revision))
             return True
         return bool(self._commit(change))
 
@@ -263,7 +292,8 @@ class SqlIdTagStore(IdTagStore):
                     RunningCharge(row.station_id, row.transaction_id, row.started_at))
         return found
 
-    def usage_rows(self, start: datetime, end: datetime) -> list[UsageRow]:
+    def usage_rows(self, start: datetime, end: datetime,
+                   keys: Collection[str] | None = None) -> list[UsageRow]:
         c = charges.c
         query = (select(func.lower(c.id_tag).label("key"), c.station_id, sites.c.timezone,
                         c.started_at, c.meter_start_wh, c.meter_stop_wh, c.stopped,
@@ -272,7 +302,11 @@ class SqlIdTagStore(IdTagStore):
                      station_registrations,
                      station_registrations.c.station_id == c.station_id)
                      .outerjoin(sites, sites.c.site_id == station_registrations.c.site_id))
-                 .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end))
+                 .where(c.id_tag.is_not(None), c.started_at >= start, c.started_at < end,
+                        # a started charge is listed at its start: the (sort_at, id) index
+                        c.sort_at >= start, c.sort_at < end))
+        if keys is not None:
+            query = query.where(func.lower(c.id_tag).in_(sorted(keys)))
         with self._engine.connect() as db:
             rows = db.execute(query).all()
             latest = latest_registers(db, [(r.station_id, r.transaction_id) for r in rows

@@ -295,7 +295,10 @@ def charges_csv(reports: Reports,
                 timezone: Annotated[str, Query(
                     description="IANA zone of the CSV's times")] = DEFAULT_TIMEZONE,
                 charging_station_id: Annotated[list[str] | None, Query()] = None,
-                id_tag: Annotated[list[str] | None, Query()] = None) -> StreamingResponse:
+                id_tag: Annotated[list[str] | None, Query()] = None,
+                group: Annotated[list[str] | None, Query(
+                    description="Only charges of these id tag groups")] = None,
+                ) -> StreamingResponse:
     """The report's CSV for any period: charges that ended (finished or error) in it."""
     window = _window(start_date, end_date, "query", "start_date", "end_date")
     try:
@@ -303,7 +306,8 @@ def charges_csv(reports: Reports,
     except InvalidReportInput as error:
         raise invalid("query", "timezone", error.message) from error
     lines = reports.charges.ended_in(window, ReportFilter(tuple(charging_station_id or ()),
-                                                          tuple(id_tag or ())))
+                                                          tuple(id_tag or ()),
+                                                          tuple(group or ())))
     return StreamingResponse(csv_chunks(lines, zone), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition":
                                       'attachment; filename="charges-report.csv"'})

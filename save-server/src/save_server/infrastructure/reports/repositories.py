@@ -260,6 +260,8 @@ class SqlReportCharges(ReportCharges):
             query = query.where(charges.c.station_id.in_(report_filter.station_ids))
         if report_filter.id_tags:
             query = query.where(charges.c.id_tag.in_(report_filter.id_tags))
+        if report_filter.groups:
+            query = query.where(charges.c.id_tag_group.in_(report_filter.groups))
         with self._engine.connect() as db:
             result = db.execution_options(stream_results=True, yield_per=STREAM_BATCH
                                           ).execute(query).mappings()

@@ -74,10 +74,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("id_tag_group", sa.String(length=20), nullable=True))
         batch_op.create_index(op.f("ix_charges_id_tag_group_sort_at"),
                               ["id_tag_group", "sort_at"])
+        batch_op.create_index(op.f("ix_charges_stopped"), ["stopped"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("charges", schema=None) as batch_op:
+        batch_op.drop_index(op.f("ix_charges_stopped"))
         batch_op.drop_index(op.f("ix_charges_id_tag_group_sort_at"))
         batch_op.drop_column("id_tag_group")
         batch_op.drop_column("id_tag_holder")

@@ -1,0 +1,83 @@
+"""Id tag groups (`/id-tag-groups`): an apartment's cards sharing one label and budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from save_server.domain.id_tags import GroupInUse, IdTagGroup, InvalidIdTag
+from save_server.infrastructure.id_tags.http import (
+    NOT_FOUND,
+    Reader,
+    Writer,
+    errors,
+    service,
+    unscoped,
+)
+from save_server.service.id_tags import AlreadyExists, GroupNotFound
+
+router = APIRouter(tags=["id tags"])
+
+
+class GroupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_id: str = Field(min_length=1, max_length=20)
+    label: str = Field(min_length=1, max_length=200)
+    monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = Field(default=None, min_length=1, max_length=200)
+    monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+@router.get("/id-tag-groups")
+def list_groups(request: Request, caller: Reader) -> list[dict[str, Any]]:
+    return [g.document() for g in service(request).groups()]
+
+
+@router.post("/id-tag-groups", status_code=201,
+             responses={409: {"description": "The group exists"}})
+def create_group(request: Request, caller: Writer, body: GroupIn) -> dict[str, Any]:
+    unscoped(caller)
+    try:
+        return service(request).create_group(IdTagGroup(**body.model_dump()),
+                                               caller.audit_name).document()
+    except (InvalidIdTag, AlreadyExists) as error:
+        raise errors(error) from error
+
+
+@router.get("/id-tag-groups/{group_id}", responses=NOT_FOUND)
+def get_group(request: Request, caller: Reader, group_id: str) -> dict[str, Any]:
+    try:
+        return service(request).group(group_id).document()
+    except GroupNotFound as error:
+        raise errors(error) from error
+
+
+@router.patch("/id-tag-groups/{group_id}", responses=NOT_FOUND)
+def update_group(request: Request, caller: Writer, group_id: str,
+                 body: GroupPatch) -> dict[str, Any]:
+    unscoped(caller)
+    try:
+        return service(request).update_group(
+            group_id, body.model_dump(include=body.model_fields_set), caller.audit_name
+        ).document()
+    except (InvalidIdTag, GroupNotFound) as error:
+        raise errors(error) from error
+
+
+@router.delete("/id-tag-groups/{group_id}", status_code=204,
+               responses={**NOT_FOUND, 409: {"description": "Tags belong to the group"}})
+def delete_group(request: Request, caller: Writer, group_id: str) -> Response:
+    unscoped(caller)
+    try:
+        service(request).delete_group(group_id, caller.audit_name)
+    except (GroupNotFound, GroupInUse) as error:
+        raise errors(error) from error
+    return Response(status_code=204)
+
+
