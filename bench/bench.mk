@@ -53,3 +53,12 @@ bench-authorize-smoke:
 ## The dashboard's overview with 1,000 and 10,000 stations vs the API's list, same run.
 bench-dashboard:
 	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.dashboard.overview
+.PHONY: bench-local-lists bench-local-lists-smoke
+
+## Local lists: a full list of 10,000 tags to 100 stations through the gateway vs a direct send.
+bench-local-lists:
+	$(BENCH_PYTHON) -m bench.local_lists.run
+
+## The same with 10 stations and 1,000 tags: a few seconds.
+bench-local-lists-smoke:
+	$(BENCH_PYTHON) -m bench.local_lists.run --stations 10 --tags 1000

@@ -94,6 +94,32 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
      {"reservationId": 5}),
     ("cancel-reservation", {"reservation_id": 5}, "2.0.1", "CancelReservation",
      {"reservationId": 5}),
+    ("get-local-list-version", {}, "1.6", "GetLocalListVersion", {}),
+    ("get-local-list-version", {}, "2.0.1", "GetLocalListVersion", {}),
+    ("send-local-list", {"list_version": 3, "update_type": "full", "entries": []}, "1.6",
+     "SendLocalList", {"listVersion": 3, "updateType": "Full"}),
+    ("send-local-list", {"list_version": 3, "update_type": "full", "entries": []}, "2.0.1",
+     "SendLocalList", {"versionNumber": 3, "updateType": "Full"}),
+    ("send-local-list", {"list_version": 4, "update_type": "differential", "entries": [
+        {"id_tag": "TAG1", "status": "Accepted", "parent_id_tag": "APT-1",
+         "expires_at": LATER}, {"id_tag": "LOST", "status": "Blocked"}, {"id_tag": "GONE"}]},
+     "1.6", "SendLocalList", {"listVersion": 4, "updateType": "Differential",
+                              "localAuthorizationList": [
+        {"idTag": "TAG1", "idTagInfo": {"status": "Accepted", "expiryDate": LATER,
+                                        "parentIdTag": "APT-1"}},
+        {"idTag": "LOST", "idTagInfo": {"status": "Blocked"}}, {"idTag": "GONE"}]}),
+    ("send-local-list", {"list_version": 4, "update_type": "differential", "entries": [
+        {"id_tag": "TAG1", "status": "Accepted", "parent_id_tag": "APT-1",
+         "expires_at": LATER}, {"id_tag": "CODE", "status": "Expired",
+                                "token_type": "KeyCode"}, {"id_tag": "GONE"}]},
+     "2.0.1", "SendLocalList", {"versionNumber": 4, "updateType": "Differential",
+                                "localAuthorizationList": [
+        {"idToken": {"idToken": "TAG1", "type": "ISO14443"},
+         "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": LATER,
+                         "groupIdToken": {"idToken": "APT-1", "type": "Central"}}},
+        {"idToken": {"idToken": "CODE", "type": "KeyCode"},
+         "idTokenInfo": {"status": "Expired"}},
+        {"idToken": {"idToken": "GONE", "type": "ISO14443"}}]}),
     ("clear-cache", {}, "1.6", "ClearCache", {}),
     ("clear-cache", {}, "2.0.1", "ClearCache", {}),
     ("data-transfer", {"vendor_id": "ACME", "message_id": "ping", "data": {"a": 1}}, "1.6",
@@ -172,6 +198,9 @@ def test_ocpp_21_stations_get_the_201_mapping_valid_against_the_21_schema() -> N
     ("set-charging-profile", {"connector_id": 1}, "1.6", "max_current_a"),
     ("remote-start", {}, "1.6", "bad parameters"),
     ("no-such-command", {}, "1.6", "unknown command"),
+    ("send-local-list", {"list_version": 1, "update_type": "full",
+                         "entries": [{"id_tag": "T" * 21, "status": "Accepted"}]}, "1.6",
+     "at most 20"),
 ])
 def test_values_the_version_cannot_express_are_unsupported(
         command: str, parameters: dict[str, Any], version: str, message: str) -> None:

@@ -216,7 +216,8 @@ def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -
         names = list(queues.values())
         for queue in _consumed_queues(queues, shards) + [
                 f"{q}.{suffix}" for q in names
-                for suffix in ("dead-letter", "registry-requests", "registry-admissions")]:
+                for suffix in ("dead-letter", "registry-requests", "registry-admissions",
+                               "local-lists")]:
             channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
                      queues["SAVE_SERVER_QUEUE"]):

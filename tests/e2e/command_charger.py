@@ -31,6 +31,9 @@ class CallErrorReply:
 Responder = Callable[[str, dict[str, Any]], "dict[str, Any] | CallErrorReply | None"]
 
 
+SYNC_ACTIONS = frozenset({"GetLocalListVersion", "SendLocalList"})
+
+
 def accept_all(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {"status": "Accepted"}
 
@@ -42,6 +45,10 @@ class CommandCharger:
         self.subprotocol = subprotocol
         self.respond = respond
         self.received: list[tuple[str, dict[str, Any]]] = []  # (action, payload) from the CSMS
+        # what save-server's local-list sync sends on its own at every connection and boot
+        # (docs/architecture.md, "Local authorization lists"), kept apart so that tests of
+        # other commands see only theirs
+        self.sync_calls: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._waiting: dict[str, asyncio.Future[list]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -74,7 +81,7 @@ class CommandCharger:
 
     async def _answer(self, frame: list) -> None:
         _, message_id, action, payload = frame
-        self.received.append((action, payload))
+        (self.sync_calls if action in SYNC_ACTIONS else self.received).append((action, payload))
         reply = self.respond(action, payload)
         if reply is None:
             return

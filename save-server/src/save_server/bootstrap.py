@@ -139,7 +139,28 @@ class Container:
         return create_app(dependencies, self.access_control(),
                           self.report_service(retry=RetryPolicy(attempts=1)),
                           self.station_commands(command_bus), self.id_tags(),
-                          self.dashboard(dependencies))
+                          self.dashboard(dependencies), self.local_list_store())
+
+    def local_list_store(self) -> Any:
+        from save_server.infrastructure.local_lists.store import SqlLocalListStore
+        return SqlLocalListStore(self.engine)
+
+    def start_local_lists(self, make_bus: Callable[[], CommandBus],
+                          consume: Callable[[Any], Any]) -> threading.Thread:
+        """Stations' local lists kept in sync (docs/architecture.md, "Local authorization
+        lists"): a thread with its own loop, command bus and consumer."""
+        from save_server.infrastructure.local_lists import runner
+        from save_server.infrastructure.local_lists.source import SqlAuthorizationListSource
+        from save_server.service.local_lists import SYNC_TIMEOUT, LocalListSync
+
+        store, source = self.local_list_store(), SqlAuthorizationListSource(self.engine)
+        timeout = min(SYNC_TIMEOUT, self.settings.save_server_command_timeout)
+        return runner.start(make_bus, lambda bus: LocalListSync(source, store, bus, timeout),
+                            consume)
+
+    def local_list_bindings(self) -> list[tuple[str, str]]:
+        from save_server.infrastructure.local_lists.runner import bindings
+        return bindings(self.settings.amqp_exchange, self.settings.resolved_registry_exchange)
 
     def id_tags(self) -> Any:
         """The id tag service (infrastructure/id_tags), on this container's database."""
@@ -318,6 +339,7 @@ def run_api(settings: Settings | None = None) -> None:
                                            settings.resolved_registry_exchange,
                                            settings.save_server_queue, container.id_tags(),
                                            stop)
+            _local_lists_on_rabbitmq(container, stop)
         stops: list[Callable[[], None]] = []
         app.router.add_event_handler(
             "startup", lambda: stops.append(container.start_id_tag_enforcement(app)))
@@ -443,8 +465,10 @@ class EmbeddedSaveServer:
             "event_store_url": settings.event_store_url or event_store_url})
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         from save_server.infrastructure.id_tags import consumer as id_tag_consumer
+        self._local_lists_queue = f"{self.settings.save_server_queue}.local-lists"
         self.consumes = (self.settings.save_server_queue, self._admissions_queue,
-                         *id_tag_consumer.queues(self.settings.save_server_queue))
+                         *id_tag_consumer.queues(self.settings.save_server_queue),
+                         self._local_lists_queue)
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -481,6 +505,12 @@ class EmbeddedSaveServer:
         id_tag_threads = id_tag_consumer.serve_embedded(
             broker, settings.amqp_exchange, settings.resolved_registry_exchange,
             settings.save_server_queue, container.id_tags(), self._stop)
+        from save_server.infrastructure.local_lists.consumer import consume_embedded
+        local_lists = container.start_local_lists(
+            lambda: EmbeddedCommandBus(broker, settings.amqp_command_exchange),
+            lambda handle: consume_embedded(broker, self._local_lists_queue,
+                                            container.local_list_bindings(), handle,
+                                            self._stop))
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -490,7 +520,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted, *id_tag_threads]
+                         admitted, *id_tag_threads, local_lists]
         self._stop_enforcement = container.start_id_tag_enforcement(self._app)
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
@@ -518,6 +548,18 @@ class EmbeddedSaveServer:
         if self._serving is not None:
             self._container.close()
         log.info("save-server stopped")
+
+
+def _local_lists_on_rabbitmq(container: Container, stop: threading.Event) -> None:
+    from save_server.infrastructure.commands.rabbitmq import RabbitCommandBus
+    from save_server.infrastructure.local_lists.consumer import consume_rabbitmq
+
+    s = container.settings
+    url = s.amqp_url or ""
+    container.start_local_lists(
+        lambda: RabbitCommandBus(url, s.amqp_command_exchange),
+        lambda handle: consume_rabbitmq(url, f"{s.save_server_queue}.local-lists",
+                                        container.local_list_bindings(), handle, stop))
 
 
 def _first_admin_when_reachable(container: Container, stop: threading.Event) -> None:

@@ -45,6 +45,12 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "get-diagnostics": ({"location": "ftp://logs/"}, {"location": "ftp://logs/"}),
     "get-log": ({"location": "https://logs/"},
                 {"location": "https://logs/", "log_type": "DiagnosticsLog"}),
+    "send-local-list": ({"list_version": 2, "update_type": "differential", "entries": [
+        {"id_tag": "T", "status": "Accepted", "expires_at": LATER}, {"id_tag": "GONE"}]},
+                        {"list_version": 2, "update_type": "differential", "entries": [
+        {"id_tag": "T", "status": "Accepted", "expires_at": "2026-11-26T11:00:00Z"},
+        {"id_tag": "GONE"}]}),
+    "get-local-list-version": ({}, {}),
 }
 
 
@@ -59,6 +65,16 @@ def test_valid_parameters_become_the_message_sent_to_the_gateway(command: str) -
 
 
 BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("send-local-list", {"list_version": 0, "update_type": "full"}, "list_version"),
+    ("send-local-list", {"list_version": 1, "update_type": "partial"}, "update_type"),
+    ("send-local-list", {"list_version": 1, "update_type": "full",
+                         "entries": [{"id_tag": "GONE"}]}, "needs a status"),
+    ("send-local-list", {"list_version": 1, "update_type": "differential",
+                         "entries": [{"id_tag": "a"}, {"id_tag": "A"}]}, "appears twice"),
+    ("send-local-list", {"list_version": 1, "update_type": "full",
+                         "entries": [{"id_tag": "X" * 37, "status": "Accepted"}]}, "id_tag"),
+    ("send-local-list", {"list_version": 1, "update_type": "full",
+                         "entries": [{"id_tag": "X", "status": "Maybe"}]}, "status"),
     ("remote-start", {}, "id_tag"),
     ("remote-start", {"id_tag": "X" * 21}, "id_tag"),
     ("remote-start", {"id_tag": "T", "connector_id": 0}, "connector_id"),

@@ -268,6 +268,47 @@ def get_log(p: Parameters, version: str, command_id: str) -> OcppCall:
         "retries": p.get("retries"), "retryInterval": p.get("retry_interval_seconds")}))
 
 
+_UPDATE_TYPES = {"full": "Full", "differential": "Differential"}
+
+
+def _local_entry_16(entry: Parameters) -> dict[str, Any]:
+    if len(entry["id_tag"]) > 20 or len(entry.get("parent_id_tag") or "") > 20:
+        raise UnsupportedCommand("an OCPP 1.6 idTag has at most 20 characters")
+    if entry.get("status") is None:  # differential: no idTagInfo removes the tag
+        return {"idTag": entry["id_tag"]}
+    return {"idTag": entry["id_tag"], "idTagInfo": _drop_none({
+        "status": entry["status"], "expiryDate": entry.get("expires_at"),
+        "parentIdTag": entry.get("parent_id_tag")})}
+
+
+def _local_entry_201(entry: Parameters) -> dict[str, Any]:
+    token = {"idToken": entry["id_tag"], "type": entry.get("token_type") or "ISO14443"}
+    if entry.get("status") is None:  # differential: no idTokenInfo removes the token
+        return {"idToken": token}
+    group = entry.get("parent_id_tag")
+    return {"idToken": token, "idTokenInfo": _drop_none({
+        "status": entry["status"], "cacheExpiryDateTime": entry.get("expires_at"),
+        "groupIdToken": _id_token(group) if group else None})}
+
+
+def send_local_list(p: Parameters, version: str, command_id: str) -> OcppCall:
+    """An empty list is left out (2.0.1 wants at least one item when present): a full update
+    without entries clears the station's list."""
+    entries = p.get("entries") or []
+    update_type = _UPDATE_TYPES[p["update_type"]]
+    if version == V16:
+        return OcppCall("SendLocalList", _drop_none({
+            "listVersion": p["list_version"], "updateType": update_type,
+            "localAuthorizationList": [_local_entry_16(e) for e in entries] or None}))
+    return OcppCall("SendLocalList", _drop_none({
+        "versionNumber": p["list_version"], "updateType": update_type,
+        "localAuthorizationList": [_local_entry_201(e) for e in entries] or None}))
+
+
+def get_local_list_version(p: Parameters, version: str, command_id: str) -> OcppCall:
+    return OcppCall("GetLocalListVersion", {})
+
+
 Mapping = Callable[[Parameters, str, str], OcppCall]
 BOTH = (V16, V201)
 # command -> (mapping, the versions that have it)
@@ -291,6 +332,8 @@ COMMANDS: dict[str, tuple[Mapping, tuple[str, ...]]] = {
     "update-firmware": (update_firmware, BOTH),
     "get-diagnostics": (get_diagnostics, (V16,)),
     "get-log": (get_log, (V201,)),
+    "send-local-list": (send_local_list, BOTH),
+    "get-local-list-version": (get_local_list_version, BOTH),
 }
 
 

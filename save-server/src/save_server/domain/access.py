@@ -49,6 +49,7 @@ MAINTENANCE_COMMANDS = frozenset({
     "reset", "unlock-connector", "change-availability", "trigger-message",
     "get-configuration", "change-configuration", "get-variables", "set-variables",
     "update-firmware", "get-diagnostics", "get-log", "clear-cache",
+    "get-local-list-version",
 })
 
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
+from save_server.domain.local_lists import LocalListStore
 from save_server.infrastructure import metrics
 from save_server.infrastructure.accounts import api as accounts_api
 from save_server.infrastructure.api.dependencies import AccessControl, ApiDependencies
@@ -21,6 +22,7 @@ from save_server.infrastructure.commands import api as commands_api
 from save_server.infrastructure.dashboard import PUBLIC_PAGES, DashboardParts
 from save_server.infrastructure.dashboard import install as install_dashboard
 from save_server.infrastructure.id_tags import api as id_tags_api
+from save_server.infrastructure.local_lists import api as local_lists_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
 from save_server.service.id_tags import IdTagService
@@ -36,7 +38,8 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
                reports: ReportService | None = None,
                commands: StationCommands | None = None,
                id_tags: IdTagService | None = None,
-               dashboard: DashboardParts | None = None) -> FastAPI:
+               dashboard: DashboardParts | None = None,
+               local_lists: LocalListStore | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network. Every endpoint but the probes and sign-in "
@@ -59,6 +62,9 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
     if id_tags is not None:  # id tags (infrastructure/id_tags)
         app.state.id_tags = id_tags
         app.include_router(id_tags_api.router)
+    if local_lists is not None:  # stations' local lists (infrastructure/local_lists)
+        app.state.local_lists = local_lists
+        app.include_router(local_lists_api.router)
 
     if dashboard is not None:  # the staff dashboard (infrastructure/dashboard): /ui/...
         install_dashboard(app, dashboard)

@@ -200,6 +200,41 @@ class GetLog(_LogWindow):
     request_id: int | None = Field(None, ge=0)
 
 
+TokenType = Literal["Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local",
+                    "MacAddress", "NoAuthorization"]
+ListToken = Annotated[str, Field(min_length=1, max_length=36)]  # 1.6: ≤ 20 (gateway: 422)
+
+
+class LocalListEntry(Parameters):
+    """One entry of a local list; without `status` (differential only): remove the tag."""
+
+    id_tag: ListToken
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"] | None = None
+    expires_at: UtcTime | None = None
+    parent_id_tag: ListToken | None = None
+    token_type: TokenType | None = Field(None, description="2.0.1 idToken type "
+                                                           "(default ISO14443)")
+
+
+class SendLocalList(Parameters):
+    list_version: int = Field(ge=1)
+    update_type: Literal["full", "differential"]
+    entries: list[LocalListEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SendLocalList:
+        if self.update_type == "full" and any(e.status is None for e in self.entries):
+            raise ValueError("every entry of a full list needs a status")
+        tokens = [e.id_tag.casefold() for e in self.entries]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("an id tag appears twice (OCPP compares them case-insensitively)")
+        return self
+
+
+class GetLocalListVersion(Parameters):
+    pass
+
+
 PARAMETERS: dict[str, type[Parameters]] = {
     "remote-start": RemoteStart, "remote-stop": RemoteStop, "reset": Reset,
     "unlock-connector": UnlockConnector, "change-availability": ChangeAvailability,
@@ -210,6 +245,7 @@ PARAMETERS: dict[str, type[Parameters]] = {
     "data-transfer": DataTransfer, "set-charging-profile": SetChargingProfile,
     "clear-charging-profile": ClearChargingProfile, "update-firmware": UpdateFirmware,
     "get-diagnostics": GetDiagnostics, "get-log": GetLog,
+    "send-local-list": SendLocalList, "get-local-list-version": GetLocalListVersion,
 }
 
 CommandName = StrEnum("CommandName", {name.replace("-", "_"): name for name in PARAMETERS})
@@ -240,4 +276,10 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                         "retrieve_at": "2026-11-26T03:00:00Z"},
     "get-diagnostics": {"location": "ftp://logs.example/upload/"},
     "get-log": {"location": "https://logs.example/upload/", "log_type": "DiagnosticsLog"},
+    "send-local-list": {"list_version": 8, "update_type": "differential", "entries": [
+        {"id_tag": "RFID-1234", "status": "Accepted", "parent_id_tag": "APT-302",
+         "expires_at": "2027-01-01T00:00:00Z"},
+        {"id_tag": "RFID-LOST", "status": "Blocked"},
+        {"id_tag": "RFID-GONE"}]},
+    "get-local-list-version": {},
 }

@@ -3,7 +3,7 @@
 again, with the new key, once the schema is at head (migrations/env.py).
 
 Revision ID: 0012_evse_connectors
-Revises: 0009_id_tags
+Revises: 0011_local_lists
 Create Date: 2026-12-05 14:20:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_evse_connectors"
-down_revision: str | Sequence[str] | None = "0009_id_tags"
+down_revision: str | Sequence[str] | None = "0011_local_lists"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

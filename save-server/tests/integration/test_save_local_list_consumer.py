@@ -1,0 +1,106 @@
+"""The local-list consumer on both brokers: messages handled concurrently, acknowledged after
+their work, requeued after an error and handled again; RabbitMQ's queue is
+single-active-consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+
+from save_server.infrastructure.local_lists import consumer
+
+from .conftest import AMQP_URL, missing
+
+pytestmark = pytest.mark.integration
+
+
+class Handler:
+    """Fails the first time it sees `fail-once`; records what it handled."""
+
+    def __init__(self, expected: int) -> None:
+        self.handled: list[bytes] = []
+        self.failed = False
+        self.done = asyncio.Event()
+        self.expected = expected
+        self.in_flight = self.most_in_flight = 0
+
+    async def __call__(self, body: bytes) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.05)
+            if body == b"fail-once" and not self.failed:
+                self.failed = True
+                raise RuntimeError("database away")
+            self.handled.append(body)
+            if len(self.handled) >= self.expected:
+                self.done.set()
+        finally:
+            self.in_flight -= 1
+
+
+async def test_embedded_requeues_after_an_error_and_acks_after_success(monkeypatch) -> None:
+    from csms_embedded.broker import InProcessBroker
+
+    monkeypatch.setattr(consumer, "RETRY_PAUSE", 0.0)
+    broker, stop, handler = InProcessBroker(), threading.Event(), Handler(expected=5)
+    running = asyncio.create_task(consumer.consume_embedded(
+        broker, "ll", [("ev", "ocpp-events.connect")], handler, stop, concurrency=4))
+    await asyncio.sleep(0.1)
+    for body in (b"1", b"fail-once", b"2", b"3", b"4"):
+        broker.publish("ev", "ocpp-events.connect", body)
+    await asyncio.wait_for(handler.done.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert sorted(handler.handled) == sorted([b"1", b"fail-once", b"2", b"3", b"4"])
+    assert handler.most_in_flight > 1  # concurrently
+    assert broker.depth("ll") == 0 and broker.pending("ll") == 0
+
+
+async def test_rabbitmq_requeues_after_an_error_and_the_queue_is_single_active(
+        monkeypatch) -> None:
+    import aio_pika
+
+    monkeypatch.setattr(consumer, "RETRY_PAUSE", 0.0)
+    suffix = uuid.uuid4().hex[:8]
+    exchange, queue = f"test-ll-{suffix}", f"test-ll-{suffix}.local-lists"
+    try:
+        connection = await aio_pika.connect_robust(AMQP_URL, timeout=5)
+    except Exception as error:
+        missing(f"RabbitMQ is not reachable at {AMQP_URL}: {error}")
+    stop, handler = threading.Event(), Handler(expected=3)
+    running = asyncio.create_task(consumer.consume_rabbitmq(
+        AMQP_URL, queue, [(exchange, "ocpp-events.connect")], handler, stop, concurrency=4))
+    try:
+        channel = await connection.channel()
+        for _ in range(100):  # the consumer declares and binds its queue
+            try:
+                declared = await channel.declare_queue(
+                    queue, durable=True, passive=True)
+                break
+            except aio_pika.exceptions.ChannelClosed:
+                channel = await connection.channel()
+                await asyncio.sleep(0.05)
+        events = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC,
+                                                durable=True)
+        await asyncio.sleep(0.2)
+        for body in (b"1", b"fail-once", b"2"):
+            await events.publish(aio_pika.Message(body), routing_key="ocpp-events.connect")
+        await asyncio.wait_for(handler.done.wait(), 10)
+        assert sorted(handler.handled) == [b"1", b"2", b"fail-once"]
+        assert handler.failed
+        # a second declaration without the argument is refused: the queue is SAC
+        other = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+            await other.declare_queue(queue, durable=True)
+        assert declared is not None
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+        cleanup = await connection.channel()
+        await cleanup.queue_delete(queue)
+        await cleanup.exchange_delete(exchange)
+        await connection.close()
