@@ -42,12 +42,12 @@ def test_lines_go_to_the_file_as_json_and_the_file_rotates_by_size(tmp_path: Pat
     log = structlog.get_logger("test.logfile")
     for n in range(100):
         log.info("charge stopped", n=n, charging_station_id="CP-1")
-    logging.getLogger("uvicorn.access").info("GET /health 200")  # a library's line too
+    logging.getLogger("test.library").info("GET /health 200")  # a library's line too
     assert sorted(p.name for p in log_file.parent.iterdir()) == [
         "csms.log", "csms.log.1", "csms.log.2"]
     assert all(p.stat().st_size <= 2_000 for p in log_file.parent.iterdir())
     newest = lines(log_file)
-    assert newest[-1]["logger"] == "uvicorn.access"
+    assert newest[-1]["logger"] == "test.library"
     assert newest[-2]["event"] == "charge stopped" and newest[-2]["n"] == 99
     older = lines(log_file.parent / "csms.log.1")
     assert older[-1]["n"] < newest[0]["n"]

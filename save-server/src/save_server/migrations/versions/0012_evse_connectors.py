@@ -21,10 +21,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("connectors", schema=None) as batch_op:
         batch_op.add_column(sa.Column("evse_connectors", sa.Text(), nullable=True))
-    op.execute("UPDATE stations SET document = NULL")
+    op.execute("UPDATE stations SET document = NULL WHERE document IS NOT NULL")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("connectors", schema=None) as batch_op:
         batch_op.drop_column("evse_connectors")
-    op.execute("UPDATE stations SET document = NULL")
+    op.execute("UPDATE stations SET document = NULL WHERE document IS NOT NULL")
