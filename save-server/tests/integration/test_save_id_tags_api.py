@@ -185,10 +185,12 @@ def test_a_bad_csv_imports_nothing_and_lists_every_bad_line(client: TestClient) 
 
 
 @pytest.mark.parametrize("file", [b"holder\nx\n", b"id_tag,colour\nA,red\n",
-                                  b"id_tag,holder,holder\nA,b,c\n", b"\xff\xfe"])
+                                  b"id_tag,holder,holder\nA,b,c\n", b"\xff\xfe",
+                                  b"id_tag,holder\nA,\"x\n"])
 def test_a_csv_with_a_bad_header_or_encoding_is_refused(client: TestClient,
                                                         file: bytes) -> None:
-    assert client.post("/id-tags/import", content=file).status_code == 422
+    refused = client.post("/id-tags/import", content=file)
+    assert refused.status_code == 422 and refused.json()["detail"]
 
 
 def test_unknown_tokens_are_listed_and_enrolled(container: Container, client: TestClient,

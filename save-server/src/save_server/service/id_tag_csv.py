@@ -95,7 +95,15 @@ PARSERS: dict[str, Any] = {
 
 
 def import_csv(service: IdTagService, text: str, by: str) -> ImportResult:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _import(service, reader, by)
+    except csv.Error as error:  # e.g. a lone carriage return inside an unquoted field
+        raise ImportRefused([RowError(reader.line_num or 1, None, f"not CSV: {error}")]) \
+            from error
+
+
+def _import(service: IdTagService, reader: Any, by: str) -> ImportResult:
     header = [name.strip() for name in next(reader, [])]
     errors = _header_errors(header)
     if errors:
