@@ -9,6 +9,7 @@ from sqlalchemy import engine_from_config, pool
 from save_server.infrastructure.accounts import tables as _account_tables  # noqa: F401
 from save_server.infrastructure.commands import tables as _command_tables  # noqa: F401
 from save_server.infrastructure.db.tables import metadata
+from save_server.infrastructure.load import tables as _load_tables  # noqa: F401
 from save_server.infrastructure.outbox import tables as _outbox_tables  # noqa: F401
 from save_server.infrastructure.registry import tables as _registry_tables  # noqa: F401
 from save_server.infrastructure.reports import tables as _report_tables  # noqa: F401

@@ -1,0 +1,38 @@
+"""Ports of the load-management context."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.allocator import BuildingLoad
+from save_server.domain.load.model import ElectricalModel
+
+
+class LoadStore(ABC):
+    """Sites' electrical models and building loads. Every write commits with its event in
+    the outbox; `apply_*` take back a change from its event (a replay), once per event id."""
+
+    @abstractmethod
+    def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None: ...
+
+    @abstractmethod
+    def model(self, site_id: str) -> ElectricalModel | None: ...
+
+    @abstractmethod
+    def models(self) -> list[ElectricalModel]: ...
+
+    @abstractmethod
+    def record_load(self, site_id: str, load: BuildingLoad, event: BusinessEvent) -> None:
+        """Keep it as the site's latest unless a later measurement is already kept."""
+
+    @abstractmethod
+    def load(self, site_id: str) -> BuildingLoad | None: ...
+
+    @abstractmethod
+    def apply_model(self, event_id: str, model: ElectricalModel, at: datetime) -> bool:
+        """Take the model back unless this event was applied or a later model is kept."""
+
+    @abstractmethod
+    def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool: ...
