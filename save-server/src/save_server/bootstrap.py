@@ -55,6 +55,7 @@ class Container:
     token_issuer: JwtTokenIssuer
     _access: AccessControl | None = None
     _outbox_wake: threading.Event = field(default_factory=threading.Event)
+    _load: Any = None
 
     def uow_factory(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
@@ -134,9 +135,29 @@ class Container:
     def app(self, command_bus: CommandBus | None = None,
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
+        commands = self.station_commands(command_bus)
         return create_app(self.api_dependencies(broker_ready), self.access_control(),
-                          self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus))
+                          self.report_service(retry=RetryPolicy(attempts=1)), commands,
+                          self.load_context(commands))
+
+    def load_context(self, commands: StationCommands | None = None) -> Any:
+        """Site load management (docs/load-management.md); one per container."""
+        if self._load is None:
+            from save_server.infrastructure.load.context import (
+                CommandProfileSender,
+                LoadContext,
+            )
+            from save_server.infrastructure.load.store import SqlLoadStore
+            from save_server.infrastructure.registry.store import SqlRegistryStore
+            from save_server.service.load_allocation import LoadAllocation
+            from save_server.service.load_management import LoadManagement
+            store = SqlLoadStore(self.engine, on_commit=self._outbox_wake.set)
+            allocation = LoadAllocation(
+                store, CommandProfileSender(commands) if commands is not None else None)
+            management = LoadManagement(store, SqlRegistryStore(self.engine),
+                                        on_change=allocation.site_changed)
+            self._load = LoadContext(management, allocation, store)
+        return self._load
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -268,6 +289,11 @@ def run_api(settings: Settings | None = None) -> None:
             admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
                                       f"{settings.save_server_queue}.registry-admissions",
                                       container.access_control().registry, stop)
+            from save_server.infrastructure.load.context import BINDINGS
+            from save_server.infrastructure.registry import consumers
+            consumers.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
+                                     f"{settings.save_server_queue}.load-management", BINDINGS,
+                                     app.state.load.handle, stop, "save-server-load")
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
@@ -419,6 +445,13 @@ class EmbeddedSaveServer:
         admitted = admissions.serve_embedded(broker, settings.amqp_exchange,
                                              self._admissions_queue,
                                              container.access_control().registry, self._stop)
+        from save_server.infrastructure.load.context import BINDINGS
+        from save_server.infrastructure.registry import consumers
+        load = self._app.state.load
+        load_events = consumers.serve_embedded(
+            broker, settings.amqp_exchange, f"{settings.save_server_queue}.load-management",
+            BINDINGS, load.handle, self._stop, "save-server-load")
+        await load.start()  # lifespan is off here: start the allocation task by hand
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -428,7 +461,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted]
+                         admitted, load_events]
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
     async def wait(self) -> None:
@@ -442,6 +475,7 @@ class EmbeddedSaveServer:
         self._server.should_exit = True
         with contextlib.suppress(Exception):
             await self._serving
+        await self._app.state.load.stop()
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
         await self._command_bus.close()
 

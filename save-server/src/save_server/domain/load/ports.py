@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
@@ -36,3 +37,15 @@ class LoadStore(ABC):
 
     @abstractmethod
     def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool: ...
+
+    @abstractmethod
+    def publish(self, event: BusinessEvent) -> None:
+        """An event that changes no table here (an allocation), through the outbox."""
+
+
+class ProfileSender(ABC):
+    """Sends a SetChargingProfile through the command path; answers the outcome:
+    accepted, rejected, call_error, timeout, unsupported, not_connected."""
+
+    @abstractmethod
+    async def send(self, station_id: str, parameters: dict[str, Any]) -> str: ...

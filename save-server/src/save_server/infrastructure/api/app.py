@@ -17,6 +17,8 @@ from save_server.infrastructure.api.security import (
     document_access_errors,
 )
 from save_server.infrastructure.commands import api as commands_api
+from save_server.infrastructure.load import api as load_api
+from save_server.infrastructure.load.context import LoadContext
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
 from save_server.service.reports import ReportService
@@ -29,7 +31,8 @@ ROUTERS = (registry_api.router, stations.router, charges.router, operations.rout
 
 def create_app(dependencies: ApiDependencies, access: AccessControl,
                reports: ReportService | None = None,
-               commands: StationCommands | None = None) -> FastAPI:
+               commands: StationCommands | None = None,
+               load: LoadContext | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network. Every endpoint but the probes and sign-in "
@@ -49,6 +52,13 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
         app.include_router(commands_api.router)
         # History rows are written just after the answer: don't lose them on shutdown.
         app.router.add_event_handler("shutdown", commands.flush)
+    if load is not None:  # site load management (infrastructure/load, docs/load-management.md)
+        app.state.load = load
+        app.state.load_management = load.management
+        app.state.load_allocation = load.allocation
+        app.include_router(load_api.router)
+        app.router.add_event_handler("startup", load.start)
+        app.router.add_event_handler("shutdown", load.stop)
 
     check_every_route_protected(app)
     document_access_errors(app)

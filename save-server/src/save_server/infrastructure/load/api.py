@@ -4,7 +4,6 @@ its scope, as for `/sites/{id}`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
@@ -84,8 +83,10 @@ class ElectricalIn(BaseModel):
         return self
 
     def model(self, site_id: str) -> ElectricalModel:
-        limit = self.limit_a if self.limit_a is not None else limit_from_kw(
-            float(self.limit_kw or 0), self.supply, self.voltage_v) if self.voltage_v > 0 else 0
+        limit = self.limit_a
+        if limit is None:  # in kW; a voltage of 0 is refused by the model's own check
+            limit = (limit_from_kw(float(self.limit_kw or 0), self.supply, self.voltage_v)
+                     if self.voltage_v > 0 else 0.0)
         return ElectricalModel(
             site_id, self.supply, self.voltage_v, float(limit), self.margin,
             tuple(Circuit(c.circuit_id, c.limit_a, c.parent_id) for c in self.circuits),
@@ -161,4 +162,4 @@ def get_power(request: Request, caller: Reader, site_id: str) -> dict[str, Any]:
         model = _load(request).model(site_id)
     except (UnknownSite, NoElectricalModel) as error:
         raise _refusal(error) from error
-    return request.app.state.load_allocation.power(model, datetime.now().astimezone())
+    return request.app.state.load_allocation.power(model)  # type: ignore[no-any-return]

@@ -48,6 +48,9 @@ class SqlLoadStore(LoadStore):
             add_to_outbox(db, event)
         self._commit(change)
 
+    def publish(self, event: BusinessEvent) -> None:
+        self._commit(lambda db: add_to_outbox(db, event))
+
     # reads ---------------------------------------------------------------------------------
     def model(self, site_id: str) -> ElectricalModel | None:
         with self._engine.connect() as db:

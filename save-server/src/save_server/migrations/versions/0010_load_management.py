@@ -24,7 +24,6 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=36), nullable=False),
         sa.Column("model", sa.JSON(), nullable=False),
         sa.Column("updated_at", When, nullable=False),
-        sa.ForeignKeyConstraint(["site_id"], ["sites.site_id"]),
         sa.PrimaryKeyConstraint("site_id", name=op.f("pk_site_electrical_models")),
     )
     op.create_table(
@@ -32,7 +31,6 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=36), nullable=False),
         sa.Column("per_phase_a", sa.JSON(), nullable=False),
         sa.Column("measured_at", When, nullable=False),
-        sa.ForeignKeyConstraint(["site_id"], ["sites.site_id"]),
         sa.PrimaryKeyConstraint("site_id", name=op.f("pk_site_building_loads")),
     )
 

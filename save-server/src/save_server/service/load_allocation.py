@@ -1,0 +1,283 @@
+"""Keeps every managed site's allocation current: observes the stations' events, recomputes a
+site when something that matters changed, and sends the profiles — decreases first, increases
+once the decreases were answered (accepted, refused or timed out). Runs as one asyncio task
+in the API process (the command path lives there); observations come from another thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.allocator import Allocation, ConnectorDemand, allocate
+from save_server.domain.load.failsafe import station_default
+from save_server.domain.load.live import (
+    ChargeChanged,
+    ConnectorLive,
+    CurrentMeasured,
+    Observation,
+    StationLive,
+    StationSeen,
+)
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
+from save_server.domain.load.ports import LoadStore, ProfileSender
+from save_server.domain.load.rotation import DEFAULT_SLOT, Turn
+from save_server.service.load_views import allocation_payload, power_document
+
+log = structlog.get_logger("save_server.load")
+ALLOCATION = "load-management.allocation"
+FAILSAFE_PROFILE_ID = 900
+TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
+                        # per station: a shared id would replace another EVSE's profile)
+DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+
+
+@dataclass
+class Settings:
+    slot: timedelta = DEFAULT_SLOT
+    hysteresis_a: float = DEFAULT_HYSTERESIS_A
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
+    principal: str = "load-management"
+
+
+@dataclass
+class _State:
+    stations: dict[str, StationLive] = field(default_factory=dict)
+    connectors: dict[ConnectorKey, ConnectorLive] = field(default_factory=dict)
+    turns: dict[str, dict[ConnectorKey, Turn]] = field(default_factory=dict)
+    last: dict[str, Allocation] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    failsafe_due: set[str] = field(default_factory=set)
+
+
+class LoadAllocation:
+    def __init__(self, store: LoadStore, sender: ProfileSender | None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 settings: Settings | None = None) -> None:
+        self._store, self._sender, self._clock = store, sender, clock
+        self.settings = settings or Settings()
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._site_of: dict[str, str] | None = None
+        self._wake: Callable[[], None] = lambda: None
+
+    # observations (any thread) -------------------------------------------------------------
+    def site_changed(self, site_id: str) -> None:
+        """Its model or building load changed: recompute it, renew its stations' failsafe."""
+        with self._lock:
+            self._site_of = None
+            self._state.dirty.add(site_id)
+            self._state.failsafe_due |= {s for s, site in self._sites().items()
+                                         if site == site_id}
+        self._wake()
+
+    def observe(self, observation: Observation) -> None:
+        with self._lock:
+            site = self._sites().get(observation.station_id)
+            if site is None:
+                return  # not a managed station
+            if self._apply(observation):
+                self._state.dirty.add(site)
+        self._wake()
+
+    def _sites(self) -> dict[str, str]:
+        if self._site_of is None:
+            self._site_of = {c.station_id: m.site_id for m in self._store.models()
+                             for c in m.connectors}
+        return self._site_of
+
+    def _apply(self, seen: Observation) -> bool:
+        """Update the live state; True when the site needs a recomputation."""
+        state = self._state
+        if isinstance(seen, StationSeen):
+            station = state.stations.setdefault(seen.station_id, StationLive())
+            if not seen.online and seen.connection_id not in (None, station.connection_id):
+                return False  # an older connection closed after the station reconnected
+            station.online = seen.online
+            station.connection_id = seen.connection_id or station.connection_id
+            station.ocpp_version = seen.ocpp_version or station.ocpp_version
+            if seen.booted:
+                state.failsafe_due.add(seen.station_id)
+                for key, live in state.connectors.items():
+                    if key[0] == seen.station_id:  # its profiles may be gone: ask again
+                        live.profile_result = live.profile_limit_a = None
+            return True
+        if isinstance(seen, ChargeChanged):
+            return self._charge(seen)
+        if isinstance(seen, CurrentMeasured):
+            live = state.connectors.setdefault((seen.station_id, seen.connector_id),
+                                               ConnectorLive())
+            return live.measured(seen.amps, seen.at, live.profile_limit_a)
+        return False
+
+    def _charge(self, seen: ChargeChanged) -> bool:
+        connectors = self._state.connectors
+        key: ConnectorKey | None = (seen.station_id, seen.connector_id) \
+            if seen.connector_id is not None else next(
+                (k for k, live in connectors.items() if k[0] == seen.station_id
+                 and live.transaction_id == seen.transaction_id), None)
+        if key is None:
+            return False
+        live = connectors.setdefault(key, ConnectorLive())
+        ended = not seen.charging and seen.transaction_id is not None
+        if seen.charging and seen.transaction_id not in (None, live.transaction_id):
+            live.profile_result = live.profile_limit_a = live.car_max_a = None
+            live.transaction_id = seen.transaction_id  # a new charge: its own profile
+        changed = live.charging != seen.charging or ended
+        live.charging = seen.charging
+        if ended:
+            live.transaction_id = live.car_max_a = None
+            live.profile_result = live.profile_limit_a = None
+        return changed or seen.transaction_id is not None
+
+    # recomputation -------------------------------------------------------------------------
+    def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
+        """The site's allocation now and the changes it needs (state updated)."""
+        now = self._clock()
+        with self._lock:
+            demands = {c.key: self._demand(c.key) for c in model.connectors}
+            turns = self._state.turns.get(model.site_id, {})
+            result = allocate(model, demands, self._store.load(model.site_id), turns, now,
+                              self.settings.slot)
+            self._state.turns[model.site_id] = result.turns
+            previous = self._state.last.get(model.site_id)
+            self._state.last[model.site_id] = result
+            current = {k: self._working_limit(k, model) for k in result.limits}
+        plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
+                            self.settings.hysteresis_a)
+        if previous is None or (previous.limits, previous.queue, previous.reserved) != (
+                result.limits, result.queue, result.reserved):
+            self._store.publish(BusinessEvent(
+                ALLOCATION, allocation_payload(result), self.settings.principal,
+                event_id=str(uuid.uuid4()), occurred_at=now))
+        return result, plan
+
+    def _demand(self, key: ConnectorKey) -> ConnectorDemand:
+        live = self._state.connectors.get(key) or ConnectorLive()
+        station = self._state.stations.get(key[0])
+        controllable = (station is not None and station.online and not live.refused
+                        and (not live.charging or live.transaction_id is not None))
+        return ConnectorDemand(key, live.charging, controllable, live.car_max_a)
+
+    def _working_limit(self, key: ConnectorKey, model: ElectricalModel) -> float | None:
+        """What the connector obeys now: its accepted TxProfile, else its accepted default
+        profile; None when unknown (the new limit is then sent with the decreases)."""
+        live = self._state.connectors.get(key)
+        if live is not None and live.profile_result == "accepted":
+            return live.profile_limit_a
+        station = self._state.stations.get(key[0])
+        if station is not None and station.failsafe_result == "accepted":
+            return station.failsafe_limit_a
+        return None
+
+    def take_work(self) -> tuple[set[str], set[str]]:
+        with self._lock:
+            sites, self._state.dirty = self._state.dirty, set()
+            stations, self._state.failsafe_due = self._state.failsafe_due, set()
+        return sites, stations
+
+    async def run_once(self) -> None:
+        """Recompute the dirty sites and send what they need; failsafe profiles first."""
+        sites, stations = self.take_work()
+        models = {m.site_id: m for m in await asyncio.to_thread(self._store.models)}
+        for station_id in sorted(stations):
+            model = next((m for m in models.values()
+                          if any(c.station_id == station_id for c in m.connectors)), None)
+            if model is not None:
+                await self._send_failsafe(station_id, model)
+        await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._wake = lambda: loop.call_soon_threadsafe(wake.set)
+        self.site_changed_all()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
+                                       .total_seconds())
+            except TimeoutError:
+                self.site_changed_all(failsafe=False)  # slots end and rate limits pass
+            wake.clear()
+            try:
+                await self.run_once()
+            except Exception:  # a database or broker hiccup: the next round retries
+                log.exception("load allocation round failed")
+
+    def site_changed_all(self, failsafe: bool = True) -> None:
+        with self._lock:
+            self._site_of = None
+            sites = self._sites()
+            self._state.dirty |= set(sites.values())
+            if failsafe:
+                self._state.failsafe_due |= {s for s, st in self._state.stations.items()
+                                             if st.online}
+
+    async def _recompute(self, model: ElectricalModel) -> None:
+        _, plan = await asyncio.to_thread(self.allocate_site, model)
+        if self._sender is None or plan.empty:
+            return
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases))
+        now = self._clock()
+        due = [(k, a) for k, a in plan.increases if self._may_increase(k, now)]
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
+        if len(due) < len(plan.increases):
+            with self._lock:
+                self._state.dirty.add(model.site_id)  # retried when the interval has passed
+
+    def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
+        live = self._state.connectors.get(key)
+        sent = live.profile_sent_at if live else None
+        return sent is None or now - sent >= self.settings.min_interval
+
+    async def _send_tx(self, key: ConnectorKey, limit_a: float) -> None:
+        live = self._state.connectors.setdefault(key, ConnectorLive())
+        transaction = live.transaction_id
+        if transaction is None or self._sender is None:
+            return
+        outcome = await self._sender.send(key[0], {
+            "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
+            "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
+        with self._lock:
+            if live.transaction_id != transaction:
+                return  # the charge ended meanwhile
+            live.profile_result, live.profile_sent_at = outcome, self._clock()
+            if outcome == "accepted":
+                live.profile_limit_a = limit_a
+            elif live.refused:
+                self._state.dirty.add(self._sites().get(key[0], ""))
+        if outcome != "accepted":
+            log.warning("profile not applied", charging_station_id=key[0],
+                        connector_id=key[1], outcome=outcome)
+
+    async def _send_failsafe(self, station_id: str, model: ElectricalModel) -> None:
+        limit = station_default(model, station_id)
+        if limit is None or self._sender is None:
+            return
+        outcome = await self._sender.send(station_id, {
+            "connector_id": 0, "max_current_a": limit, "purpose": "TxDefaultProfile",
+            "profile_id": FAILSAFE_PROFILE_ID, "stack_level": 0})
+        with self._lock:
+            station = self._state.stations.setdefault(station_id, StationLive())
+            station.failsafe_limit_a, station.failsafe_result = limit, outcome
+
+    # views ---------------------------------------------------------------------------------
+    def power(self, model: ElectricalModel) -> dict[str, Any]:
+        """`GET /sites/{id}/power`: the last allocation (a fresh one, not sent, before the
+        first round) and what each connector is doing."""
+        load = self._store.load(model.site_id)
+        with self._lock:
+            result = self._state.last.get(model.site_id)
+            if result is None:
+                demands = {c.key: self._demand(c.key) for c in model.connectors}
+                result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
+            return power_document(model, result, self._state.connectors,
+                                  self._state.stations, load)
