@@ -146,14 +146,20 @@ class Container:
             from save_server.infrastructure.load.context import (
                 CommandProfileSender,
                 LoadContext,
+                projection_seed,
             )
             from save_server.infrastructure.load.store import SqlLoadStore
             from save_server.infrastructure.registry.store import SqlRegistryStore
             from save_server.service.load_allocation import LoadAllocation
             from save_server.service.load_management import LoadManagement
             store = SqlLoadStore(self.engine, on_commit=self._outbox_wake.set)
+            from save_server.infrastructure.load import metrics as load_metrics
             allocation = LoadAllocation(
-                store, CommandProfileSender(commands) if commands is not None else None)
+                store, CommandProfileSender(commands) if commands is not None else None,
+                on_allocation=load_metrics.record_allocation,
+                on_profile=load_metrics.record_profile,
+                seed=lambda: projection_seed(store, SqlStationReader(self.engine),
+                                             SqlChargeReader(self.engine)))
             management = LoadManagement(store, SqlRegistryStore(self.engine),
                                         on_change=allocation.site_changed)
             self._load = LoadContext(management, allocation, store)

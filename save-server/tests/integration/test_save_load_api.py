@@ -235,3 +235,24 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
         assert load.store.load(site_id).per_phase == {"L1": 7.0}
     finally:
         rebuilt.close()
+
+
+def test_after_a_restart_the_context_starts_from_save_servers_tables(
+        client: TestClient, container: Container, charger: Any) -> None:
+    from save_server.domain.load.live import ChargeChanged, StationSeen
+    from save_server.infrastructure.db.readers import SqlChargeReader, SqlStationReader
+    from save_server.infrastructure.load.context import projection_seed
+
+    from .test_save_commands_api import feed
+
+    site_id, stations = new_site(client)
+    client.put(f"/sites/{site_id}/electrical", json=model(stations))
+    charging, idle = charger(stations[0]), charger(stations[1])
+    feed(container, [charging.connect(), charging.boot(), charging.start(1, 41, 0),
+                     idle.connect(), idle.boot(), idle.disconnect()])
+    seen = projection_seed(container.load_context().store, SqlStationReader(container.engine),
+                           SqlChargeReader(container.engine))
+    assert StationSeen(stations[0], True, booted=True) in seen
+    assert ChargeChanged(stations[0], 1, True, "41") in seen
+    assert StationSeen(stations[1], False, booted=False) in seen
+    assert not [s for s in seen if isinstance(s, ChargeChanged) and s.station_id == stations[1]]

@@ -40,6 +40,10 @@ TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
 
 
+AllocationObserver = Callable[[ElectricalModel, Allocation, float], None]
+ProfileObserver = Callable[[str], None]
+
+
 @dataclass
 class Settings:
     slot: timedelta = DEFAULT_SLOT
@@ -61,8 +65,13 @@ class _State:
 class LoadAllocation:
     def __init__(self, store: LoadStore, sender: ProfileSender | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 on_allocation: AllocationObserver = lambda model, result, measured: None,
+                 on_profile: ProfileObserver = lambda outcome: None,
+                 seed: Callable[[], list[Observation]] = list) -> None:
         self._store, self._sender, self._clock = store, sender, clock
+        self._on_allocation, self._on_profile = on_allocation, on_profile
+        self._seed = seed  # what save-server's tables know at start (stations, charges)
         self.settings = settings or Settings()
         self._state = _State()
         self._lock = threading.Lock()
@@ -99,7 +108,8 @@ class LoadAllocation:
         state = self._state
         if isinstance(seen, StationSeen):
             station = state.stations.setdefault(seen.station_id, StationLive())
-            if not seen.online and seen.connection_id not in (None, station.connection_id):
+            if not seen.online and None not in (seen.connection_id, station.connection_id) \
+                    and seen.connection_id != station.connection_id:
                 return False  # an older connection closed after the station reconnected
             station.online = seen.online
             station.connection_id = seen.connection_id or station.connection_id
@@ -113,9 +123,11 @@ class LoadAllocation:
         if isinstance(seen, ChargeChanged):
             return self._charge(seen)
         if isinstance(seen, CurrentMeasured):
-            live = state.connectors.setdefault((seen.station_id, seen.connector_id),
-                                               ConnectorLive())
-            return live.measured(seen.amps, seen.at, live.profile_limit_a)
+            key = (seen.station_id, seen.connector_id)
+            live = state.connectors.setdefault(key, ConnectorLive())
+            last = state.last.get(self._sites()[seen.station_id])
+            given = last.limits.get(key) if last is not None else None
+            return live.measured(seen.amps, seen.at, given)
         return False
 
     def _charge(self, seen: ChargeChanged) -> bool:
@@ -151,6 +163,9 @@ class LoadAllocation:
             previous = self._state.last.get(model.site_id)
             self._state.last[model.site_id] = result
             current = {k: self._working_limit(k, model) for k in result.limits}
+            measured = sum(live.measured_a or 0.0 for key, live in self._state.connectors.items()
+                           if key in result.limits or key in result.reserved)
+        self._on_allocation(model, result, measured)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
         if previous is None or (previous.limits, previous.queue, previous.reserved) != (
@@ -199,6 +214,8 @@ class LoadAllocation:
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._wake = lambda: loop.call_soon_threadsafe(wake.set)
+        for seen in await asyncio.to_thread(self._seed):  # after a restart: who is online,
+            self.observe(seen)                             # which charges run
         self.site_changed_all()
         while not stop.is_set():
             try:
@@ -246,6 +263,7 @@ class LoadAllocation:
         outcome = await self._sender.send(key[0], {
             "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
             "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
+        self._on_profile(outcome)
         with self._lock:
             if live.transaction_id != transaction:
                 return  # the charge ended meanwhile
@@ -265,6 +283,7 @@ class LoadAllocation:
         outcome = await self._sender.send(station_id, {
             "connector_id": 0, "max_current_a": limit, "purpose": "TxDefaultProfile",
             "profile_id": FAILSAFE_PROFILE_ID, "stack_level": 0})
+        self._on_profile(outcome)
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.failsafe_limit_a, station.failsafe_result = limit, outcome

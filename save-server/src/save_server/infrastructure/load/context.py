@@ -14,7 +14,10 @@ from typing import Any
 import structlog
 
 from save_server.domain.load.documents import load_from_document, model_from_document
+from save_server.domain.load.live import ChargeChanged, Observation, StationSeen
 from save_server.domain.load.ports import LoadStore, ProfileSender
+from save_server.domain.ports import ChargeFilter, ChargeReader, StationReader
+from save_server.domain.rules import ChargeStatus
 from save_server.domain.station_commands import CommandBusUnavailable
 from save_server.infrastructure.commands.params import PARAMETERS
 from save_server.infrastructure.load import observations
@@ -93,6 +96,24 @@ class LoadContext:
             return
         for seen in observations.observations(event):
             self.allocation.observe(seen)
+
+
+def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeReader
+                    ) -> list[Observation]:
+    """The managed stations' connection and running charges as save-server's tables have
+    them: the load context's state after a restart of the API process."""
+    seen: list[Observation] = []
+    for station_id in sorted({c.station_id for m in store.models() for c in m.connectors}):
+        document = stations.document(station_id)
+        if document is None:
+            continue
+        online = json.loads(document).get("status") == "connected"
+        seen.append(StationSeen(station_id, online, booted=online))
+        running = charges.stream(ChargeFilter(charging_station_id=station_id,
+                                              status=ChargeStatus.CHARGING))
+        seen += [ChargeChanged(station_id, c.connector_id, True, c.transaction_id)
+                 for c in running if c.connector_id is not None]
+    return seen
 
 
 def _at(event: dict[str, Any]) -> datetime:
