@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -154,8 +155,13 @@ class Container:
             from save_server.service.load_management import LoadManagement
             store = SqlLoadStore(self.engine, on_commit=self._outbox_wake.set)
             from save_server.infrastructure.load import metrics as load_metrics
+            from save_server.service.load_allocation import Settings as LoadSettings
+            s = self.settings
             allocation = LoadAllocation(
                 store, CommandProfileSender(commands) if commands is not None else None,
+                settings=LoadSettings(
+                    timedelta(seconds=s.load_rotation_slot_seconds), s.load_hysteresis_a,
+                    timedelta(seconds=s.load_profile_min_interval_seconds)),
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
                 seed=lambda: projection_seed(store, SqlStationReader(self.engine),
