@@ -20,6 +20,7 @@ from save_server.domain.load.allocator import Allocation, ConnectorDemand, alloc
 from save_server.domain.load.failsafe import station_default
 from save_server.domain.load.live import (
     ChargeChanged,
+    REFUSED_RESULTS,
     ConnectorLive,
     CurrentMeasured,
     Observation,
@@ -179,6 +180,7 @@ class LoadAllocation:
         live = self._state.connectors.get(key) or ConnectorLive()
         station = self._state.stations.get(key[0])
         controllable = (station is not None and station.online and not live.refused
+                        and station.failsafe_result not in REFUSED_RESULTS
                         and (not live.charging or live.transaction_id is not None))
         return ConnectorDemand(key, live.charging, controllable, live.car_max_a)
 
