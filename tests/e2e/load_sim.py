@@ -52,6 +52,7 @@ class Sample:
     draws: dict[str, float]  # per phase, all cars together
     building: dict[str, float]
     offline: bool  # the offline station is gone
+    stations: dict[str, tuple[float, float]] = field(default_factory=dict)  # draw, limit
 
 
 @dataclass
@@ -255,7 +256,8 @@ async def simulate(gateway: str, api: str, headers: dict[str, str], config: Conf
         draws = {p: sum(s.draw for s in stations) for p in PHASES}
         samples.append(Sample(time.monotonic(), draws, dict(building),
                               not stations[config.offline].online
-                              if config.offline >= 0 else False))
+                              if config.offline >= 0 else False,
+                              {s.station_id: (s.draw, s.limit()) for s in stations}))
         await asyncio.sleep(max(0.0, started + (tick + 1) * tick_wall - time.monotonic()))
     ended = time.monotonic()
     for station in stations:

@@ -47,8 +47,9 @@ def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: 
     model = run.site.model
 
     # the physical truth: what the cars drew, tick by tick
-    assert check_draws(run.samples, 63.0, model["margin"], run.building_changes,
-                       window_s=3.0) == []
+    over = check_draws(run.samples, 63.0, model["margin"], run.building_changes, window_s=3.0)
+    assert over == [], (over[:5], [s.stations for s in run.samples if any(
+        s.draws[p] + s.building[p] > 59.85 for p in ("L1", "L2", "L3"))][:2])
     assert max(s.draws["L1"] for s in run.samples) > 20  # they did charge
 
     power = httpx.get(f"{platform.save_server_url}/sites/{run.site.site_id}/power",

@@ -19,8 +19,8 @@ from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import Allocation, ConnectorDemand, allocate
 from save_server.domain.load.failsafe import station_default
 from save_server.domain.load.live import (
-    ChargeChanged,
     REFUSED_RESULTS,
+    ChargeChanged,
     ConnectorLive,
     CurrentMeasured,
     Observation,
@@ -262,7 +262,7 @@ class LoadAllocation:
         transaction = live.transaction_id
         if transaction is None or self._sender is None:
             return
-        outcome = await self._sender.send(key[0], {
+        outcome = await self._send(key[0], {
             "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
             "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
         self._on_profile(outcome)
@@ -278,11 +278,21 @@ class LoadAllocation:
             log.warning("profile not applied", charging_station_id=key[0],
                         connector_id=key[1], outcome=outcome)
 
+    async def _send(self, station_id: str, parameters: dict[str, Any]) -> str:
+        """The sender's outcome; a failure of the path itself counts as a refusal (the
+        connector is then counted at its maximum), never as a crash of the round."""
+        assert self._sender is not None
+        try:
+            return await self._sender.send(station_id, parameters)
+        except Exception:
+            log.exception("profile not sent", charging_station_id=station_id)
+            return "call_error"
+
     async def _send_failsafe(self, station_id: str, model: ElectricalModel) -> None:
         limit = station_default(model, station_id)
         if limit is None or self._sender is None:
             return
-        outcome = await self._sender.send(station_id, {
+        outcome = await self._send(station_id, {
             "connector_id": 0, "max_current_a": limit, "purpose": "TxDefaultProfile",
             "profile_id": FAILSAFE_PROFILE_ID, "stack_level": 0})
         self._on_profile(outcome)

@@ -147,6 +147,8 @@ class DataTransfer(Parameters):
 
 
 class SetChargingProfile(_OneLimit):
+    max_current_a: float | None = Field(None, ge=0, le=10_000,
+                                        description="amperes per phase; 0 pauses charging")
     connector_id: int = Field(0, ge=0, description="0 = the whole station")
     profile_id: int = Field(1, ge=1)
     stack_level: int = Field(0, ge=0)
