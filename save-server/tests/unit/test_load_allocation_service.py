@@ -254,3 +254,20 @@ def test_ocpp_events_become_observations() -> None:
         CurrentMeasured("CP", 1, 10.5, datetime(2026, 12, 5, 12, tzinfo=UTC))]
     assert observations(event("disconnect", "1.6", {})) == [StationSeen("CP", False, "c1")]
     assert observations(event("meter-values", "1.6", {"connectorId": "x"})) == []  # garbage
+
+
+def test_a_broken_command_path_counts_as_a_refusal_and_the_round_completes() -> None:
+    class Broken(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            raise RuntimeError("broker gone")
+
+    model = site(63.0, 2)
+    store = MemoryLoadStore(model)
+    allocation = LoadAllocation(store, Broken(), Clock(), Settings())
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+    last = [e for e in store.events if e.type == "load-management.allocation"][-1].payload
+    assert [c["reserved_a"] for c in last["connectors"]] == [32.0, 32.0]
+    assert len(last["overloaded"]) == 3  # 2 x 32 A > 59.85 A on each phase: reported
+    assert allocation.power(model)["available_a"] == {"L1": 0.0, "L2": 0.0, "L3": 0.0}
