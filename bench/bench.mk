@@ -38,3 +38,9 @@ bench-auth-smoke:
 ## The outbox's cost on an API write, with and without it, same run (PostgreSQL).
 bench-outbox:
 	$(BENCH_PYTHON) -m bench.accounts.outbox
+
+.PHONY: bench-load
+
+## Load management: allocation time of one site with 200 connectors (target ≤ 20 ms p99).
+bench-load:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.allocate --connectors 200

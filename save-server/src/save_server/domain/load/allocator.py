@@ -80,67 +80,69 @@ def allocate(model: ElectricalModel, demands: Mapping[ConnectorKey, ConnectorDem
     building, source = building_load(model, measured, now)
     for phase, amps in building.items():
         capacity[(ROOT, phase)] -= amps
-    paths = {c.key: model.path(c) for c in model.connectors}
+    uses = model.uses
     reserved: dict[ConnectorKey, float] = {}
     active: list[ConnectorSupply] = []
     for connector in sorted(model.connectors, key=lambda c: c.key):
         demand = demands.get(connector.key)
         if demand is not None and not demand.controllable:
             reserved[connector.key] = connector.max_a
-            _take(capacity, paths[connector.key], connector.phases, connector.max_a)
+            _take(capacity, uses[connector.key], connector.max_a)
         elif demand is not None and demand.charging:
             active.append(connector)
     overloaded = tuple(sorted(r for r, amps in capacity.items() if amps < -EPSILON))
     available = {p: max(0.0, capacity[(ROOT, p)]) for p in model.supply.phases}
 
     def fits(connector: ConnectorSupply) -> bool:
-        path = paths[connector.key]
-        if any(capacity[(n, p)] < connector.min_a - EPSILON
-               for n in path for p in connector.phases):
+        needed = connector.min_a - EPSILON
+        if any(capacity[r] < needed for r in uses[connector.key]):
             return False
-        _take(capacity, path, connector.phases, connector.min_a)
+        _take(capacity, uses[connector.key], connector.min_a)
         return True
 
     admission = admit(active, turns, now, slot, fits)
     caps = {c.key: max(c.min_a, min(c.max_a, demands[c.key].car_max_a or math.inf))
             for c in admission.admitted}
-    levels = _water_fill(admission.admitted, paths, capacity, caps)
+    levels = _water_fill(admission.admitted, uses, capacity, caps)
     limits = {c.key: 0.0 for c in active}
     limits.update({k: math.floor(v * 10 + 1e-6) / 10 for k, v in levels.items()})
     return Allocation(model.site_id, now, limits, reserved, admission.queue, admission.turns,
                       building, source, available, overloaded)
 
 
-def _take(capacity: dict[Resource, float], path: tuple[str, ...], phases: tuple[str, ...],
-          amps: float) -> None:
-    for node in path:
-        for phase in phases:
-            capacity[(node, phase)] -= amps
+def _take(capacity: dict[Resource, float], uses: tuple[Resource, ...], amps: float) -> None:
+    for resource in uses:
+        capacity[resource] -= amps
 
 
-Paths = Mapping[ConnectorKey, tuple[str, ...]]
+Uses = Mapping[ConnectorKey, tuple[Resource, ...]]
 
 
-def _water_fill(admitted: tuple[ConnectorSupply, ...], paths: Paths,
+def _water_fill(admitted: tuple[ConnectorSupply, ...], uses: Uses,
                 capacity: dict[Resource, float], caps: Mapping[ConnectorKey, float]
                 ) -> dict[ConnectorKey, float]:
-    """Raise everyone admitted together from their minimum; highest priority tier first."""
+    """Raise everyone admitted together from their minimum; highest priority tier first.
+    Each step raises all rising connectors by the same amount until one reaches its cap or a
+    resource fills; at least one of them stops rising per step."""
     levels = {c.key: c.min_a for c in admitted}
     for priority in sorted({c.priority for c in admitted}, reverse=True):
-        rising = [c for c in admitted if c.priority == priority and levels[c.key] < caps[c.key]]
+        rising = {c.key for c in admitted if c.priority == priority
+                  and levels[c.key] < caps[c.key] - EPSILON}
+        users: dict[Resource, int] = {}
+        for key in rising:
+            for resource in uses[key]:
+                users[resource] = users.get(resource, 0) + 1
         while rising:
-            users: dict[Resource, int] = {}
-            for connector in rising:
-                for node in paths[connector.key]:
-                    for phase in connector.phases:
-                        users[(node, phase)] = users.get((node, phase), 0) + 1
-            step = min(min(max(0.0, capacity[r]) / n for r, n in users.items()),
-                       min(caps[c.key] - levels[c.key] for c in rising))
-            for connector in rising:
-                levels[connector.key] += step
+            step = min(min(max(0.0, capacity[r]) / n for r, n in users.items() if n),
+                       min(caps[k] - levels[k] for k in rising))
+            for key in rising:
+                levels[key] += step
             for resource, n in users.items():
                 capacity[resource] -= step * n
-            full = {r for r in users if capacity[r] <= EPSILON}
-            rising = [c for c in rising if caps[c.key] - levels[c.key] > EPSILON
-                      and not any((n, p) in full for n in paths[c.key] for p in c.phases)]
+            stopped = {k for k in rising if caps[k] - levels[k] <= EPSILON
+                       or any(users[r] and capacity[r] <= EPSILON for r in uses[k])}
+            for key in stopped:
+                for resource in uses[key]:
+                    users[resource] -= 1
+            rising -= stopped
     return levels

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 PHASES = ("L1", "L2", "L3")
 DEFAULT_MARGIN = 0.05
@@ -63,7 +64,7 @@ class ConnectorSupply:
     max_a: float = DEFAULT_MAX_A
     priority: int = 0  # higher is served first (admission and surplus); default all equal
 
-    @property
+    @cached_property
     def key(self) -> ConnectorKey:
         return (self.station_id, self.connector_id)
 
@@ -99,6 +100,25 @@ class ElectricalModel:
             nodes.append(node)
             node = parents[node]
         return (*nodes, ROOT)
+
+    def paths(self) -> dict[ConnectorKey, tuple[str, ...]]:
+        """Every connector's path (one pass over the tree)."""
+        parents = {c.circuit_id: c.parent_id for c in self.circuits}
+        found: dict[ConnectorKey, tuple[str, ...]] = {}
+        for connector in self.connectors:
+            nodes, node = [], connector.circuit_id
+            while node is not None:
+                nodes.append(node)
+                node = parents[node]
+            found[connector.key] = (*nodes, ROOT)
+        return found
+
+    @cached_property
+    def uses(self) -> dict[ConnectorKey, tuple[tuple[str, str], ...]]:
+        """Every connector's (node, phase) pairs, computed once per model."""
+        return {key: tuple((n, p) for n in path for p in connector.phases)
+                for connector, (key, path) in zip(self.connectors, self.paths().items(),
+                                                  strict=True)}
 
     def fallback_building_a(self) -> float:
         return self.limit_a / 2 if self.building_fallback_a is None else self.building_fallback_a
