@@ -353,7 +353,8 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         channel = connection.channel()
         # .registry-*: save-server's queues of the gateways' snapshot requests and admissions
         for queue in queues + [f"{q}.{suffix}" for q in queues for suffix in
-                               ("dead-letter", "registry-requests", "registry-admissions")]:
+                               ("dead-letter", "registry-requests", "registry-admissions",
+                                "load-management")]:
             channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
             channel.exchange_delete(name)  # .registry: the gateways' station registry feed
