@@ -76,14 +76,16 @@ class LoadAllocation:
         self.settings = settings or Settings()
         self._state = _State()
         self._lock = threading.Lock()
-        self._site_of: dict[str, str] | None = None
+        self._models: dict[str, ElectricalModel] | None = None  # cached; None: load all
+        self._stale: set[str] = set()  # sites whose model must be read again
+        self._site_of: dict[str, str] = {}
         self._wake: Callable[[], None] = lambda: None
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
         """Its model or building load changed: recompute it, renew its stations' failsafe."""
         with self._lock:
-            self._site_of = None
+            self._stale.add(site_id)
             self._state.dirty.add(site_id)
             self._state.failsafe_due |= {s for s, site in self._sites().items()
                                          if site == site_id}
@@ -99,10 +101,28 @@ class LoadAllocation:
         self._wake()
 
     def _sites(self) -> dict[str, str]:
-        if self._site_of is None:
-            self._site_of = {c.station_id: m.site_id for m in self._store.models()
-                             for c in m.connectors}
+        """Station → site, from the cached models (read again where they changed)."""
+        self._current_models()
         return self._site_of
+
+    def _current_models(self) -> dict[str, ElectricalModel]:
+        """Call with the lock held."""
+        if self._models is None:
+            self._models = {m.site_id: m for m in self._store.models()}
+            self._stale.clear()
+        elif self._stale:
+            for site_id in self._stale:
+                model = self._store.model(site_id)
+                if model is None:
+                    self._models.pop(site_id, None)
+                else:
+                    self._models[site_id] = model
+            self._stale.clear()
+        else:
+            return self._models
+        self._site_of = {c.station_id: m.site_id for m in self._models.values()
+                         for c in m.connectors}
+        return self._models
 
     def _apply(self, seen: Observation) -> bool:
         """Update the live state; True when the site needs a recomputation."""
@@ -202,14 +222,14 @@ class LoadAllocation:
         return sites, stations
 
     async def run_once(self) -> None:
-        """Recompute the dirty sites and send what they need; failsafe profiles first."""
+        """Recompute the dirty sites and send what they need; failsafe profiles first
+        (concurrently: a restart sends one to every connected station)."""
         sites, stations = self.take_work()
-        models = {m.site_id: m for m in await asyncio.to_thread(self._store.models)}
-        for station_id in sorted(stations):
-            model = next((m for m in models.values()
-                          if any(c.station_id == station_id for c in m.connectors)), None)
-            if model is not None:
-                await self._send_failsafe(station_id, model)
+        models = await asyncio.to_thread(self._models_now)
+        with self._lock:
+            site_of = dict(self._site_of)
+        await asyncio.gather(*(self._send_failsafe(s, models[site_of[s]]) for s in sorted(stations)
+                               if site_of.get(s) in models))
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -231,9 +251,12 @@ class LoadAllocation:
             except Exception:  # a database or broker hiccup: the next round retries
                 log.exception("load allocation round failed")
 
+    def _models_now(self) -> dict[str, ElectricalModel]:
+        with self._lock:
+            return dict(self._current_models())
+
     def site_changed_all(self, failsafe: bool = True) -> None:
         with self._lock:
-            self._site_of = None
             sites = self._sites()
             self._state.dirty |= set(sites.values())
             if failsafe:
