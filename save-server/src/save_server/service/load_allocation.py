@@ -9,28 +9,25 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.load.allocator import Allocation, ConnectorDemand, allocate
+from save_server.domain.load.allocator import Allocation, allocate
 from save_server.domain.load.failsafe import station_default
 from save_server.domain.load.live import (
-    REFUSED_RESULTS,
-    ChargeChanged,
     ConnectorLive,
-    CurrentMeasured,
     Observation,
     StationLive,
-    StationSeen,
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
 from save_server.domain.load.ports import LoadStore, ProfileSender
-from save_server.domain.load.rotation import DEFAULT_SLOT, Turn
+from save_server.domain.load.rotation import DEFAULT_SLOT
+from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
@@ -53,16 +50,6 @@ class Settings:
     principal: str = "load-management"
 
 
-@dataclass
-class _State:
-    stations: dict[str, StationLive] = field(default_factory=dict)
-    connectors: dict[ConnectorKey, ConnectorLive] = field(default_factory=dict)
-    turns: dict[str, dict[ConnectorKey, Turn]] = field(default_factory=dict)
-    last: dict[str, Allocation] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)
-    failsafe_due: set[str] = field(default_factory=set)
-
-
 class LoadAllocation:
     def __init__(self, store: LoadStore, sender: ProfileSender | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -74,7 +61,7 @@ class LoadAllocation:
         self._on_allocation, self._on_profile = on_allocation, on_profile
         self._seed = seed  # what save-server's tables know at start (stations, charges)
         self.settings = settings or Settings()
-        self._state = _State()
+        self._state = LiveState()
         self._lock = threading.Lock()
         self._models: dict[str, ElectricalModel] | None = None  # cached; None: load all
         self._stale: set[str] = set()  # sites whose model must be read again
@@ -96,7 +83,7 @@ class LoadAllocation:
             site = self._sites().get(observation.station_id)
             if site is None:
                 return  # not a managed station
-            if self._apply(observation):
+            if self._state.apply(observation, site):
                 self._state.dirty.add(site)
         self._wake()
 
@@ -124,68 +111,21 @@ class LoadAllocation:
                          for c in m.connectors}
         return self._models
 
-    def _apply(self, seen: Observation) -> bool:
-        """Update the live state; True when the site needs a recomputation."""
-        state = self._state
-        if isinstance(seen, StationSeen):
-            station = state.stations.setdefault(seen.station_id, StationLive())
-            if not seen.online and None not in (seen.connection_id, station.connection_id) \
-                    and seen.connection_id != station.connection_id:
-                return False  # an older connection closed after the station reconnected
-            station.online = seen.online
-            station.connection_id = seen.connection_id or station.connection_id
-            station.ocpp_version = seen.ocpp_version or station.ocpp_version
-            if seen.booted:
-                state.failsafe_due.add(seen.station_id)
-                for key, live in state.connectors.items():
-                    if key[0] == seen.station_id:  # its profiles may be gone: ask again
-                        live.profile_result = live.profile_limit_a = None
-            return True
-        if isinstance(seen, ChargeChanged):
-            return self._charge(seen)
-        if isinstance(seen, CurrentMeasured):
-            key = (seen.station_id, seen.connector_id)
-            live = state.connectors.setdefault(key, ConnectorLive())
-            last = state.last.get(self._sites()[seen.station_id])
-            given = last.limits.get(key) if last is not None else None
-            return live.measured(seen.amps, seen.at, given)
-        return False
-
-    def _charge(self, seen: ChargeChanged) -> bool:
-        connectors = self._state.connectors
-        key: ConnectorKey | None = (seen.station_id, seen.connector_id) \
-            if seen.connector_id is not None else next(
-                (k for k, live in connectors.items() if k[0] == seen.station_id
-                 and live.transaction_id == seen.transaction_id), None)
-        if key is None:
-            return False
-        live = connectors.setdefault(key, ConnectorLive())
-        ended = not seen.charging and seen.transaction_id is not None
-        if seen.charging and seen.transaction_id not in (None, live.transaction_id):
-            live.profile_result = live.profile_limit_a = live.car_max_a = None
-            live.transaction_id = seen.transaction_id  # a new charge: its own profile
-        changed = live.charging != seen.charging or ended
-        live.charging = seen.charging
-        if ended:
-            live.transaction_id = live.car_max_a = None
-            live.profile_result = live.profile_limit_a = None
-        return changed or seen.transaction_id is not None
-
     # recomputation -------------------------------------------------------------------------
     def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
         """The site's allocation now and the changes it needs (state updated)."""
         now = self._clock()
         with self._lock:
-            demands = {c.key: self._demand(c.key) for c in model.connectors}
+            demands = {c.key: self._state.demand(c.key) for c in model.connectors}
             turns = self._state.turns.get(model.site_id, {})
             result = allocate(model, demands, self._store.load(model.site_id), turns, now,
                               self.settings.slot)
             self._state.turns[model.site_id] = result.turns
             previous = self._state.last.get(model.site_id)
             self._state.last[model.site_id] = result
-            current = {k: self._working_limit(k, model) for k in result.limits}
-            measured = sum(live.measured_a or 0.0 for key, live in self._state.connectors.items()
-                           if key in result.limits or key in result.reserved)
+            current = {k: self._state.working_limit(k) for k in result.limits}
+            lives = [self._state.connectors.get(c.key) for c in model.connectors]
+            measured = sum(live.measured_a or 0.0 for live in lives if live is not None)
         self._on_allocation(model, result, measured)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
@@ -195,25 +135,6 @@ class LoadAllocation:
                 ALLOCATION, allocation_payload(result), self.settings.principal,
                 event_id=str(uuid.uuid4()), occurred_at=now))
         return result, plan
-
-    def _demand(self, key: ConnectorKey) -> ConnectorDemand:
-        live = self._state.connectors.get(key) or ConnectorLive()
-        station = self._state.stations.get(key[0])
-        controllable = (station is not None and station.online and not live.refused
-                        and station.failsafe_result not in REFUSED_RESULTS
-                        and (not live.charging or live.transaction_id is not None))
-        return ConnectorDemand(key, live.charging, controllable, live.car_max_a)
-
-    def _working_limit(self, key: ConnectorKey, model: ElectricalModel) -> float | None:
-        """What the connector obeys now: its accepted TxProfile, else its accepted default
-        profile; None when unknown (the new limit is then sent with the decreases)."""
-        live = self._state.connectors.get(key)
-        if live is not None and live.profile_result == "accepted":
-            return live.profile_limit_a
-        station = self._state.stations.get(key[0])
-        if station is not None and station.failsafe_result == "accepted":
-            return station.failsafe_limit_a
-        return None
 
     def take_work(self) -> tuple[set[str], set[str]]:
         with self._lock:
@@ -331,7 +252,7 @@ class LoadAllocation:
         with self._lock:
             result = self._state.last.get(model.site_id)
             if result is None:
-                demands = {c.key: self._demand(c.key) for c in model.connectors}
+                demands = {c.key: self._state.demand(c.key) for c in model.connectors}
                 result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
             return power_document(model, result, self._state.connectors,
                                   self._state.stations, load)
