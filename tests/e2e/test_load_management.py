@@ -47,7 +47,7 @@ def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: 
     model = run.site.model
 
     # the physical truth: what the cars drew, tick by tick
-    over = check_draws(run.samples, 63.0, model["margin"], run.building_changes, window_s=3.0)
+    over = check_draws(run.samples, 63.0, model["margin"], run.building_changes, window_s=5.0)
     assert over == [], (over[:5], [s.stations for s in run.samples if any(
         s.draws[p] + s.building[p] > 59.85 for p in ("L1", "L2", "L3"))][:2])
     assert max(s.draws["L1"] for s in run.samples) > 20  # they did charge
@@ -74,7 +74,7 @@ def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: 
         events = allocations()
     assert len(events) > 10
     assert check_allocations(model, events) == []
-    assert check_waits(events, SLOT_S, grace_s=2.0, until=ended_at) == []
+    assert check_waits(events, SLOT_S, grace_s=3.0, until=ended_at) == []
     assert any(e["payload"]["queue"] for e in events)  # the rotation was exercised
     counted = {(c["charging_station_id"], c["reserved_a"]) for e in events
                for c in e["payload"]["connectors"] if c["reserved_a"]}
