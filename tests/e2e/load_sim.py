@@ -2,7 +2,8 @@
 
 N stations (1.6 and 2.0.1 mixed) with virtual cars that arrive and leave at random, each car
 drawing min(its maximum, the station's current limit) with a ramp and reporting its current
-in MeterValues; one station that rejects every profile; one that goes offline mid-charge;
+in MeterValues; one station that rejects every profile, one that answers them with a
+CallError, one that goes offline mid-charge;
 a building load that varies (posted to `POST /sites/{id}/measurements`). Time is compressed:
 `speed` simulated seconds per wall second. Every tick the simulator records what the cars
 really draw per phase: the physical truth the invariant checker compares with the limits.
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.charger import now_iso
-from tests.e2e.command_charger import CommandCharger
+from tests.e2e.command_charger import CallErrorReply, CommandCharger
 
 PHASES = ("L1", "L2", "L3")
 RAMP_A_PER_TICK = 8.0  # a car rises this much per tick at most; it obeys decreases at once
@@ -42,6 +43,7 @@ class Config:
     limit_a: float = 63.0
     seed: int = 1
     rejecting: int = 1  # station index that rejects every profile (-1: none)
+    erring: int = 3  # station index that answers every profile with a CallError (-1: none)
     offline: int = 2  # station index that goes offline mid-charge (-1: none)
     building_metered: bool = True
 
@@ -61,6 +63,7 @@ class SimStation:
     station_id: str
     version: str
     rejects: bool = False
+    errs: bool = False
     max_a: float = 16.0  # 11 kW three-phase wallboxes
     default_a: float | None = None
     tx_limits: dict[str, float] = field(default_factory=dict)
@@ -81,9 +84,12 @@ class SimStation:
             return self.tx_limits[self.transaction]
         return self.max_a if self.default_a is None else self.default_a
 
-    def respond(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def respond(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | CallErrorReply:
         if action != "SetChargingProfile":
             return {"status": "Accepted"}
+        if self.errs:
+            self.profiles.append(("?", 0.0, "CallError"))
+            return CallErrorReply("InternalError", "profiles are not for me")
         profile = payload.get("csChargingProfiles") or payload.get("chargingProfile") or {}
         schedule = profile.get("chargingSchedule")
         schedule = schedule[0] if isinstance(schedule, list) else schedule
@@ -221,7 +227,8 @@ async def simulate(gateway: str, api: str, headers: dict[str, str], config: Conf
     rng = random.Random(config.seed)
     versions = ["1.6" if i % 2 == 0 else "2.0.1" for i in range(config.stations)]
     stations = [SimStation(gateway, f"SIM-{uuid.uuid4().hex[:8]}-{i}", versions[i],
-                           rejects=i == config.rejecting) for i in range(config.stations)]
+                           rejects=i == config.rejecting, errs=i == config.erring)
+                for i in range(config.stations)]
     site = Site(api, headers, config)
     await asyncio.to_thread(site.create, [s.station_id for s in stations], versions)
     building = {p: 5.0 for p in PHASES}

@@ -1,6 +1,7 @@
 """Site load management end to end: 12 simulated stations (1.6 and 2.0.1, one rejecting
-profiles, one going offline mid-charge) on a 63 A three-phase site with a varying building
-load, 30 simulated minutes compressed into ~30 s, on real RabbitMQ and PostgreSQL."""
+profiles, one answering them with a CallError, one going offline mid-charge) on a 63 A
+three-phase site with a varying building load, 30 simulated minutes compressed into ~30 s,
+on real RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -55,7 +56,10 @@ def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: 
     power = httpx.get(f"{platform.save_server_url}/sites/{run.site.site_id}/power",
                       headers=platform.headers, timeout=10).json()
     rejecting, offline = run.stations[config.rejecting], run.stations[config.offline]
+    erring = run.stations[config.erring]
     assert rejecting.station_id in power["stations_never_accepting_profiles"]
+    assert erring.station_id in power["stations_never_accepting_profiles"]
+    assert erring.profiles and {r for _, _, r in erring.profiles} == {"CallError"}
     assert all(result == "Rejected" for _, _, result in rejecting.profiles)
     assert any(p[0] == "TxProfile" for s in run.stations for p in s.profiles)
 
@@ -78,4 +82,5 @@ def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: 
     assert any(e["payload"]["queue"] for e in events)  # the rotation was exercised
     counted = {(c["charging_station_id"], c["reserved_a"]) for e in events
                for c in e["payload"]["connectors"] if c["reserved_a"]}
-    assert (rejecting.station_id, 16.0) in counted and (offline.station_id, 16.0) in counted
+    assert {(rejecting.station_id, 16.0), (erring.station_id, 16.0),
+            (offline.station_id, 16.0)} <= counted
