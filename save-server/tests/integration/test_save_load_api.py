@@ -75,6 +75,13 @@ def test_an_operator_describes_a_site_and_the_change_is_an_event(
               if e["payload"]["site_id"] == site_id]
     assert len(events) == 1 and events[0]["payload"] == answer.json()
     validate(events[0])
+    metered = client.put(f"/sites/{site_id}/electrical", json=model(
+        stations, building_metered=True,
+        building_meter={"charging_station_id": stations[1], "connector_id": 0}))
+    assert metered.status_code == 200, metered.text
+    assert metered.json()["building_meter"] == {"charging_station_id": stations[1],
+                                                "connector_id": 0}
+    validate(outbox(container, "load-management.electrical-model-set")[-1])
 
 
 def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> None:
@@ -98,6 +105,9 @@ def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> Non
     ({"supply": "single-phase"}, "does not exist on a single-phase site"),
     ({"voltage_v": 0}, "voltage"),
     ({"margin": 0.9}, "margin"),
+    ({"building_metered": True, "building_meter": {"charging_station_id": "GHOST-METER"}},
+     "not registered at site"),
+    ({"building_meter": {"charging_station_id": "GHOST-METER"}}, "building_metered: true"),
 ])
 def test_a_bad_model_is_refused_with_422_and_nothing_is_written(
         client: TestClient, container: Container, changes: dict[str, Any], words: str) -> None:

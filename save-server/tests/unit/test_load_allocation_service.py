@@ -5,6 +5,7 @@ allocations published as events."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,7 +216,8 @@ def test_ocpp_events_become_observations() -> None:
             {"value": 9.5, "measurand": "Current.Import", "phase": "L1"},
             {"value": 10.5, "measurand": "Current.Import", "phase": "L2"}]}]})) == [
         ChargeChanged("CP", 1, False, "t1"),
-        CurrentMeasured("CP", 1, 10.5, datetime(2026, 12, 5, 12, tzinfo=UTC))]
+        CurrentMeasured("CP", 1, 10.5, datetime(2026, 12, 5, 12, tzinfo=UTC),
+                        (("L1", 9.5), ("L2", 10.5)))]
     assert observations(event("disconnect", "1.6", {})) == [StationSeen("CP", False, "c1")]
     assert observations(event("meter-values", "1.6", {"connectorId": "x"})) == []  # garbage
 
@@ -235,3 +237,27 @@ def test_a_broken_command_path_counts_as_a_refusal_and_the_round_completes() -> 
     assert [c["reserved_a"] for c in last["connectors"]] == [32.0, 32.0]
     assert len(last["overloaded"]) == 3  # 2 x 32 A > 59.85 A on each phase: reported
     assert allocation.power(model)["available_a"] == {"L1": 0.0, "L2": 0.0, "L3": 0.0}
+
+
+def test_a_building_meter_station_reports_the_building_load_per_phase() -> None:
+    model = replace(site(40.0, 1), building_metered=True, building_meter=("METER", 0))
+    allocation, store, _, _ = service(model)
+    connect_and_charge(allocation, "CP0")
+    reading = observations({
+        "type": "ocpp-events.meter-values", "charging_station_id": "METER", "payload": {
+            "connectorId": 0, "meterValue": [{"timestamp": "2026-12-05T12:00:00Z",
+                                              "sampledValue": [
+                {"value": "12.5", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+                {"value": "4", "measurand": "Current.Import", "phase": "L2", "unit": "A"},
+                {"value": "20", "measurand": "Current.Import", "phase": "L3", "unit": "A"}]}]},
+        "ocpp_version": "1.6", "connection_id": "m"})
+    for seen in reading:
+        allocation.observe(seen)
+    assert store.load("site").per_phase == {"L1": 12.5, "L2": 4.0, "L3": 20.0}
+    recorded = [e for e in store.events if e.type == "load-management.measurement-recorded"]
+    assert recorded[0].principal == "meter METER"
+    asyncio.run(allocation.run_once())
+    assert allocation.power(model)["connectors"][0]["allocation_a"] == 18.0  # 38 - 20 on L3
+    future = CurrentMeasured("METER", 0, 1.0, T0 + timedelta(hours=1), (("L1", 1.0),))
+    allocation.observe(future)  # a meter clock an hour ahead: not a building load
+    assert store.load("site").per_phase["L1"] == 12.5

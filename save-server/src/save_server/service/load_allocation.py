@@ -16,10 +16,11 @@ from typing import Any
 import structlog
 
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.load.allocator import Allocation, allocate
+from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
 from save_server.domain.load.failsafe import station_default
 from save_server.domain.load.live import (
     ConnectorLive,
+    CurrentMeasured,
     Observation,
     StationLive,
 )
@@ -27,6 +28,7 @@ from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
 from save_server.domain.load.ports import LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
+from save_server.service.load_management import CLOCK_SKEW, measurement_event
 from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
@@ -66,6 +68,7 @@ class LoadAllocation:
         self._models: dict[str, ElectricalModel] | None = None  # cached; None: load all
         self._stale: set[str] = set()  # sites whose model must be read again
         self._site_of: dict[str, str] = {}
+        self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
         self._wake: Callable[[], None] = lambda: None
 
     # observations (any thread) -------------------------------------------------------------
@@ -79,6 +82,14 @@ class LoadAllocation:
         self._wake()
 
     def observe(self, observation: Observation) -> None:
+        if isinstance(observation, CurrentMeasured):
+            with self._lock:
+                self._current_models()
+                meter_site = self._meter_of.get((observation.station_id,
+                                                 observation.connector_id))
+            if meter_site is not None:
+                self._record_building(meter_site, observation)
+                return
         with self._lock:
             site = self._sites().get(observation.station_id)
             if site is None:
@@ -109,7 +120,22 @@ class LoadAllocation:
             return self._models
         self._site_of = {c.station_id: m.site_id for m in self._models.values()
                          for c in m.connectors}
+        self._meter_of = {m.building_meter: m.site_id for m in self._models.values()
+                          if m.building_meter is not None}
         return self._models
+
+    def _record_building(self, site_id: str, reading: CurrentMeasured) -> None:
+        """A building meter's reading: kept as the site's building load (an event like a
+        posted measurement) and the site recomputed."""
+        per_phase = {p: max(0.0, a) for p, a in reading.per_phase}
+        if not per_phase or reading.at > self._clock() + CLOCK_SKEW:
+            return  # no phase named, or in the future: not a building load
+        load = BuildingLoad(per_phase, reading.at)
+        self._store.record_load(site_id, load, measurement_event(
+            site_id, load, f"meter {reading.station_id}", self._clock()))
+        with self._lock:
+            self._state.dirty.add(site_id)
+        self._wake()
 
     # recomputation -------------------------------------------------------------------------
     def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:

@@ -28,6 +28,12 @@ CLOCK_SKEW = timedelta(seconds=60)  # a meter's clock may run this far ahead of 
 Clock = Callable[[], datetime]
 
 
+def measurement_event(site_id: str, load: BuildingLoad, by: str, at: datetime
+                      ) -> BusinessEvent:
+    return BusinessEvent(MEASURED, load_document(site_id, load), by, None,
+                         event_id=str(uuid.uuid4()), occurred_at=at)
+
+
 class UnknownSite(LookupError):
     pass
 
@@ -61,12 +67,15 @@ class LoadManagement:
         """Raises UnknownSite, InvalidElectricalModel."""
         self._require_site(model.site_id)
         check_model(model)
-        for connector in model.connectors:
-            registration = self._registry.registration(connector.station_id)
+        stations = [("connectors", c.station_id) for c in model.connectors]
+        if model.building_meter is not None:
+            stations.append(("building_meter", model.building_meter[0]))
+        for field_name, station_id in stations:
+            registration = self._registry.registration(station_id)
             if registration is None or registration.site_id != model.site_id:
                 raise InvalidElectricalModel(
-                    "connectors", f"station {connector.station_id!r} is not registered at "
-                                  f"site {model.site_id}")
+                    field_name, f"station {station_id!r} is not registered at "
+                                f"site {model.site_id}")
         self._store.save_model(model, self._event(MODEL_SET, by, model_document(model)))
         self._on_change(model.site_id)
         return model
@@ -100,7 +109,7 @@ class LoadManagement:
                                                         f"{ceiling:g} A")
         load = BuildingLoad(dict(per_phase), measured_at.astimezone(UTC))
         self._store.record_load(site_id, load,
-                                self._event(MEASURED, by, load_document(site_id, load)))
+                                measurement_event(site_id, load, by, self._clock()))
         self._on_change(site_id)
         return load
 

@@ -17,6 +17,9 @@ def model_document(model: ElectricalModel) -> dict[str, Any]:
         "building_metered": model.building_metered,
         "measurement_max_age_s": model.measurement_max_age_s,
         "building_fallback_a": model.building_fallback_a,
+        "building_meter": None if model.building_meter is None else {
+            "charging_station_id": model.building_meter[0],
+            "connector_id": model.building_meter[1]},
         "circuits": [{"circuit_id": c.circuit_id, "limit_a": c.limit_a,
                       "parent_id": c.parent_id} for c in model.circuits],
         "connectors": [{"charging_station_id": c.station_id, "connector_id": c.connector_id,
@@ -39,7 +42,14 @@ def model_from_document(document: dict[str, Any]) -> ElectricalModel:
         bool(document.get("building_metered", False)),
         float(document["measurement_max_age_s"]),
         None if document.get("building_fallback_a") is None
-        else float(document["building_fallback_a"]))
+        else float(document["building_fallback_a"]),
+        _meter(document.get("building_meter")))
+
+
+def _meter(document: dict[str, Any] | None) -> tuple[str, int] | None:
+    if not document:
+        return None
+    return (str(document["charging_station_id"]), int(document["connector_id"]))
 
 
 def load_document(site_id: str, load: BuildingLoad) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class CurrentMeasured:
     connector_id: int
     amps: float  # the highest phase
     at: datetime
+    per_phase: tuple[tuple[str, float], ...] = ()  # (phase, A) when the reading names them
 
 
 Observation = StationSeen | ChargeChanged | CurrentMeasured

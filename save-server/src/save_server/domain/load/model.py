@@ -81,6 +81,8 @@ class ElectricalModel:
     building_metered: bool = False  # an external meter reports the building's own load
     measurement_max_age_s: float = DEFAULT_MEASUREMENT_MAX_AGE_S
     building_fallback_a: float | None = None  # None: half the limit (load-management.md)
+    building_meter: ConnectorKey | None = None  # a station's meter (connector 0: its main
+                                                 # meter) measuring the building's own load
 
     def node_limit(self, node: str) -> float:
         if node == ROOT:
@@ -156,6 +158,11 @@ def _check_supply(model: ElectricalModel) -> None:
         raise InvalidElectricalModel("margin", "the margin is a fraction from 0 to 0.5")
     if not model.measurement_max_age_s > 0:
         raise InvalidElectricalModel("measurement_max_age_s", "the age must be above 0 s")
+    if model.building_meter is not None and not model.building_metered:
+        raise InvalidElectricalModel("building_meter",
+                                     "a building meter needs building_metered: true")
+    if model.building_meter is not None and model.building_meter[1] < 0:
+        raise InvalidElectricalModel("building_meter", "connector ids start at 0")
     fallback = model.building_fallback_a
     if fallback is not None and not 0 <= fallback <= model.limit_a:
         raise InvalidElectricalModel("building_fallback_a",

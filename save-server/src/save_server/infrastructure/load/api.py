@@ -62,6 +62,12 @@ class ConnectorIn(BaseModel):
     priority: int = Field(default=0, ge=0, le=10)
 
 
+class MeterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    charging_station_id: str = Field(min_length=1, max_length=48)
+    connector_id: int = Field(default=0, ge=0, le=1000, description="0: the station's meter")
+
+
 class ElectricalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     supply: Supply
@@ -73,6 +79,9 @@ class ElectricalIn(BaseModel):
     building_metered: bool = False
     measurement_max_age_s: float = Field(default=DEFAULT_MEASUREMENT_MAX_AGE_S, le=86_400)
     building_fallback_a: float | None = Field(default=None, le=100_000)
+    building_meter: MeterIn | None = Field(
+        default=None, description="a station whose MeterValues (Current.Import per phase) "
+                                  "measure the building's own load")
     circuits: list[CircuitIn] = Field(default_factory=list, max_length=500)
     connectors: list[ConnectorIn] = Field(default_factory=list, max_length=2000)
 
@@ -93,7 +102,9 @@ class ElectricalIn(BaseModel):
             tuple(ConnectorSupply(c.charging_station_id, c.connector_id, tuple(c.phases),
                                   c.circuit_id, c.min_a, c.max_a, c.priority)
                   for c in self.connectors),
-            self.building_metered, self.measurement_max_age_s, self.building_fallback_a)
+            self.building_metered, self.measurement_max_age_s, self.building_fallback_a,
+            None if self.building_meter is None else (self.building_meter.charging_station_id,
+                                                      self.building_meter.connector_id))
 
 
 class MeasurementIn(BaseModel):

@@ -54,7 +54,7 @@ def _read(event: dict[str, Any]) -> Iterator[Observation]:
         yield ChargeChanged(station, None, False, str(payload["transactionId"]))
     elif kind == "ocpp-events.transaction-event":
         yield from _transaction_event(station, payload)
-    elif kind == "ocpp-events.meter-values":
+    elif kind == "ocpp-events.meter-values":  # 2.0.1 evseId 0: the station's main meter
         connector = int(payload["connectorId"] if v16 else payload["evseId"])
         yield from _currents(station, connector, payload.get("meterValue") or [])
 
@@ -75,8 +75,11 @@ def _transaction_event(station: str, payload: dict[str, Any]) -> Iterator[Observ
 
 def _currents(station: str, connector: int, meter_values: list[Any]) -> Iterator[Observation]:
     for meter_value in meter_values:
-        amps = [float(s["value"]) for s in meter_value.get("sampledValue") or []
-                if s.get("measurand") == "Current.Import"]
-        if amps:
+        currents = [s for s in meter_value.get("sampledValue") or []
+                    if s.get("measurand") == "Current.Import"]
+        if currents:
             at = datetime.fromisoformat(str(meter_value["timestamp"]).replace("Z", "+00:00"))
-            yield CurrentMeasured(station, connector, max(amps), at.astimezone(UTC))
+            phases = tuple((str(s["phase"]), float(s["value"])) for s in currents
+                           if s.get("phase") in ("L1", "L2", "L3"))
+            yield CurrentMeasured(station, connector, max(float(s["value"]) for s in currents),
+                                  at.astimezone(UTC), phases)
