@@ -149,6 +149,7 @@ class Container:
                 LoadContext,
                 projection_seed,
             )
+            from save_server.infrastructure.load.lease import LEASES
             from save_server.infrastructure.load.store import SqlLoadStore
             from save_server.infrastructure.registry.store import SqlRegistryStore
             from save_server.service.load_allocation import LoadAllocation
@@ -165,7 +166,8 @@ class Container:
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
                 seed=lambda: projection_seed(store, SqlStationReader(self.engine),
-                                             SqlChargeReader(self.engine)))
+                                             SqlChargeReader(self.engine)),
+                lease=LEASES[self.engine.dialect.name](self.engine))
             management = LoadManagement(store, SqlRegistryStore(self.engine),
                                         on_change=allocation.site_changed)
             self._load = LoadContext(management, allocation, store)
@@ -301,16 +303,30 @@ def run_api(settings: Settings | None = None) -> None:
             admissions.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
                                       f"{settings.save_server_queue}.registry-admissions",
                                       container.access_control().registry, stop)
-            from save_server.infrastructure.load.context import BINDINGS
-            from save_server.infrastructure.registry import consumers
-            consumers.serve_rabbitmq(settings.amqp_url, settings.amqp_exchange,
-                                     f"{settings.save_server_queue}.load-management", BINDINGS,
-                                     app.state.load.handle, stop, "save-server-load")
+            _serve_load_events(app.state.load, settings, stop)
         uvicorn.run(app, host=settings.save_server_host, port=settings.save_server_port,
                     log_config=None, **tls_options(settings))
     finally:
         stop.set()
         container.close()
+
+
+def _serve_load_events(load: Any, settings: Settings, stop: threading.Event) -> None:
+    """The load queue's consumer, started once this process manages load (holds the lease:
+    one API replica at a time; the others do not take its events)."""
+    from save_server.infrastructure.load.context import BINDINGS
+    from save_server.infrastructure.registry import consumers
+
+    def start_when_leading() -> None:
+        while not stop.is_set():
+            if load.allocation.leading.wait(1.0):
+                consumers.serve_rabbitmq(settings.amqp_url or "", settings.amqp_exchange,
+                                         f"{settings.save_server_queue}.load-management",
+                                         BINDINGS, load.handle, stop, "save-server-load")
+                return
+
+    threading.Thread(target=start_when_leading, name="save-server-load-lease",
+                     daemon=True).start()
 
 
 def create_account(email: str, display_name: str, role: str, password: str | None,

@@ -237,6 +237,7 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
     rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
     try:
         load = rebuilt.load_context()
+        load.allocation.leading.set()  # as its allocation task does once it holds the lease
         for event in reversed(events):  # whatever the order, the latest model wins
             load.handle(json.dumps(event).encode())
         for event in events:  # and a second delivery changes nothing
@@ -266,3 +267,25 @@ def test_after_a_restart_the_context_starts_from_save_servers_tables(
     assert ChargeChanged(stations[0], 1, True, "41") in seen
     assert StationSeen(stations[1], False, booted=False) in seen
     assert not [s for s in seen if isinstance(s, ChargeChanged) and s.station_id == stations[1]]
+
+
+def test_one_process_at_a_time_holds_the_load_management_lease(postgres_url: str) -> None:
+    from sqlalchemy import create_engine
+
+    from save_server.infrastructure.load.lease import PostgresLease
+
+    key = int(uuid.uuid4().int % 2**31)  # a lock of this test's own
+    engines = [create_engine(postgres_url), create_engine(postgres_url)]
+    first, second = (PostgresLease(e, key) for e in engines)
+    try:
+        assert first.try_acquire() and first.held()
+        assert not second.try_acquire() and not second.held()
+        first.release()
+        assert not first.held()
+        assert second.try_acquire() and second.held()  # taken over
+        assert not first.try_acquire()
+    finally:
+        first.release()
+        second.release()
+        for engine in engines:
+            engine.dispose()

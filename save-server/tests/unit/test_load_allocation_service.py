@@ -12,7 +12,7 @@ from typing import Any
 from save_server.domain.load.failsafe import safe_shares, station_default
 from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
-from save_server.domain.load.ports import ProfileSender
+from save_server.domain.load.ports import Lease, ProfileSender
 from save_server.infrastructure.load.memory import MemoryLoadStore
 from save_server.infrastructure.load.observations import observations
 from save_server.service.load_allocation import LoadAllocation, Settings
@@ -261,3 +261,44 @@ def test_a_building_meter_station_reports_the_building_load_per_phase() -> None:
     future = CurrentMeasured("METER", 0, 1.0, T0 + timedelta(hours=1), (("L1", 1.0),))
     allocation.observe(future)  # a meter clock an hour ahead: not a building load
     assert store.load("site").per_phase["L1"] == 12.5
+
+
+class ScriptedLease(Lease):
+    """Grants the lease from the `grant_at`-th attempt; `held` answers from `holds`."""
+
+    def __init__(self, grant_at: int, holds: list[bool]) -> None:
+        self.attempts, self.grant_at, self.holds = 0, grant_at, holds
+        self.released = False
+
+    def try_acquire(self) -> bool:
+        self.attempts += 1
+        return self.attempts >= self.grant_at
+
+    def held(self) -> bool:
+        return self.holds.pop(0) if self.holds else False
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> None:
+    model = site(32.0, 2)
+    lease = ScriptedLease(grant_at=3, holds=[True, False])
+    sender = Sender()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(),
+                                Settings(lease_retry_s=0.01, min_interval=timedelta(0)),
+                                lease=lease)
+    connect_and_charge(allocation, "CP0", "CP1")
+
+    async def scenario() -> list[bool]:
+        seen = []
+        task = asyncio.create_task(allocation.run(asyncio.Event()))
+        while lease.attempts < 2:
+            await asyncio.sleep(0.001)
+        seen.append(allocation.leading.is_set())  # refused twice: not leading
+        await asyncio.wait_for(task, timeout=10)  # granted, one round, then lost
+        return seen
+
+    assert asyncio.run(scenario()) == [False]
+    assert lease.attempts == 3 and lease.released and not allocation.leading.is_set()
+    assert [p["purpose"] for _, p in sender.sent] == ["TxDefaultProfile"] * 2  # one round

@@ -6,6 +6,7 @@ in the API process (the command path lives there); observations come from anothe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from save_server.domain.load.live import (
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
-from save_server.domain.load.ports import LoadStore, ProfileSender
+from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
 from save_server.service.load_management import CLOCK_SKEW, measurement_event
 from save_server.service.load_state import LiveState
@@ -50,6 +51,7 @@ class Settings:
     hysteresis_a: float = DEFAULT_HYSTERESIS_A
     min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
     principal: str = "load-management"
+    lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
 
 
 class LoadAllocation:
@@ -58,10 +60,13 @@ class LoadAllocation:
                  settings: Settings | None = None,
                  on_allocation: AllocationObserver = lambda model, result, measured: None,
                  on_profile: ProfileObserver = lambda outcome: None,
-                 seed: Callable[[], list[Observation]] = list) -> None:
+                 seed: Callable[[], list[Observation]] = list,
+                 lease: Lease | None = None) -> None:
         self._store, self._sender, self._clock = store, sender, clock
         self._on_allocation, self._on_profile = on_allocation, on_profile
         self._seed = seed  # what save-server's tables know at start (stations, charges)
+        self._lease = lease
+        self.leading = threading.Event()  # this process manages load (holds the lease)
         self.settings = settings or Settings()
         self._state = LiveState()
         self._lock = threading.Lock()
@@ -183,24 +188,62 @@ class LoadAllocation:
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._wake = lambda: loop.call_soon_threadsafe(wake.set)
-        for seen in await asyncio.to_thread(self._seed):  # after a restart: who is online,
-            self.observe(seen)                             # which charges run
-        self.site_changed_all()
+        if not await self._lead(stop):
+            return
+        try:
+            await self._start_from_tables(stop)
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
+                                           .total_seconds())
+                except TimeoutError:
+                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                wake.clear()
+                if self._lease is not None and not await asyncio.to_thread(self._lease.held):
+                    log.error("load-management lease lost: another process takes over")
+                    return
+                try:
+                    await self.run_once()
+                except Exception:  # a database or broker hiccup: the next round retries
+                    log.exception("load allocation round failed")
+        finally:
+            self.leading.clear()
+            if self._lease is not None:
+                await asyncio.to_thread(self._lease.release)
+
+    async def _start_from_tables(self, stop: asyncio.Event) -> None:
+        """After a restart: who is online, which charges run (retried until the database
+        answers: without it every station would count as unknown, at its maximum)."""
         while not stop.is_set():
             try:
-                await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
-                                       .total_seconds())
-            except TimeoutError:
-                self.site_changed_all(failsafe=False)  # slots end and rate limits pass
-            wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # a database or broker hiccup: the next round retries
-                log.exception("load allocation round failed")
+                for seen in await asyncio.to_thread(self._seed):
+                    self.observe(seen)
+                break
+            except Exception:
+                log.exception("load management: cannot read the stations yet")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
+        self.site_changed_all()
 
     def _models_now(self) -> dict[str, ElectricalModel]:
         with self._lock:
             return dict(self._current_models())
+
+    async def _lead(self, stop: asyncio.Event) -> bool:
+        """Wait until this process holds the lease (another API replica may); False when
+        stopped first."""
+        while self._lease is not None and not stop.is_set():
+            try:
+                if await asyncio.to_thread(self._lease.try_acquire):
+                    break
+            except Exception:
+                log.exception("load-management lease: database unreachable")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
+        if stop.is_set():
+            return False
+        self.leading.set()
+        return True
 
     def site_changed_all(self, failsafe: bool = True) -> None:
         with self._lock:

@@ -49,3 +49,19 @@ class ProfileSender(ABC):
 
     @abstractmethod
     async def send(self, station_id: str, parameters: dict[str, Any]) -> str: ...
+
+
+class Lease(ABC):
+    """Only one process of the platform manages load (API replicas would otherwise each see
+    part of the events and send conflicting profiles): the one holding this lease."""
+
+    @abstractmethod
+    def try_acquire(self) -> bool:
+        """True when this process holds the lease now (acquired now or before)."""
+
+    @abstractmethod
+    def held(self) -> bool:
+        """Still held (the lock's connection is alive)."""
+
+    @abstractmethod
+    def release(self) -> None: ...

@@ -74,7 +74,10 @@ class LoadContext:
             self._task = None
 
     def handle(self, body: bytes) -> None:
-        """One message of the load queue; unreadable ones change nothing here."""
+        """One message of the load queue; unreadable ones change nothing here. A process
+        that lost the lease refuses it (not acknowledged: back to the queue)."""
+        if not self.allocation.leading.is_set():
+            raise RuntimeError("this process does not manage load (no lease)")
         try:
             event = json.loads(body)
             kind = event["type"]
