@@ -302,3 +302,15 @@ def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> 
     assert asyncio.run(scenario()) == [False]
     assert lease.attempts == 3 and lease.released and not allocation.leading.is_set()
     assert [p["purpose"] for _, p in sender.sent] == ["TxDefaultProfile"] * 2  # one round
+
+
+def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
+    model = site(32.0, 2)
+    allocation, store, _, _ = service(model)
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    managed = allocation.power(model)
+    assert store.power("site") == managed and managed["connectors"][0]["allocation_a"] == 15.2
+    replica = LoadAllocation(store, Sender(), Clock(), Settings())  # no events, no lease
+    assert replica.power(model) == managed

@@ -146,18 +146,21 @@ class LoadAllocation:
     def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
         """The site's allocation now and the changes it needs (state updated)."""
         now = self._clock()
+        load = self._store.load(model.site_id)
         with self._lock:
             demands = {c.key: self._state.demand(c.key) for c in model.connectors}
             turns = self._state.turns.get(model.site_id, {})
-            result = allocate(model, demands, self._store.load(model.site_id), turns, now,
-                              self.settings.slot)
+            result = allocate(model, demands, load, turns, now, self.settings.slot)
             self._state.turns[model.site_id] = result.turns
             previous = self._state.last.get(model.site_id)
             self._state.last[model.site_id] = result
             current = {k: self._state.working_limit(k) for k in result.limits}
             lives = [self._state.connectors.get(c.key) for c in model.connectors]
             measured = sum(live.measured_a or 0.0 for live in lives if live is not None)
+            document = power_document(model, result, self._state.connectors,
+                                      self._state.stations, load)
         self._on_allocation(model, result, measured)
+        self._store.save_power(model.site_id, document, now)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
         if previous is None or (previous.limits, previous.queue, previous.reserved) != (
@@ -317,6 +320,10 @@ class LoadAllocation:
     def power(self, model: ElectricalModel) -> dict[str, Any]:
         """`GET /sites/{id}/power`: the last allocation (a fresh one, not sent, before the
         first round) and what each connector is doing."""
+        if not self.leading.is_set():  # another replica manages load: its view
+            kept = self._store.power(model.site_id)
+            if kept is not None:
+                return kept
         load = self._store.load(model.site_id)
         with self._lock:
             result = self._state.last.get(model.site_id)

@@ -39,6 +39,13 @@ class LoadStore(ABC):
     def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool: ...
 
     @abstractmethod
+    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
+        """The load manager's view of the site, for every API replica."""
+
+    @abstractmethod
+    def power(self, site_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
     def publish(self, event: BusinessEvent) -> None:
         """An event that changes no table here (an allocation), through the outbox."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
@@ -15,6 +16,7 @@ class MemoryLoadStore(LoadStore):
         self._models = {m.site_id: m for m in models}
         self._loads: dict[str, BuildingLoad] = {}
         self.events: list[BusinessEvent] = []
+        self.powers: dict[str, dict[str, Any]] = {}
 
     def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
         self._models[model.site_id] = model
@@ -40,6 +42,12 @@ class MemoryLoadStore(LoadStore):
     def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool:
         self._loads[site_id] = load
         return True
+
+    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
+        self.powers[site_id] = document
+
+    def power(self, site_id: str) -> dict[str, Any] | None:
+        return self.powers.get(site_id)
 
     def publish(self, event: BusinessEvent) -> None:
         self.events.append(event)

@@ -16,7 +16,11 @@ from save_server.domain.load.documents import model_document, model_from_documen
 from save_server.domain.load.model import ElectricalModel
 from save_server.domain.load.ports import LoadStore
 from save_server.infrastructure.db.tables import processed_events
-from save_server.infrastructure.load.tables import site_building_loads, site_electrical_models
+from save_server.infrastructure.load.tables import (
+    site_building_loads,
+    site_electrical_models,
+    site_power,
+)
 from save_server.infrastructure.outbox.writer import add_to_outbox
 
 
@@ -50,6 +54,19 @@ class SqlLoadStore(LoadStore):
 
     def publish(self, event: BusinessEvent) -> None:
         self._commit(lambda db: add_to_outbox(db, event))
+
+    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
+        def change(db: Connection) -> None:
+            db.execute(delete(site_power).where(site_power.c.site_id == site_id))
+            db.execute(insert(site_power).values(site_id=site_id, document=document,
+                                                 computed_at=at))
+        with self._engine.begin() as db:
+            change(db)
+
+    def power(self, site_id: str) -> dict[str, Any] | None:
+        with self._engine.connect() as db:
+            return db.execute(select(site_power.c.document).where(
+                site_power.c.site_id == site_id)).scalar()
 
     # reads ---------------------------------------------------------------------------------
     def model(self, site_id: str) -> ElectricalModel | None:

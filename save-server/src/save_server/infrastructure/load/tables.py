@@ -15,6 +15,14 @@ site_electrical_models = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# The load manager's latest view of each site (GET /sites/{id}/power on every API replica).
+site_power = Table(
+    "site_power", metadata,
+    Column("site_id", String(36), primary_key=True),
+    Column("document", JSON(), nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+)
+
 # The latest measurement of each site's own load (the history is in the event store).
 site_building_loads = Table(
     "site_building_loads", metadata,

@@ -1,4 +1,5 @@
-"""Load management: the sites' electrical models and their latest building load.
+"""Load management: the sites' electrical models, their latest building load, and the load
+manager's latest view of each site.
 
 Revision ID: 0010_load_management
 Revises: 0008_status_fact_arrival
@@ -35,6 +36,16 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "site_power",
+        sa.Column("site_id", sa.String(length=36), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("computed_at", When, nullable=False),
+        sa.PrimaryKeyConstraint("site_id", name=op.f("pk_site_power")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("site_power")
     op.drop_table("site_building_loads")
     op.drop_table("site_electrical_models")
