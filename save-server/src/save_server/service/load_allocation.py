@@ -232,6 +232,13 @@ class LoadAllocation:
         with self._lock:
             return dict(self._current_models())
 
+    def release_lease(self) -> None:
+        """Give the lease up (also one taken by an attempt still running when the task was
+        cancelled: the lease's own lock makes this wait for it)."""
+        self.leading.clear()
+        if self._lease is not None:
+            self._lease.release()
+
     async def _lead(self, stop: asyncio.Event) -> bool:
         """Wait until this process holds the lease (another API replica may); False when
         stopped first."""

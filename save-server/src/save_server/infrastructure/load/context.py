@@ -72,6 +72,7 @@ class LoadContext:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.to_thread(self.allocation.release_lease)
 
     def handle(self, body: bytes) -> None:
         """One message of the load queue; unreadable ones change nothing here. A process
