@@ -33,6 +33,24 @@ def validate(event: dict[str, Any]) -> None:
     jsonschema.Draft202012Validator(SCHEMA).validate(event)
 
 
+@pytest.fixture(scope="module")
+def load_postgres_url(postgres_database: Any) -> Iterator[str]:
+    """A database of this module's own: the sites it describes would otherwise make the load
+    manager of other tests' apps send profiles to their stations through their buses."""
+    with postgres_database("save_server_load") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("load_postgres_url"))
+    url = f"sqlite:///{tmp_path / 'load.sqlite3'}"
+    migrate(url)
+    return url
+
+
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(container.app(ScriptedBus()), headers=grant(container, "operator")) as c:
@@ -280,13 +298,14 @@ def test_after_a_restart_the_context_starts_from_save_servers_tables(
     assert not [s for s in seen if isinstance(s, ChargeChanged) and s.station_id == stations[1]]
 
 
-def test_one_process_at_a_time_holds_the_load_management_lease(postgres_url: str) -> None:
+def test_one_process_at_a_time_holds_the_load_management_lease(load_postgres_url: str
+                                                               ) -> None:
     from sqlalchemy import create_engine
 
     from save_server.infrastructure.load.lease import PostgresLease
 
     key = int(uuid.uuid4().int % 2**31)  # a lock of this test's own
-    engines = [create_engine(postgres_url), create_engine(postgres_url)]
+    engines = [create_engine(load_postgres_url), create_engine(load_postgres_url)]
     first, second = (PostgresLease(e, key) for e in engines)
     try:
         assert first.try_acquire() and first.held()
