@@ -6,6 +6,7 @@ takes it over. SQLite (embedded mode, one process): always held."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from sqlalchemy import Connection, Engine, text
@@ -55,8 +56,12 @@ class PostgresLease(Lease):
     def release(self) -> None:
         with self._lock:
             if self._connection is not None:
-                self._connection.invalidate()  # the session ends (not back to the pool):
-                self._connection.close()       # the lock goes with it
+                with contextlib.suppress(Exception):  # unlocked now, not when the server
+                    self._connection.execute(text("SELECT pg_advisory_unlock(:key)"),
+                                             {"key": self._key})  # notices the close
+                    self._connection.commit()
+                self._connection.invalidate()  # the session ends (not back to the pool)
+                self._connection.close()
                 self._connection = None
 
 
