@@ -18,26 +18,21 @@ import structlog
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
-from save_server.domain.load.failsafe import station_default
 from save_server.domain.load.live import (
-    ConnectorLive,
     CurrentMeasured,
     Observation,
-    StationLive,
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
 from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
 from save_server.service.load_management import CLOCK_SKEW, measurement_event
+from save_server.service.load_profiles import ProfileDispatch
 from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
 ALLOCATION = "load-management.allocation"
-FAILSAFE_PROFILE_ID = 900
-TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
-                        # per station: a shared id would replace another EVSE's profile)
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
 
 
@@ -75,6 +70,9 @@ class LoadAllocation:
         self._site_of: dict[str, str] = {}
         self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
         self._wake: Callable[[], None] = lambda: None
+        self._profiles = ProfileDispatch(
+            self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
+            on_profile, lambda station: self._site_of.get(station, ""))
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
@@ -183,8 +181,8 @@ class LoadAllocation:
         models = await asyncio.to_thread(self._models_now)
         with self._lock:
             site_of = dict(self._site_of)
-        await asyncio.gather(*(self._send_failsafe(s, models[site_of[s]]) for s in sorted(stations)
-                               if site_of.get(s) in models))
+        await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
+                               for s in sorted(stations) if site_of.get(s) in models))
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -265,63 +263,8 @@ class LoadAllocation:
 
     async def _recompute(self, model: ElectricalModel) -> None:
         _, plan = await asyncio.to_thread(self.allocate_site, model)
-        if self._sender is None or plan.empty:
-            return
-        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases))
-        now = self._clock()
-        due = [(k, a) for k, a in plan.increases if self._may_increase(k, now)]
-        await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
-        if len(due) < len(plan.increases):
-            with self._lock:
-                self._state.dirty.add(model.site_id)  # retried when the interval has passed
-
-    def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
-        live = self._state.connectors.get(key)
-        sent = live.profile_sent_at if live else None
-        return sent is None or now - sent >= self.settings.min_interval
-
-    async def _send_tx(self, key: ConnectorKey, limit_a: float) -> None:
-        live = self._state.connectors.setdefault(key, ConnectorLive())
-        transaction = live.transaction_id
-        if transaction is None or self._sender is None:
-            return
-        outcome = await self._send(key[0], {
-            "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
-            "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
-        self._on_profile(outcome)
-        with self._lock:
-            if live.transaction_id != transaction:
-                return  # the charge ended meanwhile
-            live.profile_result, live.profile_sent_at = outcome, self._clock()
-            if outcome == "accepted":
-                live.profile_limit_a = limit_a
-            elif live.refused:
-                self._state.dirty.add(self._sites().get(key[0], ""))
-        if outcome != "accepted":
-            log.warning("profile not applied", charging_station_id=key[0],
-                        connector_id=key[1], outcome=outcome)
-
-    async def _send(self, station_id: str, parameters: dict[str, Any]) -> str:
-        """The sender's outcome; a failure of the path itself counts as a refusal (the
-        connector is then counted at its maximum), never as a crash of the round."""
-        assert self._sender is not None
-        try:
-            return await self._sender.send(station_id, parameters)
-        except Exception:
-            log.exception("profile not sent", charging_station_id=station_id)
-            return "call_error"
-
-    async def _send_failsafe(self, station_id: str, model: ElectricalModel) -> None:
-        limit = station_default(model, station_id)
-        if limit is None or self._sender is None:
-            return
-        outcome = await self._send(station_id, {
-            "connector_id": 0, "max_current_a": limit, "purpose": "TxDefaultProfile",
-            "profile_id": FAILSAFE_PROFILE_ID, "stack_level": 0})
-        self._on_profile(outcome)
-        with self._lock:
-            station = self._state.stations.setdefault(station_id, StationLive())
-            station.failsafe_limit_a, station.failsafe_result = limit, outcome
+        if not plan.empty:
+            await self._profiles.send(model.site_id, plan)
 
     # views ---------------------------------------------------------------------------------
     def power(self, model: ElectricalModel) -> dict[str, Any]:
