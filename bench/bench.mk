@@ -62,3 +62,11 @@ bench-local-lists:
 ## The same with 10 stations and 1,000 tags: a few seconds.
 bench-local-lists-smoke:
 	$(BENCH_PYTHON) -m bench.local_lists.run --stations 10 --tags 1000
+
+.PHONY: bench-load
+
+## Load management: allocation time of one site with 200 connectors (target ≤ 20 ms p99), and
+## the allocation lag of 1,000 sites x 10 connectors under 200 starts/stops per second.
+bench-load:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.allocate --connectors 200
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.lag --rate 200 --seconds 20

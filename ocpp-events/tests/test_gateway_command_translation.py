@@ -140,6 +140,20 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
          "chargingProfileKind": "Relative", "chargingSchedule": [{
              "id": 1, "duration": 3600, "chargingRateUnit": "W",
              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 5000.0}]}]}}),
+    ("set-charging-profile", {"connector_id": 2, "max_current_a": 7.5, "purpose": "TxProfile",
+                              "transaction_id": "4711", "profile_id": 1002}, "1.6",
+     "SetChargingProfile", {"connectorId": 2, "csChargingProfiles": {
+         "chargingProfileId": 1002, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+         "chargingProfileKind": "Relative", "transactionId": 4711, "chargingSchedule": {
+             "chargingRateUnit": "A",
+             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7.5}]}}}),
+    ("set-charging-profile", {"connector_id": 1, "max_current_a": 6, "purpose": "TxProfile",
+                              "transaction_id": "tx-abc", "profile_id": 1001}, "2.0.1",
+     "SetChargingProfile", {"evseId": 1, "chargingProfile": {
+         "id": 1001, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+         "chargingProfileKind": "Relative", "transactionId": "tx-abc", "chargingSchedule": [{
+             "id": 1, "chargingRateUnit": "A",
+             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}]}]}}),
     ("clear-charging-profile", {"profile_id": 3}, "1.6", "ClearChargingProfile", {"id": 3}),
     ("clear-charging-profile", {"connector_id": 1}, "2.0.1", "ClearChargingProfile",
      {"chargingProfileCriteria": {"evseId": 1}}),
@@ -196,6 +210,10 @@ def test_ocpp_21_stations_get_the_201_mapping_valid_against_the_21_schema() -> N
      "cannot trigger"),
     ("reset", {"type": "soft", "evse_id": 1}, "1.6", "no evse_id"),
     ("set-charging-profile", {"connector_id": 1}, "1.6", "max_current_a"),
+    ("set-charging-profile", {"connector_id": 1, "max_current_a": 6, "purpose": "TxProfile",
+                              "transaction_id": "tx-abc"}, "1.6", "integer"),
+    ("set-charging-profile", {"connector_id": 1, "max_current_a": 6, "purpose": "TxProfile"},
+     "2.0.1", "transaction_id"),
     ("remote-start", {}, "1.6", "bad parameters"),
     ("no-such-command", {}, "1.6", "unknown command"),
     ("send-local-list", {"list_version": 1, "update_type": "full",

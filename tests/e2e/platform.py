@@ -359,7 +359,7 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         # .registry-*: save-server's queues of the gateways' snapshot requests and admissions
         for queue in queues + [f"{q}.{suffix}" for q in queues for suffix in
                                ("dead-letter", "registry-requests", "registry-admissions",
-                                "local-lists")]:
+                                "local-lists", "load-management")]:
             channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
             channel.exchange_delete(name)  # .registry: the gateways' station registry feed

@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -56,6 +57,7 @@ class Container:
     _access: AccessControl | None = None
     _outbox_wake: threading.Event = field(default_factory=threading.Event)
     _enforcement_task: Any = None  # kept referenced while it runs
+    _load: Any = None
 
     def uow_factory(self) -> UnitOfWork:
         return SqlUnitOfWork(self.engine, self.statements, self.station_cache)
@@ -136,10 +138,11 @@ class Container:
             broker_ready: Check | None = None) -> FastAPI:
         # operators' retry/send-now answer after one attempt (the scheduler retries with backoff)
         dependencies = self.api_dependencies(broker_ready)
+        commands = self.station_commands(command_bus)
         return create_app(dependencies, self.access_control(),
-                          self.report_service(retry=RetryPolicy(attempts=1)),
-                          self.station_commands(command_bus), self.id_tags(),
-                          self.dashboard(dependencies), self.local_list_store())
+                          self.report_service(retry=RetryPolicy(attempts=1)), commands,
+                          self.id_tags(), self.dashboard(dependencies),
+                          self.local_list_store(), self.load_context(commands))
 
     def local_list_store(self) -> Any:
         from save_server.infrastructure.local_lists.store import SqlLocalListStore
@@ -181,6 +184,38 @@ class Container:
                               LiveFeed(station_revisions(self.engine),
                                        dependencies.station_reader.document),
                               self.settings.event_store_url)
+
+    def load_context(self, commands: StationCommands | None = None) -> Any:
+        """Site load management (docs/load-management.md); one per container."""
+        if self._load is None:
+            from save_server.infrastructure.load.context import (
+                CommandProfileSender,
+                LoadContext,
+                projection_seed,
+            )
+            from save_server.infrastructure.load.lease import LEASES
+            from save_server.infrastructure.load.store import SqlLoadStore
+            from save_server.infrastructure.registry.store import SqlRegistryStore
+            from save_server.service.load_allocation import LoadAllocation
+            from save_server.service.load_management import LoadManagement
+            store = SqlLoadStore(self.engine, on_commit=self._outbox_wake.set)
+            from save_server.infrastructure.load import metrics as load_metrics
+            from save_server.service.load_allocation import Settings as LoadSettings
+            s = self.settings
+            allocation = LoadAllocation(
+                store, CommandProfileSender(commands) if commands is not None else None,
+                settings=LoadSettings(
+                    timedelta(seconds=s.load_rotation_slot_seconds), s.load_hysteresis_a,
+                    timedelta(seconds=s.load_profile_min_interval_seconds)),
+                on_allocation=load_metrics.record_allocation,
+                on_profile=load_metrics.record_profile,
+                seed=lambda: projection_seed(store, SqlStationReader(self.engine),
+                                             SqlChargeReader(self.engine)),
+                lease=LEASES[self.engine.dialect.name](self.engine))
+            management = LoadManagement(store, SqlRegistryStore(self.engine),
+                                        on_change=allocation.site_changed)
+            self._load = LoadContext(management, allocation, store)
+        return self._load
 
     def station_commands(self, bus: CommandBus | None = None) -> StationCommands:
         """Remote commands; the bus defaults to RabbitMQ (AMQP_URL) or none at all."""
@@ -340,6 +375,7 @@ def run_api(settings: Settings | None = None) -> None:
                                            settings.save_server_queue, container.id_tags(),
                                            stop)
             _local_lists_on_rabbitmq(container, stop)
+            _serve_load_events(app.state.load, settings, stop)
         stops: list[Callable[[], None]] = []
         app.router.add_event_handler(
             "startup", lambda: stops.append(container.start_id_tag_enforcement(app)))
@@ -349,6 +385,24 @@ def run_api(settings: Settings | None = None) -> None:
     finally:
         stop.set()
         container.close()
+
+
+def _serve_load_events(load: Any, settings: Settings, stop: threading.Event) -> None:
+    """The load queue's consumer, started once this process manages load (holds the lease:
+    one API replica at a time; the others do not take its events)."""
+    from save_server.infrastructure.load.context import BINDINGS
+    from save_server.infrastructure.registry import consumers
+
+    def start_when_leading() -> None:
+        while not stop.is_set():
+            if load.allocation.leading.wait(1.0):
+                consumers.serve_rabbitmq(settings.amqp_url or "", settings.amqp_exchange,
+                                         f"{settings.save_server_queue}.load-management",
+                                         BINDINGS, load.handle, stop, "save-server-load")
+                return
+
+    threading.Thread(target=start_when_leading, name="save-server-load-lease",
+                     daemon=True).start()
 
 
 def create_account(email: str, display_name: str, role: str, password: str | None,
@@ -511,6 +565,13 @@ class EmbeddedSaveServer:
             lambda handle: consume_embedded(broker, self._local_lists_queue,
                                             container.local_list_bindings(), handle,
                                             self._stop))
+        from save_server.infrastructure.load.context import BINDINGS
+        from save_server.infrastructure.registry import consumers
+        load = self._app.state.load
+        load_events = consumers.serve_embedded(
+            broker, settings.amqp_exchange, f"{settings.save_server_queue}.load-management",
+            BINDINGS, load.handle, self._stop, "save-server-load")
+        await load.start()  # lifespan is off here: start the allocation task by hand
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
         if first_admin is not None:
             _print_first_admin(first_admin, settings)
@@ -520,7 +581,7 @@ class EmbeddedSaveServer:
             **tls_options(settings)))
         worker.start()
         self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
-                         admitted, *id_tag_threads, local_lists]
+                         admitted, *id_tag_threads, local_lists, load_events]
         self._stop_enforcement = container.start_id_tag_enforcement(self._app)
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
 
@@ -537,6 +598,7 @@ class EmbeddedSaveServer:
         self._app.state.dashboard_feed.close()  # live streams end: nothing holds the stop
         with contextlib.suppress(Exception):
             await self._serving
+        await self._app.state.load.stop()
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
         await self._command_bus.close()
 

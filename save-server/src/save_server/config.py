@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         default=None, description="Serve the API over HTTPS with this certificate (PEM)")
     save_server_tls_key_file: Path | None = Field(
         default=None, description="The private key of SAVE_SERVER_TLS_CERT_FILE (PEM)")
+    load_rotation_slot_seconds: float = Field(
+        default=900, gt=0, description="Load management: a paused connector's turn (rotation)")
+    load_profile_min_interval_seconds: float = Field(
+        default=30, ge=0, description="Load management: least time between two increases of "
+                                      "one connector's limit (decreases are never delayed)")
+    load_hysteresis_a: float = Field(
+        default=1.0, ge=0, description="Load management: smallest increase worth a profile")
     csms_admin_api_key: SecretStr | None = Field(
         default=None, description="Preset admin API key (csk_<12 hex>_<secret>) created with "
                                   "the first admin when no account exists")

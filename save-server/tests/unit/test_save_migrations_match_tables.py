@@ -14,6 +14,7 @@ from save_server.infrastructure.commands import tables as _command_tables  # noq
 from save_server.infrastructure.db.engine import alembic_config, migrate
 from save_server.infrastructure.db.tables import metadata
 from save_server.infrastructure.id_tags import tables as _id_tag_tables  # noqa: F401
+from save_server.infrastructure.load import tables as _load_tables  # noqa: F401
 from save_server.infrastructure.local_lists import tables as _local_list_tables  # noqa: F401
 from save_server.infrastructure.outbox import tables as _outbox_tables  # noqa: F401
 from save_server.infrastructure.registry import tables as _registry_tables  # noqa: F401

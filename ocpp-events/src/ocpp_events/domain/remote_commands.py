@@ -218,8 +218,10 @@ def set_charging_profile(p: Parameters, version: str, command_id: str) -> OcppCa
     if limit is None:
         raise UnsupportedCommand("give max_current_a or max_power_w")
     connector = p.get("connector_id") or 0
+    purpose = p.get("purpose") or "TxDefaultProfile"
     common = {"stackLevel": p.get("stack_level") or 0,
-              "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Relative",
+              "chargingProfilePurpose": purpose, "chargingProfileKind": "Relative",
+              "transactionId": _transaction_id(p, purpose, version),
               "validFrom": p.get("valid_from"), "validTo": p.get("valid_to")}
     duration = p.get("duration_seconds")
     if version == V16:
@@ -229,6 +231,21 @@ def set_charging_profile(p: Parameters, version: str, command_id: str) -> OcppCa
     return OcppCall("SetChargingProfile", {"evseId": connector, "chargingProfile": _drop_none({
         "id": p.get("profile_id") or 1, **common,
         "chargingSchedule": [_schedule_201(limit, unit, duration)]})})
+
+
+def _transaction_id(p: Parameters, purpose: str, version: str) -> int | str | None:
+    """A TxProfile names its transaction: an integer in 1.6, a string in 2.0.1."""
+    if purpose != "TxProfile":
+        return None
+    transaction = p.get("transaction_id")
+    if transaction is None:
+        raise UnsupportedCommand("a TxProfile needs transaction_id")
+    if version != V16:
+        return str(transaction)
+    try:
+        return int(transaction)
+    except ValueError as error:
+        raise UnsupportedCommand("a 1.6 transactionId is an integer") from error
 
 
 def clear_charging_profile(p: Parameters, version: str, command_id: str) -> OcppCall:

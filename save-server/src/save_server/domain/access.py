@@ -29,6 +29,7 @@ class Permission(StrEnum):
     EVENTS_REPLAY = "events:replay"
     ACCOUNTS_MANAGE = "accounts:manage"
     API_KEYS_OWN = "api-keys:own"
+    SITE_MEASUREMENTS_WRITE = "sites:measurements"  # a building meter's API key (load management)
 
 
 P = Permission
@@ -36,6 +37,7 @@ _READ_ONLY = frozenset({P.STATIONS_READ, P.CHARGES_READ, P.COMMANDS_READ})
 _TECHNICIAN = _READ_ONLY | {P.COMMANDS_MAINTENANCE, P.API_KEYS_OWN}
 _OPERATOR = _TECHNICIAN | {P.STATIONS_WRITE, P.COMMANDS_CHARGING, P.REPORTS_READ,
                            P.REPORTS_WRITE, P.ID_TAGS_READ, P.ID_TAGS_WRITE, P.EVENTS_READ}
+_OPERATOR |= {P.SITE_MEASUREMENTS_WRITE}  # load management: building meters' keys
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),

@@ -22,6 +22,8 @@ from save_server.infrastructure.commands import api as commands_api
 from save_server.infrastructure.dashboard import PUBLIC_PAGES, DashboardParts
 from save_server.infrastructure.dashboard import install as install_dashboard
 from save_server.infrastructure.id_tags import api as id_tags_api
+from save_server.infrastructure.load import api as load_api
+from save_server.infrastructure.load.context import LoadContext
 from save_server.infrastructure.local_lists import api as local_lists_api
 from save_server.infrastructure.registry import api as registry_api
 from save_server.infrastructure.reports import api as reports_api
@@ -39,7 +41,8 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
                commands: StationCommands | None = None,
                id_tags: IdTagService | None = None,
                dashboard: DashboardParts | None = None,
-               local_lists: LocalListStore | None = None) -> FastAPI:
+               local_lists: LocalListStore | None = None,
+               load: LoadContext | None = None) -> FastAPI:
     app = FastAPI(title="save-server", version="0.1.0",
                   description="Charging stations, connectors and charge history of SAVE's "
                               "charging network. Every endpoint but the probes and sign-in "
@@ -65,6 +68,13 @@ def create_app(dependencies: ApiDependencies, access: AccessControl,
     if local_lists is not None:  # stations' local lists (infrastructure/local_lists)
         app.state.local_lists = local_lists
         app.include_router(local_lists_api.router)
+    if load is not None:  # site load management (infrastructure/load, docs/load-management.md)
+        app.state.load = load
+        app.state.load_management = load.management
+        app.state.load_allocation = load.allocation
+        app.include_router(load_api.router)
+        app.router.add_event_handler("startup", load.start)
+        app.router.add_event_handler("shutdown", load.stop)
 
     if dashboard is not None:  # the staff dashboard (infrastructure/dashboard): /ui/...
         install_dashboard(app, dashboard)

@@ -147,17 +147,27 @@ class DataTransfer(Parameters):
 
 
 class SetChargingProfile(_OneLimit):
+    max_current_a: float | None = Field(None, ge=0, le=10_000,
+                                        description="amperes per phase; 0 pauses charging")
     connector_id: int = Field(0, ge=0, description="0 = the whole station")
     profile_id: int = Field(1, ge=1)
     stack_level: int = Field(0, ge=0)
     valid_from: UtcTime | None = None
     valid_to: UtcTime | None = None
     duration_seconds: int | None = Field(None, ge=1)
+    purpose: Literal["TxDefaultProfile", "TxProfile"] | None = Field(
+        None, description="default TxDefaultProfile; TxProfile limits one running "
+                          "transaction (give transaction_id and connector_id)")
+    transaction_id: str | None = Field(None, min_length=1, max_length=36, description=(
+        "the transaction a TxProfile is for: 1.6 transactionId (digits), 2.0.1 transactionId"))
 
     @model_validator(mode="after")
     def _limit_and_window(self) -> SetChargingProfile:
         if self.max_current_a is None and self.max_power_w is None:
             raise ValueError("give max_current_a or max_power_w")
+        if self.purpose == "TxProfile" and (self.transaction_id is None
+                                            or self.connector_id < 1):
+            raise ValueError("a TxProfile needs transaction_id and a connector_id ≥ 1")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         return self

@@ -21,6 +21,7 @@ from save_server.infrastructure.projections import (
     accounts,
     commands,
     id_tags,
+    load_management,
     registry,
     reports,
     sites,
@@ -40,6 +41,7 @@ FAMILIES: dict[str, Family] = {
     "registry": Family(registry.TYPES, registry.project),
     "commands": Family(commands.TYPES, commands.project),
     "id-tags": Family(id_tags.TYPES, id_tags.project),
+    "load-management": Family(load_management.TYPES, load_management.project),
 }
 
 PROJECTED_TYPES: frozenset[str] = frozenset(

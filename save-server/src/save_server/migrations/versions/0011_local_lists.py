@@ -2,7 +2,7 @@
 platform knows, and every SendLocalList with the station's answer
 
 Revision ID: 0011_local_lists
-Revises: 0009_id_tags
+Revises: 0010_load_management
 Create Date: 2026-12-05 14:00:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 revision: str = "0011_local_lists"
 # assigned down_revision 0008_status_fact_arrival; re-chained after merging id-tags-server
-down_revision: str | Sequence[str] | None = "0009_id_tags"
+down_revision: str | Sequence[str] | None = "0010_load_management"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,74 @@
+"""Ports of the load-management context."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from typing import Any
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.allocator import BuildingLoad
+from save_server.domain.load.model import ElectricalModel
+
+
+class LoadStore(ABC):
+    """Sites' electrical models and building loads. Every write commits with its event in
+    the outbox; `apply_*` take back a change from its event (a replay), once per event id."""
+
+    @abstractmethod
+    def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None: ...
+
+    @abstractmethod
+    def model(self, site_id: str) -> ElectricalModel | None: ...
+
+    @abstractmethod
+    def models(self) -> list[ElectricalModel]: ...
+
+    @abstractmethod
+    def record_load(self, site_id: str, load: BuildingLoad, event: BusinessEvent) -> None:
+        """Keep it as the site's latest unless a later measurement is already kept."""
+
+    @abstractmethod
+    def load(self, site_id: str) -> BuildingLoad | None: ...
+
+    @abstractmethod
+    def apply_model(self, event_id: str, model: ElectricalModel, at: datetime) -> bool:
+        """Take the model back unless this event was applied or a later model is kept."""
+
+    @abstractmethod
+    def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool: ...
+
+    @abstractmethod
+    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
+        """The load manager's view of the site, for every API replica."""
+
+    @abstractmethod
+    def power(self, site_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def publish(self, event: BusinessEvent) -> None:
+        """An event that changes no table here (an allocation), through the outbox."""
+
+
+class ProfileSender(ABC):
+    """Sends a SetChargingProfile through the command path; answers the outcome:
+    accepted, rejected, call_error, timeout, unsupported, not_connected."""
+
+    @abstractmethod
+    async def send(self, station_id: str, parameters: dict[str, Any]) -> str: ...
+
+
+class Lease(ABC):
+    """Only one process of the platform manages load (API replicas would otherwise each see
+    part of the events and send conflicting profiles): the one holding this lease."""
+
+    @abstractmethod
+    def try_acquire(self) -> bool:
+        """True when this process holds the lease now (acquired now or before)."""
+
+    @abstractmethod
+    def held(self) -> bool:
+        """Still held (the lock's connection is alive)."""
+
+    @abstractmethod
+    def release(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Adapters of the load-management context: tables, store, HTTP router, consumer, metrics."""

@@ -1,0 +1,85 @@
+"""OCPP events (docs/events.md) → what the load context observes. Tolerant: a field it
+cannot read is skipped (the worker, not this reader, dead-letters malformed events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from save_server.domain.load.live import (
+    ChargeChanged,
+    CurrentMeasured,
+    Observation,
+    StationSeen,
+)
+
+# OCPP event types that can change a site's allocation: the load queue is bound to these.
+TYPES = ("ocpp-events.connect", "ocpp-events.disconnect", "ocpp-events.boot-notification",
+         "ocpp-events.status-notification", "ocpp-events.start-transaction",
+         "ocpp-events.stop-transaction", "ocpp-events.transaction-event",
+         "ocpp-events.meter-values")
+DRAWING_16 = frozenset({"Charging", "SuspendedEVSE", "SuspendedEV"})  # a charge that may draw
+NOT_DRAWING_201 = frozenset({"EVConnected", "Idle"})
+
+
+def observations(event: dict[str, Any]) -> list[Observation]:
+    try:
+        return list(_read(event))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
+def _read(event: dict[str, Any]) -> Iterator[Observation]:
+    kind, station = event["type"], event["charging_station_id"]
+    payload, response = event.get("payload") or {}, event.get("response") or {}
+    v16 = event.get("ocpp_version") == "1.6"
+    connection, version = event.get("connection_id"), event.get("ocpp_version")
+    if kind == "ocpp-events.connect":
+        yield StationSeen(station, True, connection, version, booted=True)
+    elif kind == "ocpp-events.disconnect":
+        yield StationSeen(station, False, connection)
+    elif kind == "ocpp-events.boot-notification":
+        yield StationSeen(station, True, connection, version, booted=True)
+    elif kind == "ocpp-events.status-notification" and v16 and payload["connectorId"] > 0:
+        status = payload["status"]
+        if status in DRAWING_16:
+            yield ChargeChanged(station, int(payload["connectorId"]), True)
+        elif status in ("Available", "Finishing", "Faulted", "Unavailable"):
+            yield ChargeChanged(station, int(payload["connectorId"]), False)
+    elif kind == "ocpp-events.start-transaction":
+        yield ChargeChanged(station, int(payload["connectorId"]), True,
+                            str(response["transactionId"]))
+    elif kind == "ocpp-events.stop-transaction":
+        yield ChargeChanged(station, None, False, str(payload["transactionId"]))
+    elif kind == "ocpp-events.transaction-event":
+        yield from _transaction_event(station, payload)
+    elif kind == "ocpp-events.meter-values":  # 2.0.1 evseId 0: the station's main meter
+        connector = int(payload["connectorId"] if v16 else payload["evseId"])
+        yield from _currents(station, connector, payload.get("meterValue") or [])
+
+
+def _transaction_event(station: str, payload: dict[str, Any]) -> Iterator[Observation]:
+    evse = (payload.get("evse") or {}).get("id")
+    info = payload["transactionInfo"]
+    transaction = str(info["transactionId"])
+    connector = None if evse is None else int(evse)  # only the first event must name it
+    if payload["eventType"] == "Ended":
+        yield ChargeChanged(station, connector, False, transaction)
+    elif info.get("chargingState") is not None or payload["eventType"] == "Started":
+        drawing = info.get("chargingState") not in NOT_DRAWING_201
+        yield ChargeChanged(station, connector, drawing, transaction)
+    if connector is not None:
+        yield from _currents(station, connector, payload.get("meterValue") or [])
+
+
+def _currents(station: str, connector: int, meter_values: list[Any]) -> Iterator[Observation]:
+    for meter_value in meter_values:
+        currents = [s for s in meter_value.get("sampledValue") or []
+                    if s.get("measurand") == "Current.Import"]
+        if currents:
+            at = datetime.fromisoformat(str(meter_value["timestamp"]).replace("Z", "+00:00"))
+            phases = tuple((str(s["phase"]), float(s["value"])) for s in currents
+                           if s.get("phase") in ("L1", "L2", "L3"))
+            yield CurrentMeasured(station, connector, max(float(s["value"]) for s in currents),
+                                  at.astimezone(UTC), phases)

@@ -1,0 +1,146 @@
+"""The load-management store on SQLAlchemy Core: each write commits with its event in the
+outbox and marks that event applied, so its own delivery back is a duplicate and a replay
+(into an empty database) applies it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, exc, insert, select
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.allocator import BuildingLoad
+from save_server.domain.load.documents import model_document, model_from_document
+from save_server.domain.load.model import ElectricalModel
+from save_server.domain.load.ports import LoadStore
+from save_server.infrastructure.db.tables import processed_events
+from save_server.infrastructure.load.tables import (
+    site_building_loads,
+    site_electrical_models,
+    site_power,
+)
+from save_server.infrastructure.outbox.writer import add_to_outbox
+
+
+class SqlLoadStore(LoadStore):
+    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
+        self._engine, self._on_commit = engine, on_commit
+
+    def _commit(self, change: Callable[[Connection], Any]) -> Any:
+        try:
+            with self._engine.begin() as db:
+                result = change(db)
+        except exc.IntegrityError:
+            return False  # the event id was applied meanwhile (a concurrent redelivery)
+        self._on_commit()
+        return result
+
+    # live writes ---------------------------------------------------------------------------
+    def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            _put_model(db, model, event.occurred_at or datetime.now(UTC))
+            add_to_outbox(db, event)  # also records the event as applied
+        self._commit(change)
+
+    def record_load(self, site_id: str, load: BuildingLoad, event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            _put_load(db, site_id, load)
+            add_to_outbox(db, event)  # also records the event as applied
+        self._commit(change)
+
+    def publish(self, event: BusinessEvent) -> None:
+        self._commit(lambda db: add_to_outbox(db, event))
+
+    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
+        def change(db: Connection) -> None:
+            db.execute(delete(site_power).where(site_power.c.site_id == site_id))
+            db.execute(insert(site_power).values(site_id=site_id, document=document,
+                                                 computed_at=at))
+        with self._engine.begin() as db:
+            change(db)
+
+    def power(self, site_id: str) -> dict[str, Any] | None:
+        with self._engine.connect() as db:
+            return db.execute(select(site_power.c.document).where(
+                site_power.c.site_id == site_id)).scalar()
+
+    # reads ---------------------------------------------------------------------------------
+    def model(self, site_id: str) -> ElectricalModel | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(site_electrical_models.c.model).where(
+                site_electrical_models.c.site_id == site_id)).first()
+        return model_from_document(row.model) if row else None
+
+    def models(self) -> list[ElectricalModel]:
+        with self._engine.connect() as db:
+            rows = db.execute(select(site_electrical_models.c.model).order_by(
+                site_electrical_models.c.site_id)).all()
+        return [model_from_document(r.model) for r in rows]
+
+    def load(self, site_id: str) -> BuildingLoad | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(site_building_loads).where(
+                site_building_loads.c.site_id == site_id)).first()
+        return BuildingLoad(row.per_phase_a, row.measured_at) if row else None
+
+    # replays -------------------------------------------------------------------------------
+    def apply_model(self, event_id: str, model: ElectricalModel, at: datetime) -> bool:
+        def change(db: Connection) -> bool:
+            if not _mark(db, event_id, "load-management.electrical-model-set"):
+                return False
+            kept = db.execute(select(site_electrical_models.c.updated_at).where(
+                site_electrical_models.c.site_id == model.site_id)).scalar()
+            if kept is None or kept <= at:
+                _put_model(db, model, at)
+            return True
+        return bool(self._commit(change))
+
+    def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool:
+        def change(db: Connection) -> bool:
+            if not _mark(db, event_id, "load-management.measurement-recorded"):
+                return False
+            _put_load(db, site_id, load)
+            return True
+        return bool(self._commit(change))
+
+
+def _mark(db: Connection, event_id: str, event_type: str) -> bool:
+    """Record the event as applied; False when it already was."""
+    if db.execute(select(processed_events.c.event_id).where(
+            processed_events.c.event_id == event_id)).first():
+        return False
+    db.execute(insert(processed_events).values(event_id=event_id, event_type=event_type,
+                                               processed_at=datetime.now(UTC)))
+    return True
+
+
+def put_model_if_newer(db: Connection, model: ElectricalModel, at: datetime) -> None:
+    """A replayed model applies only over an older one."""
+    kept = db.execute(select(site_electrical_models.c.updated_at).where(
+        site_electrical_models.c.site_id == model.site_id)).scalar()
+    if kept is None or kept <= at:
+        _put_model(db, model, at)
+
+
+def put_load(db: Connection, site_id: str, load: BuildingLoad) -> None:
+    _put_load(db, site_id, load)
+
+
+def _put_model(db: Connection, model: ElectricalModel, at: datetime) -> None:
+    db.execute(delete(site_electrical_models).where(
+        site_electrical_models.c.site_id == model.site_id))
+    db.execute(insert(site_electrical_models).values(
+        site_id=model.site_id, model=model_document(model), updated_at=at))
+
+
+def _put_load(db: Connection, site_id: str, load: BuildingLoad) -> None:
+    """The later measurement wins, whatever order they arrive in."""
+    kept = db.execute(select(site_building_loads.c.measured_at).where(
+        site_building_loads.c.site_id == site_id)).scalar()
+    if kept is not None and kept > load.measured_at:
+        return
+    db.execute(delete(site_building_loads).where(site_building_loads.c.site_id == site_id))
+    db.execute(insert(site_building_loads).values(
+        site_id=site_id, per_phase_a=dict(load.per_phase), measured_at=load.measured_at))

@@ -1,0 +1,284 @@
+"""Keeps every managed site's allocation current: observes the stations' events, recomputes a
+site when something that matters changed, and sends the profiles — decreases first, increases
+once the decreases were answered (accepted, refused or timed out). Runs as one asyncio task
+in the API process (the command path lives there); observations come from another thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
+from save_server.domain.load.live import (
+    CurrentMeasured,
+    Observation,
+)
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
+from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
+from save_server.domain.load.rotation import DEFAULT_SLOT
+from save_server.service.load_management import CLOCK_SKEW, measurement_event
+from save_server.service.load_profiles import ProfileDispatch
+from save_server.service.load_state import LiveState
+from save_server.service.load_views import allocation_payload, power_document
+
+log = structlog.get_logger("save_server.load")
+ALLOCATION = "load-management.allocation"
+DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+
+
+AllocationObserver = Callable[[ElectricalModel, Allocation, float], None]
+ProfileObserver = Callable[[str], None]
+
+
+@dataclass
+class Settings:
+    slot: timedelta = DEFAULT_SLOT
+    hysteresis_a: float = DEFAULT_HYSTERESIS_A
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
+    principal: str = "load-management"
+    lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
+
+
+class LoadAllocation:
+    def __init__(self, store: LoadStore, sender: ProfileSender | None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 settings: Settings | None = None,
+                 on_allocation: AllocationObserver = lambda model, result, measured: None,
+                 on_profile: ProfileObserver = lambda outcome: None,
+                 seed: Callable[[], list[Observation]] = list,
+                 lease: Lease | None = None) -> None:
+        self._store, self._sender, self._clock = store, sender, clock
+        self._on_allocation, self._on_profile = on_allocation, on_profile
+        self._seed = seed  # what save-server's tables know at start (stations, charges)
+        self._lease = lease
+        self.leading = threading.Event()  # this process manages load (holds the lease)
+        self.settings = settings or Settings()
+        self._state = LiveState()
+        self._lock = threading.Lock()
+        self._models: dict[str, ElectricalModel] | None = None  # cached; None: load all
+        self._stale: set[str] = set()  # sites whose model must be read again
+        self._site_of: dict[str, str] = {}
+        self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
+        self._wake: Callable[[], None] = lambda: None
+        self._profiles = ProfileDispatch(
+            self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
+            on_profile, lambda station: self._site_of.get(station, ""))
+
+    # observations (any thread) -------------------------------------------------------------
+    def site_changed(self, site_id: str) -> None:
+        """Its model or building load changed: recompute it, renew its stations' failsafe."""
+        with self._lock:
+            self._stale.add(site_id)
+            self._state.dirty.add(site_id)
+            self._state.failsafe_due |= {s for s, site in self._sites().items()
+                                         if site == site_id}
+        self._wake()
+
+    def observe(self, observation: Observation) -> None:
+        if isinstance(observation, CurrentMeasured):
+            with self._lock:
+                self._current_models()
+                meter_site = self._meter_of.get((observation.station_id,
+                                                 observation.connector_id))
+            if meter_site is not None:
+                self._record_building(meter_site, observation)
+                return
+        with self._lock:
+            site = self._sites().get(observation.station_id)
+            if site is None:
+                return  # not a managed station
+            if self._state.apply(observation, site):
+                self._state.dirty.add(site)
+        self._wake()
+
+    def _sites(self) -> dict[str, str]:
+        """Station → site, from the cached models (read again where they changed)."""
+        self._current_models()
+        return self._site_of
+
+    def _current_models(self) -> dict[str, ElectricalModel]:
+        """Call with the lock held."""
+        if self._models is None:
+            self._models = {m.site_id: m for m in self._store.models()}
+            self._stale.clear()
+        elif self._stale:
+            for site_id in self._stale:
+                model = self._store.model(site_id)
+                if model is None:
+                    self._models.pop(site_id, None)
+                else:
+                    self._models[site_id] = model
+            self._stale.clear()
+        else:
+            return self._models
+        self._site_of = {c.station_id: m.site_id for m in self._models.values()
+                         for c in m.connectors}
+        self._meter_of = {m.building_meter: m.site_id for m in self._models.values()
+                          if m.building_meter is not None}
+        return self._models
+
+    def _record_building(self, site_id: str, reading: CurrentMeasured) -> None:
+        """A building meter's reading: kept as the site's building load (an event like a
+        posted measurement) and the site recomputed."""
+        per_phase = {p: max(0.0, a) for p, a in reading.per_phase}
+        if not per_phase or reading.at > self._clock() + CLOCK_SKEW:
+            return  # no phase named, or in the future: not a building load
+        load = BuildingLoad(per_phase, reading.at)
+        self._store.record_load(site_id, load, measurement_event(
+            site_id, load, f"meter {reading.station_id}", self._clock()))
+        with self._lock:
+            self._state.dirty.add(site_id)
+        self._wake()
+
+    # recomputation -------------------------------------------------------------------------
+    def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
+        """The site's allocation now and the changes it needs (state updated)."""
+        now = self._clock()
+        load = self._store.load(model.site_id)
+        with self._lock:
+            demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+            turns = self._state.turns.get(model.site_id, {})
+            result = allocate(model, demands, load, turns, now, self.settings.slot)
+            self._state.turns[model.site_id] = result.turns
+            previous = self._state.last.get(model.site_id)
+            self._state.last[model.site_id] = result
+            current = {k: self._state.working_limit(k) for k in result.limits}
+            lives = [self._state.connectors.get(c.key) for c in model.connectors]
+            measured = sum(live.measured_a or 0.0 for live in lives if live is not None)
+            document = power_document(model, result, self._state.connectors,
+                                      self._state.stations, load)
+        self._on_allocation(model, result, measured)
+        self._store.save_power(model.site_id, document, now)
+        plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
+                            self.settings.hysteresis_a)
+        if previous is None or (previous.limits, previous.queue, previous.reserved) != (
+                result.limits, result.queue, result.reserved):
+            self._store.publish(BusinessEvent(
+                ALLOCATION, allocation_payload(result), self.settings.principal,
+                event_id=str(uuid.uuid4()), occurred_at=now))
+        return result, plan
+
+    def take_work(self) -> tuple[set[str], set[str]]:
+        with self._lock:
+            sites, self._state.dirty = self._state.dirty, set()
+            stations, self._state.failsafe_due = self._state.failsafe_due, set()
+        return sites, stations
+
+    async def run_once(self) -> None:
+        """Recompute the dirty sites and send what they need; failsafe profiles first
+        (concurrently: a restart sends one to every connected station)."""
+        sites, stations = self.take_work()
+        models = await asyncio.to_thread(self._models_now)
+        with self._lock:
+            site_of = dict(self._site_of)
+        await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
+                               for s in sorted(stations) if site_of.get(s) in models))
+        await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._wake = lambda: loop.call_soon_threadsafe(wake.set)
+        if not await self._lead(stop):
+            return
+        try:
+            await self._start_from_tables(stop)
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
+                                           .total_seconds())
+                except TimeoutError:
+                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                wake.clear()
+                if self._lease is not None and not await asyncio.to_thread(self._lease.held):
+                    log.error("load-management lease lost: another process takes over")
+                    return
+                try:
+                    await self.run_once()
+                except Exception:  # a database or broker hiccup: the next round retries
+                    log.exception("load allocation round failed")
+        finally:
+            self.leading.clear()
+            if self._lease is not None:
+                await asyncio.to_thread(self._lease.release)
+
+    async def _start_from_tables(self, stop: asyncio.Event) -> None:
+        """After a restart: who is online, which charges run (retried until the database
+        answers: without it every station would count as unknown, at its maximum)."""
+        while not stop.is_set():
+            try:
+                for seen in await asyncio.to_thread(self._seed):
+                    self.observe(seen)
+                break
+            except Exception:
+                log.exception("load management: cannot read the stations yet")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
+        self.site_changed_all()
+
+    def _models_now(self) -> dict[str, ElectricalModel]:
+        with self._lock:
+            return dict(self._current_models())
+
+    def release_lease(self) -> None:
+        """Give the lease up (also one taken by an attempt still running when the task was
+        cancelled: the lease's own lock makes this wait for it)."""
+        self.leading.clear()
+        if self._lease is not None:
+            self._lease.release()
+
+    async def _lead(self, stop: asyncio.Event) -> bool:
+        """Wait until this process holds the lease (another API replica may); False when
+        stopped first."""
+        while self._lease is not None and not stop.is_set():
+            try:
+                if await asyncio.to_thread(self._lease.try_acquire):
+                    break
+            except Exception:
+                log.exception("load-management lease: database unreachable")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
+        if stop.is_set():
+            return False
+        self.leading.set()
+        return True
+
+    def site_changed_all(self, failsafe: bool = True) -> None:
+        with self._lock:
+            sites = self._sites()
+            self._state.dirty |= set(sites.values())
+            if failsafe:
+                self._state.failsafe_due |= {s for s, st in self._state.stations.items()
+                                             if st.online}
+
+    async def _recompute(self, model: ElectricalModel) -> None:
+        _, plan = await asyncio.to_thread(self.allocate_site, model)
+        if not plan.empty:
+            await self._profiles.send(model.site_id, plan)
+
+    # views ---------------------------------------------------------------------------------
+    def power(self, model: ElectricalModel) -> dict[str, Any]:
+        """`GET /sites/{id}/power`: the last allocation (a fresh one, not sent, before the
+        first round) and what each connector is doing."""
+        if not self.leading.is_set():  # another replica manages load: its view
+            kept = self._store.power(model.site_id)
+            if kept is not None:
+                return kept
+        load = self._store.load(model.site_id)
+        with self._lock:
+            result = self._state.last.get(model.site_id)
+            if result is None:
+                demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+                result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
+            return power_document(model, result, self._state.connectors,
+                                  self._state.stations, load)

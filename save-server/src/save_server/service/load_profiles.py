@@ -1,0 +1,93 @@
+"""Sends what the allocations decide, through the command path: decreases first, increases
+once every decrease was answered; increases of one connector at most once per interval; the
+failsafe default profiles. Each answer is written into the live state."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from save_server.domain.load.failsafe import station_default
+from save_server.domain.load.live import ConnectorLive, StationLive
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.plan import Plan
+from save_server.domain.load.ports import ProfileSender
+from save_server.service.load_state import LiveState
+
+log = structlog.get_logger("save_server.load")
+FAILSAFE_PROFILE_ID = 900
+TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
+                        # per station: a shared id would replace another EVSE's profile)
+
+
+class ProfileDispatch:
+    def __init__(self, state: LiveState, lock: threading.Lock, sender: ProfileSender | None,
+                 clock: Callable[[], datetime], min_interval: Callable[[], timedelta],
+                 on_profile: Callable[[str], None], site_of: Callable[[str], str]) -> None:
+        self._state, self._lock, self._sender, self._clock = state, lock, sender, clock
+        self._min_interval = min_interval  # between increases of one connector
+        self._on_profile, self._site_of = on_profile, site_of
+
+    async def send(self, site_id: str, plan: Plan) -> None:
+        if self._sender is None:
+            return
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases))
+        now = self._clock()
+        due = [(k, a) for k, a in plan.increases if self._may_increase(k, now)]
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
+        if len(due) < len(plan.increases):
+            with self._lock:
+                self._state.dirty.add(site_id)  # retried when the interval has passed
+
+    def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
+        live = self._state.connectors.get(key)
+        sent = live.profile_sent_at if live else None
+        return sent is None or now - sent >= self._min_interval()
+
+    async def _send_tx(self, key: ConnectorKey, limit_a: float) -> None:
+        live = self._state.connectors.setdefault(key, ConnectorLive())
+        transaction = live.transaction_id
+        if transaction is None or self._sender is None:
+            return
+        outcome = await self._send(key[0], {
+            "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
+            "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
+        self._on_profile(outcome)
+        with self._lock:
+            if live.transaction_id != transaction:
+                return  # the charge ended meanwhile
+            live.profile_result, live.profile_sent_at = outcome, self._clock()
+            if outcome == "accepted":
+                live.profile_limit_a = limit_a
+            elif live.refused:
+                self._state.dirty.add(self._site_of(key[0]))
+        if outcome != "accepted":
+            log.warning("profile not applied", charging_station_id=key[0],
+                        connector_id=key[1], outcome=outcome)
+
+    async def _send(self, station_id: str, parameters: dict[str, Any]) -> str:
+        """The sender's outcome; a failure of the path itself counts as a refusal (the
+        connector is then counted at its maximum), never as a crash of the round."""
+        assert self._sender is not None
+        try:
+            return await self._sender.send(station_id, parameters)
+        except Exception:
+            log.exception("profile not sent", charging_station_id=station_id)
+            return "call_error"
+
+    async def failsafe(self, station_id: str, model: ElectricalModel) -> None:
+        limit = station_default(model, station_id)
+        if limit is None or self._sender is None:
+            return
+        outcome = await self._send(station_id, {
+            "connector_id": 0, "max_current_a": limit, "purpose": "TxDefaultProfile",
+            "profile_id": FAILSAFE_PROFILE_ID, "stack_level": 0})
+        self._on_profile(outcome)
+        with self._lock:
+            station = self._state.stations.setdefault(station_id, StationLive())
+            station.failsafe_limit_a, station.failsafe_result = limit, outcome

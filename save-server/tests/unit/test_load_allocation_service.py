@@ -1,0 +1,316 @@
+"""The allocation service with fakes: charger events in, profiles out — decreases answered
+before any increase, refused profiles counted at the maximum, the failsafe on connect,
+allocations published as events."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from save_server.domain.load.failsafe import safe_shares, station_default
+from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
+from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.ports import Lease, ProfileSender
+from save_server.infrastructure.load.memory import MemoryLoadStore
+from save_server.infrastructure.load.observations import observations
+from save_server.service.load_allocation import LoadAllocation, Settings
+
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+ALL = ("L1", "L2", "L3")
+
+
+class Sender(ProfileSender):
+    """Answers from `outcomes` (default accepted); a gate holds the answers of decreases."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.outcomes: dict[str, str] = {}
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+        self.sent.append((station_id, parameters))
+        if self.gate is not None:
+            await self.gate.wait()
+        return self.outcomes.get(station_id, "accepted")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def site(limit: float, stations: int) -> ElectricalModel:
+    return ElectricalModel("site", Supply.THREE_PHASE, 220.0, limit, connectors=tuple(
+        ConnectorSupply(f"CP{i}", 1, ALL) for i in range(stations)))
+
+
+def service(model: ElectricalModel) -> tuple[LoadAllocation, MemoryLoadStore, Sender, Clock]:
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    return LoadAllocation(store, sender, clock, Settings()), store, sender, clock
+
+
+def connect_and_charge(allocation: LoadAllocation, *stations: str) -> None:
+    for i, station in enumerate(stations):
+        allocation.observe(StationSeen(station, True, f"c-{station}", "1.6", booted=True))
+        allocation.observe(ChargeChanged(station, 1, True, str(100 + i)))
+
+
+def tx_profiles(sender: Sender) -> list[tuple[str, float]]:
+    return [(s, p["max_current_a"]) for s, p in sender.sent if p["purpose"] == "TxProfile"]
+
+
+def test_connecting_stations_get_their_failsafe_and_charges_their_share() -> None:
+    model = site(32.0, 2)
+    allocation, store, sender, _ = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    defaults = [(s, p) for s, p in sender.sent if p["purpose"] == "TxDefaultProfile"]
+    assert [(s, p["max_current_a"], p["connector_id"]) for s, p in defaults] == [
+        ("CP0", 15.2, 0), ("CP1", 15.2, 0)]  # 30.4 A / 2, on connector 0 = all connectors
+    assert tx_profiles(sender) == []  # the share equals the accepted default: nothing to send
+    published = [e for e in store.events if e.type == "load-management.allocation"]
+    assert len(published) == 1
+    assert [c["limit_a"] for c in published[0].payload["connectors"]] == [15.2, 15.2]
+
+
+def test_decreases_are_answered_before_any_increase_is_sent() -> None:
+    model = site(32.0, 3)
+    allocation, _, sender, clock = service(model)
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "2.0.1", booted=True))  # idle
+    connect_and_charge(allocation, "CP0", "CP1")  # from the default 10.1 A up to 15.2
+    asyncio.run(allocation.run_once())
+    assert sorted(tx_profiles(sender)) == [("CP0", 15.2), ("CP1", 15.2)]
+    sender.sent.clear()
+    for seconds in (0, 61):  # CP1's car takes 6 A of its 15.2: CP1 down, CP0 up
+        allocation.observe(CurrentMeasured("CP1", 1, 6.0, T0 + timedelta(seconds=seconds)))
+    clock.now += timedelta(minutes=2)
+
+    async def scenario() -> list[tuple[str, float]]:
+        sender.gate = asyncio.Event()
+        round_ = asyncio.create_task(allocation.run_once())
+        while not sender.sent and not round_.done():  # the round reaches its first send
+            await asyncio.sleep(0.001)
+        for _ in range(50):  # anything else it would send without an answer, it sends now
+            await asyncio.sleep(0)
+        before_answers = tx_profiles(sender)
+        sender.gate.set()
+        await round_
+        return before_answers
+
+    assert asyncio.run(scenario()) == [("CP1", 7.0)]
+    assert tx_profiles(sender) == [("CP1", 7.0), ("CP0", 23.4)]
+
+
+def test_a_station_that_rejects_profiles_is_counted_at_its_maximum() -> None:
+    model = site(63.0, 2)
+    allocation, store, sender, _ = service(model)
+    sender.outcomes["CP1"] = "rejected"
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())  # the refusal made the site dirty again
+    last = [e for e in store.events if e.type == "load-management.allocation"][-1].payload
+    by_station = {c["charging_station_id"]: c for c in last["connectors"]}
+    assert by_station["CP1"]["reserved_a"] == 32.0
+    assert by_station["CP0"]["limit_a"] == 27.8  # 59.85 - 32
+    power = allocation.power(model)
+    states = {c["charging_station_id"]: c["state"] for c in power["connectors"]}
+    assert states == {"CP0": "charging", "CP1": "uncontrolled"}
+    assert power["stations_never_accepting_profiles"] == ["CP1"]
+
+
+def test_an_offline_station_is_counted_at_its_maximum_and_its_reconnect_at_the_new_share(
+        ) -> None:
+    model = site(63.0, 2)
+    allocation, store, _, _ = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    allocation.observe(StationSeen("CP1", False, "c-CP1"))
+    asyncio.run(allocation.run_once())
+    last = [e for e in store.events if e.type == "load-management.allocation"][-1].payload
+    assert [c["reserved_a"] for c in last["connectors"]] == [None, 32.0]
+    allocation.observe(StationSeen("CP1", False, "an-older-connection"))  # ignored
+    allocation.observe(StationSeen("CP1", True, "c-CP1-2", booted=True))
+    asyncio.run(allocation.run_once())
+    last = [e for e in store.events if e.type == "load-management.allocation"][-1].payload
+    assert [c["limit_a"] for c in last["connectors"]] == [29.9, 29.9]
+
+
+def test_increases_of_one_connector_are_rate_limited_decreases_are_not() -> None:
+    model = site(63.0, 2)
+    allocation, _, sender, clock = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    allocation.observe(ChargeChanged("CP1", 1, False, "101"))  # CP1's charge ends
+    asyncio.run(allocation.run_once())
+    assert tx_profiles(sender)[-1] == ("CP0", 32.0)
+    allocation.observe(ChargeChanged("CP1", 1, True, "102"))  # and another starts
+    clock.now += timedelta(seconds=5)
+    asyncio.run(allocation.run_once())
+    # a decrease at once, 5 s after CP0's last profile; CP1 starts at its default 29.9 A
+    assert tx_profiles(sender)[-2:] == [("CP0", 32.0), ("CP0", 29.9)]
+    allocation.observe(ChargeChanged("CP1", 1, False, "102"))
+    clock.now += timedelta(seconds=5)
+    sent = len(sender.sent)
+    asyncio.run(allocation.run_once())
+    assert len(sender.sent) == sent  # CP0's increase waits until 30 s after its last profile
+    clock.now += timedelta(seconds=30)
+    asyncio.run(allocation.run_once())
+    assert tx_profiles(sender)[-1] == ("CP0", 32.0)
+
+
+def test_a_car_taking_less_than_given_leaves_the_rest_and_gets_it_back_when_ramping() -> None:
+    model = site(32.0, 2)
+    allocation, _, sender, clock = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    for seconds in (0, 30, 61):
+        allocation.observe(CurrentMeasured("CP1", 1, 6.0, T0 + timedelta(seconds=seconds)))
+    clock.now += timedelta(minutes=2)
+    asyncio.run(allocation.run_once())
+    assert ("CP1", 7.0) in tx_profiles(sender) and ("CP0", 23.4) in tx_profiles(sender)
+    allocation.observe(CurrentMeasured("CP1", 1, 6.8, T0 + timedelta(seconds=90)))
+    clock.now += timedelta(minutes=2)
+    asyncio.run(allocation.run_once())
+    assert tx_profiles(sender)[-2:] == [("CP0", 15.2), ("CP1", 15.2)]
+
+
+def test_stations_outside_every_model_are_ignored() -> None:
+    allocation, store, sender, _ = service(site(32.0, 1))
+    connect_and_charge(allocation, "ELSEWHERE")
+    asyncio.run(allocation.run_once())
+    assert sender.sent == [] and store.events == []
+
+
+def test_the_failsafe_shares_add_up_to_at_most_every_limit() -> None:
+    model = ElectricalModel("s", Supply.THREE_PHASE, 220.0, 63.0, connectors=(
+        ConnectorSupply("A", 1, ALL), ConnectorSupply("B", 1, ("L1",)),
+        ConnectorSupply("B", 2, ("L2",)), ConnectorSupply("C", 1, ALL, max_a=16.0)))
+    shares = safe_shares(model)
+    assert shares == {("A", 1): 19.9, ("B", 1): 19.9, ("B", 2): 19.9, ("C", 1): 16.0}
+    assert station_default(model, "B") == 19.9
+    crowded = site(63.0, 12)  # 59.85 / 12 < 6 A: without the platform nobody charges
+    assert set(safe_shares(crowded).values()) == {0.0}
+
+
+def test_ocpp_events_become_observations() -> None:
+    def event(kind: str, version: str, payload: dict, response: dict | None = None) -> dict:
+        return {"type": f"ocpp-events.{kind}", "charging_station_id": "CP", "payload": payload,
+                "response": response, "ocpp_version": version, "connection_id": "c1"}
+
+    assert observations(event("start-transaction", "1.6", {"connectorId": 2},
+                              {"transactionId": 77})) == [ChargeChanged("CP", 2, True, "77")]
+    assert observations(event("stop-transaction", "1.6", {"transactionId": 77})) == [
+        ChargeChanged("CP", None, False, "77")]
+    assert observations(event("status-notification", "1.6",
+                              {"connectorId": 1, "status": "SuspendedEVSE"})) == [
+        ChargeChanged("CP", 1, True)]
+    assert observations(event("transaction-event", "2.0.1", {
+        "eventType": "Updated", "evse": {"id": 1},
+        "transactionInfo": {"transactionId": "t1", "chargingState": "EVConnected"},
+        "meterValue": [{"timestamp": "2026-12-05T12:00:00Z", "sampledValue": [
+            {"value": 9.5, "measurand": "Current.Import", "phase": "L1"},
+            {"value": 10.5, "measurand": "Current.Import", "phase": "L2"}]}]})) == [
+        ChargeChanged("CP", 1, False, "t1"),
+        CurrentMeasured("CP", 1, 10.5, datetime(2026, 12, 5, 12, tzinfo=UTC),
+                        (("L1", 9.5), ("L2", 10.5)))]
+    assert observations(event("disconnect", "1.6", {})) == [StationSeen("CP", False, "c1")]
+    assert observations(event("meter-values", "1.6", {"connectorId": "x"})) == []  # garbage
+
+
+def test_a_broken_command_path_counts_as_a_refusal_and_the_round_completes() -> None:
+    class Broken(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            raise RuntimeError("broker gone")
+
+    model = site(63.0, 2)
+    store = MemoryLoadStore(model)
+    allocation = LoadAllocation(store, Broken(), Clock(), Settings())
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+    last = [e for e in store.events if e.type == "load-management.allocation"][-1].payload
+    assert [c["reserved_a"] for c in last["connectors"]] == [32.0, 32.0]
+    assert len(last["overloaded"]) == 3  # 2 x 32 A > 59.85 A on each phase: reported
+    assert allocation.power(model)["available_a"] == {"L1": 0.0, "L2": 0.0, "L3": 0.0}
+
+
+def test_a_building_meter_station_reports_the_building_load_per_phase() -> None:
+    model = replace(site(40.0, 1), building_metered=True, building_meter=("METER", 0))
+    allocation, store, _, _ = service(model)
+    connect_and_charge(allocation, "CP0")
+    reading = observations({
+        "type": "ocpp-events.meter-values", "charging_station_id": "METER", "payload": {
+            "connectorId": 0, "meterValue": [{"timestamp": "2026-12-05T12:00:00Z",
+                                              "sampledValue": [
+                {"value": "12.5", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+                {"value": "4", "measurand": "Current.Import", "phase": "L2", "unit": "A"},
+                {"value": "20", "measurand": "Current.Import", "phase": "L3", "unit": "A"}]}]},
+        "ocpp_version": "1.6", "connection_id": "m"})
+    for seen in reading:
+        allocation.observe(seen)
+    assert store.load("site").per_phase == {"L1": 12.5, "L2": 4.0, "L3": 20.0}
+    recorded = [e for e in store.events if e.type == "load-management.measurement-recorded"]
+    assert recorded[0].principal == "meter METER"
+    asyncio.run(allocation.run_once())
+    assert allocation.power(model)["connectors"][0]["allocation_a"] == 18.0  # 38 - 20 on L3
+    future = CurrentMeasured("METER", 0, 1.0, T0 + timedelta(hours=1), (("L1", 1.0),))
+    allocation.observe(future)  # a meter clock an hour ahead: not a building load
+    assert store.load("site").per_phase["L1"] == 12.5
+
+
+class ScriptedLease(Lease):
+    """Grants the lease from the `grant_at`-th attempt; `held` answers from `holds`."""
+
+    def __init__(self, grant_at: int, holds: list[bool]) -> None:
+        self.attempts, self.grant_at, self.holds = 0, grant_at, holds
+        self.released = False
+
+    def try_acquire(self) -> bool:
+        self.attempts += 1
+        return self.attempts >= self.grant_at
+
+    def held(self) -> bool:
+        return self.holds.pop(0) if self.holds else False
+
+    def release(self) -> None:
+        self.released = True
+
+
+def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> None:
+    model = site(32.0, 2)
+    lease = ScriptedLease(grant_at=3, holds=[True, False])
+    sender = Sender()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(),
+                                Settings(lease_retry_s=0.01, min_interval=timedelta(0)),
+                                lease=lease)
+    connect_and_charge(allocation, "CP0", "CP1")
+
+    async def scenario() -> list[bool]:
+        seen = []
+        task = asyncio.create_task(allocation.run(asyncio.Event()))
+        while lease.attempts < 2:
+            await asyncio.sleep(0.001)
+        seen.append(allocation.leading.is_set())  # refused twice: not leading
+        await asyncio.wait_for(task, timeout=10)  # granted, one round, then lost
+        return seen
+
+    assert asyncio.run(scenario()) == [False]
+    assert lease.attempts == 3 and lease.released and not allocation.leading.is_set()
+    assert [p["purpose"] for _, p in sender.sent] == ["TxDefaultProfile"] * 2  # one round
+
+
+def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
+    model = site(32.0, 2)
+    allocation, store, _, _ = service(model)
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    managed = allocation.power(model)
+    assert store.power("site") == managed and managed["connectors"][0]["allocation_a"] == 15.2
+    replica = LoadAllocation(store, Sender(), Clock(), Settings())  # no events, no lease
+    assert replica.power(model) == managed
