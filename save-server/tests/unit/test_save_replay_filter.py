@@ -247,8 +247,10 @@ def test_the_bound_types_are_what_a_station_says_and_every_other_schema_is_unbou
     assert {event["type"] for event in days} | BUSINESS_TYPES == set(HANDLED_TYPES)
     unbound = {event["type"] for event in unbound_types_after(charger())}
     several = ("ocpp-commands.schema.json", "load-management.schema.json")  # types per file
-    assert len(unbound) + len(HANDLED_TYPES) - len(BUSINESS_TYPES) == len(schemas()) - len(
-        several) + sum(len(schemas()[n]["properties"]["type"]["enum"]) for n in several)
+    enumerated = {t for n in several for t in schemas()[n]["properties"]["type"]["enum"]}
+    # business-event.schema.json is one file for many types; the enumerated ones count alone
+    assert len(unbound) + len(HANDLED_TYPES) - len(BUSINESS_TYPES - enumerated) == len(
+        schemas()) - len(several) + len(enumerated)
     assert {"ocpp-events.data-transfer", "ocpp-events.notify-report",
             "ocpp-commands.remote-start", "event-store.replay-started",
             "station-registry.snapshot", "ocpp-events.security.handshake-refused"} <= unbound
