@@ -31,3 +31,10 @@ def test_every_published_example_translates_for_every_version_of_its_command() -
             call = translate(name, json.loads(json.dumps(entry["sent_to_gateway"])), version,
                              str(uuid.uuid4()))
             validate(Call("1", call.action, call.payload), version)
+
+
+def test_every_command_has_its_event_type_in_the_events_schema() -> None:
+    """Each command the gateway knows is published as `ocpp-commands.<command>`."""
+    schema = json.loads((PUBLISHED.parent / "events" / "ocpp-commands.schema.json").read_text())
+    assert set(schema["properties"]["type"]["enum"]) == {f"ocpp-commands.{name}"
+                                                          for name in COMMANDS}

@@ -60,6 +60,8 @@ async def charger(url: str, station_id: str, until: float, tally: Tally) -> None
             try:
                 await ws.send(json.dumps([2, message_id, "MeterValues", payload]))
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                while frame[0] == 2:  # a call from the CSMS (the local-list sync): not ours
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
             except websockets.ConnectionClosed:
                 tally.closed_by_gateway.append(station_id)
                 return

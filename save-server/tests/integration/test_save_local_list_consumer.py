@@ -1,6 +1,6 @@
 """The local-list consumer on both brokers: messages handled concurrently, acknowledged after
-their work, requeued after an error and handled again; RabbitMQ's queue is
-single-active-consumer."""
+their work, requeued after an error and handled again, replayed copies acknowledged unhandled;
+RabbitMQ's queue is single-active-consumer."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ async def test_embedded_requeues_after_an_error_and_acks_after_success(monkeypat
     running = asyncio.create_task(consumer.consume_embedded(
         broker, "ll", [("ev", "ocpp-events.connect")], handler, stop, concurrency=4))
     await asyncio.sleep(0.1)
+    broker.publish("ev", "ocpp-events.connect", b"replayed", headers={"replayed": True})
     for body in (b"1", b"fail-once", b"2", b"3", b"4"):
         broker.publish("ev", "ocpp-events.connect", body)
     await asyncio.wait_for(handler.done.wait(), 10)
@@ -87,6 +88,8 @@ async def test_rabbitmq_requeues_after_an_error_and_the_queue_is_single_active(
         events = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC,
                                                 durable=True)
         await asyncio.sleep(0.2)
+        await events.publish(aio_pika.Message(b"replayed", headers={"replayed": True}),
+                             routing_key="ocpp-events.connect")
         for body in (b"1", b"fail-once", b"2"):
             await events.publish(aio_pika.Message(body), routing_key="ocpp-events.connect")
         await asyncio.wait_for(handler.done.wait(), 10)

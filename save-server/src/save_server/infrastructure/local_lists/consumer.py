@@ -2,7 +2,8 @@
 events exchange and to the tag registry's events (on both exchanges: wherever the outbox
 routes them), handled concurrently (up to `concurrency` messages in flight: a connect's
 check waits a moment first), each message
-acknowledged after its work ended, requeued after an error. RabbitMQ: the queue is
+acknowledged after its work ended, requeued after an error; replayed copies are acknowledged
+without any work. RabbitMQ: the queue is
 single-active-consumer, so with several API processes one of them syncs at a time (the
 versions of a station's list come from one place). Embedded: the in-process broker."""
 
@@ -23,10 +24,17 @@ Binding = tuple[str, str]  # (exchange, routing key)
 RETRY_PAUSE = 1.0
 
 
+def replayed(headers: Any) -> bool:
+    """A copy sent by the event-store's replay (docs/events.md): history, not a station that
+    connects now or a tag that changes now — it must not make the platform call stations."""
+    return bool(isinstance(headers, dict) and headers.get("replayed"))
+
+
 async def _one(handle: Handler, body: bytes, settle: Callable[[bool], Any],
-               slots: asyncio.Semaphore) -> None:
+               slots: asyncio.Semaphore, headers: Any = None) -> None:
     try:
-        await handle(body)
+        if not replayed(headers):
+            await handle(body)
         await _maybe(settle(True))
     except Exception as error:  # database away, a bug: try again later, nothing is lost
         log.warning("local list event: retrying", error=repr(error))
@@ -70,7 +78,7 @@ async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Bindin
             else:
                 broker.nack(queue, message, requeue=True)
 
-        task = asyncio.create_task(_one(handle, message.body, settle, slots))
+        task = asyncio.create_task(_one(handle, message.body, settle, slots, message.headers))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -116,7 +124,8 @@ async def _session(connection: Any, queue: str, bindings: Sequence[Binding], han
         def settle(done: bool) -> Awaitable[None]:
             return message.ack() if done else message.nack(requeue=True)
 
-        task = asyncio.create_task(_one(handle, message.body, settle, slots))
+        task = asyncio.create_task(_one(handle, message.body, settle, slots,
+                                        message.headers))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
