@@ -97,7 +97,8 @@ async def station(fleet: Fleet, station_id: str) -> None:
 def missing_events(platform: Platform, fleet: Fleet) -> tuple[list, list]:
     """Answered calls without an event; connections without a disconnect event."""
     stored = [e for e in get_all(f"{platform.event_store_url}/events", {"limit": 1000})
-              if (e["charging_station_id"] or "").startswith(fleet.prefix)]
+              if (e["charging_station_id"] or "").startswith(fleet.prefix)
+              and e["type"].startswith("ocpp-events.")]  # not the platform's own commands
     calls = {(e["charging_station_id"], e["message_id"]) for e in stored if e["message_id"]}
     types = Counter((e["connection_id"], e["type"]) for e in stored)
     connections = {c for c, t in types if t == "ocpp-events.connect"}

@@ -520,9 +520,10 @@ class EmbeddedSaveServer:
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         from save_server.infrastructure.id_tags import consumer as id_tag_consumer
         self._local_lists_queue = f"{self.settings.save_server_queue}.local-lists"
+        self._load_queue = f"{self.settings.save_server_queue}.load-management"
         self.consumes = (self.settings.save_server_queue, self._admissions_queue,
                          *id_tag_consumer.queues(self.settings.save_server_queue),
-                         self._local_lists_queue)
+                         self._local_lists_queue, self._load_queue)
         self._broker = broker
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -569,7 +570,7 @@ class EmbeddedSaveServer:
         from save_server.infrastructure.registry import consumers
         load = self._app.state.load
         load_events = consumers.serve_embedded(
-            broker, settings.amqp_exchange, f"{settings.save_server_queue}.load-management",
+            broker, settings.amqp_exchange, self._load_queue,
             BINDINGS, load.handle, self._stop, "save-server-load")
         await load.start()  # lifespan is off here: start the allocation task by hand
         first_admin = await asyncio.to_thread(container.ensure_first_admin, True)
@@ -598,12 +599,14 @@ class EmbeddedSaveServer:
         self._app.state.dashboard_feed.close()  # live streams end: nothing holds the stop
         with contextlib.suppress(Exception):
             await self._serving
-        await self._app.state.load.stop()
         await self._app.state.station_commands.flush()  # lifespan is off here: flush by hand
         await self._command_bus.close()
 
     async def stop(self) -> None:
         await self.stop_producing()
+        # after the drain: load management keeps its lease (and takes its queue's last
+        # events) until then; it sends nothing meanwhile that could reach a station
+        await self._app.state.load.stop()
         self._stop.set()
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 10)
