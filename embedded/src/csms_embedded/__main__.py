@@ -25,6 +25,8 @@ def _urls() -> list[str]:
     return [
         f"  OCPP gateway:  ws://localhost:{env('GATEWAY_PORT', '9000')}/ocpp/<station-id>"
         f"  (health and metrics on http://localhost:{env('GATEWAY_HTTP_PORT', '9001')})",
+        f"  dashboard:     http://localhost:{env('SAVE_SERVER_PORT', '8080')}/"
+        "  (sign in with the admin e-mail and password)",
         f"  save-server:   http://localhost:{env('SAVE_SERVER_PORT', '8080')}/docs",
         f"  event-store:   http://localhost:{env('EVENT_STORE_PORT', '8081')}/docs",
     ]
