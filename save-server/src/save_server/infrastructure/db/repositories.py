@@ -121,6 +121,7 @@ class SqlChargeRepository(ChargeRepository):
         self._db = sql.db
         self._loaded: dict[tuple[str, str], tuple[Charge, dict[str, Any]]] = {}
         self._meter_values: list[dict[str, Any]] = []
+        self._moved_tags: set[str] = set()
 
     def get_or_create(self, station_id: str, transaction_id: str) -> Charge:
         key = (station_id, transaction_id)
@@ -173,28 +174,29 @@ class SqlChargeRepository(ChargeRepository):
         return (row.holder, row.group_id) if row else (None, None)
 
     def started_or_ended_tags(self) -> set[str]:
-        """Keys of the id tags whose charges started or ended since loaded (before save_all)."""
-        keys = set()
-        for charge, before in self._loaded.values():
-            after = charge_row(charge)
-            if charge.id_tag and (before["started_at"], before["stopped"], before["id_tag"]) != (
-                    after["started_at"], after["stopped"], after["id_tag"]):
-                keys.add(charge.id_tag.casefold())
-        return keys
+        """Keys of the id tags whose charges started or ended in the last `save_all`."""
+        return self._moved_tags
 
     def save_all(self) -> None:
         changed: list[tuple[int | None, dict[str, Any]]] = []
+        self._moved_tags = set()
         for key, (charge, before) in self._loaded.items():
             after = charge_row(charge)
             if after != before:
                 changed.append((charge.id, after))
                 self._loaded[key] = (charge, after)
+                if charge.id_tag and any(before[f] != after[f] for f in _TAG_MOVES):
+                    self._moved_tags.add(charge.id_tag.casefold())
         if changed:
             self._sql.update_rows(tables.charges, "id",
                                   [{**row, "id": charge_id} for charge_id, row in changed])
         if self._meter_values:
             self._sql.insert_rows(tables.charge_meter_values, self._meter_values)
             self._meter_values = []
+
+
+# a charge of a tag that started, stopped or changed tag moves the tag's running charges
+_TAG_MOVES = ("started_at", "stopped", "id_tag")
 
 
 class SqlProcessedEvents(ProcessedEvents):

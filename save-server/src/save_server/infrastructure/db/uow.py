@@ -47,12 +47,11 @@ class SqlUnitOfWork(UnitOfWork):
             self._db.close()
 
     def commit(self) -> None:
-        tags = self._charge_repository.started_or_ended_tags()
         with self._sql.batched():  # every table's rows in one round trip where it can
             self._station_repository.save_all()
             self._charge_repository.save_all()
             self._processed.save_all()
-        publish_active_charges(self._db, tags)
+        publish_active_charges(self._db, self._charge_repository.started_or_ended_tags())
         for event in self.pending_events():
             add_to_outbox(self._db, event)
         self._transaction.commit()
