@@ -16,12 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from save_server.bootstrap import Container
 from save_server.domain.access import ROLE_PERMISSIONS, Role
 from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.api.security import PUBLIC_PATHS, api_routes, requirements
 from save_server.infrastructure.dashboard import is_dashboard_path
+from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from tests.support.api_keys import grant
@@ -115,6 +117,12 @@ def test_a_technician_sends_maintenance_commands_but_not_charging_ones(
                        json={"type": "soft"}).status_code in (404, 503)
 
 
+def outbox_types(container: Container) -> list[str]:
+    with container.engine.connect() as db:
+        return list(db.execute(select(outbox_events.c.routing_key).order_by(outbox_events.c.seq))
+                    .scalars())
+
+
 def login(client: TestClient, email: str, password: str) -> Any:
     return client.post("/auth/login", json={"email": email, "password": password})
 
@@ -152,6 +160,31 @@ def test_sign_in_refresh_and_sign_out(container: Container, person: dict[str, An
     assert client.get("/charging-stations", headers=bearer).status_code == 401
     assert client.post("/auth/refresh", json={
         "refresh_token": refreshed.json()["refresh_token"]}).status_code == 401
+
+
+def test_a_new_password_signs_out_every_session_the_old_one_opened(
+        container: Container, person: dict[str, Any]) -> None:
+    client = TestClient(container.app())
+    first, second = (login(client, person["email"], PASSWORD).json() for _ in range(2))
+    bearers = [{"Authorization": f"Bearer {t['access_token']}"} for t in (first, second)]
+    assert all(client.get("/auth/me", headers=b).status_code == 200 for b in bearers)
+    before = outbox_types(container)
+
+    changed = person["admin"].patch(f"/accounts/{person['account']['account_id']}",
+                                    json={"password": "a brand new passphrase"})
+    assert changed.status_code == 200, changed.text
+    for bearer, tokens in zip(bearers, (first, second), strict=True):
+        assert client.get("/auth/me", headers=bearer).status_code == 401
+        assert client.post("/auth/refresh", json={
+            "refresh_token": tokens["refresh_token"]}).status_code == 401
+    assert login(client, person["email"], PASSWORD).status_code == 401
+    renewed = login(client, person["email"], "a brand new passphrase")
+    assert renewed.status_code == 200
+    assert client.get("/auth/me", headers={
+        "Authorization": f"Bearer {renewed.json()['access_token']}"}).status_code == 200
+    # the event-store's copy and a replay learn it from the events
+    new = outbox_types(container)[len(before):]
+    assert new[:3] == ["accounts.signed-out", "accounts.signed-out", "accounts.account-updated"]
 
 
 def test_wrong_password_unknown_and_disabled_accounts_get_the_same_answer(

@@ -156,6 +156,10 @@ class AccountStore(ABC):
     def session(self, session_id: str) -> SignInSession | None: ...
 
     @abstractmethod
+    def open_sessions(self, account_id: str, moment: datetime) -> list[SignInSession]:
+        """The account's sessions neither ended nor expired at `moment`."""
+
+    @abstractmethod
     def revision(self) -> int:
         """Grows with every change that matters to authentication."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from save_server.domain.accounts import (
     ApiKey,
     InvalidAccountData,
     PasswordHasher,
+    SignInSession,
     normalise_email,
 )
 from save_server.domain.business_events import BusinessEvent
@@ -61,6 +62,16 @@ def key_document(key: ApiKey) -> dict[str, Any]:
             "expires_at": key.expires_at.isoformat() if key.expires_at else None,
             "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
             "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None}
+
+
+def session_ended(session: SignInSession, by: str, now: datetime
+                  ) -> tuple[SignInSession, BusinessEvent]:
+    """The ended session and its `accounts.signed-out` event."""
+    return replace(session, ended_at=now), BusinessEvent(
+        "accounts.signed-out", {"account_id": session.account_id,
+                                "session_id": session.session_id,
+                                "expires_at": session.expires_at.isoformat()}, by,
+        event_id=str(uuid.uuid4()), occurred_at=now)
 
 
 def check_password(password: str) -> None:
@@ -121,6 +132,7 @@ class AccountService:
         if changes.get("password") is not None:
             check_password(changes["password"])
             updates["password_hash"] = self._hasher.hash(changes["password"])
+            self._end_sessions(account.account_id, by)
         updated = account.changed(**updates)
         document = account_document(updated)
         if "password_hash" in updates:
@@ -128,6 +140,14 @@ class AccountService:
         self._store.save_account(updated, self._event("account-updated", by, document))
         self._changed()
         return updated
+
+    def _end_sessions(self, account_id: str, by: str | None) -> None:
+        """A new password signs out every session the old one opened. Ended before the
+        password is saved: a crash in between leaves a signed-out person, never a session
+        that outlives the password it was opened with."""
+        now = self._clock()
+        for session in self._store.open_sessions(account_id, now):
+            self._store.save_session(*session_ended(session, by or "system", now))
 
     def delete_account(self, account_id: str, by: str | None = None) -> None:
         account = self.get_account(account_id)

@@ -21,6 +21,7 @@ from save_server.domain.accounts import (
     TokenIssuer,
 )
 from save_server.domain.business_events import BusinessEvent
+from save_server.service.accounts import session_ended
 from save_server.service.authentication import Authenticator, Clock, secret_digest, utc_now
 
 GENERIC_FAILURE = "wrong e-mail or password"
@@ -138,11 +139,7 @@ class SignIn:
         session = self._store.session(session_id)
         if session is None or session.ended_at is not None:
             return
-        now = self._clock()
-        self._store.save_session(replace(session, ended_at=now), BusinessEvent(
-            "accounts.signed-out", {"account_id": session.account_id, "session_id": session_id,
-                                    "expires_at": session.expires_at.isoformat()}, by,
-            event_id=str(uuid.uuid4()), occurred_at=now))
+        self._store.save_session(*session_ended(session, by, self._clock()))
         self._authenticator.refresh()
 
     def _tokens_for(self, account: Account, session: SignInSession, secret: str) -> Tokens:

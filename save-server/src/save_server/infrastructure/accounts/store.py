@@ -145,6 +145,14 @@ class SqlAccountStore(AccountStore):
         return self._one(select(sign_in_sessions).where(
             sign_in_sessions.c.session_id == session_id), _session)
 
+    def open_sessions(self, account_id: str, moment: datetime) -> list[SignInSession]:
+        with self._engine.connect() as db:
+            return [_session(r) for r in db.execute(select(sign_in_sessions).where(
+                sign_in_sessions.c.account_id == account_id,
+                sign_in_sessions.c.ended_at.is_(None),
+                sign_in_sessions.c.expires_at > moment).order_by(
+                sign_in_sessions.c.created_at))]
+
     def revision(self) -> int:
         with self._engine.connect() as db:
             return int(db.execute(select(credential_revision.c.revision)).scalar() or 0)
