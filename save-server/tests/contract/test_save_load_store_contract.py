@@ -20,6 +20,7 @@ from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
 from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.load.memory import MemoryLoadStore
 from save_server.infrastructure.load.store import SqlLoadStore
@@ -120,6 +121,30 @@ class LoadStoreContract:
         [kept] = [e for e in self.committed() if e["event_id"] == allocation.event_id]
         assert (kept["type"], kept["payload"]) == ("load-management.allocation",
                                                    {"site_id": site})
+
+
+    def test_rotation_turns_are_kept_with_their_allocation_and_the_later_win(
+            self, site: str) -> None:
+        assert self.store.turns(site) == {}
+        turns = {("CP-1", 1): Turn(True, T0), ("CP-2", 2): Turn(False, T0 - timedelta(1))}
+        allocation = event("load-management.allocation", {"site_id": site})
+        self.store.record_turns(site, turns, allocation)
+        assert self.store.turns(site) == turns
+        assert allocation.event_id in self.committed_ids()
+        older = BusinessEvent("load-management.allocation", {}, "tester",
+                              event_id=str(uuid.uuid4()), occurred_at=T0 - timedelta(hours=1))
+        self.store.record_turns(site, {}, older)
+        assert self.store.turns(site) == turns
+        assert not self.store.apply_turns(allocation.event_id, site, {}, T0 + timedelta(1))
+
+    def test_replayed_turns_apply_once_and_never_over_later_ones(self, site: str) -> None:
+        event_id, turns = str(uuid.uuid4()), {("CP-9", 1): Turn(False, T0)}
+        assert self.store.apply_turns(event_id, site, turns, T0)
+        assert not self.store.apply_turns(event_id, site, {}, T0 + timedelta(minutes=1))
+        assert self.store.apply_turns(str(uuid.uuid4()), site, {}, T0 - timedelta(minutes=1))
+        assert self.store.turns(site) == turns
+        assert self.store.apply_turns(str(uuid.uuid4()), site, {}, T0 + timedelta(minutes=1))
+        assert self.store.turns(site) == {}
 
 
 class TestMemoryLoadStore(LoadStoreContract):

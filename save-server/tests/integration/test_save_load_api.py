@@ -273,6 +273,14 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
             load.handle(json.dumps(event).encode())
         assert load.store.model(site_id).limit_a == latest["limit_a"] != first["limit_a"]
         assert load.store.load(site_id).per_phase == {"L1": 7.0}
+        since = "2026-12-05T12:00:00Z"
+        turn = {"charging_station_id": stations[0], "connector_id": 1, "running": False,
+                "since": since}
+        allocation = {"event_id": str(uuid.uuid4()), "type": "load-management.allocation",
+                      "payload": {"site_id": site_id, "computed_at": since, "turns": [turn]}}
+        load.handle(json.dumps(allocation).encode())
+        assert [(k, t.running) for k, t in load.store.turns(site_id).items()] == [
+            ((stations[0], 1), False)]  # the rotation survives a replay
     finally:
         rebuilt.close()
 

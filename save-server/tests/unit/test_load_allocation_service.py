@@ -314,3 +314,49 @@ def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
     assert store.power("site") == managed and managed["connectors"][0]["allocation_a"] == 15.2
     replica = LoadAllocation(store, Sender(), Clock(), Settings())  # no events, no lease
     assert replica.power(model) == managed
+
+
+def restarted(store: MemoryLoadStore, clock: Clock, *stations: str) -> LoadAllocation:
+    """A new load manager on the same store, seeded from the tables like after a restart."""
+    seen = [o for i, s in enumerate(stations) for o in (
+        StationSeen(s, True, f"c-{s}", "1.6"), ChargeChanged(s, 1, True, str(100 + i)))]
+    return LoadAllocation(store, Sender(), clock, Settings(min_interval=timedelta(0)),
+                          seed=lambda: seen)
+
+
+async def first_rounds(allocation: LoadAllocation, store: MemoryLoadStore, at: str) -> None:
+    """Run the manager until it has shown the site at `at`, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(allocation.run(stop))
+    while (store.power("site") or {}).get("computed_at") != at:
+        await asyncio.sleep(0.001)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+
+def test_a_restart_mid_rotation_keeps_every_turn_so_the_queue_head_charges_on_time() -> None:
+    model = site(20.0, 4)  # 19 A usable: three minimums of 6 A fit, the fourth waits
+    allocation, store, _, clock = service(model)
+    connect_and_charge(allocation, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(allocation.run_once())
+    assert store.power("site")["queue"] == [{"charging_station_id": "CP3", "connector_id": 1}]
+    turns = [e for e in store.events if e.type == "load-management.allocation"][-1] \
+        .payload["turns"]
+    assert turns[3] == {"charging_station_id": "CP3", "connector_id": 1, "running": False,
+                        "since": "2026-12-05T12:00:00Z"}
+
+    clock.now = T0 + timedelta(minutes=10)  # the API process restarts mid-slot
+    again = restarted(store, clock, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(first_rounds(again, store, "2026-12-05T12:10:00Z"))
+    view = store.power("site")
+    assert view["queue"] == [{"charging_station_id": "CP3", "connector_id": 1}]
+    assert [c["rotation"]["since"] for c in view["connectors"]] == [
+        "2026-12-05T12:00:00Z"] * 4  # nobody's turn started again
+
+    clock.now = T0 + timedelta(minutes=15)  # one slot after CP3 started waiting
+    again = restarted(store, clock, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(first_rounds(again, store, "2026-12-05T12:15:00Z"))
+    view = store.power("site")
+    assert {c["charging_station_id"]: c["allocation_a"] for c in view["connectors"]}["CP3"] \
+        >= 6.0
+    assert len(view["queue"]) == 1 and view["queue"][0]["charging_station_id"] != "CP3"

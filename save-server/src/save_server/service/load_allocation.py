@@ -26,13 +26,12 @@ from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
 from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
-from save_server.service.load_management import CLOCK_SKEW, measurement_event
+from save_server.service.load_management import ALLOCATION, CLOCK_SKEW, measurement_event
 from save_server.service.load_profiles import ProfileDispatch
 from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
-ALLOCATION = "load-management.allocation"
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
 
 
@@ -161,9 +160,10 @@ class LoadAllocation:
         self._store.save_power(model.site_id, document, now)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
-        if previous is None or (previous.limits, previous.queue, previous.reserved) != (
-                result.limits, result.queue, result.reserved):
-            self._store.publish(BusinessEvent(
+        if previous is None or (previous.limits, previous.queue, previous.reserved,
+                                previous.turns) != (result.limits, result.queue,
+                                                    result.reserved, result.turns):
+            self._store.record_turns(model.site_id, result.turns, BusinessEvent(
                 ALLOCATION, allocation_payload(result), self.settings.principal,
                 event_id=str(uuid.uuid4()), occurred_at=now))
         return result, plan
@@ -213,18 +213,28 @@ class LoadAllocation:
                 await asyncio.to_thread(self._lease.release)
 
     async def _start_from_tables(self, stop: asyncio.Event) -> None:
-        """After a restart: who is online, which charges run (retried until the database
-        answers: without it every station would count as unknown, at its maximum)."""
+        """After a restart: who is online, which charges run, the rotation's turns (retried
+        until the database answers: without it every station would count as unknown, at its
+        maximum)."""
         while not stop.is_set():
             try:
                 for seen in await asyncio.to_thread(self._seed):
                     self.observe(seen)
+                await asyncio.to_thread(self._restore_turns)
                 break
             except Exception:
                 log.exception("load management: cannot read the stations yet")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
         self.site_changed_all()
+
+    def _restore_turns(self) -> None:
+        """Who has charged or waited since when, as the last allocation of each site left it:
+        the rotation's promise counts from then, across restarts and takeovers."""
+        for site_id in self._models_now():
+            turns = self._store.turns(site_id)
+            with self._lock:
+                self._state.turns.setdefault(site_id, turns)
 
     def _models_now(self) -> dict[str, ElectricalModel]:
         with self._lock:

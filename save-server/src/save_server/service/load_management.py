@@ -23,6 +23,7 @@ from save_server.domain.registry import RegistryStore
 
 MODEL_SET = "load-management.electrical-model-set"
 MEASURED = "load-management.measurement-recorded"
+ALLOCATION = "load-management.allocation"
 CLOCK_SKEW = timedelta(seconds=60)  # a meter's clock may run this far ahead of ours
 
 Clock = Callable[[], datetime]

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import Circuit, ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.model import (
+    Circuit,
+    ConnectorKey,
+    ConnectorSupply,
+    ElectricalModel,
+    Supply,
+)
+from save_server.domain.load.rotation import Turn
 
 
 def model_document(model: ElectricalModel) -> dict[str, Any]:
@@ -61,3 +69,20 @@ def load_from_document(document: dict[str, Any]) -> BuildingLoad:
     measured = datetime.fromisoformat(str(document["measured_at"]).replace("Z", "+00:00"))
     return BuildingLoad({str(k): float(v) for k, v in document["per_phase_a"].items()},
                         measured.astimezone(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def turns_document(turns: Mapping[ConnectorKey, Turn]) -> list[dict[str, Any]]:
+    """The rotation's turns, as the allocation event carries them and the table keeps them."""
+    return [{"charging_station_id": s, "connector_id": c, "running": turns[(s, c)].running,
+             "since": _iso(turns[(s, c)].since)} for s, c in sorted(turns)]
+
+
+def turns_from_document(document: list[dict[str, Any]]) -> dict[ConnectorKey, Turn]:
+    """Raises KeyError/TypeError/ValueError on a document that is not a list of turns."""
+    return {(str(t["charging_station_id"]), int(t["connector_id"])): Turn(
+        bool(t["running"]), datetime.fromisoformat(str(t["since"]).replace("Z", "+00:00"))
+        .astimezone(UTC)) for t in document}

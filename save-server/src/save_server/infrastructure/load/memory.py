@@ -4,13 +4,15 @@ models win, each replayed event applies once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import ElectricalModel
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.rotation import Turn
 
 
 class MemoryLoadStore(LoadStore):
@@ -21,6 +23,7 @@ class MemoryLoadStore(LoadStore):
         self._applied: set[str] = set()
         self.events: list[BusinessEvent] = []
         self.powers: dict[str, dict[str, Any]] = {}
+        self._turns: dict[str, tuple[datetime, dict[ConnectorKey, Turn]]] = {}
 
     def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
         self._put_model(model, event.occurred_at)
@@ -58,6 +61,28 @@ class MemoryLoadStore(LoadStore):
 
     def power(self, site_id: str) -> dict[str, Any] | None:
         return self.powers.get(site_id)
+
+    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                     event: BusinessEvent) -> None:
+        self._put_turns(site_id, turns, event.occurred_at)
+        self._commit(event)
+
+    def turns(self, site_id: str) -> dict[ConnectorKey, Turn]:
+        kept = self._turns.get(site_id)
+        return dict(kept[1]) if kept else {}
+
+    def apply_turns(self, event_id: str, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                    at: datetime) -> bool:
+        if not self._mark(event_id):
+            return False
+        self._put_turns(site_id, turns, at)
+        return True
+
+    def _put_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                   at: datetime | None) -> None:
+        kept = self._turns.get(site_id)
+        if at is not None and (kept is None or kept[0] <= at):
+            self._turns[site_id] = (at, dict(turns))
 
     def publish(self, event: BusinessEvent) -> None:
         self._commit(event)
