@@ -206,14 +206,16 @@ class Container:
                 store, CommandProfileSender(commands) if commands is not None else None,
                 settings=LoadSettings(
                     timedelta(seconds=s.load_rotation_slot_seconds), s.load_hysteresis_a,
-                    timedelta(seconds=s.load_profile_min_interval_seconds)),
+                    timedelta(seconds=s.load_profile_min_interval_seconds),
+                    measurement_threshold_a=s.load_measurement_threshold_a),
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
                 seed=lambda: projection_seed(store, SqlStationReader(self.engine),
                                              SqlChargeReader(self.engine)),
                 lease=LEASES[self.engine.dialect.name](self.engine))
             management = LoadManagement(store, SqlRegistryStore(self.engine),
-                                        on_change=allocation.site_changed)
+                                        on_change=allocation.site_changed,
+                                        on_measured=allocation.building_measured)
             self._load = LoadContext(management, allocation, store)
         return self._load
 

@@ -9,8 +9,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.failsafe import safe_shares, station_default
-from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
+from save_server.domain.load.live import ChargeChanged, CurrentMeasured, PowerMeasured, StationSeen
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
 from save_server.domain.load.ports import Lease, ProfileSender
 from save_server.infrastructure.load.memory import MemoryLoadStore
@@ -360,3 +361,67 @@ def test_a_restart_mid_rotation_keeps_every_turn_so_the_queue_head_charges_on_ti
     assert {c["charging_station_id"]: c["allocation_a"] for c in view["connectors"]}["CP3"] \
         >= 6.0
     assert len(view["queue"]) == 1 and view["queue"][0]["charging_station_id"] != "CP3"
+
+
+def meter_values(station: str, version: str, connector: int, *samples: dict) -> dict:
+    where = {"connectorId": connector} if version == "1.6" else {"evseId": connector}
+    return {"type": "ocpp-events.meter-values", "charging_station_id": station,
+            "ocpp_version": version, "connection_id": "c", "payload": {
+                **where, "meterValue": [{"timestamp": "2026-12-05T12:00:00Z",
+                                         "sampledValue": list(samples)}]}}
+
+
+def test_active_power_stands_in_for_a_missing_current_per_phase_where_given() -> None:
+    at = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    phased = observations(meter_values(
+        "CP", "1.6", 1, {"value": "2.2", "measurand": "Power.Active.Import", "phase": "L1-N",
+                         "unit": "kW"},
+        {"value": "1100", "measurand": "Power.Active.Import", "phase": "L2-N", "unit": "W"},
+        {"value": "3300", "measurand": "Power.Active.Import"}))  # the total: not a phase
+    assert phased == [PowerMeasured("CP", 1, 3300.0, at, (("L1", 2200.0), ("L2", 1100.0)))]
+    assert phased[0].as_current(220.0) == CurrentMeasured("CP", 1, 10.0, at,
+                                                          (("L1", 10.0), ("L2", 5.0)))
+    total = observations(meter_values("CP", "2.0.1", 2, {
+        "value": 4.4, "measurand": "Power.Active.Import",
+        "unitOfMeasure": {"unit": "W", "multiplier": 3}}))
+    assert total == [PowerMeasured("CP", 2, 4400.0, at)]
+    assert total[0].as_current(220.0).amps == 20.0  # a total alone: as if on one phase
+    both = observations(meter_values(
+        "CP", "1.6", 1, {"value": "7", "measurand": "Current.Import", "phase": "L1"},
+        {"value": "9999", "measurand": "Power.Active.Import"}))
+    assert both == [CurrentMeasured("CP", 1, 7.0, at, (("L1", 7.0),))]  # the current wins
+
+
+def test_a_car_reporting_only_power_is_measured_with_the_sites_voltage() -> None:
+    model = replace(site(63.0, 1), voltage_v=127.0)
+    allocation, _, _, _ = service(model)
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0")
+    asyncio.run(allocation.run_once())
+    allocation.observe(PowerMeasured("CP0", 1, 3 * 127.0 * 8.0, T0,
+                                     tuple((p, 127.0 * 8.0) for p in ALL)))
+    assert allocation.power(model)["connectors"][0]["measured_a"] == 8.0
+    allocation.observe(PowerMeasured("ELSEWHERE", 1, 1000.0, T0))  # not managed: ignored
+
+
+def test_a_building_load_recomputes_only_when_it_moved_by_the_threshold() -> None:
+    model = replace(site(63.0, 1), building_metered=True)
+    allocation, store, _, clock = service(model)
+    connect_and_charge(allocation, "CP0")
+    asyncio.run(allocation.run_once())
+
+    def measure(seconds: float, **per_phase: float) -> bool:
+        load = BuildingLoad(per_phase, T0 + timedelta(seconds=seconds))
+        store.apply_load(f"m{seconds}", "site", load)
+        allocation.building_measured("site", load)
+        return "site" in allocation.take_work()[0]
+
+    assert measure(1, L1=10.0, L2=10.0, L3=10.0)  # the first measurement
+    clock.now = T0 + timedelta(seconds=1)
+    asyncio.run(allocation.run_once())  # nothing dirty: take_work emptied it
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())  # the sweep uses the measurement
+    assert not measure(2, L1=10.9, L2=9.2, L3=10.0)  # less than 1 A on every phase
+    assert measure(3, L1=10.0, L2=11.0, L3=10.0)  # 1 A on L2
+    assert measure(301, L1=10.0, L2=10.0, L3=10.0)  # the one used is older than 300 s
+    assert measure(4, L1=10.0, L2=10.0)  # a phase no longer reported moved by 10 A

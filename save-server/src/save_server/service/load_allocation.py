@@ -21,6 +21,7 @@ from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
 from save_server.domain.load.live import (
     CurrentMeasured,
     Observation,
+    PowerMeasured,
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
@@ -46,6 +47,7 @@ class Settings:
     min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
     principal: str = "load-management"
     lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
+    measurement_threshold_a: float = 1.0  # a building load moving less waits for the sweep
 
 
 class LoadAllocation:
@@ -68,6 +70,7 @@ class LoadAllocation:
         self._stale: set[str] = set()  # sites whose model must be read again
         self._site_of: dict[str, str] = {}
         self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
+        self._building_used: dict[str, BuildingLoad | None] = {}  # at each site's last round
         self._wake: Callable[[], None] = lambda: None
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
@@ -83,7 +86,26 @@ class LoadAllocation:
                                          if site == site_id}
         self._wake()
 
+    def building_measured(self, site_id: str, load: BuildingLoad) -> None:
+        """A new building load: recompute the site when it moved by the threshold on some
+        phase since the load its last allocation used (or that one was missing or is
+        older than the model's freshness); smaller moves wait for the periodic sweep."""
+        with self._lock:
+            model = self._current_models().get(site_id)
+            if model is None or not _moved(self._building_used.get(site_id), load,
+                                           model.measurement_max_age_s,
+                                           self.settings.measurement_threshold_a):
+                return
+            self._state.dirty.add(site_id)
+        self._wake()
+
     def observe(self, observation: Observation) -> None:
+        if isinstance(observation, PowerMeasured):
+            with self._lock:
+                voltage = self._voltage_of(observation.station_id, observation.connector_id)
+            if voltage is None:
+                return  # not a managed station
+            observation = observation.as_current(voltage)
         if isinstance(observation, CurrentMeasured):
             with self._lock:
                 self._current_models()
@@ -99,6 +121,13 @@ class LoadAllocation:
             if self._state.apply(observation, site):
                 self._state.dirty.add(site)
         self._wake()
+
+    def _voltage_of(self, station_id: str, connector_id: int) -> float | None:
+        """The voltage of the site a connector or building meter is on (lock held)."""
+        models = self._current_models()
+        site = self._meter_of.get((station_id, connector_id)) or self._site_of.get(station_id)
+        model = models.get(site) if site is not None else None
+        return None if model is None else model.voltage_v
 
     def _sites(self) -> dict[str, str]:
         """Station → site, from the cached models (read again where they changed)."""
@@ -135,9 +164,7 @@ class LoadAllocation:
         load = BuildingLoad(per_phase, reading.at)
         self._store.record_load(site_id, load, measurement_event(
             site_id, load, f"meter {reading.station_id}", self._clock()))
-        with self._lock:
-            self._state.dirty.add(site_id)
-        self._wake()
+        self.building_measured(site_id, load)
 
     # recomputation -------------------------------------------------------------------------
     def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
@@ -149,6 +176,7 @@ class LoadAllocation:
             turns = self._state.turns.get(model.site_id, {})
             result = allocate(model, demands, load, turns, now, self.settings.slot)
             self._state.turns[model.site_id] = result.turns
+            self._building_used[model.site_id] = load
             previous = self._state.last.get(model.site_id)
             self._state.last[model.site_id] = result
             current = {k: self._state.working_limit(k) for k in result.limits}
@@ -193,13 +221,15 @@ class LoadAllocation:
             return
         try:
             await self._start_from_tables(stop)
+            every = self.settings.min_interval.total_seconds()
+            swept = loop.time()
             while not stop.is_set():
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
-                                           .total_seconds())
-                except TimeoutError:
-                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=every)
                 wake.clear()
+                if loop.time() - swept >= every:  # also while other sites keep it busy
+                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                    swept = loop.time()
                 if self._lease is not None and not await asyncio.to_thread(self._lease.held):
                     log.error("load-management lease lost: another process takes over")
                     return
@@ -292,3 +322,12 @@ class LoadAllocation:
                 result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
             return power_document(model, result, self._state.connectors,
                                   self._state.stations, load)
+
+
+def _moved(used: BuildingLoad | None, load: BuildingLoad, max_age_s: float,
+           threshold_a: float) -> bool:
+    if used is None or (load.measured_at - used.measured_at).total_seconds() >= max_age_s:
+        return True
+    phases = set(used.per_phase) | set(load.per_phase)
+    return any(abs(load.per_phase.get(p, 0.0) - used.per_phase.get(p, 0.0)) >= threshold_a
+               for p in phases)

@@ -45,7 +45,27 @@ class CurrentMeasured:
     per_phase: tuple[tuple[str, float], ...] = ()  # (phase, A) when the reading names them
 
 
-Observation = StationSeen | ChargeChanged | CurrentMeasured
+@dataclass(frozen=True)
+class PowerMeasured:
+    """A reading of `Power.Active.Import` (W) where no current was sampled: converted to a
+    current with the site's voltage (`as_current`)."""
+
+    station_id: str
+    connector_id: int
+    watts: float  # the total
+    at: datetime
+    per_phase: tuple[tuple[str, float], ...] = ()  # (phase, W) when the reading names them
+
+    def as_current(self, voltage_v: float) -> CurrentMeasured:
+        """Per phase: W / V. A total alone is taken as if drawn on one phase (W / V): an upper
+        bound of every phase's current, so a car is never capped below what it may draw."""
+        per_phase = tuple((p, w / voltage_v) for p, w in self.per_phase)
+        amps = max(a for _, a in per_phase) if per_phase else self.watts / voltage_v
+        return CurrentMeasured(self.station_id, self.connector_id, max(0.0, amps), self.at,
+                               per_phase)
+
+
+Observation = StationSeen | ChargeChanged | CurrentMeasured | PowerMeasured
 
 
 @dataclass

@@ -102,9 +102,9 @@ class LoadContext:
                     self.allocation.site_changed(model.site_id)
             elif kind == MEASURED:
                 site = str(event["payload"]["site_id"])
-                if self.store.apply_load(str(event["event_id"]), site,
-                                         load_from_document(event["payload"])):
-                    self.allocation.site_changed(site)
+                load = load_from_document(event["payload"])
+                if self.store.apply_load(str(event["event_id"]), site, load):
+                    self.allocation.building_measured(site, load)
                 return
             elif kind == ALLOCATION:
                 payload = event["payload"]
