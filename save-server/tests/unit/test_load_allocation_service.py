@@ -425,3 +425,36 @@ def test_a_building_load_recomputes_only_when_it_moved_by_the_threshold() -> Non
     assert measure(3, L1=10.0, L2=11.0, L3=10.0)  # 1 A on L2
     assert measure(301, L1=10.0, L2=10.0, L3=10.0)  # the one used is older than 300 s
     assert measure(4, L1=10.0, L2=10.0)  # a phase no longer reported moved by 10 A
+
+
+def test_a_charge_gets_its_id_tag_groups_priority_on_the_site() -> None:
+    model = replace(site(32.0, 2), group_priorities=(("Apto 101", 2),))
+    groups = {"TAG-VIP": "Apto 101", "TAG-2": "Apto 202"}
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    allocation = LoadAllocation(store, sender, clock, Settings(), group_of=groups.get)
+    allocation.leading.set()
+    for station, tag in (("CP0", "TAG-2"), ("CP1", "tag-vip")):
+        allocation.observe(StationSeen(station, True, f"c-{station}", "1.6", booted=True))
+        allocation.observe(ChargeChanged(station, 1, True, f"t-{station}",
+                                         tag.upper() if tag == "tag-vip" else tag))
+    asyncio.run(allocation.run_once())
+    limits = {c["charging_station_id"]: c["allocation_a"]
+              for c in allocation.power(model)["connectors"]}
+    assert limits == {"CP0": 6.0, "CP1": 24.4}
+    allocation.observe(ChargeChanged("CP1", None, False, "t-CP1"))  # the charge ends
+    allocation.observe(ChargeChanged("CP1", 1, True, "t-CP1b", "TAG-2"))
+    asyncio.run(allocation.run_once())
+    assert [c["allocation_a"] for c in allocation.power(model)["connectors"]] == [15.2, 15.2]
+
+
+def test_the_id_tag_of_a_charge_is_read_from_16_and_201_events() -> None:
+    start = {"type": "ocpp-events.start-transaction", "charging_station_id": "CP",
+             "ocpp_version": "1.6", "payload": {"connectorId": 1, "idTag": "ABC"},
+             "response": {"transactionId": 5}}
+    assert observations(start) == [ChargeChanged("CP", 1, True, "5", "ABC")]
+    started = {"type": "ocpp-events.transaction-event", "charging_station_id": "CP",
+               "ocpp_version": "2.0.1", "payload": {
+                   "eventType": "Started", "evse": {"id": 1}, "idToken": {
+                       "idToken": "XYZ", "type": "ISO14443"},
+                   "transactionInfo": {"transactionId": "t9", "chargingState": "Charging"}}}
+    assert observations(started) == [ChargeChanged("CP", 1, True, "t9", "XYZ")]

@@ -10,15 +10,21 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
+from save_server.domain.load.allocator import (
+    Allocation,
+    BuildingLoad,
+    ConnectorDemand,
+    allocate,
+)
 from save_server.domain.load.live import (
+    ChargeChanged,
     CurrentMeasured,
     Observation,
     PowerMeasured,
@@ -34,6 +40,7 @@ from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
 
 
 AllocationObserver = Callable[[ElectricalModel, Allocation, float], None]
@@ -57,11 +64,14 @@ class LoadAllocation:
                  on_allocation: AllocationObserver = lambda model, result, measured: None,
                  on_profile: ProfileObserver = lambda outcome: None,
                  seed: Callable[[], list[Observation]] = list,
-                 lease: Lease | None = None) -> None:
+                 lease: Lease | None = None,
+                 group_of: Callable[[str], str | None] = lambda id_tag: None) -> None:
         self._store, self._sender, self._clock = store, sender, clock
         self._on_allocation, self._on_profile = on_allocation, on_profile
         self._seed = seed  # what save-server's tables know at start (stations, charges)
         self._lease = lease
+        self._group_of = group_of  # an id tag's group (id tags context), for its priority
+        self._groups: dict[str, str | None] = {}  # id tag → group, as looked up once
         self.leading = threading.Event()  # this process manages load (holds the lease)
         self.settings = settings or Settings()
         self._state = LiveState()
@@ -106,6 +116,8 @@ class LoadAllocation:
             if voltage is None:
                 return  # not a managed station
             observation = observation.as_current(voltage)
+        if isinstance(observation, ChargeChanged) and observation.id_tag is not None:
+            self._look_up_group(observation.id_tag)
         if isinstance(observation, CurrentMeasured):
             with self._lock:
                 self._current_models()
@@ -121,6 +133,29 @@ class LoadAllocation:
             if self._state.apply(observation, site):
                 self._state.dirty.add(site)
         self._wake()
+
+    def _look_up_group(self, id_tag: str) -> None:
+        """At each charge it starts (outside the lock: a database read), so a tag moved to
+        another group counts from its next charge; a failed look-up keeps what was known."""
+        key = id_tag.casefold()
+        try:
+            group = self._group_of(id_tag)
+        except Exception:
+            log.exception("load management: cannot read the id tag's group")
+            return
+        with self._lock:
+            if len(self._groups) >= MAX_TAGS_CACHED:
+                self._groups.clear()
+            self._groups[key] = group
+
+    def _demand(self, model: ElectricalModel, key: ConnectorKey) -> ConnectorDemand:
+        """With its charge's id tag group priority, where the model gives one (lock held)."""
+        demand = self._state.demand(key)
+        live = self._state.connectors.get(key)
+        if not model.group_priorities or live is None or live.id_tag is None:
+            return demand
+        priority = model.group_priority(self._groups.get(live.id_tag.casefold()))
+        return demand if priority is None else replace(demand, priority=priority)
 
     def _voltage_of(self, station_id: str, connector_id: int) -> float | None:
         """The voltage of the site a connector or building meter is on (lock held)."""
@@ -172,7 +207,7 @@ class LoadAllocation:
         now = self._clock()
         load = self._store.load(model.site_id)
         with self._lock:
-            demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+            demands = {c.key: self._demand(model, c.key) for c in model.connectors}
             turns = self._state.turns.get(model.site_id, {})
             result = allocate(model, demands, load, turns, now, self.settings.slot)
             self._state.turns[model.site_id] = result.turns
@@ -318,7 +353,7 @@ class LoadAllocation:
         with self._lock:
             result = self._state.last.get(model.site_id)
             if result is None:
-                demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+                demands = {c.key: self._demand(model, c.key) for c in model.connectors}
                 result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
             return power_document(model, result, self._state.connectors,
                                   self._state.stations, load)

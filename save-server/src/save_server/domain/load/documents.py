@@ -33,7 +33,8 @@ def model_document(model: ElectricalModel) -> dict[str, Any]:
         "connectors": [{"charging_station_id": c.station_id, "connector_id": c.connector_id,
                         "phases": list(c.phases), "circuit_id": c.circuit_id,
                         "min_a": c.min_a, "max_a": c.max_a, "priority": c.priority}
-                       for c in model.connectors]}
+                       for c in model.connectors],
+        "group_priorities": [{"group_id": g, "priority": p} for g, p in model.group_priorities]}
 
 
 def model_from_document(document: dict[str, Any]) -> ElectricalModel:
@@ -51,7 +52,9 @@ def model_from_document(document: dict[str, Any]) -> ElectricalModel:
         float(document["measurement_max_age_s"]),
         None if document.get("building_fallback_a") is None
         else float(document["building_fallback_a"]),
-        _meter(document.get("building_meter")))
+        _meter(document.get("building_meter")),
+        tuple((str(g["group_id"]), int(g["priority"]))
+              for g in document.get("group_priorities") or ()))
 
 
 def _meter(document: dict[str, Any] | None) -> tuple[str, int] | None:

@@ -34,6 +34,7 @@ class ChargeChanged:
     connector_id: int | None
     charging: bool
     transaction_id: str | None = None
+    id_tag: str | None = None  # who started it, when the event says
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ Observation = StationSeen | ChargeChanged | CurrentMeasured | PowerMeasured
 class ConnectorLive:
     charging: bool = False
     transaction_id: str | None = None
+    id_tag: str | None = None
     measured_a: float | None = None
     measured_at: datetime | None = None
     underused_since: datetime | None = None

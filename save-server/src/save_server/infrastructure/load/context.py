@@ -133,7 +133,7 @@ def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeRe
         seen.append(StationSeen(station_id, online, booted=online))
         running = charges.stream(ChargeFilter(charging_station_id=station_id,
                                               status=ChargeStatus.CHARGING))
-        seen += [ChargeChanged(station_id, c.connector_id, True, c.transaction_id)
+        seen += [ChargeChanged(station_id, c.connector_id, True, c.transaction_id, c.id_tag)
                  for c in running if c.connector_id is not None]
     return seen
 

@@ -50,7 +50,7 @@ def _read(event: dict[str, Any]) -> Iterator[Observation]:
             yield ChargeChanged(station, int(payload["connectorId"]), False)
     elif kind == "ocpp-events.start-transaction":
         yield ChargeChanged(station, int(payload["connectorId"]), True,
-                            str(response["transactionId"]))
+                            str(response["transactionId"]), payload.get("idTag"))
     elif kind == "ocpp-events.stop-transaction":
         yield ChargeChanged(station, None, False, str(payload["transactionId"]))
     elif kind == "ocpp-events.transaction-event":
@@ -69,7 +69,9 @@ def _transaction_event(station: str, payload: dict[str, Any]) -> Iterator[Observ
         yield ChargeChanged(station, connector, False, transaction)
     elif info.get("chargingState") is not None or payload["eventType"] == "Started":
         drawing = info.get("chargingState") not in NOT_DRAWING_201
-        yield ChargeChanged(station, connector, drawing, transaction)
+        token = (payload.get("idToken") or {}).get("idToken")
+        yield ChargeChanged(station, connector, drawing, transaction,
+                            str(token) if token and drawing else None)
     if connector is not None:
         yield from _currents(station, connector, payload.get("meterValue") or [])
 
