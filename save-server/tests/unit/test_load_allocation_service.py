@@ -458,3 +458,37 @@ def test_the_id_tag_of_a_charge_is_read_from_16_and_201_events() -> None:
                        "idToken": "XYZ", "type": "ISO14443"},
                    "transactionInfo": {"transactionId": "t9", "chargingState": "Charging"}}}
     assert observations(started) == [ChargeChanged("CP", 1, True, "t9", "XYZ")]
+
+
+def test_tx_profiles_are_leased_and_renewed_so_they_end_without_the_platform() -> None:
+    model = site(32.0, 3)  # failsafe 10.1 A each; two charging get 15.2 A
+    allocation, _, sender, clock = service(model)
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))  # idle
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    sent = [p for _, p in sender.sent if p["purpose"] == "TxProfile"]
+    assert [(p["max_current_a"], p["valid_to"]) for p in sent] == [
+        (15.2, "2026-12-05T12:10:00Z")] * 2  # ten minutes, then the station's failsafe
+    assert all("valid_to" not in p for _, p in sender.sent
+               if p["purpose"] == "TxDefaultProfile")  # the failsafe itself never ends
+    sender.sent.clear()
+    clock.now = T0 + timedelta(minutes=4)
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert tx_profiles(sender) == []  # not yet half the lease
+    clock.now = T0 + timedelta(minutes=5)
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert [(s, p["max_current_a"], p["valid_to"]) for s, p in sender.sent] == [
+        ("CP0", 15.2, "2026-12-05T12:15:00Z"), ("CP1", 15.2, "2026-12-05T12:15:00Z")]
+
+
+def test_without_a_lease_tx_profiles_have_no_end() -> None:
+    model = site(32.0, 3)
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    allocation = LoadAllocation(store, sender, clock, Settings(profile_lease=None))
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    assert [("valid_to" in p) for _, p in sender.sent if p["purpose"] == "TxProfile"] == [
+        False, False]

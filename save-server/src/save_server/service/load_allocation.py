@@ -40,6 +40,7 @@ from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
 
 
@@ -55,6 +56,7 @@ class Settings:
     principal: str = "load-management"
     lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
     measurement_threshold_a: float = 1.0  # a building load moving less waits for the sweep
+    profile_lease: timedelta | None = DEFAULT_LEASE  # TxProfiles' validTo; None: no end
 
 
 class LoadAllocation:
@@ -84,7 +86,8 @@ class LoadAllocation:
         self._wake: Callable[[], None] = lambda: None
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
-            on_profile, lambda station: self._site_of.get(station, ""))
+            on_profile, lambda station: self._site_of.get(station, ""),
+            lambda: self.settings.profile_lease)
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
@@ -338,8 +341,9 @@ class LoadAllocation:
 
     async def _recompute(self, model: ElectricalModel) -> None:
         _, plan = await asyncio.to_thread(self.allocate_site, model)
-        if not plan.empty:
-            await self._profiles.send(model.site_id, plan)
+        renewals = self._profiles.due_renewals(model, plan)
+        if not plan.empty or renewals:
+            await self._profiles.send(model.site_id, plan, renewals)
 
     # views ---------------------------------------------------------------------------------
     def power(self, model: ElectricalModel) -> dict[str, Any]:

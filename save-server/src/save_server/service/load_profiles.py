@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -28,15 +28,38 @@ TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.
 class ProfileDispatch:
     def __init__(self, state: LiveState, lock: threading.Lock, sender: ProfileSender | None,
                  clock: Callable[[], datetime], min_interval: Callable[[], timedelta],
-                 on_profile: Callable[[str], None], site_of: Callable[[str], str]) -> None:
+                 on_profile: Callable[[str], None], site_of: Callable[[str], str],
+                 lease: Callable[[], timedelta | None] = lambda: None) -> None:
         self._state, self._lock, self._sender, self._clock = state, lock, sender, clock
         self._min_interval = min_interval  # between increases of one connector
         self._on_profile, self._site_of = on_profile, site_of
+        self._lease = lease  # how long a TxProfile is valid (validTo); None: until replaced
 
-    async def send(self, site_id: str, plan: Plan) -> None:
+    def due_renewals(self, model: ElectricalModel, plan: Plan
+                     ) -> tuple[tuple[ConnectorKey, float], ...]:
+        """Accepted TxProfiles past half their lease that the plan does not change: sent
+        again as they are, so they expire only when the platform is gone."""
+        lease = self._lease()
+        if lease is None:
+            return ()
+        planned = {k for k, _ in plan.decreases + plan.increases}
+        now, due = self._clock(), []
+        with self._lock:
+            for connector in model.connectors:
+                live = self._state.connectors.get(connector.key)
+                if (live is not None and connector.key not in planned
+                        and live.transaction_id is not None and live.profile_limit_a is not None
+                        and live.profile_result == "accepted"
+                        and live.profile_valid_to is not None
+                        and now >= live.profile_valid_to - lease / 2):
+                    due.append((connector.key, live.profile_limit_a))
+        return tuple(due)
+
+    async def send(self, site_id: str, plan: Plan,
+                   renewals: tuple[tuple[ConnectorKey, float], ...] = ()) -> None:
         if self._sender is None:
             return
-        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases))
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases + renewals))
         now = self._clock()
         due = [(k, a) for k, a in plan.increases if self._may_increase(k, now)]
         await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
@@ -54,16 +77,21 @@ class ProfileDispatch:
         transaction = live.transaction_id
         if transaction is None or self._sender is None:
             return
-        outcome = await self._send(key[0], {
-            "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
-            "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
+        lease, sent_at = self._lease(), self._clock()
+        valid_to = None if lease is None else sent_at + lease
+        parameters = {"connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
+                      "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]}
+        if valid_to is not None:
+            parameters["valid_to"] = valid_to.astimezone(UTC).isoformat().replace(
+                "+00:00", "Z")
+        outcome = await self._send(key[0], parameters)
         self._on_profile(outcome)
         with self._lock:
             if live.transaction_id != transaction:
                 return  # the charge ended meanwhile
-            live.profile_result, live.profile_sent_at = outcome, self._clock()
+            live.profile_result, live.profile_sent_at = outcome, sent_at
             if outcome == "accepted":
-                live.profile_limit_a = limit_a
+                live.profile_limit_a, live.profile_valid_to = limit_a, valid_to
             elif live.refused:
                 self._state.dirty.add(self._site_of(key[0]))
         if outcome != "accepted":

@@ -81,6 +81,7 @@ class ConnectorLive:
     profile_limit_a: float | None = None  # the last TxProfile sent
     profile_result: str | None = None  # accepted, rejected, call_error, timeout, unsupported
     profile_sent_at: datetime | None = None
+    profile_valid_to: datetime | None = None  # its lease: renewed before, expires without us
 
     @property
     def refused(self) -> bool:
