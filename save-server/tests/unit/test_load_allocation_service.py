@@ -492,3 +492,36 @@ def test_without_a_lease_tx_profiles_have_no_end() -> None:
     asyncio.run(allocation.run_once())
     assert [("valid_to" in p) for _, p in sender.sent if p["purpose"] == "TxProfile"] == [
         False, False]
+
+
+def test_the_sites_figures_and_the_profile_outcomes_are_prometheus_metrics() -> None:
+    from prometheus_client import REGISTRY
+
+    from save_server.infrastructure.load import metrics
+
+    model = replace(site(32.0, 3), site_id=f"metrics-{T0.timestamp():.0f}",
+                    building_metered=True)
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    sender.outcomes["CP2"] = "rejected"
+    before = REGISTRY.get_sample_value("save_server_load_profiles_total",
+                                       {"outcome": "rejected"}) or 0.0
+    allocation = LoadAllocation(store, sender, clock, Settings(),
+                                on_allocation=metrics.record_allocation,
+                                on_profile=metrics.record_profile)
+    store.apply_load("m1", model.site_id, BuildingLoad({"L1": 4.0, "L2": 2.0, "L3": 1.0}, T0))
+    connect_and_charge(allocation, "CP0", "CP1", "CP2")
+    allocation.observe(CurrentMeasured("CP0", 1, 5.5, T0))
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+
+    def value(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"site_id": model.site_id})
+
+    assert value("save_server_load_site_limit_amperes") == 30.4
+    assert value("save_server_load_site_building_amperes") == 4.0
+    assert value("save_server_load_site_measured_amperes") == 5.5
+    assert value("save_server_load_site_uncontrolled_amperes") == 32.0  # CP2 refused: its max
+    assert value("save_server_load_site_allocated_amperes") is not None
+    assert value("save_server_load_site_stations_never_accepting_profiles") == 1.0  # CP2
+    assert REGISTRY.get_sample_value("save_server_load_profiles_total",
+                                     {"outcome": "rejected"}) > before

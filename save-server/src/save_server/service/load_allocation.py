@@ -44,7 +44,9 @@ DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
 
 
-AllocationObserver = Callable[[ElectricalModel, Allocation, float], None]
+# the site's model, its new allocation, the current its charging connectors were last seen
+# drawing (highest phase each, summed), and its `GET /sites/{id}/power` document
+AllocationObserver = Callable[[ElectricalModel, Allocation, float, dict[str, Any]], None]
 ProfileObserver = Callable[[str], None]
 
 
@@ -63,7 +65,7 @@ class LoadAllocation:
     def __init__(self, store: LoadStore, sender: ProfileSender | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  settings: Settings | None = None,
-                 on_allocation: AllocationObserver = lambda model, result, measured: None,
+                 on_allocation: AllocationObserver = lambda *seen: None,
                  on_profile: ProfileObserver = lambda outcome: None,
                  seed: Callable[[], list[Observation]] = list,
                  lease: Lease | None = None,
@@ -219,10 +221,11 @@ class LoadAllocation:
             self._state.last[model.site_id] = result
             current = {k: self._state.working_limit(k) for k in result.limits}
             lives = [self._state.connectors.get(c.key) for c in model.connectors]
-            measured = sum(live.measured_a or 0.0 for live in lives if live is not None)
+            measured = sum(live.measured_a or 0.0 for live in lives
+                           if live is not None and live.charging)
             document = power_document(model, result, self._state.connectors,
                                       self._state.stations, load)
-        self._on_allocation(model, result, measured)
+        self._on_allocation(model, result, measured, document)
         self._store.save_power(model.site_id, document, now)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
