@@ -215,7 +215,8 @@ class Container:
                     timedelta(seconds=s.load_profile_min_interval_seconds),
                     measurement_threshold_a=s.load_measurement_threshold_a,
                     profile_lease=timedelta(seconds=s.load_profile_lease_seconds)
-                    if s.load_profile_lease_seconds > 0 else None),
+                    if s.load_profile_lease_seconds > 0 else None,
+                    station_caps=s.load_station_max_profile),
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
                 seed=lambda: projection_seed(store, SqlStationReader(self.engine),

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
         default=600, ge=0, description="Load management: a TxProfile's validity (validTo), "
                                        "renewed at half; without the platform each charge "
                                        "falls back to its failsafe after it (0: no end)")
+    load_station_max_profile: bool = Field(
+        default=True, description="Load management: cap each station with a station max "
+                                  "profile (ChargePointMaxProfile / ChargingStationMaxProfile):"
+                                  " permanent at its safe total, leased at its allocation")
     load_measurement_threshold_a: float = Field(
         default=1.0, ge=0, description="Load management: a building load that moved less on "
                                        "every phase waits for the periodic recomputation")

@@ -156,9 +156,9 @@ def test_increases_of_one_connector_are_rate_limited_decreases_are_not() -> None
     assert tx_profiles(sender)[-2:] == [("CP0", 32.0), ("CP0", 29.9)]
     allocation.observe(ChargeChanged("CP1", 1, False, "102"))
     clock.now += timedelta(seconds=5)
-    sent = len(sender.sent)
+    sent = len(tx_profiles(sender))
     asyncio.run(allocation.run_once())
-    assert len(sender.sent) == sent  # CP0's increase waits until 30 s after its last profile
+    assert len(tx_profiles(sender)) == sent  # CP0's increase waits 30 s after its last one
     clock.now += timedelta(seconds=30)
     asyncio.run(allocation.run_once())
     assert tx_profiles(sender)[-1] == ("CP0", 32.0)
@@ -302,7 +302,8 @@ def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> 
 
     assert asyncio.run(scenario()) == [False]
     assert lease.attempts == 3 and lease.released and not allocation.leading.is_set()
-    assert [p["purpose"] for _, p in sender.sent] == ["TxDefaultProfile"] * 2  # one round
+    assert [p["purpose"] for _, p in sender.sent if p["purpose"] != "ChargePointMaxProfile"
+            ] == ["TxDefaultProfile"] * 2  # one round
 
 
 def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
@@ -479,7 +480,8 @@ def test_tx_profiles_are_leased_and_renewed_so_they_end_without_the_platform() -
     clock.now = T0 + timedelta(minutes=5)
     allocation.site_changed_all(failsafe=False)
     asyncio.run(allocation.run_once())
-    assert [(s, p["max_current_a"], p["valid_to"]) for s, p in sender.sent] == [
+    assert [(s, p["max_current_a"], p["valid_to"]) for s, p in sender.sent
+            if p["purpose"] == "TxProfile"] == [
         ("CP0", 15.2, "2026-12-05T12:15:00Z"), ("CP1", 15.2, "2026-12-05T12:15:00Z")]
 
 
@@ -525,3 +527,53 @@ def test_the_sites_figures_and_the_profile_outcomes_are_prometheus_metrics() -> 
     assert value("save_server_load_site_stations_never_accepting_profiles") == 1.0  # CP2
     assert REGISTRY.get_sample_value("save_server_load_profiles_total",
                                      {"outcome": "rejected"}) > before
+
+
+def caps(sender: Sender) -> list[tuple[str, float, int, str | None]]:
+    return [(s, p["max_current_a"], p["stack_level"], p.get("valid_to")) for s, p in sender.sent
+            if p["purpose"] == "ChargePointMaxProfile"]
+
+
+def test_each_station_is_capped_at_its_safe_total_and_leased_its_allocation_over_it() -> None:
+    model = site(32.0, 3)  # safe share 10.1 A each
+    allocation, _, sender, clock = service(model)
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    leased = "2026-12-05T12:10:00Z"
+    assert sorted(caps(sender)) == [  # permanent at the safe total, leased at the allocation
+        ("CP0", 10.1, 0, None), ("CP0", 15.2, 1, leased), ("CP1", 10.1, 0, None),
+        ("CP1", 15.2, 1, leased), ("CP2", 0.0, 1, leased), ("CP2", 10.1, 0, None)]
+    assert all(p["valid_from"] == "2026-12-05T12:00:00Z" and p["connector_id"] == 0
+               for _, p in sender.sent if p["purpose"] == "ChargePointMaxProfile")
+    sender.sent.clear()
+    allocation.observe(ChargeChanged("CP1", None, False, "101"))  # CP1's charge ends
+    clock.now = T0 + timedelta(seconds=40)
+    asyncio.run(allocation.run_once())
+    assert sorted(caps(sender)) == [("CP0", 30.4, 1, "2026-12-05T12:10:40Z"),
+                                    ("CP1", 0.0, 1, "2026-12-05T12:10:40Z")]
+    sender.sent.clear()
+    clock.now = T0 + timedelta(minutes=5, seconds=10)  # CP2's cap is past half its lease
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert sorted(caps(sender)) == [("CP2", 0.0, 1, "2026-12-05T12:15:10Z")]  # unchanged
+
+
+def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:
+    model = site(32.0, 2)
+
+    class NoMax(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            self.sent.append((station_id, parameters))
+            return "rejected" if parameters["purpose"] == "ChargePointMaxProfile" else "accepted"
+
+    picky = NoMax()
+    allocation = LoadAllocation(MemoryLoadStore(model), picky, Clock(), Settings())
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+    assert [c[2] for c in caps(picky)] == [0, 0]  # the base only, once each; no leased cap
+    row = allocation.power(model)["connectors"][0]
+    assert row["station_max"] == {"limit_a": 15.2, "result": "rejected"}
+    assert row["allocation_a"] == 15.2  # still managed by its TxProfiles

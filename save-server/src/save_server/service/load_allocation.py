@@ -59,6 +59,7 @@ class Settings:
     lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
     measurement_threshold_a: float = 1.0  # a building load moving less waits for the sweep
     profile_lease: timedelta | None = DEFAULT_LEASE  # TxProfiles' validTo; None: no end
+    station_caps: bool = True  # station max profiles (base + leased), docs "Failsafe"
 
 
 class LoadAllocation:
@@ -89,7 +90,7 @@ class LoadAllocation:
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
             on_profile, lambda station: self._site_of.get(station, ""),
-            lambda: self.settings.profile_lease)
+            lambda: self.settings.profile_lease, lambda: self.settings.station_caps)
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
@@ -343,10 +344,11 @@ class LoadAllocation:
                                              if st.online}
 
     async def _recompute(self, model: ElectricalModel) -> None:
-        _, plan = await asyncio.to_thread(self.allocate_site, model)
+        result, plan = await asyncio.to_thread(self.allocate_site, model)
         renewals = self._profiles.due_renewals(model, plan)
-        if not plan.empty or renewals:
-            await self._profiles.send(model.site_id, plan, renewals)
+        caps = self._profiles.due_caps(model, result)
+        if not plan.empty or renewals or caps:
+            await self._profiles.send(model.site_id, plan, renewals, caps)
 
     # views ---------------------------------------------------------------------------------
     def power(self, model: ElectricalModel) -> dict[str, Any]:

@@ -65,7 +65,9 @@ def power_document(model: ElectricalModel, result: Allocation | None,
                 "limit_a": live.profile_limit_a, "result": live.profile_result,
                 "sent_at": _time(live.profile_sent_at)},
             "failsafe": None if station is None or station.failsafe_result is None else {
-                "limit_a": station.failsafe_limit_a, "result": station.failsafe_result}})
+                "limit_a": station.failsafe_limit_a, "result": station.failsafe_result},
+            "station_max": None if station is None or station.base_cap_result is None else {
+                "limit_a": station.base_cap_a, "result": station.base_cap_result}})
     never_accepted = sorted({c.station_id for c in model.connectors
                              if not _ever_accepted(c.station_id, connectors, stations)})
     return {

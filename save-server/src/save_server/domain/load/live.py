@@ -109,3 +109,10 @@ class StationLive:
     ocpp_version: str | None = None
     failsafe_limit_a: float | None = None
     failsafe_result: str | None = None
+    # the station max profile (ChargePointMaxProfile / ChargingStationMaxProfile): a permanent
+    # one at its safe total, and a leased one over it at what it is allocated now
+    base_cap_a: float | None = None
+    base_cap_result: str | None = None
+    cap_a: float | None = None  # the leased cap last accepted
+    cap_result: str | None = None
+    cap_valid_to: datetime | None = None
