@@ -577,3 +577,18 @@ def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_on
     row = allocation.power(model)["connectors"][0]
     assert row["station_max"] == {"limit_a": 15.2, "result": "rejected"}
     assert row["allocation_a"] == 15.2  # still managed by its TxProfiles
+
+
+def test_id_tag_groups_are_looked_up_only_where_a_site_gives_them_a_priority() -> None:
+    asked: list[str] = []
+
+    def group_of(tag: str) -> str | None:
+        asked.append(tag)
+        return None
+
+    plain = site(32.0, 1)
+    allocation = LoadAllocation(MemoryLoadStore(plain), Sender(), Clock(), Settings(),
+                                group_of=group_of)
+    allocation.observe(ChargeChanged("CP0", 1, True, "t1", "TAG-A"))  # no group priorities
+    allocation.observe(ChargeChanged("ELSEWHERE", 1, True, "t2", "TAG-B"))  # not managed
+    assert asked == []

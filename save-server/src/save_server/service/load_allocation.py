@@ -76,7 +76,7 @@ class LoadAllocation:
         self._seed = seed  # what save-server's tables know at start (stations, charges)
         self._lease = lease
         self._group_of = group_of  # an id tag's group (id tags context), for its priority
-        self._groups: dict[str, str | None] = {}  # id tag → group, as looked up once
+        self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
         self.leading = threading.Event()  # this process manages load (holds the lease)
         self.settings = settings or Settings()
         self._state = LiveState()
@@ -122,7 +122,8 @@ class LoadAllocation:
             if voltage is None:
                 return  # not a managed station
             observation = observation.as_current(voltage)
-        if isinstance(observation, ChargeChanged) and observation.id_tag is not None:
+        if isinstance(observation, ChargeChanged) and observation.id_tag is not None \
+                and self._groups_matter(observation.station_id):
             self._look_up_group(observation.id_tag)
         if isinstance(observation, CurrentMeasured):
             with self._lock:
@@ -139,6 +140,13 @@ class LoadAllocation:
             if self._state.apply(observation, site):
                 self._state.dirty.add(site)
         self._wake()
+
+    def _groups_matter(self, station_id: str) -> bool:
+        """The station is managed and its site gives id tag groups a priority."""
+        with self._lock:
+            site = self._sites().get(station_id)
+            model = self._models.get(site) if site is not None and self._models else None
+        return model is not None and bool(model.group_priorities)
 
     def _look_up_group(self, id_tag: str) -> None:
         """At each charge it starts (outside the lock: a database read), so a tag moved to
