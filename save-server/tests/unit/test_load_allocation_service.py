@@ -592,3 +592,24 @@ def test_id_tag_groups_are_looked_up_only_where_a_site_gives_them_a_priority() -
     allocation.observe(ChargeChanged("CP0", 1, True, "t1", "TAG-A"))  # no group priorities
     allocation.observe(ChargeChanged("ELSEWHERE", 1, True, "t2", "TAG-B"))  # not managed
     assert asked == []
+
+
+def test_a_leased_cap_not_answered_in_time_is_tried_again_a_refused_one_is_not() -> None:
+    model = site(32.0, 2)
+    answers = {"CP0": "timeout", "CP1": "rejected"}
+
+    class Leased(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            self.sent.append((station_id, parameters))
+            if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"]:
+                return answers[station_id]
+            return "accepted"
+
+    sender = Leased()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(), Settings())
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    leased = [s for s, _, level, _ in caps(sender) if level == 1]
+    assert sorted(leased) == ["CP0", "CP0", "CP1"]

@@ -14,7 +14,7 @@ import structlog
 
 from save_server.domain.load.allocator import Allocation
 from save_server.domain.load.failsafe import station_default, station_safe_total
-from save_server.domain.load.live import REFUSED_RESULTS, ConnectorLive, StationLive
+from save_server.domain.load.live import ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import Plan
 from save_server.domain.load.ports import ProfileSender
@@ -24,6 +24,9 @@ log = structlog.get_logger("save_server.load")
 FAILSAFE_PROFILE_ID = 900
 BASE_CAP_PROFILE_ID, CAP_PROFILE_ID = 901, 902  # station max profiles, stack levels 0 and 1
 STATION_MAX = "ChargePointMaxProfile"  # the gateway names it ChargingStationMaxProfile in 2.0.1
+# a leased cap answered so is not sent again until the station's next boot or connection;
+# one not answered in time, or that could not reach the station, is tried at the next round
+CAP_REFUSED = frozenset({"rejected", "call_error", "unsupported"})
 TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
                         # per station: a shared id would replace another EVSE's profile)
 
@@ -64,7 +67,7 @@ class ProfileDispatch:
                 renew = lease is not None and station.cap_valid_to is not None \
                     and now >= station.cap_valid_to - lease / 2
                 changed = station.cap_result != "accepted" or station.cap_a != cap or renew
-                if changed and station.cap_result not in REFUSED_RESULTS:
+                if changed and station.cap_result not in CAP_REFUSED:
                     due.append((station_id, cap))
         return tuple(due)
 
