@@ -70,3 +70,11 @@ bench-local-lists-smoke:
 bench-load:
 	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.allocate --connectors 200
 	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.lag --rate 200 --seconds 20
+
+.PHONY: bench-load-path
+
+## Load management: allocation lag through the full path (station → gateway → broker → load
+## queue → allocation → SetChargingProfile → station), embedded mode; --mode services for
+## RabbitMQ/PostgreSQL. The target's size (1,000 sites x 10, 200/s) needs a quiet machine.
+bench-load-path:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.path --sites 1000 --stations 10 --rate 200 --seconds 60

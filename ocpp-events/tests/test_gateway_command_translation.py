@@ -154,6 +154,22 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, Any]]] = [
          "chargingProfileKind": "Relative", "transactionId": "tx-abc", "chargingSchedule": [{
              "id": 1, "chargingRateUnit": "A",
              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}]}]}}),
+    ("set-charging-profile", {"max_current_a": 20, "purpose": "ChargePointMaxProfile",
+                              "valid_from": LATER, "valid_to": LATER, "stack_level": 1,
+                              "profile_id": 902}, "1.6", "SetChargingProfile",
+     {"connectorId": 0, "csChargingProfiles": {
+         "chargingProfileId": 902, "stackLevel": 1, "chargingProfilePurpose":
+         "ChargePointMaxProfile", "chargingProfileKind": "Absolute", "validFrom": LATER,
+         "validTo": LATER, "chargingSchedule": {
+             "startSchedule": LATER, "chargingRateUnit": "A",
+             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20.0}]}}}),
+    ("set-charging-profile", {"max_current_a": 20, "purpose": "ChargePointMaxProfile",
+                              "valid_from": LATER, "profile_id": 901}, "2.0.1",
+     "SetChargingProfile", {"evseId": 0, "chargingProfile": {
+         "id": 901, "stackLevel": 0, "chargingProfilePurpose": "ChargingStationMaxProfile",
+         "chargingProfileKind": "Absolute", "validFrom": LATER, "chargingSchedule": [{
+             "id": 1, "chargingRateUnit": "A", "startSchedule": LATER,
+             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20.0}]}]}}),
     ("clear-charging-profile", {"profile_id": 3}, "1.6", "ClearChargingProfile", {"id": 3}),
     ("clear-charging-profile", {"connector_id": 1}, "2.0.1", "ClearChargingProfile",
      {"chargingProfileCriteria": {"evseId": 1}}),
@@ -214,6 +230,10 @@ def test_ocpp_21_stations_get_the_201_mapping_valid_against_the_21_schema() -> N
                               "transaction_id": "tx-abc"}, "1.6", "integer"),
     ("set-charging-profile", {"connector_id": 1, "max_current_a": 6, "purpose": "TxProfile"},
      "2.0.1", "transaction_id"),
+    ("set-charging-profile", {"connector_id": 1, "max_current_a": 6, "valid_from": LATER,
+                              "purpose": "ChargePointMaxProfile"}, "1.6", "connector_id 0"),
+    ("set-charging-profile", {"max_current_a": 6, "purpose": "ChargePointMaxProfile"},
+     "2.0.1", "valid_from"),
     ("remote-start", {}, "1.6", "bad parameters"),
     ("no-such-command", {}, "1.6", "unknown command"),
     ("send-local-list", {"list_version": 1, "update_type": "full",

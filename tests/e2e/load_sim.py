@@ -67,6 +67,7 @@ class SimStation:
     max_a: float = 16.0  # 11 kW three-phase wallboxes
     default_a: float | None = None
     tx_limits: dict[str, float] = field(default_factory=dict)
+    caps: dict[int, tuple[float, datetime | None]] = field(default_factory=dict)  # stack level
     transaction: str | None = None
     car_max: float = 0.0
     draw: float = 0.0
@@ -81,8 +82,13 @@ class SimStation:
 
     def limit(self) -> float:
         if self.transaction is not None and self.transaction in self.tx_limits:
-            return self.tx_limits[self.transaction]
-        return self.max_a if self.default_a is None else self.default_a
+            own = self.tx_limits[self.transaction]
+        else:
+            own = self.max_a if self.default_a is None else self.default_a
+        now = datetime.now(UTC)  # the station max profile of the highest valid stack level
+        valid = [(level, cap) for level, (cap, until) in self.caps.items()
+                 if until is None or until > now]
+        return min(own, max(valid)[1]) if valid else own
 
     def respond(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | CallErrorReply:
         if action != "SetChargingProfile":
@@ -100,6 +106,11 @@ class SimStation:
             return {"status": "Rejected"}
         if purpose == "TxProfile":
             self.tx_limits[str(profile.get("transactionId"))] = limit
+        elif purpose in ("ChargePointMaxProfile", "ChargingStationMaxProfile"):
+            until = profile.get("validTo")
+            self.caps[int(profile.get("stackLevel", 0))] = (limit, None if until is None else
+                                                            datetime.fromisoformat(
+                                                                until.replace("Z", "+00:00")))
         else:
             self.default_a = limit
         self.draw = min(self.draw, self.limit())  # decreases are obeyed at once

@@ -1,7 +1,8 @@
 """Site load management end to end: 12 simulated stations (1.6 and 2.0.1, one rejecting
 profiles, one answering them with a CallError, one going offline mid-charge) on a 63 A
 three-phase site with a varying building load, 30 simulated minutes compressed into ~30 s,
-on real RabbitMQ and PostgreSQL."""
+on real RabbitMQ and PostgreSQL (services mode); and the same scenario, 20 simulated minutes,
+in embedded mode (`make run`: one process, SQLite, the in-process broker)."""
 
 from __future__ import annotations
 
@@ -21,19 +22,28 @@ from tests.e2e.load_invariants import (
     fetch_events,
 )
 from tests.e2e.load_sim import Config, simulate
-from tests.e2e.platform import Platform, services_platform
+from tests.e2e.platform import Platform, embedded_platform, services_platform
 
 pytestmark = pytest.mark.e2e
 SPEED = 60.0  # simulated seconds per wall second
 SLOT_S = 15 * 60 / SPEED  # the 15-minute rotation slot, compressed
 
 
-@pytest.fixture
-def compressed_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    _require_real_servers()
+MINUTES = {"services": 30.0, "embedded": 20.0}  # embedded: within 60 s of `make test`
+
+
+@pytest.fixture(params=["services", "embedded"])
+def compressed_platform(request: pytest.FixtureRequest, tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     monkeypatch.setenv("LOAD_ROTATION_SLOT_SECONDS", str(SLOT_S))
     monkeypatch.setenv("LOAD_PROFILE_MIN_INTERVAL_SECONDS", str(30 / SPEED))
+    monkeypatch.setenv("LOAD_PROFILE_LEASE_SECONDS", str(600 / SPEED))
     monkeypatch.setenv("SAVE_SERVER_COMMAND_TIMEOUT", "5")
+    if request.param == "embedded":
+        with embedded_platform(tmp_path) as platform:
+            yield platform
+        return
+    _require_real_servers()
     with services_platform(tmp_path) as platform:
         yield platform
 
@@ -41,7 +51,8 @@ def compressed_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 def test_twelve_stations_share_63_amperes_for_half_an_hour(compressed_platform: Platform
                                                            ) -> None:
     platform = compressed_platform
-    config = Config(stations=12, minutes=30, speed=SPEED, limit_a=63.0, seed=7)
+    config = Config(stations=12, minutes=MINUTES[platform.mode], speed=SPEED, limit_a=63.0,
+                    seed=7)
     run = asyncio.run(simulate(platform.gateway_url, platform.save_server_url,
                                platform.headers, config))
     ended_at = datetime.now(UTC)

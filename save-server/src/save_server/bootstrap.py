@@ -185,6 +185,12 @@ class Container:
                                        dependencies.station_reader.document),
                               self.settings.event_store_url)
 
+    def _id_tag_group(self, id_tag: str) -> str | None:
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+
+        tag = SqlIdTagStore(self.engine).tag(id_tag)
+        return None if tag is None else tag.group_id
+
     def load_context(self, commands: StationCommands | None = None) -> Any:
         """Site load management (docs/load-management.md); one per container."""
         if self._load is None:
@@ -206,14 +212,20 @@ class Container:
                 store, CommandProfileSender(commands) if commands is not None else None,
                 settings=LoadSettings(
                     timedelta(seconds=s.load_rotation_slot_seconds), s.load_hysteresis_a,
-                    timedelta(seconds=s.load_profile_min_interval_seconds)),
+                    timedelta(seconds=s.load_profile_min_interval_seconds),
+                    measurement_threshold_a=s.load_measurement_threshold_a,
+                    profile_lease=timedelta(seconds=s.load_profile_lease_seconds)
+                    if s.load_profile_lease_seconds > 0 else None,
+                    station_caps=s.load_station_max_profile),
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
                 seed=lambda: projection_seed(store, SqlStationReader(self.engine),
                                              SqlChargeReader(self.engine)),
-                lease=LEASES[self.engine.dialect.name](self.engine))
+                lease=LEASES[self.engine.dialect.name](self.engine),
+                group_of=self._id_tag_group)
             management = LoadManagement(store, SqlRegistryStore(self.engine),
-                                        on_change=allocation.site_changed)
+                                        on_change=allocation.site_changed,
+                                        on_measured=allocation.building_measured)
             self._load = LoadContext(management, allocation, store)
         return self._load
 

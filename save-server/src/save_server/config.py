@@ -75,6 +75,17 @@ class Settings(BaseSettings):
                                       "one connector's limit (decreases are never delayed)")
     load_hysteresis_a: float = Field(
         default=1.0, ge=0, description="Load management: smallest increase worth a profile")
+    load_profile_lease_seconds: float = Field(
+        default=600, ge=0, description="Load management: a TxProfile's validity (validTo), "
+                                       "renewed at half; without the platform each charge "
+                                       "falls back to its failsafe after it (0: no end)")
+    load_station_max_profile: bool = Field(
+        default=True, description="Load management: cap each station with a station max "
+                                  "profile (ChargePointMaxProfile / ChargingStationMaxProfile):"
+                                  " permanent at its safe total, leased at its allocation")
+    load_measurement_threshold_a: float = Field(
+        default=1.0, ge=0, description="Load management: a building load that moved less on "
+                                       "every phase waits for the periodic recomputation")
     csms_admin_api_key: SecretStr | None = Field(
         default=None, description="Preset admin API key (csk_<12 hex>_<secret>) created with "
                                   "the first admin when no account exists")

@@ -112,6 +112,13 @@ def test_an_operator_describes_a_site_and_the_change_is_an_event(
     assert metered.json()["building_meter"] == {"charging_station_id": stations[1],
                                                 "connector_id": 0}
     validate(outbox(container, "load-management.electrical-model-set")[-1])
+    prioritized = client.put(f"/sites/{site_id}/electrical", json=model(
+        stations, group_priorities=[{"group_id": "Apto 101", "priority": 3}]))
+    assert prioritized.status_code == 200, prioritized.text
+    assert prioritized.json()["group_priorities"] == [{"group_id": "Apto 101", "priority": 3}]
+    assert client.get(f"/sites/{site_id}/electrical").json()["group_priorities"] == [
+        {"group_id": "Apto 101", "priority": 3}]
+    validate(outbox(container, "load-management.electrical-model-set")[-1])
 
 
 def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> None:
@@ -138,6 +145,10 @@ def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> Non
     ({"building_metered": True, "building_meter": {"charging_station_id": "GHOST-METER"}},
      "not registered at site"),
     ({"building_meter": {"charging_station_id": "GHOST-METER"}}, "building_metered: true"),
+    ({"group_priorities": [{"group_id": "G", "priority": 1}, {"group_id": "G", "priority": 2}]},
+     "each id tag group once"),
+    ({"group_priorities": [{"group_id": "G", "priority": 11}]}, "less than or equal to 10"),
+    ({"group_priorities": [{"group_id": "", "priority": 1}]}, "at least 1 character"),
 ])
 def test_a_bad_model_is_refused_with_422_and_nothing_is_written(
         client: TestClient, container: Container, changes: dict[str, Any], words: str) -> None:
@@ -273,6 +284,14 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
             load.handle(json.dumps(event).encode())
         assert load.store.model(site_id).limit_a == latest["limit_a"] != first["limit_a"]
         assert load.store.load(site_id).per_phase == {"L1": 7.0}
+        since = "2026-12-05T12:00:00Z"
+        turn = {"charging_station_id": stations[0], "connector_id": 1, "running": False,
+                "since": since}
+        allocation = {"event_id": str(uuid.uuid4()), "type": "load-management.allocation",
+                      "payload": {"site_id": site_id, "computed_at": since, "turns": [turn]}}
+        load.handle(json.dumps(allocation).encode())
+        assert [(k, t.running) for k, t in load.store.turns(site_id).items()] == [
+            ((stations[0], 1), False)]  # the rotation survives a replay
     finally:
         rebuilt.close()
 
@@ -293,7 +312,7 @@ def test_after_a_restart_the_context_starts_from_save_servers_tables(
     seen = projection_seed(container.load_context().store, SqlStationReader(container.engine),
                            SqlChargeReader(container.engine))
     assert StationSeen(stations[0], True, booted=True) in seen
-    assert ChargeChanged(stations[0], 1, True, "41") in seen
+    assert ChargeChanged(stations[0], 1, True, "41", "TAG-1") in seen
     assert StationSeen(stations[1], False, booted=False) in seen
     assert not [s for s in seen if isinstance(s, ChargeChanged) and s.station_id == stations[1]]
 

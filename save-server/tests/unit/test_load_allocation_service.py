@@ -9,8 +9,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.failsafe import safe_shares, station_default
-from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
+from save_server.domain.load.live import ChargeChanged, CurrentMeasured, PowerMeasured, StationSeen
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
 from save_server.domain.load.ports import Lease, ProfileSender
 from save_server.infrastructure.load.memory import MemoryLoadStore
@@ -155,9 +156,9 @@ def test_increases_of_one_connector_are_rate_limited_decreases_are_not() -> None
     assert tx_profiles(sender)[-2:] == [("CP0", 32.0), ("CP0", 29.9)]
     allocation.observe(ChargeChanged("CP1", 1, False, "102"))
     clock.now += timedelta(seconds=5)
-    sent = len(sender.sent)
+    sent = len(tx_profiles(sender))
     asyncio.run(allocation.run_once())
-    assert len(sender.sent) == sent  # CP0's increase waits until 30 s after its last profile
+    assert len(tx_profiles(sender)) == sent  # CP0's increase waits 30 s after its last one
     clock.now += timedelta(seconds=30)
     asyncio.run(allocation.run_once())
     assert tx_profiles(sender)[-1] == ("CP0", 32.0)
@@ -301,7 +302,8 @@ def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> 
 
     assert asyncio.run(scenario()) == [False]
     assert lease.attempts == 3 and lease.released and not allocation.leading.is_set()
-    assert [p["purpose"] for _, p in sender.sent] == ["TxDefaultProfile"] * 2  # one round
+    assert [p["purpose"] for _, p in sender.sent if p["purpose"] != "ChargePointMaxProfile"
+            ] == ["TxDefaultProfile"] * 2  # one round
 
 
 def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
@@ -314,3 +316,300 @@ def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
     assert store.power("site") == managed and managed["connectors"][0]["allocation_a"] == 15.2
     replica = LoadAllocation(store, Sender(), Clock(), Settings())  # no events, no lease
     assert replica.power(model) == managed
+
+
+def restarted(store: MemoryLoadStore, clock: Clock, *stations: str) -> LoadAllocation:
+    """A new load manager on the same store, seeded from the tables like after a restart."""
+    seen = [o for i, s in enumerate(stations) for o in (
+        StationSeen(s, True, f"c-{s}", "1.6"), ChargeChanged(s, 1, True, str(100 + i)))]
+    return LoadAllocation(store, Sender(), clock, Settings(min_interval=timedelta(0)),
+                          seed=lambda: seen)
+
+
+async def first_rounds(allocation: LoadAllocation, store: MemoryLoadStore, at: str) -> None:
+    """Run the manager until it has shown the site at `at`, then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(allocation.run(stop))
+    while (store.power("site") or {}).get("computed_at") != at:
+        await asyncio.sleep(0.001)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+
+def test_a_restart_mid_rotation_keeps_every_turn_so_the_queue_head_charges_on_time() -> None:
+    model = site(20.0, 4)  # 19 A usable: three minimums of 6 A fit, the fourth waits
+    allocation, store, _, clock = service(model)
+    connect_and_charge(allocation, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(allocation.run_once())
+    assert store.power("site")["queue"] == [{"charging_station_id": "CP3", "connector_id": 1}]
+    turns = [e for e in store.events if e.type == "load-management.allocation"][-1] \
+        .payload["turns"]
+    assert turns[3] == {"charging_station_id": "CP3", "connector_id": 1, "running": False,
+                        "since": "2026-12-05T12:00:00Z"}
+
+    clock.now = T0 + timedelta(minutes=10)  # the API process restarts mid-slot
+    again = restarted(store, clock, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(first_rounds(again, store, "2026-12-05T12:10:00Z"))
+    view = store.power("site")
+    assert view["queue"] == [{"charging_station_id": "CP3", "connector_id": 1}]
+    assert [c["rotation"]["since"] for c in view["connectors"]] == [
+        "2026-12-05T12:00:00Z"] * 4  # nobody's turn started again
+
+    clock.now = T0 + timedelta(minutes=15)  # one slot after CP3 started waiting
+    again = restarted(store, clock, "CP0", "CP1", "CP2", "CP3")
+    asyncio.run(first_rounds(again, store, "2026-12-05T12:15:00Z"))
+    view = store.power("site")
+    assert {c["charging_station_id"]: c["allocation_a"] for c in view["connectors"]}["CP3"] \
+        >= 6.0
+    assert len(view["queue"]) == 1 and view["queue"][0]["charging_station_id"] != "CP3"
+
+
+def meter_values(station: str, version: str, connector: int, *samples: dict) -> dict:
+    where = {"connectorId": connector} if version == "1.6" else {"evseId": connector}
+    return {"type": "ocpp-events.meter-values", "charging_station_id": station,
+            "ocpp_version": version, "connection_id": "c", "payload": {
+                **where, "meterValue": [{"timestamp": "2026-12-05T12:00:00Z",
+                                         "sampledValue": list(samples)}]}}
+
+
+def test_active_power_stands_in_for_a_missing_current_per_phase_where_given() -> None:
+    at = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    phased = observations(meter_values(
+        "CP", "1.6", 1, {"value": "2.2", "measurand": "Power.Active.Import", "phase": "L1-N",
+                         "unit": "kW"},
+        {"value": "1100", "measurand": "Power.Active.Import", "phase": "L2-N", "unit": "W"},
+        {"value": "3300", "measurand": "Power.Active.Import"}))  # the total: not a phase
+    assert phased == [PowerMeasured("CP", 1, 3300.0, at, (("L1", 2200.0), ("L2", 1100.0)))]
+    assert phased[0].as_current(220.0) == CurrentMeasured("CP", 1, 10.0, at,
+                                                          (("L1", 10.0), ("L2", 5.0)))
+    total = observations(meter_values("CP", "2.0.1", 2, {
+        "value": 4.4, "measurand": "Power.Active.Import",
+        "unitOfMeasure": {"unit": "W", "multiplier": 3}}))
+    assert total == [PowerMeasured("CP", 2, 4400.0, at)]
+    assert total[0].as_current(220.0).amps == 20.0  # a total alone: as if on one phase
+    both = observations(meter_values(
+        "CP", "1.6", 1, {"value": "7", "measurand": "Current.Import", "phase": "L1"},
+        {"value": "9999", "measurand": "Power.Active.Import"}))
+    assert both == [CurrentMeasured("CP", 1, 7.0, at, (("L1", 7.0),))]  # the current wins
+
+
+def test_a_car_reporting_only_power_is_measured_with_the_sites_voltage() -> None:
+    model = replace(site(63.0, 1), voltage_v=127.0)
+    allocation, _, _, _ = service(model)
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0")
+    asyncio.run(allocation.run_once())
+    allocation.observe(PowerMeasured("CP0", 1, 3 * 127.0 * 8.0, T0,
+                                     tuple((p, 127.0 * 8.0) for p in ALL)))
+    assert allocation.power(model)["connectors"][0]["measured_a"] == 8.0
+    allocation.observe(PowerMeasured("ELSEWHERE", 1, 1000.0, T0))  # not managed: ignored
+
+
+def test_a_building_load_recomputes_only_when_it_moved_by_the_threshold() -> None:
+    model = replace(site(63.0, 1), building_metered=True)
+    allocation, store, _, clock = service(model)
+    connect_and_charge(allocation, "CP0")
+    asyncio.run(allocation.run_once())
+
+    def measure(seconds: float, **per_phase: float) -> bool:
+        load = BuildingLoad(per_phase, T0 + timedelta(seconds=seconds))
+        store.apply_load(f"m{seconds}", "site", load)
+        allocation.building_measured("site", load)
+        return "site" in allocation.take_work()[0]
+
+    assert measure(1, L1=10.0, L2=10.0, L3=10.0)  # the first measurement
+    clock.now = T0 + timedelta(seconds=1)
+    asyncio.run(allocation.run_once())  # nothing dirty: take_work emptied it
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())  # the sweep uses the measurement
+    assert not measure(2, L1=10.9, L2=9.2, L3=10.0)  # less than 1 A on every phase
+    assert measure(3, L1=10.0, L2=11.0, L3=10.0)  # 1 A on L2
+    assert measure(301, L1=10.0, L2=10.0, L3=10.0)  # the one used is older than 300 s
+    assert measure(4, L1=10.0, L2=10.0)  # a phase no longer reported moved by 10 A
+
+
+def test_a_charge_gets_its_id_tag_groups_priority_on_the_site() -> None:
+    model = replace(site(32.0, 2), group_priorities=(("Apto 101", 2),))
+    groups = {"TAG-VIP": "Apto 101", "TAG-2": "Apto 202"}
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    allocation = LoadAllocation(store, sender, clock, Settings(), group_of=groups.get)
+    allocation.leading.set()
+    for station, tag in (("CP0", "TAG-2"), ("CP1", "tag-vip")):
+        allocation.observe(StationSeen(station, True, f"c-{station}", "1.6", booted=True))
+        allocation.observe(ChargeChanged(station, 1, True, f"t-{station}",
+                                         tag.upper() if tag == "tag-vip" else tag))
+    asyncio.run(allocation.run_once())
+    limits = {c["charging_station_id"]: c["allocation_a"]
+              for c in allocation.power(model)["connectors"]}
+    assert limits == {"CP0": 6.0, "CP1": 24.4}
+    allocation.observe(ChargeChanged("CP1", None, False, "t-CP1"))  # the charge ends
+    allocation.observe(ChargeChanged("CP1", 1, True, "t-CP1b", "TAG-2"))
+    asyncio.run(allocation.run_once())
+    assert [c["allocation_a"] for c in allocation.power(model)["connectors"]] == [15.2, 15.2]
+
+
+def test_the_id_tag_of_a_charge_is_read_from_16_and_201_events() -> None:
+    start = {"type": "ocpp-events.start-transaction", "charging_station_id": "CP",
+             "ocpp_version": "1.6", "payload": {"connectorId": 1, "idTag": "ABC"},
+             "response": {"transactionId": 5}}
+    assert observations(start) == [ChargeChanged("CP", 1, True, "5", "ABC")]
+    started = {"type": "ocpp-events.transaction-event", "charging_station_id": "CP",
+               "ocpp_version": "2.0.1", "payload": {
+                   "eventType": "Started", "evse": {"id": 1}, "idToken": {
+                       "idToken": "XYZ", "type": "ISO14443"},
+                   "transactionInfo": {"transactionId": "t9", "chargingState": "Charging"}}}
+    assert observations(started) == [ChargeChanged("CP", 1, True, "t9", "XYZ")]
+
+
+def test_tx_profiles_are_leased_and_renewed_so_they_end_without_the_platform() -> None:
+    model = site(32.0, 3)  # failsafe 10.1 A each; two charging get 15.2 A
+    allocation, _, sender, clock = service(model)
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))  # idle
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    sent = [p for _, p in sender.sent if p["purpose"] == "TxProfile"]
+    assert [(p["max_current_a"], p["valid_to"]) for p in sent] == [
+        (15.2, "2026-12-05T12:10:00Z")] * 2  # ten minutes, then the station's failsafe
+    assert all("valid_to" not in p for _, p in sender.sent
+               if p["purpose"] == "TxDefaultProfile")  # the failsafe itself never ends
+    sender.sent.clear()
+    clock.now = T0 + timedelta(minutes=4)
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert tx_profiles(sender) == []  # not yet half the lease
+    clock.now = T0 + timedelta(minutes=5)
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert [(s, p["max_current_a"], p["valid_to"]) for s, p in sender.sent
+            if p["purpose"] == "TxProfile"] == [
+        ("CP0", 15.2, "2026-12-05T12:15:00Z"), ("CP1", 15.2, "2026-12-05T12:15:00Z")]
+
+
+def test_without_a_lease_tx_profiles_have_no_end() -> None:
+    model = site(32.0, 3)
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    allocation = LoadAllocation(store, sender, clock, Settings(profile_lease=None))
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    assert [("valid_to" in p) for _, p in sender.sent if p["purpose"] == "TxProfile"] == [
+        False, False]
+
+
+def test_the_sites_figures_and_the_profile_outcomes_are_prometheus_metrics() -> None:
+    from prometheus_client import REGISTRY
+
+    from save_server.infrastructure.load import metrics
+
+    model = replace(site(32.0, 3), site_id=f"metrics-{T0.timestamp():.0f}",
+                    building_metered=True)
+    store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
+    sender.outcomes["CP2"] = "rejected"
+    before = REGISTRY.get_sample_value("save_server_load_profiles_total",
+                                       {"outcome": "rejected"}) or 0.0
+    allocation = LoadAllocation(store, sender, clock, Settings(),
+                                on_allocation=metrics.record_allocation,
+                                on_profile=metrics.record_profile)
+    store.apply_load("m1", model.site_id, BuildingLoad({"L1": 4.0, "L2": 2.0, "L3": 1.0}, T0))
+    connect_and_charge(allocation, "CP0", "CP1", "CP2")
+    allocation.observe(CurrentMeasured("CP0", 1, 5.5, T0))
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+
+    def value(name: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"site_id": model.site_id})
+
+    assert value("save_server_load_site_limit_amperes") == 30.4
+    assert value("save_server_load_site_building_amperes") == 4.0
+    assert value("save_server_load_site_measured_amperes") == 5.5
+    assert value("save_server_load_site_uncontrolled_amperes") == 32.0  # CP2 refused: its max
+    assert value("save_server_load_site_allocated_amperes") is not None
+    assert value("save_server_load_site_stations_never_accepting_profiles") == 1.0  # CP2
+    assert REGISTRY.get_sample_value("save_server_load_profiles_total",
+                                     {"outcome": "rejected"}) > before
+
+
+def caps(sender: Sender) -> list[tuple[str, float, int, str | None]]:
+    return [(s, p["max_current_a"], p["stack_level"], p.get("valid_to")) for s, p in sender.sent
+            if p["purpose"] == "ChargePointMaxProfile"]
+
+
+def test_each_station_is_capped_at_its_safe_total_and_leased_its_allocation_over_it() -> None:
+    model = site(32.0, 3)  # safe share 10.1 A each
+    allocation, _, sender, clock = service(model)
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    leased = "2026-12-05T12:10:00Z"
+    assert sorted(caps(sender)) == [  # permanent at the safe total, leased at the allocation
+        ("CP0", 10.1, 0, None), ("CP0", 15.2, 1, leased), ("CP1", 10.1, 0, None),
+        ("CP1", 15.2, 1, leased), ("CP2", 0.0, 1, leased), ("CP2", 10.1, 0, None)]
+    assert all(p["valid_from"] == "2026-12-05T12:00:00Z" and p["connector_id"] == 0
+               for _, p in sender.sent if p["purpose"] == "ChargePointMaxProfile")
+    sender.sent.clear()
+    allocation.observe(ChargeChanged("CP1", None, False, "101"))  # CP1's charge ends
+    clock.now = T0 + timedelta(seconds=40)
+    asyncio.run(allocation.run_once())
+    assert sorted(caps(sender)) == [("CP0", 30.4, 1, "2026-12-05T12:10:40Z"),
+                                    ("CP1", 0.0, 1, "2026-12-05T12:10:40Z")]
+    sender.sent.clear()
+    clock.now = T0 + timedelta(minutes=5, seconds=10)  # CP2's cap is past half its lease
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert sorted(caps(sender)) == [("CP2", 0.0, 1, "2026-12-05T12:15:10Z")]  # unchanged
+
+
+def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:
+    model = site(32.0, 2)
+
+    class NoMax(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            self.sent.append((station_id, parameters))
+            return "rejected" if parameters["purpose"] == "ChargePointMaxProfile" else "accepted"
+
+    picky = NoMax()
+    allocation = LoadAllocation(MemoryLoadStore(model), picky, Clock(), Settings())
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    asyncio.run(allocation.run_once())
+    assert [c[2] for c in caps(picky)] == [0, 0]  # the base only, once each; no leased cap
+    row = allocation.power(model)["connectors"][0]
+    assert row["station_max"] == {"limit_a": 15.2, "result": "rejected"}
+    assert row["allocation_a"] == 15.2  # still managed by its TxProfiles
+
+
+def test_id_tag_groups_are_looked_up_only_where_a_site_gives_them_a_priority() -> None:
+    asked: list[str] = []
+
+    def group_of(tag: str) -> str | None:
+        asked.append(tag)
+        return None
+
+    plain = site(32.0, 1)
+    allocation = LoadAllocation(MemoryLoadStore(plain), Sender(), Clock(), Settings(),
+                                group_of=group_of)
+    allocation.observe(ChargeChanged("CP0", 1, True, "t1", "TAG-A"))  # no group priorities
+    allocation.observe(ChargeChanged("ELSEWHERE", 1, True, "t2", "TAG-B"))  # not managed
+    assert asked == []
+
+
+def test_a_leased_cap_not_answered_in_time_is_tried_again_a_refused_one_is_not() -> None:
+    model = site(32.0, 2)
+    answers = {"CP0": "timeout", "CP1": "rejected"}
+
+    class Leased(Sender):
+        async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+            self.sent.append((station_id, parameters))
+            if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"]:
+                return answers[station_id]
+            return "accepted"
+
+    sender = Leased()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(), Settings())
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    leased = [s for s, _, level, _ in caps(sender) if level == 1]
+    assert sorted(leased) == ["CP0", "CP0", "CP1"]

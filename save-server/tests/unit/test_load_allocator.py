@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from save_server.domain.load.allocator import BuildingLoad, ConnectorDemand, allocate
-from save_server.domain.load.model import Circuit, ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.model import (
+    Circuit,
+    ConnectorSupply,
+    ElectricalModel,
+    InvalidElectricalModel,
+    Supply,
+    check_model,
+)
 from save_server.domain.load.plan import plan_changes
 from save_server.domain.load.rotation import Turn
 
@@ -149,3 +157,21 @@ def test_the_plan_sends_decreases_first_and_skips_small_increases() -> None:
     plan = plan_changes(current, target, hysteresis_a=1.0)
     assert plan.decreases == ((("A", 1), 10.0), (("E", 1), 6.0))
     assert plan.increases == ((("B", 1), 16.0), (("D", 1), 6.0))
+
+
+def test_a_charge_of_a_prioritized_group_is_filled_first_above_the_minimums() -> None:
+    a, b = three_phase(2)
+    demands = charging(a.key) | {b.key: ConnectorDemand(b.key, True, priority=2)}
+    result = allocate(site(32.0, a, b), demands, None, {}, T0)
+    assert result.limits == {a.key: 6.0, b.key: 24.4}  # b first, a keeps its minimum
+    low = allocate(site(32.0, a, replace(b, priority=5)), demands, None, {}, T0)
+    assert low.limits[b.key] == 24.4  # the connector's own priority when it is higher
+
+
+def test_a_model_names_each_group_once_with_a_priority_in_range() -> None:
+    with pytest.raises(InvalidElectricalModel, match="each id tag group once"):
+        check_model(site(32.0, group_priorities=(("G", 1), ("G", 2))))
+    with pytest.raises(InvalidElectricalModel, match="between 0 and 10"):
+        check_model(site(32.0, group_priorities=(("G", 11),)))
+    assert site(32.0, group_priorities=(("G", 3),)).group_priority("G") == 3
+    assert site(32.0).group_priority("G") is None

@@ -99,7 +99,8 @@ def test_a_random_day_never_exceeds_a_limit_and_never_starves_a_minimum(
         roll = rng.random()
         if roll < 0.45:
             demands[connector.key] = ConnectorDemand(
-                connector.key, True, car_max_a=rng.choice([None, 8.0, 16.0, 32.0]))
+                connector.key, True, car_max_a=rng.choice([None, 8.0, 16.0, 32.0]),
+                priority=rng.choice([None, None, 0, 2]))  # an id tag group's priority
         elif roll < 0.7:
             demands.pop(connector.key, None)
         elif roll < 0.8:
@@ -131,7 +132,9 @@ def test_nobody_waits_longer_than_the_rotation_promises(
         now += timedelta(seconds=rng.randint(1, int(MAX_STEP.total_seconds())))
         connector = rng.choice(model.connectors)
         if rng.random() < 0.7:
-            demands[connector.key] = ConnectorDemand(connector.key, True)
+            demands[connector.key] = ConnectorDemand(  # a charge's priority stays
+                connector.key, True, priority=demands[connector.key].priority
+                if connector.key in demands else rng.choice([None, 0, 3]))
         else:
             demands.pop(connector.key, None)
             deadline.pop(connector.key, None)

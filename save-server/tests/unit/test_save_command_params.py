@@ -99,6 +99,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
                               "transaction_id": "7"}, "connector_id"),
     ("set-charging-profile", {"connector_id": 1, "max_current_a": 6,
                               "purpose": "ChargePointMaxProfile"}, "purpose"),
+    ("set-charging-profile", {"max_current_a": 6, "purpose": "ChargePointMaxProfile"},
+     "valid_from"),
     ("set-charging-profile", {"max_current_a": 6, "valid_from": LATER,
                               "valid_to": "2026-11-25T08:00:00Z"}, "valid_to"),
     ("update-firmware", {"location": "https://fw/1.bin"}, "retrieve_at"),

@@ -219,18 +219,30 @@ def set_charging_profile(p: Parameters, version: str, command_id: str) -> OcppCa
         raise UnsupportedCommand("give max_current_a or max_power_w")
     connector = p.get("connector_id") or 0
     purpose = p.get("purpose") or "TxDefaultProfile"
+    station_max = purpose == STATION_MAX
+    if station_max and (connector != 0 or not p.get("valid_from")):
+        raise UnsupportedCommand("a ChargePointMaxProfile needs connector_id 0 and valid_from")
     common = {"stackLevel": p.get("stack_level") or 0,
-              "chargingProfilePurpose": purpose, "chargingProfileKind": "Relative",
+              "chargingProfilePurpose": purpose if version == V16 or not station_max
+              else "ChargingStationMaxProfile",
+              # a station max profile has no transaction to be relative to: Absolute, from
+              # valid_from (stations refuse a Relative one, or one without startSchedule)
+              "chargingProfileKind": "Absolute" if station_max else "Relative",
               "transactionId": _transaction_id(p, purpose, version),
               "validFrom": p.get("valid_from"), "validTo": p.get("valid_to")}
     duration = p.get("duration_seconds")
+    start = {"startSchedule": p["valid_from"]} if station_max else {}
     if version == V16:
         return OcppCall("SetChargingProfile", {"connectorId": connector, "csChargingProfiles":
                         _drop_none({"chargingProfileId": p.get("profile_id") or 1, **common,
-                                    "chargingSchedule": _schedule_16(limit, unit, duration)})})
+                                    "chargingSchedule": {
+                                        **start, **_schedule_16(limit, unit, duration)}})})
     return OcppCall("SetChargingProfile", {"evseId": connector, "chargingProfile": _drop_none({
         "id": p.get("profile_id") or 1, **common,
-        "chargingSchedule": [_schedule_201(limit, unit, duration)]})})
+        "chargingSchedule": [{**_schedule_201(limit, unit, duration), **start}]})})
+
+
+STATION_MAX = "ChargePointMaxProfile"  # 2.0.1: ChargingStationMaxProfile
 
 
 def _transaction_id(p: Parameters, purpose: str, version: str) -> int | str | None:

@@ -10,33 +10,43 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.load.allocator import Allocation, BuildingLoad, allocate
+from save_server.domain.load.allocator import (
+    Allocation,
+    BuildingLoad,
+    ConnectorDemand,
+    allocate,
+)
 from save_server.domain.load.live import (
+    ChargeChanged,
     CurrentMeasured,
     Observation,
+    PowerMeasured,
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
 from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
-from save_server.service.load_management import CLOCK_SKEW, measurement_event
+from save_server.service.load_management import ALLOCATION, CLOCK_SKEW, measurement_event
 from save_server.service.load_profiles import ProfileDispatch
 from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
-ALLOCATION = "load-management.allocation"
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
+MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
 
 
-AllocationObserver = Callable[[ElectricalModel, Allocation, float], None]
+# the site's model, its new allocation, the current its charging connectors were last seen
+# drawing (highest phase each, summed), and its `GET /sites/{id}/power` document
+AllocationObserver = Callable[[ElectricalModel, Allocation, float, dict[str, Any]], None]
 ProfileObserver = Callable[[str], None]
 
 
@@ -47,20 +57,26 @@ class Settings:
     min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
     principal: str = "load-management"
     lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
+    measurement_threshold_a: float = 1.0  # a building load moving less waits for the sweep
+    profile_lease: timedelta | None = DEFAULT_LEASE  # TxProfiles' validTo; None: no end
+    station_caps: bool = True  # station max profiles (base + leased), docs "Failsafe"
 
 
 class LoadAllocation:
     def __init__(self, store: LoadStore, sender: ProfileSender | None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  settings: Settings | None = None,
-                 on_allocation: AllocationObserver = lambda model, result, measured: None,
+                 on_allocation: AllocationObserver = lambda *seen: None,
                  on_profile: ProfileObserver = lambda outcome: None,
                  seed: Callable[[], list[Observation]] = list,
-                 lease: Lease | None = None) -> None:
+                 lease: Lease | None = None,
+                 group_of: Callable[[str], str | None] = lambda id_tag: None) -> None:
         self._store, self._sender, self._clock = store, sender, clock
         self._on_allocation, self._on_profile = on_allocation, on_profile
         self._seed = seed  # what save-server's tables know at start (stations, charges)
         self._lease = lease
+        self._group_of = group_of  # an id tag's group (id tags context), for its priority
+        self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
         self.leading = threading.Event()  # this process manages load (holds the lease)
         self.settings = settings or Settings()
         self._state = LiveState()
@@ -69,10 +85,12 @@ class LoadAllocation:
         self._stale: set[str] = set()  # sites whose model must be read again
         self._site_of: dict[str, str] = {}
         self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
+        self._building_used: dict[str, BuildingLoad | None] = {}  # at each site's last round
         self._wake: Callable[[], None] = lambda: None
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
-            on_profile, lambda station: self._site_of.get(station, ""))
+            on_profile, lambda station: self._site_of.get(station, ""),
+            lambda: self.settings.profile_lease, lambda: self.settings.station_caps)
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
@@ -84,7 +102,29 @@ class LoadAllocation:
                                          if site == site_id}
         self._wake()
 
+    def building_measured(self, site_id: str, load: BuildingLoad) -> None:
+        """A new building load: recompute the site when it moved by the threshold on some
+        phase since the load its last allocation used (or that one was missing or is
+        older than the model's freshness); smaller moves wait for the periodic sweep."""
+        with self._lock:
+            model = self._current_models().get(site_id)
+            if model is None or not _moved(self._building_used.get(site_id), load,
+                                           model.measurement_max_age_s,
+                                           self.settings.measurement_threshold_a):
+                return
+            self._state.dirty.add(site_id)
+        self._wake()
+
     def observe(self, observation: Observation) -> None:
+        if isinstance(observation, PowerMeasured):
+            with self._lock:
+                voltage = self._voltage_of(observation.station_id, observation.connector_id)
+            if voltage is None:
+                return  # not a managed station
+            observation = observation.as_current(voltage)
+        if isinstance(observation, ChargeChanged) and observation.id_tag is not None \
+                and self._groups_matter(observation.station_id):
+            self._look_up_group(observation.id_tag)
         if isinstance(observation, CurrentMeasured):
             with self._lock:
                 self._current_models()
@@ -100,6 +140,43 @@ class LoadAllocation:
             if self._state.apply(observation, site):
                 self._state.dirty.add(site)
         self._wake()
+
+    def _groups_matter(self, station_id: str) -> bool:
+        """The station is managed and its site gives id tag groups a priority."""
+        with self._lock:
+            site = self._sites().get(station_id)
+            model = self._models.get(site) if site is not None and self._models else None
+        return model is not None and bool(model.group_priorities)
+
+    def _look_up_group(self, id_tag: str) -> None:
+        """At each charge it starts (outside the lock: a database read), so a tag moved to
+        another group counts from its next charge; a failed look-up keeps what was known."""
+        key = id_tag.casefold()
+        try:
+            group = self._group_of(id_tag)
+        except Exception:
+            log.exception("load management: cannot read the id tag's group")
+            return
+        with self._lock:
+            if len(self._groups) >= MAX_TAGS_CACHED:
+                self._groups.clear()
+            self._groups[key] = group
+
+    def _demand(self, model: ElectricalModel, key: ConnectorKey) -> ConnectorDemand:
+        """With its charge's id tag group priority, where the model gives one (lock held)."""
+        demand = self._state.demand(key)
+        live = self._state.connectors.get(key)
+        if not model.group_priorities or live is None or live.id_tag is None:
+            return demand
+        priority = model.group_priority(self._groups.get(live.id_tag.casefold()))
+        return demand if priority is None else replace(demand, priority=priority)
+
+    def _voltage_of(self, station_id: str, connector_id: int) -> float | None:
+        """The voltage of the site a connector or building meter is on (lock held)."""
+        models = self._current_models()
+        site = self._meter_of.get((station_id, connector_id)) or self._site_of.get(station_id)
+        model = models.get(site) if site is not None else None
+        return None if model is None else model.voltage_v
 
     def _sites(self) -> dict[str, str]:
         """Station → site, from the cached models (read again where they changed)."""
@@ -136,9 +213,7 @@ class LoadAllocation:
         load = BuildingLoad(per_phase, reading.at)
         self._store.record_load(site_id, load, measurement_event(
             site_id, load, f"meter {reading.station_id}", self._clock()))
-        with self._lock:
-            self._state.dirty.add(site_id)
-        self._wake()
+        self.building_measured(site_id, load)
 
     # recomputation -------------------------------------------------------------------------
     def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
@@ -146,24 +221,27 @@ class LoadAllocation:
         now = self._clock()
         load = self._store.load(model.site_id)
         with self._lock:
-            demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+            demands = {c.key: self._demand(model, c.key) for c in model.connectors}
             turns = self._state.turns.get(model.site_id, {})
             result = allocate(model, demands, load, turns, now, self.settings.slot)
             self._state.turns[model.site_id] = result.turns
+            self._building_used[model.site_id] = load
             previous = self._state.last.get(model.site_id)
             self._state.last[model.site_id] = result
             current = {k: self._state.working_limit(k) for k in result.limits}
             lives = [self._state.connectors.get(c.key) for c in model.connectors]
-            measured = sum(live.measured_a or 0.0 for live in lives if live is not None)
+            measured = sum(live.measured_a or 0.0 for live in lives
+                           if live is not None and live.charging)
             document = power_document(model, result, self._state.connectors,
                                       self._state.stations, load)
-        self._on_allocation(model, result, measured)
+        self._on_allocation(model, result, measured, document)
         self._store.save_power(model.site_id, document, now)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
-        if previous is None or (previous.limits, previous.queue, previous.reserved) != (
-                result.limits, result.queue, result.reserved):
-            self._store.publish(BusinessEvent(
+        if previous is None or (previous.limits, previous.queue, previous.reserved,
+                                previous.turns) != (result.limits, result.queue,
+                                                    result.reserved, result.turns):
+            self._store.record_turns(model.site_id, result.turns, BusinessEvent(
                 ALLOCATION, allocation_payload(result), self.settings.principal,
                 event_id=str(uuid.uuid4()), occurred_at=now))
         return result, plan
@@ -193,13 +271,15 @@ class LoadAllocation:
             return
         try:
             await self._start_from_tables(stop)
+            every = self.settings.min_interval.total_seconds()
+            swept = loop.time()
             while not stop.is_set():
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=self.settings.min_interval
-                                           .total_seconds())
-                except TimeoutError:
-                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=every)
                 wake.clear()
+                if loop.time() - swept >= every:  # also while other sites keep it busy
+                    self.site_changed_all(failsafe=False)  # slots end, rate limits pass
+                    swept = loop.time()
                 if self._lease is not None and not await asyncio.to_thread(self._lease.held):
                     log.error("load-management lease lost: another process takes over")
                     return
@@ -213,18 +293,28 @@ class LoadAllocation:
                 await asyncio.to_thread(self._lease.release)
 
     async def _start_from_tables(self, stop: asyncio.Event) -> None:
-        """After a restart: who is online, which charges run (retried until the database
-        answers: without it every station would count as unknown, at its maximum)."""
+        """After a restart: who is online, which charges run, the rotation's turns (retried
+        until the database answers: without it every station would count as unknown, at its
+        maximum)."""
         while not stop.is_set():
             try:
                 for seen in await asyncio.to_thread(self._seed):
                     self.observe(seen)
+                await asyncio.to_thread(self._restore_turns)
                 break
             except Exception:
                 log.exception("load management: cannot read the stations yet")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.lease_retry_s)
         self.site_changed_all()
+
+    def _restore_turns(self) -> None:
+        """Who has charged or waited since when, as the last allocation of each site left it:
+        the rotation's promise counts from then, across restarts and takeovers."""
+        for site_id in self._models_now():
+            turns = self._store.turns(site_id)
+            with self._lock:
+                self._state.turns.setdefault(site_id, turns)
 
     def _models_now(self) -> dict[str, ElectricalModel]:
         with self._lock:
@@ -262,9 +352,11 @@ class LoadAllocation:
                                              if st.online}
 
     async def _recompute(self, model: ElectricalModel) -> None:
-        _, plan = await asyncio.to_thread(self.allocate_site, model)
-        if not plan.empty:
-            await self._profiles.send(model.site_id, plan)
+        result, plan = await asyncio.to_thread(self.allocate_site, model)
+        renewals = self._profiles.due_renewals(model, plan)
+        caps = self._profiles.due_caps(model, result)
+        if not plan.empty or renewals or caps:
+            await self._profiles.send(model.site_id, plan, renewals, caps)
 
     # views ---------------------------------------------------------------------------------
     def power(self, model: ElectricalModel) -> dict[str, Any]:
@@ -278,7 +370,16 @@ class LoadAllocation:
         with self._lock:
             result = self._state.last.get(model.site_id)
             if result is None:
-                demands = {c.key: self._state.demand(c.key) for c in model.connectors}
+                demands = {c.key: self._demand(model, c.key) for c in model.connectors}
                 result = allocate(model, demands, load, {}, self._clock(), self.settings.slot)
             return power_document(model, result, self._state.connectors,
                                   self._state.stations, load)
+
+
+def _moved(used: BuildingLoad | None, load: BuildingLoad, max_age_s: float,
+           threshold_a: float) -> bool:
+    if used is None or (load.measured_at - used.measured_at).total_seconds() >= max_age_s:
+        return True
+    phases = set(used.per_phase) | set(load.per_phase)
+    return any(abs(load.per_phase.get(p, 0.0) - used.per_phase.get(p, 0.0)) >= threshold_a
+               for p in phases)

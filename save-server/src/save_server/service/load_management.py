@@ -23,6 +23,7 @@ from save_server.domain.registry import RegistryStore
 
 MODEL_SET = "load-management.electrical-model-set"
 MEASURED = "load-management.measurement-recorded"
+ALLOCATION = "load-management.allocation"
 CLOCK_SKEW = timedelta(seconds=60)  # a meter's clock may run this far ahead of ours
 
 Clock = Callable[[], datetime]
@@ -51,9 +52,11 @@ class InvalidMeasurement(ValueError):
 class LoadManagement:
     def __init__(self, store: LoadStore, registry: RegistryStore,
                  clock: Clock = lambda: datetime.now(UTC),
-                 on_change: Callable[[str], None] = lambda site_id: None) -> None:
+                 on_change: Callable[[str], None] = lambda site_id: None,
+                 on_measured: Callable[[str, BuildingLoad], None] | None = None) -> None:
         self._store, self._registry, self._clock = store, registry, clock
         self._on_change = on_change  # a site to recompute
+        self._on_measured = on_measured or (lambda site_id, load: on_change(site_id))
 
     def _event(self, kind: str, by: str, payload: Mapping[str, Any]) -> BusinessEvent:
         return BusinessEvent(kind, payload, by, None, event_id=str(uuid.uuid4()),
@@ -110,7 +113,7 @@ class LoadManagement:
         load = BuildingLoad(dict(per_phase), measured_at.astimezone(UTC))
         self._store.record_load(site_id, load,
                                 measurement_event(site_id, load, by, self._clock()))
-        self._on_change(site_id)
+        self._on_measured(site_id, load)
         return load
 
     def building_load(self, site_id: str) -> BuildingLoad | None:

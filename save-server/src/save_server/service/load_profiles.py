@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from save_server.domain.load.failsafe import station_default
+from save_server.domain.load.allocator import Allocation
+from save_server.domain.load.failsafe import station_default, station_safe_total
 from save_server.domain.load.live import ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import Plan
@@ -21,6 +22,11 @@ from save_server.service.load_state import LiveState
 
 log = structlog.get_logger("save_server.load")
 FAILSAFE_PROFILE_ID = 900
+BASE_CAP_PROFILE_ID, CAP_PROFILE_ID = 901, 902  # station max profiles, stack levels 0 and 1
+STATION_MAX = "ChargePointMaxProfile"  # the gateway names it ChargingStationMaxProfile in 2.0.1
+# a leased cap answered so is not sent again until the station's next boot or connection;
+# one not answered in time, or that could not reach the station, is tried at the next round
+CAP_REFUSED = frozenset({"rejected", "call_error", "unsupported"})
 TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
                         # per station: a shared id would replace another EVSE's profile)
 
@@ -28,15 +34,86 @@ TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.
 class ProfileDispatch:
     def __init__(self, state: LiveState, lock: threading.Lock, sender: ProfileSender | None,
                  clock: Callable[[], datetime], min_interval: Callable[[], timedelta],
-                 on_profile: Callable[[str], None], site_of: Callable[[str], str]) -> None:
+                 on_profile: Callable[[str], None], site_of: Callable[[str], str],
+                 lease: Callable[[], timedelta | None] = lambda: None,
+                 caps: Callable[[], bool] = lambda: False) -> None:
         self._state, self._lock, self._sender, self._clock = state, lock, sender, clock
         self._min_interval = min_interval  # between increases of one connector
         self._on_profile, self._site_of = on_profile, site_of
+        self._lease = lease  # how long a TxProfile is valid (validTo); None: until replaced
+        self._caps = caps  # station max profiles on (docs/load-management.md, "Failsafe")
 
-    async def send(self, site_id: str, plan: Plan) -> None:
+    def due_caps(self, model: ElectricalModel, result: Allocation
+                 ) -> tuple[tuple[str, float], ...]:
+        """The leased station caps to send: each online station whose base cap was accepted,
+        at the sum of what its connectors are allowed or counted at, when it changed or half
+        its lease passed."""
+        if not self._caps():
+            return ()
+        lease, now = self._lease(), self._clock()
+        totals: dict[str, float] = {}
+        for connector in model.connectors:
+            key = connector.key
+            totals[key[0]] = totals.get(key[0], 0.0) + result.limits.get(
+                key, 0.0) + result.reserved.get(key, 0.0)
+        due = []
+        with self._lock:
+            for station_id, total in sorted(totals.items()):
+                station = self._state.stations.get(station_id)
+                if station is None or not station.online \
+                        or station.base_cap_result != "accepted":
+                    continue  # no station max profile there: its TxDefaultProfile is all
+                cap = round(total, 1)
+                renew = lease is not None and station.cap_valid_to is not None \
+                    and now >= station.cap_valid_to - lease / 2
+                changed = station.cap_result != "accepted" or station.cap_a != cap or renew
+                if changed and station.cap_result not in CAP_REFUSED:
+                    due.append((station_id, cap))
+        return tuple(due)
+
+    async def send_cap(self, station_id: str, cap_a: float) -> None:
+        lease, now = self._lease(), self._clock()
+        valid_to = None if lease is None else now + lease
+        outcome = await self._send(station_id, {
+            "connector_id": 0, "max_current_a": cap_a, "purpose": STATION_MAX,
+            "profile_id": CAP_PROFILE_ID, "stack_level": 1, "valid_from": _iso(now),
+            **({} if valid_to is None else {"valid_to": _iso(valid_to)})})
+        self._on_profile(outcome)
+        with self._lock:
+            station = self._state.stations.setdefault(station_id, StationLive())
+            station.cap_result = outcome
+            if outcome == "accepted":
+                station.cap_a, station.cap_valid_to = cap_a, valid_to
+
+    def due_renewals(self, model: ElectricalModel, plan: Plan
+                     ) -> tuple[tuple[ConnectorKey, float], ...]:
+        """Accepted TxProfiles past half their lease that the plan does not change: sent
+        again as they are, so they expire only when the platform is gone."""
+        lease = self._lease()
+        if lease is None:
+            return ()
+        planned = {k for k, _ in plan.decreases + plan.increases}
+        now, due = self._clock(), []
+        with self._lock:
+            for connector in model.connectors:
+                live = self._state.connectors.get(connector.key)
+                if (live is not None and connector.key not in planned
+                        and live.transaction_id is not None and live.profile_limit_a is not None
+                        and live.profile_result == "accepted"
+                        and live.profile_valid_to is not None
+                        and now >= live.profile_valid_to - lease / 2):
+                    due.append((connector.key, live.profile_limit_a))
+        return tuple(due)
+
+    async def send(self, site_id: str, plan: Plan,
+                   renewals: tuple[tuple[ConnectorKey, float], ...] = (),
+                   caps: tuple[tuple[str, float], ...] = ()) -> None:
+        """A station cap only ever narrows what its TxProfiles allow: it goes with the
+        decreases, whichever way it moves."""
         if self._sender is None:
             return
-        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases))
+        await asyncio.gather(*(self._send_tx(k, a) for k, a in plan.decreases + renewals),
+                             *(self.send_cap(s, a) for s, a in caps))
         now = self._clock()
         due = [(k, a) for k, a in plan.increases if self._may_increase(k, now)]
         await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
@@ -54,16 +131,20 @@ class ProfileDispatch:
         transaction = live.transaction_id
         if transaction is None or self._sender is None:
             return
-        outcome = await self._send(key[0], {
-            "connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
-            "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]})
+        lease, sent_at = self._lease(), self._clock()
+        valid_to = None if lease is None else sent_at + lease
+        parameters = {"connector_id": key[1], "max_current_a": limit_a, "purpose": "TxProfile",
+                      "transaction_id": transaction, "profile_id": TX_PROFILE_BASE + key[1]}
+        if valid_to is not None:
+            parameters["valid_to"] = _iso(valid_to)
+        outcome = await self._send(key[0], parameters)
         self._on_profile(outcome)
         with self._lock:
             if live.transaction_id != transaction:
                 return  # the charge ended meanwhile
-            live.profile_result, live.profile_sent_at = outcome, self._clock()
+            live.profile_result, live.profile_sent_at = outcome, sent_at
             if outcome == "accepted":
-                live.profile_limit_a = limit_a
+                live.profile_limit_a, live.profile_valid_to = limit_a, valid_to
             elif live.refused:
                 self._state.dirty.add(self._site_of(key[0]))
         if outcome != "accepted":
@@ -91,3 +172,25 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
+        if self._caps():
+            await self._base_cap(station_id, model)
+
+    async def _base_cap(self, station_id: str, model: ElectricalModel) -> None:
+        """The permanent station max profile at its safe total (stack level 0): what the
+        station keeps when the leased cap over it has expired."""
+        total = station_safe_total(model, station_id)
+        if total is None:
+            return
+        outcome = await self._send(station_id, {
+            "connector_id": 0, "max_current_a": total, "purpose": STATION_MAX,
+            "profile_id": BASE_CAP_PROFILE_ID, "stack_level": 0,
+            "valid_from": _iso(self._clock())})
+        self._on_profile(outcome)
+        with self._lock:
+            station = self._state.stations.setdefault(station_id, StationLive())
+            station.base_cap_a, station.base_cap_result = total, outcome
+            station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

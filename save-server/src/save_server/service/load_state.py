@@ -70,10 +70,15 @@ class LiveState:
         if seen.charging and seen.transaction_id not in (None, live.transaction_id):
             live.profile_result = live.profile_limit_a = live.car_max_a = None
             live.transaction_id = seen.transaction_id  # a new charge: its own profile
-        changed = live.charging != seen.charging or ended
+        if seen.id_tag is not None and seen.charging:
+            changed_tag = live.id_tag != seen.id_tag
+            live.id_tag = seen.id_tag
+        else:
+            changed_tag = False
+        changed = live.charging != seen.charging or ended or changed_tag
         live.charging = seen.charging
         if ended:
-            live.transaction_id = live.car_max_a = None
+            live.transaction_id = live.car_max_a = live.id_tag = None
             live.profile_result = live.profile_limit_a = None
         return changed or seen.transaction_id is not None
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from save_server.domain.load.allocator import Allocation, BuildingLoad
+from save_server.domain.load.documents import turns_document
 from save_server.domain.load.live import ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 
@@ -27,7 +28,8 @@ def allocation_payload(result: Allocation) -> dict[str, Any]:
         "queue": [{"charging_station_id": s, "connector_id": c} for s, c in result.queue],
         "building_a": result.building_a, "building_source": result.building_source,
         "available_a": result.available_a,
-        "overloaded": [{"node": n or "supply", "phase": p} for n, p in result.overloaded]}
+        "overloaded": [{"node": n or "supply", "phase": p} for n, p in result.overloaded],
+        "turns": turns_document(result.turns)}
 
 
 def _state(key: ConnectorKey, result: Allocation | None, live: ConnectorLive | None,
@@ -63,7 +65,9 @@ def power_document(model: ElectricalModel, result: Allocation | None,
                 "limit_a": live.profile_limit_a, "result": live.profile_result,
                 "sent_at": _time(live.profile_sent_at)},
             "failsafe": None if station is None or station.failsafe_result is None else {
-                "limit_a": station.failsafe_limit_a, "result": station.failsafe_result}})
+                "limit_a": station.failsafe_limit_a, "result": station.failsafe_result},
+            "station_max": None if station is None or station.base_cap_result is None else {
+                "limit_a": station.base_cap_a, "result": station.base_cap_result}})
     never_accepted = sorted({c.station_id for c in model.connectors
                              if not _ever_accepted(c.station_id, connectors, stations)})
     return {

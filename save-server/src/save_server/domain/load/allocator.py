@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from save_server.domain.load.model import ROOT, ConnectorKey, ConnectorSupply, ElectricalModel
@@ -33,6 +33,7 @@ class ConnectorDemand:
     charging: bool  # a charge runs and may draw power
     controllable: bool = True  # False: offline, profile rejected or unsupported
     car_max_a: float | None = None  # observed or declared ceiling of the car
+    priority: int | None = None  # of its charge (id tag group): raises the connector's
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def allocate(model: ElectricalModel, demands: Mapping[ConnectorKey, ConnectorDem
             reserved[connector.key] = connector.max_a
             _take(capacity, uses[connector.key], connector.max_a)
         elif demand is not None and demand.charging:
-            active.append(connector)
+            active.append(connector if demand.priority is None else replace(
+                connector, priority=max(connector.priority, demand.priority)))
     overloaded = tuple(sorted(r for r, amps in capacity.items() if amps < -EPSILON))
     available = {p: max(0.0, capacity[(ROOT, p)]) for p in model.supply.phases}
 

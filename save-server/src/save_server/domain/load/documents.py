@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import Circuit, ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.model import (
+    Circuit,
+    ConnectorKey,
+    ConnectorSupply,
+    ElectricalModel,
+    Supply,
+)
+from save_server.domain.load.rotation import Turn
 
 
 def model_document(model: ElectricalModel) -> dict[str, Any]:
@@ -25,7 +33,8 @@ def model_document(model: ElectricalModel) -> dict[str, Any]:
         "connectors": [{"charging_station_id": c.station_id, "connector_id": c.connector_id,
                         "phases": list(c.phases), "circuit_id": c.circuit_id,
                         "min_a": c.min_a, "max_a": c.max_a, "priority": c.priority}
-                       for c in model.connectors]}
+                       for c in model.connectors],
+        "group_priorities": [{"group_id": g, "priority": p} for g, p in model.group_priorities]}
 
 
 def model_from_document(document: dict[str, Any]) -> ElectricalModel:
@@ -43,7 +52,9 @@ def model_from_document(document: dict[str, Any]) -> ElectricalModel:
         float(document["measurement_max_age_s"]),
         None if document.get("building_fallback_a") is None
         else float(document["building_fallback_a"]),
-        _meter(document.get("building_meter")))
+        _meter(document.get("building_meter")),
+        tuple((str(g["group_id"]), int(g["priority"]))
+              for g in document.get("group_priorities") or ()))
 
 
 def _meter(document: dict[str, Any] | None) -> tuple[str, int] | None:
@@ -61,3 +72,20 @@ def load_from_document(document: dict[str, Any]) -> BuildingLoad:
     measured = datetime.fromisoformat(str(document["measured_at"]).replace("Z", "+00:00"))
     return BuildingLoad({str(k): float(v) for k, v in document["per_phase_a"].items()},
                         measured.astimezone(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def turns_document(turns: Mapping[ConnectorKey, Turn]) -> list[dict[str, Any]]:
+    """The rotation's turns, as the allocation event carries them and the table keeps them."""
+    return [{"charging_station_id": s, "connector_id": c, "running": turns[(s, c)].running,
+             "since": _iso(turns[(s, c)].since)} for s, c in sorted(turns)]
+
+
+def turns_from_document(document: list[dict[str, Any]]) -> dict[ConnectorKey, Turn]:
+    """Raises KeyError/TypeError/ValueError on a document that is not a list of turns."""
+    return {(str(t["charging_station_id"]), int(t["connector_id"])): Turn(
+        bool(t["running"]), datetime.fromisoformat(str(t["since"]).replace("Z", "+00:00"))
+        .astimezone(UTC)) for t in document}

@@ -29,6 +29,13 @@ def safe_shares(model: ElectricalModel) -> dict[ConnectorKey, float]:
     return shares
 
 
+def station_safe_total(model: ElectricalModel, station_id: str) -> float | None:
+    """What the whole station may draw per phase without the platform: the sum of its
+    connectors' safe shares (its station max profile)."""
+    shares = [a for (s, _), a in safe_shares(model).items() if s == station_id]
+    return math.floor(sum(shares) * 10 + 1e-6) / 10 if shares else None
+
+
 def station_default(model: ElectricalModel, station_id: str) -> float | None:
     """One limit for every connector of the station (profile on connector 0): the smallest
     share of its connectors; None when the model does not list the station."""

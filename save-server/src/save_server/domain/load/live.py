@@ -34,6 +34,7 @@ class ChargeChanged:
     connector_id: int | None
     charging: bool
     transaction_id: str | None = None
+    id_tag: str | None = None  # who started it, when the event says
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,34 @@ class CurrentMeasured:
     per_phase: tuple[tuple[str, float], ...] = ()  # (phase, A) when the reading names them
 
 
-Observation = StationSeen | ChargeChanged | CurrentMeasured
+@dataclass(frozen=True)
+class PowerMeasured:
+    """A reading of `Power.Active.Import` (W) where no current was sampled: converted to a
+    current with the site's voltage (`as_current`)."""
+
+    station_id: str
+    connector_id: int
+    watts: float  # the total
+    at: datetime
+    per_phase: tuple[tuple[str, float], ...] = ()  # (phase, W) when the reading names them
+
+    def as_current(self, voltage_v: float) -> CurrentMeasured:
+        """Per phase: W / V. A total alone is taken as if drawn on one phase (W / V): an upper
+        bound of every phase's current, so a car is never capped below what it may draw."""
+        per_phase = tuple((p, w / voltage_v) for p, w in self.per_phase)
+        amps = max(a for _, a in per_phase) if per_phase else self.watts / voltage_v
+        return CurrentMeasured(self.station_id, self.connector_id, max(0.0, amps), self.at,
+                               per_phase)
+
+
+Observation = StationSeen | ChargeChanged | CurrentMeasured | PowerMeasured
 
 
 @dataclass
 class ConnectorLive:
     charging: bool = False
     transaction_id: str | None = None
+    id_tag: str | None = None
     measured_a: float | None = None
     measured_at: datetime | None = None
     underused_since: datetime | None = None
@@ -59,6 +81,7 @@ class ConnectorLive:
     profile_limit_a: float | None = None  # the last TxProfile sent
     profile_result: str | None = None  # accepted, rejected, call_error, timeout, unsupported
     profile_sent_at: datetime | None = None
+    profile_valid_to: datetime | None = None  # its lease: renewed before, expires without us
 
     @property
     def refused(self) -> bool:
@@ -86,3 +109,10 @@ class StationLive:
     ocpp_version: str | None = None
     failsafe_limit_a: float | None = None
     failsafe_result: str | None = None
+    # the station max profile (ChargePointMaxProfile / ChargingStationMaxProfile): a permanent
+    # one at its safe total, and a leased one over it at what it is allocated now
+    base_cap_a: float | None = None
+    base_cap_result: str | None = None
+    cap_a: float | None = None  # the leased cap last accepted
+    cap_result: str | None = None
+    cap_valid_to: datetime | None = None

@@ -24,6 +24,8 @@ VOLTAGE_RANGE = (100.0, 400.0)  # phase-to-neutral; Brazil: 127 V or 220 V
 CONNECTOR_MAX_A = 500.0  # DC chargers included
 
 
+MAX_PRIORITY = 10  # of a connector or an id tag group; higher is served first
+
 class Supply(StrEnum):
     SINGLE_PHASE = "single-phase"
     THREE_PHASE = "three-phase"
@@ -83,6 +85,12 @@ class ElectricalModel:
     building_fallback_a: float | None = None  # None: half the limit (load-management.md)
     building_meter: ConnectorKey | None = None  # a station's meter (connector 0: its main
                                                  # meter) measuring the building's own load
+    group_priorities: tuple[tuple[str, int], ...] = ()  # (id tag group, priority) of charges
+
+    def group_priority(self, group_id: str | None) -> int | None:
+        """The priority a charge of this id tag group gets here; None: no such rule."""
+        return next((p for g, p in self.group_priorities if g == group_id), None) \
+            if group_id is not None else None
 
     def node_limit(self, node: str) -> float:
         if node == ROOT:
@@ -139,7 +147,18 @@ def check_model(model: ElectricalModel) -> ElectricalModel:
     _check_supply(model)
     _check_circuits(model)
     _check_connectors(model)
+    _check_groups(model)
     return model
+
+
+def _check_groups(model: ElectricalModel) -> None:
+    groups = [g for g, _ in model.group_priorities]
+    if any(not g for g in groups) or len(set(groups)) != len(groups):
+        raise InvalidElectricalModel("group_priorities",
+                                     "each id tag group once, with a non-empty id")
+    if not all(0 <= p <= MAX_PRIORITY for _, p in model.group_priorities):
+        raise InvalidElectricalModel("group_priorities",
+                                     f"a priority is between 0 and {MAX_PRIORITY}")
 
 
 def _check_supply(model: ElectricalModel) -> None:

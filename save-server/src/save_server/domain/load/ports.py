@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import ElectricalModel
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.rotation import Turn
 
 
 class LoadStore(ABC):
@@ -44,6 +46,20 @@ class LoadStore(ABC):
 
     @abstractmethod
     def power(self, site_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                     event: BusinessEvent) -> None:
+        """The site's rotation turns, committed with the allocation event that carries them
+        (a restart or another replica goes on with the same turns)."""
+
+    @abstractmethod
+    def turns(self, site_id: str) -> dict[ConnectorKey, Turn]: ...
+
+    @abstractmethod
+    def apply_turns(self, event_id: str, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                    at: datetime) -> bool:
+        """Take the turns back unless this event was applied or later turns are kept."""
 
     @abstractmethod
     def publish(self, event: BusinessEvent) -> None:

@@ -155,9 +155,11 @@ class SetChargingProfile(_OneLimit):
     valid_from: UtcTime | None = None
     valid_to: UtcTime | None = None
     duration_seconds: int | None = Field(None, ge=1)
-    purpose: Literal["TxDefaultProfile", "TxProfile"] | None = Field(
+    purpose: Literal["TxDefaultProfile", "TxProfile", "ChargePointMaxProfile"] | None = Field(
         None, description="default TxDefaultProfile; TxProfile limits one running "
-                          "transaction (give transaction_id and connector_id)")
+                          "transaction (give transaction_id and connector_id); "
+                          "ChargePointMaxProfile (2.0.1: ChargingStationMaxProfile) caps the "
+                          "whole station (connector_id 0, from valid_from)")
     transaction_id: str | None = Field(None, min_length=1, max_length=36, description=(
         "the transaction a TxProfile is for: 1.6 transactionId (digits), 2.0.1 transactionId"))
 
@@ -168,6 +170,10 @@ class SetChargingProfile(_OneLimit):
         if self.purpose == "TxProfile" and (self.transaction_id is None
                                             or self.connector_id < 1):
             raise ValueError("a TxProfile needs transaction_id and a connector_id ≥ 1")
+        if self.purpose == "ChargePointMaxProfile" and (self.connector_id != 0
+                                                         or self.valid_from is None):
+            raise ValueError("purpose ChargePointMaxProfile needs connector_id 0 and "
+                             "valid_from")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         return self

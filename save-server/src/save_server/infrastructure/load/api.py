@@ -62,6 +62,12 @@ class ConnectorIn(BaseModel):
     priority: int = Field(default=0, ge=0, le=10)
 
 
+class GroupPriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group_id: str = Field(min_length=1, max_length=64, description="an id tag group")
+    priority: int = Field(ge=0, le=10, description="of its charges on this site (higher first)")
+
+
 class MeterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     charging_station_id: str = Field(min_length=1, max_length=48)
@@ -84,6 +90,9 @@ class ElectricalIn(BaseModel):
                                   "measure the building's own load")
     circuits: list[CircuitIn] = Field(default_factory=list, max_length=500)
     connectors: list[ConnectorIn] = Field(default_factory=list, max_length=2000)
+    group_priorities: list[GroupPriorityIn] = Field(
+        default_factory=list, max_length=500,
+        description="a charge whose id tag belongs to the group gets at least this priority")
 
     @model_validator(mode="after")
     def _one_limit(self) -> ElectricalIn:
@@ -104,7 +113,8 @@ class ElectricalIn(BaseModel):
                   for c in self.connectors),
             self.building_metered, self.measurement_max_age_s, self.building_fallback_a,
             None if self.building_meter is None else (self.building_meter.charging_station_id,
-                                                      self.building_meter.connector_id))
+                                                      self.building_meter.connector_id),
+            tuple((g.group_id, g.priority) for g in self.group_priorities))
 
 
 class MeasurementIn(BaseModel):

@@ -13,7 +13,11 @@ from typing import Any
 
 import structlog
 
-from save_server.domain.load.documents import load_from_document, model_from_document
+from save_server.domain.load.documents import (
+    load_from_document,
+    model_from_document,
+    turns_from_document,
+)
 from save_server.domain.load.live import ChargeChanged, Observation, StationSeen
 from save_server.domain.load.ports import LoadStore, ProfileSender
 from save_server.domain.ports import ChargeFilter, ChargeReader, StationReader
@@ -22,14 +26,21 @@ from save_server.domain.station_commands import CommandBusUnavailable
 from save_server.infrastructure.commands.params import PARAMETERS
 from save_server.infrastructure.load import observations
 from save_server.service.load_allocation import LoadAllocation
-from save_server.service.load_management import MEASURED, MODEL_SET, LoadManagement
+from save_server.service.load_management import (
+    ALLOCATION,
+    MEASURED,
+    MODEL_SET,
+    LoadManagement,
+)
 from save_server.service.station_commands import StationCommands
 from save_server.service.stations import StationNotFound
 
 log = structlog.get_logger("save_server.load")
 # What the load queue is bound to: the charger events that move allocations, and the
-# context's own changes (applied back in a replay; live, they are duplicates).
-BINDINGS = (*observations.TYPES, MODEL_SET, MEASURED)
+# context's own changes (applied back in a replay; live, they are duplicates). Of an allocation
+# only its rotation turns are kept (limits are recomputed); here, not in save-server's worker,
+# so that load management stays off the worker's hot path.
+BINDINGS = (*observations.TYPES, MODEL_SET, MEASURED, ALLOCATION)
 
 
 class CommandProfileSender(ProfileSender):
@@ -91,9 +102,16 @@ class LoadContext:
                     self.allocation.site_changed(model.site_id)
             elif kind == MEASURED:
                 site = str(event["payload"]["site_id"])
-                if self.store.apply_load(str(event["event_id"]), site,
-                                         load_from_document(event["payload"])):
-                    self.allocation.site_changed(site)
+                load = load_from_document(event["payload"])
+                if self.store.apply_load(str(event["event_id"]), site, load):
+                    self.allocation.building_measured(site, load)
+                return
+            elif kind == ALLOCATION:
+                payload = event["payload"]
+                if payload.get("turns") is not None:  # none before migration 0013
+                    self.store.apply_turns(str(event["event_id"]), str(payload["site_id"]),
+                                           turns_from_document(payload["turns"]),
+                                           _time(payload["computed_at"]))
                 return
         except (KeyError, TypeError, ValueError) as error:
             log.warning("load event ignored", type=kind, error=str(error))
@@ -115,11 +133,14 @@ def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeRe
         seen.append(StationSeen(station_id, online, booted=online))
         running = charges.stream(ChargeFilter(charging_station_id=station_id,
                                               status=ChargeStatus.CHARGING))
-        seen += [ChargeChanged(station_id, c.connector_id, True, c.transaction_id)
+        seen += [ChargeChanged(station_id, c.connector_id, True, c.transaction_id, c.id_tag)
                  for c in running if c.connector_id is not None]
     return seen
 
 
 def _at(event: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(event["received_at"]).replace("Z", "+00:00")
-                                  ).astimezone(UTC)
+    return _time(event["received_at"])
+
+
+def _time(text: Any) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)

@@ -1,46 +1,59 @@
-"""An in-memory LoadStore: for tests and benchmarks of the load-management service."""
+"""An in-memory LoadStore: for tests and benchmarks of the load-management service. It keeps
+the port's contract (tests/contract/test_save_load_store_contract.py): later measurements and
+models win, each replayed event applies once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import ElectricalModel
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.rotation import Turn
 
 
 class MemoryLoadStore(LoadStore):
     def __init__(self, *models: ElectricalModel) -> None:
         self._models = {m.site_id: m for m in models}
+        self._model_at: dict[str, datetime] = {}
         self._loads: dict[str, BuildingLoad] = {}
+        self._applied: set[str] = set()
         self.events: list[BusinessEvent] = []
         self.powers: dict[str, dict[str, Any]] = {}
+        self._turns: dict[str, tuple[datetime, dict[ConnectorKey, Turn]]] = {}
 
     def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
-        self._models[model.site_id] = model
-        self.events.append(event)
+        self._put_model(model, event.occurred_at)
+        self._commit(event)
 
     def model(self, site_id: str) -> ElectricalModel | None:
         return self._models.get(site_id)
 
     def models(self) -> list[ElectricalModel]:
-        return list(self._models.values())
+        return [self._models[s] for s in sorted(self._models)]
 
     def record_load(self, site_id: str, load: BuildingLoad, event: BusinessEvent) -> None:
-        self._loads[site_id] = load
-        self.events.append(event)
+        self._put_load(site_id, load)
+        self._commit(event)
 
     def load(self, site_id: str) -> BuildingLoad | None:
         return self._loads.get(site_id)
 
     def apply_model(self, event_id: str, model: ElectricalModel, at: datetime) -> bool:
-        self._models[model.site_id] = model
+        if not self._mark(event_id):
+            return False
+        kept = self._model_at.get(model.site_id)
+        if kept is None or kept <= at:
+            self._put_model(model, at)
         return True
 
     def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool:
-        self._loads[site_id] = load
+        if not self._mark(event_id):
+            return False
+        self._put_load(site_id, load)
         return True
 
     def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
@@ -49,5 +62,48 @@ class MemoryLoadStore(LoadStore):
     def power(self, site_id: str) -> dict[str, Any] | None:
         return self.powers.get(site_id)
 
+    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                     event: BusinessEvent) -> None:
+        self._put_turns(site_id, turns, event.occurred_at)
+        self._commit(event)
+
+    def turns(self, site_id: str) -> dict[ConnectorKey, Turn]:
+        kept = self._turns.get(site_id)
+        return dict(kept[1]) if kept else {}
+
+    def apply_turns(self, event_id: str, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                    at: datetime) -> bool:
+        if not self._mark(event_id):
+            return False
+        self._put_turns(site_id, turns, at)
+        return True
+
+    def _put_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                   at: datetime | None) -> None:
+        kept = self._turns.get(site_id)
+        if at is not None and (kept is None or kept[0] <= at):
+            self._turns[site_id] = (at, dict(turns))
+
     def publish(self, event: BusinessEvent) -> None:
+        self._commit(event)
+
+    def _commit(self, event: BusinessEvent) -> None:
         self.events.append(event)
+        if event.event_id:
+            self._applied.add(event.event_id)
+
+    def _mark(self, event_id: str) -> bool:
+        if event_id in self._applied:
+            return False
+        self._applied.add(event_id)
+        return True
+
+    def _put_model(self, model: ElectricalModel, at: datetime | None) -> None:
+        self._models[model.site_id] = model
+        if at is not None:
+            self._model_at[model.site_id] = at
+
+    def _put_load(self, site_id: str, load: BuildingLoad) -> None:
+        kept = self._loads.get(site_id)
+        if kept is None or kept.measured_at <= load.measured_at:
+            self._loads[site_id] = load

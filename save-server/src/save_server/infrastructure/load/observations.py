@@ -11,6 +11,7 @@ from save_server.domain.load.live import (
     ChargeChanged,
     CurrentMeasured,
     Observation,
+    PowerMeasured,
     StationSeen,
 )
 
@@ -49,7 +50,7 @@ def _read(event: dict[str, Any]) -> Iterator[Observation]:
             yield ChargeChanged(station, int(payload["connectorId"]), False)
     elif kind == "ocpp-events.start-transaction":
         yield ChargeChanged(station, int(payload["connectorId"]), True,
-                            str(response["transactionId"]))
+                            str(response["transactionId"]), payload.get("idTag"))
     elif kind == "ocpp-events.stop-transaction":
         yield ChargeChanged(station, None, False, str(payload["transactionId"]))
     elif kind == "ocpp-events.transaction-event":
@@ -68,18 +69,43 @@ def _transaction_event(station: str, payload: dict[str, Any]) -> Iterator[Observ
         yield ChargeChanged(station, connector, False, transaction)
     elif info.get("chargingState") is not None or payload["eventType"] == "Started":
         drawing = info.get("chargingState") not in NOT_DRAWING_201
-        yield ChargeChanged(station, connector, drawing, transaction)
+        token = (payload.get("idToken") or {}).get("idToken")
+        yield ChargeChanged(station, connector, drawing, transaction,
+                            str(token) if token and drawing else None)
     if connector is not None:
         yield from _currents(station, connector, payload.get("meterValue") or [])
 
 
 def _currents(station: str, connector: int, meter_values: list[Any]) -> Iterator[Observation]:
+    """`Current.Import` per meter value; where a meter value has none, `Power.Active.Import`."""
     for meter_value in meter_values:
-        currents = [s for s in meter_value.get("sampledValue") or []
-                    if s.get("measurand") == "Current.Import"]
+        samples = meter_value.get("sampledValue") or []
+        currents = [s for s in samples if s.get("measurand") == "Current.Import"]
+        powers = [s for s in samples if s.get("measurand") == "Power.Active.Import"]
+        if not currents and not powers:
+            continue
+        at = datetime.fromisoformat(str(meter_value["timestamp"]).replace("Z", "+00:00")
+                                    ).astimezone(UTC)
         if currents:
-            at = datetime.fromisoformat(str(meter_value["timestamp"]).replace("Z", "+00:00"))
-            phases = tuple((str(s["phase"]), float(s["value"])) for s in currents
-                           if s.get("phase") in ("L1", "L2", "L3"))
+            phases = tuple((_phase(s), float(s["value"])) for s in currents if _phase(s))
             yield CurrentMeasured(station, connector, max(float(s["value"]) for s in currents),
-                                  at.astimezone(UTC), phases)
+                                  at, phases)
+            continue
+        phased = tuple((_phase(s), _watts(s)) for s in powers if _phase(s))
+        total = sum(w for _, w in phased) if phased else max(_watts(s) for s in powers)
+        yield PowerMeasured(station, connector, total, at, phased)
+
+
+def _phase(sample: dict[str, Any]) -> str:
+    """L1, L2, L3 (also L1-N …); "" for none or a phase-to-phase reading."""
+    phase = str(sample.get("phase") or "")
+    phase = phase[:-2] if phase.endswith("-N") else phase
+    return phase if phase in ("L1", "L2", "L3") else ""
+
+
+def _watts(sample: dict[str, Any]) -> float:
+    """1.6 `unit`, 2.0.1 `unitOfMeasure` {unit, multiplier}; W unless kW."""
+    measure = sample.get("unitOfMeasure") or {}
+    unit = str(sample.get("unit") or measure.get("unit") or "W")
+    value = float(sample["value"]) * 10 ** int(measure.get("multiplier") or 0)
+    return value * 1000 if unit == "kW" else value

@@ -4,7 +4,7 @@ outbox and marks that event applied, so its own delivery back is a duplicate and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,14 +12,21 @@ from sqlalchemy import Connection, Engine, delete, exc, insert, select
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.documents import model_document, model_from_document
-from save_server.domain.load.model import ElectricalModel
+from save_server.domain.load.documents import (
+    model_document,
+    model_from_document,
+    turns_document,
+    turns_from_document,
+)
+from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.load.tables import (
     site_building_loads,
     site_electrical_models,
     site_power,
+    site_rotation_turns,
 )
 from save_server.infrastructure.outbox.writer import add_to_outbox
 
@@ -52,6 +59,29 @@ class SqlLoadStore(LoadStore):
 
     def publish(self, event: BusinessEvent) -> None:
         self._commit(lambda db: add_to_outbox(db, event))
+
+    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                     event: BusinessEvent) -> None:
+        def change(db: Connection) -> None:
+            put_turns_if_newer(db, site_id, turns_document(turns),
+                               event.occurred_at or datetime.now(UTC))
+            add_to_outbox(db, event)  # also records the event as applied
+        self._commit(change)
+
+    def turns(self, site_id: str) -> dict[ConnectorKey, Turn]:
+        with self._engine.connect() as db:
+            kept = db.execute(select(site_rotation_turns.c.turns).where(
+                site_rotation_turns.c.site_id == site_id)).scalar()
+        return turns_from_document(kept) if kept else {}
+
+    def apply_turns(self, event_id: str, site_id: str, turns: Mapping[ConnectorKey, Turn],
+                    at: datetime) -> bool:
+        def change(db: Connection) -> bool:
+            if not _mark(db, event_id, "load-management.allocation"):
+                return False
+            put_turns_if_newer(db, site_id, turns_document(turns), at)
+            return True
+        return bool(self._commit(change))
 
     def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
         def change(db: Connection) -> None:
@@ -144,3 +174,15 @@ def _put_load(db: Connection, site_id: str, load: BuildingLoad) -> None:
     db.execute(delete(site_building_loads).where(site_building_loads.c.site_id == site_id))
     db.execute(insert(site_building_loads).values(
         site_id=site_id, per_phase_a=dict(load.per_phase), measured_at=load.measured_at))
+
+
+def put_turns_if_newer(db: Connection, site_id: str, turns: list[dict[str, Any]],
+                       at: datetime) -> None:
+    """An allocation's turns replace the kept ones unless those are later."""
+    kept = db.execute(select(site_rotation_turns.c.computed_at).where(
+        site_rotation_turns.c.site_id == site_id)).scalar()
+    if kept is not None and kept > at:
+        return
+    db.execute(delete(site_rotation_turns).where(site_rotation_turns.c.site_id == site_id))
+    db.execute(insert(site_rotation_turns).values(site_id=site_id, turns=turns,
+                                                  computed_at=at))

@@ -30,3 +30,11 @@ site_building_loads = Table(
     Column("per_phase_a", JSON(), nullable=False),
     Column("measured_at", UTCDateTime(), nullable=False),
 )
+
+# Each site's rotation turns (migration 0013), as its latest allocation event carries them.
+site_rotation_turns = Table(
+    "site_rotation_turns", metadata,
+    Column("site_id", String(36), primary_key=True),
+    Column("turns", JSON(), nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+)
