@@ -40,6 +40,7 @@ def signed_in(container: Container, role: str = "operator", language: str = "en"
                                                  "csrf_token": csrf(client)},
                            follow_redirects=False)
     assert response.status_code == 303, response.text
+    client.headers["X-Test-Email"] = email  # who signed in, for the tests below
     return client
 
 
@@ -182,3 +183,88 @@ def test_every_error_row_has_a_portuguese_translation() -> None:
     assert missing == []
     assert translate("line: no id tag X1; foo", catalog.gettext) == \
         "line: nenhuma id tag X1; foo"
+
+
+def test_an_admin_creates_an_account_changes_its_role_and_scope_and_disables_it(
+        container: Container) -> None:
+    client = signed_in(container, "admin")
+    site = container.access_control().registry.create_site("Azul", "test").site_id
+    email = f"new-{uuid.uuid4().hex[:6]}@save.example"
+    created = post(client, "/ui/accounts", {"email": email, "display_name": "<i>Nova</i>",
+                                            "role": "viewer", "password": PASSWORD},
+                   "/ui/accounts")
+    assert created.status_code == 303, created.text
+    page = client.get(created.headers["location"]).text
+    assert "&lt;i&gt;Nova&lt;/i&gt;" in page and "<i>Nova</i>" not in page
+    account_id = created.headers["location"].split("/")[-1].split("?")[0]
+    changed = post(client, f"/ui/accounts/{account_id}/edit",
+                   {"display_name": "Nova", "role": "technician", "site_scope": site},
+                   f"/ui/accounts/{account_id}")
+    assert changed.status_code == 303, changed.text
+    stored = container.access_control().accounts.get_account(account_id)
+    assert stored.role == "technician" and stored.site_scope == frozenset({site})
+    disabled = post(client, f"/ui/accounts/{account_id}/edit",
+                    {"only": "enabled", "enabled": "false"}, f"/ui/accounts/{account_id}")
+    assert disabled.status_code == 303
+    assert container.access_control().accounts.get_account(account_id).enabled is False
+
+
+def test_an_admin_cannot_demote_itself_and_reads_why_in_portuguese(
+        container: Container) -> None:
+    client = signed_in(container, "admin", language="pt-BR")
+    me = next(a for a in container.access_control().accounts.list_accounts()
+              if a.email == client.headers["X-Test-Email"])
+    demoted = post(client, f"/ui/accounts/{me.account_id}/edit",
+                   {"display_name": "Eu", "role": "viewer"}, f"/ui/accounts/{me.account_id}")
+    assert demoted.status_code == 409
+    assert "você não pode desativar nem rebaixar a sua própria conta" in demoted.text
+    taken = post(client, "/ui/accounts", {"email": me.email, "display_name": "X",
+                                          "role": "viewer"}, "/ui/accounts")
+    assert taken.status_code == 409 and "já existe uma conta com este e-mail" in taken.text
+
+
+def test_only_admins_reach_the_accounts_pages(container: Container) -> None:
+    for role in ("viewer", "technician", "operator"):
+        client = signed_in(container, role)
+        assert 'href="/ui/accounts"' not in client.get("/ui/overview").text
+        assert client.get("/ui/accounts").status_code == 403
+        assert post(client, "/ui/accounts", {"email": "x@y.z", "display_name": "X",
+                                             "role": "admin"},
+                    "/ui/overview").status_code == 403
+
+
+def test_an_api_key_is_shown_once_works_and_is_revoked(container: Container) -> None:
+    client = signed_in(container, "operator")
+    created = post(client, "/ui/api-keys", {"name": "building meter", "role": "viewer",
+                                            "expires_at": "2099-12-31"}, "/ui/api-keys")
+    assert created.status_code == 201, created.text
+    secret = re.search(r'id="new-secret">([^<]+)<', created.text)
+    assert secret is not None
+    api = TestClient(container.app())
+    assert api.get("/auth/me", headers={"Authorization": f"Bearer {secret.group(1)}"}
+                   ).status_code == 200
+    listed = client.get("/ui/api-keys").text
+    assert "building meter" in listed and secret.group(1) not in listed  # once only
+    key_id = re.search(r'data-key-id="([^"]+)"', listed)
+    assert key_id is not None
+    revoked = post(client, f"/ui/api-keys/{key_id.group(1)}/revoke", {}, "/ui/api-keys")
+    assert revoked.status_code == 303
+    container.access_control().authenticator.refresh(force=True)
+    assert api.get("/auth/me", headers={"Authorization": f"Bearer {secret.group(1)}"}
+                   ).status_code == 401
+
+
+def test_a_key_above_your_role_is_refused_and_others_keys_are_unseen(
+        container: Container) -> None:
+    viewer = signed_in(container, "viewer", language="pt-BR")
+    refused = post(viewer, "/ui/api-keys", {"name": "k", "role": "admin"}, "/ui/api-keys")
+    assert refused.status_code == 403
+    assert "o papel de uma chave não pode passar" in refused.text
+    operator = signed_in(container, "operator")
+    post(operator, "/ui/api-keys", {"name": "operator's own"}, "/ui/api-keys")
+    listed = viewer.get("/ui/api-keys").text
+    assert "operator&#39;s own" not in listed and "operator's own" not in listed
+    theirs = re.search(r'data-key-id="([^"]+)"', operator.get("/ui/api-keys").text)
+    assert theirs is not None
+    assert post(viewer, f"/ui/api-keys/{theirs.group(1)}/revoke", {},
+                "/ui/api-keys").status_code == 404

@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from save_server.infrastructure.dashboard import (
+    accounts_page,
     charges_page,
     events_page,
     id_tag_csv_page,
@@ -45,7 +46,7 @@ PUBLIC_PAGES = pages.PUBLIC_PAGES
 ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router,
            registry_page.router, events_page.router,
            # dashadmin: id tags, accounts and API keys
-           id_tag_csv_page.router, id_tags_page.router)
+           id_tag_csv_page.router, id_tags_page.router, accounts_page.router)
 
 
 def is_dashboard_path(path: str) -> bool:
