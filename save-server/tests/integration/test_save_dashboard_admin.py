@@ -13,8 +13,6 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
 from save_server.domain.access import Role
-from save_server.infrastructure.dashboard.error_texts import KNOWN, translate
-from save_server.infrastructure.dashboard.i18n import translations
 
 PASSWORD = "correct horse battery staple"
 
@@ -175,14 +173,6 @@ def test_a_scoped_operator_reads_its_places_tags_and_changes_none(
     assert 'action="/ui/id-tags/import"' not in page
     refused = post(client, "/ui/id-tags", {"id_tag": token()}, "/ui/id-tags")
     assert refused.status_code == 403
-
-
-def test_every_error_row_has_a_portuguese_translation() -> None:
-    catalog = translations("pt_BR")
-    missing = [msgid for _, msgid in KNOWN if catalog.gettext(msgid) == msgid]
-    assert missing == []
-    assert translate("line: no id tag X1; foo", catalog.gettext) == \
-        "line: nenhuma id tag X1; foo"
 
 
 def test_an_admin_creates_an_account_changes_its_role_and_scope_and_disables_it(
