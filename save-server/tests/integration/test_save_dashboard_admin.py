@@ -173,6 +173,7 @@ def test_a_scoped_operator_reads_its_places_tags_and_changes_none(
     assert 'action="/ui/id-tags/import"' not in page
     refused = post(client, "/ui/id-tags", {"id_tag": token()}, "/ui/id-tags")
     assert refused.status_code == 403
+    assert client.get(f"/ui/id-tags/{everywhere}").status_code == 404  # as GET /id-tags/…
 
 
 def test_an_admin_creates_an_account_changes_its_role_and_scope_and_disables_it(
@@ -258,3 +259,17 @@ def test_a_key_above_your_role_is_refused_and_others_keys_are_unseen(
     assert theirs is not None
     assert post(viewer, f"/ui/api-keys/{theirs.group(1)}/revoke", {},
                 "/ui/api-keys").status_code == 404
+
+
+def test_refusals_on_any_page_read_in_portuguese(container: Container) -> None:
+    viewer = signed_in(container, "viewer", language="pt-BR")
+    refused = viewer.get("/ui/accounts")
+    assert refused.status_code == 403
+    assert "seu papel (viewer) não tem accounts:manage" in refused.text
+    technician = signed_in(container, "technician", language="pt-BR")
+    command = post(technician, "/ui/stations/CS-ANY/commands/remote-start",
+                   {"connector_id": "1", "id_tag": "X"}, "/ui/overview")
+    assert command.status_code == 403
+    assert "seu papel (technician) não pode enviar remote-start" in command.text
+    english = signed_in(container, "viewer").get("/ui/accounts")
+    assert "your role (viewer) lacks accounts:manage" in english.text
