@@ -149,6 +149,15 @@ def test_groups_and_their_monthly_usage(container: Container) -> None:
     page = client.get("/ui/id-tags/groups?month=2026-11").text
     assert group in page and "Bloco &lt;b&gt;A&lt;/b&gt;" in page
     assert client.get("/ui/id-tags/groups?month=2026-13").status_code == 400
+    edited = post(client, f"/ui/id-tags/groups/{group}/edit",
+                  {"label": "Bloco B", "monthly_budget_kwh": ""}, "/ui/id-tags/groups")
+    assert edited.status_code == 303, edited.text
+    assert container.id_tags().group(group).label == "Bloco B"
+    assert container.id_tags().group(group).monthly_budget_kwh is None
+    member = token()
+    post(client, "/ui/id-tags", {"id_tag": member, "group_id": group}, "/ui/id-tags")
+    in_use = post(client, f"/ui/id-tags/groups/{group}/delete", {}, "/ui/id-tags/groups")
+    assert in_use.status_code == 409 and f"1 tag(s) belong to group {group}" in in_use.text
 
 
 def test_viewers_and_technicians_have_no_id_tag_pages_and_no_link(

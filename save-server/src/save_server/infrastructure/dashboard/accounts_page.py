@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from save_server.domain.access import Permission, Principal, Role, role_within
 from save_server.infrastructure.accounts import api
-from save_server.infrastructure.dashboard.api_calls import Refused, call, invalid_form
+from save_server.infrastructure.dashboard.api_calls import Refused, call, invalid_form, sites
 from save_server.infrastructure.dashboard.id_tag_forms import expiry
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import PageError, page
@@ -46,7 +46,7 @@ async def _accounts_page(request: Request, caller: Principal, status_code: int =
                          **extra: Any) -> Response:
     accounts = await call(api.list_accounts, request, caller)
     return render(request, "accounts.html", status_code=status_code, accounts=accounts,
-                  roles=list(Role), sites=request.app.state.registry.list_sites(), **extra)
+                  roles=list(Role), sites=await sites(request), **extra)
 
 
 @router.get("/ui/accounts")
@@ -79,7 +79,7 @@ async def _account_page(request: Request, caller: Principal, account_id: str,
         raise PageError(refused.status, str(refused)) from refused
     keys = await call(api.list_api_keys, request, caller, account_id)
     return render(request, "account.html", status_code=status_code, account=account,
-                  keys=keys, roles=list(Role), sites=request.app.state.registry.list_sites(),
+                  keys=keys, roles=list(Role), sites=await sites(request),
                   yourself=account.account_id == caller.account_id, **extra)
 
 

@@ -40,3 +40,9 @@ async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(function, *args, **kwargs)
     except HTTPException as error:
         raise Refused(error.status_code, refusal_text(error.detail)) from error
+
+
+async def sites(request: Any) -> list[Any]:
+    """Every site (the forms' choices for a tag's or an account's scope: only unscoped
+    writers and admins get those forms)."""
+    return await asyncio.to_thread(request.app.state.registry.list_sites)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from save_server.infrastructure.dashboard.api_calls import Refused, invalid_form
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE
 from save_server.infrastructure.id_tags.api import TagIn, TagPatch
-from save_server.infrastructure.id_tags.groups_api import GroupIn
+from save_server.infrastructure.id_tags.groups_api import GroupIn, GroupPatch
 
 TAG_FIELDS = ("token_type", "group_id", "holder", "status", "expires_at", "site_ids",
               "station_ids", "max_concurrent_charges", "monthly_budget_kwh")
@@ -96,3 +96,9 @@ def new_group(form: Any) -> GroupIn:
     return _model(GroupIn, {"group_id": _text(form, "group_id") or "",
                             "label": _text(form, "label") or "",
                             "monthly_budget_kwh": _number(_text(form, "monthly_budget_kwh"))})
+
+
+def group_changes(form: Any) -> GroupPatch:
+    """The label and the budget (a blank budget: none)."""
+    return _model(GroupPatch, {"label": _text(form, "label") or "",
+                               "monthly_budget_kwh": _number(_text(form, "monthly_budget_kwh"))})

@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from save_server.domain.access import Permission, Principal
 from save_server.domain.id_tags import TOKEN_TYPES, TagStatus
 from save_server.infrastructure.dashboard import id_tag_forms as forms
-from save_server.infrastructure.dashboard.api_calls import Refused, call
+from save_server.infrastructure.dashboard.api_calls import Refused, call, sites
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import PageError, page
@@ -65,7 +65,7 @@ async def list_page(request: Request, caller: Principal, status_code: int = 200,
     groups = await call(groups_api.list_groups, request, caller)
     return render(request, "id_tags.html", status_code=status_code, tags=tags, groups=groups,
                   query=query, statuses=list(TagStatus), token_types=TOKEN_TYPES,
-                  sites=request.app.state.registry.list_sites(),
+                  sites=await sites(request),
                   next_url=(f"/ui/id-tags?{urlencode(query)}&after={after.group(1)}"
                             if after else None),
                   first_url=f"/ui/id-tags?{urlencode(query)}", paged="after" in q,
@@ -142,6 +142,18 @@ async def create_group(request: Request, caller: Writer) -> Response:
     return RedirectResponse("/ui/id-tags/groups?saved=1", 303)
 
 
+@router.post("/ui/id-tags/groups/{group_id}/edit")
+async def edit_group(request: Request, caller: Writer, group_id: str) -> Response:
+    form = await request.form()
+    try:
+        await call(groups_api.update_group, request, caller, group_id,
+                   forms.group_changes(form))
+    except Refused as refused:
+        return await _groups_page(request, caller, None, refused.status,
+                                  group_error=str(refused))
+    return RedirectResponse("/ui/id-tags/groups?saved=1", 303)
+
+
 @router.post("/ui/id-tags/groups/{group_id}/delete")
 async def delete_group(request: Request, caller: Writer, group_id: str) -> Response:
     try:
@@ -161,7 +173,7 @@ async def _tag_page(request: Request, caller: Principal, id_tag: str, status_cod
     expires = datetime.fromisoformat(tag["expires_at"]) if tag["expires_at"] else None
     return render(request, "id_tag.html", status_code=status_code, tag=tag,
                   groups=found_groups, statuses=list(TagStatus), token_types=TOKEN_TYPES,
-                  sites=request.app.state.registry.list_sites(), expires=expires,
+                  sites=await sites(request), expires=expires,
                   expiry_day=forms.expiry_day(expires), may_change=may_change(caller),
                   tag_url=tag_url, **extra)
 
