@@ -136,7 +136,9 @@ def test_the_admin_pages_at_360_px_pass_axe_core(
     from axe_playwright_python.sync_playwright import Axe
 
     tag = new_id("AXE").upper()
-    api.post("/id-tags", {"id_tag": tag, "holder": "Apto 7"})
+    group = new_id("G")[:12]
+    api.post("/id-tag-groups", {"group_id": group, "label": "Bloco A"})
+    api.post("/id-tags", {"id_tag": tag, "holder": "Apto 7", "group_id": group})
     context, page = signed_in_page(browser, platform, api.account("admin"), "pt-BR",
                                    viewport={"width": 360, "height": 780}, is_mobile=True,
                                    has_touch=True)
