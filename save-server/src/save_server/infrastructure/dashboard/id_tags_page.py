@@ -66,7 +66,7 @@ async def list_page(request: Request, caller: Principal, status_code: int = 200,
     return render(request, "id_tags.html", status_code=status_code, tags=tags, groups=groups,
                   query=query, statuses=list(TagStatus), token_types=TOKEN_TYPES,
                   sites=await sites(request),
-                  next_url=(f"/ui/id-tags?{urlencode(query)}&after={after.group(1)}"
+                  next_url=(f"/ui/id-tags?{urlencode({**query, 'after': after.group(1)})}"
                             if after else None),
                   first_url=f"/ui/id-tags?{urlencode(query)}", paged="after" in q,
                   may_change=may_change(caller), tag_url=tag_url, **extra)
