@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
-from save_server.domain.access import Role
+from save_server.domain.access import Permission, Principal, Role
 
 PASSWORD = "correct horse battery staple"
 
@@ -160,13 +160,18 @@ def test_groups_and_their_monthly_usage(container: Container) -> None:
     assert in_use.status_code == 409 and f"1 tag(s) belong to group {group}" in in_use.text
 
 
-def test_viewers_and_technicians_have_no_id_tag_pages_and_no_link(
+def test_each_role_gets_the_id_tag_pages_and_link_exactly_when_its_api_allows_it(
         container: Container) -> None:
-    for role in ("viewer", "technician"):
-        client = signed_in(container, role)
-        assert 'href="/ui/id-tags"' not in client.get("/ui/overview").text
-        assert client.get("/ui/id-tags").status_code == 403
-        assert client.get("/ui/id-tags/export").status_code == 403
+    for role in Role:
+        client = signed_in(container, role.value)
+        reads = Principal("x", "x", role, None, "test").can(Permission.ID_TAGS_READ)
+        assert ('href="/ui/id-tags"' in client.get("/ui/overview").text) is reads, role
+        for path in ("/ui/id-tags", "/ui/id-tags/export", "/ui/id-tags/unknown",
+                     "/ui/id-tags/groups"):
+            assert client.get(path).status_code == (200 if reads else 403), (role, path)
+        writes = Principal("x", "x", role, None, "test").can(Permission.ID_TAGS_WRITE)
+        created = post(client, "/ui/id-tags", {"id_tag": token()}, "/ui/overview")
+        assert created.status_code == (303 if writes else 403), role
 
 
 def test_a_scoped_operator_reads_its_places_tags_and_changes_none(
