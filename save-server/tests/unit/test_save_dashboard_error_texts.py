@@ -29,6 +29,9 @@ ADMIN_TEMPLATES = ("_id_tags_nav.html", "_id_tag_fields.html", "id_tags.html", "
     ("your role (viewer) lacks accounts:manage", "seu papel (viewer) não tem accounts:manage"),
     ("a key's role cannot exceed yours (viewer)",
      "o papel de uma chave não pode passar o seu (viewer)"),
+    ("no charge 12 at charging station 'CS-1'", "nenhuma recarga 12 na estação 'CS-1'"),
+    ("connector_id: Input should be greater than or equal to 1", "connector_id: no mínimo 1"),
+    ("latitude: not a number", "latitude: não é um número"),
     ("something the table does not know", "something the table does not know"),
 ])
 def test_known_messages_are_translated_and_others_kept(english: str, portuguese: str) -> None:

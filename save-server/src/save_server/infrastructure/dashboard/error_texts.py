@@ -106,6 +106,13 @@ KNOWN = _rows(
     (r"no charging station (?P<id>.+)", "no charging station %(id)s"),
     (r"your role \((?P<role>\w+)\) may not send (?P<command>.+)",
      "your role (%(role)s) may not send %(command)s"),
+    (r"no charge (?P<charge>\d+) at charging station (?P<station>.+)",
+     "no charge %(charge)s at charging station %(station)s"),
+    (r"no broker configured \(AMQP_URL\): commands cannot be sent",
+     "no broker configured (AMQP_URL): commands cannot be sent"),
+    (r"broker unreachable: (?P<why>.+)", "the broker cannot be reached: %(why)s"),
+    (r"command not published: (?P<why>.+)", "command not published: %(why)s"),
+    (r"not a number", "not a number"),
 )
 
 
