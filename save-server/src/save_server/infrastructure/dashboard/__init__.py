@@ -19,8 +19,11 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from save_server.infrastructure.dashboard import (
+    accounts_page,
     charges_page,
     events_page,
+    id_tag_csv_page,
+    id_tags_page,
     pages,
     registry_page,
     reports_page,
@@ -41,7 +44,9 @@ from save_server.infrastructure.dashboard.session import (
 
 PUBLIC_PAGES = pages.PUBLIC_PAGES
 ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router,
-           registry_page.router, events_page.router)
+           registry_page.router, events_page.router,
+           # dashadmin: id tags, accounts and API keys
+           id_tag_csv_page.router, id_tags_page.router, accounts_page.router)
 
 
 def is_dashboard_path(path: str) -> bool:

@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from save_server.domain.access import Permission, Principal
+from save_server.infrastructure.dashboard import error_texts
 from save_server.infrastructure.dashboard.i18n import LANGUAGE_COOKIE, Formatter, choose_language
 from save_server.infrastructure.dashboard.session import CSRF_FIELD, csrf_token
 
@@ -63,6 +64,7 @@ def render(request: Request, template: str, status_code: int = 200,
     response = templates.TemplateResponse(request, template, status_code=status_code, context={
         "_": fmt.gettext, "t": lambda value: fmt.gettext(label(str(value))), "fmt": fmt,
         "lang": fmt.language, "principal": principal,
+        "err": lambda message: error_texts.translate(str(message), fmt.gettext),
         "can": (lambda p: principal is not None and principal.can(Permission(p))),
         "csrf_token": csrf_token(request), "csrf_field": CSRF_FIELD, **context})
     return response
