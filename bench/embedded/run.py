@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,7 +119,7 @@ def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argpars
             subprocess.run(argv, check=True, timeout=args.timeout, cwd=REPO)
         finally:
             if profiler is not None:
-                profiler.terminate()
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 profiler.wait(timeout=30)
     figures: dict[str, Any] = json.loads(json_path.read_text())
     figures["tree_rss_peak_bytes"] = sampler.peak()
@@ -129,8 +130,9 @@ def _py_spy(target: targets.RunningTarget, path: pathlib.Path) -> subprocess.Pop
     """py-spy on the target and its children (`pip install py-spy`), raw folded stacks."""
     spy = pathlib.Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(spy), "record", "--pid", str(target.pid), "--subprocesses",
-                             "--threads", "--format", "raw", "--rate", "50", "-o", str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--threads", "--nonblocking", "--format", "raw", "--rate", "50", "-o", str(path)],
+                            stdout=subprocess.DEVNULL,
+                            stderr=open(path.with_suffix(".err"), "wb"))  # noqa: SIM115
 
 
 def row(scenario: Scenario, label: str, figures: dict[str, Any]) -> str:

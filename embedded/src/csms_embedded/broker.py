@@ -75,7 +75,11 @@ def _confirmed(result: int) -> Future[int]:
 
 class InProcessBroker:
     def __init__(self, journal: Journal | None = None) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        # one condition per queue name on the same lock: a publish wakes only the consumers of
+        # the queues it lands in, not every consumer thread of the process (each wake-up takes
+        # the GIL from the gateway's event loop)
+        self._ready: dict[str, threading.Condition] = {}
         self._queues: dict[str, _Queue] = {}
         self._bindings: list[tuple[str, str, str]] = []  # (exchange, pattern, queue)
         self._tags = itertools.count(1)
@@ -165,8 +169,7 @@ class InProcessBroker:
             journaled = {q for q in targets if self._queues[q].journaled}
             for queue in targets - journaled:
                 self._queues[queue].ready.append(message)
-            if targets - journaled:
-                self._lock.notify_all()
+                self._notify(queue)
         return self._journaled(message, journaled, len(targets))
 
     def publish_to_queue(
@@ -181,14 +184,14 @@ class InProcessBroker:
                 raise KeyError(f"no queue named {queue!r}")
             if not self._queues[queue].journaled:
                 self._queues[queue].ready.append(message)
-                self._lock.notify_all()
+                self._notify(queue)
                 return
         self._journaled(message, {queue}, 1).result()
 
     def get(self, queue: str, timeout: float | None = None) -> Message | None:
         """Take the next message (it stays unacknowledged until ack/nack); None on timeout."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._has_ready(queue), timeout):
+            if not self._condition(queue).wait_for(lambda: self._has_ready(queue), timeout):
                 return None
             q = self._queues[queue]
             message = replace(q.ready.popleft(), delivery_tag=next(self._tags))
@@ -200,7 +203,7 @@ class InProcessBroker:
         """Take up to `max_messages` ready messages in one call (each stays unacknowledged
         until ack/nack); waits up to `timeout` for the first one, returns [] on timeout."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._has_ready(queue), timeout):
+            if not self._condition(queue).wait_for(lambda: self._has_ready(queue), timeout):
                 return []
             q = self._queues[queue]
             taken: list[Message] = []
@@ -225,16 +228,17 @@ class InProcessBroker:
                 return
             if requeue:
                 q.ready.appendleft(replace(original, redelivered=True, delivery_tag=0))
+                self._notify(queue)
             elif q.dead_letter_queue and q.dead_letter_queue in self._queues:
                 dead_letters = self._queues[q.dead_letter_queue]
                 dead_letters.ready.append(replace(original, delivery_tag=0))
+                self._notify(q.dead_letter_queue)
                 if original.journal_id:
                     self._submit(Change(moves=[(original.journal_id, q.dead_letter_queue)])
                                  if dead_letters.journaled
                                  else Change(deletes=[original.journal_id]))
             elif original.journal_id:
                 self._submit(Change(deletes=[original.journal_id]))
-            self._lock.notify_all()
 
     def recover(self, queue: str) -> None:
         """Requeue everything unacknowledged, as RabbitMQ does when a consumer's channel closes."""
@@ -243,7 +247,7 @@ class InProcessBroker:
             for message in sorted(q.unacked.values(), key=lambda m: m.delivery_tag, reverse=True):
                 q.ready.appendleft(replace(message, redelivered=True, delivery_tag=0))
             q.unacked.clear()
-            self._lock.notify_all()
+            self._notify(queue)
 
     def has_queue(self, name: str) -> bool:
         with self._lock:
@@ -267,6 +271,8 @@ class InProcessBroker:
             created.ready.append(Message(stored.exchange, stored.routing_key, stored.body,
                                          stored.headers, stored.properties, redelivered=True,
                                          journal_id=stored.id))
+        if created.ready:
+            self._notify(name)
 
     def _journaled(self, message: Message, queues: set[str], routed: int) -> Future[int]:
         """Write `message` for each of `queues` to the journal; it becomes ready in them once
@@ -283,7 +289,7 @@ class InProcessBroker:
                 for row in rows:
                     if row.queue in self._queues:
                         self._queues[row.queue].ready.append(replace(message, journal_id=row.id))
-                self._lock.notify_all()
+                        self._notify(row.queue)
 
         confirmed: Future[int] = Future()
 
@@ -303,6 +309,19 @@ class InProcessBroker:
         """A change nobody waits for (acknowledgements, dead-lettering, purges)."""
         if self._journal is not None:
             self._journal.submit(change)
+
+    def _condition(self, queue: str) -> threading.Condition:
+        """The condition `queue`'s consumers wait on (the lock held)."""
+        condition = self._ready.get(queue)
+        if condition is None:
+            condition = self._ready[queue] = threading.Condition(self._lock)
+        return condition
+
+    def _notify(self, queue: str) -> None:
+        """Wake `queue`'s waiting consumers (the lock held); none waiting costs nothing."""
+        condition = self._ready.get(queue)
+        if condition is not None:
+            condition.notify_all()
 
     def _has_ready(self, queue: str) -> bool:
         q = self._queues.get(queue)
