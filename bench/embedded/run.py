@@ -112,7 +112,7 @@ def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argpars
             "--processes", str(args.processes), "--json", str(json_path), "--quiet",
             *scenario.loadgen_args(args.scale)]
     print(f"$ {' '.join(argv[1:])}", flush=True)
-    profiler = _py_spy(target, out_dir / f"{scenario.key}-{label}.pyspy.txt") \
+    profiler = _py_spy(target, out_dir / f"{scenario.key}-{label}.pyspy.txt", args.profile_gil) \
         if label in args.profile.split(",") else None
     with TreeRssSampler(target.pid) as sampler:
         try:
@@ -126,13 +126,15 @@ def run_loadgen(scenario: Scenario, target: targets.RunningTarget, args: argpars
     return figures
 
 
-def _py_spy(target: targets.RunningTarget, path: pathlib.Path) -> subprocess.Popen[bytes]:
+def _py_spy(target: targets.RunningTarget, path: pathlib.Path,
+            gil: bool) -> subprocess.Popen[bytes]:
     """py-spy on the target and its children (`pip install py-spy`), raw folded stacks."""
     spy = pathlib.Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(spy), "record", "--pid", str(target.pid), "--subprocesses",
-                             "--threads", "--nonblocking", "--format", "raw", "--rate", "50", "-o", str(path)],
+                             "--threads", "--nonblocking", *(["--gil"] if gil else []),
+                             "--format", "raw", "--rate", "50", "-o", str(path)],
                             stdout=subprocess.DEVNULL,
-                            stderr=open(path.with_suffix(".err"), "wb"))  # noqa: SIM115
+                            stderr=open(path.with_suffix(".err"), "wb"))
 
 
 def row(scenario: Scenario, label: str, figures: dict[str, Any]) -> str:
@@ -153,15 +155,18 @@ def row(scenario: Scenario, label: str, figures: dict[str, Any]) -> str:
     def ms(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1f}"
 
+    cpu, rate = target.get("cpu_percent_steady"), calls["achieved_rate"]
+    cpu_per_call = cpu * 10 / rate if cpu is not None and rate else None
+
     return (f"| {scenario.key} | {label} | {stations['held_at_end']}/{stations['requested']} | "
             f"{calls['achieved_rate'] or 0:.0f}/s | {ms(steady['p50'])} | {ms(steady['p99'])} | "
             f"{ms(steady['max'])} | {failed} | {rss:.0f} | "
-            f"{ms(target.get('cpu_percent_steady'))} | {'; '.join(verdict)} |")
+            f"{ms(cpu)} | {ms(cpu_per_call)} | {'; '.join(verdict)} |")
 
 
 HEADER = ("| scenario | target | stations held | calls/s | p50 ms | p99 ms | max ms | failed | "
-          "peak RSS MiB (tree) | CPU % steady (main process) | verdict |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|")
+          "peak RSS MiB (tree) | CPU % steady | CPU ms per call | verdict |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -178,6 +183,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="extra environment for the embedded platform (experiments)")
     parser.add_argument("--profile", default="", metavar="TARGETS",
                         help="py-spy the named targets (embedded, services) during each run")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="py-spy samples only the thread holding the GIL (who keeps the "
+                             "gateway's loop waiting)")
     parser.add_argument("--timeout", type=float, default=400.0, help="per load generator run")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
