@@ -217,7 +217,7 @@ class InProcessBroker:
         with self._lock:
             acked = self._queues[queue].unacked.pop(message.delivery_tag, None)
             if acked is not None and acked.journal_id:
-                self._submit(Change(deletes=[acked.journal_id]))
+                self._forget(acked.journal_id)
 
     def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
         """Requeue at the front (flagged redelivered) or dead-letter / drop it."""
@@ -238,7 +238,7 @@ class InProcessBroker:
                                  if dead_letters.journaled
                                  else Change(deletes=[original.journal_id]))
             elif original.journal_id:
-                self._submit(Change(deletes=[original.journal_id]))
+                self._forget(original.journal_id)
 
     def recover(self, queue: str) -> None:
         """Requeue everything unacknowledged, as RabbitMQ does when a consumer's channel closes."""
@@ -304,6 +304,11 @@ class InProcessBroker:
 
         self._journal.submit(Change(inserts=rows, on_commit=make_ready)).add_done_callback(settle)
         return confirmed
+
+    def _forget(self, journal_id: int) -> None:
+        """An acknowledged journaled message: its row goes with the journal's next commit."""
+        if self._journal is not None:
+            self._journal.forget(journal_id)
 
     def _submit(self, change: Change) -> None:
         """A change nobody waits for (acknowledgements, dead-lettering, purges)."""
