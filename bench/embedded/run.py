@@ -176,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="embedded (python -m csms_embedded), services (the gateway alone "
                              "on RabbitMQ)")
     parser.add_argument("--smoke", action="store_true", help="10 %% size, 8 s steady phases")
+    parser.add_argument("--scale", type=float, help="station counts, rates and connect windows "
+                        "times this (0.1 with --smoke)")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--amqp-url", default=os.environ.get(
         "BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"))
@@ -189,7 +191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=400.0, help="per load generator run")
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
-    args.scale = 0.1 if args.smoke else 1.0
+    args.scale = args.scale or (0.1 if args.smoke else 1.0)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
     unknown |= set(args.targets.split(",")) - {"embedded", "services"}
     if unknown:

@@ -81,7 +81,12 @@ class InProcessBroker:
         # the GIL from the gateway's event loop)
         self._ready: dict[str, threading.Condition] = {}
         self._queues: dict[str, _Queue] = {}
-        self._bindings: list[tuple[str, str, str]] = []  # (exchange, pattern, queue)
+        # exchange -> pattern -> queues, and each queue's (exchange, pattern) pairs: a publish
+        # looks its routing key up instead of scanning every binding (the gateway binds one
+        # per connected station for its commands: thousands)
+        self._routes: dict[str, dict[str, set[str]]] = {}
+        self._wildcards: dict[str, set[str]] = {}  # exchange -> its patterns with * or #
+        self._bound: dict[str, set[tuple[str, str]]] = {}
         self._tags = itertools.count(1)
         self._direct_exchanges: set[str] = set()
         self._journal = journal
@@ -122,19 +127,20 @@ class InProcessBroker:
             if dead_letter_queue and dead_letter_queue not in self._queues:
                 self._create(dead_letter_queue, None, durable)
             for exchange, pattern in bindings:
-                binding = (exchange, pattern, name)
-                if binding not in self._bindings:
-                    self._bindings.append(binding)
+                self._routes.setdefault(exchange, {}).setdefault(pattern, set()).add(name)
+                if "*" in pattern or "#" in pattern:
+                    self._wildcards.setdefault(exchange, set()).add(pattern)
+                self._bound.setdefault(name, set()).add((exchange, pattern))
 
     def unbind(self, name: str, exchange: str, pattern: str) -> None:
         with self._lock:
-            if (exchange, pattern, name) in self._bindings:
-                self._bindings.remove((exchange, pattern, name))
+            self._unbind(name, exchange, pattern)
 
     def delete_queue(self, name: str) -> None:
         with self._lock:
             deleted = self._queues.pop(name, None)
-            self._bindings = [b for b in self._bindings if b[2] != name]
+            for exchange, pattern in list(self._bound.get(name, ())):
+                self._unbind(name, exchange, pattern)
             if deleted is not None and deleted.journaled:
                 self._submit(Change(purges=[name]))
 
@@ -162,10 +168,7 @@ class InProcessBroker:
         (the journal committed it) or the journal's error."""
         message = Message(exchange, routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
-            direct = exchange in self._direct_exchanges
-            targets = {q for ex, pattern, q in self._bindings
-                       if ex == exchange and (pattern == routing_key if direct
-                                              else topic_matches(pattern, routing_key))}
+            targets = self._targets(exchange, routing_key)
             journaled = {q for q in targets if self._queues[q].journaled}
             for queue in targets - journaled:
                 self._queues[queue].ready.append(message)
@@ -304,6 +307,30 @@ class InProcessBroker:
 
         self._journal.submit(Change(inserts=rows, on_commit=make_ready)).add_done_callback(settle)
         return confirmed
+
+    def _targets(self, exchange: str, routing_key: str) -> set[str]:
+        """The queues bound to `exchange` that `routing_key` reaches (the lock held)."""
+        routes = self._routes.get(exchange)
+        if not routes:
+            return set()
+        targets = set(routes.get(routing_key, ()))
+        if exchange not in self._direct_exchanges:
+            for pattern in self._wildcards.get(exchange, ()):
+                if topic_matches(pattern, routing_key):
+                    targets |= routes[pattern]
+        return targets
+
+    def _unbind(self, name: str, exchange: str, pattern: str) -> None:
+        queues = self._routes.get(exchange, {}).get(pattern)
+        if queues is None or name not in queues:
+            return
+        queues.discard(name)
+        if not queues:
+            del self._routes[exchange][pattern]
+            self._wildcards.get(exchange, set()).discard(pattern)
+        self._bound[name].discard((exchange, pattern))
+        if not self._bound[name]:
+            del self._bound[name]
 
     def _forget(self, journal_id: int) -> None:
         """An acknowledged journaled message: its row goes with the journal's next commit."""
