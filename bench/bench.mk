@@ -78,3 +78,16 @@ bench-load:
 ## RabbitMQ/PostgreSQL. The target's size (1,000 sites x 10, 200/s) needs a quiet machine.
 bench-load-path:
 	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.load.path --sites 1000 --stations 10 --rate 200 --seconds 60
+
+.PHONY: bench-embedded bench-embedded-smoke
+BENCH_EMBEDDED_ARGS ?=
+
+## `make run` under load (issue 19): 2,000 stations at 900 calls/s (p99, failed calls) and
+## 10,000 idle stations (RSS of the process tree), with the services-mode gateway alone on
+## RabbitMQ as the same-run baseline: about 5 minutes.
+bench-embedded:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.embedded.run $(BENCH_EMBEDDED_ARGS)
+
+## The same at 10 % size with 8 s steady phases: about a minute.
+bench-embedded-smoke:
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.embedded.run --smoke $(BENCH_EMBEDDED_ARGS)

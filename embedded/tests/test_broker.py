@@ -186,3 +186,45 @@ def test_pending_counts_ready_and_unacknowledged_until_acked(new_broker: NewBrok
     assert (broker.pending("store"), broker.depth("store")) == (2, 1)
     broker.ack("store", taken)
     assert broker.pending("store") == 1
+
+
+def test_unbind_and_delete_queue_remove_only_their_own_bindings(new_broker: NewBroker) -> None:
+    broker = new_broker()
+    broker.declare_exchange("commands", "direct")
+    for station in ("CP-1", "CP-2"):  # the gateway binds one routing key per station
+        broker.declare_queue("gateway", [("commands", station)])
+    broker.declare_queue("other", [("commands", "CP-2"), ("ocpp-events", "#")])
+    broker.declare_queue("exact", [("ocpp-events", "ocpp-events.heart-beat")])
+    broker.unbind("gateway", "commands", "CP-2")
+    assert broker.publish("commands", "CP-1", b"1") == 1
+    assert broker.publish("commands", "CP-2", b"2") == 1  # still bound for "other"
+    broker.delete_queue("other")
+    assert broker.publish("commands", "CP-2", b"3") == 0
+    assert broker.publish("ocpp-events", "ocpp-events.heart-beat", b"4") == 1  # "exact" only
+    broker.unbind("exact", "ocpp-events", "ocpp-events.heart-beat")
+    assert broker.publish("ocpp-events", "ocpp-events.heart-beat", b"5") == 0
+    assert [m.body for m in broker.get_many("gateway", 10, timeout=0)] == [b"1"]
+
+
+def test_a_queue_bound_by_a_wildcard_and_an_exact_key_gets_a_message_once(
+        new_broker: NewBroker) -> None:
+    broker = new_broker()
+    broker.declare_queue("q", [("ocpp-events", "ocpp-events.*"),
+                               ("ocpp-events", "ocpp-events.boot")])
+    assert broker.publish("ocpp-events", "ocpp-events.boot", b"b") == 1
+    assert [m.body for m in broker.get_many("q", 10, timeout=0)] == [b"b"]
+
+
+def test_a_consumer_of_one_queue_keeps_waiting_while_another_queue_fills(
+        new_broker: NewBroker) -> None:
+    broker = new_broker()
+    broker.declare_queue("a", [("ocpp-events", "a")])
+    broker.declare_queue("b", [("ocpp-events", "b")])
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(broker.get("a", timeout=5)))
+    waiter.start()
+    for _ in range(20):
+        broker.publish("ocpp-events", "b", b"for b")
+    broker.publish("ocpp-events", "a", b"for a")
+    waiter.join(timeout=10)
+    assert [m.body for m in got] == [b"for a"]  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ confirmed only once committed; acks, dead-lettering and deletes reach the file."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,34 @@ def test_a_failed_commit_is_a_failed_confirm(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no such table"):
         broker.publish_future(EXCHANGE, KEY, b"ev").result(timeout=5)
     assert broker.pending("store") == 0, "an unconfirmed message is never delivered"
+
+
+def test_an_ack_is_deleted_with_the_next_publish_commit(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("csms_embedded.journal.ACK_FLUSH_SECONDS", 60.0)  # no timed flush
+    broker = open_broker(tmp_path / "broker.sqlite3")
+    broker.publish(EXCHANGE, KEY, b"first")
+    broker.ack("store", broker.get("store", timeout=1))
+    broker.publish(EXCHANGE, KEY, b"second")  # confirmed: its commit carried the ack
+    on_disk = Journal(tmp_path / "broker.sqlite3").stored()
+    assert [m.body for m in on_disk["store"]] == [b"second"]
+    broker.close()
+
+
+def test_an_ack_with_no_publish_after_it_reaches_the_file_and_close_commits_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("csms_embedded.journal.ACK_FLUSH_SECONDS", 0.05)
+    broker = open_broker(tmp_path / "broker.sqlite3")
+    broker.publish(EXCHANGE, KEY, b"one")
+    broker.publish(EXCHANGE, KEY, b"two")
+    broker.ack("store", broker.get("store", timeout=1))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the writer's flush, not a publish, deletes it
+        if [m.body for m in Journal(tmp_path / "broker.sqlite3").stored()["store"]] == [b"two"]:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the ack never reached the file")
+    broker.ack("store", broker.get("store", timeout=1))
+    broker.close()
+    assert Journal(tmp_path / "broker.sqlite3").stored() == {}

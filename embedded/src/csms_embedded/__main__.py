@@ -41,6 +41,16 @@ def _log_file() -> LogFile | None:
                          os.environ.get("CSMS_LOG_BACKUPS"))
 
 
+def _switch_interval() -> None:
+    """`CSMS_SWITCH_INTERVAL_MS`: how long a thread may hold the GIL while another waits
+    (CPython's default 5 ms). The consumers' threads share the interpreter with the gateway's
+    event loop, which gives the GIL up at every socket call and waits up to this long to get it
+    back; docs/performance.md ("Embedded mode") has the measurements behind the default."""
+    value = os.environ.get("CSMS_SWITCH_INTERVAL_MS")
+    if value:
+        sys.setswitchinterval(float(value) / 1000)
+
+
 async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
     from event_store.bootstrap import EmbeddedEventStore
@@ -87,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     except LogFileError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from error
+    _switch_interval()
     try:
         asyncio.run(run_platform(data_dir, log_file))
     except RuntimeError as error:

@@ -75,9 +75,18 @@ def _confirmed(result: int) -> Future[int]:
 
 class InProcessBroker:
     def __init__(self, journal: Journal | None = None) -> None:
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        # one condition per queue name on the same lock: a publish wakes only the consumers of
+        # the queues it lands in, not every consumer thread of the process (each wake-up takes
+        # the GIL from the gateway's event loop)
+        self._ready: dict[str, threading.Condition] = {}
         self._queues: dict[str, _Queue] = {}
-        self._bindings: list[tuple[str, str, str]] = []  # (exchange, pattern, queue)
+        # exchange -> pattern -> queues, and each queue's (exchange, pattern) pairs: a publish
+        # looks its routing key up instead of scanning every binding (the gateway binds one
+        # per connected station for its commands: thousands)
+        self._routes: dict[str, dict[str, set[str]]] = {}
+        self._wildcards: dict[str, set[str]] = {}  # exchange -> its patterns with * or #
+        self._bound: dict[str, set[tuple[str, str]]] = {}
         self._tags = itertools.count(1)
         self._direct_exchanges: set[str] = set()
         self._journal = journal
@@ -118,19 +127,20 @@ class InProcessBroker:
             if dead_letter_queue and dead_letter_queue not in self._queues:
                 self._create(dead_letter_queue, None, durable)
             for exchange, pattern in bindings:
-                binding = (exchange, pattern, name)
-                if binding not in self._bindings:
-                    self._bindings.append(binding)
+                self._routes.setdefault(exchange, {}).setdefault(pattern, set()).add(name)
+                if "*" in pattern or "#" in pattern:
+                    self._wildcards.setdefault(exchange, set()).add(pattern)
+                self._bound.setdefault(name, set()).add((exchange, pattern))
 
     def unbind(self, name: str, exchange: str, pattern: str) -> None:
         with self._lock:
-            if (exchange, pattern, name) in self._bindings:
-                self._bindings.remove((exchange, pattern, name))
+            self._unbind(name, exchange, pattern)
 
     def delete_queue(self, name: str) -> None:
         with self._lock:
             deleted = self._queues.pop(name, None)
-            self._bindings = [b for b in self._bindings if b[2] != name]
+            for exchange, pattern in list(self._bound.get(name, ())):
+                self._unbind(name, exchange, pattern)
             if deleted is not None and deleted.journaled:
                 self._submit(Change(purges=[name]))
 
@@ -158,15 +168,11 @@ class InProcessBroker:
         (the journal committed it) or the journal's error."""
         message = Message(exchange, routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
-            direct = exchange in self._direct_exchanges
-            targets = {q for ex, pattern, q in self._bindings
-                       if ex == exchange and (pattern == routing_key if direct
-                                              else topic_matches(pattern, routing_key))}
+            targets = self._targets(exchange, routing_key)
             journaled = {q for q in targets if self._queues[q].journaled}
             for queue in targets - journaled:
                 self._queues[queue].ready.append(message)
-            if targets - journaled:
-                self._lock.notify_all()
+                self._notify(queue)
         return self._journaled(message, journaled, len(targets))
 
     def publish_to_queue(
@@ -181,14 +187,14 @@ class InProcessBroker:
                 raise KeyError(f"no queue named {queue!r}")
             if not self._queues[queue].journaled:
                 self._queues[queue].ready.append(message)
-                self._lock.notify_all()
+                self._notify(queue)
                 return
         self._journaled(message, {queue}, 1).result()
 
     def get(self, queue: str, timeout: float | None = None) -> Message | None:
         """Take the next message (it stays unacknowledged until ack/nack); None on timeout."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._has_ready(queue), timeout):
+            if not self._condition(queue).wait_for(lambda: self._has_ready(queue), timeout):
                 return None
             q = self._queues[queue]
             message = replace(q.ready.popleft(), delivery_tag=next(self._tags))
@@ -200,7 +206,7 @@ class InProcessBroker:
         """Take up to `max_messages` ready messages in one call (each stays unacknowledged
         until ack/nack); waits up to `timeout` for the first one, returns [] on timeout."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._has_ready(queue), timeout):
+            if not self._condition(queue).wait_for(lambda: self._has_ready(queue), timeout):
                 return []
             q = self._queues[queue]
             taken: list[Message] = []
@@ -214,7 +220,7 @@ class InProcessBroker:
         with self._lock:
             acked = self._queues[queue].unacked.pop(message.delivery_tag, None)
             if acked is not None and acked.journal_id:
-                self._submit(Change(deletes=[acked.journal_id]))
+                self._forget(acked.journal_id)
 
     def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
         """Requeue at the front (flagged redelivered) or dead-letter / drop it."""
@@ -225,16 +231,17 @@ class InProcessBroker:
                 return
             if requeue:
                 q.ready.appendleft(replace(original, redelivered=True, delivery_tag=0))
+                self._notify(queue)
             elif q.dead_letter_queue and q.dead_letter_queue in self._queues:
                 dead_letters = self._queues[q.dead_letter_queue]
                 dead_letters.ready.append(replace(original, delivery_tag=0))
+                self._notify(q.dead_letter_queue)
                 if original.journal_id:
                     self._submit(Change(moves=[(original.journal_id, q.dead_letter_queue)])
                                  if dead_letters.journaled
                                  else Change(deletes=[original.journal_id]))
             elif original.journal_id:
-                self._submit(Change(deletes=[original.journal_id]))
-            self._lock.notify_all()
+                self._forget(original.journal_id)
 
     def recover(self, queue: str) -> None:
         """Requeue everything unacknowledged, as RabbitMQ does when a consumer's channel closes."""
@@ -243,7 +250,7 @@ class InProcessBroker:
             for message in sorted(q.unacked.values(), key=lambda m: m.delivery_tag, reverse=True):
                 q.ready.appendleft(replace(message, redelivered=True, delivery_tag=0))
             q.unacked.clear()
-            self._lock.notify_all()
+            self._notify(queue)
 
     def has_queue(self, name: str) -> bool:
         with self._lock:
@@ -267,6 +274,8 @@ class InProcessBroker:
             created.ready.append(Message(stored.exchange, stored.routing_key, stored.body,
                                          stored.headers, stored.properties, redelivered=True,
                                          journal_id=stored.id))
+        if created.ready:
+            self._notify(name)
 
     def _journaled(self, message: Message, queues: set[str], routed: int) -> Future[int]:
         """Write `message` for each of `queues` to the journal; it becomes ready in them once
@@ -283,7 +292,7 @@ class InProcessBroker:
                 for row in rows:
                     if row.queue in self._queues:
                         self._queues[row.queue].ready.append(replace(message, journal_id=row.id))
-                self._lock.notify_all()
+                        self._notify(row.queue)
 
         confirmed: Future[int] = Future()
 
@@ -299,10 +308,52 @@ class InProcessBroker:
         self._journal.submit(Change(inserts=rows, on_commit=make_ready)).add_done_callback(settle)
         return confirmed
 
+    def _targets(self, exchange: str, routing_key: str) -> set[str]:
+        """The queues bound to `exchange` that `routing_key` reaches (the lock held)."""
+        routes = self._routes.get(exchange)
+        if not routes:
+            return set()
+        targets = set(routes.get(routing_key, ()))
+        if exchange not in self._direct_exchanges:
+            for pattern in self._wildcards.get(exchange, ()):
+                if topic_matches(pattern, routing_key):
+                    targets |= routes[pattern]
+        return targets
+
+    def _unbind(self, name: str, exchange: str, pattern: str) -> None:
+        queues = self._routes.get(exchange, {}).get(pattern)
+        if queues is None or name not in queues:
+            return
+        queues.discard(name)
+        if not queues:
+            del self._routes[exchange][pattern]
+            self._wildcards.get(exchange, set()).discard(pattern)
+        self._bound[name].discard((exchange, pattern))
+        if not self._bound[name]:
+            del self._bound[name]
+
+    def _forget(self, journal_id: int) -> None:
+        """An acknowledged journaled message: its row goes with the journal's next commit."""
+        if self._journal is not None:
+            self._journal.forget(journal_id)
+
     def _submit(self, change: Change) -> None:
         """A change nobody waits for (acknowledgements, dead-lettering, purges)."""
         if self._journal is not None:
             self._journal.submit(change)
+
+    def _condition(self, queue: str) -> threading.Condition:
+        """The condition `queue`'s consumers wait on (the lock held)."""
+        condition = self._ready.get(queue)
+        if condition is None:
+            condition = self._ready[queue] = threading.Condition(self._lock)
+        return condition
+
+    def _notify(self, queue: str) -> None:
+        """Wake `queue`'s waiting consumers (the lock held); none waiting costs nothing."""
+        condition = self._ready.get(queue)
+        if condition is not None:
+            condition.notify_all()
 
     def _has_ready(self, queue: str) -> bool:
         q = self._queues.get(queue)

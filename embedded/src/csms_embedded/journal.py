@@ -4,7 +4,10 @@ One writer thread owns the connection and commits whatever was submitted meanwhi
 transaction (group commit), so many publishes share one fsync. The file is in WAL mode with
 `synchronous=FULL`: a commit returns only once the WAL is on disk, so a message whose publish
 was confirmed survives a `kill -9` and a power cut. Acknowledgements are deletes sent without
-waiting: one lost to a crash only means a redelivery, which consumers take as a duplicate.
+waiting: one lost to a crash only means a redelivery, which consumers take as a duplicate. So
+they do not get a commit (an fsync) of their own: they ride along with the next commit of
+publishes, or are committed `ACK_FLUSH_SECONDS` later when no publish comes — publishes never
+queue behind a commit made only for acknowledgements.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_BATCH = 2000  # submissions per transaction
+ACK_FLUSH_SECONDS = 0.2  # the longest an acknowledgement waits for a commit to ride along
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Journal:
         last = self._db.execute("SELECT max(id) FROM messages").fetchone()[0]
         self._next_id = (last or 0) + 1
         self._ids = threading.Lock()
+        self._forgotten: list[int] = []  # acknowledged ids not yet deleted (under `_ids`)
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="broker-journal", daemon=True)
         self._writer.start()
@@ -84,6 +89,11 @@ class Journal:
         self._changes.put(change)
         return change.done
 
+    def forget(self, message_id: int) -> None:
+        """Delete the row of an acknowledged message with the next commit (no waiting)."""
+        with self._ids:
+            self._forgotten.append(message_id)
+
     def close(self) -> None:
         """Commit what was submitted, then stop the writer and close the file."""
         self._changes.put(None)
@@ -92,7 +102,12 @@ class Journal:
 
     def _write(self) -> None:
         while True:
-            first = self._changes.get()
+            try:
+                first = self._changes.get(timeout=ACK_FLUSH_SECONDS)
+            except queue.Empty:
+                if self._has_forgotten():
+                    self._commit([])
+                continue
             batch = [first] if first is not None else []
             closing = first is None
             while not closing and len(batch) < MAX_BATCH:
@@ -103,12 +118,22 @@ class Journal:
                 closing = more is None
                 if more is not None:
                     batch.append(more)
-            if batch:
+            if batch or (closing and self._has_forgotten()):
                 self._commit(batch)
             if closing:
                 return
 
+    def _has_forgotten(self) -> bool:
+        with self._ids:
+            return bool(self._forgotten)
+
+    def _take_forgotten(self) -> list[int]:
+        with self._ids:
+            taken, self._forgotten = self._forgotten, []
+            return taken
+
     def _commit(self, batch: list[Change]) -> None:
+        forgotten = self._take_forgotten()
         try:
             self._db.execute("BEGIN")
             self._db.executemany(
@@ -116,7 +141,8 @@ class Journal:
                 [(m.id, m.queue, m.exchange, m.routing_key, m.body, json.dumps(m.headers),
                   json.dumps(m.properties)) for c in batch for m in c.inserts])
             self._db.executemany("DELETE FROM messages WHERE id = ?",
-                                 [(i,) for c in batch for i in c.deletes])
+                                 [(i,) for i in forgotten]
+                                 + [(i,) for c in batch for i in c.deletes])
             self._db.executemany("UPDATE messages SET queue = ? WHERE id = ?",
                                  [(q, i) for c in batch for i, q in c.moves])
             self._db.executemany("DELETE FROM messages WHERE queue = ?",
@@ -125,6 +151,8 @@ class Journal:
         except Exception as error:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
+            with self._ids:  # tried again with the next commit
+                self._forgotten[:0] = forgotten
             for change in batch:
                 change.done.set_exception(error)
             return
