@@ -1,4 +1,5 @@
-"""Composition root: the only module that knows the concrete adapters."""
+"""The composition root: builds the object graph from `Settings` and picks the adapters.
+The process entry points (signals, uvicorn, loops, the embedded service) are in `entrypoints`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from fastapi import FastAPI
 
 from event_store.config import Settings
@@ -19,8 +19,6 @@ from event_store.infrastructure.sqlite_storage import SqliteEventStorage
 from event_store.infrastructure.worker import BatchPolicy, WorkerProbe
 from event_store.service.replay import ReplayService
 from event_store.service.retention import run_retention
-
-log = structlog.get_logger(__name__)
 
 EMBEDDED_PUBLIC_KEY_FILE = "auth-public-key.pem"  # written by save-server in DATA_DIR
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
@@ -60,25 +58,6 @@ def build_app(storage: EventStorage,
     app = create_app(storage, replays, authenticator)
     app.state.broker_ready = broker_ready
     return app
-
-
-def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
-                               full_every: int = 60) -> threading.Thread:
-    """Apply new account events to the API's credential copy every `interval` s, and rebuild
-    it from all of them every `full_every` intervals."""
-
-    def loop() -> None:
-        ticks = 0
-        while not stop.wait(interval):
-            ticks += 1
-            try:
-                app.state.authenticator.refresh(full=ticks % full_every == 0)
-            except Exception as error:  # storage away for a while: keep the last copy
-                log.warning("event_store.credential_refresh_failed", error=repr(error))
-
-    thread = threading.Thread(target=loop, name="event-store-credentials", daemon=True)
-    thread.start()
-    return thread
 
 
 def amqp_ready(settings: Settings) -> Check | None:

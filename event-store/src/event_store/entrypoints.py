@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from event_store.bootstrap import (
     EMBEDDED_PUBLIC_KEY_FILE,
@@ -23,7 +24,6 @@ from event_store.bootstrap import (
     build_app,
     build_storage,
     rabbitmq_publisher_factory,
-    start_credential_refresher,
     start_retention,
     start_worker_probes,
 )
@@ -38,6 +38,25 @@ from event_store.infrastructure.sqlite_storage import SqliteEventStorage
 from event_store.infrastructure.worker import IngestWorker, WorkerProbe
 
 log = structlog.get_logger(__name__)
+
+
+def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
+                               full_every: int = 60) -> threading.Thread:
+    """Apply new account events to the API's credential copy every `interval` s, and rebuild
+    it from all of them every `full_every` intervals."""
+
+    def loop() -> None:
+        ticks = 0
+        while not stop.wait(interval):
+            ticks += 1
+            try:
+                app.state.authenticator.refresh(full=ticks % full_every == 0)
+            except Exception as error:  # storage away for a while: keep the last copy
+                log.warning("event_store.credential_refresh_failed", error=repr(error))
+
+    thread = threading.Thread(target=loop, name="event-store-credentials", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_api(settings: Settings | None = None) -> None:
