@@ -1,4 +1,5 @@
-"""Composition root: the only place that knows the concrete adapters."""
+"""The composition root: builds the object graph from `Settings` and picks the adapters.
+The process entry points (signals, uvicorn, loops, the embedded service) are in `entrypoints`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The composition root: the only module that knows the concrete adapters."""
+"""The composition root: builds the object graph from `Settings` and picks the adapters.
+The process entry points (signals, uvicorn, loops, the embedded service) are in `entrypoints`."""
 
 from __future__ import annotations
 
@@ -302,6 +303,13 @@ class Container:
             lambda: worker.heartbeat.age() < LIVENESS_SECONDS,
             {"broker": lambda: worker.connected,
              "database": CachedCheck(self.database_ready, READY_CACHE_SECONDS)})
+
+    def start_scheduler_probes(self, scheduler: threading.Thread, port: int) -> Any:
+        """/metrics, /health (the scheduler thread is alive: a run may take minutes), /ready
+        (the database) on `port`."""
+        return start_probe_server(
+            self.settings.save_server_host, port, scheduler.is_alive,
+            {"database": CachedCheck(self.database_ready, READY_CACHE_SECONDS)})
 
     def database_ready(self) -> bool:
         try:

@@ -15,13 +15,12 @@ from typing import Any
 import structlog
 import uvicorn
 
-from save_server.bootstrap import READY_CACHE_SECONDS, Container, bootstrap
+from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
 from save_server.infrastructure.accounts.tokens import JwtTokenIssuer
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.logs import configure_logging
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, InProcessBroker
-from save_server.infrastructure.probes import CachedCheck, start_probe_server
 from save_server.infrastructure.translation import HANDLED_TYPES
 
 log = structlog.get_logger("save_server")
@@ -127,14 +126,21 @@ def create_account(email: str, display_name: str, role: str, password: str | Non
         container.close()
 
 
-def run_worker(settings: Settings | None = None) -> None:
-    """Consume RabbitMQ until SIGINT/SIGTERM, then finish the current event and stop."""
+def _role_process(settings: Settings | None) -> tuple[Settings, Container, threading.Event]:
+    """A background role's start: its settings, logs and container, and the event that
+    SIGINT/SIGTERM set to stop it."""
     settings = settings or Settings()
     configure_logging(settings.log_format, settings.log_level)
     container = bootstrap(settings)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    return settings, container, stop
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """Consume RabbitMQ until SIGINT/SIGTERM, then finish the current event and stop."""
+    settings, container, stop = _role_process(settings)
     worker = container.worker(container.rabbit_stream, ordered=settings.save_server_shards > 0)
     if settings.save_server_worker_metrics_port is not None:
         # the worker's counters live in this process, not in the API's
@@ -151,21 +157,13 @@ def run_worker(settings: Settings | None = None) -> None:
 
 def run_scheduler(settings: Settings | None = None) -> None:
     """Send due charge reports every REPORT_SCHEDULER_INTERVAL s until SIGINT/SIGTERM."""
-    settings = settings or Settings()
-    configure_logging(settings.log_format, settings.log_level)
-    container = bootstrap(settings)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    settings, container, stop = _role_process(settings)
     log.info("report scheduler started", interval=settings.report_scheduler_interval,
              metrics_port=settings.save_server_scheduler_metrics_port)
     try:
         thread = container.start_reports(stop)
         if settings.save_server_scheduler_metrics_port is not None:
-            start_probe_server(settings.save_server_host,
-                               settings.save_server_scheduler_metrics_port, thread.is_alive,
-                               {"database": CachedCheck(container.database_ready,
-                                                        READY_CACHE_SECONDS)})
+            container.start_scheduler_probes(thread, settings.save_server_scheduler_metrics_port)
         thread.join()
     finally:
         container.close()

@@ -27,6 +27,15 @@ metadata = MetaData(naming_convention={
 # SQLite autoincrements only INTEGER PRIMARY KEY columns.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def revision_table(name: str) -> Table:
+    """One row: a revision that grows with every change of what it counts, so a process
+    reloads its copy only when it moved and events carry it (newer wins)."""
+    return Table(name, metadata,
+                 Column("id", Id, primary_key=True, autoincrement=False),
+                 Column("revision", BigInteger(), nullable=False))
+
+
 stations = Table(
     "stations", metadata,
     Column("station_id", String(48), primary_key=True),
