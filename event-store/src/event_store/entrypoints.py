@@ -37,7 +37,9 @@ from event_store.infrastructure.logs import configure_logging
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
 from event_store.infrastructure.worker import IngestWorker, WorkerProbe
 
-log = structlog.get_logger(__name__)
+# the logger name these lines had before the module was split out of bootstrap: log filters
+# (and tests/e2e/test_embedded_log_file.py) know it
+log = structlog.get_logger("event_store.bootstrap")
 
 
 def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
