@@ -14,8 +14,8 @@ from csms_embedded.broker import InProcessBroker
 from ocpp_events.config import Settings
 from ocpp_events.entrypoints import EmbeddedGateway
 
-from .conftest import free_port
-from .id_tag_events import updated
+from ..conftest import free_port
+from ..id_tag_events import updated
 
 
 def settings(**overrides) -> Settings:
