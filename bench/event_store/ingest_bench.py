@@ -25,7 +25,7 @@ from event_store.config import Settings
 from event_store.infrastructure.embedded_broker import EmbeddedEventFeed
 from event_store.infrastructure.rabbitmq import declare_store_queue
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
-from event_store.service.ingest import IngestWorker
+from event_store.infrastructure.worker import IngestWorker
 
 Body = tuple[str, str, Any, str, bytes]
 

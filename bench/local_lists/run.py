@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                        "GATEWAY_UNKNOWN_STATIONS": "auto-register", "LOG_LEVEL": "WARNING",
                        "GATEWAY_RATE_LIMIT_PER_SECOND": "0"})
     from csms_embedded.broker import InProcessBroker
-    from ocpp_events.bootstrap import EmbeddedGateway
+    from ocpp_events.entrypoints import EmbeddedGateway
     from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
     from save_server.infrastructure.db.engine import make_engine, migrate
     from save_server.infrastructure.local_lists.store import SqlLocalListStore

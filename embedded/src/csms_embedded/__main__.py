@@ -53,9 +53,9 @@ def _switch_interval() -> None:
 
 async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
-    from event_store.bootstrap import EmbeddedEventStore
-    from ocpp_events.bootstrap import EmbeddedGateway
-    from save_server.bootstrap import EmbeddedSaveServer
+    from event_store.entrypoints import EmbeddedEventStore
+    from ocpp_events.entrypoints import EmbeddedGateway
+    from save_server.entrypoints import EmbeddedSaveServer
 
     data_dir.mkdir(parents=True, exist_ok=True)
     broker = InProcessBroker(Journal(data_dir / "broker.sqlite3"))

@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from csms_embedded.logfile import LogFile, LogFileError, add_log_file
-from ocpp_events.logs import configure_logging
+from ocpp_events.infrastructure.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -1,41 +1,24 @@
-"""Composition root: the only module that knows the concrete adapters."""
+"""The composition root: builds the object graph from `Settings` and picks the adapters.
+The process entry points (signals, uvicorn, loops, the embedded service) are in `entrypoints`."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import pathlib
-import signal
-import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import structlog
-import uvicorn
 from fastapi import FastAPI
 
 from event_store.config import Settings
 from event_store.domain.ports import EventStorage, ReplayPublisher
 from event_store.infrastructure.api.app import create_app
-from event_store.infrastructure.embedded_broker import (
-    EmbeddedEventFeed,
-    EmbeddedReplayPublisher,
-    InProcessBroker,
-)
-from event_store.infrastructure.probes import (
-    CachedCheck,
-    Check,
-    WorkerProbe,
-    broker_reachable,
-    start_probe_server,
-)
+from event_store.infrastructure.probes import CachedCheck, Check, start_probe_server
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
-from event_store.service.ingest import BatchPolicy, IngestWorker
+from event_store.infrastructure.worker import BatchPolicy, WorkerProbe
 from event_store.service.replay import ReplayService
 from event_store.service.retention import run_retention
-
-log = structlog.get_logger(__name__)
 
 EMBEDDED_PUBLIC_KEY_FILE = "auth-public-key.pem"  # written by save-server in DATA_DIR
 READY_CACHE_SECONDS = 5.0  # a probe storm costs one AMQP connection per this many seconds
@@ -77,30 +60,13 @@ def build_app(storage: EventStorage,
     return app
 
 
-def start_credential_refresher(app: FastAPI, stop: threading.Event, interval: float = 1.0,
-                               full_every: int = 60) -> threading.Thread:
-    """Apply new account events to the API's credential copy every `interval` s, and rebuild
-    it from all of them every `full_every` intervals."""
-
-    def loop() -> None:
-        ticks = 0
-        while not stop.wait(interval):
-            ticks += 1
-            try:
-                app.state.authenticator.refresh(full=ticks % full_every == 0)
-            except Exception as error:  # storage away for a while: keep the last copy
-                log.warning("event_store.credential_refresh_failed", error=repr(error))
-
-    thread = threading.Thread(target=loop, name="event-store-credentials", daemon=True)
-    thread.start()
-    return thread
-
-
 def amqp_ready(settings: Settings) -> Check | None:
     """AMQP_URL's RabbitMQ answers (one connection at most every READY_CACHE_SECONDS)."""
     url = settings.amqp_url
     if not url:
         return None
+    from event_store.infrastructure.rabbitmq import broker_reachable
+
     return CachedCheck(lambda: broker_reachable(url), READY_CACHE_SECONDS)
 
 
@@ -138,178 +104,3 @@ def start_retention(settings: Settings, storage: EventStorage,
         args=(storage, days, settings.event_store_retention_interval_seconds, stop))
     thread.start()
     return thread
-
-
-def run_api(settings: Settings) -> None:
-    """`python -m event_store api`: the query and replay API (blocks until SIGINT/SIGTERM)."""
-    from event_store.infrastructure.tokens import checked_key_file
-
-    keys_file = checked_key_file(settings.auth_public_keys_file)
-    storage = build_storage(settings)
-    app = build_app(storage, rabbitmq_publisher_factory(settings), amqp_ready(settings),
-                    keys_file)
-    stop = threading.Event()
-    start_credential_refresher(app, stop)
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
-    # handler found at start; a no-op handler lets us close the storage and exit with 0.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
-    try:
-        uvicorn.run(app, host=settings.event_store_host, port=settings.event_store_port,
-                    log_config=None, **tls_options(settings))
-    finally:
-        stop.set()
-        if app.state.replays is not None:
-            app.state.replays.shutdown()
-        storage.close()
-
-
-def run_worker(settings: Settings) -> None:
-    """`python -m event_store worker`: consume the queue from RabbitMQ into storage."""
-    if not settings.amqp_url:
-        raise SystemExit("the worker needs AMQP_URL (embedded mode runs via csms_embedded)")
-    from pika.exceptions import AMQPError
-
-    from event_store.infrastructure.rabbitmq import PikaEventFeed
-
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    storage = build_storage(settings)
-    start_retention(settings, storage, stop)
-    probe = WorkerProbe()
-    if settings.event_store_worker_metrics_port is not None:
-        start_worker_probes(settings, storage, probe, settings.event_store_worker_metrics_port)
-    try:
-        while not stop.is_set():
-            probe.heartbeat.beat()
-            try:
-                feed = PikaEventFeed(settings.amqp_url, settings.event_store_queue,
-                                     settings.amqp_exchange, settings.dead_letter_queue,
-                                     prefetch=2 * settings.event_store_batch_size)
-            except AMQPError as error:
-                log.error("event_store.broker_unreachable", error=repr(error))
-                stop.wait(2.0)
-                continue
-            probe.connected = True
-            try:
-                IngestWorker(probe.watch(feed), storage, batch_policy(settings)).run(stop)
-            except AMQPError as error:
-                log.error("event_store.broker_connection_lost", error=repr(error))
-                stop.wait(2.0)
-            finally:
-                probe.connected = False
-                with contextlib.suppress(AMQPError):
-                    feed.close()
-    finally:
-        storage.close()
-
-
-def tls_options(settings: Settings) -> dict[str, Any]:
-    """HTTPS straight from uvicorn when both files are set (else plain HTTP behind a proxy)."""
-    if settings.event_store_tls_cert_file and settings.event_store_tls_key_file:
-        return {"ssl_certfile": str(settings.event_store_tls_cert_file),
-                "ssl_keyfile": str(settings.event_store_tls_key_file)}
-    return {}
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """Leaves signal handling to the embedded launcher."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise OSError(f"event-store API cannot listen on {host}:{port}: {error}") from error
-    sock.set_inheritable(True)
-    return sock
-
-
-def _run_embedded_worker(worker: IngestWorker, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            worker.run(stop)
-        except Exception:
-            log.exception("event_store.embedded_worker_failed")
-            stop.wait(1.0)
-
-
-class EmbeddedEventStore:
-    """The event-store on csms_embedded's in-process broker and SQLite (the launcher's
-    EmbeddedService): the worker as a thread, the API in the launcher's loop. The API produces
-    (replays); the worker consumes the queue `consumes`, which the launcher drains before
-    `stop`."""
-
-    name = "event-store"
-
-    def __init__(self, broker: Any, data_dir: pathlib.Path,
-                 settings: Settings | None = None) -> None:
-        self.settings = settings or Settings(data_dir=data_dir)
-        self.consumes = (self.settings.event_store_queue,)
-        self._broker: InProcessBroker = broker
-        self._data_dir = pathlib.Path(data_dir)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._serving: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Declare the queue, bind the API's port (a busy one raises OSError naming it), start
-        the worker, the retention and the API."""
-        settings, broker = self.settings, self._broker
-        self._storage = storage = SqliteEventStorage(settings.sqlite_path)
-        feed = EmbeddedEventFeed(broker, settings.event_store_queue, settings.amqp_exchange,
-                                 settings.dead_letter_queue)
-        worker = IngestWorker(feed, storage, batch_policy(settings))
-        exchange, queue = settings.amqp_exchange, settings.event_store_queue
-        # the in-process broker is up while the event-store's queue is declared in it
-        self._app = build_app(storage, lambda: EmbeddedReplayPublisher(broker, exchange),
-                              lambda: broker.has_queue(queue),
-                              settings.auth_public_keys_file
-                              or self._data_dir / EMBEDDED_PUBLIC_KEY_FILE)
-        self._server = _EmbeddedServer(uvicorn.Config(self._app, log_config=None,
-                                                      lifespan="off", log_level="warning",
-                                                      **tls_options(settings)))
-        try:
-            self._sock = _bind(settings.event_store_host, settings.event_store_port)
-        except OSError:
-            storage.close()
-            raise
-        self._threads = [threading.Thread(target=_run_embedded_worker, args=(worker, self._stop),
-                                          name="event-store-worker", daemon=True)]
-        self._threads[0].start()
-        self._threads.append(start_credential_refresher(self._app, self._stop))
-        retention = start_retention(settings, storage, self._stop)
-        self._threads += [retention] if retention else []
-        self._serving = asyncio.create_task(self._server.serve(sockets=[self._sock]))
-        log.info("event_store.embedded_started", port=self._sock.getsockname()[1])
-
-    async def wait(self) -> None:
-        assert self._serving is not None
-        await asyncio.shield(self._serving)
-
-    async def stop_producing(self) -> None:
-        """The API stops; running replays are cancelled (they publish)."""
-        if self._serving is None or self._server.should_exit:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._serving
-        await asyncio.to_thread(self._app.state.replays.shutdown)
-
-    async def stop(self) -> None:
-        await self.stop_producing()
-        self._stop.set()
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join)
-        if self._serving is not None:
-            self._sock.close()
-            self._storage.close()
-        log.info("event_store.embedded_stopped")

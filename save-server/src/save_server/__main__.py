@@ -7,13 +7,13 @@ import getpass
 import sys
 from pathlib import Path
 
-from save_server import bootstrap
+from save_server import entrypoints
 
 COMMANDS = {
-    "api": bootstrap.run_api,
-    "worker": bootstrap.run_worker,
-    "migrate": bootstrap.run_migrate,
-    "scheduler": bootstrap.run_scheduler,
+    "api": entrypoints.run_api,
+    "worker": entrypoints.run_worker,
+    "migrate": entrypoints.run_migrate,
+    "scheduler": entrypoints.run_scheduler,
 }
 ROLES = ("admin", "operator", "technician", "viewer")
 
@@ -29,7 +29,7 @@ def create_account(args: argparse.Namespace) -> None:
         password = getpass.getpass("password: ")
         if password != getpass.getpass("again: "):
             raise SystemExit("the passwords differ")
-    account, key = bootstrap.create_account(args.email, args.name or args.email, args.role,
+    account, key = entrypoints.create_account(args.email, args.name or args.email, args.role,
                                             password or None, args.api_key)
     print(f"account {account.account_id} ({account.email}, {account.role.value}) created")
     if key:

@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, inspect
 
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
-from save_server.bootstrap import EmbeddedSaveServer
 from save_server.config import Settings
+from save_server.entrypoints import EmbeddedSaveServer
 
 
 def test_migrate_command_creates_the_schema(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import httpx
 
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
-from save_server.bootstrap import EmbeddedSaveServer
 from save_server.config import Settings
+from save_server.entrypoints import EmbeddedSaveServer
 
 ADMIN_KEY = "csk_0123456789ab_the-preset-admin-key-of-this-test"  # CSMS_ADMIN_API_KEY
 

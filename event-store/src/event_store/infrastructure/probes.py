@@ -1,5 +1,6 @@
-"""Liveness and readiness: the checks, and the small HTTP server the worker answers them on
-(next to its Prometheus /metrics; the API has its own routes)."""
+"""Liveness and readiness: the checks, and the small HTTP server that a process without an
+API (a worker, the scheduler) answers them on, next to its Prometheus /metrics (the APIs
+have their own routes). The same module in save-server and event-store (they share no code)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,8 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from event_store.domain.ports import Delivery, EventFeed
 
 Check = Callable[[], bool]
 
@@ -30,40 +28,6 @@ class Heartbeat:
 
     def age(self) -> float:
         return self._clock() - self._last
-
-
-class WorkerProbe:
-    """What the worker's /health and /ready report: the fetch loop's heartbeat and whether
-    it holds an open feed."""
-
-    def __init__(self) -> None:
-        self.heartbeat, self.connected = Heartbeat(), False
-
-    def watch(self, feed: EventFeed) -> EventFeed:
-        return _BeatingFeed(feed, self.heartbeat)
-
-
-class _BeatingFeed(EventFeed):
-    """The feed, beating the heartbeat on every fetch (the worker's loop goes through it)."""
-
-    def __init__(self, feed: EventFeed, heartbeat: Heartbeat) -> None:
-        self._feed, self._heartbeat = feed, heartbeat
-
-    def fetch_batch(self, max_messages: int, max_wait: float, idle_wait: float) -> list[Delivery]:
-        self._heartbeat.beat()
-        return self._feed.fetch_batch(max_messages, max_wait, idle_wait)
-
-    def ack(self, deliveries: Any) -> None:
-        self._feed.ack(deliveries)
-
-    def requeue(self, deliveries: Any) -> None:
-        self._feed.requeue(deliveries)
-
-    def dead_letter(self, delivery: Delivery, error: str) -> None:
-        self._feed.dead_letter(delivery, error)
-
-    def close(self) -> None:
-        self._feed.close()
 
 
 class CachedCheck:
@@ -85,21 +49,6 @@ class CachedCheck:
                     self._value = False
                 self._checked_at = self._clock()
             return self._value
-
-
-def broker_reachable(url: str, timeout: float = 2.0) -> bool:
-    """Whether an AMQP connection (TCP, handshake, login) opens within about `timeout` s."""
-    import pika
-
-    parameters = pika.URLParameters(url)
-    parameters.connection_attempts, parameters.retry_delay = 1, 0
-    parameters.socket_timeout = parameters.stack_timeout = timeout
-    parameters.blocked_connection_timeout = timeout
-    try:
-        pika.BlockingConnection(parameters).close()
-    except Exception:
-        return False
-    return True
 
 
 def run_checks(checks: Mapping[str, Check]) -> dict[str, bool]:

@@ -16,7 +16,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from event_store.domain.ports import Delivery, EventFeed
 
-__all__ = ["PikaEventFeed", "declare_store_queue"]
+__all__ = ["PikaEventFeed", "broker_reachable", "declare_store_queue"]
 
 
 def declare_store_queue(channel: BlockingChannel, queue: str, exchange: str,
@@ -76,3 +76,18 @@ class PikaEventFeed(EventFeed):
     def close(self) -> None:
         if self._connection.is_open:
             self._connection.close()
+
+
+def broker_reachable(url: str, timeout: float = 2.0) -> bool:
+    """Whether an AMQP connection (TCP, handshake, login) opens within about `timeout` s."""
+    import pika
+
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts, parameters.retry_delay = 1, 0
+    parameters.socket_timeout = parameters.stack_timeout = timeout
+    parameters.blocked_connection_timeout = timeout
+    try:
+        pika.BlockingConnection(parameters).close()
+    except Exception:
+        return False
+    return True

@@ -34,6 +34,15 @@ def queue_name(instance_id: str) -> str:
     return f"ocpp-commands.gateway.{instance_id}"
 
 
+def parse_request(body: bytes) -> CommandRequest | None:
+    """The command request a message carries, or None (logged) when it is not one."""
+    try:
+        return CommandRequest.from_json(body)
+    except InvalidCommandMessage as error:
+        log.warning("not a command request; dropped", error=str(error))
+        return None
+
+
 class AmqpCommandInbox(CommandInbox):
     def __init__(self, url: str, exchange: str, instance_id: str,
                  reconnect_interval: float = 1.0) -> None:
@@ -115,10 +124,7 @@ class AmqpCommandInbox(CommandInbox):
 
     async def _run(self, message: AbstractIncomingMessage) -> None:
         assert self._handle is not None
-        try:
-            request = CommandRequest.from_json(message.body)
-        except InvalidCommandMessage as error:
-            log.warning("not a command request; dropped", error=str(error))
+        if (request := parse_request(message.body)) is None:
             return
         reply = await self._handle(request)
         if reply is None:  # a binding left over (e.g. an unbind lost in a broker outage)

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 
 from ocpp_events.domain.events import Event
 from ocpp_events.domain.ports import Notifier, PublishFailed
+from ocpp_events.infrastructure.tasks import cancel_and_wait
 
 log = structlog.get_logger("ocpp_events.amqp")
 PERSISTENT = int(aio_pika.DeliveryMode.PERSISTENT)
@@ -91,8 +92,6 @@ class AmqpNotifier(Notifier):
 
     async def close(self) -> None:
         if self._connecting is not None and not self._connecting.done():
-            self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
+            await cancel_and_wait(self._connecting)
         if self._connection is not None:
             await self._connection.close()

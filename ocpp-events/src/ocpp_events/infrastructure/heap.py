@@ -15,9 +15,10 @@ station unchanged). GATEWAY_GC_FREEZE_INTERVAL=0 turns this off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import Callable
+
+from ocpp_events.infrastructure.tasks import cancel_and_wait
 
 
 class HeapFreezer:
@@ -51,8 +52,5 @@ class HeapFreezer:
             self.freeze_if_grown()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

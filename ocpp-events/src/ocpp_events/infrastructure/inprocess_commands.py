@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from ocpp_events.domain.command_events import CommandRequest, InvalidCommandMessage
 from ocpp_events.domain.ports import CommandHandler, CommandInbox
-from ocpp_events.infrastructure.amqp_commands import queue_name
+from ocpp_events.infrastructure.amqp_commands import parse_request, queue_name
 
 log = structlog.get_logger("ocpp_events.commands.inprocess")
 
@@ -78,10 +77,7 @@ class InProcessCommandInbox(CommandInbox):
 
     async def _run(self, message: Any) -> None:
         assert self._handle is not None
-        try:
-            request = CommandRequest.from_json(message.body)
-        except InvalidCommandMessage as error:
-            log.warning("not a command request; dropped", error=str(error))
+        if (request := parse_request(message.body)) is None:
             return
         reply = await self._handle(request)
         reply_to = message.properties.get("reply_to")

@@ -9,8 +9,9 @@ network, the load generator).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
+
+from ocpp_events.infrastructure.tasks import cancel_and_wait
 
 
 class LoopLagProbe:
@@ -31,8 +32,5 @@ class LoopLagProbe:
             self._observe(max(0.0, loop.time() - asked))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None

@@ -1,5 +1,6 @@
-"""Liveness and readiness: the checks, and the small HTTP server the worker and the scheduler
-answer them on (next to their Prometheus /metrics; the API has its own routes)."""
+"""Liveness and readiness: the checks, and the small HTTP server that a process without an
+API (a worker, the scheduler) answers them on, next to its Prometheus /metrics (the APIs
+have their own routes). The same module in save-server and event-store (they share no code)."""
 
 from __future__ import annotations
 

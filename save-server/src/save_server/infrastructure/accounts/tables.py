@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, String, Table
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, String, Table
 
-from save_server.infrastructure.db.tables import Id, metadata
+from save_server.infrastructure.db.tables import metadata, revision_table
 from save_server.infrastructure.db.types import UTCDateTime
 
 accounts = Table(
@@ -50,8 +50,4 @@ sign_in_sessions = Table(
 
 # One row: grows with every change that matters to authentication, so API processes reload
 # their copy of the credentials only when it moved.
-credential_revision = Table(
-    "credential_revision", metadata,
-    Column("id", Id, primary_key=True, autoincrement=False),
-    Column("revision", BigInteger(), nullable=False),
-)
+credential_revision = revision_table("credential_revision")

@@ -43,12 +43,19 @@ def _at(value: datetime | None) -> str:
     return f'"{value.replace(tzinfo=None).isoformat()}Z"'
 
 
+def _status(status: str, raw_status: str | None, error_code: str | None,
+            info: str | None) -> str:
+    """The fields every status report shares (`status` already JSON)."""
+    return (f'"status":{status},"raw_status":{_str(raw_status)},'
+            f'"error_code":{_str(error_code)},"info":{_str(info)}')
+
+
 def _availability(report: StatusReport | None) -> str:
     if report is None:
         return "null"
-    return (f'{{"status":"{report.status.value}","raw_status":{_str(report.raw_status)},'
-            f'"error_code":{_str(report.error_code)},"info":{_str(report.info)},'
-            f'"at":{_at(report.at)}}}')
+    fields = _status(f'"{report.status.value}"', report.raw_status, report.error_code,
+                     report.info)
+    return f'{{{fields},"at":{_at(report.at)}}}'
 
 
 def _reading(sample: MeterSample) -> str:
@@ -58,17 +65,15 @@ def _reading(sample: MeterSample) -> str:
 
 
 def _evse_connector(state: EvseConnectorState) -> str:
-    return (f'{{"connector_id":{state.connector_id},"status":"{state.status.value}",'
-            f'"raw_status":{_str(state.raw_status)},"error_code":{_str(state.error_code)},'
-            f'"info":{_str(state.info)},"status_at":{_at(state.at)}}}')
+    fields = _status(f'"{state.status.value}"', state.raw_status, state.error_code, state.info)
+    return f'{{"connector_id":{state.connector_id},{fields},"status_at":{_at(state.at)}}}'
 
 
 def _connector(connector: Connector) -> str:
     status = f'"{connector.status.value}"' if connector.status else "null"
     evse_connectors = ",".join([_evse_connector(c) for c in connector.evse_connectors])
-    return (f'{{"connector_id":{connector.connector_id},"status":{status},'
-            f'"raw_status":{_str(connector.raw_status)},'
-            f'"error_code":{_str(connector.error_code)},"info":{_str(connector.info)},'
+    fields = _status(status, connector.raw_status, connector.error_code, connector.info)
+    return (f'{{"connector_id":{connector.connector_id},{fields},'
             f'"status_at":{_at(connector.status_at)},"id_tag":{_str(connector.id_tag)},'
             f'"last_used_at":{_at(connector.last_used_at)},'
             f'"evse_connectors":[{evse_connectors}]}}')

@@ -27,6 +27,22 @@ metadata = MetaData(naming_convention={
 # SQLite autoincrements only INTEGER PRIMARY KEY columns.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+
+def revision_table(name: str) -> Table:
+    """One row: a revision that grows with every change of what it counts, so a process
+    reloads its copy only when it moved and events carry it (newer wins)."""
+    return Table(name, metadata,
+                 Column("id", Id, primary_key=True, autoincrement=False),
+                 Column("revision", BigInteger(), nullable=False))
+
+
+def status_columns(prefix: str, at: str) -> list[Column]:
+    """A status report's columns: `<prefix>status`, `<prefix>raw_status`,
+    `<prefix>error_code`, `<prefix>info` and the time it was reported, `at`."""
+    return [Column(f"{prefix}status", String(16)), Column(f"{prefix}raw_status", String(32)),
+            Column(f"{prefix}error_code", String(50)), Column(f"{prefix}info", Text()),
+            Column(at, UTCDateTime())]
+
 stations = Table(
     "stations", metadata,
     Column("station_id", String(48), primary_key=True),
@@ -43,11 +59,7 @@ stations = Table(
     Column("address", Text()),
     Column("latitude", Float()),
     Column("longitude", Float()),
-    Column("availability_status", String(16)),
-    Column("availability_raw_status", String(32)),
-    Column("availability_error_code", String(50)),
-    Column("availability_info", Text()),
-    Column("availability_at", UTCDateTime()),
+    *status_columns("availability_", "availability_at"),  # the station's own status
     # The station as `GET /charging-stations` lists it, written with every change
     # (PostgreSQL only; NULL: not written yet, the reader builds it from the rows).
     Column("document", Text()),
@@ -86,11 +98,7 @@ connectors = Table(
     "connectors", metadata,
     Column("station_id", String(48), primary_key=True),
     Column("connector_id", Integer(), primary_key=True, autoincrement=False),
-    Column("status", String(16)),
-    Column("raw_status", String(32)),
-    Column("error_code", String(50)),
-    Column("info", Text()),
-    Column("status_at", UTCDateTime()),
+    *status_columns("", "status_at"),
     Column("last_used_at", UTCDateTime()),
     Column("last_available_at", UTCDateTime()),
     Column("id_tag", String(64)),

@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
+
+from save_server.infrastructure.messaging.embedded import InProcessBroker as Broker
 
 log = structlog.get_logger("save_server.local_lists")
 
@@ -47,17 +49,6 @@ async def _one(handle: Handler, body: bytes, settle: Callable[[bool], Any],
 async def _maybe(result: Any) -> None:
     if asyncio.iscoroutine(result):
         await result
-
-
-class Broker(Protocol):
-    def declare_queue(self, name: str, bindings: Any = (),
-                      dead_letter_queue: str | None = None, durable: bool = False) -> None: ...
-
-    def get(self, queue: str, timeout: float | None = None) -> Any: ...
-
-    def ack(self, queue: str, message: Any) -> None: ...
-
-    def nack(self, queue: str, message: Any, requeue: bool = True) -> None: ...
 
 
 async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Binding],

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
 
 import pika
 import structlog
+
+from save_server.infrastructure.messaging.embedded import InProcessBroker as Broker
 
 log = structlog.get_logger(__name__)
 
@@ -51,17 +52,6 @@ def _consume(url: str, exchange: str, queue: str, bindings: Sequence[str], handl
     finally:
         if connection.is_open:
             connection.close()
-
-
-class Broker(Protocol):
-    def declare_queue(self, name: str, bindings: Any = (),
-                      dead_letter_queue: str | None = None, durable: bool = False) -> None: ...
-
-    def get(self, queue: str, timeout: float | None = None) -> Any: ...
-
-    def ack(self, queue: str, message: Any) -> None: ...
-
-    def nack(self, queue: str, message: Any, requeue: bool = True) -> None: ...
 
 
 def serve_embedded(broker: Broker, exchange: str, queue: str, bindings: Sequence[str],

@@ -15,7 +15,7 @@ from sqlalchemy import (
     Table,
 )
 
-from save_server.infrastructure.db.tables import Id, metadata
+from save_server.infrastructure.db.tables import metadata, revision_table
 from save_server.infrastructure.db.types import UTCDateTime
 
 sites = Table(
@@ -66,8 +66,4 @@ station_security_events = Table(
 
 # One row: the registry's revision, carried by every registry event (gateways apply a change
 # only when it is newer than what they hold).
-registry_revision = Table(
-    "registry_revision", metadata,
-    Column("id", Id, primary_key=True, autoincrement=False),
-    Column("revision", BigInteger(), nullable=False),
-)
+registry_revision = revision_table("registry_revision")

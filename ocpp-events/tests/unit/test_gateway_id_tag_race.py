@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from ocpp_events.bootstrap import build_gateway
 from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
 
-from .conftest import RecordingNotifier, gateway_settings
-from .id_tag_events import updated
+from ..conftest import RecordingNotifier, gateway_settings
+from ..id_tag_events import updated
 
 
 async def started(url: str, version: str, payload: dict[str, Any], action: str) -> str:

@@ -1,16 +1,19 @@
-"""Ingestion: take a batch from the queue, write it once, then acknowledge it."""
+"""The consumer: take a batch from the queue, write it once, then acknowledge it; the probe
+the worker's /health and /ready read."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
 from event_store import metrics
 from event_store.domain.events import InvalidEvent, StoredEvent, parse_event
 from event_store.domain.ports import Delivery, EventFeed, EventStorage
+from event_store.infrastructure.probes import Heartbeat
 
 log = structlog.get_logger(__name__)
 
@@ -95,3 +98,37 @@ class IngestWorker:
                 log.error("event_store.batch_write_failed", error=str(error))
                 stop.wait(self._policy.retry_delay)
         log.info("event_store.worker_stopped")
+
+
+class WorkerProbe:
+    """What the worker's /health and /ready report: the fetch loop's heartbeat and whether
+    it holds an open feed."""
+
+    def __init__(self) -> None:
+        self.heartbeat, self.connected = Heartbeat(), False
+
+    def watch(self, feed: EventFeed) -> EventFeed:
+        return _BeatingFeed(feed, self.heartbeat)
+
+
+class _BeatingFeed(EventFeed):
+    """The feed, beating the heartbeat on every fetch (the worker's loop goes through it)."""
+
+    def __init__(self, feed: EventFeed, heartbeat: Heartbeat) -> None:
+        self._feed, self._heartbeat = feed, heartbeat
+
+    def fetch_batch(self, max_messages: int, max_wait: float, idle_wait: float) -> list[Delivery]:
+        self._heartbeat.beat()
+        return self._feed.fetch_batch(max_messages, max_wait, idle_wait)
+
+    def ack(self, deliveries: Any) -> None:
+        self._feed.ack(deliveries)
+
+    def requeue(self, deliveries: Any) -> None:
+        self._feed.requeue(deliveries)
+
+    def dead_letter(self, delivery: Delivery, error: str) -> None:
+        self._feed.dead_letter(delivery, error)
+
+    def close(self) -> None:
+        self._feed.close()

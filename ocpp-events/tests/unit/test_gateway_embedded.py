@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
-from ocpp_events.bootstrap import EmbeddedGateway
+from ocpp_events.entrypoints import EmbeddedGateway
 
 
 def free_port() -> int:

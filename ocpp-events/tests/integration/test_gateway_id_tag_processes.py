@@ -15,9 +15,9 @@ import aio_pika
 import pytest
 from websockets.asyncio.client import connect
 
-from .id_tag_events import active_charges, snapshot, tag, updated
-from .registry_events import next_revision
-from .test_gateway_handshake_admission import call, new_id
+from ..id_tag_events import active_charges, snapshot, tag, updated
+from ..registry_events import next_revision
+from ..unit.test_gateway_handshake_admission import call, new_id
 from .test_gateway_registry_processes import drained
 
 pytestmark = pytest.mark.integration

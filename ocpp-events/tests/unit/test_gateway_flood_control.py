@@ -19,7 +19,7 @@ from ocpp_events.infrastructure.ocpp.session import Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
 from ocpp_events.infrastructure.ocpp.v201 import ChargePoint201
 
-from .conftest import FakeConnection
+from ..conftest import FakeConnection
 
 HEARTBEAT = '[2,"{id}","Heartbeat",{{}}]'
 

@@ -16,7 +16,7 @@ from ocpp_events.config import Settings
 from ocpp_events.domain.events import Event
 from ocpp_events.infrastructure.heap import HeapFreezer
 
-from .conftest import RecordingNotifier
+from ..conftest import RecordingNotifier
 
 
 def listen_backlog_of(port: int) -> int:

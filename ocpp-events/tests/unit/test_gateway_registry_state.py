@@ -9,7 +9,7 @@ import pytest
 
 from ocpp_events.domain.station_registry import InvalidRegistryEvent, RegistryState
 
-from .registry_events import (
+from ..registry_events import (
     deregistered,
     envelope,
     new_password,

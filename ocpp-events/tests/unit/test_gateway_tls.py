@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidMessage
 
 from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
 
-from .registry_events import new_password, password_entry, registered
+from ..registry_events import new_password, password_entry, registered
 from .test_gateway_handshake_admission import (
     basic,
     call,

@@ -11,11 +11,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from csms_embedded.broker import InProcessBroker
-from ocpp_events.bootstrap import EmbeddedGateway
 from ocpp_events.config import Settings
+from ocpp_events.entrypoints import EmbeddedGateway
 
-from .conftest import free_port
-from .id_tag_events import updated
+from ..conftest import free_port
+from ..id_tag_events import updated
 
 
 def settings(**overrides) -> Settings:

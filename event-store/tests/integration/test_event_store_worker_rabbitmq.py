@@ -10,7 +10,12 @@ import pytest
 
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.rabbitmq import PikaEventFeed
-from event_store.service.ingest import BatchPolicy, BatchWriteFailed, IngestWorker, store_batch
+from event_store.infrastructure.worker import (
+    BatchPolicy,
+    BatchWriteFailed,
+    IngestWorker,
+    store_batch,
+)
 
 pytestmark = pytest.mark.integration
 FAST = BatchPolicy(max_messages=500, max_wait=0.1, idle_wait=0.3)

@@ -13,7 +13,7 @@ from csms_embedded.broker import InProcessBroker
 from event_store.bootstrap import build_app
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.embedded_broker import EmbeddedEventFeed, EmbeddedReplayPublisher
-from event_store.service.ingest import BatchPolicy, IngestWorker
+from event_store.infrastructure.worker import BatchPolicy, IngestWorker
 from event_store.service.replay import ReplayService, ReplayState
 
 EXCHANGE = "ocpp-events"

@@ -1,7 +1,8 @@
-"""structlog setup: console or JSON lines; context (station, connection) bound per task.
+"""structlog setup, the same in every service: console or JSON lines on stderr, context
+(station, connection, event ids) bound per task or thread.
 
-Records of other libraries (websockets, aio-pika, ocpp) go through the same renderer, so with
-LOG_FORMAT=json every line on stderr is one JSON object.
+Records of other libraries (QUIET_LOGGERS and the rest) go through the same renderer, so
+with LOG_FORMAT=json every line of the process is one JSON object.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import sys
 
 import structlog
 
+QUIET_LOGGERS = ("ocpp", "websockets.server", "aio_pika", "aiormq")
+
 
 def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
-    numeric_level = logging.getLevelName(level.upper())
-    if not isinstance(numeric_level, int):
-        numeric_level = logging.INFO
+    numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
@@ -40,5 +41,5 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric_level)
-    for noisy in ("ocpp", "websockets.server", "aio_pika", "aiormq"):
-        logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
+    for chatty in QUIET_LOGGERS:  # per-connection chatter
+        logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))

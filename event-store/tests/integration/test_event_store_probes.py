@@ -82,7 +82,8 @@ def test_worker_process_is_live_but_not_ready_while_the_broker_is_down(tmp_path)
 
 def test_worker_health_fails_when_its_fetch_loop_stops_ticking(sqlite_storage):
     from event_store.bootstrap import LIVENESS_SECONDS, start_worker_probes
-    from event_store.infrastructure.probes import Heartbeat, WorkerProbe
+    from event_store.infrastructure.probes import Heartbeat
+    from event_store.infrastructure.worker import WorkerProbe
 
     now = [500.0]
     probe = WorkerProbe()

@@ -13,7 +13,7 @@ from ocpp.messages import Call
 from ocpp_events.domain.remote_commands import COMMANDS, translate
 from ocpp_events.infrastructure.ocpp.framing import validate
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "commands.schema.json"
+PUBLISHED = Path(__file__).resolve().parents[3] / "docs" / "commands.schema.json"
 
 
 def published() -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ocpp_events.infrastructure import id_tag_file
 from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
 
-from .id_tag_events import active_charges, removed, snapshot, tag, updated
+from ..id_tag_events import active_charges, removed, snapshot, tag, updated
 
 
 def journal(path: Path) -> list[dict]:

@@ -15,7 +15,7 @@ from ocpp_events.bootstrap import build_gateway
 from ocpp_events.infrastructure.inprocess_commands import InProcessCommandInbox
 from ocpp_events.infrastructure.inprocess_notifier import InProcessNotifier
 
-from .conftest import gateway_settings
+from ..conftest import gateway_settings
 
 COMMANDS = "test-commands"
 

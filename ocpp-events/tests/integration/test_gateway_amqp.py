@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from ocpp_events.domain.events import Event
 from ocpp_events.infrastructure.amqp_notifier import AmqpNotifier
 
-from .conftest import connect_rabbitmq
+from ..conftest import connect_rabbitmq
 
 pytestmark = pytest.mark.integration
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

@@ -11,7 +11,12 @@ import pytest
 from csms_embedded.broker import InProcessBroker
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.embedded_broker import EmbeddedEventFeed
-from event_store.service.ingest import BatchPolicy, BatchWriteFailed, IngestWorker, store_batch
+from event_store.infrastructure.worker import (
+    BatchPolicy,
+    BatchWriteFailed,
+    IngestWorker,
+    store_batch,
+)
 
 EXCHANGE = "ocpp-events"
 QUEUE, DLQ = "event-store", "event-store.dead-letter"

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 
 from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
 
-from .registry_events import deregistered, new_password, password_entry, registered
+from ..registry_events import deregistered, new_password, password_entry, registered
 
 BOOT_16 = {"chargePointVendor": "VendorX", "chargePointModel": "ModelY"}
 BOOT_201 = {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}}

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from ocpp_events.bootstrap import build_gateway
 from ocpp_events.infrastructure.amqp_commands import AmqpCommandInbox
 
-from .conftest import AMQP_URL, RecordingNotifier, connect_rabbitmq, gateway_settings
+from ..conftest import AMQP_URL, RecordingNotifier, connect_rabbitmq, gateway_settings
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from ocpp_events.domain.id_tags import ChargeRef, IdTagState, tag_document
 from ocpp_events.domain.local_charges import STALE_AFTER, LocalCharges
 from ocpp_events.domain.station_registry import InvalidRegistryEvent
 
-from .id_tag_events import active_charges, charges, removed, snapshot, tag, updated
-from .registry_events import envelope
+from ..id_tag_events import active_charges, charges, removed, snapshot, tag, updated
+from ..registry_events import envelope
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -170,7 +170,7 @@ def test_a_local_start_save_server_never_lists_is_forgotten_after_a_while() -> N
 def test_a_station_object_carries_its_site_or_none() -> None:
     from ocpp_events.domain.station_registry import RegistryState
 
-    from .registry_events import registered
+    from ..registry_events import registered
 
     state = RegistryState()
     with_site = registered("CP-s", 0)

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
 
-from ocpp_events.__main__ import loop_factory
 from ocpp_events.config import Settings
+from ocpp_events.entrypoints import loop_factory
 from ocpp_events.infrastructure.loop_monitor import LoopLagProbe
 
 

@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .registry_events import deregistered, new_password, password_entry, registered
-from .test_gateway_handshake_admission import basic, call, new_id
+from ..registry_events import deregistered, new_password, password_entry, registered
+from ..unit.test_gateway_handshake_admission import basic, call, new_id
 
 pytestmark = pytest.mark.integration
 TIME_FACTOR = float(os.environ.get("TEST_TIME_FACTOR", "1"))

@@ -17,9 +17,9 @@ from ocpp_events.infrastructure.ocpp.v201 import ChargePoint201
 from ocpp_events.infrastructure.registry_memory import InMemoryStationRegistry
 from ocpp_events.service.id_tag_authorization import RegistryAuthorization
 
-from .conftest import FakeConnection
-from .id_tag_events import active_charges, updated
-from .registry_events import registered
+from ..conftest import FakeConnection
+from ..id_tag_events import active_charges, updated
+from ..registry_events import registered
 
 SITE = "site-a"
 EXPIRY = "2027-01-01T00:00:00Z"

@@ -21,10 +21,10 @@ from ocpp_events.infrastructure.id_tag_copy import IdTagCopy
 from ocpp_events.infrastructure.inprocess_registry import InProcessStationRegistry
 from ocpp_events.infrastructure.registry_fed import OFF_LOOP_BYTES, FileBackedRegistry
 
-from .conftest import AMQP_URL, connect_rabbitmq, free_port
-from .contract.test_gateway_registry_contract import TIME_FACTOR, eventually
-from .id_tag_events import active_charges, removed, snapshot, tag, updated
-from .registry_events import registered
+from ..conftest import AMQP_URL, connect_rabbitmq, free_port
+from ..id_tag_events import active_charges, removed, snapshot, tag, updated
+from ..registry_events import registered
+from .test_gateway_registry_contract import TIME_FACTOR, eventually
 
 
 class IdTagFeedContract:

@@ -13,8 +13,8 @@ import httpx
 
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
-from event_store.bootstrap import EmbeddedEventStore
 from event_store.config import Settings
+from event_store.entrypoints import EmbeddedEventStore
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from ocpp_events.domain.command_events import CommandRequest, InvalidCommandMess
 from ocpp_events.service.commands import CommandExecutor
 from ocpp_events.service.registry import ConnectionRegistry, StationConnection
 
-from .conftest import EVENTS_DIR, RecordingNotifier
+from ..conftest import EVENTS_DIR, RecordingNotifier
 
 SCHEMA = json.loads((EVENTS_DIR / "ocpp-commands.schema.json").read_text())
 
