@@ -282,6 +282,15 @@ class SqlIdTagStore(IdTagStore):
             station_ids |= set(db.execute(select(stations.c.station_id)).scalars())
         return site_ids, station_ids
 
+    def keys_charged_at(self, station_ids: Collection[str]) -> set[str]:
+        if not station_ids:
+            return set()
+        query = (select(func.lower(charges.c.id_tag)).distinct()
+                 .where(charges.c.station_id.in_(sorted(station_ids)),
+                        charges.c.id_tag.is_not(None)))
+        with self._engine.connect() as db:
+            return set(db.execute(query).scalars())
+
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         c = charges.c
         query = (select(id_tags.c.token_key, c.station_id, c.transaction_id, c.started_at)
