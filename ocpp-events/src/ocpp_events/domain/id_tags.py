@@ -24,6 +24,7 @@ ACTIVE_CHARGES = "id-tag-registry.active-charges"
 SNAPSHOT = "id-tag-registry.snapshot"
 SNAPSHOT_REQUESTED = "id-tag-registry.snapshot-requested"
 STATUSES = ("active", "blocked")
+EVSE_TYPES = ("AC", "DC")  # what an EVSE delivers; a tag may be restricted to some
 
 
 def tag_key(id_tag: str) -> str:
@@ -43,6 +44,7 @@ class IdTag:
     station_ids: frozenset[str] | None = None  # None: every station
     max_concurrent_charges: int = 1
     budget_exhausted: bool = False
+    evse_types: frozenset[str] | None = None  # None: every type of EVSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +226,16 @@ def parse_tag(item: Any, revision: int) -> IdTag:
         token_type=_optional_text(item, "token_type"),
         group_id=_optional_text(item, "group_id"), expires_at=expires_at,
         site_ids=_ids(item, "site_ids"), station_ids=_ids(item, "station_ids"),
-        max_concurrent_charges=limit, budget_exhausted=item.get("budget_exhausted") is True)
+        max_concurrent_charges=limit, budget_exhausted=item.get("budget_exhausted") is True,
+        evse_types=_evse_types(item))
+
+
+def _evse_types(item: dict[str, Any]) -> frozenset[str] | None:
+    """Absent (older events) or null: every type."""
+    types = _ids(item, "evse_types")
+    if types is not None and not types <= set(EVSE_TYPES):
+        raise InvalidRegistryEvent(f"evse_types items are among {EVSE_TYPES}")
+    return types
 
 
 def tag_document(tag: IdTag) -> dict[str, Any]:
@@ -235,7 +246,8 @@ def tag_document(tag: IdTag) -> dict[str, Any]:
             "site_ids": sorted(tag.site_ids) if tag.site_ids is not None else None,
             "station_ids": sorted(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
-            "budget_exhausted": tag.budget_exhausted}
+            "budget_exhausted": tag.budget_exhausted,
+            "evse_types": sorted(tag.evse_types) if tag.evse_types is not None else None}
 
 
 def charges_document(key: str, active: ActiveCharges) -> dict[str, Any]:

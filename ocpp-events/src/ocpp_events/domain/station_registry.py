@@ -63,6 +63,17 @@ class RegisteredStation:
     passwords: tuple[PasswordHash, ...] = ()
     certificate_organization: str | None = None  # expected O; None: the gateway's setting
     site_id: str | None = None  # where its id tags' site restrictions are checked
+    evse_types: dict[int, str] | None = None  # EVSE id -> "AC" | "DC", as declared
+
+    def types_of(self, evse_id: int | None) -> frozenset[str] | None:
+        """The declared type of this EVSE, or (None: the whole station, as for Authorize,
+        which names no EVSE) of all its declared EVSEs; None when not declared."""
+        if not self.evse_types:
+            return None
+        if evse_id is None:
+            return frozenset(self.evse_types.values())
+        declared = self.evse_types.get(evse_id)
+        return frozenset({declared}) if declared is not None else None
 
     def password_matching(self, password: bytes, moment: datetime) -> PasswordHash | None:
         for candidate in self.passwords:
@@ -162,7 +173,22 @@ def parse_station(item: Any, revision: int) -> RegisteredStation:
         revision=revision, enabled=bool(item.get("enabled", True)), ocpp_version=version,
         passwords=tuple(_password(p) for p in item.get("passwords") or ()),
         certificate_organization=organization if isinstance(organization, str) else None,
-        site_id=site_id or None)
+        site_id=site_id or None, evse_types=_evse_types(item.get("evse_types")))
+
+
+def _evse_types(declared: Any) -> dict[int, str] | None:
+    """`{"1": "DC", "2": "AC"}` (EVSE ids as JSON keys); absent (older events) or null: none."""
+    if declared is None:
+        return None
+    if not isinstance(declared, dict):
+        raise InvalidRegistryEvent("evse_types must be an object or null")
+    types: dict[int, str] = {}
+    for evse_id, kind in declared.items():
+        if not (isinstance(evse_id, str) and evse_id.isdigit() and int(evse_id) > 0) or (
+                kind not in ("AC", "DC")):
+            raise InvalidRegistryEvent("evse_types maps EVSE ids (> 0) to AC or DC")
+        types[int(evse_id)] = kind
+    return types
 
 
 def station_document(station: RegisteredStation) -> dict[str, Any]:
@@ -177,6 +203,8 @@ def station_document(station: RegisteredStation) -> dict[str, Any]:
                       for p in station.passwords],
         "certificate": {"organization": station.certificate_organization},
         "site_id": station.site_id,
+        "evse_types": {str(k): v for k, v in sorted(station.evse_types.items())}
+        if station.evse_types else None,
     }
 
 
