@@ -19,6 +19,7 @@ class TagStation(CommandCharger):
         super().__init__(url, SUBPROTOCOLS[version])
         self.version = version
         self.transaction_id: int | str | None = None
+        self.evse = 1
         self._seq = 0
 
     @property
@@ -32,12 +33,13 @@ class TagStation(CommandCharger):
         answer = await self.call("Authorize", {"idToken": _token(id_tag)})
         return answer["idTokenInfo"]["status"]  # type: ignore[no-any-return]
 
-    async def start(self, id_tag: str, meter_wh: int = 0) -> str:
-        """Starts charging on connector/EVSE 1 whatever the answer (as a station that started
-        offline would); returns the id tag status the CSMS answered."""
+    async def start(self, id_tag: str, meter_wh: int = 0, evse: int = 1) -> str:
+        """Starts charging on connector/EVSE `evse` whatever the answer (as a station that
+        started offline would); returns the id tag status the CSMS answered."""
+        self.evse = evse
         if self.v16:
             answer = await self.call("StartTransaction", {
-                "connectorId": 1, "idTag": id_tag, "meterStart": meter_wh,
+                "connectorId": evse, "idTag": id_tag, "meterStart": meter_wh,
                 "timestamp": now_iso()})
             self.transaction_id = answer["transactionId"]
             return answer["idTagInfo"]["status"]  # type: ignore[no-any-return]
@@ -49,7 +51,7 @@ class TagStation(CommandCharger):
     async def meter(self, wh: int) -> None:
         if self.v16:
             await self.call("MeterValues", {
-                "connectorId": 1, "transactionId": self.transaction_id,
+                "connectorId": self.evse, "transactionId": self.transaction_id,
                 "meterValue": [{"timestamp": now_iso(), "sampledValue": [
                     {"value": str(wh), "measurand": "Energy.Active.Import.Register",
                      "unit": "Wh"}]}]})
@@ -77,7 +79,7 @@ class TagStation(CommandCharger):
             info["stoppedReason"] = stopped_reason
         payload = {"eventType": event_type, "timestamp": now_iso(), "triggerReason": trigger,
                    "seqNo": self._seq, "transactionInfo": info,
-                   "evse": {"id": 1, "connectorId": 1},
+                   "evse": {"id": self.evse, "connectorId": 1},
                    "meterValue": [{"timestamp": now_iso(), "sampledValue": [
                        {"value": wh, "measurand": "Energy.Active.Import.Register",
                         "context": context, "unitOfMeasure": {"unit": "Wh"}}]}], **extra}

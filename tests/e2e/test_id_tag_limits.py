@@ -2,8 +2,9 @@
 (docs/architecture.md, "Id tags: how the gateways decide, and what save-server enforces after"):
 a tag's concurrent-charge limit refuses a second start with `ConcurrentTx` (and a station that
 charges anyway gets a remote stop), a monthly budget used up during a charge remote-stops it
-(`ID_TAG_BUDGET_ACTION=stop`), and a tag blocked through the API is refused within 5 s by
-every gateway."""
+(`ID_TAG_BUDGET_ACTION=stop`), a tag restricted to AC EVSEs is refused at the DC EVSE a
+registration declares (2.0.1 NotAllowedTypeEVSE, 1.6 Invalid), and a tag blocked through the
+API is refused within 5 s by every gateway."""
 
 from __future__ import annotations
 
@@ -101,6 +102,23 @@ async def test_a_budget_used_up_during_a_charge_remote_stops_it(
         await poll(lambda: _value(charging.remote_stops()),
                    lambda stops: stops == [charging.transaction_id], timeout=10)
         await charging.stop(11_150, "Remote")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_an_ac_only_tag_is_refused_at_a_dc_evse(platform: Platform, version: str) -> None:
+    station_id = f"E2E-EVSE-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(timeout=10, headers=platform.headers) as client:
+        registered = await client.post(f"{platform.save_server_url}/charging-stations", json={
+            "charging_station_id": station_id, "security_profile": 0,
+            "evse_types": {"1": "DC", "2": "AC"}})
+    assert registered.status_code == 201, registered.text
+    card = await create_tag(platform, evse_types=["AC"], max_concurrent_charges=100)
+    refused = "Invalid" if version == "1.6" else "NotAllowedTypeEVSE"
+    async with TagStation(platform.station_url(station_id), version) as charging:
+        await charging.boot()
+        await until_known(charging, card)  # the station has an AC EVSE: Authorize accepts
+        await poll(lambda: charging.start(card, 0, evse=1), lambda status: status == refused)
+        assert await charging.start(card, 0, evse=2) == "Accepted"
 
 
 async def test_a_blocked_tag_is_refused_within_5_s_by_every_gateway(platform: Platform) -> None:

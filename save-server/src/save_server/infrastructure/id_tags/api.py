@@ -63,6 +63,9 @@ class TagFields(BaseModel):
     station_ids: list[str] | None = None
     max_concurrent_charges: int = Field(default=1, ge=1, le=100)
     monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
+    evse_types: list[Literal["AC", "DC"]] | None = Field(default=None, min_length=1, description=(
+        "The types of EVSE the tag may charge at (registrations declare each EVSE's type); "
+        "null: every type"))
 
 
 class TagIn(TagFields):
@@ -75,7 +78,7 @@ class TagPatch(TagFields):
 
 
 def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
-    for name in ("site_ids", "station_ids"):
+    for name in ("site_ids", "station_ids", "evse_types"):
         if fields.get(name) is not None:
             fields[name] = tuple(dict.fromkeys(fields[name]))
     if fields.get("expires_at") is not None and fields["expires_at"].tzinfo is None:

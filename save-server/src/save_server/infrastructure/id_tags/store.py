@@ -71,7 +71,8 @@ def _tag(row: Any) -> IdTag:
                  row.expires_at, tuple(row.site_ids) if row.site_ids is not None else None,
                  tuple(row.station_ids) if row.station_ids is not None else None,
                  row.max_concurrent_charges, row.monthly_budget_kwh, row.revision,
-                 row.budget_exhausted)
+                 row.budget_exhausted,
+                 tuple(row.evse_types) if row.evse_types is not None else None)
 
 
 def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
             "station_ids": list(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
             "monthly_budget_kwh": tag.monthly_budget_kwh, "revision": tag.revision,
-            "budget_exhausted": tag.budget_exhausted, "updated_at": updated_at}
+            "budget_exhausted": tag.budget_exhausted, "updated_at": updated_at,
+            "evse_types": list(tag.evse_types) if tag.evse_types is not None else None}
 
 
 class SqlIdTagStore(IdTagStore):

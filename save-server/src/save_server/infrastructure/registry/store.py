@@ -50,7 +50,8 @@ def _registration(row: Any) -> StationRegistration:
     return StationRegistration(
         row.station_id, row.security_profile, row.site_id, row.name, row.enabled,
         row.ocpp_version, row.certificate_organization,
-        tuple(_password(p) for p in row.passwords), row.revision, row.registered_at)
+        tuple(_password(p) for p in row.passwords), row.revision, row.registered_at,
+        row.evse_types)
 
 
 def _registration_row(registration: StationRegistration) -> dict[str, Any]:
@@ -60,7 +61,8 @@ def _registration_row(registration: StationRegistration) -> dict[str, Any]:
             "certificate_organization": registration.certificate_organization,
             "passwords": [p.document() for p in registration.passwords],
             "revision": registration.revision,
-            "registered_at": registration.registered_at or datetime.now(UTC)}
+            "registered_at": registration.registered_at or datetime.now(UTC),
+            "evse_types": registration.evse_types}
 
 
 def _unknown(row: Any) -> UnknownStation:

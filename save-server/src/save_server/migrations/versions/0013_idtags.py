@@ -1,5 +1,6 @@
 """report_subscriptions.groups (only the charges of these id tag groups) and group_usage
-(also e-mail the id tag groups' usage of the month).
+(also e-mail the id tag groups' usage of the month); id_tags.evse_types (the EVSE types a tag
+may charge at) and station_registrations.evse_types (what each EVSE delivers).
 
 Revision ID: 0013_idtags
 Revises: 0012_evse_connectors
@@ -23,9 +24,15 @@ def upgrade() -> None:
                                       server_default="[]"))
         batch_op.add_column(sa.Column("group_usage", sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
+    for table in ("id_tags", "station_registrations"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("evse_types", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ("id_tags", "station_registrations"):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("evse_types")
     with op.batch_alter_table("report_subscriptions", schema=None) as batch_op:
         batch_op.drop_column("group_usage")
         batch_op.drop_column("groups")
