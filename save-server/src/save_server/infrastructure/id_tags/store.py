@@ -3,14 +3,13 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     case,
     delete,
     exc,
@@ -34,6 +33,7 @@ from save_server.domain.id_tags import (
     UsageRow,
     token_key,
 )
+from save_server.infrastructure.db.committing import CommittingStore
 from save_server.infrastructure.db.tables import (
     charges,
     processed_events,
@@ -87,16 +87,7 @@ def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
             "evse_types": list(tag.evse_types) if tag.evse_types is not None else None}
 
 
-class SqlIdTagStore(IdTagStore):
-    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
-        self._engine, self._on_commit = engine, on_commit
-
-    def _commit(self, change: Callable[[Connection], Any]) -> Any:
-        with self._engine.begin() as db:
-            result = change(db)
-        self._on_commit()
-        return result
-
+class SqlIdTagStore(CommittingStore, IdTagStore):
     # groups -------------------------------------------------------------------------------
     def group(self, group_id: str) -> IdTagGroup | None:
         with self._engine.connect() as db:
