@@ -7,37 +7,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.e2e.charger import get_json, poll
-from tests.e2e.conftest import _require_real_servers
+from tests.e2e.conftest import platform_of
 from tests.e2e.platform import (
     TIME_FACTOR,
     Platform,
-    base_env,
-    embedded_platform,
-    services_platform,
 )
 from tests.e2e.test_id_tag_limits import create_tag, station, until_known
 
 pytestmark = pytest.mark.e2e
-FINISH = {"ID_TAG_ENFORCEMENT_INTERVAL": "0.3", "ID_TAG_BUDGET_ACTION": "finish"}
+FINISH = {"ID_TAG_ENFORCEMENT_INTERVAL": "0.3", "ID_TAG_BUDGET_ACTION": "finish",
+          "GATEWAY_UNKNOWN_ID_TAGS": "reject"}  # see until_known
 
 
 @pytest.fixture(scope="module", params=["embedded", "services"])
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Platform]:
-    tmp: Path = tmp_path_factory.mktemp(f"finish-{request.param}")
-    if request.param == "embedded":
-        with embedded_platform(tmp, base_env(tmp) | FINISH) as running:
-            yield running
-    else:
-        _require_real_servers()
-        with services_platform(tmp, FINISH) as running:
-            yield running
+    with platform_of(request.param, tmp_path_factory.mktemp(f"finish-{request.param}"),
+                     FINISH) as running:
+        yield running
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

@@ -12,40 +12,33 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.charger import poll
-from tests.e2e.conftest import _require_real_servers
+from tests.e2e.conftest import platform_of
 from tests.e2e.id_tag_station import TagStation
 from tests.e2e.platform import (
     TIME_FACTOR,
     Platform,
-    base_env,
-    embedded_platform,
-    services_platform,
     start_extra_gateway,
 )
 
 pytestmark = pytest.mark.e2e
-FAST_ENFORCEMENT = {"ID_TAG_ENFORCEMENT_INTERVAL": "0.3", "ID_TAG_BUDGET_ACTION": "stop"}
+# unknown cards refused: an Accepted then proves the gateway holds the tag (until_known)
+FAST_ENFORCEMENT = {"ID_TAG_ENFORCEMENT_INTERVAL": "0.3", "ID_TAG_BUDGET_ACTION": "stop",
+                    "GATEWAY_UNKNOWN_ID_TAGS": "reject"}
 
 
 @pytest.fixture(scope="module", params=["embedded", "services"])
 def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Platform]:
     """The conftest's platform, with the enforcement checking every 0.3 s."""
-    tmp: Path = tmp_path_factory.mktemp(f"limits-{request.param}")
-    if request.param == "embedded":
-        with embedded_platform(tmp, base_env(tmp) | FAST_ENFORCEMENT) as running:
-            yield running
-    else:
-        _require_real_servers()
-        with services_platform(tmp, FAST_ENFORCEMENT) as running:
-            yield running
+    with platform_of(request.param, tmp_path_factory.mktemp(f"limits-{request.param}"),
+                     FAST_ENFORCEMENT) as running:
+        yield running
 
 
 async def create_tag(platform: Platform, **fields: Any) -> str:
@@ -58,7 +51,8 @@ async def create_tag(platform: Platform, **fields: Any) -> str:
 
 
 async def until_known(station: TagStation, card: str) -> None:
-    """The gateway's copy has the tag (fed by save-server's events)."""
+    """The gateway's copy has the tag (fed by save-server's events; the platforms of these
+    tests refuse unknown cards, so Accepted means known)."""
     await poll(lambda: station.authorize(card), lambda status: status == "Accepted")
 
 
