@@ -10,11 +10,12 @@ from .registry_events import envelope, next_revision
 def tag(id_tag: str, *, status: str = "active", token_type: str | None = None,
         group_id: str | None = None, expires_at: str | None = None,
         site_ids: list[str] | None = None, station_ids: list[str] | None = None,
-        max_concurrent_charges: int = 1, budget_exhausted: bool = False) -> dict[str, Any]:
+        max_concurrent_charges: int = 1, budget_exhausted: bool = False,
+        evse_types: list[str] | None = None) -> dict[str, Any]:
     return {"id_tag": id_tag, "token_type": token_type, "group_id": group_id,
             "status": status, "expires_at": expires_at, "site_ids": site_ids,
             "station_ids": station_ids, "max_concurrent_charges": max_concurrent_charges,
-            "budget_exhausted": budget_exhausted}
+            "budget_exhausted": budget_exhausted, "evse_types": evse_types}
 
 
 def updated(id_tag: str, revision: int | None = None, **fields: Any) -> dict[str, Any]:

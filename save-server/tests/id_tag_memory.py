@@ -156,5 +156,8 @@ class MemoryIdTagStore(IdTagStore):
         return [u for u in self.usage if start <= u.started_at < end
                 and (keys is None or u.id_tag_key in keys)]
 
+    def keys_charged_at(self, station_ids: Collection[str]) -> set[str]:
+        return {u.id_tag_key for u in self.usage if u.station_id in station_ids}
+
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         return {k: list(v) for k, v in self.running.items() if k in self._tags and v}

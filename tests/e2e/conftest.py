@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.platform import Platform, embedded_platform, services_platform
+from tests.e2e.platform import Platform, base_env, embedded_platform, services_platform
 
 REAL_SERVERS = {"RabbitMQ": ("127.0.0.1", 5672), "PostgreSQL": ("127.0.0.1", 5432)}
 
@@ -23,14 +24,22 @@ def _require_real_servers() -> None:
             pytest.skip(message)
 
 
-@pytest.fixture(scope="module", params=["embedded", "services"])
-def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[Platform]:
-    tmp: Path = tmp_path_factory.mktemp(f"platform-{request.param}")
-    if request.param == "embedded":
-        with embedded_platform(tmp) as running:
+@contextlib.contextmanager
+def platform_of(mode: str, tmp: Path, settings: dict[str, str] | None = None
+                ) -> Iterator[Platform]:
+    """The platform of that mode, with `settings` over the e2e environment's."""
+    if mode == "embedded":
+        with embedded_platform(tmp, base_env(tmp) | (settings or {})) as running:
             yield running
     else:
         _require_real_servers()
-        with services_platform(tmp) as running:
+        with services_platform(tmp, settings) as running:
             yield running
+
+
+@pytest.fixture(scope="module", params=["embedded", "services"])
+def platform(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[Platform]:
+    with platform_of(request.param, tmp_path_factory.mktemp(f"platform-{request.param}")
+                     ) as running:
+        yield running

@@ -24,8 +24,9 @@ def card(**fields) -> IdTag:
 
 
 def at(station: str = "CP-1", site: str | None = "site-a", token_type: str | None = None,
-       id_tag: str = "card-1") -> TokenRequest:
-    return TokenRequest(id_tag, station, site, token_type)
+       id_tag: str = "card-1", evse: set[str] | None = None) -> TokenRequest:
+    return TokenRequest(id_tag, station, site, token_type,
+                        frozenset(evse) if evse is not None else None)
 
 
 # (case, request, tag, running charges, unknown policy, status 1.6, status 2.0.1)
@@ -74,6 +75,21 @@ CASES = [
      0, ACCEPT, "Accepted", "Accepted"),
     ("token with a control character, even registered", at(id_tag="CARD-1\n"), card(), 0,
      REJECT, "Invalid", "Invalid"),
+    ("AC-only tag at a DC EVSE", at(evse={"DC"}), card(evse_types=frozenset({"AC"})), 0,
+     REJECT, "Invalid", "NotAllowedTypeEVSE"),
+    ("AC-only tag at an AC EVSE", at(evse={"AC"}), card(evse_types=frozenset({"AC"})), 0,
+     REJECT, "Accepted", "Accepted"),
+    ("AC-only tag, station with AC and DC (Authorize)", at(evse={"AC", "DC"}),
+     card(evse_types=frozenset({"AC"})), 0, REJECT, "Accepted", "Accepted"),
+    ("AC-only tag, EVSE type not declared", at(), card(evse_types=frozenset({"AC"})), 0,
+     REJECT, "Accepted", "Accepted"),
+    ("tag of every EVSE type at a DC EVSE", at(evse={"DC"}), card(), 0, REJECT,
+     "Accepted", "Accepted"),
+    ("location wins over EVSE type", at(evse={"DC"}),
+     card(evse_types=frozenset({"AC"}), station_ids=frozenset({"CP-2"})), 0, REJECT,
+     "Invalid", "NotAtThisLocation"),
+    ("EVSE type wins over the limit", at(evse={"DC"}), card(evse_types=frozenset({"AC"})), 1,
+     REJECT, "Invalid", "NotAllowedTypeEVSE"),
 ]
 
 
@@ -112,8 +128,34 @@ def test_well_formed_tokens_are_printable_ascii_without_spaces(token: str, ok: b
     assert well_formed(token) is ok
 
 
-def test_only_the_location_status_differs_between_versions() -> None:
+def test_only_the_location_and_evse_type_statuses_differ_between_versions() -> None:
     for status in Status:
-        expected = "Invalid" if status is Status.NOT_AT_THIS_LOCATION else status.value
+        expected = "Invalid" if status in (Status.NOT_AT_THIS_LOCATION,
+                                           Status.NOT_ALLOWED_TYPE_EVSE) else status.value
         assert status.for_version("1.6") == expected
         assert status.for_version("2.0.1") == status.value
+
+
+def test_evse_types_travel_in_the_copies_and_bad_ones_are_refused() -> None:
+    from ocpp_events.domain.id_tags import parse_tag, tag_document
+    from ocpp_events.domain.station_registry import (
+        InvalidRegistryEvent,
+        parse_station,
+        station_document,
+    )
+
+    tag = parse_tag({"id_tag": "C", "status": "active", "evse_types": ["AC"]}, 3)
+    assert tag.evse_types == {"AC"} and parse_tag(tag_document(tag), 3) == tag
+    assert parse_tag({"id_tag": "C", "status": "active"}, 3).evse_types is None  # older
+    station = parse_station({"charging_station_id": "CP-1", "security_profile": 0,
+                             "evse_types": {"1": "DC", "2": "AC"}}, 4)
+    assert station.types_of(1) == {"DC"} and station.types_of(None) == {"AC", "DC"}
+    assert station.types_of(3) is None
+    assert parse_station(station_document(station), 4) == station
+    for bad in (["Type2"], "AC", [1]):
+        with pytest.raises(InvalidRegistryEvent):
+            parse_tag({"id_tag": "C", "status": "active", "evse_types": bad}, 3)
+    for declared in ({"0": "AC"}, {"one": "AC"}, {"1": "Type2"}, ["AC"]):
+        with pytest.raises(InvalidRegistryEvent):
+            parse_station({"charging_station_id": "CP-1", "security_profile": 0,
+                           "evse_types": declared}, 4)

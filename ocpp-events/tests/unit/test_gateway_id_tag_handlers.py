@@ -34,6 +34,7 @@ TAGS = [
     updated("CARD-BUSY"),
     updated("CARD-RFID", token_type="ISO14443"),
     updated("CARD-TWO", max_concurrent_charges=2),
+    updated("CARD-AC", evse_types=["AC"]),
     active_charges("CARD-BUSY", ("CP-elsewhere", "77")),
 ]
 
@@ -57,6 +58,7 @@ def tagged(services: GatewayServices, id_tags: IdTagCopy, station_id: str,
     stations = InMemoryStationRegistry()
     event = registered(station_id, 0)
     event["payload"]["site_id"] = SITE
+    event["payload"]["evse_types"] = {"1": "DC", "2": "AC"}
     stations.apply(event)
     services.station_registry = stations
     services.authorization = RegistryAuthorization(id_tags, policy[0], services.clock)
@@ -320,3 +322,20 @@ async def test_v201_no_authorization_token_is_an_unknown_card_never_enrolled(
         cp201, notifier, answer) -> None:
     assert await reply(cp201, "Authorize", {"idToken": token("", "NoAuthorization")}) == answer
     assert notifier.events[0].authorization is None
+
+
+async def test_evse_types_an_ac_only_tag_is_refused_at_the_dc_evse_only(cp16, cp201) -> None:
+    """Registered EVSE 1 is DC, 2 is AC. 2.0.1 Authorize names no EVSE: the station has an AC
+    one, so it is accepted; the EVSE of the start decides. 1.6 says Invalid."""
+    assert await reply(cp201, "Authorize", {"idToken": token("CARD-AC")}) == (
+        '[3,"id",{"idTokenInfo":{"status":"Accepted"}}]')
+    dc = transaction("Started", "tx-dc", token("CARD-AC"))
+    assert json.loads(await reply(cp201, "TransactionEvent", dc))[2] == {
+        "idTokenInfo": {"status": "NotAllowedTypeEVSE"}}
+    ac = transaction("Started", "tx-ac", token("CARD-AC")) | {
+        "evse": {"id": 2, "connectorId": 1}}
+    assert json.loads(await reply(cp201, "TransactionEvent", ac))[2] == {
+        "idTokenInfo": {"status": "Accepted"}}
+    start = {"idTag": "CARD-AC", "meterStart": 0, "timestamp": "2026-11-25T11:59:00Z"}
+    refused = json.loads(await reply(cp16, "StartTransaction", start | {"connectorId": 1}))
+    assert refused[2]["idTagInfo"] == {"status": "Invalid"}

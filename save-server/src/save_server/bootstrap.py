@@ -266,6 +266,7 @@ class Container:
         from save_server.infrastructure.reports import repositories as sql
         from save_server.infrastructure.reports.message import EmailReportRenderer
         from save_server.infrastructure.reports.smtp import SmtpEmailSender
+        from save_server.service.id_tag_report_usage import IdTagGroupUsage
 
         s = self.settings
         parts: dict[str, Any] = {
@@ -277,6 +278,7 @@ class Container:
                 s.smtp_host, s.smtp_port, s.smtp_security, s.smtp_username,
                 s.smtp_password.get_secret_value() if s.smtp_password else None, s.smtp_timeout),
             "retry": RetryPolicy(s.report_retry_attempts, s.report_retry_delay),
+            "group_usage": IdTagGroupUsage(self.id_tags()),
         }
         return ReportService(**{**parts, **overrides})
 

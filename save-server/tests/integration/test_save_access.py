@@ -102,9 +102,9 @@ def test_the_role_table_grants_what_each_role_promises() -> None:
     assert "events:replay" not in table[Role.OPERATOR]
     assert {"commands:charging", "reports:write", "id-tags:write"} <= table[Role.OPERATOR]
     assert table[Role.TECHNICIAN] == {"stations:read", "charges:read", "commands:read",
-                                      "commands:maintenance", "api-keys:own"}
+                                      "id-tags:read", "commands:maintenance", "api-keys:own"}
     assert table[Role.VIEWER] == {"stations:read", "charges:read", "commands:read",
-                                  "api-keys:own"}
+                                  "id-tags:read", "api-keys:own"}
 
 
 def test_a_technician_sends_maintenance_commands_but_not_charging_ones(

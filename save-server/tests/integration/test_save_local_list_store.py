@@ -3,6 +3,7 @@ back as saved, held entries included; sends come back newest first; stations by 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine
 
+from save_server.bootstrap import Container
 from save_server.domain.local_lists import (
     ListEntry,
     ListStatus,
@@ -21,6 +23,8 @@ from save_server.domain.local_lists import (
 )
 from save_server.infrastructure.local_lists.memory import MemoryLocalListStore
 from save_server.infrastructure.local_lists.store import SqlLocalListStore
+from save_server.infrastructure.translation import parse_envelope, translate
+from save_server.service.ingest import ingest_event
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -79,3 +83,33 @@ def test_sends_newest_first_and_stations_by_support(store: LocalListStore) -> No
     assert cp in store.stations(Support.SUPPORTED)
     assert other not in store.stations(Support.SUPPORTED)
     assert {cp, other} <= set(store.stations(None))
+
+
+def test_stations_holding_a_tag_or_whose_list_is_unknown(store: LocalListStore) -> None:
+    holds, other, unknown, unsupported = station(), station(), station(), station()
+    entry = ListEntry("Alice", ListStatus.ACCEPTED, None, None, "ISO14443")
+    store.save(LocalListState(holds, Support.SUPPORTED, held={"alice": entry}))
+    store.save(LocalListState(other, Support.SUPPORTED, held={"bob": entry}))
+    store.save(LocalListState(unknown, Support.SUPPORTED))  # held None: we do not know
+    store.save(LocalListState(unsupported, Support.NOT_SUPPORTED, held={"alice": entry}))
+    found = set(store.stations_holding({"alice", "carol"}))
+    assert {holds, unknown} <= found and not {other, unsupported} & found
+
+
+def test_unchecked_connected_stations_sql(container: Container) -> None:
+    """The station view's connected stations without a local-list state (SQL only: the
+    memory adapter is told which are connected)."""
+    store = container.local_list_store()
+    fresh, checked = station(), station()
+    for cp in (fresh, checked):
+        event = {"event_id": str(uuid.uuid4()), "type": "ocpp-events.connect",
+                 "schema_version": 1, "charging_station_id": cp, "ocpp_version": "1.6",
+                 "connection_id": str(uuid.uuid4()), "message_id": None, "action": None,
+                 "received_at": "2026-12-05T12:00:00Z", "payload": {}, "response": None}
+        envelope = parse_envelope(json.dumps(event).encode())
+        ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
+                     translate(envelope))
+    store.save(LocalListState(checked, Support.SUPPORTED))
+    unchecked = store.unchecked_connected(datetime(2026, 12, 5, 12, 0, 1, tzinfo=UTC))
+    assert fresh in unchecked and checked not in unchecked
+    assert fresh not in store.unchecked_connected(datetime(2026, 12, 5, 12, 0, tzinfo=UTC))

@@ -159,6 +159,7 @@ def history(container: Container) -> dict[str, Any]:
     group = f"APT{uuid.uuid4().hex[:6]}"
     tags.create_group(IdTagGroup(group, "Apto 302", 150.0), "test")
     tags.update_group(group, {"label": "Apto 302 (Bloco B)"}, "test")
+    reports.update_subscription(kept.id, by="test", groups=[group], group_usage=True)
     card = f"CARD{uuid.uuid4().hex[:8]}"
     tags.create_tag(IdTag(card, group_id=group, holder="Maria", site_ids=(site.site_id,)),
                     "test")

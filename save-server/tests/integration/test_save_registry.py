@@ -106,9 +106,34 @@ def test_registering_a_station_shows_its_password_once_and_tells_the_gateways(
     {"charging_station_id": "OK-1", "security_profile": 4},
     {"charging_station_id": "OK-1", "security_profile": 1, "site_id": "no-such-site"},
     {"charging_station_id": "OK-1", "security_profile": 1, "colour": "red"},
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"1": "Type2"}},
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"0": "AC"}},
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"one": "AC"}},
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": ["AC"]},
 ])
 def test_bad_registrations_get_422(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post("/charging-stations", json=body).status_code == 422
+
+
+def test_evse_types_are_declared_shown_and_fed_to_the_gateways(
+        container: Any, client: TestClient) -> None:
+    station = f"EV-{uuid.uuid4().hex[:8]}"
+    created = client.post("/charging-stations", json={
+        "charging_station_id": station, "security_profile": 0,
+        "evse_types": {"02": "AC", "1": "DC"}})
+    assert created.status_code == 201, created.text
+    assert created.json()["evse_types"] == {"1": "DC", "2": "AC"}
+    patched = client.patch(f"/charging-stations/{station}/registration",
+                           json={"evse_types": {"1": "AC"}})
+    assert patched.json()["evse_types"] == {"1": "AC"}
+    assert client.patch(f"/charging-stations/{station}/registration",
+                        json={"evse_types": {"1": "XX"}}).status_code == 422
+    with container.engine.connect() as db:
+        bodies = [json.loads(b) for b in db.execute(select(outbox_events.c.body).where(
+            outbox_events.c.routing_key.like("station-registry.%"))).scalars()]
+    fed = [b["payload"]["evse_types"] for b in bodies
+           if b.get("charging_station_id") == station]
+    assert fed == [{"1": "DC", "2": "AC"}, {"1": "AC"}]
 
 
 def test_a_technician_reads_the_registry_but_does_not_change_it(container: Container) -> None:

@@ -1,6 +1,6 @@
 """Which events move local lists, and how: connect, an accepted boot (with its firmware),
-tag updates (blocked → ClearCache where allowed, after the lists), removals (ClearCache
-everywhere); anything else or malformed moves nothing."""
+tag updates (the lists of the stations that tag concerns; blocked → ClearCache where allowed,
+after the lists), removals (ClearCache everywhere); anything else or malformed moves nothing."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ class Recorder:
         self.calls.append(("connected", station_id, booted, firmware_version, connection_id,
                            settle))
 
-    async def tags_changed(self) -> None:
+    async def tags_changed(self, id_tags: list[str] | None = None) -> None:
         await asyncio.sleep(0.01)  # a ClearCache not waiting for the lists would come first
-        self.calls.append(("tags-changed",))
+        self.calls.append(("tags-changed", id_tags))
 
     async def tag_blocked(self, id_tag: str, everywhere: bool = False) -> None:
         self.calls.append(("blocked", id_tag, everywhere))
@@ -50,11 +50,13 @@ BOOT_201 = {"chargingStation": {"vendorName": "ACME", "model": "X", "firmwareVer
      [("connected", "CP-1", True, "3.0", "c1", 0.0)]),
     (event("ocpp-events.boot-notification", BOOT_16, response={"status": "Pending"}), []),
     (event("id-tag-registry.tag-updated", {"id_tag": "A", "status": "active"}),
-     [("tags-changed",)]),
+     [("tags-changed", ["A"])]),
     (event("id-tag-registry.tag-updated", {"id_tag": "A", "status": "blocked"}),
-     [("tags-changed",), ("blocked", "A", False)]),
+     [("tags-changed", ["A"]), ("blocked", "A", False)]),
     (event("id-tag-registry.tag-removed", {"id_tag": "A"}),
-     [("tags-changed",), ("blocked", "A", True)]),
+     [("tags-changed", ["A"]), ("blocked", "A", True)]),
+    (event("id-tag-registry.tag-updated", {"status": "active"}),  # which tag: not said
+     [("tags-changed", None)]),
     (event("ocpp-events.heart-beat"), []),
     (event("ocpp-events.connect", charging_station_id=""), []),
     (b"not json", []),

@@ -294,3 +294,59 @@ async def test_a_tag_change_that_changes_nothing_at_a_station_does_not_rewrite_i
     await sync.tags_changed()
     assert sorted(store.saves) == [("CP-1", True), ("CP-2", False)]
     assert store.get("CP-2").source_revision == source.revision()  # type: ignore[union-attr]
+
+
+async def test_a_tag_change_reaches_only_the_stations_it_concerns() -> None:
+    """Where the tag is allowed now and where it is held; a tag allowed everywhere: all."""
+    class Counting(MemoryLocalListStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.saved: list[str] = []
+
+        def save(self, state, with_held: bool = True) -> None:  # type: ignore[no-untyped-def]
+            self.saved.append(state.station_id)
+            super().save(state, with_held)
+
+    cps = {f"CP-{n}": SimulatedList() for n in (1, 2, 3)}
+    bus, source, store = FakeBus(), MemoryAuthorizationListSource(), Counting()
+    bus.stations.update(cps)
+    sync = LocalListSync(source, store, bus, clock=lambda: NOW)
+    for station_id in cps:
+        await sync.station_connected(station_id)
+    store.saved.clear()
+
+    source.put(AuthorizationEntry("CARD"), frozenset({"CP-1"}))
+    await sync.tags_changed(["card"])
+    assert store.saved == ["CP-1"] and cps["CP-1"].statuses() == {"CARD": "Accepted"}
+
+    store.saved.clear()
+    source.put(AuthorizationEntry("CARD"), frozenset({"CP-2"}))  # moved: held at CP-1
+    await sync.tags_changed(["CARD"])
+    assert sorted(store.saved) == ["CP-1", "CP-2"]
+    assert (cps["CP-1"].statuses(), cps["CP-2"].statuses()) == ({}, {"CARD": "Accepted"})
+    assert sent(cps["CP-1"])[-1] == (3, "differential", 1)
+
+    store.saved.clear()
+    source.remove("CARD")
+    await sync.tags_changed(["CARD"])
+    assert store.saved == ["CP-2"] and cps["CP-2"].statuses() == {}
+
+    store.saved.clear()
+    source.put(AuthorizationEntry("EVERYONE"))
+    await sync.tags_changed(["EVERYONE"])
+    assert sorted(store.saved) == ["CP-1", "CP-2", "CP-3"]
+    assert all(cp.statuses() == {"EVERYONE": "Accepted"} for cp in cps.values())
+    assert sent(cps["CP-3"]) == [(1, "full", 0), (2, "differential", 1)]
+
+
+async def test_a_station_connected_but_never_checked_gets_its_list_at_a_tag_change() -> None:
+    """Connected before the sync was deployed (no state): checked whole at the next change."""
+    cp = SimulatedList()
+    sync, _, source, store = setup(("CP-1", cp))
+    store.connected["CP-1"] = NOW - timedelta(seconds=3)
+    store.connected["CP-2"] = NOW - timedelta(seconds=1)  # its connect check is coming
+    source.put(AuthorizationEntry("ALICE"), frozenset({"CP-9"}))  # not even its tag
+    await sync.tags_changed(["ALICE"])
+    assert cp.received[0] == ("get-local-list-version", {}) and sent(cp) == [(1, "full", 0)]
+    await sync.tags_changed(["ALICE"])  # checked now: not again
+    assert [c for c, _ in cp.received].count("get-local-list-version") == 1

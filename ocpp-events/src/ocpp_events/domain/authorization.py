@@ -5,6 +5,7 @@ says what the copy holds). Order: malformed → Invalid; unknown → Invalid (or
 `accept` policy, flagged so save-server can enroll the card); 2.0.1 token type differs →
 Invalid; blocked → Blocked; expired → Expired; budget exhausted → Blocked; station outside the
 tag's allowed stations/sites → NotAtThisLocation (1.6 has no such status: Invalid);
+EVSE of a type the tag may not use → NotAllowedTypeEVSE (1.6: Invalid);
 running charges ≥ the tag's limit → ConcurrentTx.
 """
 
@@ -27,10 +28,13 @@ class Status(StrEnum):
     INVALID = "Invalid"
     CONCURRENT_TX = "ConcurrentTx"
     NOT_AT_THIS_LOCATION = "NotAtThisLocation"  # 2.0.1 only
+    NOT_ALLOWED_TYPE_EVSE = "NotAllowedTypeEVSE"  # 2.0.1 only (the issue says "…TypeOfEVSE")
 
     def for_version(self, ocpp_version: str) -> str:
-        """1.6 AuthorizationStatus has no location status: Invalid is the closest refusal."""
-        if ocpp_version == "1.6" and self is Status.NOT_AT_THIS_LOCATION:
+        """1.6 AuthorizationStatus has no location or EVSE type status: Invalid is the
+        closest refusal."""
+        if ocpp_version == "1.6" and self in (Status.NOT_AT_THIS_LOCATION,
+                                              Status.NOT_ALLOWED_TYPE_EVSE):
             return Status.INVALID.value
         return self.value
 
@@ -48,6 +52,9 @@ class TokenRequest:
     station_id: str
     site_id: str | None = None  # the station's site in the station registry copy
     token_type: str | None = None  # 2.0.1 IdTokenEnumType; None in 1.6
+    # the declared types ("AC"/"DC") of the EVSE the token is presented at, or of the whole
+    # station when no EVSE is named (Authorize); None: not declared, no restriction applies
+    evse_types: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ def _status(request: TokenRequest, tag: IdTag, running: int, now: datetime) -> S
         return Status.BLOCKED
     if not allowed_at(tag, request.station_id, request.site_id):
         return Status.NOT_AT_THIS_LOCATION
+    if not allowed_on(tag, request.evse_types):
+        return Status.NOT_ALLOWED_TYPE_EVSE
     if running >= tag.max_concurrent_charges:
         return Status.CONCURRENT_TX
     return Status.ACCEPTED
@@ -109,6 +118,12 @@ def allowed_at(tag: IdTag, station_id: str, site_id: str | None) -> bool:
         return True
     return (station_id in (tag.station_ids or ())
             or (site_id is not None and site_id in (tag.site_ids or ())))
+
+
+def allowed_on(tag: IdTag, evse_types: frozenset[str] | None) -> bool:
+    """Refused only when the EVSE's (or, station-wide, every declared EVSE's) type is known
+    and none of them is one the tag may use."""
+    return tag.evse_types is None or evse_types is None or bool(tag.evse_types & evse_types)
 
 
 class AuthorizationPolicy(abc.ABC):

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ocpp_events.domain.station_registry import InvalidRegistryEvent, parse_time, rfc3339
+from ocpp_events.domain.registry_fields import (
+    InvalidRegistryEvent,
+    item_revision,
+    required_text,
+)
+from ocpp_events.domain.station_registry import parse_time, rfc3339
 
 PREFIX = "id-tag-registry."
 TAG_UPDATED = "id-tag-registry.tag-updated"
@@ -24,6 +29,7 @@ ACTIVE_CHARGES = "id-tag-registry.active-charges"
 SNAPSHOT = "id-tag-registry.snapshot"
 SNAPSHOT_REQUESTED = "id-tag-registry.snapshot-requested"
 STATUSES = ("active", "blocked")
+EVSE_TYPES = ("AC", "DC")  # what an EVSE delivers; a tag may be restricted to some
 
 
 def tag_key(id_tag: str) -> str:
@@ -43,6 +49,7 @@ class IdTag:
     station_ids: frozenset[str] | None = None  # None: every station
     max_concurrent_charges: int = 1
     budget_exhausted: bool = False
+    evse_types: frozenset[str] | None = None  # None: every type of EVSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ class ParsedSnapshot:
 
 def parse_snapshot(event: dict[str, Any],
                    revision_of: Callable[[str], int] = lambda key: -1) -> ParsedSnapshot:
-    revision = _revision(event)
+    revision = item_revision(event)
     payload = event.get("payload")
     tags = payload.get("tags") if isinstance(payload, dict) else None
     charges = payload.get("active_charges") if isinstance(payload, dict) else None
@@ -83,7 +90,7 @@ def parse_snapshot(event: dict[str, Any],
     for item in tags:
         if not isinstance(item, dict):
             raise InvalidRegistryEvent("an id tag must be a JSON object")
-        key, tag_revision = tag_key(_text(item, "id_tag")), _revision(item)
+        key, tag_revision = tag_key(required_text(item, "id_tag")), item_revision(item)
         listed.add(key)
         if tag_revision > revision_of(key):  # parsed only when newer (reconnections)
             parsed.append(parse_tag(item, tag_revision))
@@ -91,8 +98,8 @@ def parse_snapshot(event: dict[str, Any],
     for item in charges:
         if not isinstance(item, dict):
             raise InvalidRegistryEvent("active_charges items must be objects")
-        running.append((tag_key(_text(item, "id_tag")),
-                        ActiveCharges(_revision(item), _charges(item.get("charges")))))
+        running.append((tag_key(required_text(item, "id_tag")),
+                        ActiveCharges(item_revision(item), _charges(item.get("charges")))))
     return ParsedSnapshot(revision, frozenset(listed), tuple(parsed), tuple(running))
 
 
@@ -125,14 +132,14 @@ class IdTagState:
             return []
         if kind == SNAPSHOT:
             return self._merge_snapshot(parse_snapshot(event, self.revision_of))
-        revision = _revision(event)
+        revision = item_revision(event)
         payload = event.get("payload")
         if not isinstance(payload, dict):
             raise InvalidRegistryEvent("payload must be an object")
         if kind == TAG_UPDATED:
             return self._put(parse_tag(payload, revision))
         if kind == TAG_REMOVED:
-            key = tag_key(_text(payload, "id_tag"))
+            key = tag_key(required_text(payload, "id_tag"))
             if revision <= self.revision_of(key):
                 return []
             self.tags.pop(key, None)
@@ -151,7 +158,7 @@ class IdTagState:
         return [key]
 
     def _put_charges(self, item: dict[str, Any], revision: int) -> list[str]:
-        return self._put_active(tag_key(_text(item, "id_tag")),
+        return self._put_active(tag_key(required_text(item, "id_tag")),
                                 ActiveCharges(revision, _charges(item.get("charges"))))
 
     def _put_active(self, key: str, active: ActiveCharges) -> list[str]:
@@ -199,9 +206,9 @@ class IdTagState:
         state = cls(tombstones={str(k): int(v) for k, v in
                                 (document.get("tombstones") or {}).items()})
         for item in document["tags"]:
-            state._put(parse_tag(item, _revision(item)))
+            state._put(parse_tag(item, item_revision(item)))
         for item in document.get("active_charges") or ():
-            state._put_charges(item, _revision(item))
+            state._put_charges(item, item_revision(item))
         return state
 
 
@@ -220,11 +227,20 @@ def parse_tag(item: Any, revision: int) -> IdTag:
     except (TypeError, ValueError) as error:
         raise InvalidRegistryEvent(f"bad expires_at: {error}") from error
     return IdTag(
-        id_tag=_text(item, "id_tag"), revision=revision, status=status,
+        id_tag=required_text(item, "id_tag"), revision=revision, status=status,
         token_type=_optional_text(item, "token_type"),
         group_id=_optional_text(item, "group_id"), expires_at=expires_at,
         site_ids=_ids(item, "site_ids"), station_ids=_ids(item, "station_ids"),
-        max_concurrent_charges=limit, budget_exhausted=item.get("budget_exhausted") is True)
+        max_concurrent_charges=limit, budget_exhausted=item.get("budget_exhausted") is True,
+        evse_types=_evse_types(item))
+
+
+def _evse_types(item: dict[str, Any]) -> frozenset[str] | None:
+    """Absent (older events) or null: every type."""
+    types = _ids(item, "evse_types")
+    if types is not None and not types <= set(EVSE_TYPES):
+        raise InvalidRegistryEvent(f"evse_types items are among {EVSE_TYPES}")
+    return types
 
 
 def tag_document(tag: IdTag) -> dict[str, Any]:
@@ -235,7 +251,8 @@ def tag_document(tag: IdTag) -> dict[str, Any]:
             "site_ids": sorted(tag.site_ids) if tag.site_ids is not None else None,
             "station_ids": sorted(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
-            "budget_exhausted": tag.budget_exhausted}
+            "budget_exhausted": tag.budget_exhausted,
+            "evse_types": sorted(tag.evse_types) if tag.evse_types is not None else None}
 
 
 def charges_document(key: str, active: ActiveCharges) -> dict[str, Any]:
@@ -252,7 +269,8 @@ def _charges(items: Any) -> frozenset[ChargeRef]:
     for item in items:
         if not isinstance(item, dict):
             raise InvalidRegistryEvent("a charge must be an object")
-        refs.add(ChargeRef(_text(item, "charging_station_id"), _text(item, "transaction_id")))
+        refs.add(ChargeRef(required_text(item, "charging_station_id"),
+                           required_text(item, "transaction_id")))
     return frozenset(refs)
 
 
@@ -270,17 +288,3 @@ def _optional_text(item: dict[str, Any], name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidRegistryEvent(f"{name} must be a string or null")
     return value or None
-
-
-def _revision(item: Any) -> int:
-    revision = item.get("revision") if isinstance(item, dict) else None
-    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
-        raise InvalidRegistryEvent("revision must be a non-negative integer")
-    return revision
-
-
-def _text(item: dict[str, Any], name: str) -> str:
-    value = item.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidRegistryEvent(f"{name} must be a non-empty string")
-    return value

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ocpp_events.domain.registry_fields import (
+    InvalidRegistryEvent,
+    item_revision,
+    required_text,
+)
+
 REGISTERED = "station-registry.station-registered"
 UPDATED = "station-registry.station-updated"
 PASSWORD_CHANGED = "station-registry.password-changed"
@@ -25,10 +31,6 @@ SNAPSHOT = "station-registry.snapshot"
 SNAPSHOT_REQUESTED = "station-registry.snapshot-requested"
 STATE_EVENTS = frozenset({REGISTERED, UPDATED, PASSWORD_CHANGED})
 PASSWORD_ALGORITHM = "sha256-salted"
-
-
-class InvalidRegistryEvent(ValueError):
-    """A registry message the gateway cannot apply (not the contract's shape)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,17 @@ class RegisteredStation:
     passwords: tuple[PasswordHash, ...] = ()
     certificate_organization: str | None = None  # expected O; None: the gateway's setting
     site_id: str | None = None  # where its id tags' site restrictions are checked
+    evse_types: dict[int, str] | None = None  # EVSE id -> "AC" | "DC", as declared
+
+    def types_of(self, evse_id: int | None) -> frozenset[str] | None:
+        """The declared type of this EVSE, or (None: the whole station, as for Authorize,
+        which names no EVSE) of all its declared EVSEs; None when not declared."""
+        if not self.evse_types:
+            return None
+        if evse_id is None:
+            return frozenset(self.evse_types.values())
+        declared = self.evse_types.get(evse_id)
+        return frozenset({declared}) if declared is not None else None
 
     def password_matching(self, password: bytes, moment: datetime) -> PasswordHash | None:
         for candidate in self.passwords:
@@ -91,8 +104,8 @@ class RegistryState:
             return self._apply_snapshot(event)
         if kind == SNAPSHOT_REQUESTED:
             return []
-        revision = _revision(event)
-        station_id = _text(event, "charging_station_id")
+        revision = item_revision(event)
+        station_id = required_text(event, "charging_station_id")
         if revision <= self.revision_of(station_id):
             return []
         if kind == DEREGISTERED:
@@ -116,20 +129,20 @@ class RegistryState:
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> RegistryState:
-        stations = [parse_station(item, _revision(item)) for item in document["stations"]]
+        stations = [parse_station(item, item_revision(item)) for item in document["stations"]]
         tombstones = document.get("tombstones") or {}
         return cls({s.station_id: s for s in stations},
                    {str(k): int(v) for k, v in tombstones.items()})
 
     def _apply_snapshot(self, event: dict[str, Any]) -> list[str]:
-        revision = _revision(event)
+        revision = item_revision(event)
         listed = event.get("payload", {}).get("stations")
         if not isinstance(listed, list):
             raise InvalidRegistryEvent("snapshot payload.stations must be a list")
         changed: list[str] = []
         seen: set[str] = set()
         for item in listed:
-            station = parse_station(item, _revision(item))
+            station = parse_station(item, item_revision(item))
             seen.add(station.station_id)
             if station.revision > self.revision_of(station.station_id):
                 self.stations[station.station_id] = station
@@ -158,11 +171,26 @@ def parse_station(item: Any, revision: int) -> RegisteredStation:
     if site_id is not None and not isinstance(site_id, str):
         raise InvalidRegistryEvent("site_id must be a string or null")
     return RegisteredStation(
-        station_id=_text(item, "charging_station_id"), security_profile=profile,
+        station_id=required_text(item, "charging_station_id"), security_profile=profile,
         revision=revision, enabled=bool(item.get("enabled", True)), ocpp_version=version,
         passwords=tuple(_password(p) for p in item.get("passwords") or ()),
         certificate_organization=organization if isinstance(organization, str) else None,
-        site_id=site_id or None)
+        site_id=site_id or None, evse_types=_evse_types(item.get("evse_types")))
+
+
+def _evse_types(declared: Any) -> dict[int, str] | None:
+    """`{"1": "DC", "2": "AC"}` (EVSE ids as JSON keys); absent (older events) or null: none."""
+    if declared is None:
+        return None
+    if not isinstance(declared, dict):
+        raise InvalidRegistryEvent("evse_types must be an object or null")
+    types: dict[int, str] = {}
+    for evse_id, kind in declared.items():
+        if not (isinstance(evse_id, str) and evse_id.isdigit() and int(evse_id) > 0) or (
+                kind not in ("AC", "DC")):
+            raise InvalidRegistryEvent("evse_types maps EVSE ids (> 0) to AC or DC")
+        types[int(evse_id)] = kind
+    return types
 
 
 def station_document(station: RegisteredStation) -> dict[str, Any]:
@@ -177,6 +205,8 @@ def station_document(station: RegisteredStation) -> dict[str, Any]:
                       for p in station.passwords],
         "certificate": {"organization": station.certificate_organization},
         "site_id": station.site_id,
+        "evse_types": {str(k): v for k, v in sorted(station.evse_types.items())}
+        if station.evse_types else None,
     }
 
 
@@ -203,20 +233,6 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"time without offset: {text!r}")
     return moment.astimezone(UTC)
-
-
-def _revision(item: dict[str, Any]) -> int:
-    revision = item.get("revision")
-    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
-        raise InvalidRegistryEvent("revision must be a non-negative integer")
-    return revision
-
-
-def _text(item: dict[str, Any], name: str) -> str:
-    value = item.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidRegistryEvent(f"{name} must be a non-empty string")
-    return value
 
 
 def _object(item: dict[str, Any], name: str) -> dict[str, Any]:

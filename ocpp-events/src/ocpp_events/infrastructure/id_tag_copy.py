@@ -22,7 +22,7 @@ from ocpp_events.domain.id_tags import (
     parse_snapshot,
 )
 from ocpp_events.domain.ports import IdTagDirectory, IdTagListener
-from ocpp_events.domain.station_registry import InvalidRegistryEvent
+from ocpp_events.domain.registry_fields import InvalidRegistryEvent
 from ocpp_events.infrastructure import id_tag_file
 
 log = structlog.get_logger("ocpp_events.id_tags")

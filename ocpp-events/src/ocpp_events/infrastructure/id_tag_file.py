@@ -30,7 +30,7 @@ from ocpp_events.domain.id_tags import (
     charges_document,
     tag_document,
 )
-from ocpp_events.domain.station_registry import InvalidRegistryEvent
+from ocpp_events.domain.registry_fields import InvalidRegistryEvent
 
 log = structlog.get_logger("ocpp_events.id_tags")
 COMPACT_AFTER = 10_000  # journal lines

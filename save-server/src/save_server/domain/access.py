@@ -33,10 +33,11 @@ class Permission(StrEnum):
 
 
 P = Permission
-_READ_ONLY = frozenset({P.STATIONS_READ, P.CHARGES_READ, P.COMMANDS_READ})
+# id tags: a scoped account reads only its places' tags (domain/id_tags/visibility.py)
+_READ_ONLY = frozenset({P.STATIONS_READ, P.CHARGES_READ, P.COMMANDS_READ, P.ID_TAGS_READ})
 _TECHNICIAN = _READ_ONLY | {P.COMMANDS_MAINTENANCE, P.API_KEYS_OWN}
 _OPERATOR = _TECHNICIAN | {P.STATIONS_WRITE, P.COMMANDS_CHARGING, P.REPORTS_READ,
-                           P.REPORTS_WRITE, P.ID_TAGS_READ, P.ID_TAGS_WRITE, P.EVENTS_READ}
+                           P.REPORTS_WRITE, P.ID_TAGS_WRITE, P.EVENTS_READ}
 _OPERATOR |= {P.SITE_MEASUREMENTS_WRITE}  # load management: building meters' keys
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

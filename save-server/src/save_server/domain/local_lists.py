@@ -18,7 +18,7 @@ Choices (docs/architecture.md, "Local authorization lists"):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -296,3 +296,14 @@ class LocalListStore(ABC):
     @abstractmethod
     def stations(self, support: Support | None) -> list[str]:
         """The stations whose support is this (None: every station with a state)."""
+
+    @abstractmethod
+    def unchecked_connected(self, before: datetime) -> list[str]:
+        """The stations connected now (as save-server's station view says), since before
+        `before`, whose local list was never checked: connected before the sync existed, or
+        while it was down (a connection newer than that has its own check coming)."""
+
+    @abstractmethod
+    def stations_holding(self, keys: Collection[str]) -> list[str]:
+        """The stations supporting lists whose list may hold one of these tags (casefolded):
+        it does as far as we know, or we do not know what it holds."""

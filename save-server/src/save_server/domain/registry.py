@@ -103,6 +103,9 @@ class StationRegistration:
     passwords: tuple[PasswordHash, ...] = ()
     revision: int = 0
     registered_at: datetime | None = None
+    # EVSE id (as a string, the JSON key) -> "AC" | "DC": what each EVSE delivers, declared
+    # so that the gateways can refuse id tags restricted to other types (NotAllowedTypeEVSE)
+    evse_types: dict[str, str] | None = None
 
     def changed(self, **changes: Any) -> StationRegistration:
         return replace(self, **changes)
@@ -113,7 +116,8 @@ class StationRegistration:
                 "security_profile": self.security_profile, "enabled": self.enabled,
                 "ocpp_version": self.ocpp_version,
                 "passwords": [p.document() for p in self.passwords],
-                "certificate": {"organization": self.certificate_organization}}
+                "certificate": {"organization": self.certificate_organization},
+                "evse_types": self.evse_types}
 
     def rotated(self, password: str, now: datetime,
                 grace: timedelta = DEFAULT_GRACE) -> StationRegistration:
@@ -134,6 +138,14 @@ def check_registration(registration: StationRegistration) -> StationRegistration
         raise InvalidRegistryData("security_profile", "a security profile is 0, 1, 2 or 3")
     if registration.ocpp_version not in (None, "1.6", "2.0.1", "2.1"):
         raise InvalidRegistryData("ocpp_version", "1.6, 2.0.1, 2.1 or null")
+    if registration.evse_types is not None:
+        for evse_id, kind in registration.evse_types.items():
+            if not (evse_id.isdigit() and 0 < int(evse_id) < 1000) or kind not in ("AC", "DC"):
+                raise InvalidRegistryData("evse_types",
+                                          'maps EVSE ids 1-999 to "AC" or "DC", e.g. {"1": "DC"}')
+        registration = registration.changed(evse_types={
+            str(int(k)): v for k, v in sorted(registration.evse_types.items(),
+                                              key=lambda item: int(item[0]))} or None)
     return registration
 
 

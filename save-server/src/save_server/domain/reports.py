@@ -151,6 +151,8 @@ class ReportSubscription:
     id_tags: tuple[str, ...] = ()
     enabled: bool = True
     origin: SubscriptionOrigin = SubscriptionOrigin.API
+    groups: tuple[str, ...] = ()  # only the charges of these id tag groups
+    group_usage: bool = False  # also the id tag groups' usage of the window's month
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -160,6 +162,7 @@ class ReportSubscription:
         validate_timezone(self.timezone)
         self.station_ids = tuple(dict.fromkeys(self.station_ids))
         self.id_tags = tuple(dict.fromkeys(self.id_tags))
+        self.groups = tuple(dict.fromkeys(self.groups))
 
     @property
     def zone(self) -> tzinfo:
@@ -197,6 +200,41 @@ class ReportLine:
 
     charge: Charge
     station_name: str | None = None
+
+
+def report_month(window: ReportWindow, zone: tzinfo) -> str:
+    """YYYY-MM of the window's last instant in `zone`: a monthly schedule (the 1st at 00:00)
+    reports the month just ended, a weekly one the current month so far."""
+    return (window.end - timedelta(microseconds=1)).astimezone(zone).strftime("%Y-%m")
+
+
+@dataclass(frozen=True)
+class GroupUsageLine:
+    group_id: str
+    label: str
+    energy_kwh: float
+    charges: int
+    monthly_budget_kwh: float | None
+
+
+@dataclass(frozen=True)
+class GroupUsageReport:
+    """The id tag groups' energy in a month (each charge in its site's time zone)."""
+
+    month: str
+    lines: tuple[GroupUsageLine, ...]
+
+
+class GroupUsageSource(ABC):
+    """The id tag groups' monthly usage, for the subscriptions that ask for it."""
+
+    @abstractmethod
+    def unknown_groups(self, groups: Sequence[str]) -> list[str]:
+        """Those of `groups` that are not id tag groups."""
+
+    @abstractmethod
+    def month_usage(self, month: str, groups: Sequence[str]) -> GroupUsageReport:
+        """Every group (or those of `groups`, when given), ordered by group id."""
 
 
 @dataclass(frozen=True)
@@ -352,7 +390,9 @@ class ReportRenderer(ABC):
 
     @abstractmethod
     def render(self, subscription: ReportSubscription, window: ReportWindow,
-               lines: Iterator[ReportLine]) -> RenderedReport: ...
+               lines: Iterator[ReportLine],
+               group_usage: GroupUsageReport | None = None) -> RenderedReport:
+        """`group_usage`: a section and a CSV of the groups' month, when subscribed."""
 
 
 class ReportCharges(ABC):

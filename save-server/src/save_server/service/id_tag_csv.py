@@ -17,7 +17,7 @@ from save_server.domain.id_tags import IdTag, InvalidIdTag, TagStatus, token_key
 from save_server.service.id_tags import IdTagService
 
 FIELDS = ("id_tag", "token_type", "group_id", "holder", "status", "expires_at", "site_ids",
-          "station_ids", "max_concurrent_charges", "monthly_budget_kwh")
+          "station_ids", "max_concurrent_charges", "monthly_budget_kwh", "evse_types")
 LIST_SEPARATOR = ";"  # inside site_ids / station_ids cells (never part of an id)
 MAX_ERRORS = 100
 
@@ -90,7 +90,7 @@ PARSERS: dict[str, Any] = {
     "token_type": _text, "group_id": _text, "holder": _text, "status": _status,
     "expires_at": _date, "site_ids": _list, "station_ids": _list,
     "max_concurrent_charges": lambda v: _int(v, "max_concurrent_charges") if v.strip() else 1,
-    "monthly_budget_kwh": _float,
+    "monthly_budget_kwh": _float, "evse_types": _list,
 }
 
 

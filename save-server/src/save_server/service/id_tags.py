@@ -5,7 +5,7 @@ usage and the budgets."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,6 +101,9 @@ class IdTagService:
             raise GroupNotFound(f"no id tag group {group_id}")
 
     # tags ---------------------------------------------------------------------------------
+    def keys_charged_at(self, station_ids: Collection[str]) -> set[str]:
+        return self._store.keys_charged_at(station_ids)
+
     def tag(self, id_tag: str) -> IdTag:
         found = self._store.tag(id_tag)
         if found is None:

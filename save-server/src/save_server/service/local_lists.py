@@ -1,8 +1,11 @@
 """Use case: keep every station's local authorization list in sync with the tag registry.
 
 Triggers: a station connects or boots (`station_connected`: GetLocalListVersion, its limits,
-then the update it needs), tags change (`tags_changed`: a differential update to every station
-that supports lists), a tag is blocked (`tag_blocked`: ClearCache where it was allowed).
+then the update it needs), tags change (`tags_changed`: a differential update, at once, to the
+connected stations that support lists and may be concerned: those the tags are allowed at now,
+every one for a tag allowed everywhere, and those whose list holds them or is unknown — a
+station not connected gets its update when it next connects), a tag is blocked
+(`tag_blocked`: ClearCache where it was allowed).
 One station is handled at a time (a lock per station); stations in parallel.
 Commands go through the remote-command bus (`requested_by` = REQUESTED_BY). They are not
 written to the operators' command history (a few per connection of every station would bury
@@ -20,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -66,6 +69,7 @@ class LocalListSync:
     _answered: dict[str, str | None] = field(default_factory=dict)  # station → connection
     _limit: asyncio.Semaphore | None = None
     _coalesced: Coalescer = field(default_factory=Coalescer)
+    _changed: set[str] | None = field(default_factory=set)  # tags for the next run; None: all
 
     # --- triggers -----------------------------------------------------------------------------
 
@@ -91,14 +95,40 @@ class LocalListSync:
                     await self._bring_up_to_date(state, "boot" if booted else "connect")
             await self._save(state)
 
-    async def tags_changed(self) -> None:
-        """Every station that supports lists gets what changed for it (nothing when nothing
-        changed there). Many changes at once (a CSV import) share one run."""
-        await self._coalesced.run("tags", self._reconcile_all)
+    async def tags_changed(self, id_tags: Iterable[str] | None = None) -> None:
+        """The stations these tags (None: any tag) may concern get what changed for them
+        (nothing when nothing changed there). Many changes at once (a CSV import) share one
+        run, which covers the tags of all of them."""
+        if id_tags is None:
+            self._changed = None
+        elif self._changed is not None:
+            self._changed.update(t.casefold() for t in id_tags)
+        await self._coalesced.run("tags", self._reconcile_changed)
 
-    async def _reconcile_all(self) -> None:
-        stations = await asyncio.to_thread(self.store.stations, Support.SUPPORTED)
-        await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations))
+    async def _reconcile_changed(self) -> None:
+        keys, self._changed = self._changed, set()
+        stations = await asyncio.to_thread(self._concerned, keys)
+        # connected before the sync knew them (deployed meanwhile, or it was down when they
+        # connected): the whole check now rather than at their next connection
+        unchecked = await asyncio.to_thread(self.store.unchecked_connected,
+                                            self.clock() - timedelta(seconds=CONNECT_SETTLE))
+        await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations),
+                             *(self._limited(self.station_connected(s)) for s in unchecked))
+
+    def _concerned(self, keys: set[str] | None) -> list[str]:
+        """Where the tags are allowed now, plus where they may be held (they were allowed
+        there before, or the list is unknown); among the stations that support lists."""
+        supported = self.store.stations(Support.SUPPORTED)
+        if keys is None:
+            return supported
+        concerned: set[str] = set()
+        for key in keys:
+            allowed = self.source.stations_for(key)
+            if allowed is None:  # allowed everywhere
+                return supported
+            concerned |= allowed
+        concerned |= set(self.store.stations_holding(keys))
+        return [s for s in supported if s in concerned]
 
     async def tag_blocked(self, id_tag: str, everywhere: bool = False) -> None:
         """ClearCache on the stations where the tag was allowed (every station we know when

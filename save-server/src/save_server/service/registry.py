@@ -51,6 +51,7 @@ def registration_document(registration: StationRegistration) -> dict[str, Any]:
             "name": registration.name, "security_profile": registration.security_profile,
             "enabled": registration.enabled, "ocpp_version": registration.ocpp_version,
             "certificate_organization": registration.certificate_organization,
+            "evse_types": registration.evse_types,
             "password_rotation_pending": any(p.valid_until is not None
                                              for p in registration.passwords),
             "revision": registration.revision}
@@ -103,7 +104,7 @@ class RegistryService:
 
     def register(self, station_id: str, security_profile: int, by: str,
                  **details: Any) -> Registered:
-        """details: site_id, name, ocpp_version, certificate_organization."""
+        """details: site_id, name, ocpp_version, certificate_organization, evse_types."""
         if self._store.registration(station_id) is not None:
             raise AlreadyRegistered(f"station {station_id!r} is already registered")
         self._check_site(details.get("site_id"))
@@ -118,6 +119,7 @@ class RegistryService:
 
     def update(self, station_id: str, changes: Mapping[str, Any], by: str) -> Registered:
         """changes: any of site_id, name, enabled, ocpp_version, certificate_organization,
+        evse_types,
         security_profile (moving to profile 1 or 2 without a password generates one)."""
         current = self.get_registration(station_id)
         if "site_id" in changes:

@@ -18,6 +18,8 @@ from save_server.domain.reports import (
     DEFAULT_SCHEDULE,
     DEFAULT_TIMEZONE,
     EmailSender,
+    GroupUsageReport,
+    GroupUsageSource,
     InvalidReportInput,
     RenderedReport,
     ReportCharges,
@@ -33,6 +35,7 @@ from save_server.domain.reports import (
     Schedule,
     SubscriptionOrigin,
     due_windows,
+    report_month,
     validate_timezone,
 )
 
@@ -142,6 +145,7 @@ class ReportService:
     sleep: Callable[[float], None] = time.sleep
     lease: timedelta = timedelta(minutes=15)
     claimant: str = field(default_factory=_claimant)
+    group_usage: GroupUsageSource | None = None  # id tag groups (None: groups unknown)
 
     # -- subscriptions -----------------------------------------------------------------
     def create_subscription(self, recipients: Sequence[str], schedule: str = DEFAULT_SCHEDULE,
@@ -149,11 +153,21 @@ class ReportService:
                             station_ids: Sequence[str] = (), id_tags: Sequence[str] = (),
                             enabled: bool = True,
                             origin: SubscriptionOrigin = SubscriptionOrigin.API,
-                            by: str | None = None) -> ReportSubscription:
+                            by: str | None = None, groups: Sequence[str] = (),
+                            group_usage: bool = False) -> ReportSubscription:
         subscription = ReportSubscription(
             tuple(recipients), validate_schedule(schedule), timezone, tuple(station_ids),
-            tuple(id_tags), enabled, origin)
+            tuple(id_tags), enabled, origin, self._known_groups(groups), group_usage)
         return self.subscriptions.add(subscription, self.clock(), by)
+
+    def _known_groups(self, groups: Sequence[str]) -> tuple[str, ...]:
+        if not groups:
+            return ()
+        unknown = (list(groups) if self.group_usage is None
+                   else self.group_usage.unknown_groups(groups))
+        if unknown:
+            raise InvalidReportInput("groups", f"unknown id tag group(s): {', '.join(unknown)}")
+        return tuple(groups)
 
     def get_subscription(self, subscription_id: int) -> ReportSubscription:
         found = self.subscriptions.get(subscription_id)
@@ -166,10 +180,13 @@ class ReportService:
 
     def update_subscription(self, subscription_id: int, by: str | None = None,
                             **changes: object) -> ReportSubscription:
-        """Change any of recipients, schedule, timezone, station_ids, id_tags, enabled."""
+        """Change any of recipients, schedule, timezone, station_ids, id_tags, enabled,
+        groups, group_usage."""
         current = self.get_subscription(subscription_id)
         if "schedule" in changes:
             changes["schedule"] = validate_schedule(str(changes["schedule"]))
+        if "groups" in changes:
+            changes["groups"] = self._known_groups(changes["groups"])  # type: ignore[arg-type]
         for name in ("recipients", "station_ids", "id_tags"):
             if name in changes:
                 changes[name] = tuple(changes[name])  # type: ignore[call-overload]
@@ -263,14 +280,16 @@ class ReportService:
     def _deliver(self, run: ReportRun, subscription: ReportSubscription) -> ReportRun:
         """Build and send with retries and backoff; every attempt is recorded."""
         assert run.id is not None
-        report_filter = ReportFilter(subscription.station_ids, subscription.id_tags)
+        report_filter = ReportFilter(subscription.station_ids, subscription.id_tags,
+                                     subscription.groups)
         rendered: RenderedReport | None = None
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 if rendered is None:
                     rendered = self.renderer.render(
                         subscription, run.window, self.charges.ended_in(run.window,
-                                                                        report_filter))
+                                                                        report_filter),
+                        self._group_usage(subscription, run.window))
                 self.sender.send(rendered.message)
             except Exception as error:
                 message = f"{type(error).__name__}: {error}"[:2000]
@@ -288,6 +307,14 @@ class ReportService:
                                     rendered.summary.charge_count)
         log.error("report failed", run_id=run.id, subscription_id=subscription.id)
         return self.runs.finish(run.id, RunState.FAILED, self.clock())
+
+
+    def _group_usage(self, subscription: ReportSubscription,
+                     window: ReportWindow) -> GroupUsageReport | None:
+        if not subscription.group_usage or self.group_usage is None:
+            return None
+        return self.group_usage.month_usage(report_month(window, subscription.zone),
+                                            subscription.groups)
 
 
 def run_scheduler(service: ReportService, stop: threading.Event, interval: float) -> None:

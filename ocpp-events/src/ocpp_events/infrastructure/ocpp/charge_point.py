@@ -26,6 +26,7 @@ from ocpp_events.domain.events import Event, rfc3339
 from ocpp_events.domain.flood_control import Admission, FloodGuard
 from ocpp_events.domain.id_tags import ChargeRef
 from ocpp_events.domain.ports import PublishFailed
+from ocpp_events.domain.station_registry import RegisteredStation
 from ocpp_events.infrastructure.ocpp.errors import error_code
 from ocpp_events.infrastructure.ocpp.framing import (
     FrameError,
@@ -175,9 +176,14 @@ class GatewayChargePoint(ChargePoint):
         return CallResult(call.unique_id, response).to_json()
 
     def authorize_token(self, id_tag: str, token_type: str | None = None,
-                        charge: ChargeRef | None = None) -> tuple[TokenRequest, Decision]:
-        """Answer an id token from the authorization policy; remembered for the event."""
-        request = TokenRequest(id_tag, self.session.station_id, self._site_id(), token_type)
+                        charge: ChargeRef | None = None,
+                        evse_id: int | None = None) -> tuple[TokenRequest, Decision]:
+        """Answer an id token from the authorization policy; remembered for the event.
+        `evse_id`: where it is presented (None: the station, as Authorize names no EVSE)."""
+        station = self._registered()
+        request = TokenRequest(id_tag, self.session.station_id,
+                               station.site_id if station is not None else None, token_type,
+                               station.types_of(evse_id) if station is not None else None)
         decision = self.services.authorization.authorize(request, charge)
         if decision.known is not None and id_tag:  # an empty token (NoAuthorization) is no card
             self._authorization = {"id_tag": id_tag, "known": decision.known,
@@ -198,10 +204,9 @@ class GatewayChargePoint(ChargePoint):
             self.services.authorization.start_not_confirmed(request, charge)
         self._unconfirmed = []
 
-    def _site_id(self) -> str | None:
+    def _registered(self) -> RegisteredStation | None:
         registry = self.services.station_registry
-        station = registry.get(self.session.station_id) if registry is not None else None
-        return station.site_id if station is not None else None
+        return registry.get(self.session.station_id) if registry is not None else None
 
     async def _response_payload(self, call: Call) -> dict[str, Any]:
         handlers = self.route_map.get(call.action)

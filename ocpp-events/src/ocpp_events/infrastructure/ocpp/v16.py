@@ -51,13 +51,14 @@ class ChargePoint16(GatewayChargePoint):
         return call_result.Authorize(id_tag_info=self._id_tag_info(decision))
 
     @on(Action.start_transaction)
-    async def on_start_transaction(self, id_tag: str,
+    async def on_start_transaction(self, id_tag: str, connector_id: int,
                                    **_: Any) -> call_result.StartTransaction:
         """The id is answered no earlier than its own second (see domain.transaction_ids).
         An accepted start counts against the tag's concurrent-charge limit at once, before any
         await, so simultaneous starts on this gateway cannot both pass (see the race test)."""
         transaction_id = self.services.transaction_ids.next_id(self.session.station_id)
-        request, decision = self.authorize_token(id_tag)
+        # a 1.6 connector is its own EVSE (connector ids number the outlets from 1)
+        request, decision = self.authorize_token(id_tag, evse_id=connector_id)
         if decision.accepted and decision.known:  # unknown tags have no limit to count for
             self.charge_started(
                 request, ChargeRef(self.session.station_id, str(transaction_id.value)))

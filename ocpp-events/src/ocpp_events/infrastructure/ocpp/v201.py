@@ -61,6 +61,7 @@ class ChargePoint201(GatewayChargePoint):
     @on(Action.transaction_event)
     def on_transaction_event(self, event_type: str, transaction_info: dict[str, Any],
                              id_token: dict[str, Any] | None = None,
+                             evse: dict[str, Any] | None = None,
                              **_: Any) -> call_result.TransactionEvent:
         """idTokenInfo is sent back only when the request carried an idToken. Ended frees
         the charge's place; an accepted token on Started/Updated counts the charge against
@@ -70,7 +71,8 @@ class ChargePoint201(GatewayChargePoint):
             self.charge_stopped(charge.transaction_id, id_token and id_token["id_token"])
         if not id_token:
             return call_result.TransactionEvent()
-        request, decision = self.authorize_token(id_token["id_token"], id_token["type"], charge)
+        request, decision = self.authorize_token(id_token["id_token"], id_token["type"], charge,
+                                                 evse["id"] if evse else None)
         if decision.accepted and decision.known and event_type != "Ended":
             self.charge_started(request, charge)
         return call_result.TransactionEvent(id_token_info=self._id_token_info(decision))

@@ -34,6 +34,7 @@ from save_server.domain.id_tags.rules import (
     month_window,
     over_concurrent_limit,
 )
+from save_server.domain.id_tags.visibility import TagScope
 
 __all__ = [
     "GROUP_ID_MAX",
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidIdTag",
     "RunningCharge",
     "TagPage",
+    "TagScope",
     "TagStatus",
     "UnknownTag",
     "UsageRow",

@@ -24,6 +24,9 @@ LABEL_MAX = 200
 TOKEN_CHARACTERS = re.compile(r"^[\x21-\x7e]+$")
 TOKEN_TYPES = ("ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "Central", "eMAID",
                "NoAuthorization")  # 2.0.1 IdTokenEnumType
+# What an EVSE delivers, as the registration declares it per EVSE: a tag restricted to some
+# gets 2.0.1 NotAllowedTypeEVSE (1.6: Invalid) at the others (docs/events.md).
+EVSE_TYPES = ("AC", "DC")
 
 
 class TagStatus(StrEnum):
@@ -91,6 +94,7 @@ class IdTag:
     monthly_budget_kwh: float | None = None
     revision: int = 0
     budget_exhausted: bool = False  # as last told to the gateways
+    evse_types: tuple[str, ...] | None = None  # None: every type of EVSE
 
     @property
     def key(self) -> str:
@@ -111,7 +115,8 @@ class IdTag:
                 "station_ids": list(self.station_ids) if self.station_ids is not None
                 else None,
                 "max_concurrent_charges": self.max_concurrent_charges,
-                "monthly_budget_kwh": self.monthly_budget_kwh, "revision": self.revision}
+                "monthly_budget_kwh": self.monthly_budget_kwh, "revision": self.revision,
+                "evse_types": list(self.evse_types) if self.evse_types is not None else None}
 
     def registry_document(self) -> dict[str, Any]:
         """The tag object of the `id-tag-registry.*` events: what a gateway decides with."""
@@ -122,7 +127,8 @@ class IdTag:
                 "station_ids": list(self.station_ids) if self.station_ids is not None
                 else None,
                 "max_concurrent_charges": self.max_concurrent_charges,
-                "budget_exhausted": self.budget_exhausted}
+                "budget_exhausted": self.budget_exhausted,
+                "evse_types": list(self.evse_types) if self.evse_types is not None else None}
 
 
 def _rfc3339(at: datetime | None) -> str | None:
@@ -152,6 +158,11 @@ def check_tag(tag: IdTag) -> IdTag:
     if not 1 <= tag.max_concurrent_charges <= 100:
         raise InvalidIdTag("max_concurrent_charges", "max_concurrent_charges is 1 to 100")
     _check_budget(tag.monthly_budget_kwh)
+    if tag.evse_types is not None:
+        unknown = [t for t in tag.evse_types if t not in EVSE_TYPES]
+        if unknown or not tag.evse_types:
+            raise InvalidIdTag("evse_types", "evse_types lists AC and/or DC (null: every type)")
+        tag = tag.changed(evse_types=tuple(sorted(set(tag.evse_types))))
     return tag
 
 

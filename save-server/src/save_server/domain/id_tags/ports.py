@@ -128,5 +128,10 @@ class IdTagStore(ABC):
         a running charge's energy is its latest energy register reading minus its start."""
 
     @abstractmethod
+    def keys_charged_at(self, station_ids: Collection[str]) -> set[str]:
+        """The keys (casefolded tokens) of the id tags of every charge at these stations,
+        registered tags or not."""
+
+    @abstractmethod
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         """The charges not ended yet of each registered tag (by tag key)."""

@@ -3,9 +3,11 @@ export, unknown tokens and their enrolment, monthly usage. Fixed paths are decla
 `/id-tags/{id_tag}` and win over it (a token literally named `unknown`, `usage`, `export` or
 `import` is reached through the search, `?q=`).
 
-Scope: a caller whose account is scoped to sites/stations sees the tags restricted to places
-of its scope (others answer 404, also in lists and the CSV) and changes none (403): tags
-allowed everywhere belong to the whole network. Viewers have no id tag permission."""
+Scope: a caller whose account is scoped to sites/stations (a viewer of a building, a scoped
+operator) sees the tags of its places (`TagScope`, domain/id_tags/visibility.py; the others
+answer 404 exactly as unknown tags, and are left out of lists, the CSV, the usage and the
+unknown tokens) and changes none (403). Every role reads id tags; operators and admins
+change them."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from save_server.domain.id_tags import (
     TOKEN_TYPES,
     IdTag,
     InvalidIdTag,
+    TagScope,
     TagStatus,
 )
 from save_server.infrastructure.api.errors import invalid
@@ -33,6 +36,7 @@ from save_server.infrastructure.id_tags.http import (
     Writer,
     errors,
     service,
+    tag_scope,
     unscoped,
 )
 from save_server.service.id_tag_csv import ImportRefused, export_csv, import_csv
@@ -59,6 +63,9 @@ class TagFields(BaseModel):
     station_ids: list[str] | None = None
     max_concurrent_charges: int = Field(default=1, ge=1, le=100)
     monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
+    evse_types: list[Literal["AC", "DC"]] | None = Field(default=None, min_length=1, description=(
+        "The types of EVSE the tag may charge at (registrations declare each EVSE's type); "
+        "null: every type"))
 
 
 class TagIn(TagFields):
@@ -71,7 +78,7 @@ class TagPatch(TagFields):
 
 
 def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
-    for name in ("site_ids", "station_ids"):
+    for name in ("site_ids", "station_ids", "evse_types"):
         if fields.get(name) is not None:
             fields[name] = tuple(dict.fromkeys(fields[name]))
     if fields.get("expires_at") is not None and fields["expires_at"].tzinfo is None:
@@ -80,26 +87,19 @@ def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 # scope -------------------------------------------------------------------------------------
-def _scope(request: Request, caller: Principal) -> tuple[set[str], set[str]] | None:
-    """(sites, stations) a scoped caller sees, or None for an unscoped one."""
-    if caller.station_scope is None:
-        return None
-    registrations = request.app.state.registry.list_registrations()
-    sites = set(caller.site_scope or ()) | {
-        r.site_id for r in registrations if r.site_id and caller.sees_station(r.station_id)}
-    return sites, set(caller.station_scope)
+def _scope(request: Request, caller: Principal) -> TagScope | None:
+    """What a scoped caller sees (domain/id_tags/visibility.py), or None for an unscoped one."""
+    return tag_scope(request, caller)
 
 
-def _sees(scope: tuple[set[str], set[str]] | None, tag: IdTag) -> bool:
-    if scope is None:
-        return True
-    return bool(set(tag.site_ids or ()) & scope[0] or set(tag.station_ids or ()) & scope[1])
+def _sees(scope: TagScope | None, tag: IdTag) -> bool:
+    return scope is None or scope.sees(tag)
 
 
 def _visible_tag(request: Request, caller: Principal, id_tag: str) -> IdTag:
     tag = service(request).tag(id_tag)
     if not _sees(_scope(request, caller), tag):
-        raise TagNotFound(f"no id tag {id_tag}")
+        raise TagNotFound(f"no id tag {id_tag}")  # exactly as an unknown tag
     return tag
 
 
@@ -201,7 +201,7 @@ def unknown_tags(request: Request, caller: Reader) -> list[dict[str, Any]]:
              "first_seen_at": u.first_seen_at, "last_seen_at": u.last_seen_at,
              "count": u.count}
             for u in service(request).unknown()
-            if scope is None or u.station_id in scope[1]]
+            if scope is None or u.station_id in scope.stations]
 
 
 @router.post("/id-tags/unknown/{id_tag:path}/enroll", status_code=201, responses={

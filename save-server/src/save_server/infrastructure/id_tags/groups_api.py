@@ -1,4 +1,5 @@
-"""Id tag groups (`/id-tag-groups`): an apartment's cards sharing one label and budget."""
+"""Id tag groups (`/id-tag-groups`): an apartment's cards sharing one label and budget.
+A scoped caller sees the groups of the tags it sees (api.py, "Scope")."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from save_server.domain.access import Principal
 from save_server.domain.id_tags import GroupInUse, IdTagGroup, InvalidIdTag
 from save_server.infrastructure.id_tags.http import (
     NOT_FOUND,
@@ -14,6 +16,7 @@ from save_server.infrastructure.id_tags.http import (
     Writer,
     errors,
     service,
+    tag_scope,
     unscoped,
 )
 from save_server.service.id_tags import AlreadyExists, GroupNotFound
@@ -34,9 +37,20 @@ class GroupPatch(BaseModel):
     monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
 
 
+def _visible_groups(request: Request, caller: Principal) -> set[str] | None:
+    """A scoped caller sees the groups of the tags it sees (None: every group)."""
+    scope = tag_scope(request, caller)
+    if scope is None:
+        return None
+    return {t.group_id for t in service(request).all_tags()
+            if t.group_id is not None and scope.sees(t)}
+
+
 @router.get("/id-tag-groups")
 def list_groups(request: Request, caller: Reader) -> list[dict[str, Any]]:
-    return [g.document() for g in service(request).groups()]
+    visible = _visible_groups(request, caller)
+    return [g.document() for g in service(request).groups()
+            if visible is None or g.group_id in visible]
 
 
 @router.post("/id-tag-groups", status_code=201,
@@ -53,6 +67,9 @@ def create_group(request: Request, caller: Writer, body: GroupIn) -> dict[str, A
 @router.get("/id-tag-groups/{group_id}", responses=NOT_FOUND)
 def get_group(request: Request, caller: Reader, group_id: str) -> dict[str, Any]:
     try:
+        visible = _visible_groups(request, caller)
+        if visible is not None and group_id not in visible:
+            raise GroupNotFound(f"no id tag group {group_id}")  # exactly as an unknown group
         return service(request).group(group_id).document()
     except GroupNotFound as error:
         raise errors(error) from error

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Request
 
 from save_server.domain.access import Permission, Principal
-from save_server.domain.id_tags import GroupInUse, InvalidIdTag
+from save_server.domain.id_tags import GroupInUse, InvalidIdTag, TagScope
 from save_server.infrastructure.api.errors import invalid
 from save_server.infrastructure.api.security import allow
 from save_server.service.id_tags import AlreadyExists, GroupNotFound, IdTagService, TagNotFound
@@ -29,6 +29,19 @@ def errors(error: Exception) -> HTTPException:
     if isinstance(error, AlreadyExists | GroupInUse):
         return HTTPException(409, str(error))
     raise error
+
+
+def tag_scope(request: Request, caller: Principal) -> TagScope | None:
+    """The id tags a scoped caller sees (None: unscoped, every tag): its sites, named or of
+    its stations in the registry, its stations, and the tags that charged at them."""
+    if caller.station_scope is None:
+        return None
+    registrations = request.app.state.registry.list_registrations()
+    sites = set(caller.site_scope or ()) | {
+        r.site_id for r in registrations if r.site_id and caller.sees_station(r.station_id)}
+    stations = frozenset(caller.station_scope)
+    return TagScope(frozenset(sites), stations, frozenset(
+        service(request).keys_charged_at(stations)))
 
 
 def unscoped(caller: Principal) -> None:

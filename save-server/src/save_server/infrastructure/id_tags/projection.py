@@ -83,7 +83,9 @@ def _tag(payload: Mapping[str, Any]) -> IdTag:
         tuple(sites) if sites is not None else None,
         tuple(stations) if stations is not None else None,
         int(payload["max_concurrent_charges"]), payload.get("monthly_budget_kwh"),
-        int(payload.get("revision") or 0)))
+        int(payload.get("revision") or 0),
+        evse_types=tuple(payload["evse_types"]) if payload.get("evse_types") is not None
+        else None))  # absent from events before 0013_idtags: every type
 
 
 def _save_tag(db: Connection, tag: IdTag, updated_at: datetime) -> None:

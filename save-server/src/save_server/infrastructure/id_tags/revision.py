@@ -8,9 +8,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
 from save_server.domain.business_events import BusinessEvent
+from save_server.infrastructure.db.committing import next_revision as counter_next
 from save_server.infrastructure.id_tags.tables import id_tag_revision
 
 REGISTRY_EVENT = "id-tag-registry."
@@ -24,10 +25,7 @@ def registry_event(kind: str, revision: int, payload: dict[str, Any],
 
 
 def next_revision(db: Connection) -> int:
-    if db.execute(update(id_tag_revision).where(id_tag_revision.c.id == 1)
-                  .values(revision=id_tag_revision.c.revision + 1)).rowcount == 0:
-        db.execute(insert(id_tag_revision).values(id=1, revision=1))
-    return int(db.execute(select(id_tag_revision.c.revision)).scalar_one())
+    return counter_next(db, id_tag_revision)
 
 
 def with_revision(event: BusinessEvent, revision: int) -> BusinessEvent:

@@ -3,14 +3,13 @@ revision and commits with its `id-tag-registry.*` event and its audit events (th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
     case,
     delete,
     exc,
@@ -34,6 +33,7 @@ from save_server.domain.id_tags import (
     UsageRow,
     token_key,
 )
+from save_server.infrastructure.db.committing import CommittingStore
 from save_server.infrastructure.db.tables import (
     charges,
     processed_events,
@@ -71,7 +71,8 @@ def _tag(row: Any) -> IdTag:
                  row.expires_at, tuple(row.site_ids) if row.site_ids is not None else None,
                  tuple(row.station_ids) if row.station_ids is not None else None,
                  row.max_concurrent_charges, row.monthly_budget_kwh, row.revision,
-                 row.budget_exhausted)
+                 row.budget_exhausted,
+                 tuple(row.evse_types) if row.evse_types is not None else None)
 
 
 def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
@@ -82,19 +83,11 @@ def tag_row(tag: IdTag, updated_at: datetime) -> dict[str, Any]:
             "station_ids": list(tag.station_ids) if tag.station_ids is not None else None,
             "max_concurrent_charges": tag.max_concurrent_charges,
             "monthly_budget_kwh": tag.monthly_budget_kwh, "revision": tag.revision,
-            "budget_exhausted": tag.budget_exhausted, "updated_at": updated_at}
+            "budget_exhausted": tag.budget_exhausted, "updated_at": updated_at,
+            "evse_types": list(tag.evse_types) if tag.evse_types is not None else None}
 
 
-class SqlIdTagStore(IdTagStore):
-    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
-        self._engine, self._on_commit = engine, on_commit
-
-    def _commit(self, change: Callable[[Connection], Any]) -> Any:
-        with self._engine.begin() as db:
-            result = change(db)
-        self._on_commit()
-        return result
-
+class SqlIdTagStore(CommittingStore, IdTagStore):
     # groups -------------------------------------------------------------------------------
     def group(self, group_id: str) -> IdTagGroup | None:
         with self._engine.connect() as db:
@@ -281,6 +274,15 @@ class SqlIdTagStore(IdTagStore):
             station_ids = set(db.execute(select(station_registrations.c.station_id)).scalars())
             station_ids |= set(db.execute(select(stations.c.station_id)).scalars())
         return site_ids, station_ids
+
+    def keys_charged_at(self, station_ids: Collection[str]) -> set[str]:
+        if not station_ids:
+            return set()
+        query = (select(func.lower(charges.c.id_tag)).distinct()
+                 .where(charges.c.station_id.in_(sorted(station_ids)),
+                        charges.c.id_tag.is_not(None)))
+        with self._engine.connect() as db:
+            return set(db.execute(query).scalars())
 
     def running_charges(self) -> dict[str, list[RunningCharge]]:
         c = charges.c

@@ -36,6 +36,7 @@ id_tags = Table(
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("site_ids", JSON(), nullable=True),
     Column("station_ids", JSON(), nullable=True),
+    Column("evse_types", JSON(), nullable=True),  # 0013_idtags
     Column("max_concurrent_charges", Integer(), nullable=False),
     Column("monthly_budget_kwh", Float(), nullable=True),
     Column("revision", BigInteger(), nullable=False),

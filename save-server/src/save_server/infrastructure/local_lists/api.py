@@ -11,8 +11,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from save_server.domain.access import Permission, Principal
+from save_server.domain.id_tags import token_key
 from save_server.domain.local_lists import LocalListSend, LocalListState, LocalListStore
 from save_server.infrastructure.api.security import allow
+from save_server.infrastructure.id_tags.http import service, tag_scope
 
 router = APIRouter(tags=["id tags"])
 Reader = Annotated[Principal, allow(Permission.ID_TAGS_READ)]
@@ -62,11 +64,14 @@ class LocalListOut(BaseModel):
     sends: list[SendOut]
 
     @classmethod
-    def of(cls, state: LocalListState, sends: list[LocalListSend]) -> LocalListOut:
+    def of(cls, state: LocalListState, sends: list[LocalListSend],
+           visible: set[str] | None = None) -> LocalListOut:
+        """`visible`: the keys of the id tags the caller sees (None: every tag)."""
         held = None if state.held is None else [
             EntryOut(id_tag=e.id_tag, status=e.status.value, expires_at=e.expires_at,
                      parent_id_tag=e.parent_id_tag, token_type=e.token_type)
-            for e in sorted(state.held.values(), key=lambda e: e.id_tag.casefold())]
+            for e in sorted(state.held.values(), key=lambda e: e.id_tag.casefold())
+            if visible is None or token_key(e.id_tag) in visible]
         return cls(charging_station_id=state.station_id, support=state.support.value,
                    ocpp_version=state.ocpp_version, enabled=state.enabled,
                    max_list_size=state.max_list_size, max_per_message=state.max_per_message,
@@ -96,4 +101,12 @@ async def local_list(request: Request, caller: Reader, station_id: str,
         raise HTTPException(404, f"no charging station {station_id!r}")
     state = await asyncio.to_thread(store.get, station_id) or LocalListState(station_id)
     history = await asyncio.to_thread(store.sends, station_id, sends) if sends else []
-    return LocalListOut.of(state, history)
+    return LocalListOut.of(state, history, await asyncio.to_thread(_visible, request, caller))
+
+
+def _visible(request: Request, caller: Principal) -> set[str] | None:
+    """A scoped caller sees the entries of the tags it sees (id_tags/api.py, "Scope")."""
+    scope = tag_scope(request, caller)
+    if scope is None:
+        return None
+    return {t.key for t in service(request).all_tags() if scope.sees(t)}

@@ -38,18 +38,21 @@ def work_for(sync: LocalListSync, body: bytes) -> list[Awaitable[None]]:
         return [sync.station_connected(station_id, True, _firmware(payload), connection_id)]
     if kind in TAG_EVENTS:
         tag = payload.get("tag") if isinstance(payload.get("tag"), dict) else payload
-        if kind == TAG_UPDATED and tag.get("status") == "blocked" and tag.get("id_tag"):
-            return [_list_then_cache(sync, str(tag["id_tag"]), everywhere=False)]
-        if kind == TAG_REMOVED and tag.get("id_tag"):  # a deleted card: as if blocked
-            return [_list_then_cache(sync, str(tag["id_tag"]), everywhere=True)]
-        return [sync.tags_changed()]
+        id_tag = tag.get("id_tag")
+        if not isinstance(id_tag, str) or not id_tag:
+            return [sync.tags_changed()]  # which tag is not said: every station is checked
+        if kind == TAG_UPDATED and tag.get("status") == "blocked":
+            return [_list_then_cache(sync, id_tag, everywhere=False)]
+        if kind == TAG_REMOVED:  # a deleted card: as if blocked
+            return [_list_then_cache(sync, id_tag, everywhere=True)]
+        return [sync.tags_changed([id_tag])]
     return []
 
 
 async def _list_then_cache(sync: LocalListSync, id_tag: str, everywhere: bool) -> None:
     """The lists first (the tag `Blocked` or gone), then the caches: cleared the other way
     round, an offline station could accept the card from its stale list meanwhile."""
-    await sync.tags_changed()
+    await sync.tags_changed([id_tag])
     await sync.tag_blocked(id_tag, everywhere=everywhere)
 
 

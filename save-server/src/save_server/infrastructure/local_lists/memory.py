@@ -3,7 +3,9 @@ source (tests, the benchmark, and until the tag registry's adapter is wired)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from save_server.domain.local_lists import (
     AuthorizationEntry,
@@ -20,6 +22,7 @@ class MemoryLocalListStore(LocalListStore):
     """In-memory adapter (unit tests, contract suite)."""
 
     known: set[str] = field(default_factory=set)
+    connected: dict[str, datetime] = field(default_factory=dict)  # station → connected at
     states: dict[str, LocalListState] = field(default_factory=dict)
     history: list[LocalListSend] = field(default_factory=list)
 
@@ -42,6 +45,15 @@ class MemoryLocalListStore(LocalListStore):
 
     def sends(self, station_id: str, limit: int) -> list[LocalListSend]:
         return [s for s in reversed(self.history) if s.station_id == station_id][:limit]
+
+    def unchecked_connected(self, before: datetime) -> list[str]:
+        return sorted(s for s, at in self.connected.items()
+                      if s not in self.states and at < before)
+
+    def stations_holding(self, keys: Collection[str]) -> list[str]:
+        return sorted(s for s, state in self.states.items()
+                      if state.support is Support.SUPPORTED
+                      and (state.held is None or any(k in state.held for k in keys)))
 
     def stations(self, support: Support | None) -> list[str]:
         return sorted(s for s, state in self.states.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from save_server.domain.local_lists import (
     Support,
     UpdateType,
 )
+from save_server.domain.rules import StationStatus
 from save_server.infrastructure.db.tables import stations
 from save_server.infrastructure.local_lists.tables import local_list_sends, local_list_states
 
@@ -66,6 +68,26 @@ class SqlLocalListStore(LocalListStore):
                 UpdateType(r["update_type"]), r["entries"], r["part"], r["parts"],
                 r["sent_at"], r["outcome"], r["status"], r["reason"])
                 for r in db.execute(query).mappings()]
+
+    def unchecked_connected(self, before: datetime) -> list[str]:
+        checked = select(local_list_states.c.station_id).where(
+            local_list_states.c.station_id == stations.c.station_id)
+        query = (select(stations.c.station_id)
+                 .where(stations.c.status == StationStatus.CONNECTED.value,
+                        stations.c.last_connected_at < before, ~checked.exists())
+                 .order_by(stations.c.station_id))
+        with self._engine.connect() as db:
+            return list(db.execute(query).scalars())
+
+    def stations_holding(self, keys: Collection[str]) -> list[str]:
+        """Reads the held lists of the supporting stations (one JSON document each): cheaper
+        than the full comparison every supporting station would otherwise get."""
+        t = local_list_states.c
+        query = (select(t.station_id, t.held).where(t.support == Support.SUPPORTED.value)
+                 .order_by(t.station_id))
+        with self._engine.connect() as db:
+            return [row.station_id for row in db.execute(query)
+                    if row.held is None or any(k in row.held for k in keys)]
 
     def stations(self, support: Support | None) -> list[str]:
         t = local_list_states

@@ -63,7 +63,8 @@ def _row(payload: Mapping[str, Any]) -> dict[str, Any]:
             "enabled": payload["enabled"], "ocpp_version": payload["ocpp_version"],
             "certificate_organization": payload["certificate_organization"],
             "passwords": payload["passwords"], "revision": payload["revision"],
-            "registered_at": moment(payload["registered_at"])}
+            "registered_at": moment(payload["registered_at"]),
+            "evse_types": payload.get("evse_types")}  # absent before 0013_idtags
 
 
 def _follow_revision(db: Connection, revision: int) -> None:

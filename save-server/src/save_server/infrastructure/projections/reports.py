@@ -19,6 +19,8 @@ TYPES = ("reports.subscription-created", "reports.subscription-updated",
          "reports.subscription-deleted", "reports.run-finished")
 
 FIELDS = ("recipients", "schedule", "timezone", "station_ids", "id_tags", "enabled", "origin")
+# added later (0013_idtags): absent from older events, which meant no group filter, no usage
+LATER_FIELDS = {"groups": [], "group_usage": False}
 
 
 RUN_TIMES = ("window_start", "window_end", "sent_at", "created_at", "updated_at")
@@ -38,6 +40,7 @@ def project(sql: SqlStatements, command: ProjectBusinessEvent) -> None:
         return
     required(payload, *FIELDS, "updated_at")
     row = {name: payload[name] for name in FIELDS}
+    row.update({name: payload.get(name, default) for name, default in LATER_FIELDS.items()})
     row["updated_at"] = moment(payload["updated_at"])
     t = report_subscriptions.c
     held = db.execute(select(t.created_at).where(t.id == subscription_id)).scalar()

@@ -54,6 +54,13 @@ class SitePatch(BaseModel):
     longitude: float | None = None
 
 
+EvseTypes = Annotated[dict[str, Literal["AC", "DC"]] | None, Field(
+    default=None, max_length=999, examples=[{"1": "DC", "2": "AC"}], description=(
+        "What each EVSE delivers (EVSE id → AC or DC; a 1.6 connector is an EVSE): id tags "
+        "restricted to a type are refused at the others (NotAllowedTypeEVSE); null: none "
+        "declared"))]
+
+
 class RegistrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     charging_station_id: str = Field(min_length=1, max_length=48)
@@ -62,6 +69,7 @@ class RegistrationIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None = None
     certificate_organization: str | None = Field(default=None, max_length=200)
+    evse_types: EvseTypes = None
 
 
 class RegistrationPatch(BaseModel):
@@ -72,6 +80,7 @@ class RegistrationPatch(BaseModel):
     enabled: bool | None = None
     ocpp_version: Literal["1.6", "2.0.1", "2.1"] | None = None
     certificate_organization: str | None = Field(default=None, max_length=200)
+    evse_types: EvseTypes = None
 
 
 class AdoptIn(BaseModel):

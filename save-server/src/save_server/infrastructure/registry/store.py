@@ -4,12 +4,11 @@ its `station-registry.*` event (for the gateways) and its audit events in the ou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, exc, func, insert, select, update
+from sqlalchemy import Connection, case, delete, exc, func, insert, select, update
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
@@ -22,6 +21,7 @@ from save_server.domain.registry import (
     UnknownStation,
 )
 from save_server.infrastructure.accounts.store import bump_credential_revision
+from save_server.infrastructure.db.committing import CommittingStore, next_revision
 from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import (
@@ -50,7 +50,8 @@ def _registration(row: Any) -> StationRegistration:
     return StationRegistration(
         row.station_id, row.security_profile, row.site_id, row.name, row.enabled,
         row.ocpp_version, row.certificate_organization,
-        tuple(_password(p) for p in row.passwords), row.revision, row.registered_at)
+        tuple(_password(p) for p in row.passwords), row.revision, row.registered_at,
+        row.evse_types)
 
 
 def _registration_row(registration: StationRegistration) -> dict[str, Any]:
@@ -60,7 +61,8 @@ def _registration_row(registration: StationRegistration) -> dict[str, Any]:
             "certificate_organization": registration.certificate_organization,
             "passwords": [p.document() for p in registration.passwords],
             "revision": registration.revision,
-            "registered_at": registration.registered_at or datetime.now(UTC)}
+            "registered_at": registration.registered_at or datetime.now(UTC),
+            "evse_types": registration.evse_types}
 
 
 def _unknown(row: Any) -> UnknownStation:
@@ -89,16 +91,7 @@ def registry_event(kind: str, station_id: str | None, revision: int, payload: di
                          extra={"revision": revision})
 
 
-class SqlRegistryStore(RegistryStore):
-    def __init__(self, engine: Engine, on_commit: Callable[[], None] = lambda: None) -> None:
-        self._engine, self._on_commit = engine, on_commit
-
-    def _commit(self, change: Callable[[Connection], Any]) -> Any:
-        with self._engine.begin() as db:
-            result = change(db)
-        self._on_commit()
-        return result
-
+class SqlRegistryStore(CommittingStore, RegistryStore):
     # sites --------------------------------------------------------------------------------
     def add_site(self, site: Site, event: BusinessEvent) -> None:
         def change(db: Connection) -> None:
@@ -253,7 +246,4 @@ class SqlRegistryStore(RegistryStore):
 
 
 def _next_revision(db: Connection) -> int:
-    if db.execute(update(registry_revision).where(registry_revision.c.id == 1)
-                  .values(revision=registry_revision.c.revision + 1)).rowcount == 0:
-        db.execute(insert(registry_revision).values(id=1, revision=1))
-    return int(db.execute(select(registry_revision.c.revision)).scalar_one())
+    return next_revision(db, registry_revision)

@@ -81,6 +81,11 @@ class SubscriptionIn(_Validated):
     station_ids: list[str] = Field(default_factory=list, description="Only these stations")
     id_tags: list[str] = Field(default_factory=list, description="Only these RFIDs")
     enabled: bool = True
+    groups: list[str] = Field(default_factory=list, description=(
+        "Only the charges of these id tag groups (422 for an unknown group)"))
+    group_usage: bool = Field(False, description=(
+        "Also the id tag groups' energy in the month of the window's end (those of `groups`,"
+        " else every group), as a section and a CSV"))
 
 
 class SubscriptionPatch(_Validated):
@@ -90,6 +95,8 @@ class SubscriptionPatch(_Validated):
     station_ids: list[str] | None = None
     id_tags: list[str] | None = None
     enabled: bool | None = None
+    groups: list[str] | None = None
+    group_usage: bool | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> SubscriptionPatch:
@@ -109,6 +116,8 @@ class SubscriptionOut(BaseModel):
     station_ids: list[str]
     id_tags: list[str]
     enabled: bool
+    groups: list[str]
+    group_usage: bool
     origin: SubscriptionOrigin
     created_at: datetime
     updated_at: datetime
@@ -119,7 +128,8 @@ class SubscriptionOut(BaseModel):
         assert s.id is not None and s.created_at and s.updated_at
         return cls(id=s.id, recipients=list(s.recipients), schedule=s.schedule,
                    timezone=s.timezone, station_ids=list(s.station_ids),
-                   id_tags=list(s.id_tags), enabled=s.enabled, origin=s.origin,
+                   id_tags=list(s.id_tags), enabled=s.enabled, groups=list(s.groups),
+                   group_usage=s.group_usage, origin=s.origin,
                    created_at=s.created_at, updated_at=s.updated_at,
                    next_run_at=schedule_of(s).next_after(now) if s.enabled else None)
 

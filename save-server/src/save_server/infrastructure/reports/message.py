@@ -11,6 +11,7 @@ from email.utils import formatdate, make_msgid
 
 from save_server.domain.reports import (
     EmailMessageSpec,
+    GroupUsageReport,
     RenderedReport,
     ReportLine,
     ReportRenderer,
@@ -19,6 +20,7 @@ from save_server.domain.reports import (
     ReportWindow,
 )
 from save_server.infrastructure.reports.csv_report import csv_attachment
+from save_server.infrastructure.reports.group_usage import usage_csv, usage_html, usage_text
 
 TOP_STATIONS = 5
 
@@ -84,16 +86,22 @@ class EmailReportRenderer(ReportRenderer):
         self._compress_over = compress_over_bytes
 
     def render(self, subscription: ReportSubscription, window: ReportWindow,
-               lines: Iterator[ReportLine]) -> RenderedReport:
+               lines: Iterator[ReportLine],
+               group_usage: GroupUsageReport | None = None) -> RenderedReport:
         zone = subscription.zone
         attachment, summary = csv_attachment(lines, zone, report_filename(window, zone),
                                              self._compress_over)
+        text = text_body(summary, window, subscription.timezone, zone)
+        body = html_body(summary, window, subscription.timezone, zone)
+        attachments = (attachment,)
+        if group_usage is not None:
+            text += usage_text(group_usage)
+            body = body.replace("</body>", usage_html(group_usage) + "</body>")
+            attachments += (usage_csv(group_usage),)
         message = EmailMessageSpec(
             sender=self._sender, recipients=subscription.recipients,
-            subject=f"Charge report {period(window, zone)}",
-            text=text_body(summary, window, subscription.timezone, zone),
-            html=html_body(summary, window, subscription.timezone, zone),
-            attachments=(attachment,))
+            subject=f"Charge report {period(window, zone)}", text=text, html=body,
+            attachments=attachments)
         return RenderedReport(message, summary)
 
 

@@ -43,6 +43,7 @@ def _subscription(row: Mapping[str, Any]) -> ReportSubscription:
         recipients=tuple(row["recipients"]), schedule=row["schedule"], timezone=row["timezone"],
         station_ids=tuple(row["station_ids"]), id_tags=tuple(row["id_tags"]),
         enabled=row["enabled"], origin=SubscriptionOrigin(row["origin"]), id=row["id"],
+        groups=tuple(row["groups"]), group_usage=row["group_usage"],
         created_at=row["created_at"], updated_at=row["updated_at"])
 
 
@@ -71,7 +72,8 @@ def _subscription_values(subscription: ReportSubscription) -> dict[str, Any]:
     return {"recipients": list(subscription.recipients), "schedule": subscription.schedule,
             "timezone": subscription.timezone, "station_ids": list(subscription.station_ids),
             "id_tags": list(subscription.id_tags), "enabled": subscription.enabled,
-            "origin": subscription.origin.value}
+            "origin": subscription.origin.value, "groups": list(subscription.groups),
+            "group_usage": subscription.group_usage}
 
 
 class SqlReportSubscriptionRepository(ReportSubscriptionRepository):

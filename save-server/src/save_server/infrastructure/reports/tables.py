@@ -28,6 +28,8 @@ report_subscriptions = Table(
     Column("id_tags", JSON(), nullable=False),
     Column("enabled", Boolean(), nullable=False),
     Column("origin", String(16), nullable=False),
+    Column("groups", JSON(), nullable=False),  # id tag groups (0013_idtags)
+    Column("group_usage", Boolean(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "origin"),
