@@ -85,7 +85,7 @@ def _tag(payload: Mapping[str, Any]) -> IdTag:
         int(payload["max_concurrent_charges"]), payload.get("monthly_budget_kwh"),
         int(payload.get("revision") or 0),
         evse_types=tuple(payload["evse_types"]) if payload.get("evse_types") is not None
-        else None))  # absent from events before 0013_idtags: every type
+        else None))  # absent from events before 0014_id_tag_groups_evse_types: every type
 
 
 def _save_tag(db: Connection, tag: IdTag, updated_at: datetime) -> None:

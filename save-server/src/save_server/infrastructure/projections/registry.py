@@ -64,7 +64,7 @@ def _row(payload: Mapping[str, Any]) -> dict[str, Any]:
             "certificate_organization": payload["certificate_organization"],
             "passwords": payload["passwords"], "revision": payload["revision"],
             "registered_at": moment(payload["registered_at"]),
-            "evse_types": payload.get("evse_types")}  # absent before 0013_idtags
+            "evse_types": payload.get("evse_types")}  # absent before 0014_id_tag_groups_evse_types
 
 
 def _follow_revision(db: Connection, revision: int) -> None:

@@ -19,7 +19,8 @@ TYPES = ("reports.subscription-created", "reports.subscription-updated",
          "reports.subscription-deleted", "reports.run-finished")
 
 FIELDS = ("recipients", "schedule", "timezone", "station_ids", "id_tags", "enabled", "origin")
-# added later (0013_idtags): absent from older events, which meant no group filter, no usage
+# added later (0014_id_tag_groups_evse_types): absent from older events, which meant no group
+# filter, no usage
 LATER_FIELDS = {"groups": [], "group_usage": False}
 
 

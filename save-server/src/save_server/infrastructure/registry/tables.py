@@ -40,7 +40,7 @@ station_registrations = Table(
     Column("passwords", JSON(), nullable=False),
     Column("revision", BigInteger(), nullable=False),
     Column("registered_at", UTCDateTime(), nullable=False),
-    Column("evse_types", JSON(), nullable=True),  # EVSE id -> AC/DC (0013_idtags)
+    Column("evse_types", JSON(), nullable=True),  # EVSE id -> AC/DC (0014_id_tag_groups_evse_types)
 )
 
 unknown_stations = Table(

@@ -2,8 +2,8 @@
 (also e-mail the id tag groups' usage of the month); id_tags.evse_types (the EVSE types a tag
 may charge at) and station_registrations.evse_types (what each EVSE delivers).
 
-Revision ID: 0013_idtags
-Revises: 0012_evse_connectors
+Revision ID: 0014_id_tag_groups_evse_types
+Revises: 0013_load_rotation_turns
 Create Date: 2026-12-05 17:30:00
 
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_idtags"
-down_revision: str | Sequence[str] | None = "0012_evse_connectors"
+revision: str = "0014_id_tag_groups_evse_types"
+down_revision: str | Sequence[str] | None = "0013_load_rotation_turns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
