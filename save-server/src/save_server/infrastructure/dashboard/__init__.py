@@ -26,7 +26,9 @@ from save_server.infrastructure.dashboard import (
     reports_page,
     station_page,
 )
+from save_server.infrastructure.dashboard.idle import is_background
 from save_server.infrastructure.dashboard.live import LiveFeed
+from save_server.infrastructure.dashboard.load_view import PowerDocuments
 from save_server.infrastructure.dashboard.rendering import (
     SECURITY_HEADERS,
     STATIC_DIR,
@@ -55,6 +57,7 @@ class DashboardParts:
     sessions: Sessions
     feed: LiveFeed
     event_store_url: str | None = None  # the events pages call the event-store's API
+    power: PowerDocuments = dict  # the load manager's power document per site
 
 
 def install(app: FastAPI, parts: DashboardParts) -> None:
@@ -62,6 +65,7 @@ def install(app: FastAPI, parts: DashboardParts) -> None:
     app.state.dashboard_sessions = sessions
     app.state.dashboard_feed = feed
     app.state.event_store_url = parts.event_store_url
+    app.state.dashboard_power = parts.power
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
@@ -69,7 +73,7 @@ def install(app: FastAPI, parts: DashboardParts) -> None:
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _: SignInRequired) -> Response:
-        if request.method != "GET" or request.url.path.startswith("/ui/live/"):
+        if request.method != "GET" or is_background(request.url.path):
             return Response("sign in first", status_code=401)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(f"/ui/sign-in?next={quote(target)}", 303)
