@@ -177,8 +177,9 @@ class Container:
         from save_server.infrastructure.dashboard import DashboardParts
         from save_server.infrastructure.dashboard.idle import ActivityStamps
         from save_server.infrastructure.dashboard.live import LiveFeed, station_revisions
-        from save_server.infrastructure.dashboard.load_view import power_documents
+        from save_server.infrastructure.dashboard.load_view import power_documents, power_stamps
         from save_server.infrastructure.dashboard.session import CookiePolicy, Sessions
+        from save_server.infrastructure.dashboard.station_live import status_history
 
         access = self.access_control()
         policy = CookiePolicy(self.settings.dashboard_idle_minutes * 60)
@@ -186,7 +187,8 @@ class Container:
         return DashboardParts(Sessions(access.authenticator, access.sign_in, policy, stamps),
                               LiveFeed(station_revisions(self.engine),
                                        dependencies.station_reader.document),
-                              self.settings.event_store_url, power_documents(self.engine))
+                              self.settings.event_store_url, power_documents(self.engine),
+                              power_stamps(self.engine), status_history(self.engine))
 
     def load_context(self, commands: StationCommands | None = None) -> Any:
         """Site load management (docs/load-management.md); one per container."""

@@ -38,7 +38,7 @@ def station_revisions(engine: Engine) -> Callable[[], dict[str, int]]:
     def read() -> dict[str, int]:
         s = tables.stations.c
         with engine.connect() as db:
-            return dict(db.execute(select(s.station_id, s.revision)).tuples().all())
+            return dict(db.execute(select(s.station_id, s.revision)).all())
     return read
 
 

@@ -37,3 +37,13 @@ def refused_stations(documents: Iterable[Mapping[str, Any]]) -> set[str]:
             if _refused(profile.get("result")) or _refused(failsafe.get("result")):
                 refused.add(str(row.get("charging_station_id")))
     return refused
+
+
+def power_stamps(engine: Engine) -> Callable[[str], Any]:
+    """When the site's power document was last written (None: never): the sites page's live
+    stream compares it each second (one primary-key read)."""
+    def read(site_id: str) -> Any:
+        with engine.connect() as db:
+            return db.execute(select(site_power.c.computed_at).where(
+                site_power.c.site_id == site_id)).scalar()
+    return read

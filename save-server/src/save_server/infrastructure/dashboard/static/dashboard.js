@@ -79,3 +79,49 @@
     if (pending.size && !scheduled) { scheduled = true; window.requestAnimationFrame(apply); }
   });
 })();
+
+// Live parts of a page (a site's power, a station's connectors and readings): its stream says
+// that something changed; one fetch of the page's fragment (rendered and escaped by the
+// server) then replaces each part of the same id. Changes arriving during a fetch cost one
+// more fetch at most, however many they are.
+(function () {
+  "use strict";
+  var holder = document.getElementById("live-parts");
+  if (!holder || !window.EventSource || !window.DOMParser) { return; }
+  var status = document.getElementById("live-status");
+  var busy = false;
+  var again = false;
+
+  function say(key) { if (status) { status.textContent = status.getAttribute("data-" + key); } }
+
+  function swap(html) {
+    var fresh = new DOMParser().parseFromString(html, "text/html");
+    fresh.querySelectorAll("[data-part][id]").forEach(function (part) {
+      var here = document.getElementById(part.id);
+      if (here) { here.replaceWith(document.importNode(part, true)); }
+    });
+  }
+
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(holder.getAttribute("data-fragment"), {credentials: "same-origin"})
+      .then(function (r) {
+        if (r.status === 401) { window.location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (html) { if (html) { swap(html); } })
+      .catch(function () { /* the next change tries again */ })
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  var source = new EventSource(holder.getAttribute("data-live"));
+  source.addEventListener("open", function () { say("on"); });
+  source.addEventListener("error", function () { say("off"); });
+  (holder.getAttribute("data-events") || "changed").split(" ").forEach(function (name) {
+    source.addEventListener(name, refresh);
+  });
+})();
