@@ -42,11 +42,22 @@
     return span;
   }
 
+  // What each row shows now ("state|connector:status,…"): a change that does not alter it
+  // costs nothing. Rows flash by switching between two identical animations (a new animation
+  // name restarts it), so no layout is forced per row: one layout per frame at most.
+  var shown = new Map();
+  function signature(station) {
+    return station.state + "|" + station.connectors.map(function (c) { return c.join(":"); })
+      .join(",");
+  }
+
   function apply() {
     scheduled = false;
     pending.forEach(function (station, id) {
       var tr = rows.get(id);
-      if (!tr) { return; }
+      var now = signature(station);
+      if (!tr || shown.get(id) === now) { return; }
+      shown.set(id, now);
       var state = tr.querySelector("td.state");
       state.replaceChildren(badge("state-" + station.state, label(station.state),
                                   {"data-state": station.state}));
@@ -55,9 +66,9 @@
         return badge("conn-" + c[1], c[0] + ": " + label(c[1]), {"data-connector": String(c[0])});
       });
       connectors.replaceChildren.apply(connectors, parts);
-      tr.classList.remove("changed");
-      void tr.offsetWidth;
-      tr.classList.add("changed");
+      var second = tr.classList.contains("changed");
+      tr.classList.toggle("changed", !second);
+      tr.classList.toggle("changed-again", second);
     });
     pending.clear();
   }
