@@ -53,7 +53,8 @@ MODEL = {"site_id": "S", "supply": "three-phase", "limit_a": 100.0, "margin": 0.
 
 
 def test_the_gauge_adds_each_connector_on_the_site_phases_it_uses() -> None:
-    power = {"building": {"per_phase_a": {"L1": 10.0, "L2": 20.0, "L3": 30.0}},
+    power = {"building": {"per_phase_a": {"L1": 10.0, "L2": 20.0, "L3": 30.0},
+                          "source": "measured"},
              "connectors": [
                  {"charging_station_id": "TRI", "connector_id": 1, "allocation_a": 16.0,
                   "counted_a": None, "measured_a": 15.0},
@@ -75,6 +76,9 @@ def test_a_single_phase_site_has_one_gauge_and_no_measure_without_readings() -> 
     model = {**MODEL, "supply": "single-phase", "connectors": []}
     phases = power_view.gauges(model, {"connectors": [], "building": {"per_phase_a": None}})
     assert [(g.phase, g.allocated_a, g.measured_a) for g in phases] == [("L1", 0.0, None)]
+    assumed = {"per_phase_a": {"L1": 12.0}, "source": "fallback"}  # not measured
+    phases = power_view.gauges(model, {"connectors": [], "building": assumed})
+    assert [(g.building_a, g.measured_a) for g in phases] == [(12.0, None)]
 
 
 def test_the_history_takes_the_most_loaded_phase_of_each_allocation_in_order() -> None:

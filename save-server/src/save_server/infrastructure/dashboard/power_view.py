@@ -28,7 +28,8 @@ class PhaseGauge:
     usable_a: float
     building_a: float
     allocated_a: float  # to the chargers (controlled: their limit; uncontrolled: counted)
-    measured_a: float | None  # the chargers' measured current plus the building's load
+    measured_a: float | None  # the chargers' measured current plus the building's measured
+    # load (None: nothing on this phase is measured)
 
     @property
     def headroom_a(self) -> float:
@@ -59,8 +60,11 @@ def gauges(model: Mapping[str, Any], power: Mapping[str, Any]) -> list[PhaseGaug
     phases = phases_of(model)
     rows = power.get("connectors") or ()
     allocated = _allocated(rows, phases, "allocation_a", "counted_a")
-    building = (power.get("building") or {}).get("per_phase_a") or {}
+    building_doc = power.get("building") or {}
+    building = building_doc.get("per_phase_a") or {}
     measured: dict[str, float] = {}
+    if building_doc.get("source") == "measured":  # not a fallback: an assumption
+        measured = {p: float(a or 0.0) for p, a in building.items()}
     for row in rows:
         key = (str(row["charging_station_id"]), int(row["connector_id"]))
         if row.get("measured_a") is not None:
@@ -70,8 +74,7 @@ def gauges(model: Mapping[str, Any], power: Mapping[str, Any]) -> list[PhaseGaug
     usable = limit * (1.0 - float(model.get("margin") or 0.0))
     return [PhaseGauge(p, limit, usable, float(building.get(p) or 0.0),
                        round(allocated.get(p, 0.0), 1),
-                       None if p not in measured and not building
-                       else round(measured.get(p, 0.0) + float(building.get(p) or 0.0), 1))
+                       round(measured[p], 1) if p in measured else None)
             for p in site_phases(model)]
 
 
