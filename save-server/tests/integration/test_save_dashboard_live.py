@@ -269,3 +269,16 @@ def test_a_viewer_of_another_site_cannot_follow_a_station(
     for path in (f"/ui/live/stations/{station.station_id}",
                  f"/ui/live/stations/{station.station_id}/parts"):
         assert viewer.get(path).status_code == 404
+
+
+def test_the_site_stream_ends_when_the_server_stops(container: Container) -> None:
+    site_id, _, _ = _site_with_power(container)
+    client = signed_in(container)
+    feed = client.app.state.dashboard_feed  # type: ignore[attr-defined]
+    stopping = threading.Timer(1.0, feed.close)
+    stopping.start()
+    started = time.monotonic()
+    with client.stream("GET", f"/ui/live/sites/{site_id}") as stream:
+        assert [line for line in stream.iter_lines() if line.startswith("event:")] == []
+    assert time.monotonic() - started < 10  # not the stream's 25 s
+    stopping.join()

@@ -103,6 +103,11 @@ class LiveFeed:
         with self._lock:
             self._subscribers.discard(subscription)
 
+    @property
+    def closed(self) -> bool:
+        """The server is stopping: streams that do not subscribe end by this."""
+        return self._closed.is_set()
+
     def close(self) -> None:
         """Ends every stream (the server is stopping) and the watcher."""
         self._closed.set()

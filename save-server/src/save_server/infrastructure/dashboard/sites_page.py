@@ -25,6 +25,7 @@ from save_server.domain.load.documents import model_document
 from save_server.infrastructure.dashboard import chart, power_view
 from save_server.infrastructure.dashboard.events_page import _call
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
+from save_server.infrastructure.dashboard.live import LiveFeed
 from save_server.infrastructure.dashboard.rendering import language, render
 from save_server.infrastructure.dashboard.session import PageError, page
 from save_server.infrastructure.registry.api import _visible_sites
@@ -74,8 +75,6 @@ def _gauge_context(request: Request, site: Any) -> dict[str, Any]:
             "gauge": Markup(drawing), "parse_time": power_view.parse_time,
             "computed_at": power_view.parse_time(power.get("computed_at")),
             "zone": site.timezone or DEFAULT_TIMEZONE,
-            "position": {(q["charging_station_id"], q["connector_id"]): i + 1
-                         for i, q in enumerate(power.get("queue") or ())},
             "refused": {"rejected", "call_error", "timeout", "unsupported", "offline"}}
 
 
@@ -123,13 +122,14 @@ async def site_stream(request: Request, caller: Reader, site_id: str) -> Respons
     """Server-sent events: `power` whenever the site's power document changed."""
     await asyncio.to_thread(_site, request, caller, site_id)
     stamp = request.app.state.dashboard_power_stamp
+    feed: LiveFeed = request.app.state.dashboard_feed  # its close ends this stream too
 
     async def stream() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
         known = await asyncio.to_thread(stamp, site_id)
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
-        while loop.time() < ends:
+        while loop.time() < ends and not feed.closed:
             await asyncio.sleep(WATCH_SECONDS)
             now = await asyncio.to_thread(stamp, site_id)
             if now != known:
