@@ -53,6 +53,15 @@ bench-authorize-smoke:
 ## The dashboard's overview with 1,000 and 10,000 stations vs the API's list, same run.
 bench-dashboard:
 	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.dashboard.overview
+
+.PHONY: bench-dashboard-live
+## The overview's live updates in Chromium at 100 events/s on 1,000 stations (long tasks,
+## frames); the script on main as the same-run baseline.
+bench-dashboard-live:
+	git show main:save-server/src/save_server/infrastructure/dashboard/static/dashboard.js \
+		> /tmp/csms-dashboard-main.js
+	flock /tmp/csms-bench.lock $(BENCH_PYTHON) -m bench.dashboard.live_browser \
+		--before-script /tmp/csms-dashboard-main.js
 .PHONY: bench-local-lists bench-local-lists-smoke
 
 ## Local lists: a full list of 10,000 tags to 100 stations through the gateway vs a direct send.

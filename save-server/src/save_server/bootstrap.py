@@ -171,15 +171,20 @@ class Container:
     def dashboard(self, dependencies: ApiDependencies) -> Any:
         """The staff dashboard's session (on the API's sign-in) and live station feed."""
         from save_server.infrastructure.dashboard import DashboardParts
+        from save_server.infrastructure.dashboard.idle import ActivityStamps
         from save_server.infrastructure.dashboard.live import LiveFeed, station_revisions
+        from save_server.infrastructure.dashboard.load_view import power_documents, power_stamps
         from save_server.infrastructure.dashboard.session import CookiePolicy, Sessions
+        from save_server.infrastructure.dashboard.station_live import status_history
 
         access = self.access_control()
         policy = CookiePolicy(self.settings.dashboard_idle_minutes * 60)
-        return DashboardParts(Sessions(access.authenticator, access.sign_in, policy),
+        stamps = ActivityStamps(self.token_issuer, policy.idle_seconds)
+        return DashboardParts(Sessions(access.authenticator, access.sign_in, policy, stamps),
                               LiveFeed(station_revisions(self.engine),
                                        dependencies.station_reader.document),
-                              self.settings.event_store_url)
+                              self.settings.event_store_url, power_documents(self.engine),
+                              power_stamps(self.engine), status_history(self.engine))
 
     def _id_tag_group(self, id_tag: str) -> str | None:
         from save_server.infrastructure.id_tags.store import SqlIdTagStore

@@ -17,6 +17,7 @@ from save_server.bootstrap import Container
 from save_server.domain.access import Role
 from save_server.infrastructure.api.security import api_routes, requirements
 from save_server.infrastructure.dashboard import PUBLIC_PAGES, is_dashboard_path
+from save_server.infrastructure.dashboard.idle import is_background
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from tests.support.api_keys import grant
@@ -69,7 +70,7 @@ def test_only_the_sign_in_page_the_root_redirect_and_the_language_switch_are_pub
         path = re.sub(r"\{[^}]+\}", "1", route.path)
         for method in route.methods:
             response = client.request(method, path, follow_redirects=False)
-            if method == "GET" and "/live/" not in path:
+            if method == "GET" and not is_background(path):
                 assert response.status_code == 303, (method, path)
                 assert response.headers["location"].startswith("/ui/sign-in?next=")
             else:
@@ -91,7 +92,7 @@ def test_sign_in_sets_http_only_strict_cookies_and_a_wrong_password_sets_none(
     assert right.status_code == 303
     assert right.headers["location"] == "/ui/overview"  # no open redirect
     cookies = [c for c in right.headers.get_list("set-cookie") if c.startswith("csms_")]
-    assert len(cookies) == 2
+    assert len(cookies) == 3  # access, refresh, and the idle timeout's activity stamp
     for cookie in cookies:
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=1800" in cookie
         assert "Secure" not in cookie  # plain http here; https below

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -27,9 +28,12 @@ from save_server.infrastructure.dashboard import (
     pages,
     registry_page,
     reports_page,
+    sites_page,
     station_page,
 )
+from save_server.infrastructure.dashboard.idle import is_background
 from save_server.infrastructure.dashboard.live import LiveFeed
+from save_server.infrastructure.dashboard.load_view import PowerDocuments
 from save_server.infrastructure.dashboard.rendering import (
     SECURITY_HEADERS,
     STATIC_DIR,
@@ -41,12 +45,13 @@ from save_server.infrastructure.dashboard.session import (
     SignInRequired,
     ensure_csrf_cookie,
 )
+from save_server.infrastructure.dashboard.station_live import StatusHistory
 
 PUBLIC_PAGES = pages.PUBLIC_PAGES
 ROUTERS = (pages.router, station_page.router, charges_page.router, reports_page.router,
-           registry_page.router, events_page.router,
-           # dashadmin: id tags, accounts and API keys
-           id_tag_csv_page.router, id_tags_page.router, accounts_page.router)
+            registry_page.router, events_page.router, sites_page.router,
+            # dashadmin: id tags, accounts and API keys
+            id_tag_csv_page.router, id_tags_page.router, accounts_page.router)
 
 
 def is_dashboard_path(path: str) -> bool:
@@ -60,6 +65,9 @@ class DashboardParts:
     sessions: Sessions
     feed: LiveFeed
     event_store_url: str | None = None  # the events pages call the event-store's API
+    power: PowerDocuments = dict  # the load manager's power document per site
+    power_stamp: Callable[[str], Any] = lambda site_id: None  # when it was last written
+    status_history: StatusHistory = lambda station_id, limit: []  # connectors' state changes
 
 
 def install(app: FastAPI, parts: DashboardParts) -> None:
@@ -67,6 +75,9 @@ def install(app: FastAPI, parts: DashboardParts) -> None:
     app.state.dashboard_sessions = sessions
     app.state.dashboard_feed = feed
     app.state.event_store_url = parts.event_store_url
+    app.state.dashboard_power = parts.power
+    app.state.dashboard_power_stamp = parts.power_stamp
+    app.state.dashboard_status_history = parts.status_history
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
@@ -74,7 +85,7 @@ def install(app: FastAPI, parts: DashboardParts) -> None:
 
     @app.exception_handler(SignInRequired)
     async def to_sign_in(request: Request, _: SignInRequired) -> Response:
-        if request.method != "GET" or request.url.path.startswith("/ui/live/"):
+        if request.method != "GET" or is_background(request.url.path):
             return Response("sign in first", status_code=401)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         response = RedirectResponse(f"/ui/sign-in?next={quote(target)}", 303)

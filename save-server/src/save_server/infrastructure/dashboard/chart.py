@@ -25,9 +25,10 @@ class Series:
 
 
 def svg(series: Sequence[Series], end: datetime, title: str, axis_labels: Sequence[str],
-        span: timedelta = timedelta(hours=24)) -> str:
-    """Each series scaled to its own maximum (power in kW and energy in kWh differ); the
-    legend says each maximum. `axis_labels`: five time labels, oldest first."""
+        span: timedelta = timedelta(hours=24), shared_scale: bool = False) -> str:
+    """Each series scaled to its own maximum (power in kW and energy in kWh differ), or all
+    to the largest with `shared_scale` (series of one unit); the legend says each maximum.
+    `axis_labels`: five time labels, oldest first."""
     start = end - span
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -39,8 +40,10 @@ def svg(series: Sequence[Series], end: datetime, title: str, axis_labels: Sequen
         x = PAD_LEFT + plot_w * i / max(1, len(axis_labels) - 1)
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" font-size="11" fill="#222" '
                      f'text-anchor="middle">{escape(label)}</text>')
+    shared = max((v for line in series for _, v in line.points), default=0.0) or 1.0
     for row, line in enumerate(series):
-        top = max((v for _, v in line.points), default=0.0) or 1.0
+        top = shared if shared_scale else (
+            max((v for _, v in line.points), default=0.0) or 1.0)
         coords = []
         for at, value in line.points:
             if start <= at <= end:

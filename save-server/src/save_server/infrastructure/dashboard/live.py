@@ -38,7 +38,7 @@ def station_revisions(engine: Engine) -> Callable[[], dict[str, int]]:
     def read() -> dict[str, int]:
         s = tables.stations.c
         with engine.connect() as db:
-            return dict(db.execute(select(s.station_id, s.revision)).tuples().all())
+            return dict(db.execute(select(s.station_id, s.revision)).all())
     return read
 
 
@@ -102,6 +102,11 @@ class LiveFeed:
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscribers.discard(subscription)
+
+    @property
+    def closed(self) -> bool:
+        """The server is stopping: streams that do not subscribe end by this."""
+        return self._closed.is_set()
 
     def close(self) -> None:
         """Ends every stream (the server is stopping) and the watcher."""

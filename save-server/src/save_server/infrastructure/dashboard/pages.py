@@ -16,6 +16,7 @@ from save_server.domain.access import Permission, Principal
 from save_server.infrastructure.dashboard import views
 from save_server.infrastructure.dashboard.i18n import LANGUAGE_COOKIE, LANGUAGES
 from save_server.infrastructure.dashboard.live import LiveFeed
+from save_server.infrastructure.dashboard.load_view import refused_stations
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import (
     PageError,
@@ -96,7 +97,8 @@ def visible_summaries(request: Request, caller: Principal) -> list[views.Station
     """Every station the caller may see (the API's scope rule), with its site."""
     reader = request.app.state.dependencies.station_reader
     sites = {r.station_id: r.site_id for r in request.app.state.registry.list_registrations()}
-    return [views.summary(document, sites.get(document["id"]))
+    refused = refused_stations(request.app.state.dashboard_power().values())
+    return [views.summary(document, sites.get(document["id"]), document["id"] in refused)
             for document in json.loads(reader.list_documents())
             if caller.sees_station(document["id"])]
 
@@ -105,7 +107,7 @@ def visible_summaries(request: Request, caller: Principal) -> list[views.Station
 def overview(request: Request, caller: Viewer, site: str | None = None,
              state: str | None = None, q: Annotated[str | None, Query(max_length=100)] = None,
              page_number: Annotated[int, Query(alias="page", ge=1)] = 1) -> Response:
-    query = views.OverviewQuery(site or None, state if state in views.STATES else None,
+    query = views.OverviewQuery(site or None, state if state in views.FILTERS else None,
                                 (q or "").strip() or None, page_number)
     stations = visible_summaries(request, caller)
     now = datetime.now(UTC)
@@ -117,7 +119,7 @@ def overview(request: Request, caller: Viewer, site: str | None = None,
     base = {k: v for k, v in (("site", query.site), ("state", query.state),
                               ("q", query.search)) if v}
     return render(request, "overview.html", counts=counts, rows=rows, pages=pages,
-                  page=min(query.page, pages), query=query, sites=sites, states=views.STATES,
+                  page=min(query.page, pages), query=query, sites=sites, states=views.FILTERS,
                   matched=len(chosen), now=now,
                   page_url=lambda n: "/ui/overview?" + urlencode({**base, "page": n}))
 

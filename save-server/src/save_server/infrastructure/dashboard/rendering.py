@@ -45,6 +45,9 @@ LABELS = {
     "trigger-message": "Trigger message", "clear-cache": "Clear cache",
     "current_offered": "current offered", "current_imported": "current",
     "energy_register": "energy register", "soc": "state of charge",
+    # dashlive: sites, load management and live station pages
+    "profile_refused": "charging profile refused", "uncontrolled": "uncontrolled",
+    "single-phase": "single-phase", "three-phase": "three-phase",
 }
 
 

@@ -5,7 +5,8 @@ rotating refresh token are kept in `HttpOnly`, `SameSite=Strict` cookies (`Secur
 Each request authenticates the access token with the API's `Authenticator`; an expired one is
 renewed with the refresh token (`SignIn.refresh`, as `POST /auth/refresh`). Idle timeout: the
 cookies' `Max-Age` is renewed on every page; after `idle_seconds` without one the browser drops
-them, and the sign-in session ends anyway at its absolute expiry (`AUTH_REFRESH_TOKEN_SECONDS`).
+them, and the server refuses them anyway (`idle.ActivityStamps`); the sign-in session ends at
+its absolute expiry (`AUTH_REFRESH_TOKEN_SECONDS`).
 
 CSRF: a random token in its own cookie must come back, in a form field or the `X-CSRF-Token`
 header, on every state-changing request (double submit), and the `Origin`, when sent, must be
@@ -23,6 +24,12 @@ from typing import Any
 from fastapi import Request, Response
 
 from save_server.domain.access import Permission, Principal
+from save_server.infrastructure.dashboard.idle import (
+    ACTIVITY_COOKIE,
+    ActivityStamps,
+    is_background,
+    session_of,
+)
 from save_server.service.authentication import Authenticator, Unauthenticated
 from save_server.service.sign_in import SignIn, SignInFailed, Tokens
 
@@ -60,7 +67,7 @@ class CookiePolicy:
                             httponly=http_only, samesite="strict", secure=self.secure(request))
 
     def clear(self, request: Request, response: Response) -> None:
-        for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+        for name in (ACCESS_COOKIE, REFRESH_COOKIE, ACTIVITY_COOKIE):
             response.delete_cookie(name, path="/", httponly=True, samesite="strict",
                                    secure=self.secure(request))
 
@@ -69,11 +76,22 @@ class Sessions:
     """Who the browser is; renewing and ending its session."""
 
     def __init__(self, authenticator: Authenticator, sign_in: SignIn,
-                 policy: CookiePolicy | None = None) -> None:
+                 policy: CookiePolicy | None = None,
+                 stamps: ActivityStamps | None = None) -> None:
         self._authenticator, self._sign_in = authenticator, sign_in
         self.policy = policy or CookiePolicy()
+        self.stamps = stamps  # None: the idle timeout is left to the cookies' expiry
 
     async def principal(self, request: Request) -> Principal:
+        principal = await self._authenticated(request)
+        session_id = session_of(principal.credential)
+        if self.stamps is not None and session_id is not None and not self.stamps.active(
+                request.cookies.get(ACTIVITY_COOKIE), session_id):
+            await asyncio.to_thread(self._sign_in.logout, session_id, principal.audit_name)
+            raise SignInRequired()
+        return principal
+
+    async def _authenticated(self, request: Request) -> Principal:
         access = request.cookies.get(ACCESS_COOKIE)
         if access:
             try:
@@ -101,12 +119,18 @@ class Sessions:
 
     def keep(self, request: Request, response: Response, tokens: Tokens | None = None) -> None:
         """Set (new tokens) or renew (sliding idle timeout) the session cookies."""
+        signing_in = tokens is not None
         tokens = tokens or getattr(request.state, "renewed_tokens", None)
         access = tokens.access_token if tokens else request.cookies.get(ACCESS_COOKIE)
         refresh = tokens.refresh_token if tokens else request.cookies.get(REFRESH_COOKIE)
         if access and refresh:
             self.policy.set(request, response, ACCESS_COOKIE, access)
             self.policy.set(request, response, REFRESH_COOKIE, refresh)
+            session_id = refresh.partition(".")[0]
+            if self.stamps is not None and (signing_in or not is_background(
+                    request.url.path)):
+                self.policy.set(request, response, ACTIVITY_COOKIE,
+                                self.stamps.stamp(session_id))
 
 
 def csrf_token(request: Request) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
 from pydantic import ValidationError
 
@@ -23,6 +23,7 @@ from save_server.infrastructure.dashboard import chart
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
 from save_server.infrastructure.dashboard.rendering import language, render
 from save_server.infrastructure.dashboard.session import CSRF_FIELD, PageError, page
+from save_server.infrastructure.dashboard.station_live import HISTORY_ROWS, station_changes
 from save_server.infrastructure.dashboard.views import parse_time, summary
 from save_server.service.charges import list_charges
 from save_server.service.registry import RegistrationNotFound, SiteNotFound
@@ -62,11 +63,23 @@ def _registration(request: Request, station_id: str) -> tuple[Any, Any]:
         return registration, None
 
 
+def _live_context(request: Request, caller: Principal, station_id: str) -> dict[str, Any]:
+    """What the page's live parts show: state, connectors, readings, state history."""
+    station = _document(request, caller, station_id)
+    registration, site = _registration(request, station_id)
+    zone = site.timezone if site is not None and site.timezone else DEFAULT_TIMEZONE
+    return {"station": station, "registration": registration, "site": site, "zone": zone,
+            "live": summary(station, site.site_id if site else None),
+            "connectors": [{**c, "status_at": parse_time(c.get("status_at"))}
+                           for c in station.get("connectors") or ()],
+            "state_history": request.app.state.dashboard_status_history(station_id,
+                                                                         HISTORY_ROWS)}
+
+
 async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
                 **extra: Any) -> Response:
-    station = await asyncio.to_thread(_document, request, caller, station_id)
-    registration, site = await asyncio.to_thread(_registration, request, station_id)
-    zone = site.timezone if site is not None and site.timezone else DEFAULT_TIMEZONE
+    context = await asyncio.to_thread(_live_context, request, caller, station_id)
+    zone = context["zone"]
     deps = request.app.state.dependencies
     since = datetime.now(UTC) - timedelta(hours=24)
     recent = await asyncio.to_thread(list_charges, deps.charge_reader, ChargeFilter(
@@ -82,12 +95,9 @@ async def _page(request: Request, caller: Principal, station_id: str, status_cod
     fmt = Formatter(language(request))
     drawing = await asyncio.to_thread(_chart, deps.charge_reader, recent.charges, since, fmt,
                                       zone)
-    return render(request, "station.html", status_code=status_code, station=station,
-                  live=summary(station, site.site_id if site else None), site=site, zone=zone,
-                  registration=registration, security_events=security,
-                  connectors=[{**c, "status_at": parse_time(c.get("status_at"))}
-                              for c in station.get("connectors") or ()],
-                  charges=recent.charges, history=history, chart=Markup(drawing),
+    return render(request, "station.html", status_code=status_code, **context,
+                  security_events=security, charges=recent.charges, history=history,
+                  chart=Markup(drawing),
                   offered=[c for c in OFFERED if caller.can(command_permission(c))],
                   disruptive=DISRUPTIVE, **extra)
 
@@ -115,6 +125,22 @@ def _chart(reader: Any, charges: list[Any], since: datetime, fmt: Formatter,
 @router.get("/ui/stations/{station_id}")
 async def station(request: Request, caller: Viewer, station_id: str) -> Response:
     return await _page(request, caller, station_id)
+
+
+@router.get("/ui/live/stations/{station_id}")
+async def station_stream(request: Request, caller: Viewer, station_id: str) -> Response:
+    """Server-sent events: `changed` when the station moved (then fetch `/parts`)."""
+    await asyncio.to_thread(_document, request, caller, station_id)
+    return StreamingResponse(station_changes(request.app.state.dashboard_feed, station_id),
+                             media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no"})
+
+
+@router.get("/ui/live/stations/{station_id}/parts")
+async def station_parts(request: Request, caller: Viewer, station_id: str) -> Response:
+    """The page's live parts alone, for its script to swap in."""
+    context = await asyncio.to_thread(_live_context, request, caller, station_id)
+    return render(request, "_station_live.html", **context)
 
 
 @router.post("/ui/stations/{station_id}/data")

@@ -13,6 +13,8 @@ PAGE_SIZE = 50
 # A station's overall state, problems first: the overview's order and its filter values.
 STATES = ("faulted", "offline", "unavailable", "charging", "available", "unknown")
 PROBLEMS = frozenset({"faulted", "offline", "unavailable"})
+PROFILE_REFUSED = "profile_refused"  # a filter value beside the states
+FILTERS = (*STATES[:2], PROFILE_REFUSED, *STATES[2:])
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class StationSummary:
     state: str
     last_seen_at: datetime | None
     connectors: tuple[tuple[int, str], ...]  # (connector id, its status or "unknown")
+    profile_refused: bool = False  # load management's last profile for it was not accepted
 
     def offline_long(self, now: datetime) -> bool:
         return not self.connected and (
@@ -35,13 +38,15 @@ class StationSummary:
                 "connectors": [[c, s] for c, s in self.connectors]}
 
 
-def summary(document: Mapping[str, Any], site_id: str | None) -> StationSummary:
+def summary(document: Mapping[str, Any], site_id: str | None,
+            profile_refused: bool = False) -> StationSummary:
     connectors = tuple((int(c["connector_id"]), c.get("status") or "unknown")
                        for c in document.get("connectors") or ())
     connected = document.get("status") == "connected"
     return StationSummary(str(document["id"]), document.get("name"), site_id, connected,
                           _state(connected, [s for _, s in connectors]),
-                          parse_time(document.get("last_seen_at")), connectors)
+                          parse_time(document.get("last_seen_at")), connectors,
+                          profile_refused)
 
 
 def _state(connected: bool, statuses: list[str]) -> str:
@@ -92,7 +97,10 @@ class OverviewQuery:
     def matches(self, station: StationSummary) -> bool:
         if self.site and station.site_id != self.site:
             return False
-        if self.state and station.state != self.state:
+        if self.state == PROFILE_REFUSED:
+            if not station.profile_refused:
+                return False
+        elif self.state and station.state != self.state:
             return False
         if self.search:
             needle = self.search.casefold()
@@ -101,8 +109,16 @@ class OverviewQuery:
         return True
 
 
+def _rank(station: StationSummary) -> float:
+    """Faulted, offline, then a refused charging profile, then the other states."""
+    rank = STATES.index(station.state)
+    if station.profile_refused and station.state not in ("faulted", "offline"):
+        return 1.5
+    return rank
+
+
 def problems_first(stations: Iterable[StationSummary]) -> list[StationSummary]:
-    return sorted(stations, key=lambda s: (STATES.index(s.state), s.station_id))
+    return sorted(stations, key=lambda s: (_rank(s), s.station_id))
 
 
 def page_of(stations: list[StationSummary], page: int, size: int = PAGE_SIZE

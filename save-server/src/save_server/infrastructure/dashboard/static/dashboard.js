@@ -42,11 +42,22 @@
     return span;
   }
 
+  // What each row shows now ("state|connector:status,…"): a change that does not alter it
+  // costs nothing. Rows flash by switching between two identical animations (a new animation
+  // name restarts it), so no layout is forced per row: one layout per frame at most.
+  var shown = new Map();
+  function signature(station) {
+    return station.state + "|" + station.connectors.map(function (c) { return c.join(":"); })
+      .join(",");
+  }
+
   function apply() {
     scheduled = false;
     pending.forEach(function (station, id) {
       var tr = rows.get(id);
-      if (!tr) { return; }
+      var now = signature(station);
+      if (!tr || shown.get(id) === now) { return; }
+      shown.set(id, now);
       var state = tr.querySelector("td.state");
       state.replaceChildren(badge("state-" + station.state, label(station.state),
                                   {"data-state": station.state}));
@@ -55,9 +66,9 @@
         return badge("conn-" + c[1], c[0] + ": " + label(c[1]), {"data-connector": String(c[0])});
       });
       connectors.replaceChildren.apply(connectors, parts);
-      tr.classList.remove("changed");
-      void tr.offsetWidth;
-      tr.classList.add("changed");
+      var second = tr.classList.contains("changed");
+      tr.classList.toggle("changed", !second);
+      tr.classList.toggle("changed-again", second);
     });
     pending.clear();
   }
@@ -77,5 +88,51 @@
       countsDue = window.setTimeout(refreshCounts, wait);
     }
     if (pending.size && !scheduled) { scheduled = true; window.requestAnimationFrame(apply); }
+  });
+})();
+
+// Live parts of a page (a site's power, a station's connectors and readings): its stream says
+// that something changed; one fetch of the page's fragment (rendered and escaped by the
+// server) then replaces each part of the same id. Changes arriving during a fetch cost one
+// more fetch at most, however many they are.
+(function () {
+  "use strict";
+  var holder = document.getElementById("live-parts");
+  if (!holder || !window.EventSource || !window.DOMParser) { return; }
+  var status = document.getElementById("live-status");
+  var busy = false;
+  var again = false;
+
+  function say(key) { if (status) { status.textContent = status.getAttribute("data-" + key); } }
+
+  function swap(html) {
+    var fresh = new DOMParser().parseFromString(html, "text/html");
+    fresh.querySelectorAll("[data-part][id]").forEach(function (part) {
+      var here = document.getElementById(part.id);
+      if (here) { here.replaceWith(document.importNode(part, true)); }
+    });
+  }
+
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(holder.getAttribute("data-fragment"), {credentials: "same-origin"})
+      .then(function (r) {
+        if (r.status === 401) { window.location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (html) { if (html) { swap(html); } })
+      .catch(function () { /* the next change tries again */ })
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  var source = new EventSource(holder.getAttribute("data-live"));
+  source.addEventListener("open", function () { say("on"); });
+  source.addEventListener("error", function () { say("off"); });
+  (holder.getAttribute("data-events") || "changed").split(" ").forEach(function (name) {
+    source.addEventListener(name, refresh);
   });
 })();
