@@ -4,8 +4,11 @@ rejections exist only once used, and routing still reaches each instance's own h
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
+import pytest
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -67,6 +70,41 @@ def test_no_command_queue_or_lock_until_a_command_is_used(services):
     assert station._call_lock is lock and station._response_queue is queue
 
 
+async def _answer_last_call(station: ChargePoint16, after: int) -> None:
+    while len(station._connection.sent) <= after:
+        await asyncio.sleep(0.001)
+    call_id = json.loads(station._connection.sent[-1])[1]
+    await station.route_message(json.dumps([3, call_id, {"status": "Accepted"}]))
+
+
+async def test_the_command_state_is_dropped_once_no_command_is_in_progress(services):
+    station = ChargePoint16(session(), services, FakeConnection())
+    first = asyncio.create_task(station.send_call("ClearCache", {}, 2.0))
+    second = asyncio.create_task(station.send_call("ClearCache", {}, 2.0))
+    await _answer_last_call(station, 0)
+    await first
+    assert station._commands is not None  # the second still waits for the lock / its answer
+    await _answer_last_call(station, 1)
+    _, answer = await second
+    assert answer.payload == {"status": "Accepted"}
+    assert station._commands is None
+
+
+async def test_a_late_answer_is_kept_until_the_next_command_ignores_it(services):
+    station = ChargePoint16(session(), services, FakeConnection())
+    with pytest.raises(TimeoutError):
+        await station.send_call("ClearCache", {}, 0.01)
+    assert station._commands is None
+    late_id = json.loads(station._connection.sent[0])[1]
+    await station.route_message(json.dumps([3, late_id, {"status": "Rejected"}]))
+    assert station._response_queue.qsize() == 1
+    command = asyncio.create_task(station.send_call("ClearCache", {}, 2.0))
+    await _answer_last_call(station, 1)
+    call, answer = await command
+    assert answer.unique_id == call.unique_id and answer.payload == {"status": "Accepted"}
+    assert station._commands is None
+
+
 async def test_an_answer_to_a_command_is_queued_without_any_command_state_before(services):
     station = ChargePoint16(session(), services, FakeConnection())
     await station.route_message('[3,"c1",{}]')
@@ -81,3 +119,23 @@ def test_the_flood_guard_keeps_no_record_until_a_call_is_rejected():
     assert guard.admit(0.0) is Admission.REJECT
     assert guard._rejections is not None and guard._rejections.maxlen == 2
     assert guard.admit(0.0) is Admission.CLOSE
+
+
+async def test_an_open_connection_keeps_its_path_but_not_the_handshake_headers(
+        make_gateway, notifier, station_id):
+    from websockets.asyncio.client import connect
+
+    gateway = await make_gateway(notifier)
+    address = f"ws://127.0.0.1:{gateway.ocpp.port}/ocpp/{station_id}"
+    async with connect(address, subprotocols=["ocpp1.6"],
+                       additional_headers={"User-Agent": "memory-test"}) as ws:
+        await ws.send('[2,"h1","Heartbeat",{}]')
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[:2] == [3, "h1"]
+        held = gateway.ocpp.registry.get(station_id).websocket
+        assert held.request.path == f"/ocpp/{station_id}"
+        assert list(held.request.headers.raw_items()) == []
+        assert list(held.response.headers.raw_items()) == []
+        assert held.subprotocol == "ocpp1.6"
+        assert held.drain_waiters == []
+    connects = notifier.of_type("ocpp-events.connect")
+    assert [e.charging_station_id for e in connects] == [station_id]

@@ -70,8 +70,8 @@ class GatewayChargePoint(ChargePoint):
     known_actions: ClassVar[frozenset[str]]
     # Memory per connection (docs/performance-log.md, "Embedded mode: memory"): the `ocpp`
     # base class builds a route map of bound methods and an asyncio Queue and Lock for every
-    # instance. Here the map is built once per class (plain functions, bound at dispatch) and
-    # the queue and lock of remote commands only when a command is sent or answered.
+    # instance. Here the map is built once per class (plain functions, bound at dispatch), and
+    # the queue and lock of remote commands exist only while a command is sent or answered.
     route_map: ClassVar[dict[str, dict[str, Any]]] = {}
     logger: ClassVar[logging.Logger] = _quiet
     _response_timeout: ClassVar[int] = 30
@@ -86,6 +86,7 @@ class GatewayChargePoint(ChargePoint):
         self.id = session.station_id
         self._connection = connection
         self._commands: tuple[asyncio.Lock, asyncio.Queue[Any]] | None = None
+        self._commands_in_progress = 0
         self.session = session
         self.services = services
         policy = services.flood_policy
@@ -259,14 +260,21 @@ class GatewayChargePoint(ChargePoint):
         """
         call = Call(str(uuid.uuid4()), action, payload)
         validate(call, self._ocpp_version)
-        async with asyncio.timeout(timeout), self._call_lock:
-            await self._send(call.to_json())
-            while True:
-                response = await self._response_queue.get()
-                if response.unique_id == call.unique_id:
-                    return call, response
-                log.info("late answer to an earlier command ignored",
-                         message_id=response.unique_id)
+        self._commands_in_progress += 1
+        try:
+            async with asyncio.timeout(timeout), self._call_lock:
+                await self._send(call.to_json())
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == call.unique_id:
+                        return call, response
+                    log.info("late answer to an earlier command ignored",
+                             message_id=response.unique_id)
+        finally:
+            self._commands_in_progress -= 1
+            if not self._commands_in_progress and self._commands is not None \
+                    and self._commands[1].empty():
+                self._commands = None  # nothing kept between commands (a late answer is)
 
     def _call_error(self, message_id: str, error: OCPPError) -> str:
         code = error_code(self._ocpp_version, error)
