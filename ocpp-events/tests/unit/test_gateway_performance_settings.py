@@ -136,7 +136,7 @@ async def test_answers_are_schema_validated_only_when_configured(
     charge_point_16.services.validate_responses = validate_responses
     # A handler bug: Heartbeat answered without its required currentTime.
     monkeypatch.setitem(charge_point_16.route_map["Heartbeat"], "_on_action",
-                        lambda **_: call_result.Heartbeat(current_time=None))
+                        lambda _self, **_: call_result.Heartbeat(current_time=None))
     await charge_point_16.route_message('[2,"hb","Heartbeat",{}]')
     reply = charge_point_16._connection.last()
     if validate_responses:

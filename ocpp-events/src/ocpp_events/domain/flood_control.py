@@ -56,7 +56,8 @@ class FloodGuard:
     def __init__(self, policy: FloodPolicy, now: float) -> None:
         self.policy = policy
         self._bucket = TokenBucket(policy.calls_per_second, policy.burst, now)
-        self._rejections: deque[float] = deque(maxlen=max(1, policy.close_after))
+        # made at the first rejection: a deque costs ~0.7 KiB, and most stations never flood
+        self._rejections: deque[float] | None = None
         self.rejected_in_a_row = 0
 
     def admit(self, now: float) -> Admission:
@@ -66,6 +67,8 @@ class FloodGuard:
         self.rejected_in_a_row += 1
         if self.policy.close_after <= 0:
             return Admission.REJECT
+        if self._rejections is None:
+            self._rejections = deque(maxlen=self.policy.close_after)
         self._rejections.append(now)
         if (len(self._rejections) == self.policy.close_after
                 and now - self._rejections[0] <= self.policy.window):

@@ -13,11 +13,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
 from websockets.http11 import Request
+from websockets.protocol import State
 
 from ocpp_events.domain.admission import (
     AdmissionPolicy,
@@ -44,9 +47,27 @@ def offered_versions(request: Request) -> tuple[str, ...]:
 
 def guarded_connection(blocked: Callable[[str], bool]) -> type[ServerConnection]:
     """A ServerConnection that drops a blocked address as soon as it is made: no HTTP
-    parsing, no answer (about half the gateway's CPU of answering a flood 429)."""
+    parsing, no answer (about half the gateway's CPU of answering a flood 429).
+
+    It also keeps less per connection (thousands of idle stations: docs/performance-log.md,
+    "Embedded mode: memory"): once the upgrade is done, the handshake's headers are let go
+    (nothing reads them after admission; `request.path` stays), and the waiters of a paused
+    write are a list rather than a deque (~0.7 KiB each, empty unless the station stops
+    reading). The security limits (max_size, max_queue, write_limit) are websockets' own."""
 
     class GuardedConnection(ServerConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drain_waiters = []  # type: ignore[assignment]  # append/remove/iterate only
+
+        async def handshake(self, *args: Any, **kwargs: Any) -> None:
+            await super().handshake(*args, **kwargs)
+            if self.protocol.state is State.OPEN:
+                if self.request is not None:
+                    self.request.headers = Headers()
+                if self.response is not None:
+                    self.response.headers = Headers()
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             peer = transport.get_extra_info("peername")
             if peer and blocked(str(peer[0])):

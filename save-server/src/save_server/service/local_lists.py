@@ -22,6 +22,7 @@ whose check was answered is not checked again unless its firmware changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from save_server.domain.station_commands import (
     CommandRequest,
 )
 from save_server.service.coalescing import Coalescer
+from save_server.service.keyed_locks import KeyedLocks
 from save_server.service.local_list_limits import read_limits, send_parameters
 
 log = structlog.get_logger("save_server.local_lists")
@@ -65,7 +67,7 @@ class LocalListSync:
     timeout: float = SYNC_TIMEOUT
     concurrency: int = 32
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _locks: KeyedLocks = field(default_factory=KeyedLocks)
     _answered: dict[str, str | None] = field(default_factory=dict)  # station → connection
     _limit: asyncio.Semaphore | None = None
     _coalesced: Coalescer = field(default_factory=Coalescer)
@@ -244,8 +246,8 @@ class LocalListSync:
             answer.error_description, None, answer.ocpp_version, answer.action)
         return record
 
-    def _lock(self, station_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(station_id, asyncio.Lock())
+    def _lock(self, station_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locks.hold(station_id)
 
     async def _limited(self, work: Any) -> None:
         if self._limit is None:

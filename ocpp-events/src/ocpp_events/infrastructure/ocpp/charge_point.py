@@ -20,6 +20,7 @@ from ocpp.charge_point import (
 )
 from ocpp.exceptions import GenericError, InternalError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
+from ocpp.routing import create_route_map
 
 from ocpp_events.domain.authorization import Decision, TokenRequest
 from ocpp_events.domain.events import Event, rfc3339
@@ -68,9 +69,25 @@ class GatewayChargePoint(ChargePoint):
 
     _ocpp_version: ClassVar[str]
     known_actions: ClassVar[frozenset[str]]
+    # Memory per connection (docs/performance-log.md, "Embedded mode: memory"): the `ocpp`
+    # base class builds a route map of bound methods and an asyncio Queue and Lock for every
+    # instance. Here the map is built once per class (plain functions, bound at dispatch), and
+    # the queue and lock of remote commands exist only while a command is sent or answered.
+    route_map: ClassVar[dict[str, dict[str, Any]]] = {}
+    logger: ClassVar[logging.Logger] = _quiet
+    _response_timeout: ClassVar[int] = 30
+    _unique_id_generator = staticmethod(uuid.uuid4)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.route_map = create_route_map(cls)
 
     def __init__(self, session: Session, services: GatewayServices, connection: Any) -> None:
-        super().__init__(session.station_id, connection, logger=_quiet)
+        # ChargePoint.__init__ is not called: what it sets per instance is set here or lazily
+        self.id = session.station_id
+        self._connection = connection
+        self._commands: tuple[asyncio.Lock, asyncio.Queue[Any]] | None = None
+        self._commands_in_progress = 0
         self.session = session
         self.services = services
         policy = services.flood_policy
@@ -82,6 +99,19 @@ class GatewayChargePoint(ChargePoint):
         # was answered, for the event, and what to undo when the event is not confirmed.
         self._authorization: dict[str, Any] | None = None
         self._unconfirmed: list[tuple[TokenRequest, ChargeRef]] = []
+
+    @property
+    def _call_lock(self) -> asyncio.Lock:
+        return self._command_state()[0]
+
+    @property
+    def _response_queue(self) -> asyncio.Queue[Any]:
+        return self._command_state()[1]
+
+    def _command_state(self) -> tuple[asyncio.Lock, asyncio.Queue[Any]]:
+        if self._commands is None:
+            self._commands = (asyncio.Lock(), asyncio.Queue())
+        return self._commands
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         if self._closing:  # closed for flooding: frames still buffered are not answered
@@ -213,11 +243,11 @@ class GatewayChargePoint(ChargePoint):
         if not handlers or "_on_action" not in handlers:
             raise unknown_action_error(call.action, self.known_actions, self._ocpp_version)
         validate(call, self._ocpp_version)
-        handler = handlers["_on_action"]
+        handler = handlers["_on_action"]  # a plain function: the map is the class's
         if _reads_payload(handler):
-            result = handler(**camel_to_snake_case(call.payload))
+            result = handler(self, **camel_to_snake_case(call.payload))
         else:  # `**_` only: skip converting every key of, e.g., MeterValues to snake_case
-            result = handler()
+            result = handler(self)
         if inspect.isawaitable(result):
             result = await result
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
@@ -235,14 +265,21 @@ class GatewayChargePoint(ChargePoint):
         """
         call = Call(str(uuid.uuid4()), action, payload)
         validate(call, self._ocpp_version)
-        async with asyncio.timeout(timeout), self._call_lock:
-            await self._send(call.to_json())
-            while True:
-                response = await self._response_queue.get()
-                if response.unique_id == call.unique_id:
-                    return call, response
-                log.info("late answer to an earlier command ignored",
-                         message_id=response.unique_id)
+        self._commands_in_progress += 1
+        try:
+            async with asyncio.timeout(timeout), self._call_lock:
+                await self._send(call.to_json())
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == call.unique_id:
+                        return call, response
+                    log.info("late answer to an earlier command ignored",
+                             message_id=response.unique_id)
+        finally:
+            self._commands_in_progress -= 1
+            if not self._commands_in_progress and self._commands is not None \
+                    and self._commands[1].empty():
+                self._commands = None  # nothing kept between commands (a late answer is)
 
     def _call_error(self, message_id: str, error: OCPPError) -> str:
         code = error_code(self._ocpp_version, error)
