@@ -1,0 +1,260 @@
+"""Consumer processes: a service's event worker in a child process taking its queue's messages
+straight from the broker's journal (`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`).
+
+Why: the workers' CPU (SQL, JSON) then runs on another interpreter, so the gateway's answers no
+longer wait behind them for the GIL (docs/performance.md, "Embedded mode"). The guarantees stay
+the journal's: a publish is confirmed once its row is committed by the parent (unchanged); the
+child deletes a row only after its own commit (its ack), so a row a crash leaves is delivered
+again at the next start, flagged redelivered, and the worker skips it by event id.
+
+Wake-ups and the parent's death share one pipe: the parent writes a byte after each commit that
+added rows for the queue; the child blocks reading it, and end of file means the parent is gone
+(even after a SIGKILL), so the child finishes its batch and exits instead of running on.
+No library: a persistent-queue library (persist-queue, litequeue) would be a second store beside
+the journal the broker already commits to; reading that table is ~100 lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+
+from csms_embedded.broker import InProcessBroker, Message
+from csms_embedded.journal import BUSY_TIMEOUT_SECONDS
+
+SETTING = "CSMS_EMBEDDED_CONSUMER_PROCESSES"
+POLL_SECONDS = 1.0  # a missed wake-up costs at most this
+STOP_SECONDS = 10.0  # a child's last batch after SIGTERM, then SIGKILL
+SERVICES = ("event-store", "save-server")
+
+
+def enabled() -> bool:
+    return os.environ.get(SETTING, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class JournalQueues:
+    """The part of InProcessBroker a worker's stream uses, served from the journal file in a
+    consumer process. Acks are deletes committed before the next fetch (one transaction per
+    batch) with `synchronous=NORMAL`: a lost one only means a redelivery."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_SECONDS)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+        self._woken = threading.Condition(self._lock)
+        self._wakes = 0
+        self._closed = False
+        # rows there at start may have been delivered before a crash
+        last = self._db.execute("SELECT max(id) FROM messages").fetchone()[0]
+        self._redelivered_up_to = last or 0
+        # ids handed out and not yet acknowledged, by queue. No cursor: ids are taken before
+        # the parent's group commit, so a smaller id may become visible after a larger one
+        self._held: dict[str, set[int]] = {}
+        self._requeued: set[int] = set()  # nacked with requeue: redelivered from the table
+        self._acked: list[int] = []
+        self._dead_letters: dict[str, str] = {}
+        self._tags = itertools.count(1)
+
+    def wake(self) -> None:
+        with self._lock:
+            self._wakes += 1
+            self._woken.notify_all()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._woken.notify_all()
+            self._flush()
+            self._db.close()
+
+    # the calls the services' embedded stream and feed make
+    def declare_queue(self, name: str, bindings: Iterable[tuple[str, str]] = (),
+                      dead_letter_queue: str | None = None, durable: bool = False) -> None:
+        """The parent declared it (bindings) before starting this process."""
+        if dead_letter_queue:
+            with self._lock:
+                self._dead_letters[name] = dead_letter_queue
+
+    def has_queue(self, name: str) -> bool:
+        return True
+
+    def get(self, queue: str, timeout: float | None = None) -> Message | None:
+        taken = self.get_many(queue, 1, timeout)
+        return taken[0] if taken else None
+
+    def get_many(self, queue: str, max_messages: int,
+                 timeout: float | None = None) -> list[Message]:
+        with self._lock:
+            self._flush()
+            deadline = None if timeout is None else _now() + timeout
+            while not self._closed:
+                seen = self._wakes
+                taken = self._take(queue, max_messages)
+                if taken:
+                    return taken
+                left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - _now())
+                if left <= 0:
+                    return []
+                self._woken.wait_for(lambda s=seen: self._wakes != s or self._closed, left)
+            return []
+
+    def depth(self, queue: str) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM messages WHERE queue = ?",
+                                    (queue,)).fetchone()[0] - len(self._held.get(queue, ()))
+
+    def ack(self, queue: str, message: Message) -> None:
+        with self._lock:
+            self._release(queue, message)
+            self._acked.append(message.journal_id)
+
+    def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
+        with self._lock:
+            self._release(queue, message)
+            if requeue:
+                self._requeued.add(message.journal_id)
+            elif queue in self._dead_letters:
+                self._db.execute("UPDATE messages SET queue = ? WHERE id = ?",
+                                 (self._dead_letters[queue], message.journal_id))
+            else:
+                self._acked.append(message.journal_id)
+
+    def publish_to_queue(self, queue: str, routing_key: str, body: bytes,
+                         headers: dict | None = None, properties: dict | None = None) -> None:
+        """A dead letter: a row of its own. Negative ids, so they never meet the parent's
+        (which counts up from the largest id at its start)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                lowest = self._db.execute("SELECT min(id) FROM messages").fetchone()[0] or 0
+                self._db.execute("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (min(lowest, 0) - 1, queue, "", routing_key, body,
+                                  json.dumps(headers or {}), json.dumps(properties or {})))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _take(self, queue: str, max_messages: int) -> list[Message]:
+        held = self._held.setdefault(queue, set())
+        rows = self._db.execute(
+            "SELECT id, exchange, routing_key, body, headers, properties FROM messages "
+            "WHERE queue = ? ORDER BY id LIMIT ?", (queue, max_messages + len(held))).fetchall()
+        taken = []
+        for id_, exchange, key, body, headers, properties in rows:
+            if id_ in held or len(taken) == max_messages:
+                continue
+            held.add(id_)
+            redelivered = id_ <= self._redelivered_up_to or id_ in self._requeued
+            self._requeued.discard(id_)
+            taken.append(Message(exchange, key, bytes(body), json.loads(headers),
+                                 json.loads(properties), redelivered, next(self._tags), id_))
+        return taken
+
+    def _release(self, queue: str, message: Message) -> None:
+        self._held.get(queue, set()).discard(message.journal_id)
+
+    def _flush(self) -> None:
+        """Delete the acknowledged rows (the lock held)."""
+        if not self._acked:
+            return
+        acked, self._acked = self._acked, []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in acked])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._acked[:0] = acked
+            raise
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+class ConsumerProcess:
+    """The launcher's EmbeddedService for one service's worker in a child process; the
+    service itself runs with `worker=False` in the parent (its API, its other consumers)."""
+
+    def __init__(self, service: str, queue: str, broker: InProcessBroker,
+                 data_dir: pathlib.Path) -> None:
+        self.name = f"{service}-worker"
+        self.consumes = (queue,)
+        self._service, self._data_dir = service, data_dir
+        self._read_end, self._write_end = os.pipe()
+        os.set_blocking(self._write_end, False)
+        broker.consume_elsewhere(queue, self._wake)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # full: a wake-up waits already
+            os.write(self._write_end, b".")
+
+    async def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "csms_embedded", "consume", self._service,
+             str(self._read_end)],
+            pass_fds=(self._read_end,), env={**os.environ, "DATA_DIR": str(self._data_dir)})
+        os.close(self._read_end)
+
+    async def wait(self) -> None:
+        assert self._process is not None
+        while self._process.poll() is None:
+            await asyncio.sleep(0.2)
+
+    async def stop_producing(self) -> None:
+        """It publishes nothing (a dead letter goes straight to the journal)."""
+
+    async def stop(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                await asyncio.to_thread(process.wait, STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        os.close(self._write_end)
+
+
+def run_consumer(service: str, wake_fd: int, data_dir: pathlib.Path) -> None:
+    """The child: run `service`'s worker on the journal until SIGTERM or the parent's end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (drain first)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    queues = JournalQueues(data_dir / "broker.sqlite3")
+    threading.Thread(target=_watch_parent, args=(wake_fd, queues, stop), daemon=True,
+                     name="parent-pipe").start()
+    if service == "save-server":
+        from save_server.entrypoints import run_embedded_worker
+    else:
+        from event_store.entrypoints import run_embedded_worker
+    worker = threading.Thread(target=run_embedded_worker, args=(queues, data_dir, stop),
+                              name=f"{service}-worker")
+    worker.start()
+    while not stop.wait(0.5) and worker.is_alive():
+        pass
+    stop.set()
+    queues.wake()
+    worker.join()
+    queues.close()
+
+
+def _watch_parent(wake_fd: int, queues: JournalQueues, stop: threading.Event) -> None:
+    while os.read(wake_fd, 4096):
+        queues.wake()
+    stop.set()  # end of file: the parent is gone
+    queues.wake()
