@@ -52,6 +52,13 @@ def _switch_interval() -> None:
         sys.setswitchinterval(float(value) / 1000)
 
 
+def _consumer_processes() -> bool:
+    """`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`: the event workers in child processes
+    (csms_embedded.consumers), off the gateway's interpreter."""
+    value = os.environ.get("CSMS_EMBEDDED_CONSUMER_PROCESSES", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
     from event_store.entrypoints import EmbeddedEventStore
@@ -76,7 +83,7 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
     # publishes at its first start (an exchange with no queue bound yet would drop them).
     # save-server's dashboard reads the event-store's API for its events pages
     event_store = f"http://127.0.0.1:{os.environ.get('EVENT_STORE_PORT', '8081')}"
-    in_process = not consumers.enabled()  # else the two event workers run as child processes
+    in_process = not _consumer_processes()  # else the two event workers are child processes
     store = EmbeddedEventStore(broker, data_dir, worker=in_process)
     save_server = EmbeddedSaveServer(broker, data_dir, event_store_url=event_store,
                                      worker=in_process)
@@ -101,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
-    if len(args) == 3 and args[0] == "consume" and args[1] in consumers.SERVICES:
-        consumers.run_consumer(args[1], int(args[2]), data_dir)  # started by the launcher
+    if len(args) == 4 and args[0] == "consume" and args[1] in consumers.SERVICES:
+        # a consumer process the launcher started (csms_embedded.consumers)
+        consumers.run_consumer(args[1], int(args[2]), pathlib.Path(args[3]))
         return
     try:
         log_file = _log_file()

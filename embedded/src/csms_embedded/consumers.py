@@ -1,5 +1,6 @@
 """Consumer processes: a service's event worker in a child process taking its queue's messages
-straight from the broker's journal (`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`).
+straight from the broker's journal (`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`, read by the
+launcher).
 
 Why: the workers' CPU (SQL, JSON) then runs on another interpreter, so the gateway's answers no
 longer wait behind them for the GIL (docs/performance.md, "Embedded mode"). The guarantees stay
@@ -33,14 +34,9 @@ from collections.abc import Iterable
 from csms_embedded.broker import InProcessBroker, Message
 from csms_embedded.journal import BUSY_TIMEOUT_SECONDS
 
-SETTING = "CSMS_EMBEDDED_CONSUMER_PROCESSES"
 POLL_SECONDS = 1.0  # a missed wake-up costs at most this
 STOP_SECONDS = 10.0  # a child's last batch after SIGTERM, then SIGKILL
 SERVICES = ("event-store", "save-server")
-
-
-def enabled() -> bool:
-    return os.environ.get(SETTING, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class JournalQueues:
@@ -206,8 +202,7 @@ class ConsumerProcess:
     async def start(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "csms_embedded", "consume", self._service,
-             str(self._read_end)],
-            pass_fds=(self._read_end,), env={**os.environ, "DATA_DIR": str(self._data_dir)})
+             str(self._read_end), str(self._data_dir)], pass_fds=(self._read_end,))
         os.close(self._read_end)
 
     async def wait(self) -> None:
