@@ -29,12 +29,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 
 from csms_embedded.broker import InProcessBroker, Message
 from csms_embedded.journal import BUSY_TIMEOUT_SECONDS
 
 POLL_SECONDS = 1.0  # a missed wake-up costs at most this
+READ_AHEAD = 500  # rows read per query (the workers take one message at a time or batches)
 STOP_SECONDS = 10.0  # a child's last batch after SIGTERM, then SIGKILL
 SERVICES = ("event-store", "save-server")
 
@@ -55,10 +57,10 @@ class JournalQueues:
         # rows there at start may have been delivered before a crash
         last = self._db.execute("SELECT max(id) FROM messages").fetchone()[0]
         self._redelivered_up_to = last or 0
-        # ids handed out and not yet acknowledged, by queue. No cursor: ids are taken before
-        # the parent's group commit, so a smaller id may become visible after a larger one
+        # ids read and not yet acknowledged, by queue (in `_ready` or handed out). No cursor:
+        # ids are taken before the parent's group commit, so a smaller id may appear later
         self._held: dict[str, set[int]] = {}
-        self._requeued: set[int] = set()  # nacked with requeue: redelivered from the table
+        self._ready: dict[str, deque[Message]] = {}  # read ahead, not yet handed out
         self._acked: list[int] = []
         self._dead_letters: dict[str, str] = {}
         self._tags = itertools.count(1)
@@ -108,8 +110,9 @@ class JournalQueues:
 
     def depth(self, queue: str) -> int:
         with self._lock:
+            handed_out = len(self._held.get(queue, ())) - len(self._ready.get(queue, ()))
             return self._db.execute("SELECT count(*) FROM messages WHERE queue = ?",
-                                    (queue,)).fetchone()[0] - len(self._held.get(queue, ()))
+                                    (queue,)).fetchone()[0] - handed_out
 
     def ack(self, queue: str, message: Message) -> None:
         with self._lock:
@@ -119,8 +122,11 @@ class JournalQueues:
     def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
         with self._lock:
             self._release(queue, message)
-            if requeue:
-                self._requeued.add(message.journal_id)
+            if requeue:  # at the front, as RabbitMQ does
+                self._held.setdefault(queue, set()).add(message.journal_id)
+                self._ready.setdefault(queue, deque()).appendleft(Message(
+                    message.exchange, message.routing_key, message.body, message.headers,
+                    message.properties, True, 0, message.journal_id))
             elif queue in self._dead_letters:
                 self._db.execute("UPDATE messages SET queue = ? WHERE id = ?",
                                  (self._dead_letters[queue], message.journal_id))
@@ -144,20 +150,27 @@ class JournalQueues:
                 raise
 
     def _take(self, queue: str, max_messages: int) -> list[Message]:
+        ready = self._ready.setdefault(queue, deque())
+        if not ready:
+            self._read_ahead(queue, ready)
+        taken = []
+        while ready and len(taken) < max_messages:
+            m = ready.popleft()
+            taken.append(Message(m.exchange, m.routing_key, m.body, m.headers, m.properties,
+                                 m.redelivered, next(self._tags), m.journal_id))
+        return taken
+
+    def _read_ahead(self, queue: str, ready: deque[Message]) -> None:
         held = self._held.setdefault(queue, set())
         rows = self._db.execute(
             "SELECT id, exchange, routing_key, body, headers, properties FROM messages "
-            "WHERE queue = ? ORDER BY id LIMIT ?", (queue, max_messages + len(held))).fetchall()
-        taken = []
+            "WHERE queue = ? ORDER BY id LIMIT ?", (queue, READ_AHEAD + len(held))).fetchall()
         for id_, exchange, key, body, headers, properties in rows:
-            if id_ in held or len(taken) == max_messages:
-                continue
-            held.add(id_)
-            redelivered = id_ <= self._redelivered_up_to or id_ in self._requeued
-            self._requeued.discard(id_)
-            taken.append(Message(exchange, key, bytes(body), json.loads(headers),
-                                 json.loads(properties), redelivered, next(self._tags), id_))
-        return taken
+            if id_ not in held:
+                held.add(id_)
+                ready.append(Message(exchange, key, bytes(body), json.loads(headers),
+                                     json.loads(properties), id_ <= self._redelivered_up_to,
+                                     0, id_))
 
     def _release(self, queue: str, message: Message) -> None:
         self._held.get(queue, set()).discard(message.journal_id)
