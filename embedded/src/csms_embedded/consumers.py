@@ -31,9 +31,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from typing import IO
 
 from csms_embedded.broker import InProcessBroker, Message
 from csms_embedded.journal import BUSY_TIMEOUT_SECONDS
+from csms_embedded.logfile import copy_line
 
 POLL_SECONDS = 1.0  # a missed wake-up costs at most this
 READ_AHEAD = 500  # rows read per query (the workers take one message at a time or batches)
@@ -215,8 +217,11 @@ class ConsumerProcess:
     async def start(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "csms_embedded", "consume", self._service,
-             str(self._read_end), str(self._data_dir)], pass_fds=(self._read_end,))
+             str(self._read_end), str(self._data_dir)], pass_fds=(self._read_end,),
+            stderr=subprocess.PIPE)
         os.close(self._read_end)
+        threading.Thread(target=_copy_log_lines, args=(self._process.stderr,), daemon=True,
+                         name=f"{self.name}-log").start()
 
     async def wait(self) -> None:
         assert self._process is not None
@@ -259,6 +264,15 @@ def run_consumer(service: str, wake_fd: int, data_dir: pathlib.Path) -> None:
     queues.wake()
     worker.join()
     queues.close()
+
+
+def _copy_log_lines(stream: IO[bytes] | None) -> None:
+    """The child's log lines: to the launcher's stderr and its log file (`CSMS_LOG_FILE`)."""
+    for raw in stream or ():
+        line = raw.decode("utf-8", "replace")
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        copy_line(line.rstrip("\n"))
 
 
 def _watch_parent(wake_fd: int, queues: JournalQueues, stop: threading.Event) -> None:
