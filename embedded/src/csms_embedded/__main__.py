@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
-    if len(args) == 4 and args[0] == "consume" and args[1] in consumers.SERVICES:
+    if len(args) == 5 and args[0] == "consume" and args[1] in consumers.SERVICES:
         # a consumer process the launcher started (csms_embedded.consumers)
-        consumers.run_consumer(args[1], int(args[2]), pathlib.Path(args[3]))
+        consumers.run_consumer(args[1], int(args[2]), int(args[3]), pathlib.Path(args[4]))
         return
     try:
         log_file = _log_file()

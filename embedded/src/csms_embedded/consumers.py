@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from csms_embedded.broker import InProcessBroker, Message
@@ -45,10 +45,14 @@ SERVICES = ("event-store", "save-server")
 
 class JournalQueues:
     """The part of InProcessBroker a worker's stream uses, served from the journal file in a
-    consumer process. Acks are deletes committed before the next fetch (one transaction per
-    batch) with `synchronous=NORMAL`: a lost one only means a redelivery."""
+    consumer process. Acks are collected and handed over before the next fetch (one batch):
+    to `send_acks`, the launcher, whose journal deletes the rows with its next commit, so this
+    process does not take the file's write lock in the hot path (waiting for it cost the
+    gateway's publishes their p99); without it they are deleted here. A lost ack only means a
+    redelivery."""
 
-    def __init__(self, path: pathlib.Path) -> None:
+    def __init__(self, path: pathlib.Path,
+                 send_acks: Callable[[list[int]], None] | None = None) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=BUSY_TIMEOUT_SECONDS)
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -64,6 +68,8 @@ class JournalQueues:
         self._held: dict[str, set[int]] = {}
         self._ready: dict[str, deque[Message]] = {}  # read ahead, not yet handed out
         self._acked: list[int] = []
+        self._send_acks = send_acks
+        self._gone: dict[str, set[int]] = {}  # acks handed over, rows maybe not deleted yet
         self._dead_letters: dict[str, str] = {}
         self._tags = itertools.count(1)
 
@@ -120,6 +126,8 @@ class JournalQueues:
         with self._lock:
             self._release(queue, message)
             self._acked.append(message.journal_id)
+            if self._send_acks is not None:
+                self._gone.setdefault(queue, set()).add(message.journal_id)
 
     def nack(self, queue: str, message: Message, requeue: bool = True) -> None:
         with self._lock:
@@ -163,12 +171,16 @@ class JournalQueues:
         return taken
 
     def _read_ahead(self, queue: str, ready: deque[Message]) -> None:
-        held = self._held.setdefault(queue, set())
+        held, gone = self._held.setdefault(queue, set()), self._gone.setdefault(queue, set())
         rows = self._db.execute(
             "SELECT id, exchange, routing_key, body, headers, properties FROM messages "
-            "WHERE queue = ? ORDER BY id LIMIT ?", (queue, READ_AHEAD + len(held))).fetchall()
+            "WHERE queue = ? ORDER BY id LIMIT ?",
+            (queue, READ_AHEAD + len(held) + len(gone))).fetchall()
+        # the rows come smallest id first: an acknowledged id below the first is deleted
+        first = rows[0][0] if rows else None
+        gone.difference_update([i for i in gone if first is None or i < first])
         for id_, exchange, key, body, headers, properties in rows:
-            if id_ not in held:
+            if id_ not in held and id_ not in gone:
                 held.add(id_)
                 ready.append(Message(exchange, key, bytes(body), json.loads(headers),
                                      json.loads(properties), id_ <= self._redelivered_up_to,
@@ -178,10 +190,13 @@ class JournalQueues:
         self._held.get(queue, set()).discard(message.journal_id)
 
     def _flush(self) -> None:
-        """Delete the acknowledged rows (the lock held)."""
+        """Hand the acknowledged ids over, or delete their rows (the lock held)."""
         if not self._acked:
             return
         acked, self._acked = self._acked, []
+        if self._send_acks is not None:
+            self._send_acks(acked)
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in acked])
@@ -205,8 +220,10 @@ class ConsumerProcess:
         self.name = f"{service}-worker"
         self.consumes = (queue,)
         self._service, self._data_dir = service, data_dir
-        self._read_end, self._write_end = os.pipe()
+        self._read_end, self._write_end = os.pipe()  # wake-ups, and the parent is alive
         os.set_blocking(self._write_end, False)
+        self._acks_in, self._acks_out = os.pipe()  # the child's acknowledged ids
+        self._broker = broker
         broker.consume_elsewhere(queue, self._wake)
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -217,9 +234,12 @@ class ConsumerProcess:
     async def start(self) -> None:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "csms_embedded", "consume", self._service,
-             str(self._read_end), str(self._data_dir)], pass_fds=(self._read_end,),
-            stderr=subprocess.PIPE)
+             str(self._read_end), str(self._acks_out), str(self._data_dir)],
+            pass_fds=(self._read_end, self._acks_out), stderr=subprocess.PIPE)
         os.close(self._read_end)
+        os.close(self._acks_out)
+        threading.Thread(target=_take_acks, args=(self._acks_in, self._broker), daemon=True,
+                         name=f"{self.name}-acks").start()
         threading.Thread(target=_copy_log_lines, args=(self._process.stderr,), daemon=True,
                          name=f"{self.name}-log").start()
 
@@ -243,12 +263,28 @@ class ConsumerProcess:
         os.close(self._write_end)
 
 
-def run_consumer(service: str, wake_fd: int, data_dir: pathlib.Path) -> None:
+def _take_acks(acks_in: int, broker: InProcessBroker) -> None:
+    """The child's acknowledged ids, one per line: deleted with the journal's next commit."""
+    with os.fdopen(acks_in, "rb") as stream:
+        for line in stream:
+            broker.acknowledged_elsewhere(int(line))
+
+
+def run_consumer(service: str, wake_fd: int, acks_fd: int, data_dir: pathlib.Path) -> None:
     """The child: run `service`'s worker on the journal until SIGTERM or the parent's end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (drain first)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    queues = JournalQueues(data_dir / "broker.sqlite3")
+    acks = os.fdopen(acks_fd, "wb")
+
+    def send_acks(ids: list[int]) -> None:
+        try:
+            acks.write(b"".join(b"%d\n" % i for i in ids))
+            acks.flush()
+        except BrokenPipeError:  # the parent is gone: the rows stay, redelivered later
+            stop.set()
+
+    queues = JournalQueues(data_dir / "broker.sqlite3", send_acks)
     threading.Thread(target=_watch_parent, args=(wake_fd, queues, stop), daemon=True,
                      name="parent-pipe").start()
     if service == "save-server":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,11 +33,15 @@ def test_the_consumer_process_acks_after_storing_and_ends_when_the_parent_pipe_c
     broker.consume_elsewhere(QUEUE, lambda: os.write(write_end, b"."))
     broker.declare_queue(QUEUE, [(EXCHANGE, "#")], dead_letter_queue=DEAD, durable=True)
     assert broker.publish(EXCHANGE, "ocpp-events.heart-beat", b"not an event") == 1
+    acks_in, acks_out = os.pipe()
     env = {k: v for k, v in os.environ.items() if k not in {"AMQP_URL", "MONGO_URL"}}
     child = subprocess.Popen(
         [sys.executable, "-m", "csms_embedded", "consume", "event-store", str(read_end),
-         str(tmp_path)], pass_fds=(read_end,), env=env)
+         str(acks_out), str(tmp_path)], pass_fds=(read_end, acks_out), env=env)
     os.close(read_end)
+    os.close(acks_out)
+    threading.Thread(target=lambda: [broker.acknowledged_elsewhere(int(line))
+                                     for line in os.fdopen(acks_in, "rb")], daemon=True).start()
     try:
         # the event-store refuses the body: dead-lettered in the file, gone from its queue
         until(lambda: broker.pending(QUEUE) == 0, "the row was never acknowledged")

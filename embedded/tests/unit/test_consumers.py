@@ -123,3 +123,24 @@ def test_a_waiting_consumer_is_woken_by_the_parents_commit(tmp_path: Path) -> No
     assert got == [b"hello"]
     child.close()
     parent.close()
+
+
+def test_acks_handed_to_the_parent_are_deleted_by_its_journal_and_not_delivered_again(
+        tmp_path: Path) -> None:
+    parent = open_parent(tmp_path / "b.sqlite3")
+    parent.publish(EXCHANGE, KEY, b"first")
+    sent: list[int] = []
+    child = JournalQueues(tmp_path / "b.sqlite3", sent.extend)
+    child.declare_queue(QUEUE, dead_letter_queue=DEAD, durable=True)
+    (first,) = child.get_many(QUEUE, 10, timeout=0)
+    child.ack(QUEUE, first)
+    parent.publish(EXCHANGE, KEY, b"second")
+    assert [m.body for m in child.get_many(QUEUE, 10, timeout=0)] == [b"second"]
+    assert sent == [first.journal_id] and parent.pending(QUEUE) == 2  # the row is still there
+    for journal_id in sent:
+        parent.acknowledged_elsewhere(journal_id)
+    parent.publish(EXCHANGE, KEY, b"third")  # its commit takes the delete along
+    assert parent.pending(QUEUE) == 2
+    assert [m.body for m in child.get_many(QUEUE, 10, timeout=0)] == [b"third"]
+    child.close()
+    parent.close()
