@@ -107,10 +107,11 @@ class InProcessBroker:
         if self._journal is not None:
             self._journal.close()
 
-    def acknowledged_elsewhere(self, journal_id: int) -> None:
-        """A consumer process acknowledged this row of a queue consumed elsewhere: deleted with
-        the journal's next commit, as an in-process ack is."""
-        self._forget(journal_id)
+    def acknowledged_elsewhere(self, journal_ids: Iterable[int]) -> None:
+        """A consumer process acknowledged these rows of a queue consumed elsewhere: deleted
+        with the journal's next commit, as an in-process ack is."""
+        if self._journal is not None:
+            self._journal.forget_many(journal_ids)
 
     def declare_exchange(self, name: str, kind: str = "topic") -> None:
         """Exchanges are topic exchanges unless declared ``direct`` (exact routing key match).

@@ -238,7 +238,7 @@ class ConsumerProcess:
             pass_fds=(self._read_end, self._acks_out), stderr=subprocess.PIPE)
         os.close(self._read_end)
         os.close(self._acks_out)
-        threading.Thread(target=_take_acks, args=(self._acks_in, self._broker), daemon=True,
+        threading.Thread(target=take_acks, args=(self._acks_in, self._broker), daemon=True,
                          name=f"{self.name}-acks").start()
         threading.Thread(target=_copy_log_lines, args=(self._process.stderr,), daemon=True,
                          name=f"{self.name}-log").start()
@@ -263,11 +263,14 @@ class ConsumerProcess:
         os.close(self._write_end)
 
 
-def _take_acks(acks_in: int, broker: InProcessBroker) -> None:
-    """The child's acknowledged ids, one per line: deleted with the journal's next commit."""
-    with os.fdopen(acks_in, "rb") as stream:
-        for line in stream:
-            broker.acknowledged_elsewhere(int(line))
+def take_acks(acks_in: int, broker: InProcessBroker) -> None:
+    """The child's acknowledged ids, one per line: deleted with the journal's next commit
+    (all the ids of one read at once: one GIL turn per batch, not per id)."""
+    left = b""
+    while chunk := os.read(acks_in, 65536):
+        *lines, left = (left + chunk).split(b"\n")
+        broker.acknowledged_elsewhere(int(line) for line in lines)
+    os.close(acks_in)
 
 
 def run_consumer(service: str, wake_fd: int, acks_fd: int, data_dir: pathlib.Path) -> None:

@@ -16,7 +16,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +111,10 @@ class Journal:
         """Delete the row of an acknowledged message with the next commit (no waiting)."""
         with self._ids:
             self._forgotten.append(message_id)
+
+    def forget_many(self, message_ids: Iterable[int]) -> None:
+        with self._ids:
+            self._forgotten.extend(message_ids)
 
     def close(self) -> None:
         """Commit what was submitted, then stop the writer and close the file."""

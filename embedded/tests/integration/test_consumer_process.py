@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from csms_embedded.broker import InProcessBroker
+from csms_embedded.consumers import take_acks
 from csms_embedded.journal import Journal
 
 QUEUE, DEAD, EXCHANGE = "event-store", "event-store.dead-letter", "ocpp-events"
@@ -40,8 +41,7 @@ def test_the_consumer_process_acks_after_storing_and_ends_when_the_parent_pipe_c
          str(acks_out), str(tmp_path)], pass_fds=(read_end, acks_out), env=env)
     os.close(read_end)
     os.close(acks_out)
-    threading.Thread(target=lambda: [broker.acknowledged_elsewhere(int(line))
-                                     for line in os.fdopen(acks_in, "rb")], daemon=True).start()
+    threading.Thread(target=take_acks, args=(acks_in, broker), daemon=True).start()
     try:
         # the event-store refuses the body: dead-lettered in the file, gone from its queue
         until(lambda: broker.pending(QUEUE) == 0, "the row was never acknowledged")

@@ -137,8 +137,7 @@ def test_acks_handed_to_the_parent_are_deleted_by_its_journal_and_not_delivered_
     parent.publish(EXCHANGE, KEY, b"second")
     assert [m.body for m in child.get_many(QUEUE, 10, timeout=0)] == [b"second"]
     assert sent == [first.journal_id] and parent.pending(QUEUE) == 2  # the row is still there
-    for journal_id in sent:
-        parent.acknowledged_elsewhere(journal_id)
+    parent.acknowledged_elsewhere(sent)
     parent.publish(EXCHANGE, KEY, b"third")  # its commit takes the delete along
     assert parent.pending(QUEUE) == 2
     assert [m.body for m in child.get_many(QUEUE, 10, timeout=0)] == [b"third"]
