@@ -14,6 +14,7 @@ import pathlib
 import signal
 import sys
 
+from csms_embedded import consumers
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.journal import Journal
 from csms_embedded.lifecycle import StopRequests, run_together
@@ -51,6 +52,13 @@ def _switch_interval() -> None:
         sys.setswitchinterval(float(value) / 1000)
 
 
+def _consumer_processes() -> bool:
+    """`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`: the event workers in child processes
+    (csms_embedded.consumers), off the gateway's interpreter."""
+    value = os.environ.get("CSMS_EMBEDDED_CONSUMER_PROCESSES", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
     from event_store.entrypoints import EmbeddedEventStore
@@ -75,9 +83,17 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
     # publishes at its first start (an exchange with no queue bound yet would drop them).
     # save-server's dashboard reads the event-store's API for its events pages
     event_store = f"http://127.0.0.1:{os.environ.get('EVENT_STORE_PORT', '8081')}"
-    services = [EmbeddedEventStore(broker, data_dir),
-                EmbeddedSaveServer(broker, data_dir, event_store_url=event_store),
-                EmbeddedGateway(broker, data_dir)]
+    in_process = not _consumer_processes()  # else the two event workers are child processes
+    store = EmbeddedEventStore(broker, data_dir, worker=in_process)
+    save_server = EmbeddedSaveServer(broker, data_dir, event_store_url=event_store,
+                                     worker=in_process)
+    workers = [] if in_process else [
+        consumers.ConsumerProcess("event-store", store.settings.event_store_queue, broker,
+                                  data_dir),
+        consumers.ConsumerProcess("save-server", save_server.settings.save_server_queue, broker,
+                                  data_dir)]
+    # each consumer process after the service that declares (and migrates) its queue
+    services = [store, save_server, *workers, EmbeddedGateway(broker, data_dir)]
     if log_file is not None:  # after the services set up logging (the file copies its format)
         add_log_file(log_file)
     try:
@@ -92,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
+    if len(args) == 5 and args[0] == "consume" and args[1] in consumers.SERVICES:
+        # a consumer process the launcher started (csms_embedded.consumers)
+        consumers.run_consumer(args[1], int(args[2]), int(args[3]), pathlib.Path(args[4]))
+        return
     try:
         log_file = _log_file()
     except LogFileError as error:

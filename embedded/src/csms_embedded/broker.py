@@ -17,7 +17,7 @@ import itertools
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -91,11 +91,27 @@ class InProcessBroker:
         self._direct_exchanges: set[str] = set()
         self._journal = journal
         self._stored = journal.stored() if journal else {}
+        self._elsewhere: dict[str, Callable[[], None]] = {}  # queue -> its process's wake-up
+
+    def consume_elsewhere(self, queue: str, wake: Callable[[], None]) -> None:
+        """`queue` (durable, declared after this) is consumed by another process straight from
+        the journal (csms_embedded.consumers): its messages are only written there, `wake` runs
+        after each commit that added some, and `pending`/`depth` count its rows."""
+        if self._journal is None:
+            raise ValueError("a queue consumed elsewhere needs the journal")
+        with self._lock:
+            self._elsewhere[queue] = wake
 
     def close(self) -> None:
         """Commit the acknowledgements still on their way to the journal and close it."""
         if self._journal is not None:
             self._journal.close()
+
+    def acknowledged_elsewhere(self, journal_ids: Iterable[int]) -> None:
+        """A consumer process acknowledged these rows of a queue consumed elsewhere: deleted
+        with the journal's next commit, as an in-process ack is."""
+        if self._journal is not None:
+            self._journal.forget_many(journal_ids)
 
     def declare_exchange(self, name: str, kind: str = "topic") -> None:
         """Exchanges are topic exchanges unless declared ``direct`` (exact routing key match).
@@ -257,12 +273,16 @@ class InProcessBroker:
             return name in self._queues
 
     def depth(self, queue: str) -> int:
+        if queue in self._elsewhere:
+            return self._journal.count(queue) if self._journal else 0
         with self._lock:
             q = self._queues.get(queue)
             return len(q.ready) if q else 0
 
     def pending(self, queue: str) -> int:
         """Messages not yet acknowledged: ready ones and those a consumer holds."""
+        if queue in self._elsewhere:
+            return self._journal.count(queue) if self._journal else 0
         with self._lock:
             q = self._queues.get(queue)
             return len(q.ready) + len(q.unacked) if q else 0
@@ -270,7 +290,8 @@ class InProcessBroker:
     def _create(self, name: str, dead_letter_queue: str | None, durable: bool) -> None:
         journaled = durable and self._journal is not None
         created = self._queues[name] = _Queue(dead_letter_queue, journaled)
-        for stored in self._stored.pop(name, []) if journaled else []:
+        stored_rows = self._stored.pop(name, []) if journaled else []
+        for stored in stored_rows if name not in self._elsewhere else []:
             created.ready.append(Message(stored.exchange, stored.routing_key, stored.body,
                                          stored.headers, stored.properties, redelivered=True,
                                          journal_id=stored.id))
@@ -288,11 +309,16 @@ class InProcessBroker:
                               message.properties) for queue in sorted(queues)]
 
         def make_ready() -> None:
+            wakes = []
             with self._lock:
                 for row in rows:
-                    if row.queue in self._queues:
+                    if row.queue in self._elsewhere:
+                        wakes.append(self._elsewhere[row.queue])
+                    elif row.queue in self._queues:
                         self._queues[row.queue].ready.append(replace(message, journal_id=row.id))
                         self._notify(row.queue)
+            for wake in wakes:
+                wake()
 
         confirmed: Future[int] = Future()
 

@@ -16,7 +16,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,14 +53,22 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, queue TEXT NOT NULL, exchange TEXT NOT NULL,
     routing_key TEXT NOT NULL, body BLOB NOT NULL, headers TEXT NOT NULL,
     properties TEXT NOT NULL)"""
+# a consumer process reads its queue's rows in order (csms_embedded.consumers)
+_INDEX = "CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, id)"
+BUSY_TIMEOUT_SECONDS = 30  # consumer processes delete their acknowledged rows in this file
 
 
 class Journal:
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=BUSY_TIMEOUT_SECONDS)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
+        self._db.execute(_INDEX)
+        self._path = path
+        self._reader: sqlite3.Connection | None = None
+        self._reading = threading.Lock()
         last = self._db.execute("SELECT max(id) FROM messages").fetchone()[0]
         self._next_id = (last or 0) + 1
         self._ids = threading.Lock()
@@ -80,6 +88,16 @@ class Journal:
                 json.loads(properties)))
         return by_queue
 
+    def count(self, queue_name: str) -> int:
+        """Rows of `queue_name` committed now (a queue a consumer process takes from here)."""
+        with self._reading:
+            if self._reader is None:
+                self._reader = sqlite3.connect(self._path, check_same_thread=False,
+                                               isolation_level=None,
+                                               timeout=BUSY_TIMEOUT_SECONDS)
+            return self._reader.execute("SELECT count(*) FROM messages WHERE queue = ?",
+                                        (queue_name,)).fetchone()[0]
+
     def new_id(self) -> int:
         with self._ids:
             self._next_id += 1
@@ -94,11 +112,18 @@ class Journal:
         with self._ids:
             self._forgotten.append(message_id)
 
+    def forget_many(self, message_ids: Iterable[int]) -> None:
+        with self._ids:
+            self._forgotten.extend(message_ids)
+
     def close(self) -> None:
         """Commit what was submitted, then stop the writer and close the file."""
         self._changes.put(None)
         self._writer.join()
         self._db.close()
+        with self._reading:
+            if self._reader is not None:
+                self._reader.close()
 
     def _write(self) -> None:
         while True:
@@ -135,7 +160,7 @@ class Journal:
     def _commit(self, batch: list[Change]) -> None:
         forgotten = self._take_forgotten()
         try:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(m.id, m.queue, m.exchange, m.routing_key, m.body, json.dumps(m.headers),

@@ -52,11 +52,33 @@ class LogFile:
             self.path, maxBytes=self.max_bytes, backupCount=self.backups, encoding="utf-8")
 
 
+class _Lines(logging.Formatter):
+    """The stderr handler's formatter, except for the lines a consumer process formatted."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = getattr(record, "formatted_line", None)
+        if line is not None:
+            return line
+        return self._inner.format(record) if self._inner else super().format(record)
+
+
 def add_log_file(log_file: LogFile) -> logging.Handler:
     """Also write every log line to the file, formatted as the lines already on stderr."""
     root = logging.getLogger()
     handler = log_file.handler()
-    if root.handlers and root.handlers[0].formatter is not None:
-        handler.setFormatter(root.handlers[0].formatter)
+    handler.setFormatter(_Lines(root.handlers[0].formatter if root.handlers else None))
     root.addHandler(handler)
     return handler
+
+
+def copy_line(line: str) -> None:
+    """A line a consumer process wrote to its stderr (csms_embedded.consumers): into the log
+    file too, through the same handler, so the file is still rotated by one process."""
+    record = logging.makeLogRecord({"msg": line, "formatted_line": line})
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, _Lines):
+            handler.handle(record)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from csms_embedded.logfile import LogFile, LogFileError, add_log_file
+from csms_embedded.logfile import LogFile, LogFileError, add_log_file, copy_line
 from ocpp_events.infrastructure.logs import configure_logging
 
 
@@ -51,6 +51,19 @@ def test_lines_go_to_the_file_as_json_and_the_file_rotates_by_size(tmp_path: Pat
     assert newest[-2]["event"] == "charge stopped" and newest[-2]["n"] == 99
     older = lines(log_file.parent / "csms.log.1")
     assert older[-1]["n"] < newest[0]["n"]
+
+
+def test_a_consumer_process_line_goes_to_the_file_as_written_and_counts_for_rotation(
+        tmp_path: Path) -> None:
+    log_file = tmp_path / "csms.log"
+    add_log_file(LogFile(log_file, max_bytes=2_000, backups=1))
+    written = json.dumps({"event": "event_store.worker_started", "logger": "child"})
+    for _ in range(40):
+        copy_line(written)
+    structlog.get_logger("test.logfile").info("from the launcher")
+    assert lines(log_file)[-2] == json.loads(written)  # not wrapped in another JSON line
+    assert lines(log_file)[-1]["event"] == "from the launcher"
+    assert (tmp_path / "csms.log.1").exists()
 
 
 def test_with_max_bytes_0_the_file_is_reopened_after_logrotate_moves_it(tmp_path: Path) -> None:

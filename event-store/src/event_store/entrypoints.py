@@ -168,6 +168,20 @@ def _run_embedded_worker(worker: IngestWorker, stop: threading.Event) -> None:
             stop.wait(1.0)
 
 
+def run_embedded_worker(broker: Any, data_dir: pathlib.Path, stop: threading.Event) -> None:
+    """The embedded event-store's ingest worker alone, in a consumer process of csms_embedded
+    (`broker`: its journal reader)."""
+    settings = Settings(data_dir=data_dir)
+    configure_logging(settings.log_format, settings.log_level)
+    storage = SqliteEventStorage(settings.sqlite_path)
+    feed = EmbeddedEventFeed(broker, settings.event_store_queue, settings.amqp_exchange,
+                             settings.dead_letter_queue)
+    try:
+        _run_embedded_worker(IngestWorker(feed, storage, batch_policy(settings)), stop)
+    finally:
+        storage.close()
+
+
 class EmbeddedEventStore:
     """The event-store on csms_embedded's in-process broker and SQLite (the launcher's
     EmbeddedService): the worker as a thread, the API in the launcher's loop. The API produces
@@ -177,8 +191,11 @@ class EmbeddedEventStore:
     name = "event-store"
 
     def __init__(self, broker: Any, data_dir: pathlib.Path,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, worker: bool = True) -> None:
+        """`worker=False`: the ingest worker runs elsewhere (csms_embedded's consumer process,
+        `run_embedded_worker`); the queue is still declared here."""
         self.settings = settings or Settings(data_dir=data_dir)
+        self._run_worker = worker
         self.consumes = (self.settings.event_store_queue,)
         self._broker: InProcessBroker = broker
         self._data_dir = pathlib.Path(data_dir)
@@ -209,8 +226,10 @@ class EmbeddedEventStore:
             storage.close()
             raise
         self._threads = [threading.Thread(target=_run_embedded_worker, args=(worker, self._stop),
-                                          name="event-store-worker", daemon=True)]
-        self._threads[0].start()
+                                          name="event-store-worker", daemon=True)
+                         ] if self._run_worker else []
+        for thread in self._threads:
+            thread.start()
         self._threads.append(start_credential_refresher(self._app, self._stop))
         retention = start_retention(settings, storage, self._stop)
         self._threads += [retention] if retention else []

@@ -201,11 +201,15 @@ class EmbeddedSaveServer:
     name = "save-server"
 
     def __init__(self, broker: InProcessBroker, data_dir: pathlib.Path,
-                 settings: Settings | None = None, event_store_url: str | None = None) -> None:
+                 settings: Settings | None = None, event_store_url: str | None = None,
+                 worker: bool = True) -> None:
+        """`worker=False`: the event worker runs elsewhere (csms_embedded's consumer process,
+        `run_embedded_worker`); the queue is still declared here."""
         settings = settings or Settings()
         self.settings = settings.model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None,
             "event_store_url": settings.event_store_url or event_store_url})
+        self._run_worker = worker
         self._admissions_queue = f"{self.settings.save_server_queue}.registry-admissions"
         from save_server.infrastructure.id_tags import consumer as id_tag_consumer
         self._local_lists_queue = f"{self.settings.save_server_queue}.local-lists"
@@ -269,8 +273,10 @@ class EmbeddedSaveServer:
             self._app, host=settings.save_server_host,
             port=settings.save_server_port, log_config=None, lifespan="off",
             **tls_options(settings)))
-        worker.start()
-        self._threads = [worker, container.start_reports(self._stop), *access, snapshots,
+        workers = [worker] if self._run_worker else []
+        for thread in workers:
+            thread.start()
+        self._threads = [*workers, container.start_reports(self._stop), *access, snapshots,
                          admitted, *id_tag_threads, local_lists, load_events]
         self._stop_enforcement = container.start_id_tag_enforcement(self._app)
         self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
@@ -302,6 +308,23 @@ class EmbeddedSaveServer:
         if self._serving is not None:
             self._container.close()
         log.info("save-server stopped")
+
+
+def run_embedded_worker(broker: InProcessBroker, data_dir: pathlib.Path,
+                        stop: threading.Event) -> None:
+    """The embedded save-server's event worker alone, in a consumer process of csms_embedded
+    (`broker`: its journal reader); the parent's EmbeddedSaveServer migrated the database."""
+    settings = Settings()
+    settings = settings.model_copy(update={"data_dir": pathlib.Path(data_dir),
+                                           "database_url": None})
+    configure_logging(settings.log_format, settings.log_level)
+    container = bootstrap(settings)
+    stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
+                                 HANDLED_TYPES)
+    try:
+        container.worker(lambda: stream).run(stop)
+    finally:
+        container.close()
 
 
 def _local_lists_on_rabbitmq(container: Container, stop: threading.Event) -> None:
