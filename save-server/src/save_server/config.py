@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     save_server_command_timeout: float = Field(default=30.0, gt=0)
     save_server_queue: str = "save-server"
     save_server_prefetch: int = Field(default=200, ge=1)
+    save_server_embedded_linger_ms: int = Field(default=0, ge=0, le=1000)
     save_server_shards: int = Field(
         default=0, ge=0,
         description="0: one queue; N: N single-active-consumer shard queues by station")

@@ -228,7 +228,7 @@ class EmbeddedSaveServer:
         await asyncio.to_thread(migrate, settings.resolved_database_url)
         self._container = container = bootstrap(settings)
         stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
-                                     HANDLED_TYPES)
+                                     HANDLED_TYPES, settings.save_server_embedded_linger_ms)
         worker = threading.Thread(target=container.worker(lambda: stream).run,
                                   args=(self._stop,), name="save-server-worker", daemon=True)
         from save_server.infrastructure.commands.embedded import EmbeddedCommandBus
@@ -320,7 +320,7 @@ def run_embedded_worker(broker: InProcessBroker, data_dir: pathlib.Path,
     configure_logging(settings.log_format, settings.log_level)
     container = bootstrap(settings)
     stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
-                                 HANDLED_TYPES)
+                                 HANDLED_TYPES, settings.save_server_embedded_linger_ms)
     try:
         container.worker(lambda: stream).run(stop)
     finally:

@@ -11,7 +11,6 @@ import pytest
 
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.journal import Journal
-from save_server.infrastructure.messaging import embedded
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream
 
 EXCHANGE, TYPE = "ocpp-events", "ocpp-events.heart-beat"
@@ -25,9 +24,8 @@ def broker(tmp_path: Path):
 
 
 def test_events_arriving_while_the_first_lingers_join_its_batch(
-        broker: InProcessBroker, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "LINGER_SECONDS", 1.0)
-    stream = EmbeddedEventStream(broker, EXCHANGE, "q", [TYPE])
+        broker: InProcessBroker) -> None:
+    stream = EmbeddedEventStream(broker, EXCHANGE, "q", [TYPE], linger_ms=1000)
     broker.publish(EXCHANGE, TYPE, b"1")
     later = threading.Timer(0.05, lambda: [broker.publish(EXCHANGE, TYPE, b) for b in (b"2", b"3")])
     later.start()
@@ -38,9 +36,8 @@ def test_events_arriving_while_the_first_lingers_join_its_batch(
 
 
 def test_no_wait_for_more_when_asked_for_more_or_when_off(
-        broker: InProcessBroker, monkeypatch: pytest.MonkeyPatch) -> None:
-    stream = EmbeddedEventStream(broker, EXCHANGE, "q", [TYPE])
-    monkeypatch.setattr(embedded, "LINGER_SECONDS", 0.0)
+        broker: InProcessBroker) -> None:
+    stream = EmbeddedEventStream(broker, EXCHANGE, "q", [TYPE])  # off by default
     broker.publish(EXCHANGE, TYPE, b"1")
     later = threading.Timer(0.5, lambda: broker.publish(EXCHANGE, TYPE, b"2"))
     later.start()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from save_server.domain.ports import Delivery, EventStream
 
-# After the first event of a batch, wait this long for more before the worker commits: one
-# transaction for the events of ~20 ms instead of one per event, so the worker holds the GIL
-# (shared with the gateway's event loop) less often (docs/performance.md, "Embedded mode").
-# Off by default: with 20 ms the dashboard's live site page followed a charge seconds later
-# in the browser tests (load management then saw the charge before its transaction; not yet
-# understood), and its gain is not yet measured on a quiet machine.
-LINGER_SECONDS = float(os.environ.get("SAVE_SERVER_EMBEDDED_LINGER_MS", "0")) / 1000
 LINGER_BELOW = 50  # events already waiting: a batch is there, no need to wait
 
 
@@ -42,8 +34,15 @@ class InProcessBroker(Protocol):
 
 class EmbeddedEventStream(EventStream):
     def __init__(self, broker: InProcessBroker, exchange: str, queue: str,
-                 event_types: Iterable[str]) -> None:
+                 event_types: Iterable[str], linger_ms: int = 0) -> None:
+        """`linger_ms` (SAVE_SERVER_EMBEDDED_LINGER_MS): after the first event of a batch,
+        wait this long for more before the worker commits, so one transaction carries the
+        events of that time and the worker holds the GIL (shared with the gateway's event
+        loop) less often. Off by default: at 20 ms the dashboard's live site page followed a
+        charge seconds later in the browser tests (not yet understood), and the gain is not
+        yet measured on a quiet machine (docs/performance-log.md)."""
         self._broker, self._queue = broker, queue
+        self._linger = linger_ms / 1000
         self._dead_letter_queue = f"{queue}.dead-letter"
         broker.declare_queue(queue, [(exchange, t) for t in event_types],
                              dead_letter_queue=self._dead_letter_queue, durable=True)
@@ -52,8 +51,8 @@ class EmbeddedEventStream(EventStream):
         message = self._broker.get(self._queue, timeout)
         if message is None:
             return None
-        if timeout > 0 and LINGER_SECONDS > 0 and self._broker.depth(self._queue) < LINGER_BELOW:
-            time.sleep(LINGER_SECONDS)  # the first of a batch (the worker's contract)
+        if timeout > 0 and self._linger > 0 and self._broker.depth(self._queue) < LINGER_BELOW:
+            time.sleep(self._linger)  # the first of a batch (the worker's contract)
         return Delivery(message.body, message.routing_key, message.redelivered, message)
 
     def ack(self, delivery: Delivery) -> None:
