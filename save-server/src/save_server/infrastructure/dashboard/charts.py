@@ -41,12 +41,13 @@ def svg(series: Sequence[Series], end: datetime, title: str, fmt: Formatter, zon
     axis = {"x_labels": [end - span * i / 4 for i in range(4, -1, -1)],
             "xrange": (start, end)} if shown else {}
     chart = pygal.DateTimeLine(
-        title=title, width=720, height=280, js=[], show_dots=True, dots_size=2, fill=False, include_x_axis=True,
+        title=title, width=720, height=280, js=[], show_dots=True, dots_size=2, fill=False,
+        include_x_axis=True,
         x_label_rotation=0, truncate_legend=-1, legend_at_bottom=True,
         x_value_formatter=lambda at: fmt.when(at, zone)[-5:],
         value_formatter=lambda v: fmt.number(v, 1),
         no_data_text=no_data or fmt.gettext("No data"),
-        style=Style(colors=tuple(s.colour for s in series), background="white",
+        style=Style(colors=tuple(line.colour for line, _ in shown), background="white",
                     plot_background="white"), **axis)
     for line, points in shown:
         chart.add(f"{line.label} ({line.unit})", points, secondary=line.secondary)

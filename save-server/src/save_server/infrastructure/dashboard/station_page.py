@@ -78,7 +78,6 @@ def _live_context(request: Request, caller: Principal, station_id: str) -> dict[
 async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
                 **extra: Any) -> Response:
     context = await asyncio.to_thread(_live_context, request, caller, station_id)
-    zone = context["zone"]
     deps = request.app.state.dependencies
     recent = await asyncio.to_thread(_recent_charges, deps.charge_reader, caller, station_id)
     history: list[CommandRecord] = []
