@@ -91,6 +91,8 @@ def test_start_and_stop_a_charge_from_the_station_page(
             if page.locator("#rstop-charge option").count():
                 break
             page.wait_for_timeout(250)
+        page.wait_for_function(  # the 24 h chart: an SVG image, allowed by its own policy
+            "document.querySelector('figure img.chart').naturalWidth > 0")
         screenshot(page, "station")
         stop = page.locator("form[action$='/commands/remote-stop']")
         stop.get_by_role("button", name="Send").click()

@@ -78,7 +78,10 @@ def test_a_sites_power_gauge_follows_a_charge_without_reload(
         expect(allocated).not_to_have_text("0.0 A")
         assert page.evaluate("document.body.getAttribute('data-loaded-once')") == "1"
         page.goto(f"{platform.save_server_url}/ui/sites/{site_id}")  # the history drawn
-        expect(page.locator("#history-h + figure svg.chart")).to_have_count(1)
+        history = page.locator("#history-h + figure img.chart")
+        expect(history).to_have_count(1)
+        page.wait_for_function(  # the SVG, allowed by its own policy, decoded and drawn
+            "document.querySelector('#history-h + figure img.chart').naturalWidth > 0")
         screenshot(page, "site-power")
         page.goto(f"{platform.save_server_url}/ui/sites")
         assert page.locator(f"a[href='/ui/sites/{site_id}']").count() == 1

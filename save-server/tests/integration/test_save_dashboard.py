@@ -17,7 +17,9 @@ from save_server.bootstrap import Container
 from save_server.domain.access import Role
 from save_server.infrastructure.api.security import api_routes, requirements
 from save_server.infrastructure.dashboard import PUBLIC_PAGES, is_dashboard_path
+from save_server.infrastructure.dashboard.charts import CHART_POLICY
 from save_server.infrastructure.dashboard.idle import is_background
+from save_server.infrastructure.dashboard.rendering import CONTENT_SECURITY_POLICY
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from tests.support.api_keys import grant
@@ -308,13 +310,43 @@ def test_the_station_page_charts_the_last_24_hours_of_power_and_energy(
          + [station.meter_values(1, [s, {"measurand": "Energy.Active.Import.Register",
                                          "unit": "Wh", "value": str(1000 + 900 * i)}], 1)
             for i, s in enumerate(samples, 1)])
-    page = signed_in(container).get(f"/ui/stations/{station.station_id}").text
-    lines = re.findall(r'<polyline fill="none" stroke="(#[0-9a-f]+)" stroke-width="2" '
-                       r'points="([^"]+)"', page)
-    assert {colour for colour, _ in lines} == {"#0b5cad", "#8a3b00"}  # power and energy
-    assert all(len(points.split()) == 2 for _, points in lines)
-    assert "Power (max 7.4 kW)" in page and "Energy per charge (max 1.8 kWh)" in page
-    assert "not registered" in page
+    client = signed_in(container)
+    page = client.get(f"/ui/stations/{station.station_id}")
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY  # strict
+    assert "<svg" not in page.text and "not registered" in page.text
+    image = re.search(r'<img class="chart" src="([^"]+)"[^>]*alt="([^"]+)"', page.text)
+    assert image is not None and "power (kW)" in image.group(2)
+    chart = client.get(image.group(1))
+    assert chart.status_code == 200
+    assert chart.headers["content-type"] == "image/svg+xml"
+    assert chart.headers["content-security-policy"] == CHART_POLICY
+    values = re.findall(r'<desc class="value">\d\d:\d\d: ([0-9.,]+)</desc>', chart.text)
+    assert values == ["3.7", "7.4", "0.9", "1.8"]  # power (kW), then energy per charge (kWh)
+    assert "Power (kW)" in chart.text and "Energy per charge (kWh)" in chart.text
+    pt = client.get(image.group(1), headers={"Accept-Language": "pt-BR"},
+                    cookies={"csms_lang": "pt_BR"}).text
+    assert "Potência (kW)" in pt and "7,4</desc>" in pt
+
+
+def test_the_station_chart_is_refused_as_its_page_is(
+        container: Container, charger: Callable[..., Any]) -> None:
+    registry = container.access_control().registry
+    azul, verde = registry.create_site("Azul", "test"), registry.create_site("Verde", "test")
+    mine, theirs = charger(), charger()
+    for station, site in ((mine, azul), (theirs, verde)):
+        registry.register(station.station_id, 0, "test", site_id=site.site_id)
+    feed(container, [mine.boot(), theirs.boot()])
+    container.access_control().authenticator.refresh(force=True)
+    viewer = signed_in(container, "viewer", site_scope=[azul.site_id])
+    for path in (f"/ui/stations/{theirs.station_id}", f"/ui/stations/{theirs.station_id}/chart.svg",
+                 "/ui/stations/nowhere/chart.svg"):
+        refused = viewer.get(path)
+        assert refused.status_code == 404, path
+        assert refused.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert viewer.get(f"/ui/stations/{mine.station_id}/chart.svg").status_code == 200
+    anonymous = TestClient(container.app()).get(f"/ui/stations/{mine.station_id}/chart.svg",
+                                                follow_redirects=False)
+    assert anonymous.status_code == 303
 
 
 def test_the_station_page_lists_the_stations_security_events_escaped(

@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
 from save_server.domain.access import Role
+from save_server.infrastructure.dashboard.charts import CHART_POLICY
+from save_server.infrastructure.dashboard.rendering import CONTENT_SECURITY_POLICY
 from save_server.infrastructure.dashboard.session import Sessions
 from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.translation import parse_envelope, translate
@@ -179,7 +181,13 @@ def test_the_site_page_shows_the_power_per_phase_the_connectors_and_the_queue(
     assert "16.0 A" in row.group(1) and "15.0 A" in row.group(1)  # allocated, measured
     assert re.search(r'<ol class="queue">\s*<li>' + b, text)
     assert "rejected" in text and 'class="gauge"' in text
-    assert "The allocation history is not available" in text  # no event-store here
+    assert f'<img class="chart" src="/ui/sites/{site_id}/history.svg"' in text
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY  # strict
+    history = client.get(f"/ui/sites/{site_id}/history.svg")  # no event-store here
+    assert history.status_code == 503
+    assert history.headers["content-type"] == "image/svg+xml"
+    assert history.headers["content-security-policy"] == CHART_POLICY
+    assert "The allocation history is not available" in history.text
     listing = client.get("/ui/sites").text
     assert f'/ui/sites/{site_id}"' in listing and "32.0 / 59.8 A" not in listing
     assert "16.0 / 59.8 A" in listing
@@ -196,6 +204,9 @@ def test_a_viewer_of_another_site_gets_404_and_does_not_see_it_listed(
     viewer = signed_in(container, "viewer", site_scope=[other])
     assert viewer.get(f"/ui/sites/{site_id}").status_code == 404
     assert viewer.get(f"/ui/live/sites/{site_id}/power").status_code == 404
+    refused = viewer.get(f"/ui/sites/{site_id}/history.svg")
+    assert refused.status_code == 404
+    assert refused.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert site_id not in viewer.get("/ui/sites").text
 
 

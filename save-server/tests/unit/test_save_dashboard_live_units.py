@@ -3,7 +3,9 @@ the overview's order and filter."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from save_server.infrastructure.dashboard import power_view, views
 from save_server.infrastructure.dashboard.load_view import refused_stations
@@ -95,6 +97,30 @@ def test_the_history_takes_the_most_loaded_phase_of_each_allocation_in_order() -
     points = power_view.history(MODEL, payloads)
     assert [(p.at.minute, p.allocated_a, p.building_a, p.paused) for p in points] == [
         (0, 32.0, 0.0, 1), (5, 30.0, 7.0, 0)]
+
+
+def test_the_allocation_history_chart_draws_steps_and_the_usable_limit() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from save_server.infrastructure.dashboard.i18n import Formatter
+    from save_server.infrastructure.dashboard.sites_page import _history_chart
+
+    at = datetime.now(UTC) - timedelta(hours=2)
+    payloads = [{"computed_at": (at + timedelta(minutes=m)).isoformat(), "queue": [],
+                 "building_a": {"L2": building},
+                 "connectors": [{"charging_station_id": "MONO", "connector_id": 1,
+                                 "limit_a": limit}]}
+                for m, limit, building in ((0, 16.0, 7.0), (30, 24.5, 9.0))]
+    drawing = _history_chart(Formatter("pt_BR"), MODEL, payloads, "America/Sao_Paulo").decode()
+    values = re.findall(r'<desc class="value">\d\d:\d\d: ([0-9,]+)</desc>', drawing)
+    # allocated and building: a step per allocation, held until now; the usable limit: a line
+    assert values == ["16,0", "16,0", "24,5", "24,5", "7,0", "7,0", "9,0", "9,0",
+                      "90,0", "90,0"]
+    assert "Alocado aos carregadores (A)" in drawing and "<script src" not in drawing
+    local = (at.astimezone(ZoneInfo("America/Sao_Paulo"))).strftime("%H:%M")
+    assert f"{local}: 16,0" in drawing  # times on the site's clock
+    empty = _history_chart(Formatter("en"), MODEL, [], "UTC", "not <available>").decode()
+    assert "not &lt;available&gt;" in empty and 'class="value"' not in empty
 
 
 def test_every_text_of_the_templates_and_pages_has_a_brazilian_translation() -> None:

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from save_server.domain.access import Permission, Principal
 from save_server.domain.load.documents import model_document
-from save_server.infrastructure.dashboard import chart, power_view
+from save_server.infrastructure.dashboard import charts, power_view
 from save_server.infrastructure.dashboard.events_page import _call
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
 from save_server.infrastructure.dashboard.live import LiveFeed
@@ -99,14 +99,26 @@ async def sites(request: Request, caller: Reader) -> Response:
 async def site(request: Request, caller: Reader, site_id: str) -> Response:
     found = await asyncio.to_thread(_site, request, caller, site_id)
     context = await asyncio.to_thread(_gauge_context, request, found)
-    history, history_error = Markup(""), None
-    if context["model"] is not None:
-        try:
-            history = Markup(await _history_chart(request, context["model"], context["zone"]))
-        except PageError as error:
-            history_error = str(error)
-    return render(request, "site.html", history=history, history_error=history_error,
-                  **context)
+    return render(request, "site.html", **context)
+
+
+@router.get("/ui/sites/{site_id}/history.svg")
+async def site_history(request: Request, caller: Reader, site_id: str) -> Response:
+    """The page's allocation history, a standalone SVG (shown by the page with `<img>`); when
+    the event-store does not answer, an empty chart that says so, with the error's status."""
+    found = await asyncio.to_thread(_site, request, caller, site_id)
+    power = await asyncio.to_thread(_power, request, site_id)
+    if power is None:
+        raise PageError(404, f"site {site_id!r} has no electrical model")
+    zone = found.timezone or DEFAULT_TIMEZONE
+    fmt = Formatter(language(request))
+    try:
+        allocations = await _allocations(request, site_id)
+    except PageError as error:
+        message = f'{fmt.gettext("The allocation history is not available:")} {error}'
+        return charts.response(_history_chart(fmt, power[0], [], zone, message),
+                               error.status)
+    return charts.response(_history_chart(fmt, power[0], allocations, zone))
 
 
 @router.get("/ui/live/sites/{site_id}/power")
@@ -156,20 +168,21 @@ async def _allocations(request: Request, site_id: str) -> list[dict[str, Any]]:
     return payloads
 
 
-async def _history_chart(request: Request, model: dict[str, Any], zone: str) -> str:
-    points = power_view.history(model, await _allocations(request, model["site_id"]))
-    fmt = Formatter(language(request))
+def _history_chart(fmt: Formatter, model: dict[str, Any], allocations: list[dict[str, Any]],
+                   zone: str, no_data: str = "") -> bytes:
     end = datetime.now(UTC)
+    if no_data:
+        return charts.svg([], end, fmt.gettext("Allocations, last 24 hours (most loaded phase)"),
+                          fmt, zone, HISTORY, no_data)
+    points = power_view.history(model, allocations)
     allocated, building = _steps(points, end, "allocated_a"), _steps(points, end, "building_a")
     usable = float(model["limit_a"]) * (1.0 - float(model.get("margin") or 0.0))
-    labels = [fmt.when(end - timedelta(hours=h), zone)[-5:] for h in (24, 18, 12, 6, 0)]
-    return chart.svg([
-        chart.Series(fmt.gettext("Allocated to the chargers"), "A", "#0b5cad", allocated),
-        chart.Series(fmt.gettext("Building"), "A", "#5f6670", building),
-        chart.Series(fmt.gettext("Usable limit"), "A", "#a4121c",
-                     [(end - HISTORY, usable), (end, usable)])],
-        end, fmt.gettext("Allocations, last 24 hours (most loaded phase)"), labels,
-        shared_scale=True)
+    return charts.svg([
+        charts.Series(fmt.gettext("Allocated to the chargers"), "A", "#0b5cad", allocated),
+        charts.Series(fmt.gettext("Building"), "A", "#5f6670", building),
+        charts.Series(fmt.gettext("Usable limit"), "A", "#a4121c",
+                      [(end - HISTORY, usable), (end, usable)])],
+        end, fmt.gettext("Allocations, last 24 hours (most loaded phase)"), fmt, zone, HISTORY)
 
 
 def _steps(points: list[power_view.HistoryPoint], end: datetime,

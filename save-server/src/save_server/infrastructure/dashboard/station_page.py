@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from markupsafe import Markup
 from pydantic import ValidationError
 
 from save_server.domain.access import Permission, Principal, command_permission
@@ -19,7 +18,7 @@ from save_server.domain.ports import ChargeFilter
 from save_server.domain.rules import Measurand
 from save_server.domain.station_commands import CommandBusUnavailable, CommandRecord
 from save_server.infrastructure.commands.params import PARAMETERS
-from save_server.infrastructure.dashboard import chart
+from save_server.infrastructure.dashboard import charts
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
 from save_server.infrastructure.dashboard.rendering import language, render
 from save_server.infrastructure.dashboard.session import CSRF_FIELD, PageError, page
@@ -79,11 +78,8 @@ def _live_context(request: Request, caller: Principal, station_id: str) -> dict[
 async def _page(request: Request, caller: Principal, station_id: str, status_code: int = 200,
                 **extra: Any) -> Response:
     context = await asyncio.to_thread(_live_context, request, caller, station_id)
-    zone = context["zone"]
     deps = request.app.state.dependencies
-    since = datetime.now(UTC) - timedelta(hours=24)
-    recent = await asyncio.to_thread(list_charges, deps.charge_reader, ChargeFilter(
-        station_id, None, None, None, None, caller.station_scope), None, 20)
+    recent = await asyncio.to_thread(_recent_charges, deps.charge_reader, caller, station_id)
     history: list[CommandRecord] = []
     if caller.can(Permission.COMMANDS_READ) and hasattr(request.app.state, "station_commands"):
         try:
@@ -92,18 +88,20 @@ async def _page(request: Request, caller: Principal, station_id: str, status_cod
             history = []
     security = await asyncio.to_thread(request.app.state.registry.security_events, station_id,
                                        10)
-    fmt = Formatter(language(request))
-    drawing = await asyncio.to_thread(_chart, deps.charge_reader, recent.charges, since, fmt,
-                                      zone)
     return render(request, "station.html", status_code=status_code, **context,
                   security_events=security, charges=recent.charges, history=history,
-                  chart=Markup(drawing),
                   offered=[c for c in OFFERED if caller.can(command_permission(c))],
                   disruptive=DISRUPTIVE, **extra)
 
 
-def _chart(reader: Any, charges: list[Any], since: datetime, fmt: Formatter,
-           zone: str) -> str:
+def _recent_charges(reader: Any, caller: Principal, station_id: str) -> Any:
+    return list_charges(reader, ChargeFilter(station_id, None, None, None, None,
+                                             caller.station_scope), None, 20)
+
+
+def _chart(reader: Any, charges: list[Any], fmt: Formatter, zone: str) -> bytes:
+    """The last 24 h of the station's power (kW) and energy per charge (kWh, right axis)."""
+    since = datetime.now(UTC) - timedelta(hours=24)
     power: list[tuple[datetime, float]] = []
     energy: list[tuple[datetime, float]] = []
     for charge in charges:
@@ -114,17 +112,27 @@ def _chart(reader: Any, charges: list[Any], since: datetime, fmt: Formatter,
                 power.append((sample.at, sample.value / 1000))
             elif sample.measurand == Measurand.ENERGY_REGISTER and charge.meter_start_wh:
                 energy.append((sample.at, (sample.value - charge.meter_start_wh) / 1000))
-    end = datetime.now(UTC)
-    labels = [fmt.when(end - timedelta(hours=h), zone)[-5:] for h in (24, 18, 12, 6, 0)]
-    return chart.svg([chart.Series(fmt.gettext("Power"), "kW", "#0b5cad", sorted(power)),
-                      chart.Series(fmt.gettext("Energy per charge"), "kWh", "#8a3b00",
-                                   sorted(energy))],
-                     end, fmt.gettext("Power and energy, last 24 hours"), labels)
+    return charts.svg([charts.Series(fmt.gettext("Power"), "kW", "#0b5cad", sorted(power)),
+                       charts.Series(fmt.gettext("Energy per charge"), "kWh", "#8a3b00",
+                                     sorted(energy), secondary=True)],
+                      datetime.now(UTC), fmt.gettext("Power and energy, last 24 hours"), fmt,
+                      zone)
 
 
 @router.get("/ui/stations/{station_id}")
 async def station(request: Request, caller: Viewer, station_id: str) -> Response:
     return await _page(request, caller, station_id)
+
+
+@router.get("/ui/stations/{station_id}/chart.svg")
+async def station_chart(request: Request, caller: Viewer, station_id: str) -> Response:
+    """The page's 24 h chart, a standalone SVG (shown by the page with `<img>`)."""
+    context = await asyncio.to_thread(_live_context, request, caller, station_id)
+    reader = request.app.state.dependencies.charge_reader
+    recent = await asyncio.to_thread(_recent_charges, reader, caller, station_id)
+    drawing = await asyncio.to_thread(_chart, reader, recent.charges,
+                                      Formatter(language(request)), context["zone"])
+    return charts.response(drawing)
 
 
 @router.get("/ui/live/stations/{station_id}")
