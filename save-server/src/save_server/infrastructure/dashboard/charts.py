@@ -7,6 +7,7 @@ allows it (`CHART_POLICY`); every page keeps the strict one of `rendering.py`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,11 @@ from fastapi.responses import Response
 from pygal.style import Style
 
 from save_server.infrastructure.dashboard.i18n import Formatter
+
+# pygal puts a legacy import hook for its map plugins on sys.meta_path (find_module only, no
+# find_spec), which breaks code that asks every finder for a spec (pytest's collection did).
+# We use no pygal maps: take the hook out again.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "pygal"]
 
 CHART_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
 SVG_TYPE = "image/svg+xml"
