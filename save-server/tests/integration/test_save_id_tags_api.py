@@ -60,6 +60,8 @@ def test_a_tag_is_created_read_changed_and_deleted_with_its_events(
     assert client.post("/id-tags", json={"id_tag": card.lower()}).status_code == 409
     changed = client.patch(f"/id-tags/{card}", json={"status": "blocked"})
     assert changed.status_code == 200 and changed.json()["status"] == "blocked"
+    null_label = client.patch(f"/id-tag-groups/{group}", json={"label": None})
+    assert null_label.status_code == 422 and "label" in null_label.text  # not a 500
     assert client.delete(f"/id-tag-groups/{group}").status_code == 409  # a tag belongs to it
     assert client.delete(f"/id-tags/{card}").status_code == 204
     assert client.get(f"/id-tags/{card}").status_code == 404

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from save_server.domain.access import Principal
 from save_server.domain.id_tags import GroupInUse, IdTagGroup, InvalidIdTag
@@ -35,6 +35,13 @@ class GroupPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(default=None, min_length=1, max_length=200)
     monthly_budget_kwh: float | None = Field(default=None, gt=0, le=1_000_000)
+
+    @field_validator("label")
+    @classmethod
+    def _label_not_null(cls, label: str | None) -> str:
+        if label is None:  # leave it out to keep it; a group always has a label
+            raise ValueError("label cannot be null")
+        return label
 
 
 def _visible_groups(request: Request, caller: Principal) -> set[str] | None:
