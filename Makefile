@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := embedded ocpp-events save-server event-store
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint run-services fault clean secrets
@@ -20,13 +21,15 @@ run: $(STAMP)
 	$(BIN)/python -m csms_embedded
 
 ## Run every test (unit, integration against the local PostgreSQL and RabbitMQ, end-to-end).
+## TEST_WORKERS pytest processes (pytest-xdist), a test file per worker at a time so a module's
+## platform starts once; most of a test's time is spent waiting for processes, not CPU.
 ## First enables RabbitMQ's bundled consistent-hash plugin and installs Debian's Chromium for the
 ## dashboard's browser tests when missing (or stops with the command to run).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
 	$(BIN)/python tests/browser_ready.py
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
 run-services: $(STAMP) secrets/auth-signing-key.pem
