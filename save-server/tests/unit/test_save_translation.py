@@ -199,6 +199,22 @@ def test_a_201_multiplier_out_of_range_is_poison_not_an_overflow(
         commands_of(event)
 
 
+def test_any_error_of_a_translator_is_poison(charger: Callable[..., Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Translating is pure: an error it did not foresee comes back on every delivery, so it is
+    poison (dead-lettered), never an error that makes the worker reopen its stream."""
+    from save_server.infrastructure import translation
+
+    def broken(event: Any) -> list[Any]:
+        raise ArithmeticError("a case nobody thought of")
+
+    cp = charger()
+    event = cp.stop(1, 10)
+    monkeypatch.setitem(translation.TRANSLATORS, (event["type"], "1.6"), broken)
+    with pytest.raises(PoisonMessage, match="ArithmeticError"):
+        commands_of(event)
+
+
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"\xff\xfe"])
 def test_unparseable_bodies_are_poison(raw: bytes) -> None:
     with pytest.raises(PoisonMessage):
