@@ -155,7 +155,8 @@ def test_evse_types_travel_in_the_copies_and_bad_ones_are_refused() -> None:
     for bad in (["Type2"], "AC", [1]):
         with pytest.raises(InvalidRegistryEvent):
             parse_tag({"id_tag": "C", "status": "active", "evse_types": bad}, 3)
-    for declared in ({"0": "AC"}, {"one": "AC"}, {"1": "Type2"}, ["AC"]):
+    # "\u00b2" passes str.isdigit but not int(): still the contract's refusal, not a crash
+    for declared in ({"0": "AC"}, {"one": "AC"}, {"1": "Type2"}, ["AC"], {"\u00b2": "AC"}):
         with pytest.raises(InvalidRegistryEvent):
             parse_station({"charging_station_id": "CP-1", "security_profile": 0,
                            "evse_types": declared}, 4)

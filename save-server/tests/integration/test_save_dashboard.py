@@ -266,6 +266,13 @@ def test_reports_need_the_reports_permission(container: Container, role: str) ->
     assert signed_in(container, role).get("/ui/reports").status_code == 403
 
 
+def test_a_scoped_operator_gets_no_reports_page(container: Container) -> None:
+    """Subscriptions and runs cover the whole network (as `/report-subscriptions`)."""
+    scoped = signed_in(container, "operator", station_scope=["CP-MINE"])
+    assert scoped.get("/ui/reports").status_code == 403
+    assert signed_in(container, "operator").get("/ui/reports").status_code == 200
+
+
 def test_the_registry_page_lists_the_callers_sites_and_adopts_an_unknown_station(
         container: Container, charger: Callable[..., Any]) -> None:
     registry = container.access_control().registry

@@ -110,6 +110,9 @@ def test_registering_a_station_shows_its_password_once_and_tells_the_gateways(
     {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"0": "AC"}},
     {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"one": "AC"}},
     {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": ["AC"]},
+    # a digit that int() does not read (str.isdigit says yes): a 422, not a 500
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"\u00b2": "AC"}},
+    {"charging_station_id": "OK-1", "security_profile": 1, "evse_types": {"1000": "AC"}},
 ])
 def test_bad_registrations_get_422(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post("/charging-stations", json=body).status_code == 422

@@ -192,3 +192,43 @@ def test_the_service_app_answers_an_operator_after_one_attempt(container: Any,
         assert "Connection refused" in run["last_error"]
         listed = client.get("/reports/runs", params={"state": "failed"}).json()
         assert [r["id"] for r in listed] == [run["id"]]
+
+
+def test_a_scoped_operator_gets_only_its_stations_in_the_csv_and_no_subscriptions(
+        api: tuple[TestClient, Any], container: Any, make_reports: Any, smtp_server: Any,
+        charger: Any, feed_events: Any) -> None:
+    """docs/api.md: a station outside a scoped account's scope never appears in its CSVs;
+    report subscriptions and runs cover the whole network (other buildings' recipients, every
+    group's usage), so a scoped account has none of them."""
+    client, _ = api
+    mine, theirs = charger(f"CP-{uuid.uuid4().hex[:6]}"), charger(f"CP-{uuid.uuid4().hex[:6]}")
+    end = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    feed_events(mine.start(1, 1, 0, at=end - timedelta(hours=1)), mine.stop(1, 10, at=end),
+                theirs.start(1, 1, 0, at=end - timedelta(hours=1)), theirs.stop(1, 10, at=end))
+    sid = client.post("/report-subscriptions", json={"recipients": ["other@save.example"]}
+                      ).json()["id"]
+    window = {"start_date": "2026-11-02T00:00:00Z", "end_date": "2026-11-03T00:00:00Z"}
+    with TestClient(create_app(container.api_dependencies(), container.access_control(),
+                               make_reports(smtp_server())),
+                    headers=grant(container, "operator", [mine.station_id])) as scoped:
+        for params in (window, {**window, "charging_station_id": [mine.station_id,
+                                                                   theirs.station_id]}):
+            answer = scoped.get("/reports/charges.csv", params=params)
+            assert answer.status_code == 200, answer.text
+            rows = list(csv.DictReader(io.StringIO(answer.text, newline="")))
+            assert [r["station_id"] for r in rows] == [mine.station_id]
+        only_theirs = scoped.get("/reports/charges.csv",
+                                 params={**window, "charging_station_id": theirs.station_id})
+        assert list(csv.DictReader(io.StringIO(only_theirs.text, newline=""))) == []
+        refused = [
+            scoped.get("/report-subscriptions"), scoped.get(f"/report-subscriptions/{sid}"),
+            scoped.post("/report-subscriptions", json={"recipients": ["me@save.example"],
+                                                       "group_usage": True}),
+            scoped.patch(f"/report-subscriptions/{sid}", json={"enabled": False}),
+            scoped.put(f"/report-subscriptions/{sid}", json={"recipients": ["me@save.example"]}),
+            scoped.post(f"/report-subscriptions/{sid}/send-now", json={
+                "start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}),
+            scoped.get("/reports/runs"), scoped.post("/reports/runs/1/retry"),
+            scoped.delete(f"/report-subscriptions/{sid}")]
+        assert [r.status_code for r in refused] == [403] * len(refused)
+    assert client.get(f"/report-subscriptions/{sid}").json()["enabled"] is True

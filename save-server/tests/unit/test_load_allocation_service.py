@@ -393,6 +393,18 @@ def test_active_power_stands_in_for_a_missing_current_per_phase_where_given() ->
     assert both == [CurrentMeasured("CP", 1, 7.0, at, (("L1", 7.0),))]  # the current wins
 
 
+def test_a_reading_that_is_no_finite_number_is_skipped_not_raised() -> None:
+    """A station's multiplier of 400 (the schema sets no bound) overflowed, and the load
+    queue retried that message for ever; NaN or infinity would reach the allocator."""
+    for version, sample in (
+            ("2.0.1", {"value": 1.0, "measurand": "Power.Active.Import",
+                       "unitOfMeasure": {"unit": "W", "multiplier": 400}}),
+            ("1.6", {"value": "nan", "measurand": "Power.Active.Import"}),
+            ("1.6", {"value": "inf", "measurand": "Current.Import", "phase": "L1"}),
+            ("1.6", {"value": "NaN", "measurand": "Current.Import"})):
+        assert observations(meter_values("CP", version, 1, sample)) == [], sample
+
+
 def test_a_car_reporting_only_power_is_measured_with_the_sites_voltage() -> None:
     model = replace(site(63.0, 1), voltage_v=127.0)
     allocation, _, _, _ = service(model)

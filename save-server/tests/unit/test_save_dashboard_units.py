@@ -132,6 +132,9 @@ def test_the_feed_sends_each_tick_the_stations_that_moved_once() -> None:
         again, missed = feed.subscribe(event_id)
         assert missed is not None and [b[0] for b in missed] == [later_id]
         assert feed.subscribe("another-epoch-3")[1] is None  # unknown: reload
+        epoch = event_id.partition("-")[0]
+        # a Last-Event-ID header whose tick is no number int() reads ("²" passes isdigit)
+        assert feed.subscribe(f"{epoch}-\u00b2")[1] is None
         feed.close()
         assert await next_batch(again) is None  # the stop ends every stream
 

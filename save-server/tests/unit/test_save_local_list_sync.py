@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from save_server.domain.local_lists import AuthorizationEntry, Support
 from save_server.domain.station_commands import (
     CommandAnswer,
@@ -350,3 +352,24 @@ async def test_a_station_connected_but_never_checked_gets_its_list_at_a_tag_chan
     assert cp.received[0] == ("get-local-list-version", {}) and sent(cp) == [(1, "full", 0)]
     await sync.tags_changed(["ALICE"])  # checked now: not again
     assert [c for c, _ in cp.received].count("get-local-list-version") == 1
+
+
+async def test_the_tags_of_a_run_that_failed_are_taken_by_the_next_run() -> None:
+    """A run takes the changed tags and then reads the database: when that fails, the next
+    run (at the next tag change) must still cover them, or their stations stay stale."""
+    cp = SimulatedList()
+    sync, _, source, _ = setup(("CP-1", cp))
+    await sync.station_connected("CP-1")
+    source.put(AuthorizationEntry("CARD"), frozenset({"CP-1"}))
+    allowed_at = source.stations_for
+
+    def database_away(key: str) -> frozenset[str] | None:
+        raise ConnectionError("database away")
+
+    source.stations_for = database_away  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await sync.tags_changed(["CARD"])
+    source.stations_for = allowed_at  # type: ignore[method-assign]
+    source.put(AuthorizationEntry("OTHER"), frozenset({"CP-9"}))
+    await sync.tags_changed(["OTHER"])
+    assert cp.statuses() == {"CARD": "Accepted"}

@@ -174,6 +174,47 @@ def test_a_contract_breaking_event_is_poison_naming_the_field(
         commands_of(event)
 
 
+@pytest.mark.parametrize("sample", [
+    {"value": "nan", "measurand": "Power.Active.Import"},
+    {"value": "-inf", "measurand": "Current.Import"},
+    {"value": "1e400", "measurand": "Energy.Active.Import.Register"},
+])
+def test_a_reading_that_is_no_finite_number_is_poison(charger: Callable[..., Any],
+                                                      sample: dict[str, Any]) -> None:
+    with pytest.raises(PoisonMessage, match="value"):
+        commands_of(charger().meter_values(1, [sample]))
+
+
+def test_a_201_multiplier_out_of_range_is_poison_not_an_overflow(
+        charger: Callable[..., Any]) -> None:
+    """The schema bounds no multiplier: 10 ** 400 overflowed, outside PoisonMessage, and the
+    worker reopened its stream to meet the same event again, for ever."""
+    cp = charger(version="2.0.1")
+    event = cp.transaction201("Updated", "t-1")
+    event["payload"]["meterValue"] = [{"timestamp": event["payload"]["timestamp"],
+                                       "sampledValue": [{
+                                           "value": 1.0, "measurand": "Power.Active.Import",
+                                           "unitOfMeasure": {"unit": "W", "multiplier": 400}}]}]
+    with pytest.raises(PoisonMessage, match="value"):
+        commands_of(event)
+
+
+def test_any_error_of_a_translator_is_poison(charger: Callable[..., Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Translating is pure: an error it did not foresee comes back on every delivery, so it is
+    poison (dead-lettered), never an error that makes the worker reopen its stream."""
+    from save_server.infrastructure import translation
+
+    def broken(event: Any) -> list[Any]:
+        raise ArithmeticError("a case nobody thought of")
+
+    cp = charger()
+    event = cp.stop(1, 10)
+    monkeypatch.setitem(translation.TRANSLATORS, (event["type"], "1.6"), broken)
+    with pytest.raises(PoisonMessage, match="ArithmeticError"):
+        commands_of(event)
+
+
 @pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"\xff\xfe"])
 def test_unparseable_bodies_are_poison(raw: bytes) -> None:
     with pytest.raises(PoisonMessage):

@@ -186,7 +186,8 @@ def _evse_types(declared: Any) -> dict[int, str] | None:
         raise InvalidRegistryEvent("evse_types must be an object or null")
     types: dict[int, str] = {}
     for evse_id, kind in declared.items():
-        if not (isinstance(evse_id, str) and evse_id.isdigit() and int(evse_id) > 0) or (
+        if not (isinstance(evse_id, str) and evse_id.isascii() and evse_id.isdigit()
+                and int(evse_id) > 0) or (
                 kind not in ("AC", "DC")):
             raise InvalidRegistryEvent("evse_types maps EVSE ids (> 0) to AC or DC")
         types[int(evse_id)] = kind

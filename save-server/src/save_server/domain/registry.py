@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from save_server.domain.business_events import BusinessEvent
 
 STATION_ID = re.compile(r"^[A-Za-z0-9._:*+|@-]{1,48}$")  # OCPP identity: CiString48, URL-safe
+# ASCII digits only: str.isdigit also says yes to "²", which int() refuses
+EVSE_ID = re.compile(r"[0-9]{1,9}")
 PASSWORD_HEX_CHARS = 32  # 128 random bits, inside the spec's 16-40 characters
 DEFAULT_GRACE = timedelta(hours=24)
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
@@ -140,7 +142,8 @@ def check_registration(registration: StationRegistration) -> StationRegistration
         raise InvalidRegistryData("ocpp_version", "1.6, 2.0.1, 2.1 or null")
     if registration.evse_types is not None:
         for evse_id, kind in registration.evse_types.items():
-            if not (evse_id.isdigit() and 0 < int(evse_id) < 1000) or kind not in ("AC", "DC"):
+            if not (EVSE_ID.fullmatch(evse_id) and 0 < int(evse_id) < 1000) or kind not in (
+                    "AC", "DC"):
                 raise InvalidRegistryData("evse_types",
                                           'maps EVSE ids 1-999 to "AC" or "DC", e.g. {"1": "DC"}')
         registration = registration.changed(evse_types={

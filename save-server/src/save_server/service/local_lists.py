@@ -109,13 +109,23 @@ class LocalListSync:
 
     async def _reconcile_changed(self) -> None:
         keys, self._changed = self._changed, set()
-        stations = await asyncio.to_thread(self._concerned, keys)
-        # connected before the sync knew them (deployed meanwhile, or it was down when they
-        # connected): the whole check now rather than at their next connection
-        unchecked = await asyncio.to_thread(self.store.unchecked_connected,
-                                            self.clock() - timedelta(seconds=CONNECT_SETTLE))
+        try:
+            stations = await asyncio.to_thread(self._concerned, keys)
+            # connected before the sync knew them (deployed meanwhile, or it was down when
+            # they connected): the whole check now rather than at their next connection
+            unchecked = await asyncio.to_thread(
+                self.store.unchecked_connected, self.clock() - timedelta(seconds=CONNECT_SETTLE))
+        except Exception:
+            self._retake(keys)  # the next run covers them
+            raise
         await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations),
                              *(self._limited(self.station_connected(s)) for s in unchecked))
+
+    def _retake(self, keys: set[str] | None) -> None:
+        if keys is None or self._changed is None:
+            self._changed = None
+        else:
+            self._changed |= keys
 
     def _concerned(self, keys: set[str] | None) -> list[str]:
         """Where the tags are allowed now, plus where they may be held (they were allowed

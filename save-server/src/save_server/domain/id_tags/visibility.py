@@ -26,7 +26,3 @@ class TagScope:
             return tag.key in self.charged_here
         return bool(self.sites.intersection(tag.site_ids or ())
                     or self.stations.intersection(tag.station_ids or ()))
-
-    def sees_group(self, group_id: str, visible_tags: list[IdTag]) -> bool:
-        """A group is seen through a tag of it that is seen."""
-        return any(t.group_id == group_id for t in visible_tags)

@@ -10,35 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
 
 from save_server.domain.access import Permission, Principal, Role, role_within
 from save_server.infrastructure.accounts import api
-from save_server.infrastructure.dashboard.api_calls import Refused, call, invalid_form, sites
-from save_server.infrastructure.dashboard.id_tag_forms import expiry
+from save_server.infrastructure.dashboard.api_calls import Refused, call, sites
+from save_server.infrastructure.dashboard.forms import expiry, ids, text, validated
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import PageError, page
 
 router = APIRouter(include_in_schema=False)
 Admin = Annotated[Principal, Depends(page(Permission.ACCOUNTS_MANAGE))]
 KeyOwner = Annotated[Principal, Depends(page(Permission.API_KEYS_OWN))]
-
-
-def _text(form: Any, name: str) -> str | None:
-    return str(form.get(name) or "").strip() or None
-
-
-def _ids(form: Any, name: str) -> list[str] | None:
-    ids = [part.strip() for value in form.getlist(name)
-           for part in str(value).replace(";", ",").split(",") if part.strip()]
-    return ids or None
-
-
-def _model(model: type[BaseModel], values: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise invalid_form(error) from error
 
 
 # accounts ----------------------------------------------------------------------------------
@@ -58,11 +40,11 @@ async def accounts(request: Request, caller: Admin) -> Response:
 async def create_account(request: Request, caller: Admin) -> Response:
     form = await request.form()
     try:
-        body = _model(api.AccountIn, {
-            "email": _text(form, "email") or "", "display_name": _text(form, "display_name"),
-            "role": _text(form, "role"), "password": _text(form, "password"),
-            "site_scope": _ids(form, "site_scope"),
-            "station_scope": _ids(form, "station_scope")})
+        body = validated(api.AccountIn, {
+            "email": text(form, "email") or "", "display_name": text(form, "display_name"),
+            "role": text(form, "role"), "password": text(form, "password"),
+            "site_scope": ids(form.getlist("site_scope")),
+            "station_scope": ids(form.getlist("station_scope"))})
         created = await call(api.create_account, request, caller, body)
     except Refused as refused:
         entered = {k: str(v) for k, v in form.items() if k != "password"}
@@ -94,14 +76,14 @@ async def edit_account(request: Request, caller: Admin, account_id: str) -> Resp
     if form.get("only") == "enabled":
         changes: dict[str, Any] = {"enabled": form.get("enabled") == "true"}
     else:
-        changes = {"display_name": _text(form, "display_name"), "role": _text(form, "role"),
-                   "site_scope": _ids(form, "site_scope"),
-                   "station_scope": _ids(form, "station_scope")}
-        if _text(form, "password"):
-            changes["password"] = _text(form, "password")
+        changes = {"display_name": text(form, "display_name"), "role": text(form, "role"),
+                   "site_scope": ids(form.getlist("site_scope")),
+                   "station_scope": ids(form.getlist("station_scope"))}
+        if text(form, "password"):
+            changes["password"] = text(form, "password")
     try:
         await call(api.update_account, request, caller, account_id,
-                   _model(api.AccountPatch, changes))
+                   validated(api.AccountPatch, changes))
     except Refused as refused:
         if refused.status == 404:
             raise PageError(404, str(refused)) from refused
@@ -131,10 +113,10 @@ async def api_keys(request: Request, caller: KeyOwner) -> Response:
 async def create_api_key(request: Request, caller: KeyOwner) -> Response:
     form = await request.form()
     try:
-        body = _model(api.ApiKeyIn, {
-            "name": _text(form, "name") or "", "role": _text(form, "role"),
-            "expires_at": expiry(_text(form, "expires_at")),
-            "account_id": _text(form, "account_id")})
+        body = validated(api.ApiKeyIn, {
+            "name": text(form, "name") or "", "role": text(form, "role"),
+            "expires_at": expiry(text(form, "expires_at")),
+            "account_id": text(form, "account_id")})
         created = await call(api.create_api_key, request, caller, body)
     except Refused as refused:
         return await _keys_page(request, caller, refused.status, create_error=str(refused),

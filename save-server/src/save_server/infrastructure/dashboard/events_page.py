@@ -31,7 +31,9 @@ PAGE_SIZE = 50
 TARGETS = ("save-server", "all")
 
 
-async def _call(request: Request, method: str, path: str, **kwargs: Any) -> httpx.Response:
+async def event_store_call(request: Request, method: str, path: str,
+                           **kwargs: Any) -> httpx.Response:
+    """The event-store's API with the signed-in person's own token (its rules apply)."""
     base = getattr(request.app.state, "event_store_url", None)
     if not base:
         raise PageError(503, "the event-store's address is not configured (EVENT_STORE_URL)")
@@ -96,14 +98,14 @@ async def events(request: Request, caller: Reader) -> Response:
     query = _query(filters)
     if after := request.query_params.get("after"):
         query["after"] = after
-    answer = await _call(request, "GET", "/events", params=query)
+    answer = await event_store_call(request, "GET", "/events", params=query)
     next_after = None
     if "next" in answer.links:
         next_after = parse_qs(urlparse(answer.links["next"]["url"]).query).get(
             "after", [None])[0]
     replays: list[dict[str, Any]] = []
     if caller.can(Permission.EVENTS_REPLAY):
-        replays = (await _call(request, "GET", "/replays")).json()
+        replays = (await event_store_call(request, "GET", "/replays")).json()
     return render(request, "events.html", events=answer.json(), filters=filters,
                   next_url=(f"/ui/events?{urlencode({**filters, 'after': next_after})}"
                             if next_after else None),
@@ -112,7 +114,7 @@ async def events(request: Request, caller: Reader) -> Response:
 
 @router.get("/ui/events/{event_id}")
 async def event(request: Request, caller: Reader, event_id: str) -> Response:
-    found = (await _call(request, "GET", f"/events/{event_id}")).json()
+    found = (await event_store_call(request, "GET", f"/events/{event_id}")).json()
     return render(request, "event.html", event=found,
                   pretty=json.dumps(found, indent=2, ensure_ascii=False, sort_keys=True))
 
@@ -134,12 +136,12 @@ async def start_replay(request: Request, caller: Replayer) -> Response:
         body["start_date"] = start
     if end := _day(fields.get("to"), end=True):
         body["end_date"] = end
-    job = (await _call(request, "POST", "/replays", json=body)).json()
+    job = (await event_store_call(request, "POST", "/replays", json=body)).json()
     return RedirectResponse(f"/ui/events/replays/{job['id']}", 303)
 
 
 @router.get("/ui/events/replays/{replay_id}")
 async def replay(request: Request, caller: Replayer, replay_id: str) -> Response:
-    job = (await _call(request, "GET", f"/replays/{replay_id}")).json()
+    job = (await event_store_call(request, "GET", f"/replays/{replay_id}")).json()
     return render(request, "replay.html", job=job,
                   running=job.get("state") in ("pending", "running"))

@@ -90,7 +90,8 @@ class LiveFeed:
         if not last_event_id:
             return []
         epoch, _, tick = last_event_id.partition("-")
-        if epoch != self._epoch or not tick.isdigit() or int(tick) < self._dropped_through:
+        if epoch != self._epoch or not (tick.isascii() and tick.isdigit()) \
+                or int(tick) < self._dropped_through:
             return None  # another watcher, or older than what is kept: reload
         return [b for b in self._backlog if int(b[0].partition("-")[2]) > int(tick)]
 

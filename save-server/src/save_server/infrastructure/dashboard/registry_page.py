@@ -14,7 +14,7 @@ from save_server.domain.access import Permission, Principal
 from save_server.domain.registry import PROFILES, InvalidRegistryData
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import PageError, page
-from save_server.infrastructure.registry.api import _visible_sites
+from save_server.infrastructure.registry.api import visible_sites
 from save_server.service.registry import AlreadyRegistered, RegistryService
 
 router = APIRouter(include_in_schema=False)
@@ -23,7 +23,7 @@ Manager = Annotated[Principal, Depends(page(Permission.STATIONS_WRITE))]
 
 
 def _view(registry: RegistryService, caller: Principal) -> dict[str, object]:
-    visible = _visible_sites(registry, caller)
+    visible = visible_sites(registry, caller)
     sites = [s for s in registry.list_sites() if visible is None or s.site_id in visible]
     registrations = [r for r in registry.list_registrations()
                      if caller.sees_station(r.station_id)]

@@ -23,12 +23,12 @@ from markupsafe import Markup
 from save_server.domain.access import Permission, Principal
 from save_server.domain.load.documents import model_document
 from save_server.infrastructure.dashboard import charts, power_view
-from save_server.infrastructure.dashboard.events_page import _call
+from save_server.infrastructure.dashboard.events_page import event_store_call
 from save_server.infrastructure.dashboard.i18n import DEFAULT_TIMEZONE, Formatter
 from save_server.infrastructure.dashboard.live import LiveFeed
 from save_server.infrastructure.dashboard.rendering import language, render
 from save_server.infrastructure.dashboard.session import PageError, page
-from save_server.infrastructure.registry.api import _visible_sites
+from save_server.infrastructure.registry.api import visible_sites
 from save_server.service.load_management import NoElectricalModel, UnknownSite
 
 router = APIRouter(include_in_schema=False)
@@ -42,7 +42,7 @@ WATCH_SECONDS = 1.0
 
 def _site(request: Request, caller: Principal, site_id: str) -> Any:
     registry = request.app.state.registry
-    visible = _visible_sites(registry, caller)
+    visible = visible_sites(registry, caller)
     found = [s for s in registry.list_sites() if s.site_id == site_id]
     if not found or (visible is not None and site_id not in visible):
         raise PageError(404, f"no site {site_id!r}")
@@ -83,7 +83,7 @@ async def sites(request: Request, caller: Reader) -> Response:
     registry = request.app.state.registry
 
     def view() -> list[dict[str, Any]]:
-        visible = _visible_sites(registry, caller)
+        visible = visible_sites(registry, caller)
         rows = []
         for site in registry.list_sites():
             if visible is None or site.site_id in visible:
@@ -157,7 +157,7 @@ async def _allocations(request: Request, site_id: str) -> list[dict[str, Any]]:
     params: dict[str, Any] = {"type": ALLOCATION, "start_date": since, "limit": 1000}
     payloads = []
     for _ in range(HISTORY_PAGES):
-        answer = await _call(request, "GET", "/events", params=params)
+        answer = await event_store_call(request, "GET", "/events", params=params)
         payloads += [e["payload"] for e in answer.json()
                      if (e.get("payload") or {}).get("site_id") == site_id]
         after = (parse_qs(urlparse(answer.links["next"]["url"]).query).get("after", [""])[0]

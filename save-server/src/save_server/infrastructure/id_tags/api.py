@@ -87,18 +87,13 @@ def _tag_changes(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 # scope -------------------------------------------------------------------------------------
-def _scope(request: Request, caller: Principal) -> TagScope | None:
-    """What a scoped caller sees (domain/id_tags/visibility.py), or None for an unscoped one."""
-    return tag_scope(request, caller)
-
-
 def _sees(scope: TagScope | None, tag: IdTag) -> bool:
     return scope is None or scope.sees(tag)
 
 
 def _visible_tag(request: Request, caller: Principal, id_tag: str) -> IdTag:
     tag = service(request).tag(id_tag)
-    if not _sees(_scope(request, caller), tag):
+    if not _sees(tag_scope(request, caller), tag):
         raise TagNotFound(f"no id tag {id_tag}")  # exactly as an unknown tag
     return tag
 
@@ -127,7 +122,7 @@ def search_tags(request: Request, response: Response, caller: Reader,
                     description="Opaque cursor; follow the Link header rel=next")] = None,
                 ) -> list[dict[str, Any]]:
     """Ordered by token (case-insensitively). The next page is in the `Link` header."""
-    tags, scope = service(request), _scope(request, caller)
+    tags, scope = service(request), tag_scope(request, caller)
     cursor, found = _decode(after) if after else None, []
     while len(found) < limit:
         page = tags.search(q, group, status, cursor, limit)
@@ -156,7 +151,7 @@ def create_tag(request: Request, caller: Writer, body: TagIn) -> dict[str, Any]:
             responses={200: {"content": {"text/csv": {}}}})
 def export_tags(request: Request, caller: Reader) -> StreamingResponse:
     """Every tag the caller sees, in the import's CSV format."""
-    scope = _scope(request, caller)
+    scope = tag_scope(request, caller)
     tags = [t for t in service(request).all_tags() if _sees(scope, t)]
 
     def lines() -> Iterator[bytes]:
@@ -196,7 +191,7 @@ async def import_tags(request: Request, caller: Writer) -> JSONResponse:
 def unknown_tags(request: Request, caller: Reader) -> list[dict[str, Any]]:
     """Tokens the gateways refused as unknown (`Invalid`): per station, first and last time,
     how often. Latest first."""
-    scope = _scope(request, caller)
+    scope = tag_scope(request, caller)
     return [{"id_tag": u.id_tag, "charging_station_id": u.station_id,
              "first_seen_at": u.first_seen_at, "last_seen_at": u.last_seen_at,
              "count": u.count}
@@ -221,7 +216,7 @@ def enroll(request: Request, caller: Writer, id_tag: str,
 def usage(request: Request, caller: Reader, month: Month) -> dict[str, Any]:
     """Energy (kWh) and charges per group and per tag in a month; a charge counts in the
     month, in its station's site time zone, in which it started."""
-    id_tags, scope = service(request), _scope(request, caller)
+    id_tags, scope = service(request), tag_scope(request, caller)
     found = id_tags.usage(month)
     tags = {t.key: t for t in id_tags.all_tags() if _sees(scope, t)}
     per_tag = [{"id_tag": tags[k].id_tag, "holder": tags[k].holder,

@@ -10,6 +10,7 @@ from save_server.domain.access import Permission, Principal
 from save_server.domain.id_tags import GroupInUse, InvalidIdTag, TagScope
 from save_server.infrastructure.api.errors import invalid
 from save_server.infrastructure.api.security import allow
+from save_server.infrastructure.registry.api import visible_sites
 from save_server.service.id_tags import AlreadyExists, GroupNotFound, IdTagService, TagNotFound
 
 Reader = Annotated[Principal, allow(Permission.ID_TAGS_READ)]
@@ -34,11 +35,9 @@ def errors(error: Exception) -> HTTPException:
 def tag_scope(request: Request, caller: Principal) -> TagScope | None:
     """The id tags a scoped caller sees (None: unscoped, every tag): its sites, named or of
     its stations in the registry, its stations, and the tags that charged at them."""
-    if caller.station_scope is None:
+    sites = visible_sites(request.app.state.registry, caller)
+    if sites is None or caller.station_scope is None:
         return None
-    registrations = request.app.state.registry.list_registrations()
-    sites = set(caller.site_scope or ()) | {
-        r.site_id for r in registrations if r.site_id and caller.sees_station(r.station_id)}
     stations = frozenset(caller.station_scope)
     return TagScope(frozenset(sites), stations, frozenset(
         service(request).keys_charged_at(stations)))

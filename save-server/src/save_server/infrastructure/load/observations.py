@@ -3,6 +3,7 @@ cannot read is skipped (the worker, not this reader, dead-letters malformed even
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -87,8 +88,8 @@ def _currents(station: str, connector: int, meter_values: list[Any]) -> Iterator
         at = datetime.fromisoformat(str(meter_value["timestamp"]).replace("Z", "+00:00")
                                     ).astimezone(UTC)
         if currents:
-            phases = tuple((_phase(s), float(s["value"])) for s in currents if _phase(s))
-            yield CurrentMeasured(station, connector, max(float(s["value"]) for s in currents),
+            phases = tuple((_phase(s), _reading(s["value"])) for s in currents if _phase(s))
+            yield CurrentMeasured(station, connector, max(_reading(s["value"]) for s in currents),
                                   at, phases)
             continue
         phased = tuple((_phase(s), _watts(s)) for s in powers if _phase(s))
@@ -107,5 +108,16 @@ def _watts(sample: dict[str, Any]) -> float:
     """1.6 `unit`, 2.0.1 `unitOfMeasure` {unit, multiplier}; W unless kW."""
     measure = sample.get("unitOfMeasure") or {}
     unit = str(sample.get("unit") or measure.get("unit") or "W")
-    value = float(sample["value"]) * 10 ** int(measure.get("multiplier") or 0)
-    return value * 1000 if unit == "kW" else value
+    try:
+        value = _reading(sample["value"]) * 10.0 ** int(measure.get("multiplier") or 0)
+    except OverflowError as error:  # the schema bounds no multiplier
+        raise ValueError(f"a reading out of range: {sample!r}") from error
+    return _reading(value * 1000 if unit == "kW" else value)
+
+
+def _reading(value: Any) -> float:
+    """A sample's value as a finite number (NaN or infinity would reach the allocator)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return number

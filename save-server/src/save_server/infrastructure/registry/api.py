@@ -113,7 +113,7 @@ def _errors(error: Exception) -> HTTPException:
 
 
 # sites ------------------------------------------------------------------------------------
-def _visible_sites(registry: RegistryService, caller: Principal) -> set[str] | None:
+def visible_sites(registry: RegistryService, caller: Principal) -> set[str] | None:
     """A scoped caller sees the sites of its scope and those of the stations it sees."""
     if caller.station_scope is None:
         return None
@@ -125,7 +125,7 @@ def _visible_sites(registry: RegistryService, caller: Principal) -> set[str] | N
 @router.get("/sites")
 def list_sites(request: Request, caller: Reader) -> list[dict[str, Any]]:
     registry = _registry(request)
-    visible = _visible_sites(registry, caller)
+    visible = visible_sites(registry, caller)
     return [s.document() for s in registry.list_sites()
             if visible is None or s.site_id in visible]
 
@@ -144,7 +144,7 @@ def create_site(request: Request, caller: Manager, body: SiteIn) -> dict[str, An
 def get_site(request: Request, caller: Reader, site_id: str) -> dict[str, Any]:
     registry = _registry(request)
     try:
-        visible = _visible_sites(registry, caller)
+        visible = visible_sites(registry, caller)
         if visible is not None and site_id not in visible:
             raise SiteNotFound(f"no site {site_id}")
         return registry.get_site(site_id).document()

@@ -45,7 +45,28 @@ def _service(request: Request) -> ReportService:
 
 Reports = Annotated[ReportService, Depends(_service)]
 READ = allow(Permission.REPORTS_READ)
-WRITE = allow(Permission.REPORTS_WRITE)
+
+
+def network_wide(caller: Principal) -> Principal:
+    """Subscriptions and runs cover the whole network (other buildings' recipients, every
+    group's usage): an account scoped to sites/stations has none of them."""
+    if caller.station_scope is not None:
+        raise HTTPException(403, "report subscriptions are for accounts without a "
+                                 "site/station scope")
+    return caller
+
+
+def _subscriptions_reader(caller: Annotated[Principal, READ]) -> Principal:
+    return network_wide(caller)
+
+
+def _subscriptions_writer(
+        caller: Annotated[Principal, allow(Permission.REPORTS_WRITE)]) -> Principal:
+    return network_wide(caller)
+
+
+SUBSCRIPTIONS_READ = Depends(_subscriptions_reader)
+WRITE = Depends(_subscriptions_writer)
 Writer = Annotated[Principal, WRITE]  # the subscription events name who changed it
 
 
@@ -198,14 +219,14 @@ def create_subscription(caller: Writer, reports: Reports,
     return SubscriptionOut.of(created, reports.clock())
 
 
-@router.get("/report-subscriptions", dependencies=[READ],
+@router.get("/report-subscriptions", dependencies=[SUBSCRIPTIONS_READ],
             response_model=list[SubscriptionOut])
 def list_subscriptions(reports: Reports) -> list[SubscriptionOut]:
     now = reports.clock()
     return [SubscriptionOut.of(s, now) for s in reports.list_subscriptions()]
 
 
-@router.get("/report-subscriptions/{subscription_id}", dependencies=[READ],
+@router.get("/report-subscriptions/{subscription_id}", dependencies=[SUBSCRIPTIONS_READ],
             response_model=SubscriptionOut,
             responses={404: {"description": "Unknown subscription"}})
 def get_subscription(reports: Reports, subscription_id: RowId) -> SubscriptionOut:
@@ -271,7 +292,7 @@ def send_now(reports: Reports, subscription_id: RowId, body: WindowIn) -> RunOut
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/runs", dependencies=[READ],
+@router.get("/reports/runs", dependencies=[SUBSCRIPTIONS_READ],
             response_model=list[RunOut])
 def list_runs(reports: Reports, subscription_id: RowIdQuery = None,
               state: RunState | None = None,
@@ -294,10 +315,10 @@ def retry_run(reports: Reports, run_id: RowId) -> RunOut:
         raise HTTPException(409, str(error)) from error
 
 
-@router.get("/reports/charges.csv", dependencies=[READ],
+@router.get("/reports/charges.csv",
             response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-def charges_csv(reports: Reports,
+def charges_csv(reports: Reports, caller: Annotated[Principal, READ],
                 start_date: Annotated[datetime, Query(
                     description="Charges ending at or after (ISO 8601; naive = UTC)")],
                 end_date: Annotated[datetime, Query(
@@ -315,11 +336,19 @@ def charges_csv(reports: Reports,
         zone = validate_timezone(timezone)
     except InvalidReportInput as error:
         raise invalid("query", "timezone", error.message) from error
-    lines = reports.charges.ended_in(window, ReportFilter(tuple(charging_station_id or ()),
-                                                          tuple(id_tag or ()),
-                                                          tuple(group or ())))
+    stations = _visible_stations(caller, charging_station_id or [])
+    lines = iter(()) if stations is None else reports.charges.ended_in(
+        window, ReportFilter(stations, tuple(id_tag or ()), tuple(group or ())))
     return StreamingResponse(csv_chunks(lines, zone), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition":
                                       'attachment; filename="charges-report.csv"'})
 
 
+def _visible_stations(caller: Principal, asked: list[str]) -> tuple[str, ...] | None:
+    """The stations filter within the caller's scope (() every station; None: none at all,
+    so an empty CSV; a station outside the scope is left out as an unknown one would be)."""
+    if caller.station_scope is None:
+        return tuple(asked)
+    stations = tuple(s for s in asked if caller.sees_station(s)) if asked else tuple(
+        sorted(caller.station_scope))
+    return stations or None

@@ -79,6 +79,9 @@ def translate(event: Envelope | BusinessEnvelope) -> list[Command]:
         return commands + translator(event)
     except InvalidPayload as error:
         raise PoisonMessage(f"{event.type}: {error}", str(event.event_id)) from error
+    except Exception as error:  # pure: it would fail the same way at every delivery
+        raise PoisonMessage(f"{event.type}: cannot translate: {error!r}",
+                            str(event.event_id)) from error
 
 
 STATION_DETAILS = ("name", "address", "latitude", "longitude")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -76,9 +77,12 @@ def number(value: Any, field: str) -> float:
     if isinstance(value, bool):
         raise InvalidPayload(f"{field}: expected a number, got {value!r}")
     try:
-        return float(value)
+        found = float(value)
     except (TypeError, ValueError) as error:
         raise InvalidPayload(f"{field}: expected a number, got {value!r}") from error
+    if not math.isfinite(found):
+        raise InvalidPayload(f"{field}: expected a finite number, got {value!r}")
+    return found
 
 
 def text(value: Any, field: str) -> str | None:
@@ -125,9 +129,15 @@ def _samples(sampled: Iterable[Any], at: datetime, field: str,
             continue
         reading = number(required(value, "value", f"{where}.value"), f"{where}.value")
         unit, multiplier = unit_of(value)
-        reading *= 10 ** multiplier
+        try:  # the schema bounds no multiplier
+            reading *= 10.0 ** multiplier
+        except OverflowError as error:
+            raise InvalidPayload(f"{where}.value: out of range with multiplier "
+                                 f"{multiplier}") from error
         if unit in KILO_UNITS:
             reading, unit = reading * 1000, KILO_UNITS[unit]
+        if not math.isfinite(reading):
+            raise InvalidPayload(f"{where}.value: out of range with multiplier {multiplier}")
         yield MeterSample(at, measurand, reading, unit, text(value.get("phase"), f"{where}.phase"))
 
 
