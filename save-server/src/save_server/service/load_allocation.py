@@ -99,8 +99,13 @@ class LoadAllocation:
             self._stale.add(site_id)
             self._state.dirty.add(site_id)
             self._state.failsafe_due |= {s for s, site in self._sites().items()
-                                         if site == site_id}
+                                         if site == site_id and self._online(s)}
         self._wake()
+
+    def _online(self, station_id: str) -> bool:
+        """Lock held. An offline station gets its failsafe when it connects."""
+        station = self._state.stations.get(station_id)
+        return station is not None and station.online
 
     def building_measured(self, site_id: str, load: BuildingLoad) -> None:
         """A new building load: recompute the site when it moved by the threshold on some

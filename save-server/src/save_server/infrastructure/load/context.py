@@ -45,7 +45,11 @@ BINDINGS = (*observations.TYPES, MODEL_SET, MEASURED, ALLOCATION)
 
 class CommandProfileSender(ProfileSender):
     """SetChargingProfile through `StationCommands` (validated by the command catalogue,
-    recorded in the command history like an operator's)."""
+    recorded in the command history like an operator's). The station is not looked up in
+    save-server's tables: the model admits only stations registered at the site, and the load
+    context sends on the station's connection event, which save-server's worker (another
+    queue) may not have applied yet — a first connection would then count as a refusal. The
+    gateway answers `not_connected` where it holds no connection."""
 
     def __init__(self, commands: StationCommands, requested_by: str = "load-management"
                  ) -> None:
@@ -55,7 +59,7 @@ class CommandProfileSender(ProfileSender):
         checked = PARAMETERS["set-charging-profile"].model_validate(parameters).to_message()
         try:
             record = await self._commands.send(station_id, "set-charging-profile", checked,
-                                               self._by)
+                                               self._by, known=True)
         except (StationNotFound, CommandBusUnavailable):
             return "not_connected"
         return str(record.outcome.value)
