@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.load.live import ChargeChanged, StationSeen
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
 from save_server.domain.load.ports import ProfileSender
 from save_server.domain.ports import ChargeFilter, ChargeReader
@@ -295,3 +297,39 @@ def test_a_new_connection_forgets_a_failsafe_that_failed_before() -> None:
     asyncio.run(allocation.run_once())
     assert row(allocation, model)["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
 
+
+def test_stations_online_before_their_site_is_described_are_managed_from_the_tables() -> None:
+    """The context ignores the events of stations no model names; a model that adds them
+    later takes their connection and running charge from save-server's tables, as after a
+    restart — else they would show `offline`, counted at their maximum, until they reconnect."""
+    sender, model = Sender(), crowded_site()
+    store = MemoryLoadStore()
+    tables = [StationSeen("CP0", True, booted=True), ChargeChanged("CP0", 1, True, "4242")]
+    allocation = LoadAllocation(store, sender, lambda: T0, Settings(), seed=lambda only: tables)
+    allocation.leading.set()
+    feed(allocation, CONNECT, START)  # not managed yet: ignored
+    store.save_model(model, BusinessEvent("load-management.electrical-model-set", {}, "op",
+                                          event_id="m1", occurred_at=T0))
+    allocation.site_changed("site")
+    asyncio.run(allocation.run_once())
+    shown = row(allocation, model)
+    assert shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
+    assert (shown["state"], shown["allocation_a"]) == ("charging", 27.8)
+    assert [(p["transaction_id"], p["max_current_a"]) for _, p in sender.sent
+            if p["purpose"] == "TxProfile"] == [("4242", 27.8)]
+
+
+def test_a_connection_seen_live_before_the_tables_are_read_is_not_undone_by_them() -> None:
+    sender, model = Sender(), crowded_site()
+    store = MemoryLoadStore()
+    tables = [StationSeen("CP0", False)]  # save-server's worker has not applied it yet
+    allocation = LoadAllocation(store, sender, lambda: T0, Settings(), seed=lambda only: tables)
+    allocation.leading.set()
+    store.save_model(model, BusinessEvent("load-management.electrical-model-set", {}, "op",
+                                          event_id="m1", occurred_at=T0))
+    allocation.site_changed("site")
+    feed(allocation, CONNECT)  # managed now: its connection event counts
+    asyncio.run(allocation.run_once())
+    shown = row(allocation, model)
+    assert (shown["state"], shown["failsafe"]) == ("idle", {"limit_a": 29.9,
+                                                            "result": "accepted"})

@@ -48,6 +48,8 @@ MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, loo
 # drawing (highest phase each, summed), and its `GET /sites/{id}/power` document
 AllocationObserver = Callable[[ElectricalModel, Allocation, float, dict[str, Any]], None]
 ProfileObserver = Callable[[str], None]
+# what save-server's tables know of these stations (None: every managed one): connection, charges
+Seed = Callable[[frozenset[str] | None], list[Observation]]
 
 
 @dataclass
@@ -68,12 +70,13 @@ class LoadAllocation:
                  settings: Settings | None = None,
                  on_allocation: AllocationObserver = lambda *seen: None,
                  on_profile: ProfileObserver = lambda outcome: None,
-                 seed: Callable[[], list[Observation]] = list,
+                 seed: Seed = lambda only: [],
                  lease: Lease | None = None,
                  group_of: Callable[[str], str | None] = lambda id_tag: None) -> None:
         self._store, self._sender, self._clock = store, sender, clock
         self._on_allocation, self._on_profile = on_allocation, on_profile
-        self._seed = seed  # what save-server's tables know at start (stations, charges)
+        self._seed = seed  # at start, and for stations a model change adds
+        self._unseen: set[str] = set()  # managed now, their earlier events were ignored
         self._lease = lease
         self._group_of = group_of  # an id tag's group (id tags context), for its priority
         self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
@@ -98,8 +101,9 @@ class LoadAllocation:
         with self._lock:
             self._stale.add(site_id)
             self._state.dirty.add(site_id)
-            self._state.failsafe_due |= {s for s, site in self._sites().items()
-                                         if site == site_id and self._online(s)}
+            stations = {s for s, site in self._sites().items() if site == site_id}
+            self._state.failsafe_due |= {s for s in stations if self._online(s)}
+            self._unseen |= {s for s in stations if s not in self._state.stations}
         self._wake()
 
     def _online(self, station_id: str) -> bool:
@@ -260,6 +264,7 @@ class LoadAllocation:
     async def run_once(self) -> None:
         """Recompute the dirty sites and send what they need; failsafe profiles first
         (concurrently: a restart sends one to every connected station)."""
+        await self._read_unseen()
         sites, stations = self.take_work()
         models = await asyncio.to_thread(self._models_now)
         with self._lock:
@@ -267,6 +272,26 @@ class LoadAllocation:
         await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
                                for s in sorted(stations) if site_of.get(s) in models))
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
+
+    async def _read_unseen(self) -> None:
+        """Stations a model change made managed: their connection and charges from the tables
+        (their events came before, when nothing managed them). A live event that arrived
+        meanwhile is fresher than the tables: such a station is left as it is."""
+        with self._lock:
+            unseen, self._unseen = frozenset(self._unseen), set()
+        if not unseen:
+            return
+        try:
+            seen = await asyncio.to_thread(self._seed, unseen)
+        except Exception:
+            with self._lock:
+                self._unseen |= unseen  # the next round tries again
+            raise
+        with self._lock:
+            still = {s for s in unseen if s not in self._state.stations}
+        for observation in seen:
+            if observation.station_id in still:
+                self.observe(observation)
 
     async def run(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
@@ -303,7 +328,7 @@ class LoadAllocation:
         maximum)."""
         while not stop.is_set():
             try:
-                for seen in await asyncio.to_thread(self._seed):
+                for seen in await asyncio.to_thread(self._seed, None):
                     self.observe(seen)
                 await asyncio.to_thread(self._restore_turns)
                 break

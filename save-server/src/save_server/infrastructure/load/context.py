@@ -124,12 +124,14 @@ class LoadContext:
             self.allocation.observe(seen)
 
 
-def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeReader
-                    ) -> list[Observation]:
+def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeReader,
+                    only: frozenset[str] | None = None) -> list[Observation]:
     """The managed stations' connection and running charges as save-server's tables have
-    them: the load context's state after a restart of the API process."""
+    them (`only` these, when given): the load context's state after a restart of the API
+    process, and of stations a model change makes managed."""
     seen: list[Observation] = []
-    for station_id in sorted({c.station_id for m in store.models() for c in m.connectors}):
+    managed = {c.station_id for m in store.models() for c in m.connectors}
+    for station_id in sorted(managed if only is None else managed & only):
         document = stations.document(station_id)
         if document is None:
             continue
