@@ -7,8 +7,9 @@ becomes known, and `GET /sites/{id}/power` says what is true."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
@@ -333,3 +334,35 @@ def test_a_connection_seen_live_before_the_tables_are_read_is_not_undone_by_them
     shown = row(allocation, model)
     assert (shown["state"], shown["failsafe"]) == ("idle", {"limit_a": 29.9,
                                                             "result": "accepted"})
+
+
+def test_a_failsafe_not_delivered_is_tried_again_without_waiting_for_another_event() -> None:
+    """In services mode the gateway binds a station's command routing after publishing its
+    connection event: a failsafe sent at once may find no route (`not_connected`). The
+    running task tries again shortly, not at the next event or sweep (an hour here)."""
+    sender = Sender({"CP0": 2})
+    model = crowded_site()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, lambda: T0,
+                                Settings(min_interval=timedelta(hours=1)))
+
+    async def scenario() -> dict[str, Any]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(allocation.run(stop))
+        while not allocation.leading.is_set():
+            await asyncio.sleep(0.01)
+        feed(allocation, CONNECT, START)
+        for _ in range(500):  # a liveness bound, not a speed requirement
+            shown = row(allocation, model)
+            if shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"} \
+                    and shown["allocation_a"] is not None:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        task.cancel()  # as LoadContext.stop does: the task may be waiting for work
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return shown
+
+    shown = asyncio.run(scenario())
+    assert shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
+    assert (shown["state"], shown["allocation_a"]) == ("charging", 27.8)

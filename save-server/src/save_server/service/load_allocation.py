@@ -42,6 +42,7 @@ log = structlog.get_logger("save_server.load")
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
 DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
+FAILSAFE_RETRY_S = 0.25  # a failsafe not delivered is tried again after this, then doubling
 
 
 # the site's model, its new allocation, the current its charging connectors were last seen
@@ -77,6 +78,7 @@ class LoadAllocation:
         self._on_allocation, self._on_profile = on_allocation, on_profile
         self._seed = seed  # at start, and for stations a model change adds
         self._unseen: set[str] = set()  # managed now, their earlier events were ignored
+        self._retry_delay = FAILSAFE_RETRY_S
         self._lease = lease
         self._group_of = group_of  # an id tag's group (id tags context), for its priority
         self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
@@ -271,7 +273,20 @@ class LoadAllocation:
             site_of = dict(self._site_of)
         await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
                                for s in sorted(stations) if site_of.get(s) in models))
+        self._retry_soon()
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
+
+    def _retry_soon(self) -> None:
+        """A failsafe not delivered to an online station (due again): a round soon, not at
+        the next event or sweep — e.g. a gateway whose command binding for a station that has
+        just connected is not in place yet. Backs off while it keeps failing."""
+        with self._lock:
+            due = bool(self._state.failsafe_due)
+        if not due:
+            self._retry_delay = FAILSAFE_RETRY_S
+            return
+        asyncio.get_running_loop().call_later(self._retry_delay, self._wake)
+        self._retry_delay = min(self._retry_delay * 2, self.settings.min_interval.total_seconds())
 
     async def _read_unseen(self) -> None:
         """Stations a model change made managed: their connection and charges from the tables
