@@ -220,8 +220,8 @@ class Container:
                     station_caps=s.load_station_max_profile),
                 on_allocation=load_metrics.record_allocation,
                 on_profile=load_metrics.record_profile,
-                seed=lambda: projection_seed(store, SqlStationReader(self.engine),
-                                             SqlChargeReader(self.engine)),
+                seed=lambda only: projection_seed(store, SqlStationReader(self.engine),
+                                                  SqlChargeReader(self.engine), only),
                 lease=LEASES[self.engine.dialect.name](self.engine),
                 group_of=self._id_tag_group)
             management = LoadManagement(store, SqlRegistryStore(self.engine),

@@ -315,6 +315,9 @@ def test_after_a_restart_the_context_starts_from_save_servers_tables(
     assert ChargeChanged(stations[0], 1, True, "41", "TAG-1") in seen
     assert StationSeen(stations[1], False, booted=False) in seen
     assert not [s for s in seen if isinstance(s, ChargeChanged) and s.station_id == stations[1]]
+    only = projection_seed(container.load_context().store, SqlStationReader(container.engine),
+                           SqlChargeReader(container.engine), frozenset({stations[1], "ELSE"}))
+    assert only == [StationSeen(stations[1], False, booted=False)]  # a model adds it later
 
 
 def test_one_process_at_a_time_holds_the_load_management_lease(load_postgres_url: str

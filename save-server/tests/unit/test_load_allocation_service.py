@@ -323,7 +323,7 @@ def restarted(store: MemoryLoadStore, clock: Clock, *stations: str) -> LoadAlloc
     seen = [o for i, s in enumerate(stations) for o in (
         StationSeen(s, True, f"c-{s}", "1.6"), ChargeChanged(s, 1, True, str(100 + i)))]
     return LoadAllocation(store, Sender(), clock, Settings(min_interval=timedelta(0)),
-                          seed=lambda: seen)
+                          seed=lambda only: seen)
 
 
 async def first_rounds(allocation: LoadAllocation, store: MemoryLoadStore, at: str) -> None:

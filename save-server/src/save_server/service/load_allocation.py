@@ -42,12 +42,15 @@ log = structlog.get_logger("save_server.load")
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
 DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
+FAILSAFE_RETRY_S = 0.25  # a failsafe not delivered is tried again after this, then doubling
 
 
 # the site's model, its new allocation, the current its charging connectors were last seen
 # drawing (highest phase each, summed), and its `GET /sites/{id}/power` document
 AllocationObserver = Callable[[ElectricalModel, Allocation, float, dict[str, Any]], None]
 ProfileObserver = Callable[[str], None]
+# what save-server's tables know of these stations (None: every managed one): connection, charges
+Seed = Callable[[frozenset[str] | None], list[Observation]]
 
 
 @dataclass
@@ -68,12 +71,14 @@ class LoadAllocation:
                  settings: Settings | None = None,
                  on_allocation: AllocationObserver = lambda *seen: None,
                  on_profile: ProfileObserver = lambda outcome: None,
-                 seed: Callable[[], list[Observation]] = list,
+                 seed: Seed = lambda only: [],
                  lease: Lease | None = None,
                  group_of: Callable[[str], str | None] = lambda id_tag: None) -> None:
         self._store, self._sender, self._clock = store, sender, clock
         self._on_allocation, self._on_profile = on_allocation, on_profile
-        self._seed = seed  # what save-server's tables know at start (stations, charges)
+        self._seed = seed  # at start, and for stations a model change adds
+        self._unseen: set[str] = set()  # managed now, their earlier events were ignored
+        self._retry_delay = FAILSAFE_RETRY_S
         self._lease = lease
         self._group_of = group_of  # an id tag's group (id tags context), for its priority
         self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
@@ -98,9 +103,15 @@ class LoadAllocation:
         with self._lock:
             self._stale.add(site_id)
             self._state.dirty.add(site_id)
-            self._state.failsafe_due |= {s for s, site in self._sites().items()
-                                         if site == site_id}
+            stations = {s for s, site in self._sites().items() if site == site_id}
+            self._state.failsafe_due |= {s for s in stations if self._online(s)}
+            self._unseen |= {s for s in stations if s not in self._state.stations}
         self._wake()
+
+    def _online(self, station_id: str) -> bool:
+        """Lock held. An offline station gets its failsafe when it connects."""
+        station = self._state.stations.get(station_id)
+        return station is not None and station.online
 
     def building_measured(self, site_id: str, load: BuildingLoad) -> None:
         """A new building load: recompute the site when it moved by the threshold on some
@@ -255,13 +266,47 @@ class LoadAllocation:
     async def run_once(self) -> None:
         """Recompute the dirty sites and send what they need; failsafe profiles first
         (concurrently: a restart sends one to every connected station)."""
+        await self._read_unseen()
         sites, stations = self.take_work()
         models = await asyncio.to_thread(self._models_now)
         with self._lock:
             site_of = dict(self._site_of)
         await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
                                for s in sorted(stations) if site_of.get(s) in models))
+        self._retry_soon()
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
+
+    def _retry_soon(self) -> None:
+        """A failsafe not delivered to an online station (due again): a round soon, not at
+        the next event or sweep — e.g. a gateway whose command binding for a station that has
+        just connected is not in place yet. Backs off while it keeps failing."""
+        with self._lock:
+            due = bool(self._state.failsafe_due)
+        if not due:
+            self._retry_delay = FAILSAFE_RETRY_S
+            return
+        asyncio.get_running_loop().call_later(self._retry_delay, self._wake)
+        self._retry_delay = min(self._retry_delay * 2, self.settings.min_interval.total_seconds())
+
+    async def _read_unseen(self) -> None:
+        """Stations a model change made managed: their connection and charges from the tables
+        (their events came before, when nothing managed them). A live event that arrived
+        meanwhile is fresher than the tables: such a station is left as it is."""
+        with self._lock:
+            unseen, self._unseen = frozenset(self._unseen), set()
+        if not unseen:
+            return
+        try:
+            seen = await asyncio.to_thread(self._seed, unseen)
+        except Exception:
+            with self._lock:
+                self._unseen |= unseen  # the next round tries again
+            raise
+        with self._lock:
+            still = {s for s in unseen if s not in self._state.stations}
+        for observation in seen:
+            if observation.station_id in still:
+                self.observe(observation)
 
     async def run(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
@@ -298,7 +343,7 @@ class LoadAllocation:
         maximum)."""
         while not stop.is_set():
             try:
-                for seen in await asyncio.to_thread(self._seed):
+                for seen in await asyncio.to_thread(self._seed, None):
                     self.observe(seen)
                 await asyncio.to_thread(self._restore_turns)
                 break

@@ -27,6 +27,7 @@ STATION_MAX = "ChargePointMaxProfile"  # the gateway names it ChargingStationMax
 # a leased cap answered so is not sent again until the station's next boot or connection;
 # one not answered in time, or that could not reach the station, is tried at the next round
 CAP_REFUSED = frozenset({"rejected", "call_error", "unsupported"})
+NOT_DELIVERED = "not_connected"  # the command path could not reach the station
 TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
                         # per station: a shared id would replace another EVSE's profile)
 
@@ -172,6 +173,12 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
+            if outcome == NOT_DELIVERED and station.online:
+                # a broker hiccup, or the gateway not holding the connection yet: tried again
+                # at the next round (the station counts at its maximum meanwhile), not only
+                # at its next connection
+                self._state.failsafe_due.add(station_id)
+                self._state.dirty.add(self._site_of(station_id))
         if self._caps():
             await self._base_cap(station_id, model)
 

@@ -41,8 +41,9 @@ class LiveState:
             station.online = seen.online
             station.connection_id = seen.connection_id or station.connection_id
             station.ocpp_version = seen.ocpp_version or station.ocpp_version
-            if seen.booted:
+            if seen.booted:  # a new connection or boot: what it refused before is forgotten
                 state.failsafe_due.add(seen.station_id)
+                station.failsafe_result = None
                 for key, live in state.connectors.items():
                     if key[0] == seen.station_id:  # its profiles may be gone: ask again
                         live.profile_result = live.profile_limit_a = None

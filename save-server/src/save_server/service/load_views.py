@@ -8,7 +8,7 @@ from typing import Any
 
 from save_server.domain.load.allocator import Allocation, BuildingLoad
 from save_server.domain.load.documents import turns_document
-from save_server.domain.load.live import ConnectorLive, StationLive
+from save_server.domain.load.live import REFUSED_RESULTS, ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 
 
@@ -34,13 +34,19 @@ def allocation_payload(result: Allocation) -> dict[str, Any]:
 
 def _state(key: ConnectorKey, result: Allocation | None, live: ConnectorLive | None,
            station: StationLive | None) -> str:
+    """What is true of the connector now (the allocation in force may be older: a station
+    that has just connected is still counted at its maximum until the next round)."""
     if station is None or not station.online:
         return "offline"
-    if result is not None and key in result.reserved:
-        return "uncontrolled"  # profile refused, or charging before its transaction is known
+    if (live is not None and live.refused) or station.failsafe_result in REFUSED_RESULTS:
+        return "uncontrolled"  # a profile refused or not delivered: counted at its maximum
     if result is not None and key in result.queue:
         return "paused"
-    return "charging" if live is not None and live.charging else "idle"
+    if live is None or not live.charging:
+        return "idle"
+    # 1.6 StatusNotification Charging before StartTransaction: no TxProfile can name the
+    # charge yet, so it counts at its maximum until its transaction is known
+    return "charging" if live.transaction_id is not None else "starting"
 
 
 def power_document(model: ElectricalModel, result: Allocation | None,

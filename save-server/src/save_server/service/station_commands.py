@@ -44,10 +44,14 @@ class StationCommands:
     _writes: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def send(self, station_id: str, command: str, parameters: dict[str, Any],
-                   requested_by: str, timeout: float | None = None) -> CommandRecord:
-        """Send and record; raises StationNotFound, UnknownCharge, CommandBusUnavailable."""
+                   requested_by: str, timeout: float | None = None,
+                   known: bool = False) -> CommandRecord:
+        """Send and record; raises StationNotFound, UnknownCharge, CommandBusUnavailable.
+        `known`: the caller knows the station exists (a context that acts on its events
+        before save-server's worker may have recorded it): not looked up."""
         checked = time.perf_counter()
-        await self._require_station(station_id)
+        if not known:
+            await self._require_station(station_id)
         parameters = await self._resolve_charge(station_id, command, dict(parameters))
         effective = min(timeout, self.default_timeout) if timeout else self.default_timeout
         request = CommandRequest(str(uuid.uuid4()), station_id, command, parameters,

@@ -45,7 +45,11 @@ BINDINGS = (*observations.TYPES, MODEL_SET, MEASURED, ALLOCATION)
 
 class CommandProfileSender(ProfileSender):
     """SetChargingProfile through `StationCommands` (validated by the command catalogue,
-    recorded in the command history like an operator's)."""
+    recorded in the command history like an operator's). The station is not looked up in
+    save-server's tables: the model admits only stations registered at the site, and the load
+    context sends on the station's connection event, which save-server's worker (another
+    queue) may not have applied yet — a first connection would then count as a refusal. The
+    gateway answers `not_connected` where it holds no connection."""
 
     def __init__(self, commands: StationCommands, requested_by: str = "load-management"
                  ) -> None:
@@ -55,7 +59,7 @@ class CommandProfileSender(ProfileSender):
         checked = PARAMETERS["set-charging-profile"].model_validate(parameters).to_message()
         try:
             record = await self._commands.send(station_id, "set-charging-profile", checked,
-                                               self._by)
+                                               self._by, known=True)
         except (StationNotFound, CommandBusUnavailable):
             return "not_connected"
         return str(record.outcome.value)
@@ -120,12 +124,14 @@ class LoadContext:
             self.allocation.observe(seen)
 
 
-def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeReader
-                    ) -> list[Observation]:
+def projection_seed(store: LoadStore, stations: StationReader, charges: ChargeReader,
+                    only: frozenset[str] | None = None) -> list[Observation]:
     """The managed stations' connection and running charges as save-server's tables have
-    them: the load context's state after a restart of the API process."""
+    them (`only` these, when given): the load context's state after a restart of the API
+    process, and of stations a model change makes managed."""
     seen: list[Observation] = []
-    for station_id in sorted({c.station_id for m in store.models() for c in m.connectors}):
+    managed = {c.station_id for m in store.models() for c in m.connectors}
+    for station_id in sorted(managed if only is None else managed & only):
         document = stations.document(station_id)
         if document is None:
             continue
