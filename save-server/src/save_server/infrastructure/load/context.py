@@ -25,6 +25,7 @@ from save_server.domain.rules import ChargeStatus
 from save_server.domain.station_commands import CommandBusUnavailable
 from save_server.infrastructure.commands.params import PARAMETERS
 from save_server.infrastructure.load import observations
+from save_server.infrastructure.messaging.attempts import RetryLater
 from save_server.service.load_allocation import LoadAllocation
 from save_server.service.load_management import (
     ALLOCATION,
@@ -91,9 +92,10 @@ class LoadContext:
 
     def handle(self, body: bytes) -> None:
         """One message of the load queue; unreadable ones change nothing here. A process
-        that lost the lease refuses it (not acknowledged: back to the queue)."""
+        that lost the lease refuses it (not acknowledged: back to the queue, however often:
+        the lease's holder takes it)."""
         if not self.allocation.leading.is_set():
-            raise RuntimeError("this process does not manage load (no lease)")
+            raise RetryLater("this process does not manage load (no lease)")
         try:
             event = json.loads(body)
             kind = event["type"]

@@ -62,10 +62,14 @@ class EmbeddedEventStream(EventStream):
         self._broker.nack(self._queue, delivery.handle, requeue=True)
 
     def dead_letter(self, delivery: Delivery, error: str) -> None:
-        message = delivery.handle
-        self._broker.publish_to_queue(
-            self._dead_letter_queue, message.routing_key, message.body,
-            headers={**message.headers, "x-error": error[:1000],
-                     "x-original-routing-key": message.routing_key},
-            properties=message.properties)
-        self._broker.ack(self._queue, message)
+        dead_letter(self._broker, self._queue, delivery.handle, error)
+
+
+def dead_letter(broker: InProcessBroker, queue: str, message: Any, error: str) -> None:
+    """A copy with the error into `<queue>.dead-letter` (declared with the queue), then ack."""
+    broker.publish_to_queue(
+        f"{queue}.dead-letter", message.routing_key, message.body,
+        headers={**message.headers, "x-error": error[:1000],
+                 "x-original-routing-key": message.routing_key},
+        properties=message.properties)
+    broker.ack(queue, message)

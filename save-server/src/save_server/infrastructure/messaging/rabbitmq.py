@@ -49,11 +49,8 @@ def declare_topology(channel: BlockingChannel, exchange: str, queue: str,
     """Declare the queues (see the module docstring) and return those to consume. Rejects go
     to `<exchange>.dead-letter`, routed by the dead-letter queue's name so services sharing that
     exchange keep their own DLQ."""
-    dead_letter_exchange, dead_letter_queue = f"{exchange}.dead-letter", f"{queue}.dead-letter"
     channel.exchange_declare(exchange, "topic", durable=True)
-    channel.exchange_declare(dead_letter_exchange, "topic", durable=True)
-    channel.queue_declare(dead_letter_queue, durable=True)
-    channel.queue_bind(dead_letter_queue, dead_letter_exchange, routing_key=dead_letter_queue)
+    dead_letter_exchange, dead_letter_queue = declare_dead_letter(channel, exchange, queue)
     arguments: dict[str, Any] = {"x-dead-letter-exchange": dead_letter_exchange,
                                  "x-dead-letter-routing-key": dead_letter_queue}
     if not shards:
@@ -72,6 +69,28 @@ def declare_topology(channel: BlockingChannel, exchange: str, queue: str,
                               arguments={**arguments, "x-single-active-consumer": True})
         channel.queue_bind(name, queue, routing_key="1")  # the weight: equal shares
     return names
+
+
+def declare_dead_letter(channel: BlockingChannel, exchange: str, queue: str) -> tuple[str, str]:
+    """`<exchange>.dead-letter` and `<queue>.dead-letter`, bound by the queue's name."""
+    dead_letter_exchange, dead_letter_queue = f"{exchange}.dead-letter", f"{queue}.dead-letter"
+    channel.exchange_declare(dead_letter_exchange, "topic", durable=True)
+    channel.queue_declare(dead_letter_queue, durable=True)
+    channel.queue_bind(dead_letter_queue, dead_letter_exchange, routing_key=dead_letter_queue)
+    return dead_letter_exchange, dead_letter_queue
+
+
+def publish_dead_letter(channel: BlockingChannel, exchange: str, queue: str, body: bytes,
+                        routing_key: str, properties: Any, error: str) -> None:
+    """A copy of a message with the error, to `declare_dead_letter`'s queue (the caller acks
+    the original after this returned: on a confirming channel, once the broker has it)."""
+    headers = dict(properties.headers or {})
+    headers.update({"x-error": error[:1000], "x-original-routing-key": routing_key})
+    channel.basic_publish(
+        f"{exchange}.dead-letter", f"{queue}.dead-letter", body,
+        pika.BasicProperties(headers=headers, delivery_mode=2,
+                             content_type=properties.content_type,
+                             message_id=properties.message_id))
 
 
 def _close_holding_deliveries(channel: BlockingChannel) -> None:
@@ -118,8 +137,7 @@ class RabbitEventStream(EventStream):
         self._control = self._connection.channel()  # declarations, dead letters (confirmed)
         self._control.confirm_delivery()
         self._queues = declare_topology(self._control, exchange, queue, event_types, shards)
-        self._dead_letter_exchange = f"{exchange}.dead-letter"
-        self._dead_letter_queue = f"{queue}.dead-letter"
+        self._exchange, self._queue = exchange, queue
         self._prefetch, self._sharded = prefetch, shards > 0
         self._rebalance_seconds, self._clock = rebalance_seconds, clock
         self._next_rebalance = clock() + rebalance_seconds
@@ -167,13 +185,8 @@ class RabbitEventStream(EventStream):
     def dead_letter(self, delivery: Delivery, error: str) -> None:
         """Publish (confirmed) a copy with the error to the dead-letter queue, then ack."""
         consumer, method, properties = delivery.handle  # type: ignore[misc]
-        headers = dict(properties.headers or {})
-        headers.update({"x-error": error[:1000], "x-original-routing-key": method.routing_key})
-        self._control.basic_publish(
-            self._dead_letter_exchange, self._dead_letter_queue, delivery.body,
-            pika.BasicProperties(headers=headers, delivery_mode=2,
-                                 content_type=properties.content_type,
-                                 message_id=properties.message_id))
+        publish_dead_letter(self._control, self._exchange, self._queue, delivery.body,
+                            method.routing_key, properties, error)
         consumer.unsettled.discard(method.delivery_tag)
         consumer.channel.basic_ack(method.delivery_tag)
 
