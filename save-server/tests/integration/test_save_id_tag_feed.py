@@ -176,7 +176,9 @@ def test_gateways_snapshot_requests_and_invalid_answers_reach_save_server_over_r
         channel = connection.channel()
         for queue in (events_queue, requests_queue):
             channel.queue_delete(queue)
+            channel.queue_delete(f"{queue}.dead-letter")
         channel.exchange_delete(registry_exchange)
+        channel.exchange_delete(f"{registry_exchange}.dead-letter")
         connection.close()
 
 

@@ -1,6 +1,7 @@
 """The local-list consumer on both brokers: messages handled concurrently, acknowledged after
-their work, requeued after an error and handled again, replayed copies acknowledged unhandled;
-RabbitMQ's queue is single-active-consumer."""
+their work, requeued after an error and handled again, dead-lettered after MAX_ATTEMPTS
+failures (the next message handled), replayed copies acknowledged unhandled; RabbitMQ's queue
+is single-active-consumer."""
 
 from __future__ import annotations
 
@@ -104,6 +105,96 @@ async def test_rabbitmq_requeues_after_an_error_and_the_queue_is_single_active(
         stop.set()
         await asyncio.wait_for(running, 10)
         cleanup = await connection.channel()
-        await cleanup.queue_delete(queue)
-        await cleanup.exchange_delete(exchange)
+        for name in (queue, f"{queue}.dead-letter"):
+            await cleanup.queue_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter"):
+            await cleanup.exchange_delete(name)
+        await connection.close()
+
+
+class Poisoned:
+    """Always fails on `poison`; records what it handled."""
+
+    def __init__(self) -> None:
+        self.poison_tries = 0
+        self.handled: list[bytes] = []
+        self.done = asyncio.Event()
+
+    async def __call__(self, body: bytes) -> None:
+        if body == b"poison":
+            self.poison_tries += 1
+            raise ValueError("never works")
+        self.handled.append(body)
+        self.done.set()
+
+
+async def test_embedded_dead_letters_a_message_that_always_fails_then_moves_on(
+        monkeypatch) -> None:
+    from csms_embedded.broker import InProcessBroker
+    from save_server.infrastructure.messaging.attempts import MAX_ATTEMPTS
+
+    monkeypatch.setattr(consumer, "RETRY_PAUSE", 0.0)
+    broker, stop, handler = InProcessBroker(), threading.Event(), Poisoned()
+    running = asyncio.create_task(consumer.consume_embedded(
+        broker, "ll", [("ev", "ocpp-events.connect")], handler, stop, concurrency=1))
+    await asyncio.sleep(0.1)
+    for body in (b"poison", b"next"):
+        broker.publish("ev", "ocpp-events.connect", body)
+    try:
+        await asyncio.wait_for(handler.done.wait(), 10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+    assert handler.poison_tries == MAX_ATTEMPTS and handler.handled == [b"next"]
+    dead = broker.get("ll.dead-letter", 1)
+    assert dead is not None and dead.body == b"poison"
+    assert dead.headers["x-error"] == "ValueError: never works"
+    assert broker.pending("ll") == 0
+
+
+async def test_rabbitmq_dead_letters_a_message_that_always_fails_then_moves_on(
+        monkeypatch) -> None:
+    import aio_pika
+
+    from save_server.infrastructure.messaging.attempts import MAX_ATTEMPTS
+
+    monkeypatch.setattr(consumer, "RETRY_PAUSE", 0.0)
+    suffix = uuid.uuid4().hex[:8]
+    exchange, queue = f"test-ll-{suffix}", f"test-ll-{suffix}.local-lists"
+    try:
+        connection = await aio_pika.connect_robust(AMQP_URL, timeout=5)
+    except Exception as error:
+        missing(f"RabbitMQ is not reachable at {AMQP_URL}: {error}")
+    stop, handler = threading.Event(), Poisoned()
+    running = asyncio.create_task(consumer.consume_rabbitmq(
+        AMQP_URL, queue, [(exchange, "ocpp-events.connect")], handler, stop, concurrency=1))
+    try:
+        channel = await connection.channel()
+        for _ in range(100):  # the consumer declares its queues
+            try:
+                await channel.declare_queue(f"{queue}.dead-letter", durable=True, passive=True)
+                break
+            except aio_pika.exceptions.ChannelClosed:
+                channel = await connection.channel()
+                await asyncio.sleep(0.05)
+        events = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC,
+                                                durable=True)
+        await asyncio.sleep(0.2)
+        for body in (b"poison", b"next"):
+            await events.publish(aio_pika.Message(body), routing_key="ocpp-events.connect")
+        await asyncio.wait_for(handler.done.wait(), 10)
+        assert handler.poison_tries == MAX_ATTEMPTS and handler.handled == [b"next"]
+        dead_letters = await channel.declare_queue(f"{queue}.dead-letter", durable=True,
+                                                   passive=True)
+        dead = await dead_letters.get(timeout=5)
+        assert dead.body == b"poison" and dead.headers["x-error"] == "ValueError: never works"
+        await dead.ack()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+        cleanup = await connection.channel()
+        for name in (queue, f"{queue}.dead-letter"):
+            await cleanup.queue_delete(name)
+        for name in (exchange, f"{exchange}.dead-letter"):
+            await cleanup.exchange_delete(name)
         await connection.close()

@@ -284,7 +284,9 @@ def test_a_gateways_snapshot_request_on_rabbitmq_gets_the_whole_registry(
         stop.set()
         channel = connection.channel()
         channel.queue_delete(requests)
+        channel.queue_delete(f"{requests}.dead-letter")
         channel.exchange_delete(registry_exchange)
+        channel.exchange_delete(f"{registry_exchange}.dead-letter")
         connection.close()
 
 

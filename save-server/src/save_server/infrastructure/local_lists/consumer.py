@@ -2,8 +2,9 @@
 events exchange and to the tag registry's events (on both exchanges: wherever the outbox
 routes them), handled concurrently (up to `concurrency` messages in flight: a connect's
 check waits a moment first), each message
-acknowledged after its work ended, requeued after an error; replayed copies are acknowledged
-without any work. RabbitMQ: the queue is
+acknowledged after its work ended, requeued after an error and dead-lettered to
+`<queue>.dead-letter` after `MAX_ATTEMPTS` failures (messaging/attempts.py: transient ones are
+retried without limit); replayed copies are acknowledged without any work. RabbitMQ: the queue is
 single-active-consumer, so with several API processes one of them syncs at a time (the
 versions of a station's list come from one place). Embedded: the in-process broker."""
 
@@ -17,13 +18,17 @@ from typing import Any
 
 import structlog
 
+from save_server.infrastructure.messaging.attempts import Attempts, describe
 from save_server.infrastructure.messaging.embedded import InProcessBroker as Broker
+from save_server.infrastructure.messaging.embedded import dead_letter
 
 log = structlog.get_logger("save_server.local_lists")
 
 Handler = Callable[[bytes], Awaitable[None]]
 Binding = tuple[str, str]  # (exchange, routing key)
 RETRY_PAUSE = 1.0
+ACK, REQUEUE, DEAD_LETTER = "ack", "requeue", "dead-letter"
+Settle = Callable[[str, str], Any]  # (one of those, the error) → maybe an awaitable
 
 
 def replayed(headers: Any) -> bool:
@@ -32,16 +37,23 @@ def replayed(headers: Any) -> bool:
     return bool(isinstance(headers, dict) and headers.get("replayed"))
 
 
-async def _one(handle: Handler, body: bytes, settle: Callable[[bool], Any],
-               slots: asyncio.Semaphore, headers: Any = None) -> None:
+async def _one(handle: Handler, body: bytes, settle: Settle, slots: asyncio.Semaphore,
+               attempts: Attempts, headers: Any = None) -> None:
     try:
-        if not replayed(headers):
-            await handle(body)
-        await _maybe(settle(True))
-    except Exception as error:  # database away, a bug: try again later, nothing is lost
-        log.warning("local list event: retrying", error=repr(error))
-        await asyncio.sleep(RETRY_PAUSE)
-        await _maybe(settle(False))
+        try:
+            if not replayed(headers):
+                await handle(body)
+        except Exception as error:  # database away, a bug: try again later, nothing is lost
+            if attempts.exhausted(body, error):
+                await _maybe(settle(DEAD_LETTER, describe(error)))
+                return
+            await asyncio.sleep(RETRY_PAUSE)
+            await _maybe(settle(REQUEUE, ""))
+            return
+        attempts.succeeded(body)
+        await _maybe(settle(ACK, ""))
+    except Exception as error:  # the broker away: the message comes back
+        log.warning("local list event: not settled", error=repr(error))
     finally:
         slots.release()
 
@@ -54,7 +66,9 @@ async def _maybe(result: Any) -> None:
 async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Binding],
                            handle: Handler, stop: threading.Event,
                            concurrency: int = 256) -> None:
-    broker.declare_queue(queue, list(bindings), durable=True)
+    broker.declare_queue(queue, list(bindings), dead_letter_queue=f"{queue}.dead-letter",
+                         durable=True)
+    attempts = Attempts(queue)
     slots, tasks = asyncio.Semaphore(concurrency), set[asyncio.Task[None]]()
     while not stop.is_set():
         await slots.acquire()
@@ -63,13 +77,15 @@ async def consume_embedded(broker: Broker, queue: str, bindings: Sequence[Bindin
             slots.release()
             continue
 
-        def settle(done: bool, message: Any = message) -> None:
-            if done:
-                broker.ack(queue, message)
-            else:
-                broker.nack(queue, message, requeue=True)
+        def settle(outcome: str, error: str, message: Any = message) -> Any:
+            if outcome == ACK:
+                return broker.ack(queue, message)
+            if outcome == REQUEUE:
+                return broker.nack(queue, message, requeue=True)
+            return asyncio.to_thread(dead_letter, broker, queue, message, error)
 
-        task = asyncio.create_task(_one(handle, message.body, settle, slots, message.headers))
+        task = asyncio.create_task(_one(handle, message.body, settle, slots, attempts,
+                                        message.headers))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -107,15 +123,19 @@ async def _session(connection: Any, queue: str, bindings: Sequence[Binding], han
     for exchange, routing_key in bindings:
         await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         await declared.bind(exchange, routing_key)
+    dead_letters = await _declare_dead_letter(channel, bindings[0][0], queue)
+    attempts = Attempts(queue)
     slots, tasks = asyncio.Semaphore(concurrency), set[asyncio.Task[None]]()
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         await slots.acquire()
 
-        def settle(done: bool) -> Awaitable[None]:
-            return message.ack() if done else message.nack(requeue=True)
+        async def settle(outcome: str, error: str) -> None:
+            if outcome == DEAD_LETTER:
+                await _publish_dead_letter(dead_letters, queue, message, error)
+            await (message.nack(requeue=True) if outcome == REQUEUE else message.ack())
 
-        task = asyncio.create_task(_one(handle, message.body, settle, slots,
+        task = asyncio.create_task(_one(handle, message.body, settle, slots, attempts,
                                         message.headers))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -124,3 +144,29 @@ async def _session(connection: Any, queue: str, bindings: Sequence[Binding], han
     while not stop.is_set():
         await asyncio.sleep(0.2)
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _declare_dead_letter(channel: Any, exchange: str, queue: str) -> Any:
+    """messaging/rabbitmq.declare_dead_letter on this client: `<exchange>.dead-letter` (of the
+    events exchange) and `<queue>.dead-letter`, bound by the queue's name."""
+    import aio_pika
+
+    dead_letters = await channel.declare_exchange(
+        f"{exchange}.dead-letter", aio_pika.ExchangeType.TOPIC, durable=True)
+    declared = await channel.declare_queue(f"{queue}.dead-letter", durable=True)
+    await declared.bind(dead_letters, f"{queue}.dead-letter")
+    return dead_letters
+
+
+async def _publish_dead_letter(dead_letters: Any, queue: str, message: Any, error: str) -> None:
+    """A copy with the error (as messaging/rabbitmq.publish_dead_letter), confirmed by the
+    broker before the original is acknowledged."""
+    import aio_pika
+
+    headers = {**(message.headers or {}), "x-error": error[:1000],
+               "x-original-routing-key": message.routing_key}
+    await dead_letters.publish(
+        aio_pika.Message(message.body, headers=headers, content_type=message.content_type,
+                         message_id=message.message_id,
+                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+        routing_key=f"{queue}.dead-letter")
