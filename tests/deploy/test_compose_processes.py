@@ -217,10 +217,13 @@ def _delete_broker_objects(exchange: str, queues: dict[str, str], shards: int) -
         for queue in _consumed_queues(queues, shards) + [
                 f"{q}.{suffix}" for q in names
                 for suffix in ("dead-letter", "registry-requests", "registry-admissions",
-                               "local-lists")]:
+                               "local-lists", "registry-requests.dead-letter",
+                               "registry-admissions.dead-letter", "local-lists.dead-letter",
+                               "load-management.dead-letter", "id-tag-events.dead-letter",
+                               "id-tag-requests.dead-letter")]:
             channel.queue_delete(queue)
         for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
-                     queues["SAVE_SERVER_QUEUE"]):
+                     f"{exchange}.registry.dead-letter", queues["SAVE_SERVER_QUEUE"]):
             channel.exchange_delete(name)  # .registry: the gateway's station registry feed;
             # the last: save-server's consistent-hash exchange
     finally:

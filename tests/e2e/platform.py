@@ -359,9 +359,14 @@ def _delete_broker_objects(exchange: str, queues: list[str]) -> None:
         # .registry-*: save-server's queues of the gateways' snapshot requests and admissions
         for queue in queues + [f"{q}.{suffix}" for q in queues for suffix in
                                ("dead-letter", "registry-requests", "registry-admissions",
-                                "local-lists", "load-management")]:
+                                "local-lists", "load-management", "id-tag-events",
+                                "id-tag-requests", "registry-requests.dead-letter",
+                                "registry-admissions.dead-letter", "local-lists.dead-letter",
+                                "load-management.dead-letter", "id-tag-events.dead-letter",
+                                "id-tag-requests.dead-letter")]:
             channel.queue_delete(queue)
-        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry"):
+        for name in (exchange, f"{exchange}.dead-letter", f"{exchange}.registry",
+                     f"{exchange}.registry.dead-letter"):
             channel.exchange_delete(name)  # .registry: the gateways' station registry feed
     finally:
         connection.close()
