@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
 from save_server.domain.access import Permission, Principal, Role
+from save_server.domain.id_tags import IdTag
 
 PASSWORD = "correct horse battery staple"
 
@@ -188,6 +189,20 @@ def test_a_scoped_operator_reads_its_places_tags_and_changes_none(
     refused = post(client, "/ui/id-tags", {"id_tag": token()}, "/ui/id-tags")
     assert refused.status_code == 403
     assert client.get(f"/ui/id-tags/{everywhere}").status_code == 404  # as GET /id-tags/…
+
+
+def test_a_scoped_reader_sees_only_its_own_places_on_a_shared_tag(
+        container: Container) -> None:
+    registry = container.access_control().registry
+    mine, theirs = (registry.create_site(f"Site {uuid.uuid4().hex[:6]}", "test").site_id
+                    for _ in range(2))
+    shared = token()
+    container.id_tags().create_tag(IdTag(shared, site_ids=(theirs, mine)), "test")
+    client = signed_in(container, "viewer", site_scope=[mine])
+    for page in (client.get(f"/ui/id-tags?q={shared}"), client.get(f"/ui/id-tags/{shared}"),
+                 client.get("/ui/id-tags/export")):
+        assert page.status_code == 200 and shared in page.text
+        assert mine in page.text and theirs not in page.text
 
 
 def test_an_admin_creates_an_account_changes_its_role_and_scope_and_disables_it(
