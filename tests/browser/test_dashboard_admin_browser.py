@@ -143,7 +143,7 @@ def test_the_admin_pages_at_360_px_pass_axe_core(
                                    viewport={"width": 360, "height": 780}, is_mobile=True,
                                    has_touch=True)
     axe, problems, wide = Axe(), {}, {}
-    for path in ("/ui/id-tags", f"/ui/id-tags/{tag}", "/ui/id-tags/groups",
+    for path in ("/ui/id-tags", f"/ui/id-tags/t/{tag}", "/ui/id-tags/groups",
                  "/ui/id-tags/unknown", "/ui/accounts", "/ui/api-keys"):
         page.goto(f"{platform.save_server_url}{path}")
         width = page.evaluate("document.documentElement.scrollWidth")

@@ -192,6 +192,11 @@ class Container:
         tag = SqlIdTagStore(self.engine).tag(id_tag)
         return None if tag is None else tag.group_id
 
+    def _id_tag_group_exists(self, group_id: str) -> bool:
+        from save_server.infrastructure.id_tags.store import SqlIdTagStore
+
+        return SqlIdTagStore(self.engine).group(group_id) is not None
+
     def load_context(self, commands: StationCommands | None = None) -> Any:
         """Site load management (docs/load-management.md); one per container."""
         if self._load is None:
@@ -225,6 +230,7 @@ class Container:
                 lease=LEASES[self.engine.dialect.name](self.engine),
                 group_of=self._id_tag_group)
             management = LoadManagement(store, SqlRegistryStore(self.engine),
+                                        group_exists=self._id_tag_group_exists,
                                         on_change=allocation.site_changed,
                                         on_measured=allocation.building_measured)
             self._load = LoadContext(management, allocation, store)

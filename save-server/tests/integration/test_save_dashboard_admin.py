@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
 from save_server.domain.access import Permission, Principal, Role
+from save_server.domain.id_tags import IdTag
+from save_server.infrastructure.dashboard.id_tags_page import tag_url
 
 PASSWORD = "correct horse battery staple"
 
@@ -61,16 +63,16 @@ def test_an_operator_creates_searches_edits_and_blocks_a_tag(container: Containe
     shown = client.get(f"/ui/id-tags?q={tag}").text
     assert tag in shown and "&lt;script&gt;x&lt;/script&gt;" in shown
     assert "<script>x</script>" not in shown
-    edited = post(client, f"/ui/id-tags/{tag}/edit",
+    edited = post(client, f"/ui/id-tags/t/{tag}/edit",
                   {"holder": "Apto 12", "status": "active", "max_concurrent_charges": "3",
                    "monthly_budget_kwh": "12,5", "expires_at": "2030-01-31"},
-                  f"/ui/id-tags/{tag}")
+                  f"/ui/id-tags/t/{tag}")
     assert edited.status_code == 303, edited.text
     stored = container.id_tags().tag(tag)
     assert (stored.holder, stored.max_concurrent_charges, stored.monthly_budget_kwh) == (
         "Apto 12", 3, 12.5)
     assert stored.expires_at == datetime(2030, 2, 1, 3, tzinfo=UTC)  # end of day, São Paulo
-    blocked = post(client, f"/ui/id-tags/{tag}/edit", {"only": "status", "status": "blocked"},
+    blocked = post(client, f"/ui/id-tags/t/{tag}/edit", {"only": "status", "status": "blocked"},
                    "/ui/id-tags")
     assert blocked.status_code == 303
     assert container.id_tags().tag(tag).status == "blocked"
@@ -187,7 +189,21 @@ def test_a_scoped_operator_reads_its_places_tags_and_changes_none(
     assert 'action="/ui/id-tags/import"' not in page
     refused = post(client, "/ui/id-tags", {"id_tag": token()}, "/ui/id-tags")
     assert refused.status_code == 403
-    assert client.get(f"/ui/id-tags/{everywhere}").status_code == 404  # as GET /id-tags/…
+    assert client.get(f"/ui/id-tags/t/{everywhere}").status_code == 404  # as GET /id-tags/…
+
+
+def test_a_scoped_reader_sees_only_its_own_places_on_a_shared_tag(
+        container: Container) -> None:
+    registry = container.access_control().registry
+    mine, theirs = (registry.create_site(f"Site {uuid.uuid4().hex[:6]}", "test").site_id
+                    for _ in range(2))
+    shared = token()
+    container.id_tags().create_tag(IdTag(shared, site_ids=(theirs, mine)), "test")
+    client = signed_in(container, "viewer", site_scope=[mine])
+    for page in (client.get(f"/ui/id-tags?q={shared}"), client.get(f"/ui/id-tags/t/{shared}"),
+                 client.get("/ui/id-tags/export")):
+        assert page.status_code == 200 and shared in page.text
+        assert mine in page.text and theirs not in page.text
 
 
 def test_an_admin_creates_an_account_changes_its_role_and_scope_and_disables_it(
@@ -287,3 +303,32 @@ def test_refusals_on_any_page_read_in_portuguese(container: Container) -> None:
     assert "seu papel (technician) não pode enviar remote-start" in command.text
     english = signed_in(container, "viewer").get("/ui/accounts")
     assert "your role (viewer) lacks accounts:manage" in english.text
+
+
+def test_every_token_opens_its_own_page_whatever_it_reads(container: Container) -> None:
+    """Tokens may hold `/` and be named like the fixed pages (`groups`, `export`, `unknown`);
+    a group id may hold `/` too."""
+    client = signed_in(container, "operator")
+    group, slashed_group = token()[:12], f"G/{token()[:10]}"
+    for g in (group, slashed_group):
+        created = post(client, "/ui/id-tags/groups", {"group_id": g, "label": "Bloco"},
+                       "/ui/id-tags/groups")
+        assert created.status_code == 303, created.text
+    tags = container.id_tags()
+    for card in (f"groups/{group}", "export", "unknown", "groups", f"{token()}/edit"):
+        if card.casefold() not in {t.key for t in tags.all_tags()}:
+            tags.create_tag(IdTag(card), "test")
+        url = tag_url(card)
+        assert f'href="{url}"' in client.get("/ui/id-tags", params={"q": card}).text, card
+        page = client.get(url)
+        assert page.status_code == 200 and f"Id tag {card}</h1>" in page.text, card
+        edited = post(client, f"{url}/edit", {"holder": f"Holder {card}", "status": "active",
+                                              "max_concurrent_charges": "1"}, url)
+        assert edited.status_code == 303 and edited.headers["location"].startswith(url), card
+        assert tags.tag(card).holder == f"Holder {card}"
+    assert tags.group(group).label == "Bloco"  # not edited through the tag groups/<group>
+    edited = post(client, f"/ui/id-tags/groups/{slashed_group}/edit", {"label": "Bloco B"},
+                  "/ui/id-tags/groups")
+    assert edited.status_code == 303 and tags.group(slashed_group).label == "Bloco B"
+    moved = client.get("/ui/id-tags/ABC", follow_redirects=False)  # a link saved before
+    assert (moved.status_code, moved.headers["location"]) == (301, tag_url("ABC"))

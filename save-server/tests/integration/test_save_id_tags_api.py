@@ -111,6 +111,15 @@ def test_bad_tags_get_422_naming_the_field(client: TestClient, body: dict[str, A
     assert field in error["loc"][1:3] and words in error["msg"]
 
 
+def test_a_group_id_with_a_slash_is_read_changed_and_deleted(client: TestClient) -> None:
+    group = f"G/{token()}"
+    assert client.post("/id-tag-groups", json={"group_id": group, "label": "A"}
+                       ).status_code == 201
+    assert client.get(f"/id-tag-groups/{group}").json()["group_id"] == group
+    assert client.patch(f"/id-tag-groups/{group}", json={"label": "B"}).json()["label"] == "B"
+    assert client.delete(f"/id-tag-groups/{group}").status_code == 204
+
+
 def test_a_tag_with_a_token_type_may_be_36_characters(client: TestClient) -> None:
     long = token() + "X" * 26
     assert client.post("/id-tags", json={"id_tag": long, "token_type": "eMAID"}

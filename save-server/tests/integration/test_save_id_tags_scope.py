@@ -42,6 +42,15 @@ def test_the_rule_sees_its_places_and_the_network_tags_that_charged_there() -> N
     assert {name for name, tag in unseen.items() if scope.sees(tag)} == set()
 
 
+def test_a_shared_tag_is_shown_with_only_the_places_of_the_scope() -> None:
+    scope = TagScope(frozenset({"S1"}), frozenset({"CP-1"}), frozenset())
+    shared = IdTag("a", site_ids=("S2", "S1"), station_ids=("CP-1", "CP-2"))
+    assert scope.shown(shared).document()["site_ids"] == ["S1"]
+    assert scope.shown(shared).document()["station_ids"] == ["CP-1"]
+    assert scope.shown(IdTag("b", site_ids=("S1",))).station_ids is None  # not made stricter
+    assert scope.shown(IdTag("c", station_ids=("CP-1",))).site_ids is None
+
+
 def test_a_site_viewer_reads_its_sites_tags_and_nothing_else(
         container: Container, charger: Callable[..., Any]) -> None:
     admin = TestClient(container.app(), headers=grant(container))
@@ -52,14 +61,17 @@ def test_a_site_viewer_reads_its_sites_tags_and_nothing_else(
         assert admin.post("/charging-stations", json={
             "charging_station_id": station.station_id, "security_profile": 0,
             "site_id": site}).status_code == 201
-    here, at_station, network_used, network, elsewhere, stray = (token() for _ in range(6))
+    here, at_station, network_used, network, elsewhere, stray, shared = (
+        token() for _ in range(7))
     group, other_group = (f"G{uuid.uuid4().hex[:8]}" for _ in range(2))
     for g in (group, other_group):
         admin.post("/id-tag-groups", json={"group_id": g, "label": f"Apto {g}"})
     for body in ({"id_tag": here, "site_ids": [azul], "group_id": group},
                  {"id_tag": at_station, "station_ids": [mine.station_id]},
                  {"id_tag": network_used}, {"id_tag": network},
-                 {"id_tag": elsewhere, "site_ids": [verde], "group_id": other_group}):
+                 {"id_tag": elsewhere, "site_ids": [verde], "group_id": other_group},
+                 {"id_tag": shared, "site_ids": [verde, azul],
+                  "station_ids": [theirs.station_id, mine.station_id]}):
         assert admin.post("/id-tags", json=body).status_code == 201, body
     ingest(container, mine.boot(), mine.start(1, 1, 0, network_used.lower()),
            mine.stop(1, 2000), mine.start(1, 2, 2000, elsewhere), mine.stop(2, 3000),
@@ -77,9 +89,18 @@ def test_a_site_viewer_reads_its_sites_tags_and_nothing_else(
     viewer = TestClient(container.app(), headers={
         "Authorization": f"Bearer {key.json()['api_key']}"})
 
-    visible = {here, at_station, network_used}
+    visible = {here, at_station, network_used, shared}
     for card in visible:
         assert viewer.get(f"/id-tags/{card}").status_code == 200, card
+    # a tag shared with another site names only the viewer's places, wherever it is read
+    listed = {t["id_tag"]: t for t in viewer.get("/id-tags", params={"limit": 1000}).json()}
+    for shown in (viewer.get(f"/id-tags/{shared}").json(), listed[shared]):
+        assert (shown["site_ids"], shown["station_ids"]) == ([azul], [mine.station_id])
+    shared_row = next(line for line in viewer.get("/id-tags/export").text.splitlines()
+                      if line.startswith(shared))
+    assert verde not in shared_row and theirs.station_id not in shared_row
+    assert azul in shared_row and mine.station_id in shared_row
+    assert admin.get(f"/id-tags/{shared}").json()["site_ids"] == [verde, azul]
     unknown = viewer.get("/id-tags/NO-SUCH-TAG")
     for card in (network, elsewhere):  # exactly as a tag that does not exist
         refused = viewer.get(f"/id-tags/{card}")

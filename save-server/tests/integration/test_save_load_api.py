@@ -112,12 +112,15 @@ def test_an_operator_describes_a_site_and_the_change_is_an_event(
     assert metered.json()["building_meter"] == {"charging_station_id": stations[1],
                                                 "connector_id": 0}
     validate(outbox(container, "load-management.electrical-model-set")[-1])
+    group = f"Apto-{uuid.uuid4().hex[:8]}"
+    assert client.post("/id-tag-groups", json={"group_id": group, "label": "Apto"}
+                       ).status_code == 201
     prioritized = client.put(f"/sites/{site_id}/electrical", json=model(
-        stations, group_priorities=[{"group_id": "Apto 101", "priority": 3}]))
+        stations, group_priorities=[{"group_id": group, "priority": 3}]))
     assert prioritized.status_code == 200, prioritized.text
-    assert prioritized.json()["group_priorities"] == [{"group_id": "Apto 101", "priority": 3}]
+    assert prioritized.json()["group_priorities"] == [{"group_id": group, "priority": 3}]
     assert client.get(f"/sites/{site_id}/electrical").json()["group_priorities"] == [
-        {"group_id": "Apto 101", "priority": 3}]
+        {"group_id": group, "priority": 3}]
     validate(outbox(container, "load-management.electrical-model-set")[-1])
 
 
@@ -149,6 +152,9 @@ def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> Non
      "each id tag group once"),
     ({"group_priorities": [{"group_id": "G", "priority": 11}]}, "less than or equal to 10"),
     ({"group_priorities": [{"group_id": "", "priority": 1}]}, "at least 1 character"),
+    ({"group_priorities": [{"group_id": "G" * 21, "priority": 1}]}, "at most 20 characters"),
+    ({"group_priorities": [{"group_id": "NO-SUCH-GROUP", "priority": 1}]},
+     "no id tag group 'NO-SUCH-GROUP'"),
 ])
 def test_a_bad_model_is_refused_with_422_and_nothing_is_written(
         client: TestClient, container: Container, changes: dict[str, Any], words: str) -> None:
@@ -292,6 +298,29 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
         load.handle(json.dumps(allocation).encode())
         assert [(k, t.running) for k, t in load.store.turns(site_id).items()] == [
             ((stations[0], 1), False)]  # the rotation survives a replay
+    finally:
+        rebuilt.close()
+
+
+def test_a_stored_model_replays_even_with_a_group_the_api_now_refuses(
+        client: TestClient, container: Container, tmp_path: Path) -> None:
+    """Events written before groups were checked (64 characters, or a group that never
+    existed or was deleted since) still rebuild the model."""
+    site_id, stations = new_site(client)
+    client.put(f"/sites/{site_id}/electrical", json=model(stations))
+    event = next(e for e in outbox(container, "load-management.electrical-model-set")
+                 if e["payload"]["site_id"] == site_id)
+    old_groups = [{"group_id": "G" * 64, "priority": 2}, {"group_id": "gone", "priority": 1}]
+    event = {**event, "payload": {**event["payload"], "group_priorities": old_groups}}
+    validate(event)
+    url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
+    migrate(url)
+    rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
+    try:
+        load = rebuilt.load_context()
+        load.allocation.leading.set()  # as its allocation task does once it holds the lease
+        load.handle(json.dumps(event).encode())
+        assert load.store.model(site_id).group_priorities == (("G" * 64, 2), ("gone", 1))
     finally:
         rebuilt.close()
 

@@ -173,5 +173,8 @@ def test_a_model_names_each_group_once_with_a_priority_in_range() -> None:
         check_model(site(32.0, group_priorities=(("G", 1), ("G", 2))))
     with pytest.raises(InvalidElectricalModel, match="between 0 and 10"):
         check_model(site(32.0, group_priorities=(("G", 11),)))
+    with pytest.raises(InvalidElectricalModel, match="at most 20"):  # an id tag group's id
+        check_model(site(32.0, group_priorities=(("G" * 21, 1),)))
+    assert check_model(site(32.0, group_priorities=(("G" * 20, 1),)))
     assert site(32.0, group_priorities=(("G", 3),)).group_priority("G") == 3
     assert site(32.0).group_priority("G") is None

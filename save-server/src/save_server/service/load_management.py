@@ -27,6 +27,7 @@ ALLOCATION = "load-management.allocation"
 CLOCK_SKEW = timedelta(seconds=60)  # a meter's clock may run this far ahead of ours
 
 Clock = Callable[[], datetime]
+GroupExists = Callable[[str], bool]  # an id tag group of that id exists (the id tags context)
 
 
 def measurement_event(site_id: str, load: BuildingLoad, by: str, at: datetime
@@ -51,10 +52,12 @@ class InvalidMeasurement(ValueError):
 
 class LoadManagement:
     def __init__(self, store: LoadStore, registry: RegistryStore,
+                 group_exists: GroupExists,
                  clock: Clock = lambda: datetime.now(UTC),
                  on_change: Callable[[str], None] = lambda site_id: None,
                  on_measured: Callable[[str, BuildingLoad], None] | None = None) -> None:
         self._store, self._registry, self._clock = store, registry, clock
+        self._group_exists = group_exists
         self._on_change = on_change  # a site to recompute
         self._on_measured = on_measured or (lambda site_id, load: on_change(site_id))
 
@@ -79,6 +82,12 @@ class LoadManagement:
                 raise InvalidElectricalModel(
                     field_name, f"station {station_id!r} is not registered at "
                                 f"site {model.site_id}")
+        # Only here, not in check_model: a stored model replays even if its group is gone.
+        for group_id, _ in model.group_priorities:
+            if not self._group_exists(group_id):
+                raise InvalidElectricalModel(
+                    "group_priorities", f"no id tag group {group_id!r} (create it first: "
+                                        "/id-tag-groups; ids are case-sensitive)")
         self._store.save_model(model, self._event(MODEL_SET, by, model_document(model)))
         self._on_change(model.site_id)
         return model

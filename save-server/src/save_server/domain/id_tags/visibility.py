@@ -6,11 +6,14 @@ restricted to other sites is never shown, even when it charged here (its card wa
 its restriction changed). A tag allowed everywhere belongs to the whole network: it is seen
 only when it charged at a station of the scope (the charge already shows its token there).
 Unscoped accounts see every tag.
+
+A tag is shown to a scoped account with only the places of its scope (`shown`): a tag
+restricted to sites A and B reads "A" to A's viewer, never naming B.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from save_server.domain.id_tags.model import IdTag
 
@@ -26,3 +29,12 @@ class TagScope:
             return tag.key in self.charged_here
         return bool(self.sites.intersection(tag.site_ids or ())
                     or self.stations.intersection(tag.station_ids or ()))
+
+    def shown(self, tag: IdTag) -> IdTag:
+        """The tag as this scope may read it: its places cut down to the scope's."""
+        return replace(tag, site_ids=_within(tag.site_ids, self.sites),
+                       station_ids=_within(tag.station_ids, self.stations))
+
+
+def _within(ids: tuple[str, ...] | None, scope: frozenset[str]) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(i for i in ids if i in scope)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
+from save_server.domain.id_tags.model import GROUP_ID_MAX
+
 PHASES = ("L1", "L2", "L3")
 DEFAULT_MARGIN = 0.05
 DEFAULT_MIN_A = 6.0  # IEC 61851: below 6 A a car does not charge
@@ -156,6 +158,11 @@ def _check_groups(model: ElectricalModel) -> None:
     if any(not g for g in groups) or len(set(groups)) != len(groups):
         raise InvalidElectricalModel("group_priorities",
                                      "each id tag group once, with a non-empty id")
+    too_long = next((g for g in groups if len(g) > GROUP_ID_MAX), None)
+    if too_long is not None:
+        raise InvalidElectricalModel(
+            "group_priorities", f"group_id {too_long!r} is {len(too_long)} characters; an id "
+                                f"tag group's id has at most {GROUP_ID_MAX}")
     if not all(0 <= p <= MAX_PRIORITY for _, p in model.group_priorities):
         raise InvalidElectricalModel("group_priorities",
                                      f"a priority is between 0 and {MAX_PRIORITY}")

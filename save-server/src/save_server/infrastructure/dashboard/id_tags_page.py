@@ -1,7 +1,11 @@
 """The id tag pages: search with keyset pages, a tag's page (edit, block), new tags, CSV
 import (all or nothing, the errors by line) and export, groups with their monthly usage, the
 unknown cards with one-click enrolment. Each calls the `/id-tags` API's own route function,
-so the scope rules are the API's: a scoped account sees its places' tags and changes none."""
+so the scope rules are the API's: a scoped account sees its places' tags and changes none.
+
+A tag's page is `/ui/id-tags/t/{token}`, apart from the fixed pages: a token may contain `/`
+(OCPP allows it, and the router decodes `%2F` before matching) or be named `groups`,
+`export` or `unknown`; under `t/` every token, whatever it reads, opens its own page."""
 
 from __future__ import annotations
 
@@ -35,8 +39,11 @@ def may_change(caller: Principal) -> bool:
     return caller.can(Permission.ID_TAGS_WRITE) and caller.station_scope is None
 
 
+TAG_PAGES = "/ui/id-tags/t/"
+
+
 def tag_url(id_tag: str) -> str:
-    return "/ui/id-tags/" + quote(id_tag, safe="")
+    return TAG_PAGES + quote(id_tag, safe="")
 
 
 def _status(value: str | None) -> TagStatus | None:
@@ -142,7 +149,7 @@ async def create_group(request: Request, caller: Writer) -> Response:
     return RedirectResponse("/ui/id-tags/groups?saved=1", 303)
 
 
-@router.post("/ui/id-tags/groups/{group_id}/edit")
+@router.post("/ui/id-tags/groups/{group_id:path}/edit")
 async def edit_group(request: Request, caller: Writer, group_id: str) -> Response:
     form = await request.form()
     try:
@@ -154,7 +161,7 @@ async def edit_group(request: Request, caller: Writer, group_id: str) -> Respons
     return RedirectResponse("/ui/id-tags/groups?saved=1", 303)
 
 
-@router.post("/ui/id-tags/groups/{group_id}/delete")
+@router.post("/ui/id-tags/groups/{group_id:path}/delete")
 async def delete_group(request: Request, caller: Writer, group_id: str) -> Response:
     try:
         await call(groups_api.delete_group, request, caller, group_id)
@@ -178,12 +185,12 @@ async def _tag_page(request: Request, caller: Principal, id_tag: str, status_cod
                   tag_url=tag_url, **extra)
 
 
-@router.get("/ui/id-tags/{id_tag:path}")
+@router.get(TAG_PAGES + "{id_tag:path}")
 async def tag_page(request: Request, caller: Reader, id_tag: str) -> Response:
     return await _tag_page(request, caller, id_tag)
 
 
-@router.post("/ui/id-tags/{id_tag:path}/edit")
+@router.post(TAG_PAGES + "{id_tag:path}/edit")
 async def edit_tag(request: Request, caller: Writer, id_tag: str) -> Response:
     form = await request.form()
     changes = forms.status_change if form.get("only") == "status" else forms.tag_changes
@@ -195,3 +202,9 @@ async def edit_tag(request: Request, caller: Writer, id_tag: str) -> Response:
         return await _tag_page(request, caller, id_tag, refused.status,
                                edit_error=str(refused))
     return RedirectResponse(tag_url(saved["id_tag"]) + "?saved=1", 303)
+
+
+@router.get("/ui/id-tags/{id_tag:path}")
+async def old_tag_link(caller: Reader, id_tag: str) -> Response:
+    """Links saved before tag pages moved under `t/` (the fixed pages above win)."""
+    return RedirectResponse(tag_url(id_tag), 301)

@@ -91,11 +91,16 @@ def _sees(scope: TagScope | None, tag: IdTag) -> bool:
     return scope is None or scope.sees(tag)
 
 
+def _shown(scope: TagScope | None, tag: IdTag) -> IdTag:
+    """A scoped caller reads only its own places in a tag's `site_ids`/`station_ids`."""
+    return tag if scope is None else scope.shown(tag)
+
+
 def _visible_tag(request: Request, caller: Principal, id_tag: str) -> IdTag:
-    tag = service(request).tag(id_tag)
-    if not _sees(tag_scope(request, caller), tag):
+    tag, scope = service(request).tag(id_tag), tag_scope(request, caller)
+    if not _sees(scope, tag):
         raise TagNotFound(f"no id tag {id_tag}")  # exactly as an unknown tag
-    return tag
+    return _shown(scope, tag)
 
 
 # tags: fixed paths first -------------------------------------------------------------------
@@ -134,7 +139,7 @@ def search_tags(request: Request, response: Response, caller: Reader,
         found = found[:limit]
         next_url = request.url.include_query_params(after=_encode(found[-1].key))
         response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return [t.document() for t in found]
+    return [_shown(scope, t).document() for t in found]
 
 
 @router.post("/id-tags", status_code=201, responses={409: {"description": "The tag exists"}})
@@ -152,7 +157,7 @@ def create_tag(request: Request, caller: Writer, body: TagIn) -> dict[str, Any]:
 def export_tags(request: Request, caller: Reader) -> StreamingResponse:
     """Every tag the caller sees, in the import's CSV format."""
     scope = tag_scope(request, caller)
-    tags = [t for t in service(request).all_tags() if _sees(scope, t)]
+    tags = [_shown(scope, t) for t in service(request).all_tags() if _sees(scope, t)]
 
     def lines() -> Iterator[bytes]:
         for chunk in export_csv(tags):

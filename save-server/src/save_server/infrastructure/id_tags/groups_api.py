@@ -71,7 +71,7 @@ def create_group(request: Request, caller: Writer, body: GroupIn) -> dict[str, A
         raise errors(error) from error
 
 
-@router.get("/id-tag-groups/{group_id}", responses=NOT_FOUND)
+@router.get("/id-tag-groups/{group_id:path}", responses=NOT_FOUND)
 def get_group(request: Request, caller: Reader, group_id: str) -> dict[str, Any]:
     try:
         visible = _visible_groups(request, caller)
@@ -82,7 +82,7 @@ def get_group(request: Request, caller: Reader, group_id: str) -> dict[str, Any]
         raise errors(error) from error
 
 
-@router.patch("/id-tag-groups/{group_id}", responses=NOT_FOUND)
+@router.patch("/id-tag-groups/{group_id:path}", responses=NOT_FOUND)
 def update_group(request: Request, caller: Writer, group_id: str,
                  body: GroupPatch) -> dict[str, Any]:
     unscoped(caller)
@@ -94,7 +94,7 @@ def update_group(request: Request, caller: Writer, group_id: str,
         raise errors(error) from error
 
 
-@router.delete("/id-tag-groups/{group_id}", status_code=204,
+@router.delete("/id-tag-groups/{group_id:path}", status_code=204,
                responses={**NOT_FOUND, 409: {"description": "Tags belong to the group"}})
 def delete_group(request: Request, caller: Writer, group_id: str) -> Response:
     unscoped(caller)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from save_server.domain.access import Permission, Principal
+from save_server.domain.id_tags import GROUP_ID_MAX
 from save_server.domain.load.documents import load_document, model_document
 from save_server.domain.load.model import (
     DEFAULT_MARGIN,
@@ -64,7 +65,8 @@ class ConnectorIn(BaseModel):
 
 class GroupPriorityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    group_id: str = Field(min_length=1, max_length=64, description="an id tag group")
+    group_id: str = Field(min_length=1, max_length=GROUP_ID_MAX,
+                          description="an existing id tag group (`/id-tag-groups`)")
     priority: int = Field(ge=0, le=10, description="of its charges on this site (higher first)")
 
 
