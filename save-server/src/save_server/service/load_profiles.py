@@ -119,7 +119,7 @@ class ProfileDispatch:
         await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
         if len(due) < len(plan.increases):
             with self._lock:
-                self._state.dirty.add(site_id)  # retried when the interval has passed
+                self._state.later.add(site_id)  # retried when the interval has passed
 
     def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
         live = self._state.connectors.get(key)
