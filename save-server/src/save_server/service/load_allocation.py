@@ -282,9 +282,13 @@ class LoadAllocation:
         if not await self._lead(stop):
             return
         busy: dict[str, asyncio.Task[None]] = {}
+        stopping = asyncio.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: wake.set())
         try:
             await self._start_from_tables(stop)
             sweep = self.settings.sweep.total_seconds()
+            if self.settings.profile_lease is not None:  # renewed well before they expire
+                sweep = min(sweep, self.settings.profile_lease.total_seconds() / 4)
             retry = max(0.1, min(sweep, self.settings.min_interval.total_seconds()))
             swept = checked = retried = loop.time()
             while not stop.is_set():
@@ -307,6 +311,7 @@ class LoadAllocation:
                 except Exception:  # a database or broker hiccup: the next round retries
                     log.exception("load allocation round failed")
         finally:
+            stopping.cancel()
             for task in busy.values():
                 task.cancel()
             await asyncio.gather(*busy.values(), return_exceptions=True)
