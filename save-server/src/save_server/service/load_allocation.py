@@ -286,6 +286,7 @@ class LoadAllocation:
         stopping.add_done_callback(lambda _: wake.set())
         try:
             await self._start_from_tables(stop)
+            wake.set()  # the first round at once: every site and station is due
             sweep = self.settings.sweep.total_seconds()
             if self.settings.profile_lease is not None:  # renewed well before they expire
                 sweep = min(sweep, self.settings.profile_lease.total_seconds() / 4)
