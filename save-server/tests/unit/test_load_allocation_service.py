@@ -685,3 +685,16 @@ def test_a_busy_site_is_recomputed_once_its_round_ends() -> None:
     held = asyncio.run(asyncio.wait_for(scenario(), timeout=20))
     assert set(held) == {"CP0"}  # nothing for CP1 and CP2 while the site's round was held
     assert sorted(tx_profiles(sender)) == [("CP1", 10.1), ("CP2", 10.1)]  # three share it
+
+
+def test_a_failsafe_not_answered_is_sent_again_at_a_later_round() -> None:
+    model = site(32.0, 2)
+    allocation, _, sender, _ = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    sender.outcomes["CP0"] = "timeout"
+    asyncio.run(allocation.run_once())
+    sender.outcomes.clear()
+    sender.sent.clear()
+    asyncio.run(allocation.run_once())
+    assert [(s, p["purpose"]) for s, p in sender.sent if p["purpose"] != "TxProfile"] == [
+        ("CP0", "TxDefaultProfile"), ("CP0", "ChargePointMaxProfile")]  # CP1 had answered

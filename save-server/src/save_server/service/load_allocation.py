@@ -251,12 +251,15 @@ class LoadAllocation:
         return result, plan
 
     def take_work(self, later: bool = True) -> tuple[set[str], set[str]]:
-        """The dirty sites (with those whose held-back increases may go, if `later`) and the
-        stations due a failsafe."""
+        """The dirty sites and the stations due a failsafe (with, if `later`, the sites whose
+        held-back increases may go and the stations whose failsafe was not answered)."""
         with self._lock:
             if later:
                 self._state.dirty |= self._state.later
                 self._state.later.clear()
+                self._state.failsafe_due |= {s for s in self._state.failsafe_later
+                                             if self._state.stations[s].online}
+                self._state.failsafe_later.clear()
             sites, self._state.dirty = self._state.dirty, set()
             stations, self._state.failsafe_due = self._state.failsafe_due, set()
         return sites, stations

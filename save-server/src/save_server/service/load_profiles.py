@@ -172,6 +172,9 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
+            if outcome == "timeout":  # not answered: the station may not have it
+                self._state.failsafe_later.add(station_id)
+                return
         if self._caps():
             await self._base_cap(station_id, model)
 
@@ -189,6 +192,8 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.base_cap_a, station.base_cap_result = total, outcome
+            if outcome == "timeout":
+                self._state.failsafe_later.add(station_id)
             station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
 
 
