@@ -74,6 +74,7 @@ class Phase:
     lags: list[float] = field(default_factory=list)
     missing: list[float] = field(default_factory=list)  # waited this long without a profile
     ended_first: int = 0  # the charge ended before its profile came
+    refused: int = 0  # starts and stops the platform answered with an error (or not at all)
     loop_late: list[float] = field(default_factory=list)  # the client's event loop lateness
 
 
@@ -95,6 +96,12 @@ async def stream(stations: list[TimedStation], rate: float, seconds: float, seed
     phase, watching = Phase(), asyncio.Event()
     watcher = asyncio.create_task(watch_loop(phase.loop_late, watching))
     rng, tasks, sent = random.Random(seed), set(), 0
+
+    def count_failure(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            phase.refused += 1
+
     began = time.perf_counter()
     while time.perf_counter() - began < seconds:
         due = int((time.perf_counter() - began) * rate)
@@ -107,7 +114,7 @@ async def stream(stations: list[TimedStation], rate: float, seconds: float, seed
                 call = station.leave()
             task = asyncio.create_task(call)
             tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            task.add_done_callback(count_failure)
         sent = max(sent, due)
         await asyncio.sleep(0.005)
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -212,7 +219,8 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
         cpu_platform = (cpu_seconds(platform_pids) - cpu_platform) / wall
         print(f"{rate:g} starts/stops per second: {summary(phase.lags)}; missing (no profile "
               f"{NO_PROFILE_WAIT_S:g} s after the stream): {len(phase.missing)}; ended before "
-              f"their profile: {phase.ended_first}")
+              f"their profile: {phase.ended_first}; starts/stops refused by the platform: "
+              f"{phase.refused}")
         print(f"  load generator: {cpu_client:.2f} CPU, its event loop late p99 "
               f"{percentile(phase.loop_late, .99) * 1000:.0f} ms, max "
               f"{max(phase.loop_late, default=0) * 1000:.0f} ms; platform: {cpu_platform:.2f} "
