@@ -37,6 +37,7 @@ def compressed_platform(request: pytest.FixtureRequest, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
     monkeypatch.setenv("LOAD_ROTATION_SLOT_SECONDS", str(SLOT_S))
     monkeypatch.setenv("LOAD_PROFILE_MIN_INTERVAL_SECONDS", str(30 / SPEED))
+    monkeypatch.setenv("LOAD_SWEEP_SECONDS", str(30 / SPEED))
     monkeypatch.setenv("LOAD_PROFILE_LEASE_SECONDS", str(600 / SPEED))
     monkeypatch.setenv("SAVE_SERVER_COMMAND_TIMEOUT", "5")
     if request.param == "embedded":

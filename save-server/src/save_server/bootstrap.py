@@ -219,6 +219,7 @@ class Container:
                 settings=LoadSettings(
                     timedelta(seconds=s.load_rotation_slot_seconds), s.load_hysteresis_a,
                     timedelta(seconds=s.load_profile_min_interval_seconds),
+                    sweep=timedelta(seconds=s.load_sweep_seconds),
                     measurement_threshold_a=s.load_measurement_threshold_a,
                     profile_lease=timedelta(seconds=s.load_profile_lease_seconds)
                     if s.load_profile_lease_seconds > 0 else None,

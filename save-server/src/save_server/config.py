@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     load_profile_min_interval_seconds: float = Field(
         default=30, ge=0, description="Load management: least time between two increases of "
                                       "one connector's limit (decreases are never delayed)")
+    load_sweep_seconds: float = Field(
+        default=30, gt=0, description="Load management: every site recomputed this often "
+                                      "(rotation slots end, leased profiles are renewed)")
     load_hysteresis_a: float = Field(
         default=1.0, ge=0, description="Load management: smallest increase worth a profile")
     load_profile_lease_seconds: float = Field(

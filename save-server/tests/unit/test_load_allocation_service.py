@@ -625,3 +625,88 @@ def test_a_leased_cap_not_answered_in_time_is_tried_again_a_refused_one_is_not()
     asyncio.run(allocation.run_once())
     leased = [s for s, _, level, _ in caps(sender) if level == 1]
     assert sorted(leased) == ["CP0", "CP0", "CP1"]
+
+
+class HeldSender(Sender):
+    """Holds every answer to the stations in `held` until `release` is set."""
+
+    def __init__(self, held: set[str]) -> None:
+        super().__init__()
+        self.held, self.release = held, asyncio.Event()
+
+    async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
+        self.sent.append((station_id, parameters))
+        if station_id in self.held:
+            await self.release.wait()
+        return "accepted"
+
+
+def test_a_site_waiting_for_a_slow_station_does_not_hold_another_sites_profiles() -> None:
+    slow = replace(site(32.0, 2), site_id="slow")
+    other = ElectricalModel("other", Supply.THREE_PHASE, 220.0, 32.0, connectors=tuple(
+        ConnectorSupply(f"OT{i}", 1, ALL) for i in range(2)))
+    sender = HeldSender({"CP0"})
+    allocation = LoadAllocation(MemoryLoadStore(slow, other), sender, Clock(),
+                                Settings(station_caps=False))
+    connect_and_charge(allocation, "CP0", "CP1")
+
+    async def scenario() -> list[str]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(allocation.run(stop))
+        while not any(s == "CP0" for s, _ in sender.sent):  # the slow site's round is held
+            await asyncio.sleep(0.001)
+        connect_and_charge(allocation, "OT0")  # meanwhile a charge starts at the other site
+        while ("OT0", "TxProfile") not in {(s, p["purpose"]) for s, p in sender.sent}:
+            await asyncio.sleep(0.001)
+        sent = [s for s, _ in sender.sent]
+        sender.release.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert "OT0" in sent and "CP0" in sent  # the other site went out while CP0 held its own
+
+
+def test_a_busy_site_is_recomputed_once_its_round_ends() -> None:
+    model = site(32.0, 3)
+    sender = HeldSender({"CP0"})
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(),
+                                Settings(station_caps=False))
+    connect_and_charge(allocation, "CP0")
+
+    def defaults() -> set[str]:
+        return {s for s, p in sender.sent if p["purpose"] == "TxDefaultProfile"}
+
+    async def scenario() -> list[str]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(allocation.run(stop))
+        while "CP0" not in defaults():  # the site's first round is held by CP0
+            await asyncio.sleep(0.001)
+        connect_and_charge(allocation, "CP1", "CP2")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        held = [s for s, _ in sender.sent]
+        sender.release.set()
+        while defaults() != {"CP0", "CP1", "CP2"}:  # their failsafe: after the round
+            await asyncio.sleep(0.001)
+        stop.set()
+        await task
+        return held
+
+    held = asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+    assert set(held) == {"CP0"}  # nothing for CP1 and CP2 while the site's round was held
+    assert sorted(tx_profiles(sender)) == [("CP1", 10.1), ("CP2", 10.1)]  # three share it
+
+
+def test_a_failsafe_not_answered_is_sent_again_at_a_later_round() -> None:
+    model = site(32.0, 2)
+    allocation, _, sender, _ = service(model)
+    connect_and_charge(allocation, "CP0", "CP1")
+    sender.outcomes["CP0"] = "timeout"
+    asyncio.run(allocation.run_once())
+    sender.outcomes.clear()
+    sender.sent.clear()
+    asyncio.run(allocation.run_once())
+    assert [(s, p["purpose"]) for s, p in sender.sent if p["purpose"] != "TxProfile"] == [
+        ("CP0", "TxDefaultProfile"), ("CP0", "ChargePointMaxProfile")]  # CP1 had answered

@@ -40,6 +40,8 @@ from save_server.service.load_views import allocation_payload, power_document
 
 log = structlog.get_logger("save_server.load")
 DEFAULT_MIN_INTERVAL = timedelta(seconds=30)
+DEFAULT_SWEEP = timedelta(seconds=30)
+LEASE_CHECK_S = 1.0  # the lease is checked at most this often while events keep coming
 DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
 FAILSAFE_RETRY_S = 0.25  # a failsafe not delivered is tried again after this, then doubling
@@ -58,6 +60,7 @@ class Settings:
     slot: timedelta = DEFAULT_SLOT
     hysteresis_a: float = DEFAULT_HYSTERESIS_A
     min_interval: timedelta = DEFAULT_MIN_INTERVAL  # between increases of one connector
+    sweep: timedelta = DEFAULT_SWEEP  # every site recomputed (slots end, leases renew)
     principal: str = "load-management"
     lease_retry_s: float = 5.0  # between attempts to take the lease (and to read the tables)
     measurement_threshold_a: float = 1.0  # a building load moving less waits for the sweep
@@ -92,6 +95,7 @@ class LoadAllocation:
         self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
         self._building_used: dict[str, BuildingLoad | None] = {}  # at each site's last round
         self._wake: Callable[[], None] = lambda: None
+        self._waiting: set[str] = set()  # dirty while their task ran: woken when it ends
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
             on_profile, lambda station: self._site_of.get(station, ""),
@@ -257,8 +261,16 @@ class LoadAllocation:
                 event_id=str(uuid.uuid4()), occurred_at=now))
         return result, plan
 
-    def take_work(self) -> tuple[set[str], set[str]]:
+    def take_work(self, later: bool = True) -> tuple[set[str], set[str]]:
+        """The dirty sites and the stations due a failsafe (with, if `later`, the sites whose
+        held-back increases may go and the stations whose failsafe was not answered)."""
         with self._lock:
+            if later:
+                self._state.dirty |= self._state.later
+                self._state.later.clear()
+                self._state.failsafe_due |= {s for s in self._state.failsafe_later
+                                             if self._state.stations[s].online}
+                self._state.failsafe_later.clear()
             sites, self._state.dirty = self._state.dirty, set()
             stations, self._state.failsafe_due = self._state.failsafe_due, set()
         return sites, stations
@@ -309,33 +321,99 @@ class LoadAllocation:
                 self.observe(observation)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Each site is recomputed by its own task as soon as it is dirty, while the others
+        are sending (a slow station delays only its site); one task per site at a time keeps
+        its decreases before its increases."""
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
         self._wake = lambda: loop.call_soon_threadsafe(wake.set)
         if not await self._lead(stop):
             return
+        busy: dict[str, asyncio.Task[None]] = {}
+        stopping = asyncio.create_task(stop.wait())
+        stopping.add_done_callback(lambda _: wake.set())
         try:
             await self._start_from_tables(stop)
-            every = self.settings.min_interval.total_seconds()
-            swept = loop.time()
+            wake.set()  # the first round at once: every site and station is due
+            sweep = self.settings.sweep.total_seconds()
+            if self.settings.profile_lease is not None:  # renewed well before they expire
+                sweep = min(sweep, self.settings.profile_lease.total_seconds() / 4)
+            retry = max(0.1, min(sweep, self.settings.min_interval.total_seconds()))
+            swept = checked = retried = loop.time()
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=every)
+                    await asyncio.wait_for(wake.wait(), timeout=retry)
                 wake.clear()
-                if loop.time() - swept >= every:  # also while other sites keep it busy
+                later = loop.time() - retried >= retry
+                if later:
+                    retried = loop.time()
+                if loop.time() - swept >= sweep:  # also while other sites keep it busy
                     self.site_changed_all(failsafe=False)  # slots end, rate limits pass
                     swept = loop.time()
-                if self._lease is not None and not await asyncio.to_thread(self._lease.held):
-                    log.error("load-management lease lost: another process takes over")
-                    return
+                if self._lease is not None and loop.time() - checked >= LEASE_CHECK_S:
+                    if not await asyncio.to_thread(self._lease.held):
+                        log.error("load-management lease lost: another process takes over")
+                        return
+                    checked = loop.time()
                 try:
-                    await self.run_once()
+                    await self._dispatch(busy, wake, later)
                 except Exception:  # a database or broker hiccup: the next round retries
                     log.exception("load allocation round failed")
         finally:
+            stopping.cancel()
+            for task in busy.values():
+                task.cancel()
+            await asyncio.gather(*busy.values(), return_exceptions=True)
             self.leading.clear()
             if self._lease is not None:
                 await asyncio.to_thread(self._lease.release)
+
+    async def _dispatch(self, busy: dict[str, asyncio.Task[None]], wake: asyncio.Event,
+                        later: bool) -> None:
+        """Start a task for each dirty site not already being handled; a busy site keeps its
+        work for when its task ends (which then wakes the loop)."""
+        await self._read_unseen()
+        sites, stations = self.take_work(later)
+        if not sites and not stations:
+            return
+        waiting = self._waiting
+
+        def done(site_id: str) -> None:
+            busy.pop(site_id, None)
+            if site_id in waiting:
+                waiting.discard(site_id)
+                wake.set()
+
+        models = await asyncio.to_thread(self._models_now)
+        with self._lock:
+            site_of = dict(self._site_of)
+        failsafe: dict[str, list[str]] = {}
+        for station in sorted(stations):
+            if site_of.get(station) in models:
+                failsafe.setdefault(site_of[station], []).append(station)
+        for site_id in sorted((sites | set(failsafe)) & set(models)):
+            if site_id in busy:
+                with self._lock:
+                    if site_id in sites:
+                        self._state.dirty.add(site_id)
+                    self._state.failsafe_due |= set(failsafe.get(site_id, ()))
+                waiting.add(site_id)
+                continue
+            task = asyncio.create_task(self._site_round(
+                models[site_id], failsafe.get(site_id, []), site_id in sites))
+            busy[site_id] = task
+            task.add_done_callback(lambda _, site=site_id: done(site))
+
+    async def _site_round(self, model: ElectricalModel, stations: list[str],
+                          recompute: bool) -> None:
+        try:
+            await asyncio.gather(*(self._profiles.failsafe(s, model) for s in stations))
+            if stations:
+                self._retry_soon()
+            if recompute:
+                await self._recompute(model)
+        except Exception:  # the site is recomputed again at the next sweep
+            log.exception("load allocation of a site failed", site_id=model.site_id)
 
     async def _start_from_tables(self, stop: asyncio.Event) -> None:
         """After a restart: who is online, which charges run, the rotation's turns (retried

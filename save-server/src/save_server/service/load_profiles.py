@@ -120,7 +120,7 @@ class ProfileDispatch:
         await asyncio.gather(*(self._send_tx(k, a) for k, a in due))
         if len(due) < len(plan.increases):
             with self._lock:
-                self._state.dirty.add(site_id)  # retried when the interval has passed
+                self._state.later.add(site_id)  # retried when the interval has passed
 
     def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
         live = self._state.connectors.get(key)
@@ -175,10 +175,14 @@ class ProfileDispatch:
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
             if outcome == NOT_DELIVERED and station.online:
                 # a broker hiccup, or the gateway not holding the connection yet: tried again
-                # at the next round (the station counts at its maximum meanwhile), not only
-                # at its next connection
+                # in moments (the station counts at its maximum meanwhile), not only at its
+                # next connection
                 self._state.failsafe_due.add(station_id)
                 self._state.dirty.add(self._site_of(station_id))
+                return
+            if outcome == "timeout":  # not answered: the station may not have it
+                self._state.failsafe_later.add(station_id)
+                return
         if self._caps():
             await self._base_cap(station_id, model)
 
@@ -196,6 +200,8 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.base_cap_a, station.base_cap_result = total, outcome
+            if outcome == "timeout":
+                self._state.failsafe_later.add(station_id)
             station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
 
 

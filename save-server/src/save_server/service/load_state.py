@@ -28,6 +28,8 @@ class LiveState:
     turns: dict[str, dict[ConnectorKey, Turn]] = field(default_factory=dict)
     last: dict[str, Allocation] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    later: set[str] = field(default_factory=set)  # increases held back: dirty once they may go
+    failsafe_later: set[str] = field(default_factory=set)  # unanswered: sent again later
     failsafe_due: set[str] = field(default_factory=set)
 
     def apply(self, seen: Observation, site_id: str) -> bool:
