@@ -67,12 +67,6 @@ class _Queue:
         self.journaled = journaled
 
 
-def _confirmed(result: int) -> Future[int]:
-    future: Future[int] = Future()
-    future.set_result(result)
-    return future
-
-
 class InProcessBroker:
     def __init__(self, journal: Journal | None = None) -> None:
         self._lock = threading.Lock()
@@ -182,6 +176,30 @@ class InProcessBroker:
     ) -> Future[int]:
         """`publish` without waiting: the future gives the number of queues once confirmed
         (the journal committed it) or the journal's error."""
+        confirmed: Future[int] = Future()
+
+        def settle(routed: int, error: BaseException | None) -> None:
+            if confirmed.cancelled():  # the publisher gave up waiting (its timeout)
+                return
+            if error is None:
+                confirmed.set_result(routed)
+            else:
+                confirmed.set_exception(error)
+
+        self.publish_then(exchange, routing_key, body, settle, headers, properties)
+        return confirmed
+
+    def publish_then(
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        settled: Callable[[int, BaseException | None], None],
+        headers: dict | None = None,
+        properties: dict | None = None,
+    ) -> None:
+        """`publish` without waiting and without a Future: `settled(routed, error)` runs once
+        confirmed or failed, in the journal's thread (or here, when no queue is durable)."""
         message = Message(exchange, routing_key, body, dict(headers or {}), dict(properties or {}))
         with self._lock:
             targets = self._targets(exchange, routing_key)
@@ -189,7 +207,7 @@ class InProcessBroker:
             for queue in targets - journaled:
                 self._queues[queue].ready.append(message)
                 self._notify(queue)
-        return self._journaled(message, journaled, len(targets))
+        self._journaled(message, journaled, len(targets), settled)
 
     def publish_to_queue(
         self, queue: str, routing_key: str, body: bytes,
@@ -205,7 +223,16 @@ class InProcessBroker:
                 self._queues[queue].ready.append(message)
                 self._notify(queue)
                 return
-        self._journaled(message, {queue}, 1).result()
+        confirmed: Future[None] = Future()
+
+        def settle(_routed: int, error: BaseException | None) -> None:
+            if error is None:
+                confirmed.set_result(None)
+            else:
+                confirmed.set_exception(error)
+
+        self._journaled(message, {queue}, 1, settle)
+        confirmed.result()
 
     def get(self, queue: str, timeout: float | None = None) -> Message | None:
         """Take the next message (it stays unacknowledged until ack/nack); None on timeout."""
@@ -298,11 +325,13 @@ class InProcessBroker:
         if created.ready:
             self._notify(name)
 
-    def _journaled(self, message: Message, queues: set[str], routed: int) -> Future[int]:
+    def _journaled(self, message: Message, queues: set[str], routed: int,
+                   settled: Callable[[int, BaseException | None], None]) -> None:
         """Write `message` for each of `queues` to the journal; it becomes ready in them once
-        committed. The future gives `routed` then."""
+        committed, then `settled(routed, None)` (or the journal's error)."""
         if not queues:
-            return _confirmed(routed)
+            settled(routed, None)
+            return
         assert self._journal is not None
         rows = [StoredMessage(self._journal.new_id(), queue, message.exchange,
                               message.routing_key, message.body, message.headers,
@@ -320,19 +349,8 @@ class InProcessBroker:
             for wake in wakes:
                 wake()
 
-        confirmed: Future[int] = Future()
-
-        def settle(done: Future[None]) -> None:
-            if confirmed.cancelled():  # the publisher gave up waiting (its timeout)
-                return
-            error = done.exception()
-            if error is None:
-                confirmed.set_result(routed)
-            else:
-                confirmed.set_exception(error)
-
-        self._journal.submit(Change(inserts=rows, on_commit=make_ready)).add_done_callback(settle)
-        return confirmed
+        self._journal.submit(Change(inserts=rows, on_commit=make_ready, done=None,
+                                    on_settled=lambda error: settled(routed, error)))
 
     def _targets(self, exchange: str, routing_key: str) -> set[str]:
         """The queues bound to `exchange` that `routing_key` reaches (the lock held)."""
