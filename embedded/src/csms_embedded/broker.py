@@ -38,6 +38,16 @@ class Message:
     delivery_tag: int = 0
     journal_id: int = 0  # its row in the journal (durable queues), 0 for none
 
+    def delivered(self, delivery_tag: int) -> Message:
+        """This message handed out under `delivery_tag` (what `dataclasses.replace` does, at
+        a fraction of its cost: it runs for every message of every queue)."""
+        return Message(self.exchange, self.routing_key, self.body, self.headers,
+                       self.properties, self.redelivered, delivery_tag, self.journal_id)
+
+    def stored_as(self, journal_id: int) -> Message:
+        return Message(self.exchange, self.routing_key, self.body, self.headers,
+                       self.properties, self.redelivered, self.delivery_tag, journal_id)
+
 
 @lru_cache(maxsize=1024)
 def _topic_regex(pattern: str) -> re.Pattern[str]:
@@ -240,7 +250,7 @@ class InProcessBroker:
             if not self._condition(queue).wait_for(lambda: self._has_ready(queue), timeout):
                 return None
             q = self._queues[queue]
-            message = replace(q.ready.popleft(), delivery_tag=next(self._tags))
+            message = q.ready.popleft().delivered(next(self._tags))
             q.unacked[message.delivery_tag] = message
             return message
 
@@ -254,7 +264,7 @@ class InProcessBroker:
             q = self._queues[queue]
             taken: list[Message] = []
             for _ in range(min(max_messages, len(q.ready))):
-                message = replace(q.ready.popleft(), delivery_tag=next(self._tags))
+                message = q.ready.popleft().delivered(next(self._tags))
                 q.unacked[message.delivery_tag] = message
                 taken.append(message)
             return taken
@@ -344,7 +354,7 @@ class InProcessBroker:
                     if row.queue in self._elsewhere:
                         wakes.append(self._elsewhere[row.queue])
                     elif row.queue in self._queues:
-                        self._queues[row.queue].ready.append(replace(message, journal_id=row.id))
+                        self._queues[row.queue].ready.append(message.stored_as(row.id))
                         self._notify(row.queue)
             for wake in wakes:
                 wake()
