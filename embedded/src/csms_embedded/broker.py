@@ -13,12 +13,13 @@ timeout; ``publish_future`` lets an event loop await the confirm.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -189,12 +190,12 @@ class InProcessBroker:
         confirmed: Future[int] = Future()
 
         def settle(routed: int, error: BaseException | None) -> None:
-            if confirmed.cancelled():  # the publisher gave up waiting (its timeout)
-                return
-            if error is None:
-                confirmed.set_result(routed)
-            else:
-                confirmed.set_exception(error)
+            # cancelled: the publisher gave up waiting (its timeout), maybe just now
+            with contextlib.suppress(InvalidStateError):
+                if error is None:
+                    confirmed.set_result(routed)
+                else:
+                    confirmed.set_exception(error)
 
         self.publish_then(exchange, routing_key, body, settle, headers, properties)
         return confirmed

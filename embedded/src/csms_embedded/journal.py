@@ -13,6 +13,7 @@ queue behind a commit made only for acknowledgements.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 MAX_BATCH = 2000  # submissions per transaction
 ACK_FLUSH_SECONDS = 0.2  # the longest an acknowledgement waits for a commit to ride along
 
@@ -59,7 +61,10 @@ class Change:
             else:
                 self.done.set_exception(error)
         if self.on_settled is not None:
-            self.on_settled(error)
+            try:
+                self.on_settled(error)
+            except Exception:  # the submitter's callback: never the writer thread's end
+                log.exception("journal: a commit callback failed")
 
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS messages (
