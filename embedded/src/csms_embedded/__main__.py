@@ -59,6 +59,13 @@ def _consumer_processes() -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _consumer_niceness() -> int:
+    """`CSMS_EMBEDDED_CONSUMER_NICE`: how much lower a consumer process's CPU priority is
+    (os.nice), so that on a busy machine the gateway's answers go first and the consumers
+    catch up after (their events wait durably in the journal)."""
+    return int(os.environ.get("CSMS_EMBEDDED_CONSUMER_NICE", "0") or 0)
+
+
 async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) -> None:
     # Imported here so that `--help` and import errors stay cheap and explicit.
     from event_store.entrypoints import EmbeddedEventStore
@@ -110,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(_backup_command(args, data_dir))
     if len(args) == 5 and args[0] == "consume" and args[1] in consumers.SERVICES:
         # a consumer process the launcher started (csms_embedded.consumers)
-        consumers.run_consumer(args[1], int(args[2]), int(args[3]), pathlib.Path(args[4]))
+        consumers.run_consumer(args[1], int(args[2]), int(args[3]), pathlib.Path(args[4]),
+                               _consumer_niceness())
         return
     try:
         log_file = _log_file()

@@ -273,9 +273,11 @@ def take_acks(acks_in: int, broker: InProcessBroker) -> None:
     os.close(acks_in)
 
 
-def run_consumer(service: str, wake_fd: int, acks_fd: int, data_dir: pathlib.Path) -> None:
+def run_consumer(service: str, wake_fd: int, acks_fd: int, data_dir: pathlib.Path,
+                 niceness: int = 0) -> None:
     """The child: run `service`'s worker on the journal until SIGTERM or the parent's end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (drain first)
+    os.nice(niceness)  # the gateway's answers first; a consumer behind catches up later
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     acks = os.fdopen(acks_fd, "wb")

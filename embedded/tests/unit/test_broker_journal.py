@@ -4,6 +4,7 @@ confirmed only once committed; acks, dead-lettering and deletes reach the file."
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -120,3 +121,29 @@ def test_an_ack_with_no_publish_after_it_reaches_the_file_and_close_commits_the_
     broker.ack("store", broker.get("store", timeout=1))
     broker.close()
     assert Journal(tmp_path / "broker.sqlite3").stored() == {}
+
+
+def test_publish_then_reports_once_the_row_is_on_disk(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path / "broker.sqlite3")
+    settled: list[tuple[int, BaseException | None, list[bytes]]] = []
+    done = threading.Event()
+
+    def record(routed: int, error: BaseException | None) -> None:
+        on_disk = Journal(tmp_path / "broker.sqlite3").stored().get("store", [])
+        settled.append((routed, error, [m.body for m in on_disk]))
+        done.set()
+
+    broker.publish_then(EXCHANGE, KEY, b"ev", record)
+    assert done.wait(5)
+    assert settled == [(1, None, [b"ev"])]
+
+
+def test_a_failing_commit_callback_does_not_stop_the_journal(tmp_path: Path) -> None:
+    broker = open_broker(tmp_path / "broker.sqlite3")
+
+    def fail(routed: int, error: BaseException | None) -> None:
+        raise RuntimeError("the publisher's callback broke")
+
+    broker.publish_then(EXCHANGE, KEY, b"first", fail)
+    assert broker.publish_future(EXCHANGE, KEY, b"second").result(timeout=5) == 1
+    assert bodies(broker, "store") == [b"first", b"second"]

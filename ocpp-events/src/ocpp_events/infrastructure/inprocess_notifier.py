@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
+import contextlib
+import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ocpp_events.domain.events import Event, rfc3339
@@ -11,9 +13,44 @@ from ocpp_events.domain.ports import Notifier, PublishFailed
 
 
 class InProcessBroker(Protocol):
-    def publish_future(self, exchange: str, routing_key: str, body: bytes,
-                       headers: dict | None = None,
-                       properties: dict | None = None) -> Future[int]: ...
+    def publish_then(self, exchange: str, routing_key: str, body: bytes,
+                     settled: Callable[[int, BaseException | None], None],
+                     headers: dict | None = None, properties: dict | None = None) -> None: ...
+
+
+class _Confirmations:
+    """Hands the broker's confirmations (from its journal's thread) to the event loop in
+    batches: one `call_soon_threadsafe` (a write to the loop's wake-up pipe) per group commit
+    instead of one per publish."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._settled: list[tuple[asyncio.Future[int], int, BaseException | None]] = []
+
+    def waiter(self) -> tuple[asyncio.Future[int], Callable[[int, BaseException | None], None]]:
+        future = self.loop.create_future()
+
+        def settled(routed: int, error: BaseException | None) -> None:
+            with self._lock:
+                first = not self._settled
+                self._settled.append((future, routed, error))
+            if first:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    self.loop.call_soon_threadsafe(self._deliver)
+
+        return future, settled
+
+    def _deliver(self) -> None:
+        with self._lock:
+            settled, self._settled = self._settled, []
+        for future, routed, error in settled:
+            if future.done():  # the publisher gave up waiting (its timeout)
+                continue
+            if error is None:
+                future.set_result(routed)
+            else:
+                future.set_exception(error)
 
 
 def message_properties(event: Event) -> dict[str, Any]:
@@ -39,13 +76,19 @@ class InProcessNotifier(Notifier):
         self._broker = broker
         self._exchange = exchange
         self._require_routed = require_routed
+        self._confirmations: _Confirmations | None = None
 
     async def publish(self, event: Event) -> None:
+        loop, confirmations = asyncio.get_running_loop(), self._confirmations
+        if confirmations is None or confirmations.loop is not loop:
+            confirmations = self._confirmations = _Confirmations(loop)
+        confirmed, settled = confirmations.waiter()
         try:
-            routed = await asyncio.wrap_future(self._broker.publish_future(
-                self._exchange, event.type, event.to_json(),
+            self._broker.publish_then(
+                self._exchange, event.type, event.to_json(), settled,
                 headers={"charging_station_id": event.charging_station_id},
-                properties=message_properties(event)))
+                properties=message_properties(event))
+            routed = await confirmed
         except Exception as error:  # the journal could not store it: not confirmed
             raise PublishFailed(f"not stored by the in-process broker: {error!r}") from error
         if self._require_routed and routed == 0:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from save_server.domain.ports import Delivery, EventStream
 
 LINGER_BELOW = 50  # events already waiting: a batch is there, no need to wait
+BUSY_GAP_SECONDS = 0.1  # batches starting closer than this: a steady stream, worth lingering
 
 
 class InProcessBroker(Protocol):
@@ -38,11 +39,13 @@ class EmbeddedEventStream(EventStream):
         """`linger_ms` (SAVE_SERVER_EMBEDDED_LINGER_MS): after the first event of a batch,
         wait this long for more before the worker commits, so one transaction carries the
         events of that time and the worker holds the GIL (shared with the gateway's event
-        loop) less often. Off by default: at 20 ms the dashboard's live site page followed a
-        charge seconds later in the browser tests (not yet understood), and the gain is not
-        yet measured on a quiet machine (docs/performance-log.md)."""
+        loop) less often. Only in a steady stream (the previous batch started less than
+        BUSY_GAP_SECONDS before): a lone event, or the first of a burst, is not held back.
+        (Lingering on every event made the dashboard's live site page follow a charge
+        seconds later in the browser tests.) docs/performance-log.md has the measurements."""
         self._broker, self._queue = broker, queue
         self._linger = linger_ms / 1000
+        self._previous_batch = float("-inf")
         self._dead_letter_queue = f"{queue}.dead-letter"
         broker.declare_queue(queue, [(exchange, t) for t in event_types],
                              dead_letter_queue=self._dead_letter_queue, durable=True)
@@ -51,8 +54,11 @@ class EmbeddedEventStream(EventStream):
         message = self._broker.get(self._queue, timeout)
         if message is None:
             return None
-        if timeout > 0 and self._linger > 0 and self._broker.depth(self._queue) < LINGER_BELOW:
-            time.sleep(self._linger)  # the first of a batch (the worker's contract)
+        if timeout > 0 and self._linger > 0:  # the first of a batch (the worker's contract)
+            now = time.monotonic()
+            steady, self._previous_batch = now - self._previous_batch < BUSY_GAP_SECONDS, now
+            if steady and self._broker.depth(self._queue) < LINGER_BELOW:
+                time.sleep(self._linger)
         return Delivery(message.body, message.routing_key, message.redelivered, message)
 
     def ack(self, delivery: Delivery) -> None:
