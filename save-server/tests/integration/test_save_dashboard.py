@@ -58,6 +58,16 @@ def signed_in(container: Container, role: str = "operator", language: str = "en"
     return client
 
 
+def on_two_sites(container: Container, charger: Callable[..., Any]) -> tuple[Any, Any, Any]:
+    """Two new chargers registered on two new sites: the first site, its charger, the other."""
+    registry = container.access_control().registry
+    azul, verde = registry.create_site("Azul", "test"), registry.create_site("Verde", "test")
+    mine, theirs = charger(), charger()
+    for station, site in ((mine, azul), (theirs, verde)):
+        registry.register(station.station_id, 0, "test", site_id=site.site_id)
+    return azul, mine, theirs
+
+
 def test_only_the_sign_in_page_the_root_redirect_and_the_language_switch_are_public(
         container: Container) -> None:
     app = container.app()
@@ -189,11 +199,7 @@ def test_english_and_brazilian_portuguese_from_the_browser_and_the_switch(
 
 def test_a_viewer_of_one_site_sees_only_that_site(
         container: Container, charger: Callable[..., Any]) -> None:
-    registry = container.access_control().registry
-    azul, verde = registry.create_site("Azul", "test"), registry.create_site("Verde", "test")
-    mine, theirs = charger(), charger()
-    for station, site in ((mine, azul), (theirs, verde)):
-        registry.register(station.station_id, 0, "test", site_id=site.site_id)
+    azul, mine, theirs = on_two_sites(container, charger)
     feed(container, [mine.boot(), mine.start(1, 1, 0, "TAG-MINE"), mine.stop(1, 500),
                      theirs.boot(), theirs.start(1, 2, 0, "TAG-THEIRS"), theirs.stop(2, 900)])
     container.access_control().authenticator.refresh(force=True)
@@ -337,11 +343,7 @@ def test_the_station_page_charts_the_last_24_hours_of_power_and_energy(
 
 def test_the_station_chart_is_refused_as_its_page_is(
         container: Container, charger: Callable[..., Any]) -> None:
-    registry = container.access_control().registry
-    azul, verde = registry.create_site("Azul", "test"), registry.create_site("Verde", "test")
-    mine, theirs = charger(), charger()
-    for station, site in ((mine, azul), (theirs, verde)):
-        registry.register(station.station_id, 0, "test", site_id=site.site_id)
+    azul, mine, theirs = on_two_sites(container, charger)
     feed(container, [mine.boot(), theirs.boot()])
     container.access_control().authenticator.refresh(force=True)
     viewer = signed_in(container, "viewer", site_scope=[azul.site_id])
