@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.charger import now_iso
-from tests.e2e.conftest import _require_real_servers
 from tests.e2e.load_sim import Config, SimStation, Site
-from tests.e2e.platform import TIME_FACTOR, Platform, embedded_platform, services_platform
+from tests.e2e.platform import TIME_FACTOR, Platform
 
 pytestmark = pytest.mark.e2e
 VERSIONS = ["1.6", "2.0.1", "1.6", "2.0.1", "1.6", "2.0.1"]
 CHARGING = (0, 1, 2)  # the others stay idle: the charges get 16 A, above the 9.9 A failsafe
-
-
-@pytest.fixture(params=["services", "embedded"])
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
-    if request.param == "embedded":
-        with embedded_platform(tmp_path) as running:
-            yield running
-        return
-    _require_real_servers()
-    with services_platform(tmp_path) as running:
-        yield running
 
 
 async def start_charge(station: SimStation, index: int) -> None:

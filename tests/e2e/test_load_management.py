@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import _require_real_servers
+from tests.e2e.conftest import platform_of
 from tests.e2e.load_invariants import (
     check_allocations,
     check_draws,
@@ -22,7 +22,7 @@ from tests.e2e.load_invariants import (
     fetch_events,
 )
 from tests.e2e.load_sim import Config, simulate
-from tests.e2e.platform import Platform, embedded_platform, services_platform
+from tests.e2e.platform import Platform
 
 pytestmark = pytest.mark.e2e
 SPEED = 60.0  # simulated seconds per wall second
@@ -30,22 +30,17 @@ SLOT_S = 15 * 60 / SPEED  # the 15-minute rotation slot, compressed
 
 
 MINUTES = {"services": 30.0, "embedded": 20.0}  # embedded: within 60 s of `make test`
+COMPRESSED = {"LOAD_ROTATION_SLOT_SECONDS": str(SLOT_S),
+              "LOAD_PROFILE_MIN_INTERVAL_SECONDS": str(30 / SPEED),
+              "LOAD_SWEEP_SECONDS": str(30 / SPEED),
+              "LOAD_PROFILE_LEASE_SECONDS": str(600 / SPEED),
+              "SAVE_SERVER_COMMAND_TIMEOUT": "5"}
 
 
 @pytest.fixture(params=["services", "embedded"])
-def compressed_platform(request: pytest.FixtureRequest, tmp_path: Path,
-                        monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    monkeypatch.setenv("LOAD_ROTATION_SLOT_SECONDS", str(SLOT_S))
-    monkeypatch.setenv("LOAD_PROFILE_MIN_INTERVAL_SECONDS", str(30 / SPEED))
-    monkeypatch.setenv("LOAD_SWEEP_SECONDS", str(30 / SPEED))
-    monkeypatch.setenv("LOAD_PROFILE_LEASE_SECONDS", str(600 / SPEED))
-    monkeypatch.setenv("SAVE_SERVER_COMMAND_TIMEOUT", "5")
-    if request.param == "embedded":
-        with embedded_platform(tmp_path) as platform:
-            yield platform
-        return
-    _require_real_servers()
-    with services_platform(tmp_path) as platform:
+def compressed_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    """The conftest's platform, its load management's time compressed `SPEED` times."""
+    with platform_of(request.param, tmp_path, COMPRESSED) as platform:
         yield platform
 
 
