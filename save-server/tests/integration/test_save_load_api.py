@@ -3,6 +3,7 @@ power view; every refusal; the events in the outbox and their replay."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -92,6 +93,21 @@ def outbox(container: Container, prefix: str) -> list[dict[str, Any]]:
         rows = db.execute(select(outbox_events.c.body).where(
             outbox_events.c.routing_key.like(f"{prefix}%")).order_by(outbox_events.c.seq))
         return [json.loads(body) for body in rows.scalars()]
+
+
+@contextlib.contextmanager
+def rebuilt_load_context(tmp_path: Path) -> Iterator[Any]:
+    """The load context of a second platform on an empty database, where a replay of the
+    events rebuilds the models; leading, as its allocation task does once it holds the lease."""
+    url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
+    migrate(url)
+    rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
+    try:
+        load = rebuilt.load_context()
+        load.allocation.leading.set()
+        yield load
+    finally:
+        rebuilt.close()
 
 
 def test_an_operator_describes_a_site_and_the_change_is_an_event(
@@ -278,12 +294,7 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
     live = container.load_context()
     assert not any(live.store.apply_model(e["event_id"], live.store.model(site_id), at)
                    for e in events[:1])  # live: already applied
-    url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
-    migrate(url)
-    rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
-    try:
-        load = rebuilt.load_context()
-        load.allocation.leading.set()  # as its allocation task does once it holds the lease
+    with rebuilt_load_context(tmp_path) as load:
         for event in reversed(events):  # whatever the order, the latest model wins
             load.handle(json.dumps(event).encode())
         for event in events:  # and a second delivery changes nothing
@@ -298,8 +309,6 @@ def test_a_replay_of_the_events_rebuilds_models_and_loads(
         load.handle(json.dumps(allocation).encode())
         assert [(k, t.running) for k, t in load.store.turns(site_id).items()] == [
             ((stations[0], 1), False)]  # the rotation survives a replay
-    finally:
-        rebuilt.close()
 
 
 def test_a_stored_model_replays_even_with_a_group_the_api_now_refuses(
@@ -313,16 +322,9 @@ def test_a_stored_model_replays_even_with_a_group_the_api_now_refuses(
     old_groups = [{"group_id": "G" * 64, "priority": 2}, {"group_id": "gone", "priority": 1}]
     event = {**event, "payload": {**event["payload"], "group_priorities": old_groups}}
     validate(event)
-    url = f"sqlite:///{tmp_path / 'rebuilt.sqlite3'}"
-    migrate(url)
-    rebuilt = bootstrap(Settings(database_url=url, data_dir=tmp_path))
-    try:
-        load = rebuilt.load_context()
-        load.allocation.leading.set()  # as its allocation task does once it holds the lease
+    with rebuilt_load_context(tmp_path) as load:
         load.handle(json.dumps(event).encode())
         assert load.store.model(site_id).group_priorities == (("G" * 64, 2), ("gone", 1))
-    finally:
-        rebuilt.close()
 
 
 def test_after_a_restart_the_context_starts_from_save_servers_tables(
