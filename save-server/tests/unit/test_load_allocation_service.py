@@ -18,8 +18,7 @@ from save_server.infrastructure.load.memory import MemoryLoadStore
 from save_server.infrastructure.load.observations import observations
 from save_server.service.load_allocation import LoadAllocation, Settings
 
-T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-ALL = ("L1", "L2", "L3")
+from ..load_sites import ALL, T0, three_phase_site
 
 
 class Sender(ProfileSender):
@@ -45,11 +44,6 @@ class Clock:
         return self.now
 
 
-def site(limit: float, stations: int) -> ElectricalModel:
-    return ElectricalModel("site", Supply.THREE_PHASE, 220.0, limit, connectors=tuple(
-        ConnectorSupply(f"CP{i}", 1, ALL) for i in range(stations)))
-
-
 def service(model: ElectricalModel) -> tuple[LoadAllocation, MemoryLoadStore, Sender, Clock]:
     store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
     return LoadAllocation(store, sender, clock, Settings()), store, sender, clock
@@ -66,7 +60,7 @@ def tx_profiles(sender: Sender) -> list[tuple[str, float]]:
 
 
 def test_connecting_stations_get_their_failsafe_and_charges_their_share() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     allocation, store, sender, _ = service(model)
     connect_and_charge(allocation, "CP0", "CP1")
     asyncio.run(allocation.run_once())
@@ -80,7 +74,7 @@ def test_connecting_stations_get_their_failsafe_and_charges_their_share() -> Non
 
 
 def test_decreases_are_answered_before_any_increase_is_sent() -> None:
-    model = site(32.0, 3)
+    model = three_phase_site(32.0, 3)
     allocation, _, sender, clock = service(model)
     allocation.observe(StationSeen("CP2", True, "c-CP2", "2.0.1", booted=True))  # idle
     connect_and_charge(allocation, "CP0", "CP1")  # from the default 10.1 A up to 15.2
@@ -108,7 +102,7 @@ def test_decreases_are_answered_before_any_increase_is_sent() -> None:
 
 
 def test_a_station_that_rejects_profiles_is_counted_at_its_maximum() -> None:
-    model = site(63.0, 2)
+    model = three_phase_site(63.0, 2)
     allocation, store, sender, _ = service(model)
     sender.outcomes["CP1"] = "rejected"
     connect_and_charge(allocation, "CP0", "CP1")
@@ -126,7 +120,7 @@ def test_a_station_that_rejects_profiles_is_counted_at_its_maximum() -> None:
 
 def test_an_offline_station_is_counted_at_its_maximum_and_its_reconnect_at_the_new_share(
         ) -> None:
-    model = site(63.0, 2)
+    model = three_phase_site(63.0, 2)
     allocation, store, _, _ = service(model)
     connect_and_charge(allocation, "CP0", "CP1")
     asyncio.run(allocation.run_once())
@@ -142,7 +136,7 @@ def test_an_offline_station_is_counted_at_its_maximum_and_its_reconnect_at_the_n
 
 
 def test_increases_of_one_connector_are_rate_limited_decreases_are_not() -> None:
-    model = site(63.0, 2)
+    model = three_phase_site(63.0, 2)
     allocation, _, sender, clock = service(model)
     connect_and_charge(allocation, "CP0", "CP1")
     asyncio.run(allocation.run_once())
@@ -165,7 +159,7 @@ def test_increases_of_one_connector_are_rate_limited_decreases_are_not() -> None
 
 
 def test_a_car_taking_less_than_given_leaves_the_rest_and_gets_it_back_when_ramping() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     allocation, _, sender, clock = service(model)
     connect_and_charge(allocation, "CP0", "CP1")
     asyncio.run(allocation.run_once())
@@ -181,7 +175,7 @@ def test_a_car_taking_less_than_given_leaves_the_rest_and_gets_it_back_when_ramp
 
 
 def test_stations_outside_every_model_are_ignored() -> None:
-    allocation, store, sender, _ = service(site(32.0, 1))
+    allocation, store, sender, _ = service(three_phase_site(32.0, 1))
     connect_and_charge(allocation, "ELSEWHERE")
     asyncio.run(allocation.run_once())
     assert sender.sent == [] and store.events == []
@@ -194,7 +188,7 @@ def test_the_failsafe_shares_add_up_to_at_most_every_limit() -> None:
     shares = safe_shares(model)
     assert shares == {("A", 1): 19.9, ("B", 1): 19.9, ("B", 2): 19.9, ("C", 1): 16.0}
     assert station_default(model, "B") == 19.9
-    crowded = site(63.0, 12)  # 59.85 / 12 < 6 A: without the platform nobody charges
+    crowded = three_phase_site(63.0, 12)  # 59.85 / 12 < 6 A: without the platform nobody charges
     assert set(safe_shares(crowded).values()) == {0.0}
 
 
@@ -228,7 +222,7 @@ def test_a_broken_command_path_counts_as_a_refusal_and_the_round_completes() -> 
         async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
             raise RuntimeError("broker gone")
 
-    model = site(63.0, 2)
+    model = three_phase_site(63.0, 2)
     store = MemoryLoadStore(model)
     allocation = LoadAllocation(store, Broken(), Clock(), Settings())
     connect_and_charge(allocation, "CP0", "CP1")
@@ -241,7 +235,7 @@ def test_a_broken_command_path_counts_as_a_refusal_and_the_round_completes() -> 
 
 
 def test_a_building_meter_station_reports_the_building_load_per_phase() -> None:
-    model = replace(site(40.0, 1), building_metered=True, building_meter=("METER", 0))
+    model = replace(three_phase_site(40.0, 1), building_metered=True, building_meter=("METER", 0))
     allocation, store, _, _ = service(model)
     connect_and_charge(allocation, "CP0")
     reading = observations({
@@ -283,7 +277,7 @@ class ScriptedLease(Lease):
 
 
 def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     lease = ScriptedLease(grant_at=3, holds=[True, False])
     sender = Sender()
     allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(),
@@ -307,7 +301,7 @@ def test_without_the_lease_nothing_is_sent_and_a_lost_lease_stops_the_task() -> 
 
 
 def test_a_replica_without_the_lease_shows_the_managers_view() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     allocation, store, _, _ = service(model)
     allocation.leading.set()
     connect_and_charge(allocation, "CP0", "CP1")
@@ -337,7 +331,7 @@ async def first_rounds(allocation: LoadAllocation, store: MemoryLoadStore, at: s
 
 
 def test_a_restart_mid_rotation_keeps_every_turn_so_the_queue_head_charges_on_time() -> None:
-    model = site(20.0, 4)  # 19 A usable: three minimums of 6 A fit, the fourth waits
+    model = three_phase_site(20.0, 4)  # 19 A usable: three minimums of 6 A fit, the fourth waits
     allocation, store, _, clock = service(model)
     connect_and_charge(allocation, "CP0", "CP1", "CP2", "CP3")
     asyncio.run(allocation.run_once())
@@ -406,7 +400,7 @@ def test_a_reading_that_is_no_finite_number_is_skipped_not_raised() -> None:
 
 
 def test_a_car_reporting_only_power_is_measured_with_the_sites_voltage() -> None:
-    model = replace(site(63.0, 1), voltage_v=127.0)
+    model = replace(three_phase_site(63.0, 1), voltage_v=127.0)
     allocation, _, _, _ = service(model)
     allocation.leading.set()
     connect_and_charge(allocation, "CP0")
@@ -418,7 +412,7 @@ def test_a_car_reporting_only_power_is_measured_with_the_sites_voltage() -> None
 
 
 def test_a_building_load_recomputes_only_when_it_moved_by_the_threshold() -> None:
-    model = replace(site(63.0, 1), building_metered=True)
+    model = replace(three_phase_site(63.0, 1), building_metered=True)
     allocation, store, _, clock = service(model)
     connect_and_charge(allocation, "CP0")
     asyncio.run(allocation.run_once())
@@ -441,7 +435,7 @@ def test_a_building_load_recomputes_only_when_it_moved_by_the_threshold() -> Non
 
 
 def test_a_charge_gets_its_id_tag_groups_priority_on_the_site() -> None:
-    model = replace(site(32.0, 2), group_priorities=(("Apto 101", 2),))
+    model = replace(three_phase_site(32.0, 2), group_priorities=(("Apto 101", 2),))
     groups = {"TAG-VIP": "Apto 101", "TAG-2": "Apto 202"}
     store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
     allocation = LoadAllocation(store, sender, clock, Settings(), group_of=groups.get)
@@ -474,7 +468,7 @@ def test_the_id_tag_of_a_charge_is_read_from_16_and_201_events() -> None:
 
 
 def test_tx_profiles_are_leased_and_renewed_so_they_end_without_the_platform() -> None:
-    model = site(32.0, 3)  # failsafe 10.1 A each; two charging get 15.2 A
+    model = three_phase_site(32.0, 3)  # failsafe 10.1 A each; two charging get 15.2 A
     allocation, _, sender, clock = service(model)
     allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))  # idle
     connect_and_charge(allocation, "CP0", "CP1")
@@ -498,7 +492,7 @@ def test_tx_profiles_are_leased_and_renewed_so_they_end_without_the_platform() -
 
 
 def test_without_a_lease_tx_profiles_have_no_end() -> None:
-    model = site(32.0, 3)
+    model = three_phase_site(32.0, 3)
     store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
     allocation = LoadAllocation(store, sender, clock, Settings(profile_lease=None))
     allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
@@ -513,7 +507,7 @@ def test_the_sites_figures_and_the_profile_outcomes_are_prometheus_metrics() -> 
 
     from save_server.infrastructure.load import metrics
 
-    model = replace(site(32.0, 3), site_id=f"metrics-{T0.timestamp():.0f}",
+    model = replace(three_phase_site(32.0, 3), site_id=f"metrics-{T0.timestamp():.0f}",
                     building_metered=True)
     store, sender, clock = MemoryLoadStore(model), Sender(), Clock()
     sender.outcomes["CP2"] = "rejected"
@@ -547,7 +541,7 @@ def caps(sender: Sender) -> list[tuple[str, float, int, str | None]]:
 
 
 def test_each_station_is_capped_at_its_safe_total_and_leased_its_allocation_over_it() -> None:
-    model = site(32.0, 3)  # safe share 10.1 A each
+    model = three_phase_site(32.0, 3)  # safe share 10.1 A each
     allocation, _, sender, clock = service(model)
     allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
     connect_and_charge(allocation, "CP0", "CP1")
@@ -572,7 +566,7 @@ def test_each_station_is_capped_at_its_safe_total_and_leased_its_allocation_over
 
 
 def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
 
     class NoMax(Sender):
         async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
@@ -598,7 +592,7 @@ def test_id_tag_groups_are_looked_up_only_where_a_site_gives_them_a_priority() -
         asked.append(tag)
         return None
 
-    plain = site(32.0, 1)
+    plain = three_phase_site(32.0, 1)
     allocation = LoadAllocation(MemoryLoadStore(plain), Sender(), Clock(), Settings(),
                                 group_of=group_of)
     allocation.observe(ChargeChanged("CP0", 1, True, "t1", "TAG-A"))  # no group priorities
@@ -607,7 +601,7 @@ def test_id_tag_groups_are_looked_up_only_where_a_site_gives_them_a_priority() -
 
 
 def test_a_leased_cap_not_answered_in_time_is_tried_again_a_refused_one_is_not() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     answers = {"CP0": "timeout", "CP1": "rejected"}
 
     class Leased(Sender):
@@ -642,7 +636,7 @@ class HeldSender(Sender):
 
 
 def test_a_site_waiting_for_a_slow_station_does_not_hold_another_sites_profiles() -> None:
-    slow = replace(site(32.0, 2), site_id="slow")
+    slow = replace(three_phase_site(32.0, 2), site_id="slow")
     other = ElectricalModel("other", Supply.THREE_PHASE, 220.0, 32.0, connectors=tuple(
         ConnectorSupply(f"OT{i}", 1, ALL) for i in range(2)))
     sender = HeldSender({"CP0"})
@@ -669,7 +663,7 @@ def test_a_site_waiting_for_a_slow_station_does_not_hold_another_sites_profiles(
 
 
 def test_a_busy_site_is_recomputed_once_its_round_ends() -> None:
-    model = site(32.0, 3)
+    model = three_phase_site(32.0, 3)
     sender = HeldSender({"CP0"})
     allocation = LoadAllocation(MemoryLoadStore(model), sender, Clock(),
                                 Settings(station_caps=False))
@@ -700,7 +694,7 @@ def test_a_busy_site_is_recomputed_once_its_round_ends() -> None:
 
 
 def test_a_failsafe_not_answered_is_sent_again_at_a_later_round() -> None:
-    model = site(32.0, 2)
+    model = three_phase_site(32.0, 2)
     allocation, _, sender, _ = service(model)
     connect_and_charge(allocation, "CP0", "CP1")
     sender.outcomes["CP0"] = "timeout"

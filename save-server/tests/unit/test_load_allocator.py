@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,29 +11,17 @@ from save_server.domain.load.allocator import BuildingLoad, ConnectorDemand, all
 from save_server.domain.load.model import (
     Circuit,
     ConnectorSupply,
-    ElectricalModel,
     InvalidElectricalModel,
-    Supply,
     check_model,
 )
 from save_server.domain.load.plan import plan_changes
 from save_server.domain.load.rotation import Turn
 
-T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-ALL = ("L1", "L2", "L3")
-
-
-def site(limit: float, *connectors: ConnectorSupply, **options: object) -> ElectricalModel:
-    return ElectricalModel("site", Supply.THREE_PHASE, 220.0, limit,
-                           connectors=connectors, **options)  # type: ignore[arg-type]
+from ..load_sites import ALL, T0, site, three_phase
 
 
 def charging(*keys: tuple[str, int], **options: object) -> dict:
     return {k: ConnectorDemand(k, True, **options) for k in keys}  # type: ignore[arg-type]
-
-
-def three_phase(n: int, **options: object) -> list[ConnectorSupply]:
-    return [ConnectorSupply(f"CP{i}", 1, ALL, **options) for i in range(n)]  # type: ignore[arg-type]
 
 
 def test_two_cars_share_the_site_equally() -> None:

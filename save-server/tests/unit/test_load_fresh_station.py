@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.live import ChargeChanged, StationSeen
-from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.model import ElectricalModel
 from save_server.domain.load.ports import ProfileSender
 from save_server.domain.ports import ChargeFilter, ChargeReader
 from save_server.domain.station_commands import (
@@ -31,15 +31,13 @@ from save_server.infrastructure.load.observations import observations
 from save_server.service.load_allocation import LoadAllocation, Settings
 from save_server.service.station_commands import StationCommands
 
-T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-ALL = ("L1", "L2", "L3")
+from ..load_sites import T0, three_phase_site
 
 
 def crowded_site() -> ElectricalModel:
     """Two 32 A chargers on 63 A (59.85 usable): the failsafe share is 29.9 A; while CP1 is
     offline (counted at its 32 A) a charge on CP0 gets 27.8 A, which needs its TxProfile."""
-    return ElectricalModel("site", Supply.THREE_PHASE, 220.0, 63.0, connectors=tuple(
-        ConnectorSupply(f"CP{i}", 1, ALL) for i in range(2)))
+    return three_phase_site(63.0, 2)
 
 
 def event(kind: str, payload: dict[str, Any], response: dict[str, Any] | None = None,
