@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.load.live import ChargeChanged, StationSeen
+from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
 from save_server.domain.load.model import ElectricalModel
 from save_server.domain.load.ports import ProfileSender
 from save_server.domain.ports import ChargeFilter, ChargeReader
@@ -130,17 +130,18 @@ def test_a_station_the_worker_has_not_recorded_yet_gets_its_failsafe_and_tx_prof
 
 
 class Sender(ProfileSender):
-    """Accepts; the first `failing` profiles of a station answer `not_connected`."""
+    """Accepts; the first `failing` profiles of a station answer `failure`."""
 
-    def __init__(self, failing: dict[str, int] | None = None) -> None:
+    def __init__(self, failing: dict[str, int] | None = None,
+                 failure: str = "not_connected") -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
-        self.failing = dict(failing or {})
+        self.failing, self.failure = dict(failing or {}), failure
 
     async def send(self, station_id: str, parameters: dict[str, Any]) -> str:
         self.sent.append((station_id, parameters))
         if self.failing.get(station_id, 0) > 0:
             self.failing[station_id] -= 1
-            return "not_connected"
+            return self.failure
         return "accepted"
 
 
@@ -334,6 +335,26 @@ def test_a_connection_seen_live_before_the_tables_are_read_is_not_undone_by_them
                                                             "result": "accepted"})
 
 
+async def run_until(allocation: LoadAllocation, model: ElectricalModel,
+                    ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The running task, CP0 connected and charging, until CP0's row is `ready`: that row."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(allocation.run(stop))
+    while not allocation.leading.is_set():
+        await asyncio.sleep(0.01)
+    feed(allocation, CONNECT, START)
+    for _ in range(500):  # a liveness bound, not a speed requirement
+        shown = row(allocation, model)
+        if ready(shown):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    task.cancel()  # as LoadContext.stop does: the task may be waiting for work
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return shown
+
+
 def test_a_failsafe_not_delivered_is_tried_again_without_waiting_for_another_event() -> None:
     """In services mode the gateway binds a station's command routing after publishing its
     connection event: a failsafe sent at once may find no route (`not_connected`). The
@@ -342,25 +363,45 @@ def test_a_failsafe_not_delivered_is_tried_again_without_waiting_for_another_eve
     model = crowded_site()
     allocation = LoadAllocation(MemoryLoadStore(model), sender, lambda: T0,
                                 Settings(min_interval=timedelta(hours=1)))
+    shown = asyncio.run(run_until(allocation, model, lambda shown: shown["failsafe"] == {
+        "limit_a": 29.9, "result": "accepted"} and shown["allocation_a"] is not None))
+    assert shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
+    assert (shown["state"], shown["allocation_a"]) == ("charging", 27.8)
 
-    async def scenario() -> dict[str, Any]:
+
+def test_a_failsafe_not_answered_is_tried_again_as_one_not_delivered() -> None:
+    """The same retry: a station that did not answer its failsafe in time gets it again
+    shortly, not at the next sweep or increase interval (an hour here)."""
+    sender = Sender({"CP0": 1}, failure="timeout")
+    model = crowded_site()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, lambda: T0, Settings(
+        min_interval=timedelta(hours=1), sweep=timedelta(hours=1)))
+    shown = asyncio.run(run_until(allocation, model, lambda shown: shown["failsafe"] == {
+        "limit_a": 29.9, "result": "accepted"}))
+    assert shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
+    assert [p["purpose"] for s, p in sender.sent].count("TxDefaultProfile") == 2
+
+
+def test_a_failsafe_that_keeps_failing_is_retried_after_a_backoff_not_at_every_event() -> None:
+    """Events keep waking the task (a meter value every 10 ms); a station that never gets
+    its failsafe is tried again after 0.25 s, then 0.5 s more: not at each of them."""
+    sender = Sender({"CP0": 1000})
+    model = crowded_site()
+    allocation = LoadAllocation(MemoryLoadStore(model), sender, lambda: T0,
+                                Settings(min_interval=timedelta(hours=1)))
+
+    async def scenario() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(allocation.run(stop))
         while not allocation.leading.is_set():
             await asyncio.sleep(0.01)
         feed(allocation, CONNECT, START)
-        for _ in range(500):  # a liveness bound, not a speed requirement
-            shown = row(allocation, model)
-            if shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"} \
-                    and shown["allocation_a"] is not None:
-                break
+        for _ in range(60):
+            allocation.observe(CurrentMeasured("CP0", 1, 6.0, T0))
             await asyncio.sleep(0.01)
         stop.set()
-        task.cancel()  # as LoadContext.stop does: the task may be waiting for work
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        return shown
+        await asyncio.wait_for(task, timeout=10)
 
-    shown = asyncio.run(scenario())
-    assert shown["failsafe"] == {"limit_a": 29.9, "result": "accepted"}
-    assert (shown["state"], shown["allocation_a"]) == ("charging", 27.8)
+    asyncio.run(scenario())
+    failsafes = [p["purpose"] for _, p in sender.sent].count("TxDefaultProfile")
+    assert 1 <= failsafes <= 3, failsafes  # at 0, 0.25 and 0.75 s at the most

@@ -44,7 +44,7 @@ DEFAULT_SWEEP = timedelta(seconds=30)
 LEASE_CHECK_S = 1.0  # the lease is checked at most this often while events keep coming
 DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
-FAILSAFE_RETRY_S = 0.25  # a failsafe not delivered is tried again after this, then doubling
+FAILSAFE_RETRY_S = 0.25  # a failsafe not confirmed is tried again after this, then doubling
 
 
 # the site's model, its new allocation, the current its charging connectors were last seen
@@ -82,6 +82,7 @@ class LoadAllocation:
         self._seed = seed  # at start, and for stations a model change adds
         self._unseen: set[str] = set()  # managed now, their earlier events were ignored
         self._retry_delay = FAILSAFE_RETRY_S
+        self._retry_at = 0.0  # the loop's time from which `failsafe_retry` may go again
         self._lease = lease
         self._group_of = group_of  # an id tag's group (id tags context), for its priority
         self._groups: dict[str, str | None] = {}  # id tag → group, at its last charge
@@ -99,7 +100,8 @@ class LoadAllocation:
         self._profiles = ProfileDispatch(
             self._state, self._lock, sender, clock, lambda: self.settings.min_interval,
             on_profile, lambda station: self._site_of.get(station, ""),
-            lambda: self.settings.profile_lease, lambda: self.settings.station_caps)
+            lambda: self.settings.profile_lease, lambda: self.settings.station_caps,
+            self._retry_soon)
 
     # observations (any thread) -------------------------------------------------------------
     def site_changed(self, site_id: str) -> None:
@@ -261,16 +263,18 @@ class LoadAllocation:
                 event_id=str(uuid.uuid4()), occurred_at=now))
         return result, plan
 
-    def take_work(self, later: bool = True) -> tuple[set[str], set[str]]:
+    def take_work(self, later: bool = True, retry: bool = True) -> tuple[set[str], set[str]]:
         """The dirty sites and the stations due a failsafe (with, if `later`, the sites whose
-        held-back increases may go and the stations whose failsafe was not answered)."""
+        held-back increases may go; if `retry`, the online stations whose failsafe was not
+        delivered or not answered — an offline one gets its own when it connects)."""
         with self._lock:
             if later:
                 self._state.dirty |= self._state.later
                 self._state.later.clear()
-                self._state.failsafe_due |= {s for s in self._state.failsafe_later
-                                             if self._state.stations[s].online}
-                self._state.failsafe_later.clear()
+            if retry:
+                self._state.failsafe_due |= {s for s in self._state.failsafe_retry
+                                             if self._online(s)}
+                self._state.failsafe_retry.clear()
             sites, self._state.dirty = self._state.dirty, set()
             stations, self._state.failsafe_due = self._state.failsafe_due, set()
         return sites, stations
@@ -289,15 +293,21 @@ class LoadAllocation:
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
 
     def _retry_soon(self) -> None:
-        """A failsafe not delivered to an online station (due again): a round soon, not at
-        the next event or sweep — e.g. a gateway whose command binding for a station that has
-        just connected is not in place yet. Backs off while it keeps failing."""
+        """Failsafes not delivered or not answered (`failsafe_retry`): a round after the
+        backoff, not at the next event or sweep — e.g. a gateway whose command binding for a
+        station that has just connected is not in place yet — nor at every event before it.
+        The backoff doubles while they keep failing (at most `min_interval`); called after
+        each failure and after each round's failsafes (none left: it starts again)."""
         with self._lock:
-            due = bool(self._state.failsafe_due)
-        if not due:
+            waiting = bool(self._state.failsafe_retry)
+        loop = asyncio.get_running_loop()
+        if not waiting:
             self._retry_delay = FAILSAFE_RETRY_S
             return
-        asyncio.get_running_loop().call_later(self._retry_delay, self._wake)
+        if loop.time() < self._retry_at:
+            return  # a retry is already planned
+        self._retry_at = loop.time() + self._retry_delay
+        loop.call_later(self._retry_delay, self._wake)
         self._retry_delay = min(self._retry_delay * 2, self.settings.min_interval.total_seconds())
 
     async def _read_unseen(self) -> None:
@@ -356,7 +366,7 @@ class LoadAllocation:
                         return
                     checked = loop.time()
                 try:
-                    await self._dispatch(busy, wake, later)
+                    await self._dispatch(busy, wake, later, loop.time() >= self._retry_at)
                 except Exception:  # a database or broker hiccup: the next round retries
                     log.exception("load allocation round failed")
         finally:
@@ -369,11 +379,11 @@ class LoadAllocation:
                 await asyncio.to_thread(self._lease.release)
 
     async def _dispatch(self, busy: dict[str, asyncio.Task[None]], wake: asyncio.Event,
-                        later: bool) -> None:
+                        later: bool, retry: bool) -> None:
         """Start a task for each dirty site not already being handled; a busy site keeps its
         work for when its task ends (which then wakes the loop)."""
         await self._read_unseen()
-        sites, stations = self.take_work(later)
+        sites, stations = self.take_work(later, retry)
         if not sites and not stations:
             return
         waiting = self._waiting

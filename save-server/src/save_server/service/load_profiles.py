@@ -28,6 +28,8 @@ STATION_MAX = "ChargePointMaxProfile"  # the gateway names it ChargingStationMax
 # one not answered in time, or that could not reach the station, is tried at the next round
 CAP_REFUSED = frozenset({"rejected", "call_error", "unsupported"})
 NOT_DELIVERED = "not_connected"  # the command path could not reach the station
+# a failsafe (or base cap) that may not have reached its station: sent again (`failsafe_retry`)
+UNCONFIRMED = frozenset({NOT_DELIVERED, "timeout"})
 TX_PROFILE_BASE = 1000  # TxProfile id = base + connector: one per connector (2.0.1 ids are
                         # per station: a shared id would replace another EVSE's profile)
 
@@ -37,12 +39,14 @@ class ProfileDispatch:
                  clock: Callable[[], datetime], min_interval: Callable[[], timedelta],
                  on_profile: Callable[[str], None], site_of: Callable[[str], str],
                  lease: Callable[[], timedelta | None] = lambda: None,
-                 caps: Callable[[], bool] = lambda: False) -> None:
+                 caps: Callable[[], bool] = lambda: False,
+                 on_retry: Callable[[], None] = lambda: None) -> None:
         self._state, self._lock, self._sender, self._clock = state, lock, sender, clock
         self._min_interval = min_interval  # between increases of one connector
         self._on_profile, self._site_of = on_profile, site_of
         self._lease = lease  # how long a TxProfile is valid (validTo); None: until replaced
         self._caps = caps  # station max profiles on (docs/load-management.md, "Failsafe")
+        self._on_retry = on_retry  # a station joined `failsafe_retry`: plan the retry
 
     def due_caps(self, model: ElectricalModel, result: Allocation
                  ) -> tuple[tuple[str, float], ...]:
@@ -173,16 +177,11 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
-            if outcome == NOT_DELIVERED and station.online:
-                # a broker hiccup, or the gateway not holding the connection yet: tried again
-                # in moments (the station counts at its maximum meanwhile), not only at its
-                # next connection
-                self._state.failsafe_due.add(station_id)
+            if outcome == NOT_DELIVERED:  # counted at its maximum: recomputed with the retry
                 self._state.dirty.add(self._site_of(station_id))
-                return
-            if outcome == "timeout":  # not answered: the station may not have it
-                self._state.failsafe_later.add(station_id)
-                return
+        if outcome in UNCONFIRMED:
+            self._retry(station_id)
+            return
         if self._caps():
             await self._base_cap(station_id, model)
 
@@ -200,9 +199,18 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.base_cap_a, station.base_cap_result = total, outcome
-            if outcome == "timeout":
-                self._state.failsafe_later.add(station_id)
             station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
+        if outcome in UNCONFIRMED:
+            self._retry(station_id)
+
+    def _retry(self, station_id: str) -> None:
+        """A failsafe or base cap that may not have reached the station (a broker hiccup, the
+        gateway not holding the connection yet, a station slow to answer): both are sent
+        again after the retry's backoff while it is online, not only at its next connection
+        (the station counts at its maximum meanwhile)."""
+        with self._lock:
+            self._state.failsafe_retry.add(station_id)
+        self._on_retry()
 
 
 def _iso(moment: datetime) -> str:

@@ -29,8 +29,9 @@ class LiveState:
     last: dict[str, Allocation] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     later: set[str] = field(default_factory=set)  # increases held back: dirty once they may go
-    failsafe_later: set[str] = field(default_factory=set)  # unanswered: sent again later
     failsafe_due: set[str] = field(default_factory=set)
+    # not delivered or not answered: sent again, while online, after the retry's backoff
+    failsafe_retry: set[str] = field(default_factory=set)
 
     def apply(self, seen: Observation, site_id: str) -> bool:
         """Update the live state; True when the site needs a recomputation."""
