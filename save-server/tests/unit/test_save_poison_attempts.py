@@ -51,3 +51,13 @@ def test_messages_are_known_by_event_id_else_by_their_bytes() -> None:
     assert message_id(EVENT) == "e-1"
     assert message_id(b"not json") == message_id(b"not json") != message_id(b"other")
     assert message_id(b'{"event_id": true}').startswith("sha256:")
+
+
+def test_a_dead_letter_keeps_the_headers_and_adds_the_error_cut_and_the_routing_key() -> None:
+    from save_server.infrastructure.messaging.dead_letters import dead_letter_headers
+
+    error = "ValueError: " + "x" * 2000
+    headers = dead_letter_headers({"charging_station_id": "CP1"}, "ocpp-events.connect", error)
+    assert headers == {"charging_station_id": "CP1", "x-error": error[:1000],
+                       "x-original-routing-key": "ocpp-events.connect"}
+    assert dead_letter_headers(None, "k", "e") == {"x-error": "e", "x-original-routing-key": "k"}

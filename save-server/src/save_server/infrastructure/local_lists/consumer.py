@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from save_server.infrastructure.messaging.attempts import Attempts, describe
+from save_server.infrastructure.messaging.dead_letters import dead_letter_headers
 from save_server.infrastructure.messaging.embedded import InProcessBroker as Broker
 from save_server.infrastructure.messaging.embedded import dead_letter
 
@@ -163,8 +164,7 @@ async def _publish_dead_letter(dead_letters: Any, queue: str, message: Any, erro
     broker before the original is acknowledged."""
     import aio_pika
 
-    headers = {**(message.headers or {}), "x-error": error[:1000],
-               "x-original-routing-key": message.routing_key}
+    headers = dead_letter_headers(message.headers, message.routing_key, error)
     await dead_letters.publish(
         aio_pika.Message(message.body, headers=headers, content_type=message.content_type,
                          message_id=message.message_id,

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from save_server.domain.ports import Delivery, EventStream
+from save_server.infrastructure.messaging.dead_letters import dead_letter_headers
 
 LINGER_BELOW = 50  # events already waiting: a batch is there, no need to wait
 BUSY_GAP_SECONDS = 0.1  # batches starting closer than this: a steady stream, worth lingering
@@ -75,7 +76,6 @@ def dead_letter(broker: InProcessBroker, queue: str, message: Any, error: str) -
     """A copy with the error into `<queue>.dead-letter` (declared with the queue), then ack."""
     broker.publish_to_queue(
         f"{queue}.dead-letter", message.routing_key, message.body,
-        headers={**message.headers, "x-error": error[:1000],
-                 "x-original-routing-key": message.routing_key},
+        headers=dead_letter_headers(message.headers, message.routing_key, error),
         properties=message.properties)
     broker.ack(queue, message)

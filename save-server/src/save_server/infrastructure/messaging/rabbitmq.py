@@ -22,6 +22,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 
 from save_server.domain.ports import Delivery, EventStream
+from save_server.infrastructure.messaging.dead_letters import dead_letter_headers
 
 STATION_HEADER = "charging_station_id"  # set by the gateway on every event (docs/events.md)
 
@@ -84,11 +85,10 @@ def publish_dead_letter(channel: BlockingChannel, exchange: str, queue: str, bod
                         routing_key: str, properties: Any, error: str) -> None:
     """A copy of a message with the error, to `declare_dead_letter`'s queue (the caller acks
     the original after this returned: on a confirming channel, once the broker has it)."""
-    headers = dict(properties.headers or {})
-    headers.update({"x-error": error[:1000], "x-original-routing-key": routing_key})
     channel.basic_publish(
         f"{exchange}.dead-letter", f"{queue}.dead-letter", body,
-        pika.BasicProperties(headers=headers, delivery_mode=2,
+        pika.BasicProperties(headers=dead_letter_headers(properties.headers, routing_key, error),
+                             delivery_mode=2,
                              content_type=properties.content_type,
                              message_id=properties.message_id))
 
