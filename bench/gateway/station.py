@@ -17,6 +17,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -139,7 +140,7 @@ class SimulatedStation:
             interval = plan.total_stations / plan.rate
             slot = plan.steady_at + interval * self.index / plan.total_stations
             while slot < plan.end_at:
-                await sleep_until(slot)
+                await self._idle_until(websocket, slot)
                 lag = time.time() - slot
                 report.max_send_lag_ms = max(report.max_send_lag_ms, lag * 1000)
                 report.late_sends += lag > LATE_SEND_SECONDS
@@ -155,12 +156,38 @@ class SimulatedStation:
                     report.steady_ms.setdefault(action, []).append(latency)
                     report.steady_timeline.append((sent_at, latency))
                 slot += interval
-        await sleep_until(plan.end_at)
+        await self._idle_until(websocket, plan.end_at)
         if websocket.state is State.OPEN:
             report.held_at_end += 1
         else:
             report.closed_by_server += 1
             report.errors["closed-while-idle"] += 1
+
+    async def _idle_until(self, websocket: ClientConnection, wall_clock: float) -> None:
+        """Wait until `wall_clock`, answering the server's calls as they come, as a real
+        station does (not only while it waits for an answer of its own: the platform's
+        commands would then wait up to a call interval, and its connect-time work, such as
+        the local-list check of every station, would run on into the measured phase)."""
+        while (delay := wall_clock - time.time()) > 0:
+            try:
+                async with asyncio.timeout(delay):
+                    raw = await websocket.recv()  # cancelling recv() loses no frame
+            except TimeoutError:
+                return
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                self.report.errors["malformed-frame"] += 1
+                continue
+            if isinstance(message, list) and message and message[0] == CALL:
+                await self._refuse(websocket, message)
+            else:
+                self.report.stale_responses += 1
+
+    async def _refuse(self, websocket: ClientConnection, message: list[Any]) -> None:
+        """The server asks us something: politely refuse."""
+        self.report.server_calls += 1
+        await websocket.send(call_error_frame(message[1], "NotSupported", ""))
 
     async def _call(self, websocket: ClientConnection, action: str) -> float:
         """Send one CALL and wait for its answer; returns the round trip in milliseconds."""
@@ -173,9 +200,8 @@ class SimulatedStation:
             async with asyncio.timeout(self.plan.call_timeout):
                 while True:
                     message = json.loads(await websocket.recv())
-                    if message[0] == CALL:  # the server asks us something: politely refuse
-                        self.report.server_calls += 1
-                        await websocket.send(call_error_frame(message[1], "NotSupported", ""))
+                    if message[0] == CALL:
+                        await self._refuse(websocket, message)
                         continue
                     if message[1] != message_id:
                         self.report.stale_responses += 1

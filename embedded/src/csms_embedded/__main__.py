@@ -9,6 +9,7 @@ the last events to be stored.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import pathlib
 import signal
@@ -50,6 +51,27 @@ def _switch_interval() -> None:
     value = os.environ.get("CSMS_SWITCH_INTERVAL_MS")
     if value:
         sys.setswitchinterval(float(value) / 1000)
+
+
+GC_THRESHOLD = "50000,20,100"  # CPython's default: 700,10,10
+
+
+def _gc_threshold() -> None:
+    """`CSMS_GC_THRESHOLD` (`gc.set_threshold`, three integers). At CPython's default the
+    consumers' short-lived objects start a young collection every 700 allocations and a full
+    one every few seconds, each full one holding the GIL for 40 to 100 ms while every station's
+    answer waits; the gateway's heap freeze (ocpp_events.infrastructure.heap) keeps the
+    connections out of them but not the consumers' churn. Almost all of it dies by reference
+    counting, so collecting rarely costs little memory (docs/performance.md, "Embedded mode")."""
+    value = os.environ.get("CSMS_GC_THRESHOLD") or GC_THRESHOLD
+    try:
+        thresholds = [int(part) for part in value.split(",")]
+    except ValueError:
+        thresholds = []
+    if len(thresholds) != 3 or thresholds[0] < 1 or min(thresholds) < 0:
+        raise SystemExit("error: CSMS_GC_THRESHOLD must be three integers (the first above 0), "
+                         f"not {value!r}")
+    gc.set_threshold(*thresholds)
 
 
 def _consumer_processes() -> bool:
@@ -113,6 +135,7 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
 def main(argv: list[str] | None = None) -> None:
     data_dir = pathlib.Path(os.environ.get("DATA_DIR", ".data")).resolve()
     args = sys.argv[1:] if argv is None else argv
+    _gc_threshold()
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
     if len(args) == 5 and args[0] == "consume" and args[1] in consumers.SERVICES:
