@@ -36,9 +36,16 @@ def kill(platform: Platform) -> None:
     process.wait(timeout=10)
 
 
-async def test_sigkill_under_traffic_loses_no_answered_call(tmp_path: Path) -> None:
+# the event workers as threads of the one process, or in its consumer process (which must end
+# with it: a SIGKILL of the launcher leaves no worker behind holding the files)
+CONSUMERS = {"threads": {}, "processes": {"CSMS_EMBEDDED_CONSUMER_PROCESSES": "1"}}
+
+
+@pytest.mark.parametrize("consumers", sorted(CONSUMERS))
+async def test_sigkill_under_traffic_loses_no_answered_call(tmp_path: Path,
+                                                            consumers: str) -> None:
     fleet = Fleet(uuid.uuid4().hex[:6], STATIONS)
-    env = base_env(tmp_path)
+    env = base_env(tmp_path) | CONSUMERS[consumers]
     chargers: list[asyncio.Task] = []
     try:
         for run in range(KILLS):

@@ -116,11 +116,9 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
     store = EmbeddedEventStore(broker, data_dir, worker=in_process)
     save_server = EmbeddedSaveServer(broker, data_dir, event_store_url=event_store,
                                      worker=in_process)
-    workers = [] if in_process else [
-        consumers.ConsumerProcess("event-store", store.settings.event_store_queue, broker,
-                                  data_dir),
-        consumers.ConsumerProcess("save-server", save_server.settings.save_server_queue, broker,
-                                  data_dir)]
+    workers = [] if in_process else [consumers.ConsumerProcess(
+        {"event-store": store.settings.event_store_queue,
+         "save-server": save_server.settings.save_server_queue}, broker, data_dir)]
     # each consumer process after the service that declares (and migrates) its queue
     services = [store, save_server, *workers, EmbeddedGateway(broker, data_dir)]
     if log_file is not None:  # after the services set up logging (the file copies its format)
@@ -138,9 +136,10 @@ def main(argv: list[str] | None = None) -> None:
     _gc_threshold()
     if args and args[0] in ("backup", "restore"):
         raise SystemExit(_backup_command(args, data_dir))
-    if len(args) == 5 and args[0] == "consume" and args[1] in consumers.SERVICES:
+    services = consumers.parse_services(args[1]) if len(args) == 5 else None
+    if args and args[0] == "consume" and services:
         # a consumer process the launcher started (csms_embedded.consumers)
-        consumers.run_consumer(args[1], int(args[2]), int(args[3]), pathlib.Path(args[4]),
+        consumers.run_consumer(services, int(args[2]), int(args[3]), pathlib.Path(args[4]),
                                _consumer_niceness())
         return
     try:

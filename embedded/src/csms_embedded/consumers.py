@@ -212,19 +212,23 @@ def _now() -> float:
 
 
 class ConsumerProcess:
-    """The launcher's EmbeddedService for one service's worker in a child process; the
-    service itself runs with `worker=False` in the parent (its API, its other consumers)."""
+    """The launcher's EmbeddedService for the event workers in one child process (one
+    interpreter for all of them: each child costs its own Python and libraries); the services
+    themselves run with `worker=False` in the parent (their APIs, their other consumers)."""
 
-    def __init__(self, service: str, queue: str, broker: InProcessBroker,
+    name = "consumers"
+
+    def __init__(self, workers: dict[str, str], broker: InProcessBroker,
                  data_dir: pathlib.Path) -> None:
-        self.name = f"{service}-worker"
-        self.consumes = (queue,)
-        self._service, self._data_dir = service, data_dir
+        """`workers`: the queue of each service in SERVICES whose worker runs there."""
+        self.consumes = tuple(workers.values())
+        self._services, self._data_dir = tuple(workers), data_dir
         self._read_end, self._write_end = os.pipe()  # wake-ups, and the parent is alive
         os.set_blocking(self._write_end, False)
         self._acks_in, self._acks_out = os.pipe()  # the child's acknowledged ids
         self._broker = broker
-        broker.consume_elsewhere(queue, self._wake)
+        for queue in self.consumes:
+            broker.consume_elsewhere(queue, self._wake)
         self._process: subprocess.Popen[bytes] | None = None
 
     def _wake(self) -> None:
@@ -233,7 +237,7 @@ class ConsumerProcess:
 
     async def start(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "csms_embedded", "consume", self._service,
+            [sys.executable, "-m", "csms_embedded", "consume", ",".join(self._services),
              str(self._read_end), str(self._acks_out), str(self._data_dir)],
             pass_fds=(self._read_end, self._acks_out), stderr=subprocess.PIPE)
         os.close(self._read_end)
@@ -273,38 +277,54 @@ def take_acks(acks_in: int, broker: InProcessBroker) -> None:
     os.close(acks_in)
 
 
-def run_consumer(service: str, wake_fd: int, acks_fd: int, data_dir: pathlib.Path,
+def parse_services(argument: str) -> list[str] | None:
+    """`event-store,save-server` → the services named, or None if one is not in SERVICES."""
+    services = argument.split(",")
+    return services if services and set(services) <= set(SERVICES) else None
+
+
+def run_consumer(services: list[str], wake_fd: int, acks_fd: int, data_dir: pathlib.Path,
                  niceness: int = 0) -> None:
-    """The child: run `service`'s worker on the journal until SIGTERM or the parent's end."""
+    """The child: run the services' workers on the journal, a thread each, until SIGTERM or
+    the parent's end; one worker ending ends them all (the launcher then stops)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent decides (drain first)
     os.nice(niceness)  # the gateway's answers first; a consumer behind catches up later
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     acks = os.fdopen(acks_fd, "wb")
+    acks_lock = threading.Lock()  # the workers' threads share the pipe
 
     def send_acks(ids: list[int]) -> None:
         try:
-            acks.write(b"".join(b"%d\n" % i for i in ids))
-            acks.flush()
+            with acks_lock:
+                acks.write(b"".join(b"%d\n" % i for i in ids))
+                acks.flush()
         except BrokenPipeError:  # the parent is gone: the rows stay, redelivered later
             stop.set()
 
     queues = JournalQueues(data_dir / "broker.sqlite3", send_acks)
     threading.Thread(target=_watch_parent, args=(wake_fd, queues, stop), daemon=True,
                      name="parent-pipe").start()
-    if service == "save-server":
-        from save_server.entrypoints import run_embedded_worker
-    else:
-        from event_store.entrypoints import run_embedded_worker
-    worker = threading.Thread(target=run_embedded_worker, args=(queues, data_dir, stop),
-                              name=f"{service}-worker")
-    worker.start()
-    while not stop.wait(0.5) and worker.is_alive():
+    workers = [threading.Thread(target=_worker_of(service), args=(queues, data_dir, stop),
+                                name=f"{service}-worker") for service in services]
+    for worker in workers:
+        worker.start()
+    while not stop.wait(0.5) and all(worker.is_alive() for worker in workers):
         pass
     stop.set()
     queues.wake()
-    worker.join()
+    for worker in workers:
+        worker.join()
     queues.close()
+
+
+def _worker_of(service: str) -> Callable[[JournalQueues, pathlib.Path, threading.Event], None]:
+    """The service's worker alone (its module imports no API: csms_embedded's memory)."""
+    if service == "save-server":
+        from save_server.embedded_worker import run_embedded_worker
+    else:
+        from event_store.embedded_worker import run_embedded_worker
+    return run_embedded_worker  # type: ignore[return-value]
 
 
 def _copy_log_lines(stream: IO[bytes] | None) -> None:

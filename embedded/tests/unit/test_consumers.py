@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from csms_embedded.broker import InProcessBroker
-from csms_embedded.consumers import JournalQueues
+from csms_embedded.consumers import JournalQueues, parse_services
 from csms_embedded.journal import Change, Journal, StoredMessage
 
 EXCHANGE, KEY, QUEUE, DEAD = "ocpp-events", "ocpp-events.heart-beat", "store", "store.dead-letter"
@@ -143,3 +143,10 @@ def test_acks_handed_to_the_parent_are_deleted_by_its_journal_and_not_delivered_
     assert [m.body for m in child.get_many(QUEUE, 10, timeout=0)] == [b"third"]
     child.close()
     parent.close()
+
+
+def test_one_consumer_process_runs_the_workers_named() -> None:
+    assert parse_services("event-store,save-server") == ["event-store", "save-server"]
+    assert parse_services("save-server") == ["save-server"]
+    for unknown in ("", "gateway", "event-store,gateway", "event-store,"):
+        assert parse_services(unknown) is None, unknown

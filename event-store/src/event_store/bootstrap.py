@@ -16,7 +16,7 @@ from event_store.domain.ports import EventStorage, ReplayPublisher
 from event_store.infrastructure.api.app import create_app
 from event_store.infrastructure.probes import CachedCheck, Check, start_probe_server
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
-from event_store.infrastructure.worker import BatchPolicy, WorkerProbe
+from event_store.infrastructure.worker import WorkerProbe
 from event_store.service.replay import ReplayService
 from event_store.service.retention import run_retention
 
@@ -33,11 +33,6 @@ def build_storage(settings: Settings) -> EventStorage:
         return MongoEventStorage.connect(settings.mongo_url, settings.mongo_db,
                                          settings.event_store_retention_days)
     return SqliteEventStorage(settings.sqlite_path)
-
-
-def batch_policy(settings: Settings) -> BatchPolicy:
-    return BatchPolicy(max_messages=settings.event_store_batch_size,
-                       max_wait=settings.event_store_batch_max_wait_ms / 1000)
 
 
 def build_app(storage: EventStorage,

@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from event_store.bootstrap import (
     EMBEDDED_PUBLIC_KEY_FILE,
     amqp_ready,
-    batch_policy,
     build_app,
     build_storage,
     rabbitmq_publisher_factory,
@@ -29,6 +28,7 @@ from event_store.bootstrap import (
     start_worker_probes,
 )
 from event_store.config import Settings
+from event_store.embedded_worker import batch_policy, keep_running
 from event_store.infrastructure.embedded_broker import (
     EmbeddedEventFeed,
     EmbeddedReplayPublisher,
@@ -159,29 +159,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_embedded_worker(worker: IngestWorker, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            worker.run(stop)
-        except Exception:
-            log.exception("event_store.embedded_worker_failed")
-            stop.wait(1.0)
-
-
-def run_embedded_worker(broker: Any, data_dir: pathlib.Path, stop: threading.Event) -> None:
-    """The embedded event-store's ingest worker alone, in a consumer process of csms_embedded
-    (`broker`: its journal reader)."""
-    settings = Settings(data_dir=data_dir)
-    configure_logging(settings.log_format, settings.log_level)
-    storage = SqliteEventStorage(settings.sqlite_path)
-    feed = EmbeddedEventFeed(broker, settings.event_store_queue, settings.amqp_exchange,
-                             settings.dead_letter_queue)
-    try:
-        _run_embedded_worker(IngestWorker(feed, storage, batch_policy(settings)), stop)
-    finally:
-        storage.close()
-
-
 class EmbeddedEventStore:
     """The event-store on csms_embedded's in-process broker and SQLite (the launcher's
     EmbeddedService): the worker as a thread, the API in the launcher's loop. The API produces
@@ -193,7 +170,7 @@ class EmbeddedEventStore:
     def __init__(self, broker: Any, data_dir: pathlib.Path,
                  settings: Settings | None = None, worker: bool = True) -> None:
         """`worker=False`: the ingest worker runs elsewhere (csms_embedded's consumer process,
-        `run_embedded_worker`); the queue is still declared here."""
+        `event_store.embedded_worker`); the queue is still declared here."""
         self.settings = settings or Settings(data_dir=data_dir)
         self._run_worker = worker
         self.consumes = (self.settings.event_store_queue,)
@@ -225,7 +202,7 @@ class EmbeddedEventStore:
         except OSError:
             storage.close()
             raise
-        self._threads = [threading.Thread(target=_run_embedded_worker, args=(worker, self._stop),
+        self._threads = [threading.Thread(target=keep_running, args=(worker, self._stop),
                                           name="event-store-worker", daemon=True)
                          ] if self._run_worker else []
         for thread in self._threads:

@@ -204,7 +204,7 @@ class EmbeddedSaveServer:
                  settings: Settings | None = None, event_store_url: str | None = None,
                  worker: bool = True) -> None:
         """`worker=False`: the event worker runs elsewhere (csms_embedded's consumer process,
-        `run_embedded_worker`); the queue is still declared here."""
+        `save_server.embedded_worker`); the queue is still declared here."""
         settings = settings or Settings()
         self.settings = settings.model_copy(update={
             "data_dir": pathlib.Path(data_dir), "database_url": None,
@@ -308,23 +308,6 @@ class EmbeddedSaveServer:
         if self._serving is not None:
             self._container.close()
         log.info("save-server stopped")
-
-
-def run_embedded_worker(broker: InProcessBroker, data_dir: pathlib.Path,
-                        stop: threading.Event) -> None:
-    """The embedded save-server's event worker alone, in a consumer process of csms_embedded
-    (`broker`: its journal reader); the parent's EmbeddedSaveServer migrated the database."""
-    settings = Settings()
-    settings = settings.model_copy(update={"data_dir": pathlib.Path(data_dir),
-                                           "database_url": None})
-    configure_logging(settings.log_format, settings.log_level)
-    container = bootstrap(settings)
-    stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
-                                 HANDLED_TYPES, settings.save_server_embedded_linger_ms)
-    try:
-        container.worker(lambda: stream).run(stop)
-    finally:
-        container.close()
 
 
 def _local_lists_on_rabbitmq(container: Container, stop: threading.Event) -> None:
