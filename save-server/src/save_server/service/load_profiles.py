@@ -200,7 +200,10 @@ class ProfileDispatch:
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.base_cap_a, station.base_cap_result = total, outcome
-            if outcome == "timeout":
+            if outcome == NOT_DELIVERED and station.online:  # as a failsafe not delivered:
+                self._state.failsafe_due.add(station_id)  # both again in moments
+                self._state.dirty.add(self._site_of(station_id))
+            elif outcome == "timeout":
                 self._state.failsafe_later.add(station_id)
             station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
 
