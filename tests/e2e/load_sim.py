@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import random
 import time
@@ -75,6 +76,13 @@ class SimStation:
     online: bool = False
     charger: CommandCharger | None = None
     profiles: list[tuple[str, float, str]] = field(default_factory=list)
+
+    @property
+    def id_tag(self) -> str:
+        """The card of this station's car: each car its own, as in a condominium (one tag
+        shared by thousands of cars made every start and stop carry the tag's whole list of
+        running charges, and its concurrent-charge limit stop the others)."""
+        return f"SIM-{hashlib.sha1(self.station_id.encode()).hexdigest()[:12]}"
 
     @property
     def subprotocol(self) -> str:
@@ -136,7 +144,7 @@ class SimStation:
         self.car_max, self.draw = car_max, 0.0
         if self.version == "1.6":
             answer = await self.call("StartTransaction", {
-                "connectorId": 1, "idTag": "SIM", "meterStart": 0, "timestamp": now_iso()})
+                "connectorId": 1, "idTag": self.id_tag, "meterStart": 0, "timestamp": now_iso()})
             self.transaction = str(answer["transactionId"])
             await self.call("StatusNotification", self.charger.status_payload(1, "Charging"))
         else:

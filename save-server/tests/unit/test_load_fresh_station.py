@@ -405,3 +405,31 @@ def test_a_failsafe_that_keeps_failing_is_retried_after_a_backoff_not_at_every_e
     asyncio.run(scenario())
     failsafes = [p["purpose"] for _, p in sender.sent].count("TxDefaultProfile")
     assert 1 <= failsafes <= 3, failsafes  # at 0, 0.25 and 0.75 s at the most
+
+
+def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_round() -> None:
+    """The failsafe got through, the permanent station max profile right after it did not (a
+    broker hiccup answers `not_connected` too): it is sent again at the next round, as an
+    unanswered one is, not only at the station's next connection."""
+    sender = Sender()
+    model, allocation = managed(sender)
+    original = sender.send
+    failing = {"base cap": 1}
+
+    async def hiccup(station_id: str, parameters: dict[str, Any]) -> str:
+        if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"] == 0 \
+                and station_id == "CP0" and failing["base cap"]:
+            failing["base cap"] -= 1
+            sender.sent.append((station_id, parameters))
+            return "not_connected"
+        return await original(station_id, parameters)
+
+    sender.send = hiccup  # type: ignore[method-assign]
+    feed(allocation, CONNECT)
+    asyncio.run(allocation.run_once())
+    assert row(allocation, model)["station_max"]["result"] == "not_connected"
+    asyncio.run(allocation.run_once())  # the next round, whatever wakes it
+    assert row(allocation, model)["station_max"] == {"limit_a": 29.9, "result": "accepted"}
+    base_caps = [p for s, p in sender.sent if s == "CP0"
+                 and p["purpose"] == "ChargePointMaxProfile" and p["stack_level"] == 0]
+    assert len(base_caps) == 2

@@ -8,6 +8,7 @@ No OCPP here: a command is a name with version-neutral parameters; the gateway t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -92,6 +93,11 @@ class CommandLog(ABC):
 
     @abstractmethod
     def add(self, record: CommandRecord) -> None: ...
+
+    def add_many(self, records: Sequence[CommandRecord]) -> None:
+        """Several at once (an adapter may write them in one transaction)."""
+        for record in records:
+            self.add(record)
 
     @abstractmethod
     def list(self, station_id: str, limit: int) -> list[CommandRecord]:

@@ -24,6 +24,7 @@ from save_server.service.stations import StationNotFound
 
 log = structlog.get_logger("save_server.commands")
 KNOWN_STATIONS_CACHED = 100_000
+MAX_RECORDS_PER_WRITE = 500  # history rows in one transaction at most
 
 
 class UnknownCharge(LookupError):
@@ -41,7 +42,8 @@ class StationCommands:
     default_timeout: float
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _known: set[str] = field(default_factory=set)  # stations are never forgotten: cache hits
-    _writes: set[asyncio.Task[None]] = field(default_factory=set)
+    _unwritten: list[CommandRecord] = field(default_factory=list)
+    _writer: asyncio.Task[None] | None = None
 
     async def send(self, station_id: str, command: str, parameters: dict[str, Any],
                    requested_by: str, timeout: float | None = None,
@@ -67,15 +69,27 @@ class StationCommands:
         log.info("command sent", command=command, command_id=request.command_id,
                  charging_station_id=station_id, outcome=answer.outcome.value,
                  check_ms=round((started - checked) * 1000, 2), bus_ms=round(latency_ms, 2))
-        writing = asyncio.create_task(self._store(record))
-        self._writes.add(writing)
-        writing.add_done_callback(self._writes.discard)
+        self._unwritten.append(record)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
         return record
 
+    async def _write(self) -> None:
+        """The history rows are written after the answers went out (off the operator's wait),
+        by one task: what was answered while it wrote goes in its next transaction (load
+        management sends hundreds of profiles a second). `history` and `flush` wait for it."""
+        while self._unwritten:
+            batch = self._unwritten[:MAX_RECORDS_PER_WRITE]
+            del self._unwritten[:len(batch)]
+            try:
+                await asyncio.to_thread(self.log.add_many, batch)
+            except Exception:  # one bad row must not take the others with it
+                for record in batch:
+                    await self._store(record)
+
     async def _store(self, record: CommandRecord) -> None:
-        """The history row is written after the answer went out (off the operator's wait);
-        `history` and `flush` wait for it. A failure is logged: the event-store also keeps
-        every command that reached a gateway (`ocpp-commands.*` events)."""
+        """A failure is logged: the event-store also keeps every command that reached a
+        gateway (`ocpp-commands.*` events)."""
         try:
             await asyncio.to_thread(self.log.add, record)
         except Exception:
@@ -83,8 +97,8 @@ class StationCommands:
 
     async def flush(self) -> None:
         """Wait until every command answered so far is in the history."""
-        while self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def _require_station(self, station_id: str) -> None:
         if station_id in self._known:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -34,13 +34,21 @@ class SqlCommandLog(CommandLog):
         allows it (PostgreSQL: the WAL flush): a database crash may lose the last fraction of
         a second of history, which the event-store also keeps (`ocpp-commands.*` events); the
         answer to the operator does not wait for a disk."""
-        row = record_row(record)
+        self.add_many([record])
+
+    def add_many(self, records: Sequence[CommandRecord]) -> None:
+        """All in one such transaction: at a few hundred profiles a second, one commit each
+        was half of the database's commits."""
+        if not records:
+            return
         with self._engine.begin() as db:
             self._statements(db).skip_commit_flush()
-            db.execute(table.insert().values(row))
-            add_to_outbox(db, BusinessEvent(
-                RECORDED, record_document(row), row["requested_by"], record.station_id,
-                event_id=str(uuid.uuid4()), occurred_at=record.answered_at))
+            for record in records:
+                row = record_row(record)
+                db.execute(table.insert().values(row))
+                add_to_outbox(db, BusinessEvent(
+                    RECORDED, record_document(row), row["requested_by"], record.station_id,
+                    event_id=str(uuid.uuid4()), occurred_at=record.answered_at))
         self._on_commit()
 
     def list(self, station_id: str, limit: int) -> list[CommandRecord]:
