@@ -21,6 +21,11 @@ from save_server.infrastructure.messaging.embedded import EmbeddedEventStream, I
 from save_server.infrastructure.messaging.worker import EventWorker
 from save_server.infrastructure.translation import HANDLED_TYPES
 
+# The stations kept between batches (least recently written first out). The embedded mode is
+# for up to ~5,000 stations (docs/operations.md); beyond that a station's next event reads it
+# back from SQLite instead of holding ~5 KiB per station in this second process
+CACHED_STATIONS = 5_000
+
 
 def run_embedded_worker(broker: InProcessBroker, data_dir: pathlib.Path,
                         stop: threading.Event) -> None:
@@ -30,7 +35,7 @@ def run_embedded_worker(broker: InProcessBroker, data_dir: pathlib.Path,
                                              "database_url": None})
     configure_logging(settings.log_format, settings.log_level)
     engine = make_engine(settings.resolved_database_url)
-    cache = StationCache()
+    cache = StationCache(CACHED_STATIONS)
     stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
                                  HANDLED_TYPES, settings.save_server_embedded_linger_ms)
     worker = EventWorker(lambda: stream, lambda: SqlUnitOfWork(engine, SqliteStatements, cache),

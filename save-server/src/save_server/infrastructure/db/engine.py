@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, exc
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 IDLE_PING_SECONDS = 1.0  # a pooled connection unused this long is pinged before use
@@ -51,6 +52,9 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
 
 def alembic_config(database_url: str) -> Config:
+    # imported here: the embedded consumer process uses engines, never migrations (~11 MiB)
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -61,6 +65,8 @@ def migrate(database_url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` (default: the newest)."""
     if database_url.startswith("sqlite"):
         _ensure_sqlite_folder(database_url)
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)
 
 
