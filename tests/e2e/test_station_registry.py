@@ -113,6 +113,11 @@ async def test_a_rotation_is_pushed_to_the_connected_station_and_both_passwords_
                 assert payload == {"key": "AuthorizationKey", "value": new.encode().hex()}
             else:
                 assert payload["setVariableData"][0]["attributeValue"] == new
+        # grace: the old password works until the station proves the new one (a connection
+        # on the old one, even one the gateway still takes for current, proves nothing) ...
+        assert await handshake_status(platform, station_id, first, subprotocol) == 101
         await admitted_within(platform, station_id, new, subprotocol=subprotocol)
-        assert await handshake_status(platform, station_id, first, subprotocol) == 101  # grace
+        # ... and once it has, save-server drops the old one and the gateways refuse it
+        await admitted_within(platform, station_id, first, expected=401,
+                              subprotocol=subprotocol)
         await client.delete(f"/charging-stations/{station_id}")

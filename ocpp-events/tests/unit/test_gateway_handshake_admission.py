@@ -190,7 +190,7 @@ async def test_unknown_station_under_pending_boots_pending_until_registered(
 @pytest.mark.parametrize(("subprotocol", "boot"), [("ocpp1.6", BOOT_16),
                                                    ("ocpp2.0.1", BOOT_201)])
 async def test_profile_1_station_with_its_password_connects(
-        gateway, notifier, validate_event, profile_1, subprotocol, boot) -> None:
+        gateway, notifier, validate_event, registry, profile_1, subprotocol, boot) -> None:
     station_id, password = profile_1
     async with connect(url(gateway, station_id), subprotocols=[subprotocol],
                        additional_headers=basic(station_id, password)) as ws:
@@ -198,6 +198,9 @@ async def test_profile_1_station_with_its_password_connects(
     event = notifier.of_type("ocpp-events.connect")[0]
     validate_event(event.to_dict())
     assert (event.payload["security_profile"], event.payload["credential"]) == (1, "password")
+    # which of its passwords: save-server drops a rotated-out one only for the new one's salt
+    [only] = registry.get(station_id).passwords
+    assert event.payload["password_salt"] == only.salt.hex()
     assert not refused_events(notifier)
 
 

@@ -386,6 +386,39 @@ def test_a_station_connected_with_its_new_password_drops_the_previous_one(
         "password_rotation_pending"] is False
 
 
+def test_a_connection_admitted_on_the_old_password_keeps_it_after_the_rotation(
+        container: Container, client: TestClient, bus: ScriptedBus,
+        charger: Callable[..., Any]) -> None:
+    """The connect event of a connection made before the rotation (or on a gateway that had not
+    yet learnt of it) says `credential: password` but names the old hash's salt: applied after
+    the rotation, it must not drop the password the station actually used."""
+    from save_server.infrastructure.registry.admissions import apply
+
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 1})
+    connected(container, charger, station)
+    bus.answers.append(CommandAnswer(CommandOutcome.ACCEPTED, {"status": "Accepted"}))
+    client.post(f"/charging-stations/{station}/password")
+    current, previous = registry_events(container, station)[-1]["payload"]["passwords"]
+
+    def connect_with(salt: str) -> None:
+        apply(container.access_control().registry, json.dumps({
+            "event_id": str(uuid.uuid4()), "type": "ocpp-events.connect",
+            "charging_station_id": station, "received_at": "2026-12-05T12:00:00Z",
+            "payload": {"replaced_connection_id": None, "security_profile": 1,
+                        "credential": "password", "password_salt": salt,
+                        "registered": True}}).encode())
+
+    connect_with(previous["salt"])
+    assert client.get(f"/charging-stations/{station}/registration").json()[
+        "password_rotation_pending"] is True
+    assert len(registry_events(container, station)[-1]["payload"]["passwords"]) == 2
+    connect_with(current["salt"])
+    [only] = registry_events(container, station)[-1]["payload"]["passwords"]
+    assert only["salt"] == current["salt"] and only["valid_until"] is None
+
+
 def test_a_stations_own_security_events_show_newest_first(
         container: Container, client: TestClient) -> None:
     from save_server.infrastructure.registry.admissions import apply

@@ -61,12 +61,12 @@ class Event:
     def connect(
         cls, *, station_id: str, ocpp_version: str, connection_id: str, at: datetime,
         replaced_connection_id: str | None, security_profile: int = 0,
-        credential: str = "none", registered: bool = True,
+        credential: str = "none", registered: bool = True, password_salt: str | None = None,
     ) -> Event:
         return cls(CONNECT_TYPE, station_id, ocpp_version, connection_id, None, None, at,
                    {"replaced_connection_id": replaced_connection_id,
                     "security_profile": security_profile, "credential": credential,
-                    "registered": registered}, None)
+                    "password_salt": password_salt, "registered": registered}, None)
 
     @classmethod
     def disconnect(

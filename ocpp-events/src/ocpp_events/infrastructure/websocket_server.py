@@ -198,6 +198,8 @@ class OcppServer:
             replaced_connection_id=replaced.connection_id if replaced else None,
             security_profile=admission.security_profile if admission else 0,
             credential=admission.credential if admission else "none",
+            password_salt=admission.password.salt.hex() if admission and admission.password
+            else None,
             registered=admission.registered if admission else False)))
         try:
             async for frame in websocket:

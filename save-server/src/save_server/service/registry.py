@@ -159,10 +159,17 @@ class RegistryService:
             self._audit("registry.password-rotation-rolled-back", by,
                         {"charging_station_id": station_id, "reason": reason}, station_id)])
 
-    def drop_previous_password(self, station_id: str) -> StationRegistration | None:
-        """The station proved the new password (or the grace period ended)."""
+    def drop_previous_password(self, station_id: str, proved_salt: str | None = None
+                               ) -> StationRegistration | None:
+        """The station proved the new password (or the grace period ended). `proved_salt`: the
+        salt of the hash the gateway matched (None from gateways that do not say); a gateway
+        that had not yet learnt of the rotation, or a connection event that arrives after it,
+        reports the old password as current: that proves nothing about the new one."""
         current = self._store.registration(station_id)
         if current is None or all(p.valid_until is None for p in current.passwords):
+            return current
+        if proved_salt is not None and proved_salt not in {
+                p.salt for p in current.passwords if p.valid_until is None}:
             return current
         return self._store.save_registration(
             current.without_previous_passwords(), "password-changed",

@@ -38,7 +38,8 @@ def apply(registry: RegistryService, body: bytes) -> None:
                                 payload.get("remote_address"),
                                 tuple(payload.get("offered_subprotocols") or ()))
     elif kind == CONNECTED and payload.get("credential") == "password" and station_id:
-        registry.drop_previous_password(station_id)
+        salt = payload.get("password_salt")
+        registry.drop_previous_password(station_id, salt if isinstance(salt, str) else None)
     elif kind == REPORTED and station_id and isinstance(payload.get("type"), str):
         tech_info = payload.get("techInfo")
         registry.add_security_event(SecurityEvent(
