@@ -20,7 +20,7 @@ SETTINGS = {"gateway": "ocpp_events.config", "save-server": "save_server.config"
 EMBEDDED = {"DATA_DIR", "GATEWAY_PORT", "GATEWAY_HTTP_PORT", "SAVE_SERVER_PORT",
             "EVENT_STORE_PORT", "CSMS_LOG_FILE", "CSMS_LOG_MAX_BYTES", "CSMS_LOG_BACKUPS",
             "CSMS_EMBEDDED_CONSUMER_PROCESSES", "CSMS_EMBEDDED_CONSUMER_NICE",
-            "CSMS_SWITCH_INTERVAL_MS", "CSMS_GC_THRESHOLD"}
+            "CSMS_SWITCH_INTERVAL_MS", "CSMS_GC_THRESHOLD", "MALLOC_ARENA_MAX"}
 
 
 def _settings_class(module_name: str) -> type[BaseSettings]:

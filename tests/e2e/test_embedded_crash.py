@@ -38,7 +38,8 @@ def kill(platform: Platform) -> None:
 
 # the event workers as threads of the one process, or in its consumer process (which must end
 # with it: a SIGKILL of the launcher leaves no worker behind holding the files)
-CONSUMERS = {"threads": {}, "processes": {"CSMS_EMBEDDED_CONSUMER_PROCESSES": "1"}}
+CONSUMERS = {"threads": {"CSMS_EMBEDDED_CONSUMER_PROCESSES": "0"},
+             "processes": {"CSMS_EMBEDDED_CONSUMER_PROCESSES": "1"}}
 
 
 @pytest.mark.parametrize("consumers", sorted(CONSUMERS))

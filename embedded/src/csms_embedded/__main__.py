@@ -100,10 +100,11 @@ M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def _consumer_processes() -> bool:
-    """`CSMS_EMBEDDED_CONSUMER_PROCESSES=1`: the event workers in child processes
-    (csms_embedded.consumers), off the gateway's interpreter."""
-    value = os.environ.get("CSMS_EMBEDDED_CONSUMER_PROCESSES", "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    """The event workers in a child process (csms_embedded.consumers), off the gateway's
+    interpreter: the default; `CSMS_EMBEDDED_CONSUMER_PROCESSES=0` keeps them as threads of
+    this process (~50 MiB less, a slower tail under load: docs/performance.md)."""
+    value = os.environ.get("CSMS_EMBEDDED_CONSUMER_PROCESSES", "").strip().lower()
+    return value not in ("0", "false", "no", "off")
 
 
 def _consumer_niceness() -> int:
@@ -137,7 +138,7 @@ async def run_platform(data_dir: pathlib.Path, log_file: LogFile | None = None) 
     # publishes at its first start (an exchange with no queue bound yet would drop them).
     # save-server's dashboard reads the event-store's API for its events pages
     event_store = f"http://127.0.0.1:{os.environ.get('EVENT_STORE_PORT', '8081')}"
-    in_process = not _consumer_processes()  # else the two event workers are child processes
+    in_process = not _consumer_processes()  # else the event workers are in a child process
     store = EmbeddedEventStore(broker, data_dir, worker=in_process)
     save_server = EmbeddedSaveServer(broker, data_dir, event_store_url=event_store,
                                      worker=in_process)
