@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import signal
 import socket
@@ -42,6 +43,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def honcho_base_port(roles: int) -> int:
+    """A base port for honcho's `-p`: it gives the i-th role base + 100 * i, so every one of
+    those must be free, not only the base. Below Linux's ephemeral range (32768 and up), so
+    no outgoing connection of the machine takes one of them between the check and the start
+    (one did: "Address already in use" for the last role's metrics port)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 32768 - 100 * roles)
+        if all(_bindable(base + 100 * i) for i in range(roles)):
+            return base
+    raise RuntimeError("no free block of ports for honcho")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -268,7 +291,7 @@ def procfile_platform(tmp: Path, env: dict[str, str], name: str = "honcho") -> I
     with log.open("wb") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "honcho", "start", "--no-colour", "-f", str(PROCFILE),
-             "-p", str(free_port())], env=env, cwd=tmp, stdout=handle,
+             "-p", str(honcho_base_port(_procfile_roles()))], env=env, cwd=tmp, stdout=handle,
             stderr=subprocess.STDOUT)
     platform.processes.append((name, process, log))
     try:
@@ -278,6 +301,10 @@ def procfile_platform(tmp: Path, env: dict[str, str], name: str = "honcho") -> I
         yield platform
     finally:
         _stop(platform)
+
+
+def _procfile_roles() -> int:
+    return sum(1 for line in PROCFILE.read_text().splitlines() if ":" in line)
 
 
 def start_extra_gateway(platform: Platform, name: str = "gateway 2") -> str:
