@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.live import ChargeChanged, CurrentMeasured, StationSeen
 from save_server.domain.load.model import ElectricalModel
 from save_server.domain.load.ports import ProfileSender
-from save_server.domain.ports import ChargeFilter, ChargeReader
 from save_server.domain.station_commands import (
     CommandAnswer,
     CommandBus,
@@ -31,6 +30,7 @@ from save_server.infrastructure.load.observations import observations
 from save_server.service.load_allocation import LoadAllocation, Settings
 from save_server.service.station_commands import StationCommands
 
+from ..charge_fakes import NoCharges
 from ..load_sites import T0, three_phase_site
 
 
@@ -83,18 +83,6 @@ class WorkerBehind(CommandLog):
         return [r for r in self.records if r.station_id == station_id][:limit]
 
 
-class NoCharges(ChargeReader):
-    def page(self, charge_filter: ChargeFilter, after: Any, limit: int) -> list[Any]:
-        return []
-
-    def stream(self, charge_filter: ChargeFilter) -> Iterator[Any]:
-        return iter(())
-
-    def get(self, charge_id: int) -> None:
-        return None
-
-    def meter_values(self, station_id: str, transaction_id: str) -> list[Any]:
-        return []
 
 
 def feed(allocation: LoadAllocation, *events: dict[str, Any]) -> None:

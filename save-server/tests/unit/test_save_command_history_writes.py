@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from save_server.domain.ports import ChargeFilter, ChargeReader
 from save_server.domain.station_commands import (
     CommandAnswer,
     CommandBus,
@@ -20,6 +18,8 @@ from save_server.domain.station_commands import (
     CommandRequest,
 )
 from save_server.service.station_commands import StationCommands
+
+from ..charge_fakes import NoCharges
 
 
 class Accepting(CommandBus):
@@ -54,18 +54,6 @@ class SlowLog(CommandLog):
         return []
 
 
-class NoCharges(ChargeReader):
-    def page(self, charge_filter: ChargeFilter, after: Any, limit: int) -> list[Any]:
-        return []
-
-    def stream(self, charge_filter: ChargeFilter) -> Iterator[Any]:
-        return iter(())
-
-    def get(self, charge_id: int) -> None:
-        return None
-
-    def meter_values(self, station_id: str, transaction_id: str) -> list[Any]:
-        return []
 
 
 async def send_during_the_first_write(commands: StationCommands, log: SlowLog, count: int,
