@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import gc
 import os
 import pathlib
@@ -77,6 +76,7 @@ def _gc_threshold() -> None:
 
 
 MALLOC_ARENAS = 2  # glibc's default: 8 per core
+M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def _malloc_arenas() -> None:
@@ -87,16 +87,11 @@ def _malloc_arenas() -> None:
     (docs/performance.md, "Embedded mode"). Nothing happens on another C library."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter is linked with
     except (OSError, AttributeError):  # not glibc (musl, macOS)
         return
-    if mallopt is not None:
-        mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-
-
-M_ARENA_MAX = -8  # glibc's malloc.h
+    mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def _consumer_processes() -> bool:
