@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, select
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
-from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.load.memory import MemoryLoadStore
@@ -136,6 +136,26 @@ class LoadStoreContract:
         self.store.record_turns(site, {}, older)
         assert self.store.turns(site) == turns
         assert not self.store.apply_turns(allocation.event_id, site, {}, T0 + timedelta(1))
+
+    def test_rounds_of_many_sites_keep_each_view_every_event_and_the_later_turns(
+            self, site: str) -> None:
+        other = f"{site}-b"
+        first = event("load-management.allocation", {"site_id": site})
+        later = BusinessEvent("load-management.allocation", {"site_id": site}, "tester",
+                              event_id=str(uuid.uuid4()), occurred_at=T0 + timedelta(1))
+        running = {("CP-1", 1): Turn(True, T0)}
+        waiting = {("CP-1", 1): Turn(False, T0 + timedelta(1))}
+        self.store.record_rounds([
+            AllocationRound(site, {"v": 1}, T0 + timedelta(1), waiting, later),
+            AllocationRound(other, {"v": 2}, T0),
+            AllocationRound(site, {"v": 3}, T0, running, first),  # older turns, last view
+        ])
+        assert (self.store.power(site), self.store.power(other)) == ({"v": 3}, {"v": 2})
+        assert self.store.turns(site) == waiting and self.store.turns(other) == {}
+        ids = self.committed_ids()
+        assert first.event_id in ids and later.event_id in ids
+        assert not self.store.apply_turns(first.event_id, site, {}, T0 + timedelta(2))
+        self.store.record_rounds([])  # nothing to write: no error
 
     def test_replayed_turns_apply_once_and_never_over_later_ones(self, site: str) -> None:
         event_id, turns = str(uuid.uuid4()), {("CP-9", 1): Turn(False, T0)}

@@ -31,10 +31,11 @@ from save_server.domain.load.live import (
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import DEFAULT_HYSTERESIS_A, Plan, plan_changes
-from save_server.domain.load.ports import Lease, LoadStore, ProfileSender
+from save_server.domain.load.ports import AllocationRound, Lease, LoadStore, ProfileSender
 from save_server.domain.load.rotation import DEFAULT_SLOT
 from save_server.service.load_management import ALLOCATION, CLOCK_SKEW, measurement_event
 from save_server.service.load_profiles import ProfileDispatch
+from save_server.service.load_rounds import RecentIds, RoundWriter
 from save_server.service.load_state import LiveState
 from save_server.service.load_views import allocation_payload, power_document
 
@@ -44,6 +45,7 @@ DEFAULT_SWEEP = timedelta(seconds=30)
 LEASE_CHECK_S = 1.0  # the lease is checked at most this often while events keep coming
 DEFAULT_LEASE = timedelta(minutes=10)  # docs/load-management.md, "Failsafe"
 MAX_TAGS_CACHED = 100_000  # id tag → group look-ups kept (then forgotten, looked up again)
+WRITTEN_IDS_KEPT = 10_000  # own allocation events recognised when they come back
 FAILSAFE_RETRY_S = 0.25  # a failsafe not confirmed is tried again after this, then doubling
 
 
@@ -95,6 +97,10 @@ class LoadAllocation:
         self._site_of: dict[str, str] = {}
         self._meter_of: dict[ConnectorKey, str] = {}  # building meters → their site
         self._building_used: dict[str, BuildingLoad | None] = {}  # at each site's last round
+        self._loads: dict[str, BuildingLoad | None] = {}  # each site's latest, once read
+        self._load_epochs: dict[str, int] = {}  # measurements seen per site (see _building_load)
+        self._rounds = RoundWriter(store)
+        self._written = RecentIds(WRITTEN_IDS_KEPT)
         self._wake: Callable[[], None] = lambda: None
         self._waiting: set[str] = set()  # dirty while their task ran: woken when it ends
         self._profiles = ProfileDispatch(
@@ -124,6 +130,11 @@ class LoadAllocation:
         phase since the load its last allocation used (or that one was missing or is
         older than the model's freshness); smaller moves wait for the periodic sweep."""
         with self._lock:
+            self._load_epochs[site_id] = self._load_epochs.get(site_id, 0) + 1
+            if site_id in self._loads:  # the later measurement wins, as in the store
+                kept = self._loads[site_id]
+                if kept is None or kept.measured_at <= load.measured_at:
+                    self._loads[site_id] = load
             model = self._current_models().get(site_id)
             if model is None or not _moved(self._building_used.get(site_id), load,
                                            model.measurement_max_age_s,
@@ -233,10 +244,11 @@ class LoadAllocation:
         self.building_measured(site_id, load)
 
     # recomputation -------------------------------------------------------------------------
-    def allocate_site(self, model: ElectricalModel) -> tuple[Allocation, Plan]:
-        """The site's allocation now and the changes it needs (state updated)."""
+    def allocate_site(self, model: ElectricalModel, load: BuildingLoad | None
+                      ) -> tuple[Allocation, Plan, AllocationRound]:
+        """The site's allocation now, the changes it needs and what the round keeps (state
+        updated; nothing written: `_recompute` commits the round)."""
         now = self._clock()
-        load = self._store.load(model.site_id)
         with self._lock:
             demands = {c.key: self._demand(model, c.key) for c in model.connectors}
             turns = self._state.turns.get(model.site_id, {})
@@ -252,16 +264,35 @@ class LoadAllocation:
             document = power_document(model, result, self._state.connectors,
                                       self._state.stations, load)
         self._on_allocation(model, result, measured, document)
-        self._store.save_power(model.site_id, document, now)
         plan = plan_changes({k: v for k, v in current.items() if v is not None}, result.limits,
                             self.settings.hysteresis_a)
+        kept = AllocationRound(model.site_id, document, now)
         if previous is None or (previous.limits, previous.queue, previous.reserved,
                                 previous.turns) != (result.limits, result.queue,
                                                     result.reserved, result.turns):
-            self._store.record_turns(model.site_id, result.turns, BusinessEvent(
-                ALLOCATION, allocation_payload(result), self.settings.principal,
-                event_id=str(uuid.uuid4()), occurred_at=now))
-        return result, plan
+            event = BusinessEvent(ALLOCATION, allocation_payload(result),
+                                  self.settings.principal, event_id=str(uuid.uuid4()),
+                                  occurred_at=now)
+            kept = replace(kept, turns=result.turns, event=event)
+            self._written.add(event.event_id)
+        return result, plan, kept
+
+    def wrote(self, event_id: str) -> bool:
+        """An allocation event this process committed (its delivery back changes nothing)."""
+        return event_id in self._written
+
+    async def _building_load(self, site_id: str) -> BuildingLoad | None:
+        """From the measurements this process saw, or read once (a measurement arriving
+        during the read makes it read again next time)."""
+        with self._lock:
+            if site_id in self._loads:
+                return self._loads[site_id]
+            epoch = self._load_epochs.get(site_id, 0)
+        load = await asyncio.to_thread(self._store.load, site_id)
+        with self._lock:
+            if self._load_epochs.get(site_id, 0) == epoch:
+                self._loads[site_id] = load
+        return load
 
     def take_work(self, later: bool = True, retry: bool = True) -> tuple[set[str], set[str]]:
         """The dirty sites and the stations due a failsafe (with, if `later`, the sites whose
@@ -485,7 +516,9 @@ class LoadAllocation:
                                              if st.online}
 
     async def _recompute(self, model: ElectricalModel) -> None:
-        result, plan = await asyncio.to_thread(self.allocate_site, model)
+        load = await self._building_load(model.site_id)
+        result, plan, kept = self.allocate_site(model, load)
+        await self._rounds.write(kept)
         renewals = self._profiles.due_renewals(model, plan)
         caps = self._profiles.due_caps(model, result)
         if not plan.empty or renewals or caps:

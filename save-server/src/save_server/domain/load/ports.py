@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,19 @@ from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.rotation import Turn
+
+
+@dataclass(frozen=True)
+class AllocationRound:
+    """What one recomputation of a site keeps: the load manager's view of the site (for every
+    API replica) and, when the allocation changed, its rotation turns with the allocation
+    event that carries them."""
+
+    site_id: str
+    power: dict[str, Any]
+    at: datetime
+    turns: Mapping[ConnectorKey, Turn] | None = None
+    event: BusinessEvent | None = None
 
 
 class LoadStore(ABC):
@@ -52,6 +66,12 @@ class LoadStore(ABC):
                      event: BusinessEvent) -> None:
         """The site's rotation turns, committed with the allocation event that carries them
         (a restart or another replica goes on with the same turns)."""
+
+    @abstractmethod
+    def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
+        """Many sites' rounds in one commit (hundreds of recomputations a second): each
+        site's last view, every allocation event, each site's turns unless later ones are
+        kept. All or nothing."""
 
     @abstractmethod
     def turns(self, site_id: str) -> dict[ConnectorKey, Turn]: ...

@@ -106,13 +106,15 @@ class LoadContext:
                 model = model_from_document(event["payload"])
                 if self.store.apply_model(str(event["event_id"]), model, _at(event)):
                     self.allocation.site_changed(model.site_id)
-            elif kind == MEASURED:
+            elif kind == MEASURED:  # also one another API replica recorded (applied there)
                 site = str(event["payload"]["site_id"])
                 load = load_from_document(event["payload"])
-                if self.store.apply_load(str(event["event_id"]), site, load):
-                    self.allocation.building_measured(site, load)
+                self.store.apply_load(str(event["event_id"]), site, load)
+                self.allocation.building_measured(site, load)
                 return
             elif kind == ALLOCATION:
+                if self.allocation.wrote(str(event["event_id"])):
+                    return  # this process committed it with its turns
                 payload = event["payload"]
                 if payload.get("turns") is not None:  # none before migration 0013
                     self.store.apply_turns(str(event["event_id"]), str(payload["site_id"]),

@@ -4,14 +4,14 @@ models win, each replayed event applies once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
-from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 
 
@@ -66,6 +66,14 @@ class MemoryLoadStore(LoadStore):
                      event: BusinessEvent) -> None:
         self._put_turns(site_id, turns, event.occurred_at)
         self._commit(event)
+
+    def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
+        for r in rounds:
+            if r.event is not None:
+                self._commit(r.event)
+                if r.turns is not None:
+                    self._put_turns(r.site_id, r.turns, r.at)
+            self.powers[r.site_id] = r.power
 
     def turns(self, site_id: str) -> dict[ConnectorKey, Turn]:
         kept = self._turns.get(site_id)

@@ -4,7 +4,7 @@ outbox and marks that event applied, so its own delivery back is a duplicate and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from save_server.domain.load.documents import (
     turns_from_document,
 )
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
-from save_server.domain.load.ports import LoadStore
+from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.load.tables import (
@@ -68,6 +68,27 @@ class SqlLoadStore(LoadStore):
             add_to_outbox(db, event)  # also records the event as applied
         self._commit(change)
 
+    def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
+        if not rounds:
+            return
+        views = {r.site_id: r for r in rounds}  # the last of each site
+        turns: dict[str, AllocationRound] = {}
+        with self._engine.begin() as db:
+            for r in rounds:
+                if r.event is None:
+                    continue
+                add_to_outbox(db, r.event)  # also records the event as applied
+                kept = turns.get(r.site_id)
+                if r.turns is not None and (kept is None or kept.at <= r.at):
+                    turns[r.site_id] = r
+            for r in turns.values():
+                put_turns_if_newer(db, r.site_id, turns_document(r.turns or {}), r.at)
+            db.execute(delete(site_power).where(site_power.c.site_id.in_(list(views))))
+            db.execute(insert(site_power), [
+                {"site_id": r.site_id, "document": r.power, "computed_at": r.at}
+                for r in views.values()])
+        self._on_commit()
+
     def turns(self, site_id: str) -> dict[ConnectorKey, Turn]:
         with self._engine.connect() as db:
             kept = db.execute(select(site_rotation_turns.c.turns).where(
@@ -84,12 +105,10 @@ class SqlLoadStore(LoadStore):
         return bool(self._commit(change))
 
     def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
-        def change(db: Connection) -> None:
+        with self._engine.begin() as db:
             db.execute(delete(site_power).where(site_power.c.site_id == site_id))
             db.execute(insert(site_power).values(site_id=site_id, document=document,
                                                  computed_at=at))
-        with self._engine.begin() as db:
-            change(db)
 
     def power(self, site_id: str) -> dict[str, Any] | None:
         with self._engine.connect() as db:
