@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from save_server.domain.ports import EventPublisher
+from save_server.domain.ports import EventPublisher, OutgoingEvent
 from save_server.infrastructure.outbox.publishers import (
     EmbeddedEventPublisher,
     RabbitEventPublisher,
@@ -59,6 +59,31 @@ class EventPublisherContract:
         assert (self.broker.count(self.registry_queue), self.broker.count(self.events_queue)) \
             == (1, 0)
         assert self.broker.take(self.registry_queue).routing_key == REGISTERED
+        publisher.close()
+
+    def test_a_batch_is_in_every_bound_queue_in_order_when_publish_many_returns(self) -> None:
+        publisher = self.publisher()
+        batch = [OutgoingEvent(CHANGED, f'{{"n": {n}}}'.encode(), str(uuid.uuid4()), f"CP-{n}")
+                 for n in range(20)] + [OutgoingEvent(REGISTERED, b"{}", str(uuid.uuid4()))]
+        publisher.publish_many(batch)
+        assert (self.broker.count(self.events_queue), self.broker.count(self.registry_queue)) \
+            == (20, 1)
+        got = [self.broker.take(self.events_queue) for _ in range(20)]
+        assert [(g.routing_key, g.body, g.message_id, g.headers["charging_station_id"])
+                for g in got] == [(e.routing_key, e.body, e.event_id, e.charging_station_id)
+                                  for e in batch[:20]]
+        publisher.publish_many(batch[:1])  # the publisher goes on after a batch
+        publisher.publish(CHANGED, b"{}", str(uuid.uuid4()))
+        assert self.broker.count(self.events_queue) == 2
+        publisher.close()
+
+    def test_a_batch_the_broker_cannot_take_raises(self) -> None:
+        publisher = self.publisher()
+        publisher.publish_many([OutgoingEvent(CHANGED, b"{}", str(uuid.uuid4()))])
+        self.break_broker()
+        with pytest.raises(Exception):  # noqa: B017 - whatever the client raises
+            publisher.publish_many([OutgoingEvent(CHANGED, b"{}", str(uuid.uuid4()), "CP-4")
+                                    for _ in range(3)])
         publisher.close()
 
     def test_an_event_the_broker_cannot_take_raises(self) -> None:

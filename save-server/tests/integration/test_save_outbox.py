@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from save_server.bootstrap import Container, bootstrap
 from save_server.config import Settings
-from save_server.domain.ports import EventPublisher
+from save_server.domain.ports import EventPublisher, OutgoingEvent
 from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.outbox.publishers import RabbitEventPublisher
 from save_server.infrastructure.outbox.relay import OutboxRelay
@@ -87,6 +87,12 @@ class FlakyPublisher(EventPublisher):
                 raise ConnectionError("broker gone")
             self._left -= 1
         self._inner.publish(routing_key, body, event_id, charging_station_id)
+
+    def publish_many(self, events: Sequence[OutgoingEvent]) -> None:
+        """The first `fail_after` of the batch reach the broker, then it is gone."""
+        for event in events:
+            self.publish(event.routing_key, event.body, event.event_id,
+                         event.charging_station_id)
 
     def close(self) -> None:
         self._inner.close()

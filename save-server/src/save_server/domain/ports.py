@@ -186,6 +186,16 @@ class EventStream(ABC):
         """Release the connection."""
 
 
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """A committed business event on its way to the broker (an outbox row)."""
+
+    routing_key: str
+    body: bytes
+    event_id: str
+    charging_station_id: str | None = None
+
+
 class EventPublisher(ABC):
     """Puts business events on the broker's events exchange; returns once the broker has
     taken the event (publisher confirm), raises otherwise."""
@@ -194,6 +204,12 @@ class EventPublisher(ABC):
     def publish(self, routing_key: str, body: bytes, event_id: str,
                 charging_station_id: str | None = None) -> None:
         """`charging_station_id` goes in the header the consumers shard by (docs/events.md)."""
+
+    @abstractmethod
+    def publish_many(self, events: Sequence[OutgoingEvent]) -> None:
+        """Each in order, as `publish`, but one wait for the broker for them all (the outbox
+        relay's batches). Raises when the broker did not take every one: some may have been
+        taken — they are sent again, and consumers are idempotent by event id."""
 
     @abstractmethod
     def close(self) -> None: ...

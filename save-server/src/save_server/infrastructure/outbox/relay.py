@@ -1,5 +1,5 @@
-"""Relays committed outbox rows to the broker, oldest first, each confirmed before it is
-marked sent. A crash between the confirm and the mark sends that event again after restart;
+"""Relays committed outbox rows to the broker, oldest first, in batches confirmed before
+they are marked sent. A crash between the confirm and the mark sends that event again after restart;
 consumers are idempotent by event id, so each committed event takes effect once, and a rolled
 back change never reaches the outbox at all."""
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import Engine, select, update
 
-from save_server.domain.ports import EventPublisher
+from save_server.domain.ports import EventPublisher, OutgoingEvent
 from save_server.infrastructure.outbox.tables import outbox_events
 
 log = structlog.get_logger(__name__)
@@ -44,9 +44,9 @@ class OutboxRelay:
                 return 0
             publisher = self._publisher or self._publisher_factory()
             self._publisher = publisher
-            for row in rows:
-                publisher.publish(row.routing_key, bytes(row.body), row.event_id,
-                                  row.charging_station_id)
+            publisher.publish_many([OutgoingEvent(row.routing_key, bytes(row.body),
+                                                  row.event_id, row.charging_station_id)
+                                    for row in rows])
             db.execute(update(outbox_events)
                        .where(outbox_events.c.seq.in_([row.seq for row in rows]))
                        .values(published_at=datetime.now(UTC)))
