@@ -165,7 +165,8 @@ async def settle(stations: list[TimedStation]) -> float:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and all their descendants, from /proc."""
+    """User + system CPU of these processes and all their descendants (also those already
+    ended and reaped: a PostgreSQL backend per connection), from /proc."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -181,8 +182,24 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def server_pids() -> dict[str, list[int]]:
+    """The machine's RabbitMQ and PostgreSQL (services mode uses them; they share the cores)."""
+    found: dict[str, list[int]] = {"RabbitMQ": [], "PostgreSQL": []}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        parent = int(rest.split()[1])
+        if name == "beam.smp":
+            found["RabbitMQ"].append(int(stat.parent.name))
+        elif name == "postgres" and parent == 1:  # the postmaster (its backends below it)
+            found["PostgreSQL"].append(int(stat.parent.name))
+    return {k: v for k, v in found.items() if v}
 
 
 async def bench(platform: Platform, args: argparse.Namespace) -> None:
@@ -211,13 +228,17 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
           f"base cap each, then {QUIET_S:g} s without a profile) {settled:.1f} s later"
           + (f"; {unsettled} stations still without them" if unsettled else ""))
     platform_pids = [process.pid for _, process, _ in platform.processes]
+    servers = server_pids() if platform.mode == "services" else {}
     for rate in (args.rate / 10, args.rate):
         cpu_client, cpu_platform = time.process_time(), cpu_seconds(platform_pids)
+        cpu_servers = {name: cpu_seconds(pids) for name, pids in servers.items()}
         wall = time.perf_counter()
         phase = await stream(stations, rate, args.seconds, args.seed)
         wall = time.perf_counter() - wall
         cpu_client = (time.process_time() - cpu_client) / wall
         cpu_platform = (cpu_seconds(platform_pids) - cpu_platform) / wall
+        for name, pids in servers.items():
+            cpu_servers[name] = (cpu_seconds(pids) - cpu_servers[name]) / wall
         print(f"{rate:g} starts/stops per second: {summary(phase.lags)}; missing (no profile "
               f"{NO_PROFILE_WAIT_S:g} s after the stream): {len(phase.missing)}; ended before "
               f"their profile: {phase.ended_first}; starts/stops refused by the platform: "
@@ -225,7 +246,8 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
         print(f"  load generator: {cpu_client:.2f} CPU, its event loop late p99 "
               f"{percentile(phase.loop_late, .99) * 1000:.0f} ms, max "
               f"{max(phase.loop_late, default=0) * 1000:.0f} ms; platform: {cpu_platform:.2f} "
-              f"CPU; {load_line('after')}")
+              f"CPU" + "".join(f"; {name}: {cpu:.2f} CPU" for name, cpu in cpu_servers.items())
+              + f"; {load_line('after')}")
         if rate == args.rate:
             p99 = percentile(phase.lags + phase.missing, .99)
             print(f"target lag p99 ≤ 1 s at {rate:g}/s (missing ones at their wait): "

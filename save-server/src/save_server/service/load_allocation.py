@@ -315,9 +315,9 @@ class LoadAllocation:
         (concurrently: a restart sends one to every connected station)."""
         await self._read_unseen()
         sites, stations = self.take_work()
-        models = await asyncio.to_thread(self._models_now)
+        models = await self._models_current()
         with self._lock:
-            site_of = dict(self._site_of)
+            site_of = {s: self._site_of[s] for s in stations if s in self._site_of}
         await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
                                for s in sorted(stations) if site_of.get(s) in models))
         self._retry_soon()
@@ -425,9 +425,9 @@ class LoadAllocation:
                 waiting.discard(site_id)
                 wake.set()
 
-        models = await asyncio.to_thread(self._models_now)
+        models = await self._models_current()
         with self._lock:
-            site_of = dict(self._site_of)
+            site_of = {s: self._site_of[s] for s in stations if s in self._site_of}
         failsafe: dict[str, list[str]] = {}
         for station in sorted(stations):
             if site_of.get(station) in models:
@@ -479,6 +479,14 @@ class LoadAllocation:
             turns = self._store.turns(site_id)
             with self._lock:
                 self._state.turns.setdefault(site_id, turns)
+
+    async def _models_current(self) -> dict[str, ElectricalModel]:
+        """The cached models; read in a thread only when some must be read (every round
+        asks: a thread hop each time would delay every site's recomputation)."""
+        with self._lock:
+            if self._models is not None and not self._stale:
+                return dict(self._models)  # other threads replace models in the cache
+        return await asyncio.to_thread(self._models_now)
 
     def _models_now(self) -> dict[str, ElectricalModel]:
         with self._lock:
