@@ -23,6 +23,11 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[bytes], None]
 RETRY_PAUSE = 1.0  # after a failed message (embedded)
 RECONNECT_PAUSE = 2.0  # after a failed message or a lost connection (RabbitMQ)
+# RabbitMQ pushes up to PREFETCH unacknowledged messages ahead (a `basic_get` per message was
+# a round trip each, and an empty queue was polled every 0.5 s: the load queue's events waited
+# for it); a message not acknowledged when the connection closes goes back to the queue.
+PREFETCH = 100
+IDLE_CHECK = 0.5  # seconds without a message before `stop` is looked at again
 
 
 def serve_rabbitmq(url: str, exchange: str, queue: str, bindings: Sequence[str],
@@ -53,11 +58,12 @@ def _consume(url: str, exchange: str, queue: str, bindings: Sequence[str], handl
             channel.queue_bind(queue, exchange, routing_key=binding)
         declare_dead_letter(channel, exchange, queue)
         channel.confirm_delivery()  # a dead letter is on the broker before its ack
-        while not stop.is_set():
-            method, properties, body = channel.basic_get(queue)
+        channel.basic_qos(prefetch_count=PREFETCH)
+        for method, properties, body in channel.consume(queue, inactivity_timeout=IDLE_CHECK):
+            if stop.is_set():
+                break
             if method is None:
-                connection.sleep(0.5)
-                continue
+                continue  # nothing came for IDLE_CHECK: look at `stop` again
             try:
                 handle(body)
             except Exception as error:
