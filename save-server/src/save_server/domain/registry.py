@@ -138,6 +138,8 @@ def check_registration(registration: StationRegistration) -> StationRegistration
                                   "1-48 characters: letters, digits and . _ - : * + | @")
     if registration.security_profile not in PROFILES:
         raise InvalidRegistryData("security_profile", "a security profile is 0, 1, 2 or 3")
+    if not isinstance(registration.enabled, bool):
+        raise InvalidRegistryData("enabled", "enabled is true or false")
     if registration.ocpp_version not in (None, "1.6", "2.0.1", "2.1"):
         raise InvalidRegistryData("ocpp_version", "1.6, 2.0.1, 2.1 or null")
     if registration.evse_types is not None:
