@@ -34,6 +34,14 @@ class InvalidRegistryData(ValueError):
         self.field_name = field_name
 
 
+class UnknownSite(LookupError):
+    """A registration names a site that does not exist (deleted while it was being saved)."""
+
+
+class AlreadyRegistered(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Site:
     """A place that groups stations: for SAVE, a condominium."""
@@ -195,7 +203,9 @@ class RegistryStore(ABC):
     def save_registration(self, registration: StationRegistration, kind: str,
                           events: list[BusinessEvent]) -> StationRegistration:
         """Insert or replace; bumps the registry revision and publishes the registry event
-        `station-registry.<kind>` carrying it, plus `events` (the audit), in one commit."""
+        `station-registry.<kind>` carrying it, plus `events` (the audit), in one commit.
+        Raises UnknownSite when its site does not exist, AlreadyRegistered when another
+        write inserted the same station meanwhile; nothing is committed then."""
 
     @abstractmethod
     def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool: ...
