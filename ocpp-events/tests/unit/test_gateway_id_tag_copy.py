@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ocpp_events.domain.id_tags import ChargeRef, IdTagState, tag_document
-from ocpp_events.domain.local_charges import STALE_AFTER, LocalCharges
+from ocpp_events.domain.local_charges import MAX_PENDING_STOPS, STALE_AFTER, LocalCharges
 from ocpp_events.domain.station_registry import InvalidRegistryEvent
 
 from ..id_tag_events import active_charges, charges, removed, snapshot, tag, updated
@@ -137,7 +137,7 @@ def test_local_starts_add_to_and_local_stops_subtract_from_save_servers_view() -
     local.started("a", TWO, NOW)
     assert local.running("a", state.active_charges("a"), NOW) == 2
     assert local.running("a", state.active_charges("a"), NOW, excluded=TWO) == 1
-    local.stopped("a", ONE)
+    local.stopped("a", ONE, state.active_charges("a"))
     assert local.running("a", state.active_charges("a"), NOW) == 1
     local.cancel_start("a", TWO)
     assert local.running("a", state.active_charges("a"), NOW) == 0
@@ -146,12 +146,12 @@ def test_local_starts_add_to_and_local_stops_subtract_from_save_servers_view() -
 def test_save_servers_newer_view_takes_over_local_starts_and_stops() -> None:
     state, local = IdTagState(), LocalCharges()
     local.started("a", ONE, NOW)
-    local.stopped("a", ChargeRef("CP-9", "9"))
+    local.stopped("a", ChargeRef("CP-9", "9"), None)
     state.apply(active_charges("A", ("CP-1", "1"), revision=5))  # lists the local start
     local.reconcile("a", state.active_charges("a"), NOW)
     assert (local.starts, local.stops, local.owners) == ({}, {}, {})
     assert local.running("a", state.active_charges("a"), NOW) == 1
-    local.stopped("a", ONE)  # seen here before save-server
+    local.stopped("a", ONE, state.active_charges("a"))  # seen here before save-server
     local.reconcile("a", state.active_charges("a"), NOW)  # save-server still lists it
     assert local.running("a", state.active_charges("a"), NOW) == 0
 
@@ -165,6 +165,33 @@ def test_a_local_start_save_server_never_lists_is_forgotten_after_a_while() -> N
     assert local.running("a", None, later) == 0  # without any newer view from save-server
     local.reconcile("a", None, later)
     assert local.starts == {} and local.owner(ONE) is None
+
+
+def test_stops_of_charges_nothing_counts_are_kept_up_to_a_bound_oldest_dropped_first() -> None:
+    """A station stopping transactions of unknown tags: save-server never publishes a view of
+    those tags, so nothing else would ever forget these stops."""
+    local = LocalCharges()
+    for n in range(MAX_PENDING_STOPS + 50):
+        local.stopped(f"unknown-{n}", ChargeRef("CP-1", str(n)), None)
+    assert sum(len(refs) for refs in local.stops.values()) == MAX_PENDING_STOPS
+    assert len(local.stops) == len(local.pending) == MAX_PENDING_STOPS
+    assert "unknown-0" not in local.stops and f"unknown-{MAX_PENDING_STOPS + 49}" in local.stops
+
+
+def test_stops_of_counted_charges_are_never_dropped_for_the_bound() -> None:
+    state, local = IdTagState(), LocalCharges()
+    state.apply(active_charges("A", ("CP-1", "1"), revision=5))
+    local.started("b", TWO, NOW)
+    local.stopped("a", ONE, state.active_charges("a"))  # listed by save-server
+    local.stopped("b", TWO, None)  # a local start
+    late = ChargeRef("CP-3", "3")
+    local.stopped("a", late, state.active_charges("a"))  # save-server lists it only later
+    state.apply(active_charges("A", ("CP-1", "1"), ("CP-3", "3"), revision=6))
+    local.reconcile("a", state.active_charges("a"), NOW)
+    for n in range(MAX_PENDING_STOPS + 1):
+        local.stopped(f"unknown-{n}", ChargeRef("CP-9", str(n)), None)
+    assert local.stops["a"] == {ONE, late} and local.stops["b"] == {TWO}
+    assert local.running("a", state.active_charges("a"), NOW) == 0
 
 
 def test_a_station_object_carries_its_site_or_none() -> None:

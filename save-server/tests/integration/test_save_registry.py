@@ -118,6 +118,24 @@ def test_bad_registrations_get_422(client: TestClient, body: dict[str, Any]) -> 
     assert client.post("/charging-stations", json=body).status_code == 422
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ({"enabled": None}, "enabled"),  # was a database refusal passed off as "no site None"
+    ({"security_profile": None}, "security_profile"),
+    ({"site_id": "no-such-site"}, "site_id"),
+])
+def test_bad_changes_get_422_naming_the_field_and_change_nothing(
+        client: TestClient, body: dict[str, Any], field: str) -> None:
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 0})
+    before = client.get(f"/charging-stations/{station}/registration").json()
+    refused = client.patch(f"/charging-stations/{station}/registration", json=body)
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", field]
+    assert client.get(f"/charging-stations/{station}/registration").json() == before
+
+
 def test_evse_types_are_declared_shown_and_fed_to_the_gateways(
         container: Any, client: TestClient) -> None:
     station = f"EV-{uuid.uuid4().hex[:8]}"

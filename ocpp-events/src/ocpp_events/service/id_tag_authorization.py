@@ -46,7 +46,7 @@ class RegistryAuthorization(AuthorizationPolicy):
         if key is None and id_tag:
             key = tag_key(id_tag)
         if key is not None:
-            self.local.stopped(key, charge)
+            self.local.stopped(key, charge, self.directory.active_charges(key))
 
     def _reconcile(self, keys: list[str]) -> None:
         now = self.clock.now()

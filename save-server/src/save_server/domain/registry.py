@@ -34,6 +34,14 @@ class InvalidRegistryData(ValueError):
         self.field_name = field_name
 
 
+class UnknownSite(LookupError):
+    """A registration names a site that does not exist (deleted while it was being saved)."""
+
+
+class AlreadyRegistered(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Site:
     """A place that groups stations: for SAVE, a condominium."""
@@ -138,6 +146,8 @@ def check_registration(registration: StationRegistration) -> StationRegistration
                                   "1-48 characters: letters, digits and . _ - : * + | @")
     if registration.security_profile not in PROFILES:
         raise InvalidRegistryData("security_profile", "a security profile is 0, 1, 2 or 3")
+    if not isinstance(registration.enabled, bool):
+        raise InvalidRegistryData("enabled", "enabled is true or false")
     if registration.ocpp_version not in (None, "1.6", "2.0.1", "2.1"):
         raise InvalidRegistryData("ocpp_version", "1.6, 2.0.1, 2.1 or null")
     if registration.evse_types is not None:
@@ -193,7 +203,9 @@ class RegistryStore(ABC):
     def save_registration(self, registration: StationRegistration, kind: str,
                           events: list[BusinessEvent]) -> StationRegistration:
         """Insert or replace; bumps the registry revision and publishes the registry event
-        `station-registry.<kind>` carrying it, plus `events` (the audit), in one commit."""
+        `station-registry.<kind>` carrying it, plus `events` (the audit), in one commit.
+        Raises UnknownSite when its site does not exist, AlreadyRegistered when another
+        write inserted the same station meanwhile; nothing is committed then."""
 
     @abstractmethod
     def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool: ...

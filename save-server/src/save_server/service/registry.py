@@ -13,12 +13,14 @@ from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
     DEFAULT_GRACE,
     PASSWORD_PROFILES,
+    AlreadyRegistered,
     InvalidRegistryData,
     PasswordHash,
     RegistryStore,
     SecurityEvent,
     Site,
     StationRegistration,
+    UnknownSite,
     check_registration,
     check_site,
     new_password,
@@ -32,10 +34,6 @@ class SiteNotFound(LookupError):
 
 
 class RegistrationNotFound(LookupError):
-    pass
-
-
-class AlreadyRegistered(Exception):
     pass
 
 
@@ -112,7 +110,7 @@ class RegistryService:
         registration = check_registration(StationRegistration(
             station_id, security_profile, registered_at=self._clock(),
             passwords=(PasswordHash.of(password),) if password else (), **details))
-        saved = self._store.save_registration(registration, "station-registered", [
+        saved = self._save(registration, "station-registered", [
             self._audit("registry.station-registered", by,
                         registration_document(registration), station_id)])
         return Registered(saved, password)
@@ -129,7 +127,7 @@ class RegistryService:
         if updated.security_profile in PASSWORD_PROFILES and not updated.passwords:
             password = new_password()
             updated = updated.changed(passwords=(PasswordHash.of(password),))
-        saved = self._store.save_registration(updated, "station-updated", [
+        saved = self._save(updated, "station-updated", [
             self._audit("registry.station-updated", by, registration_document(updated),
                         station_id)])
         return Registered(saved, password)
@@ -206,6 +204,13 @@ class RegistryService:
 
     def unknown_stations(self) -> list[Any]:
         return self._store.unknown_stations()
+
+    def _save(self, registration: StationRegistration, kind: str,
+              events: list[BusinessEvent]) -> StationRegistration:
+        try:
+            return self._store.save_registration(registration, kind, events)
+        except UnknownSite as error:  # deleted since _check_site
+            raise InvalidRegistryData("site_id", str(error)) from error
 
     def _check_site(self, site_id: str | None) -> None:
         if site_id is not None and self._store.site(site_id) is None:

@@ -25,6 +25,7 @@ from save_server.infrastructure.accounts.tables import (
     credential_revision,
     sign_in_sessions,
 )
+from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import station_registrations
 
@@ -78,7 +79,9 @@ class SqlAccountStore(AccountStore):
             self._write(lambda db: db.execute(insert(accounts).values(_account_row(account))),
                         event)
         except exc.IntegrityError as error:
-            raise DuplicateEmail(account.email) from error
+            if violates(error, Violation.UNIQUE, "accounts"):
+                raise DuplicateEmail(account.email) from error
+            raise
 
     def save_account(self, account: Account, event: BusinessEvent | None) -> None:
         row = _account_row(account)

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from save_server.domain.access import Permission, Principal
-from save_server.domain.registry import PROFILES, InvalidRegistryData
+from save_server.domain.registry import PROFILES, AlreadyRegistered, InvalidRegistryData
 from save_server.infrastructure.dashboard.rendering import render
 from save_server.infrastructure.dashboard.session import PageError, page
 from save_server.infrastructure.registry.api import visible_sites
-from save_server.service.registry import AlreadyRegistered, RegistryService
+from save_server.service.registry import RegistryService
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(page(Permission.STATIONS_READ))]

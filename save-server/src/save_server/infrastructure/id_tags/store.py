@@ -34,6 +34,7 @@ from save_server.domain.id_tags import (
     token_key,
 )
 from save_server.infrastructure.db.committing import CommittingStore
+from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.db.tables import (
     charges,
     processed_events,
@@ -199,8 +200,10 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
             return saved
         try:
             return self._commit(change)  # type: ignore[no-any-return]
-        except exc.IntegrityError as error:  # a group deleted meanwhile (PostgreSQL)
-            raise LookupError("a tag names a group that does not exist") from error
+        except exc.IntegrityError as error:
+            if violates(error, Violation.FOREIGN_KEY, "id_tags"):  # its group, deleted meanwhile
+                raise LookupError("a tag names a group that does not exist") from error
+            raise
 
     def delete_tag(self, id_tag: str, events: Sequence[BusinessEvent],
                    principal: str | None) -> bool:
@@ -243,8 +246,10 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
                     db.execute(insert(processed_events).values(
                         event_id=f"unknown:{event_id}", event_type=UNKNOWN_SEEN,
                         processed_at=datetime.now(UTC)))
-            except exc.IntegrityError:
-                return False
+            except exc.IntegrityError as error:
+                if violates(error, Violation.UNIQUE, "processed_events"):
+                    return False  # this refusal was counted already
+                raise
             if db.execute(select(id_tags.c.token_key).where(
                     id_tags.c.token_key == key)).first():
                 return False

@@ -12,12 +12,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from save_server.domain.access import Permission, Principal
-from save_server.domain.registry import InvalidRegistryData, SiteInUse
+from save_server.domain.registry import AlreadyRegistered, InvalidRegistryData, SiteInUse
 from save_server.infrastructure.api.errors import invalid
 from save_server.infrastructure.api.security import allow
 from save_server.service.password_rotation import rotate_password
 from save_server.service.registry import (
-    AlreadyRegistered,
     Registered,
     RegistrationNotFound,
     RegistryService,

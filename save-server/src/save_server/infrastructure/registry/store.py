@@ -12,16 +12,19 @@ from sqlalchemy import Connection, case, delete, exc, func, insert, select, upda
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
+    AlreadyRegistered,
     PasswordHash,
     RegistryStore,
     SecurityEvent,
     Site,
     SiteInUse,
     StationRegistration,
+    UnknownSite,
     UnknownStation,
 )
 from save_server.infrastructure.accounts.store import bump_credential_revision
 from save_server.infrastructure.db.committing import CommittingStore, next_revision
+from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.db.tables import processed_events
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import (
@@ -143,6 +146,11 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
                           events: list[BusinessEvent]) -> StationRegistration:
         def change(db: Connection) -> StationRegistration:
             saved = registration.changed(revision=_next_revision(db))
+            # SQLite does not enforce the foreign key: ask (after the revision's write, so
+            # that SQLite's writers are serialised); PostgreSQL's key still catches a race
+            if saved.site_id is not None and db.execute(select(sites.c.site_id).where(
+                    sites.c.site_id == saved.site_id)).first() is None:
+                raise UnknownSite(f"no site {saved.site_id}")
             row = _registration_row(saved)
             if db.execute(update(station_registrations).where(
                     station_registrations.c.station_id == saved.station_id)
@@ -160,8 +168,14 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
             return saved
         try:
             return self._commit(change)  # type: ignore[no-any-return]
-        except exc.IntegrityError as error:  # a site deleted meanwhile
-            raise LookupError(f"no site {registration.site_id}") from error
+        except exc.IntegrityError as error:
+            if violates(error, Violation.FOREIGN_KEY, "station_registrations"):
+                # its one foreign key: the site, deleted meanwhile
+                raise UnknownSite(f"no site {registration.site_id}") from error
+            if violates(error, Violation.UNIQUE, "station_registrations"):
+                raise AlreadyRegistered(
+                    f"station {registration.station_id!r} is already registered") from error
+            raise
 
     def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool:
         def change(db: Connection) -> bool:
@@ -202,8 +216,10 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
                 with db.begin_nested():
                     db.execute(insert(processed_events).values(
                         event_id=event_id, event_type=REFUSED, processed_at=datetime.now(UTC)))
-            except exc.IntegrityError:
-                return False  # this refusal was counted already
+            except exc.IntegrityError as error:
+                if violates(error, Violation.UNIQUE, "processed_events"):
+                    return False  # this refusal was counted already
+                raise
             if db.execute(select(station_registrations.c.station_id).where(
                     station_registrations.c.station_id == station_id)).first():
                 return False
@@ -233,8 +249,10 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
                         event_id=event.event_id, station_id=event.station_id, type=event.type,
                         occurred_at=event.occurred_at, tech_info=event.tech_info,
                         received_at=event.received_at))
-            except exc.IntegrityError:
-                pass  # a redelivered report: kept once
+            except exc.IntegrityError as error:
+                if not violates(error, Violation.UNIQUE, "station_security_events"):
+                    raise
+                # else a redelivered report: kept once
 
     def security_events(self, station_id: str, limit: int) -> list[SecurityEvent]:
         t = station_security_events.c

@@ -1,0 +1,193 @@
+"""One contract for the RegistryStore port, run against its adapter on SQLite and PostgreSQL:
+a registration naming no site is refused whatever the database enforces, and a refusal the
+store does not expect (a broken invariant) is never passed off as a missing site or as a
+duplicate event."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, delete, exc, func, insert, select, text
+
+from save_server.domain.business_events import BusinessEvent
+from save_server.domain.registry import (
+    RegistryStore,
+    SecurityEvent,
+    Site,
+    StationRegistration,
+    UnknownSite,
+)
+from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.db.integrity import Violation, violates
+from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.registry.store import SqlRegistryStore
+from save_server.infrastructure.registry.tables import sites
+
+pytestmark = pytest.mark.contract
+T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+def event(kind: str) -> BusinessEvent:
+    return BusinessEvent(kind, {}, "tester", event_id=str(uuid.uuid4()), occurred_at=T0)
+
+
+def security_event(event_id: str, type_: Any = "FirmwareUpdated") -> SecurityEvent:
+    return SecurityEvent(event_id, "CP-1", type_, T0, None, T0)
+
+
+class RegistryStoreContract:
+    """Subclasses give `store` and `committed()` (how many events were committed)."""
+
+    store: RegistryStore
+
+    def committed(self) -> int:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def station(self) -> str:
+        return f"CP-{uuid.uuid4().hex[:8]}"
+
+    def site(self) -> str:
+        site = Site(str(uuid.uuid4()), "Condomínio Azul")
+        self.store.add_site(site, event("sites.site-created"))
+        return site.site_id
+
+    def test_a_registration_is_saved_on_its_site(self, station: str) -> None:
+        site_id = self.site()
+        saved = self.store.save_registration(
+            StationRegistration(station, 0, site_id, registered_at=T0), "station-registered", [])
+        assert self.store.registration(station) == saved and saved.site_id == site_id
+
+    def test_a_registration_naming_no_site_is_refused_and_commits_nothing(
+            self, station: str) -> None:
+        before = self.committed()
+        with pytest.raises(UnknownSite):
+            self.store.save_registration(StationRegistration(station, 0, "no-such-site"),
+                                         "station-registered", [event("registry.x")])
+        assert self.store.registration(station) is None and self.committed() == before
+
+    def test_another_constraint_is_not_reported_as_a_missing_site(self, station: str) -> None:
+        before = self.committed()
+        broken = StationRegistration(station, 0, enabled=None)  # type: ignore[arg-type]
+        with pytest.raises(Exception) as refused:
+            self.store.save_registration(broken, "station-registered", [])
+        assert not isinstance(refused.value, LookupError)
+        assert self.store.registration(station) is None and self.committed() == before
+
+    def test_a_refusal_is_counted_once_per_event(self, station: str) -> None:
+        event_id = str(uuid.uuid4())
+        assert self.store.record_unknown(event_id, station, T0, None, ())
+        assert not self.store.record_unknown(event_id, station, T0, None, ())
+        [unknown] = [u for u in self.store.unknown_stations() if u.station_id == station]
+        assert unknown.attempts == 1
+
+    def test_a_refusal_without_an_event_id_is_an_error_not_a_duplicate(
+            self, station: str) -> None:
+        with pytest.raises(Exception):  # noqa: B017 - whatever the database raises
+            self.store.record_unknown(None, station, T0, None, ())  # type: ignore[arg-type]
+        assert station not in {u.station_id for u in self.store.unknown_stations()}
+
+    def test_a_redelivered_security_event_is_kept_once(self) -> None:
+        event_id = str(uuid.uuid4())
+        self.store.add_security_event(security_event(event_id))
+        self.store.add_security_event(security_event(event_id))
+        assert [e.event_id for e in self.store.security_events("CP-1", 500)].count(
+            event_id) == 1
+
+    def test_a_security_event_without_a_type_is_an_error_not_a_duplicate(self) -> None:
+        event_id = str(uuid.uuid4())
+        with pytest.raises(Exception):  # noqa: B017 - whatever the database raises
+            self.store.add_security_event(security_event(event_id, None))
+        assert event_id not in {e.event_id for e in self.store.security_events("CP-1", 500)}
+
+
+class SqlRegistryStoreContract(RegistryStoreContract):
+    def use(self, url: str) -> Iterator[None]:
+        self.engine = create_engine(url)
+        self.store = SqlRegistryStore(self.engine)
+        yield
+        self.engine.dispose()
+
+    def committed(self) -> int:
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(outbox_events)).scalar_one())
+
+    def test_the_database_says_which_constraint_refused_a_row(self) -> None:
+        site_id = self.site()
+        with self.engine.begin() as db, pytest.raises(exc.IntegrityError) as duplicate:
+            db.execute(insert(sites).values(site_id=site_id, name="again", timezone="UTC"))
+        assert violates(duplicate.value, Violation.UNIQUE, "sites")
+        assert not violates(duplicate.value, Violation.UNIQUE, "site")
+        assert not violates(duplicate.value, Violation.FOREIGN_KEY, "sites")
+        with self.engine.begin() as db, pytest.raises(exc.IntegrityError) as unnamed:
+            db.execute(insert(sites).values(site_id=str(uuid.uuid4()), name=None,
+                                            timezone="UTC"))
+        assert violates(unnamed.value, Violation.NOT_NULL, "sites")
+        assert not violates(unnamed.value, Violation.UNIQUE, "sites")
+
+
+class TestSqliteRegistryStore(SqlRegistryStoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self, tmp_path: Path) -> Iterator[None]:
+        url = f"sqlite:///{tmp_path / 'save-server.sqlite3'}"
+        migrate(url)
+        yield from self.use(url)
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_database: Callable[..., Any]) -> Iterator[str]:
+    with postgres_database("save_registry_store") as url:
+        migrate(url)
+        yield url
+
+
+@pytest.mark.integration
+class TestPostgresRegistryStore(SqlRegistryStoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self, postgres_url: str) -> Iterator[None]:
+        yield from self.use(postgres_url)
+
+    def test_a_site_deleted_while_the_registration_is_saved_is_a_missing_site(
+            self, station: str) -> None:
+        """The deletion holds the site's row lock until the save, past its own check, waits
+        on it for the foreign key: the key's refusal is the answer."""
+        site_id = self.site()
+        outcome: list[BaseException | None] = []
+
+        def save() -> None:
+            try:
+                self.store.save_registration(StationRegistration(station, 0, site_id),
+                                             "station-registered", [])
+                outcome.append(None)
+            except BaseException as error:
+                outcome.append(error)
+
+        with self.engine.connect() as deleting:
+            deleting.execute(delete(sites).where(sites.c.site_id == site_id))
+            saving = threading.Thread(target=save)
+            saving.start()
+            self.wait_for_a_lock_wait(deleting)
+            deleting.commit()
+            saving.join(10)
+        [error] = outcome
+        assert isinstance(error, UnknownSite) and error.__cause__ is not None
+        assert self.store.registration(station) is None
+
+    def wait_for_a_lock_wait(self, own: Any) -> None:
+        me = own.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        for _ in range(200):
+            with self.engine.connect() as db:
+                if db.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND wait_event_type = 'Lock' AND pid <> :me"),
+                        {"me": me}).scalar_one():
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the save never waited on the deleted site's lock")
