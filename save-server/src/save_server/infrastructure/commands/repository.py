@@ -13,7 +13,7 @@ from save_server.domain.station_commands import CommandLog, CommandOutcome, Comm
 from save_server.infrastructure.commands.tables import station_commands as table
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.db.tables import stations
-from save_server.infrastructure.outbox.writer import add_to_outbox
+from save_server.infrastructure.outbox.writer import add_all_to_outbox
 
 
 class SqlCommandLog(CommandLog):
@@ -41,14 +41,14 @@ class SqlCommandLog(CommandLog):
         was half of the database's commits."""
         if not records:
             return
+        rows = [record_row(record) for record in records]
         with self._engine.begin() as db:
             self._statements(db).skip_commit_flush()
-            for record in records:
-                row = record_row(record)
-                db.execute(table.insert().values(row))
-                add_to_outbox(db, BusinessEvent(
-                    RECORDED, record_document(row), row["requested_by"], record.station_id,
-                    event_id=str(uuid.uuid4()), occurred_at=record.answered_at))
+            db.execute(table.insert(), rows)
+            add_all_to_outbox(db, [BusinessEvent(
+                RECORDED, record_document(row), row["requested_by"], record.station_id,
+                event_id=str(uuid.uuid4()), occurred_at=record.answered_at)
+                for row, record in zip(rows, records, strict=True)])
         self._on_commit()
 
     def list(self, station_id: str, limit: int) -> list[CommandRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +31,21 @@ def add_to_outbox(connection: Connection, event: BusinessEvent) -> None:
     """The event in the outbox, and recorded as applied: the change is in this very
     transaction, so the event's own delivery back to save-server (live) is a duplicate, while
     a replay into a wiped database applies it (infrastructure/projections)."""
-    body = json.dumps(envelope(event), ensure_ascii=False, separators=(",", ":")).encode()
+    add_all_to_outbox(connection, [event])
+
+
+def add_all_to_outbox(connection: Connection, events: Sequence[BusinessEvent]) -> None:
+    """`add_to_outbox` for many, in order, as one multi-row statement per table (hundreds of
+    events a second from the batched writers: one statement each cost more than the rest)."""
+    if not events:
+        return
     now = datetime.now(UTC)
-    connection.execute(insert(outbox_events).values(
-        event_id=event.event_id, routing_key=event.type, body=body,
-        charging_station_id=event.charging_station_id, created_at=now, published_at=None))
-    if not event.type.startswith(GATEWAY_ONLY):
-        connection.execute(insert(processed_events).values(
-            event_id=event.event_id, event_type=event.type[:64], processed_at=now))
+    connection.execute(insert(outbox_events), [
+        {"event_id": e.event_id, "routing_key": e.type, "charging_station_id":
+         e.charging_station_id, "created_at": now, "published_at": None,
+         "body": json.dumps(envelope(e), ensure_ascii=False, separators=(",", ":")).encode()}
+        for e in events])
+    applied = [{"event_id": e.event_id, "event_type": e.type[:64], "processed_at": now}
+               for e in events if not e.type.startswith(GATEWAY_ONLY)]
+    if applied:
+        connection.execute(insert(processed_events), applied)
