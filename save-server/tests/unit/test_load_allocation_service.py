@@ -10,8 +10,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.failsafe import safe_shares, station_default
-from save_server.domain.load.live import ChargeChanged, CurrentMeasured, PowerMeasured, StationSeen
+from save_server.domain.load.failsafe import (
+    failsafe_within_allocation,
+    safe_shares,
+    station_default,
+)
+from save_server.domain.load.live import (
+    ChargeChanged,
+    CurrentMeasured,
+    PowerMeasured,
+    StationLive,
+    StationSeen,
+)
 from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
 from save_server.domain.load.ports import Lease, ProfileSender
 from save_server.infrastructure.load.memory import MemoryLoadStore
@@ -541,28 +551,45 @@ def caps(sender: Sender) -> list[tuple[str, float, int, str | None]]:
 
 
 def test_each_station_is_capped_at_its_safe_total_and_leased_its_allocation_over_it() -> None:
-    model = three_phase_site(32.0, 3)  # safe share 10.1 A each
+    """The leased cap is the station's allocation where its failsafe would let a charge
+    starting there take more (CP2 idle, CP1 once its charge ended: 0 A < the 10.1 A default);
+    where every connector is allowed at least its failsafe (CP0, CP1 charging at 15.2 A) it is
+    the station's maximum, so it does not follow each change of the shares (CP0: 15.2 → 30.4 A
+    sends no cap; it is renewed with its lease)."""
+    model = three_phase_site(32.0, 3)  # safe share 10.1 A each, connectors of 32 A
     allocation, _, sender, clock = service(model)
     allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
     connect_and_charge(allocation, "CP0", "CP1")
     asyncio.run(allocation.run_once())
     leased = "2026-12-05T12:10:00Z"
-    assert sorted(caps(sender)) == [  # permanent at the safe total, leased at the allocation
-        ("CP0", 10.1, 0, None), ("CP0", 15.2, 1, leased), ("CP1", 10.1, 0, None),
-        ("CP1", 15.2, 1, leased), ("CP2", 0.0, 1, leased), ("CP2", 10.1, 0, None)]
+    assert sorted(caps(sender)) == [  # permanent at the safe total, leased over it
+        ("CP0", 10.1, 0, None), ("CP0", 32.0, 1, leased), ("CP1", 10.1, 0, None),
+        ("CP1", 32.0, 1, leased), ("CP2", 0.0, 1, leased), ("CP2", 10.1, 0, None)]
     assert all(p["valid_from"] == "2026-12-05T12:00:00Z" and p["connector_id"] == 0
                for _, p in sender.sent if p["purpose"] == "ChargePointMaxProfile")
     sender.sent.clear()
     allocation.observe(ChargeChanged("CP1", None, False, "101"))  # CP1's charge ends
     clock.now = T0 + timedelta(seconds=40)
     asyncio.run(allocation.run_once())
-    assert sorted(caps(sender)) == [("CP0", 30.4, 1, "2026-12-05T12:10:40Z"),
-                                    ("CP1", 0.0, 1, "2026-12-05T12:10:40Z")]
+    assert tx_profiles(sender) == [("CP0", 30.4)]
+    assert sorted(caps(sender)) == [("CP1", 0.0, 1, "2026-12-05T12:10:40Z")]
     sender.sent.clear()
-    clock.now = T0 + timedelta(minutes=5, seconds=10)  # CP2's cap is past half its lease
+    clock.now = T0 + timedelta(minutes=5, seconds=10)  # CP0's and CP2's past half their lease
     allocation.site_changed_all(failsafe=False)
     asyncio.run(allocation.run_once())
-    assert sorted(caps(sender)) == [("CP2", 0.0, 1, "2026-12-05T12:15:10Z")]  # unchanged
+    assert sorted(caps(sender)) == [("CP0", 32.0, 1, "2026-12-05T12:15:10Z"),
+                                    ("CP2", 0.0, 1, "2026-12-05T12:15:10Z")]  # unchanged
+
+
+def test_only_an_accepted_failsafe_under_every_connectors_allocation_frees_the_cap() -> None:
+    def station(limit: float | None, result: str | None) -> StationLive:
+        return StationLive(online=True, failsafe_limit_a=limit, failsafe_result=result)
+
+    assert failsafe_within_allocation(station(10.1, "accepted"), [15.2, 10.1])
+    assert failsafe_within_allocation(station(0.0, "accepted"), [0.0, 16.0])  # a 0 A failsafe
+    assert not failsafe_within_allocation(station(10.1, "accepted"), [15.2, 0.0])  # one idle
+    for unsure in ("timeout", "not_connected", "rejected", None):  # its default unknown
+        assert not failsafe_within_allocation(station(10.1, unsure), [32.0])
 
 
 def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:

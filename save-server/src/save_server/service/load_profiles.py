@@ -13,7 +13,11 @@ from typing import Any
 import structlog
 
 from save_server.domain.load.allocator import Allocation
-from save_server.domain.load.failsafe import station_default, station_safe_total
+from save_server.domain.load.failsafe import (
+    failsafe_within_allocation,
+    station_default,
+    station_safe_total,
+)
 from save_server.domain.load.live import ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import Plan
@@ -51,16 +55,23 @@ class ProfileDispatch:
     def due_caps(self, model: ElectricalModel, result: Allocation
                  ) -> tuple[tuple[str, float], ...]:
         """The leased station caps to send: each online station whose base cap was accepted,
-        at the sum of what its connectors are allowed or counted at, when it changed or half
-        its lease passed."""
+        when its cap changed or half its lease passed. The cap is the sum of what its
+        connectors are allowed or counted at — or, where its accepted failsafe allows none of
+        its connectors more than that (`failsafe_within_allocation`), the sum of their
+        maxima: then a charge starting or ending there without the platform cannot take more
+        than its allocation anyway, and the cap need not follow every change of the shares."""
         if not self._caps():
             return ()
         lease, now = self._lease(), self._clock()
         totals: dict[str, float] = {}
+        maxima: dict[str, float] = {}
+        allowed: dict[str, list[float]] = {}
         for connector in model.connectors:
-            key = connector.key
-            totals[key[0]] = totals.get(key[0], 0.0) + result.limits.get(
-                key, 0.0) + result.reserved.get(key, 0.0)
+            station_id, key = connector.key[0], connector.key
+            a = result.limits.get(key, 0.0) + result.reserved.get(key, 0.0)
+            totals[station_id] = totals.get(station_id, 0.0) + a
+            maxima[station_id] = maxima.get(station_id, 0.0) + connector.max_a
+            allowed.setdefault(station_id, []).append(a)
         due = []
         with self._lock:
             for station_id, total in sorted(totals.items()):
@@ -68,7 +79,8 @@ class ProfileDispatch:
                 if station is None or not station.online \
                         or station.base_cap_result != "accepted":
                     continue  # no station max profile there: its TxDefaultProfile is all
-                cap = round(total, 1)
+                bounded = failsafe_within_allocation(station, allowed[station_id])
+                cap = round(maxima[station_id] if bounded else total, 1)
                 renew = lease is not None and station.cap_valid_to is not None \
                     and now >= station.cap_valid_to - lease / 2
                 changed = station.cap_result != "accepted" or station.cap_a != cap or renew

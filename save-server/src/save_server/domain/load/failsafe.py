@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from save_server.domain.load.live import StationLive
 from save_server.domain.load.model import ROOT, ConnectorKey, ElectricalModel
 
 
@@ -41,3 +42,13 @@ def station_default(model: ElectricalModel, station_id: str) -> float | None:
     share of its connectors; None when the model does not list the station."""
     shares = [a for (s, _), a in safe_shares(model).items() if s == station_id]
     return min(shares) if shares else None
+
+
+def failsafe_within_allocation(station: StationLive, allowed: list[float]) -> bool:
+    """Every connector of the station is allowed at least what its accepted failsafe gives
+    (one limit for all its connectors): without the platform none could draw more than its
+    allocation, whatever starts or ends there, so a cap at its allocation would add nothing.
+    (Unknown or refused failsafe: not bounded.)"""
+    limit = station.failsafe_limit_a
+    return station.failsafe_result == "accepted" and limit is not None \
+        and all(a >= limit for a in allowed)
