@@ -592,6 +592,41 @@ def test_only_an_accepted_failsafe_under_every_connectors_allocation_frees_the_c
         assert not failsafe_within_allocation(station(10.1, unsure), [32.0])
 
 
+def test_a_tx_profile_that_did_not_reach_its_station_is_sent_again_after_the_interval() -> None:
+    model = three_phase_site(32.0, 3)  # CP2 idle: the default is 10.1 A, the share 15.2 A
+    allocation, _, sender, clock = service(model)
+    lost = {"CP1": 1}
+
+    async def send(station_id: str, parameters: dict[str, Any]) -> str:
+        sender.sent.append((station_id, parameters))
+        if parameters["purpose"] == "TxProfile" and lost.get(station_id):
+            lost[station_id] -= 1
+            return "not_connected"  # e.g. a broker hiccup
+        return "accepted"
+
+    sender.send = send  # type: ignore[method-assign]
+    allocation.leading.set()  # its own view, not the one kept for other replicas
+    allocation.observe(StationSeen("CP2", True, "c-CP2", "1.6", booted=True))
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    assert sorted(tx_profiles(sender)) == [("CP0", 15.2), ("CP1", 15.2)]
+    [cp1] = [c for c in allocation.power(model)["connectors"]
+             if c["charging_station_id"] == "CP1"]
+    assert cp1["state"] == "uncontrolled"  # counted at its maximum meanwhile
+    sender.sent.clear()
+    clock.now = T0 + timedelta(seconds=10)  # within the interval: not yet
+    allocation.site_changed_all(failsafe=False)
+    asyncio.run(allocation.run_once())
+    assert ("CP1", 15.2) not in tx_profiles(sender)
+    assert allocation.power(model)["connectors"][1]["counted_a"] == 32.0
+    clock.now = T0 + timedelta(seconds=31)
+    asyncio.run(allocation.run_once())
+    assert ("CP1", 15.2) in tx_profiles(sender)
+    [cp1] = [c for c in allocation.power(model)["connectors"]
+             if c["charging_station_id"] == "CP1"]
+    assert (cp1["state"], cp1["allocation_a"]) == ("charging", 15.2)
+
+
 def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:
     model = three_phase_site(32.0, 2)
 

@@ -302,6 +302,7 @@ class LoadAllocation:
             if later:
                 self._state.dirty |= self._state.later
                 self._state.later.clear()
+                self._profiles.retry_unconfirmed()
             if retry:
                 self._state.failsafe_due |= {s for s in self._state.failsafe_retry
                                              if self._online(s)}

@@ -138,6 +138,21 @@ class ProfileDispatch:
             with self._lock:
                 self._state.later.add(site_id)  # retried when the interval has passed
 
+    def retry_unconfirmed(self) -> None:
+        """Lock held. TxProfiles that did not reach their station or got no answer (a broker
+        hiccup, a station reconnecting) once `min_interval` has passed: their connectors
+        become controllable again and their sites are recomputed, so the profile is sent
+        again — instead of staying counted at the maximum until the charge ends."""
+        now = self._clock()
+        for key in list(self._state.tx_retry):
+            live = self._state.connectors.get(key)
+            if live is None or live.profile_result not in UNCONFIRMED:
+                self._state.tx_retry.discard(key)  # answered since, or the charge ended
+            elif live.profile_sent_at is None or now - live.profile_sent_at >= self._min_interval():
+                self._state.tx_retry.discard(key)
+                live.profile_result = None
+                self._state.dirty.add(self._site_of(key[0]))
+
     def _may_increase(self, key: ConnectorKey, now: datetime) -> bool:
         live = self._state.connectors.get(key)
         sent = live.profile_sent_at if live else None
@@ -164,6 +179,8 @@ class ProfileDispatch:
                 live.profile_limit_a, live.profile_valid_to = limit_a, valid_to
             elif live.refused:
                 self._state.dirty.add(self._site_of(key[0]))
+                if outcome in UNCONFIRMED:
+                    self._state.tx_retry.add(key)
         if outcome != "accepted":
             log.warning("profile not applied", charging_station_id=key[0],
                         connector_id=key[1], outcome=outcome)

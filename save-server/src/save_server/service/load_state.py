@@ -32,6 +32,9 @@ class LiveState:
     failsafe_due: set[str] = field(default_factory=set)
     # not delivered or not answered: sent again, while online, after the retry's backoff
     failsafe_retry: set[str] = field(default_factory=set)
+    # TxProfiles not delivered or not answered (counted at the maximum meanwhile): the charge
+    # is made controllable again, and its profile sent again, once the interval has passed
+    tx_retry: set[ConnectorKey] = field(default_factory=set)
 
     def apply(self, seen: Observation, site_id: str) -> bool:
         """Update the live state; True when the site needs a recomputation."""

@@ -13,6 +13,7 @@ HEADROOM_A = 1.0  # its cap is then what it draws plus this
 RAMP_MARGIN_A = 0.5  # drawing within this of its cap: it may want more, the cap is lifted
 
 # results after which the connector is counted at its maximum until its next charge or boot
+# (not_connected and timeout: until its TxProfile is tried again, service/load_profiles.py)
 REFUSED_RESULTS = frozenset({"rejected", "call_error", "unsupported", "timeout", "not_connected"})
 
 
