@@ -627,6 +627,30 @@ def test_a_tx_profile_that_did_not_reach_its_station_is_sent_again_after_the_int
     assert (cp1["state"], cp1["allocation_a"]) == ("charging", 15.2)
 
 
+def test_a_failsafe_accepted_on_its_retry_frees_the_station_from_its_maximum_at_once() -> None:
+    model = three_phase_site(32.0, 2)
+    allocation, _, sender, _ = service(model)
+    slow = {"CP1": 1}
+
+    async def send(station_id: str, parameters: dict[str, Any]) -> str:
+        sender.sent.append((station_id, parameters))
+        if parameters["purpose"] == "TxDefaultProfile" and slow.get(station_id):
+            slow[station_id] -= 1
+            return "timeout"
+        return "accepted"
+
+    sender.send = send  # type: ignore[method-assign]
+    allocation.leading.set()
+    connect_and_charge(allocation, "CP0", "CP1")
+    asyncio.run(allocation.run_once())
+    states = {c["charging_station_id"]: c["state"] for c in allocation.power(model)["connectors"]}
+    assert states == {"CP0": "paused", "CP1": "uncontrolled"}  # CP1 counted at its 32 A
+    asyncio.run(allocation.run_once())  # the retry: accepted, and the site recomputed with it
+    rows = {c["charging_station_id"]: c for c in allocation.power(model)["connectors"]}
+    assert (rows["CP1"]["state"], rows["CP1"]["counted_a"]) == ("charging", None)
+    assert rows["CP0"]["allocation_a"] == rows["CP1"]["allocation_a"] == 15.2
+
+
 def test_a_station_refusing_the_station_max_profile_keeps_its_default_profile_only() -> None:
     model = three_phase_site(32.0, 2)
 
@@ -764,5 +788,8 @@ def test_a_failsafe_not_answered_is_sent_again_at_a_later_round() -> None:
     sender.outcomes.clear()
     sender.sent.clear()
     asyncio.run(allocation.run_once())
-    assert [(s, p["purpose"]) for s, p in sender.sent if p["purpose"] != "TxProfile"] == [
+    assert [(s, p["purpose"]) for s, p in sender.sent if p["purpose"] != "TxProfile"
+            and p.get("stack_level") == 0] == [
         ("CP0", "TxDefaultProfile"), ("CP0", "ChargePointMaxProfile")]  # CP1 had answered
+    # and the site recomputed with it at once: the leased caps that follow (both stations)
+    assert sorted(s for s, _, level, _ in caps(sender) if level == 1) == ["CP0", "CP1"]

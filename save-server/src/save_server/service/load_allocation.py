@@ -322,6 +322,8 @@ class LoadAllocation:
         await asyncio.gather(*(self._profiles.failsafe(s, models[site_of[s]])
                                for s in sorted(stations) if site_of.get(s) in models))
         self._retry_soon()
+        with self._lock:  # and those a failsafe's answer changed
+            sites, self._state.dirty = sites | self._state.dirty, set()
         await asyncio.gather(*(self._recompute(models[s]) for s in sorted(sites) if s in models))
 
     def _retry_soon(self) -> None:
@@ -452,6 +454,10 @@ class LoadAllocation:
             await asyncio.gather(*(self._profiles.failsafe(s, model) for s in stations))
             if stations:
                 self._retry_soon()
+                with self._lock:  # a failsafe's answer changed what the site counts
+                    if model.site_id in self._state.dirty:
+                        self._state.dirty.discard(model.site_id)
+                        recompute = True
             if recompute:
                 await self._recompute(model)
         except Exception:  # the site is recomputed again at the next sweep

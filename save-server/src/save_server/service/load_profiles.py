@@ -18,7 +18,7 @@ from save_server.domain.load.failsafe import (
     station_default,
     station_safe_total,
 )
-from save_server.domain.load.live import ConnectorLive, StationLive
+from save_server.domain.load.live import REFUSED_RESULTS, ConnectorLive, StationLive
 from save_server.domain.load.model import ConnectorKey, ElectricalModel
 from save_server.domain.load.plan import Plan
 from save_server.domain.load.ports import ProfileSender
@@ -205,9 +205,12 @@ class ProfileDispatch:
         self._on_profile(outcome)
         with self._lock:
             station = self._state.stations.setdefault(station_id, StationLive())
+            before = station.failsafe_result
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
             if outcome == NOT_DELIVERED:  # counted at its maximum: recomputed with the retry
                 self._state.dirty.add(self._site_of(station_id))
+            elif outcome == "accepted" and before in REFUSED_RESULTS:  # a retry got through:
+                self._state.dirty.add(self._site_of(station_id))  # no longer at its maximum
         if outcome in UNCONFIRMED:
             self._retry(station_id)
             return
