@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
 	$(BIN)/python tests/browser_ready.py
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
 run-services: $(STAMP) secrets/auth-signing-key.pem
