@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := embedded ocpp-events save-server event-store
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint run-services fault clean secrets
@@ -21,16 +21,16 @@ run: $(STAMP)
 	$(BIN)/python -m csms_embedded
 
 ## Run every test (unit, integration against the local PostgreSQL and RabbitMQ, end-to-end).
-## TEST_WORKERS=2: two pytest processes (pytest-xdist), a test file each at a time so a module's
-## platform starts once (~9 instead of ~17 minutes; a few timing-sensitive e2e tests still fail
-## now and then that way, so the default, 0, runs them in one process).
+## In TEST_WORKERS (default 2) pytest processes (pytest-xdist), each taking a whole test file at
+## a time so a module's platform starts once, the whole-platform files first (conftest.py):
+## about 9 minutes on a quiet 2-core machine. TEST_WORKERS=0 runs them in one process (~17).
 ## First enables RabbitMQ's bundled consistent-hash plugin and installs Debian's Chromium for the
 ## dashboard's browser tests when missing (or stops with the command to run).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/rabbitmq_plugin.py
 	$(BIN)/python tests/browser_ready.py
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## Each role as its own process against real servers (set AMQP_URL and DATABASE_URL first).
 run-services: $(STAMP) secrets/auth-signing-key.pem

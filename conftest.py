@@ -19,7 +19,13 @@ def _tests_folder(item: pytest.Item) -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The whole-platform files (top-level tests/: a platform started per file, a minute or
+    # more each) first: with `make test`'s two workers, which take a file at a time in this
+    # order (--no-loadscope-reorder), both then end on the packages' short files together
+    # instead of one waiting out the other's last end-to-end file.
+    platforms = config.rootpath / "tests"
+    items.sort(key=lambda item: not item.path.is_relative_to(platforms))  # stable
     for item in items:
         folder = _tests_folder(item)
         if folder in FOLDER_MARKERS:

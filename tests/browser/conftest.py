@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.platform import Platform, api_headers, embedded_platform
 
@@ -113,3 +115,20 @@ def screenshot(page: Any, name: str) -> None:
         return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def wait_until_live(page: Any, timeout_ms: float = 30_000) -> None:
+    """Until the page's live stream is open: its script then shows the status's `data-on` text
+    (the text itself, not a part of it: "connecting…" contains "on" too)."""
+    status = page.locator("#live-status")
+    expect(status).to_have_text(status.get_attribute("data-on"), timeout=timeout_ms)
+
+
+def open_station_page(page: Any, base_url: str, station_id: str, timeout: float = 30) -> None:
+    """The station's page, once it exists: the worker writes a station's document when it
+    applies its first events, moments after the charger's boot (a 404 page until then)."""
+    deadline = time.monotonic() + timeout
+    while (answer := page.goto(f"{base_url}/ui/stations/{station_id}")).status == 404:
+        assert time.monotonic() < deadline, f"{station_id}: no station page after {timeout} s"
+        page.wait_for_timeout(250)
+    assert answer.ok, answer.status

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Api, Loop, screenshot, sign_in
+from tests.browser.conftest import Api, Loop, screenshot, sign_in, wait_until_live
 from tests.e2e.command_charger import CommandCharger
 from tests.e2e.platform import Platform
 
@@ -54,7 +54,7 @@ def test_a_charger_that_connects_turns_green_on_the_open_overview(
         page.reload()
     assert row.inner_text() == "offline"
     row = page.locator(f"tr[data-station-id='{station_id}']")
-    page.wait_for_selector("#live-status:has-text('on')")
+    wait_until_live(page)
     connected = int(page.locator("#count-connected").inner_text())
     charger = chargers.run(connect(platform, station_id))
     try:

@@ -11,7 +11,14 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Api, Loop, screenshot, sign_in
+from tests.browser.conftest import (
+    Api,
+    Loop,
+    open_station_page,
+    screenshot,
+    sign_in,
+    wait_until_live,
+)
 from tests.e2e.command_charger import CommandCharger
 from tests.e2e.platform import Platform, api_headers
 
@@ -63,7 +70,7 @@ def test_a_sites_power_gauge_follows_a_charge_without_reload(
     connected = [chargers.run(connect(platform, s)) for s in stations]
     try:
         page.goto(f"{platform.save_server_url}/ui/sites/{site_id}")
-        page.wait_for_selector("#live-status:has-text('on')")
+        wait_until_live(page)
         assert page.locator("table.gauge-table tbody tr").count() == 3
         row = page.locator("table.site-connectors tr", has_text=stations[0])
         assert row.locator(".badge").inner_text() != "charging"
@@ -95,8 +102,8 @@ def test_the_station_page_shows_connector_changes_live_with_their_history(
     station_id = new_id()
     charger = chargers.run(connect(platform, station_id))
     try:
-        page.goto(f"{platform.save_server_url}/ui/stations/{station_id}")
-        page.wait_for_selector("#live-status:has-text('on')")
+        open_station_page(page, platform.save_server_url, station_id)
+        wait_until_live(page)
         page.evaluate("document.body.setAttribute('data-loaded-once', '1')")
         chargers.run(charger.call("StatusNotification", {
             "connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"}))
@@ -125,6 +132,7 @@ def test_the_new_pages_in_portuguese_at_360_px_pass_axe(
                                   is_mobile=True, has_touch=True)
     page = context.new_page()
     sign_in(page, platform.save_server_url, api.account("admin"))
+    open_station_page(page, platform.save_server_url, stations[0])  # the worker applied it
     axe = Axe()
     problems = {}
     for path, heading in (("/ui/sites", "Locais"), (f"/ui/sites/{site_id}", "Local"),

@@ -99,6 +99,27 @@ def test_a_station_always_lands_in_the_same_shard_and_stations_spread(
     assert len({name for found in shards.values() for name in found}) >= 3  # spread
 
 
+def wait_for_consumers(queue: str, count: int, timeout: float = 30) -> None:
+    """Until each shard queue has `count` consumers. The workers declare the topology: events
+    published before it exists would be dropped, and a loaded machine can take a second to
+    open a stream (no head start of a fixed length is enough)."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel, deadline = connection.channel(), time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                counts = [channel.queue_declare(name, passive=True).method.consumer_count
+                          for name in shard_queues(queue, SHARDS)]
+            except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet
+                channel, counts = connection.channel(), [0]
+            if min(counts) >= count:
+                return
+            assert time.monotonic() < deadline, f"{count} consumer(s) per shard: {counts}"
+            time.sleep(0.05)
+    finally:
+        connection.close()
+
+
 class Recorder:
     """Wraps the worker's ingest: per station, the order in which events were committed."""
 
@@ -145,8 +166,9 @@ def test_two_workers_share_the_shards_and_keep_each_stations_order(
                              Backoff(first=0.05), batch_size=20, ordered=True)
         threads.append(threading.Thread(target=worker.run, args=(stop,), name=name, daemon=True))
     threads[0].start()
-    time.sleep(0.5)  # worker-a first: it becomes the active consumer of every shard
+    wait_for_consumers(queue, 1)  # worker-a first: the active consumer of every shard
     threads[1].start()
+    wait_for_consumers(queue, 2)  # worker-b waits on each; shards move once events flow
     stations = [charger() for _ in range(24)]
     sent: dict[str, list[str]] = {s.station_id: [] for s in stations}
     publish, close = publisher(exchange)
