@@ -111,8 +111,10 @@ class LoadStoreContract:
 
     def test_the_power_view_is_replaced_and_read_back(self, site: str) -> None:
         assert self.store.power(site) is None
-        self.store.save_power(site, {"site_id": site, "available_a": [1.0]}, T0)
-        self.store.save_power(site, {"site_id": site, "available_a": [2.5]}, T0)
+        self.store.record_rounds([AllocationRound(site, {"site_id": site, "available_a": [1.0]},
+                                                  T0)])
+        self.store.record_rounds([AllocationRound(site, {"site_id": site, "available_a": [2.5]},
+                                                  T0)])
         assert self.store.power(site) == {"site_id": site, "available_a": [2.5]}
 
     def test_a_published_event_is_committed(self, site: str) -> None:
@@ -128,12 +130,12 @@ class LoadStoreContract:
         assert self.store.turns(site) == {}
         turns = {("CP-1", 1): Turn(True, T0), ("CP-2", 2): Turn(False, T0 - timedelta(1))}
         allocation = event("load-management.allocation", {"site_id": site})
-        self.store.record_turns(site, turns, allocation)
+        self.store.record_rounds([AllocationRound(site, {}, T0, turns, allocation)])
         assert self.store.turns(site) == turns
         assert allocation.event_id in self.committed_ids()
         older = BusinessEvent("load-management.allocation", {}, "tester",
                               event_id=str(uuid.uuid4()), occurred_at=T0 - timedelta(hours=1))
-        self.store.record_turns(site, {}, older)
+        self.store.record_rounds([AllocationRound(site, {}, T0 - timedelta(hours=1), {}, older)])
         assert self.store.turns(site) == turns
         assert not self.store.apply_turns(allocation.event_id, site, {}, T0 + timedelta(1))
 

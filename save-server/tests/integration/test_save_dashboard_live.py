@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import Container
 from save_server.domain.access import Role
+from save_server.domain.load.ports import AllocationRound
 from save_server.infrastructure.dashboard.charts import CHART_POLICY
 from save_server.infrastructure.dashboard.rendering import CONTENT_SECURITY_POLICY
 from save_server.infrastructure.dashboard.session import Sessions
@@ -115,8 +116,8 @@ def test_the_overview_puts_stations_with_refused_profiles_first_with_a_badge(
     feed(container, [fine.boot(), refused.boot()])
     row = {"charging_station_id": refused.station_id, "connector_id": 1,
            "last_profile": {"result": "rejected", "limit_a": 6.0}, "failsafe": None}
-    SqlLoadStore(container.engine).save_power(f"site-{uuid.uuid4().hex[:6]}", {
-        "connectors": [row]}, datetime.now(UTC))
+    SqlLoadStore(container.engine).record_rounds([AllocationRound(
+        f"site-{uuid.uuid4().hex[:6]}", {"connectors": [row]}, datetime.now(UTC))])
     client = signed_in(container)
     page = client.get("/ui/overview").text
     assert page.index(refused.station_id) < page.index(fine.station_id)
@@ -150,7 +151,7 @@ def _save_power(container: Container, site_id: str, a: str, b: str, amps: float)
     now = datetime.now(UTC)
     row = {"connector_id": 1, "counted_a": None, "measured_at": None, "car_max_a": None,
            "rotation": None, "failsafe": None}
-    SqlLoadStore(container.engine).save_power(site_id, {
+    SqlLoadStore(container.engine).record_rounds([AllocationRound(site_id, {
         "site_id": site_id, "supply": "three-phase", "limit_a": 63.0, "margin": 0.05,
         "usable_a": 59.85, "computed_at": now.isoformat(), "available_a": None,
         "building": {"per_phase_a": {"L1": 0.0, "L2": 0.0, "L3": 0.0}, "source": "none",
@@ -164,7 +165,7 @@ def _save_power(container: Container, site_id: str, a: str, b: str, amps: float)
              "measured_a": None, "last_profile": {"limit_a": 0.0, "result": "rejected",
                                                   "sent_at": None}}],
         "queue": [{"charging_station_id": b, "connector_id": 1}],
-        "stations_never_accepting_profiles": [b]}, now)
+        "stations_never_accepting_profiles": [b]}, now)])
 
 
 def test_the_site_page_shows_the_power_per_phase_the_connectors_and_the_queue(

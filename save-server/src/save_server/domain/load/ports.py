@@ -55,23 +55,14 @@ class LoadStore(ABC):
     def apply_load(self, event_id: str, site_id: str, load: BuildingLoad) -> bool: ...
 
     @abstractmethod
-    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
-        """The load manager's view of the site, for every API replica."""
-
-    @abstractmethod
     def power(self, site_id: str) -> dict[str, Any] | None: ...
-
-    @abstractmethod
-    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
-                     event: BusinessEvent) -> None:
-        """The site's rotation turns, committed with the allocation event that carries them
-        (a restart or another replica goes on with the same turns)."""
 
     @abstractmethod
     def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
         """Many sites' rounds in one commit (hundreds of recomputations a second): each
-        site's last view, every allocation event, each site's turns unless later ones are
-        kept. All or nothing."""
+        site's last view (the load manager's, for every API replica), every allocation event,
+        each site's turns with it unless later ones are kept (a restart or another replica
+        goes on with the same turns). All or nothing."""
 
     @abstractmethod
     def turns(self, site_id: str) -> dict[ConnectorKey, Turn]: ...

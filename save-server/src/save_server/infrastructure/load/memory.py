@@ -56,16 +56,8 @@ class MemoryLoadStore(LoadStore):
         self._put_load(site_id, load)
         return True
 
-    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
-        self.powers[site_id] = document
-
     def power(self, site_id: str) -> dict[str, Any] | None:
         return self.powers.get(site_id)
-
-    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
-                     event: BusinessEvent) -> None:
-        self._put_turns(site_id, turns, event.occurred_at)
-        self._commit(event)
 
     def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
         for r in rounds:

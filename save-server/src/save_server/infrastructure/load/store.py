@@ -60,14 +60,6 @@ class SqlLoadStore(LoadStore):
     def publish(self, event: BusinessEvent) -> None:
         self._commit(lambda db: add_to_outbox(db, event))
 
-    def record_turns(self, site_id: str, turns: Mapping[ConnectorKey, Turn],
-                     event: BusinessEvent) -> None:
-        def change(db: Connection) -> None:
-            put_turns_if_newer(db, site_id, turns_document(turns),
-                               event.occurred_at or datetime.now(UTC))
-            add_to_outbox(db, event)  # also records the event as applied
-        self._commit(change)
-
     def record_rounds(self, rounds: Sequence[AllocationRound]) -> None:
         if not rounds:
             return
@@ -101,12 +93,6 @@ class SqlLoadStore(LoadStore):
             put_turns_if_newer(db, site_id, turns_document(turns), at)
             return True
         return bool(self._commit(change))
-
-    def save_power(self, site_id: str, document: dict[str, Any], at: datetime) -> None:
-        with self._engine.begin() as db:
-            db.execute(delete(site_power).where(site_power.c.site_id == site_id))
-            db.execute(insert(site_power).values(site_id=site_id, document=document,
-                                                 computed_at=at))
 
     def power(self, site_id: str) -> dict[str, Any] | None:
         with self._engine.connect() as db:
