@@ -9,9 +9,10 @@ as missing, and enters the percentiles at the time it waited (a lower bound: its
 longer).
 
 Before the first rate the platform must have settled from connecting every station (each one
-holding its failsafe and base cap, then no profile arriving for 3 s): the time that takes is
-reported. Each rate reports what the load generator itself cost (its CPU and its event loop's
-lateness) and the platform's CPU, so a saturated client is visible rather than counted as lag.
+holding its failsafe, base cap and leased cap, then no profile arriving for 3 s): the time
+that takes is reported. Each rate reports what the load generator itself cost (its CPU and its
+event loop's lateness) and the platform's CPU, so a saturated client is visible rather than
+counted as lag.
 
 S sites of N stations each (1.6 and 2.0.1 mixed, 16 A three-phase, 63 A supply); random starts
 and stops at R per second over all stations. Same-run baseline: the same stream at R / 10. The
@@ -77,6 +78,8 @@ class Phase:
     ended_first: int = 0  # the charge ended before its profile came
     refused: int = 0  # starts and stops the platform answered with an error (or not at all)
     loop_late: list[float] = field(default_factory=list)  # the client's event loop lateness
+    sent: int = 0  # starts and stops sent
+    profiles: dict[str, int] = field(default_factory=dict)  # every profile received, by purpose
 
 
 async def watch_loop(late: list[float], stop: asyncio.Event) -> None:
@@ -97,6 +100,7 @@ async def stream(stations: list[TimedStation], rate: float, seconds: float, seed
     phase, watching = Phase(), asyncio.Event()
     watcher = asyncio.create_task(watch_loop(phase.loop_late, watching))
     rng, tasks, sent = random.Random(seed), set(), 0
+    received = [len(s.profiles) for s in stations]
 
     def count_failure(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
@@ -123,6 +127,10 @@ async def stream(stations: list[TimedStation], rate: float, seconds: float, seed
     watching.set()
     await watcher
     end = time.perf_counter()
+    phase.sent = sent
+    for station, before in zip(stations, received, strict=True):
+        for purpose, _, _ in station.profiles[before:]:
+            phase.profiles[purpose] = phase.profiles.get(purpose, 0) + 1
     for key, at in pending.items():
         if key in arrived:
             phase.lags.append(arrived[key] - at)
@@ -148,8 +156,8 @@ async def connect(station: TimedStation) -> None:
 
 
 async def settle(stations: list[TimedStation]) -> float:
-    """Seconds until every station holds its failsafe and base cap and no profile has
-    arrived anywhere for QUIET_S (the platform is done with the connections)."""
+    """Seconds until every station holds its failsafe, base cap and leased cap and no profile
+    has arrived anywhere for QUIET_S (the platform is done with the connections)."""
     began = time.perf_counter()
     seen, quiet_since = -1, time.perf_counter()
     while time.perf_counter() - began < SETTLE_MAX_S:
@@ -157,7 +165,7 @@ async def settle(stations: list[TimedStation]) -> float:
         count = sum(len(s.profiles) for s in stations)
         if count != seen:
             seen, quiet_since = count, time.perf_counter()
-        ready = all(s.default_a is not None and 0 in s.caps for s in stations)
+        ready = all(s.default_a is not None and 0 in s.caps and 1 in s.caps for s in stations)
         quiet = time.perf_counter() - quiet_since
         if quiet >= QUIET_S and (ready or quiet >= GIVE_UP_QUIET_S):
             break
@@ -223,9 +231,9 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
         await asyncio.gather(*(connect(s) for s in stations[chunk:chunk + 50]))
     connected = time.perf_counter() - began
     settled = await settle(stations)
-    unsettled = sum(1 for s in stations if s.default_a is None or 0 not in s.caps)
-    print(f"{len(stations)} stations connected in {connected:.1f} s; settled (failsafe and "
-          f"base cap each, then {QUIET_S:g} s without a profile) {settled:.1f} s later"
+    unsettled = sum(1 for s in stations if s.default_a is None or not {0, 1} <= set(s.caps))
+    print(f"{len(stations)} stations connected in {connected:.1f} s; settled (failsafe, "
+          f"base and leased cap each, then {QUIET_S:g} s without a profile) {settled:.1f} s later"
           + (f"; {unsettled} stations still without them" if unsettled else ""))
     platform_pids = [process.pid for _, process, _ in platform.processes]
     servers = server_pids() if platform.mode == "services" else {}
@@ -243,6 +251,9 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
               f"{NO_PROFILE_WAIT_S:g} s after the stream): {len(phase.missing)}; ended before "
               f"their profile: {phase.ended_first}; starts/stops refused by the platform: "
               f"{phase.refused}")
+        per = sum(phase.profiles.values()) / max(phase.sent, 1)
+        print(f"  profiles received: {per:.2f} per start/stop ("
+              + ", ".join(f"{k} {v}" for k, v in sorted(phase.profiles.items())) + ")")
         print(f"  load generator: {cpu_client:.2f} CPU, its event loop late p99 "
               f"{percentile(phase.loop_late, .99) * 1000:.0f} ms, max "
               f"{max(phase.loop_late, default=0) * 1000:.0f} ms; platform: {cpu_platform:.2f} "

@@ -426,3 +426,29 @@ def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_roun
     base_caps = [p for s, p in sender.sent if s == "CP0"
                  and p["purpose"] == "ChargePointMaxProfile" and p["stack_level"] == 0]
     assert len(base_caps) == 2
+
+
+def test_a_base_cap_accepted_on_its_retry_gets_its_leased_cap_in_the_same_round() -> None:
+    """The leased cap (stack level 1) is what lets the station draw above its base cap; one
+    whose base cap got through only on a retry must not wait for the next event or sweep."""
+    sender = Sender()
+    _, allocation = managed(sender)
+    original = sender.send
+    failing = {"base cap": 1}
+
+    async def hiccup(station_id: str, parameters: dict[str, Any]) -> str:
+        if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"] == 0 \
+                and failing["base cap"]:
+            failing["base cap"] -= 1
+            sender.sent.append((station_id, parameters))
+            return "not_connected"
+        return await original(station_id, parameters)
+
+    sender.send = hiccup  # type: ignore[method-assign]
+    feed(allocation, CONNECT)
+    asyncio.run(allocation.run_once())
+    leased = [p for s, p in sender.sent if s == "CP0" and p["stack_level"] == 1]
+    assert leased == []
+    asyncio.run(allocation.run_once())  # the retry round: no other event came
+    leased = [p for s, p in sender.sent if s == "CP0" and p["stack_level"] == 1]
+    assert [(p["purpose"], p["profile_id"]) for p in leased] == [("ChargePointMaxProfile", 902)]

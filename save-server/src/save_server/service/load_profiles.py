@@ -232,6 +232,8 @@ class ProfileDispatch:
             station = self._state.stations.setdefault(station_id, StationLive())
             station.base_cap_a, station.base_cap_result = total, outcome
             station.cap_a = station.cap_result = station.cap_valid_to = None  # send it again
+            if outcome == "accepted":  # the leased cap over it goes in this round (a base cap
+                self._state.dirty.add(self._site_of(station_id))  # retried: no event waits)
         if outcome in UNCONFIRMED:
             self._retry(station_id)
 
