@@ -1,7 +1,8 @@
 """One contract for the RegistryStore port, run against its adapter on SQLite and PostgreSQL:
-a registration naming no site is refused whatever the database enforces, and a refusal the
+a registration naming no site is refused whatever the database enforces, a refusal the
 store does not expect (a broken invariant) is never passed off as a missing site or as a
-duplicate event."""
+duplicate event, registering is only ever a new registration and a change only ever changes
+one that is there (a change racing a deregistration never registers the station again)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy import create_engine, delete, exc, func, insert, select, text
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
+    AlreadyRegistered,
     RegistryStore,
     SecurityEvent,
     Site,
@@ -28,7 +30,7 @@ from save_server.infrastructure.db.engine import migrate
 from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
-from save_server.infrastructure.registry.tables import sites
+from save_server.infrastructure.registry.tables import sites, station_registrations
 
 pytestmark = pytest.mark.contract
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -59,26 +61,59 @@ class RegistryStoreContract:
         self.store.add_site(site, event("sites.site-created"))
         return site.site_id
 
+    def registered(self, station: str) -> StationRegistration:
+        return self.store.register(StationRegistration(station, 1, registered_at=T0),
+                                   [event("registry.station-registered")])
+
     def test_a_registration_is_saved_on_its_site(self, station: str) -> None:
         site_id = self.site()
-        saved = self.store.save_registration(
-            StationRegistration(station, 0, site_id, registered_at=T0), "station-registered", [])
+        saved = self.store.register(StationRegistration(station, 0, site_id, registered_at=T0),
+                                    [])
         assert self.store.registration(station) == saved and saved.site_id == site_id
 
     def test_a_registration_naming_no_site_is_refused_and_commits_nothing(
             self, station: str) -> None:
         before = self.committed()
         with pytest.raises(UnknownSite):
-            self.store.save_registration(StationRegistration(station, 0, "no-such-site"),
-                                         "station-registered", [event("registry.x")])
+            self.store.register(StationRegistration(station, 0, "no-such-site"),
+                                [event("registry.x")])
         assert self.store.registration(station) is None and self.committed() == before
 
     def test_another_constraint_is_not_reported_as_a_missing_site(self, station: str) -> None:
         before = self.committed()
         broken = StationRegistration(station, 0, enabled=None)  # type: ignore[arg-type]
         with pytest.raises(Exception) as refused:
-            self.store.save_registration(broken, "station-registered", [])
+            self.store.register(broken, [])
         assert not isinstance(refused.value, LookupError)
+        assert self.store.registration(station) is None and self.committed() == before
+
+    def test_a_change_is_saved_with_a_new_revision(self, station: str) -> None:
+        current = self.registered(station)
+        before = self.committed()
+        changed = self.store.change_registration(current.changed(enabled=False),
+                                                 "station-updated",
+                                                 [event("registry.station-updated")])
+        assert changed is not None and changed.revision > current.revision
+        assert self.store.registration(station) == changed and not changed.enabled
+        assert self.committed() == before + 2  # the registry event and the audit
+
+    def test_registering_a_registered_station_is_refused_and_commits_nothing(
+            self, station: str) -> None:
+        current = self.registered(station)
+        before = self.committed()
+        with pytest.raises(AlreadyRegistered):
+            self.store.register(StationRegistration(station, 2, name="again"),
+                                [event("registry.station-registered")])
+        assert self.store.registration(station) == current and self.committed() == before
+
+    def test_a_change_to_a_deregistered_station_does_not_register_it_again(
+            self, station: str) -> None:
+        current = self.registered(station)
+        assert self.store.deregister(station, [event("registry.station-deregistered")])
+        before = self.committed()
+        assert self.store.change_registration(current.changed(enabled=False),
+                                              "station-updated",
+                                              [event("registry.station-updated")]) is None
         assert self.store.registration(station) is None and self.committed() == before
 
     def test_a_refusal_is_counted_once_per_event(self, station: str) -> None:
@@ -163,8 +198,7 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
 
         def save() -> None:
             try:
-                self.store.save_registration(StationRegistration(station, 0, site_id),
-                                             "station-registered", [])
+                self.store.register(StationRegistration(station, 0, site_id), [])
                 outcome.append(None)
             except BaseException as error:
                 outcome.append(error)
@@ -180,6 +214,31 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
         assert isinstance(error, UnknownSite) and error.__cause__ is not None
         assert self.store.registration(station) is None
 
+    def test_a_change_waiting_on_a_deregistration_does_not_register_the_station_again(
+            self, station: str) -> None:
+        """The deregistration holds the station's row until the change, past its reads,
+        waits on it: the change then finds no row to update, and commits nothing."""
+        current = self.registered(station)
+        outcome: list[StationRegistration | BaseException | None] = []
+
+        def change() -> None:
+            try:
+                outcome.append(self.store.change_registration(
+                    current.changed(enabled=False), "station-updated", []))
+            except BaseException as error:
+                outcome.append(error)
+
+        with self.engine.connect() as deregistering:
+            deregistering.execute(delete(station_registrations).where(
+                station_registrations.c.station_id == station))
+            changing = threading.Thread(target=change)
+            changing.start()
+            self.wait_for_a_lock_wait(deregistering)
+            deregistering.commit()
+            changing.join(10)
+        assert outcome == [None]
+        assert self.store.registration(station) is None
+
     def wait_for_a_lock_wait(self, own: Any) -> None:
         me = own.execute(text("SELECT pg_backend_pid()")).scalar_one()
         for _ in range(200):
@@ -190,4 +249,4 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
                         {"me": me}).scalar_one():
                     return
             time.sleep(0.05)
-        raise AssertionError("the save never waited on the deleted site's lock")
+        raise AssertionError("the write never waited on the other's lock")

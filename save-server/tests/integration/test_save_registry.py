@@ -16,8 +16,10 @@ from sqlalchemy import select
 from save_server.bootstrap import Container
 from save_server.domain.station_commands import CommandAnswer, CommandOutcome
 from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.registry.store import SqlRegistryStore
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
+from save_server.service.registry import RegistrationNotFound, RegistryService
 from tests.support.api_keys import grant
 
 from .test_save_commands_api import ScriptedBus
@@ -98,6 +100,79 @@ def test_registering_a_station_shows_its_password_once_and_tells_the_gateways(
     assert [k for k, _ in kinds] == ["station-registered", "station-updated",
                                      "station-deregistered"]
     assert [r for _, r in kinds] == sorted({r for _, r in kinds})  # strictly growing
+
+
+def station_events(container: Container, station_id: str) -> list[str]:
+    """The types of every outbox event about the station (registry and audit), in order."""
+    with container.engine.connect() as db:
+        bodies = db.execute(select(outbox_events.c.body).order_by(outbox_events.c.seq)
+                            ).scalars().all()
+    events = [json.loads(body) for body in bodies]
+    return [e["type"] for e in events if e.get("charging_station_id") == station_id]
+
+
+DEREGISTERED = ["station-registry.station-deregistered", "registry.station-deregistered"]
+
+
+def is_registered(container: Container, station_id: str) -> bool:
+    return station_id in {r.station_id for r in
+                          container.access_control().registry.list_registrations()}
+
+
+@pytest.fixture
+def deregistered_after_read(container: Container, monkeypatch: pytest.MonkeyPatch
+                            ) -> Callable[[str], None]:
+    """Give it a station: another operator deregisters it right after the registry's next
+    read of it, so that the write which follows that read races a committed DELETE."""
+    read = SqlRegistryStore.registration
+    racing: set[str] = set()
+    other = RegistryService(SqlRegistryStore(container.engine))
+
+    def read_then_deregister(store: SqlRegistryStore, station_id: str) -> Any:
+        found = read(store, station_id)
+        if station_id in racing:
+            racing.discard(station_id)
+            other.deregister(station_id, "other-operator")
+        return found
+
+    monkeypatch.setattr(SqlRegistryStore, "registration", read_then_deregister)
+    return racing.add
+
+
+def test_a_change_racing_a_deregistration_answers_404_and_leaves_it_deregistered(
+        container: Container, client: TestClient,
+        deregistered_after_read: Callable[[str], None]) -> None:
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 1})
+    before = station_events(container, station)
+    deregistered_after_read(station)
+    patched = client.patch(f"/charging-stations/{station}/registration",
+                           json={"enabled": False})
+    assert patched.status_code == 404, patched.text
+    assert patched.json()["detail"] == f"station {station!r} is not registered"
+    assert client.get(f"/charging-stations/{station}/registration").status_code == 404
+    assert station_events(container, station) == before + DEREGISTERED
+
+
+@pytest.mark.parametrize("write", [
+    lambda registry, station: registry.update(station, {"name": "Bay 9"}, "test"),
+    lambda registry, station: registry.rotate_password(station, "test"),
+    lambda registry, station: registry.roll_back_rotation(station, "test", "Rejected"),
+], ids=["update", "rotate", "roll-back"])
+def test_an_operators_write_racing_a_deregistration_is_refused_and_writes_nothing(
+        container: Container, deregistered_after_read: Callable[[str], None],
+        write: Callable[[RegistryService, str], Any]) -> None:
+    registry = container.access_control().registry
+    station = new_id()
+    registry.register(station, 1, "test")
+    registry.rotate_password(station, "test")  # pending: a roll-back has something to do
+    before = station_events(container, station)
+    deregistered_after_read(station)
+    with pytest.raises(RegistrationNotFound):
+        write(registry, station)
+    assert not is_registered(container, station)
+    assert station_events(container, station) == before + DEREGISTERED
 
 
 @pytest.mark.parametrize("body", [
@@ -402,6 +477,25 @@ def test_a_station_connected_with_its_new_password_drops_the_previous_one(
     assert hashed(new, only) and only["valid_until"] is None
     assert client.get(f"/charging-stations/{station}/registration").json()[
         "password_rotation_pending"] is False
+
+
+def test_a_new_password_proved_after_a_deregistration_does_not_register_it_again(
+        container: Container, deregistered_after_read: Callable[[str], None]) -> None:
+    from save_server.infrastructure.registry.admissions import apply
+
+    registry = container.access_control().registry
+    station = new_id()
+    registry.register(station, 1, "test")
+    registry.rotate_password(station, "test")
+    before = station_events(container, station)
+    deregistered_after_read(station)
+    apply(registry, json.dumps({
+        "event_id": str(uuid.uuid4()), "type": "ocpp-events.connect",
+        "charging_station_id": station, "received_at": "2026-12-05T12:00:00Z",
+        "payload": {"replaced_connection_id": None, "security_profile": 1,
+                    "credential": "password", "registered": True}}).encode())
+    assert not is_registered(container, station)
+    assert station_events(container, station) == before + DEREGISTERED
 
 
 def test_a_connection_admitted_on_the_old_password_keeps_it_after_the_rotation(

@@ -200,12 +200,21 @@ class RegistryStore(ABC):
     def registrations(self) -> list[StationRegistration]: ...
 
     @abstractmethod
-    def save_registration(self, registration: StationRegistration, kind: str,
-                          events: list[BusinessEvent]) -> StationRegistration:
-        """Insert or replace; bumps the registry revision and publishes the registry event
-        `station-registry.<kind>` carrying it, plus `events` (the audit), in one commit.
-        Raises UnknownSite when its site does not exist, AlreadyRegistered when another
-        write inserted the same station meanwhile; nothing is committed then."""
+    def register(self, registration: StationRegistration,
+                 events: list[BusinessEvent]) -> StationRegistration:
+        """A new registration: bumps the registry revision and publishes the registry event
+        `station-registry.station-registered` carrying it, plus `events` (the audit), in one
+        commit. Raises AlreadyRegistered when the station is registered (another write
+        registered it meanwhile), UnknownSite when its site does not exist; nothing is
+        committed then."""
+
+    @abstractmethod
+    def change_registration(self, registration: StationRegistration, kind: str,
+                            events: list[BusinessEvent]) -> StationRegistration | None:
+        """Replaces the registration of a registered station, as `register` does but
+        publishing `station-registry.<kind>`. None when the station is not registered
+        (deregistered meanwhile): nothing is committed, and it is not registered again.
+        Raises UnknownSite when its site does not exist."""
 
     @abstractmethod
     def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool: ...

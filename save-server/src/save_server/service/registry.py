@@ -110,7 +110,7 @@ class RegistryService:
         registration = check_registration(StationRegistration(
             station_id, security_profile, registered_at=self._clock(),
             passwords=(PasswordHash.of(password),) if password else (), **details))
-        saved = self._save(registration, "station-registered", [
+        saved = self._registered(registration, [
             self._audit("registry.station-registered", by,
                         registration_document(registration), station_id)])
         return Registered(saved, password)
@@ -127,7 +127,7 @@ class RegistryService:
         if updated.security_profile in PASSWORD_PROFILES and not updated.passwords:
             password = new_password()
             updated = updated.changed(passwords=(PasswordHash.of(password),))
-        saved = self._save(updated, "station-updated", [
+        saved = self._changed(updated, "station-updated", [
             self._audit("registry.station-updated", by, registration_document(updated),
                         station_id)])
         return Registered(saved, password)
@@ -140,7 +140,7 @@ class RegistryService:
                                       "only stations of profile 1 or 2 have a password")
         password = new_password()
         rotated = current.rotated(password, self._clock(), self.grace)
-        saved = self._store.save_registration(rotated, "password-changed", [
+        saved = self._changed(rotated, "password-changed", [
             self._audit("registry.password-rotated", by,
                         {"charging_station_id": station_id, "grace_seconds":
                          self.grace.total_seconds()}, station_id)])
@@ -153,7 +153,7 @@ class RegistryService:
         if not previous:
             return current
         restored = current.changed(passwords=(PasswordHash(previous[0].salt, previous[0].hash),))
-        return self._store.save_registration(restored, "password-changed", [
+        return self._changed(restored, "password-changed", [
             self._audit("registry.password-rotation-rolled-back", by,
                         {"charging_station_id": station_id, "reason": reason}, station_id)])
 
@@ -162,14 +162,15 @@ class RegistryService:
         """The station proved the new password (or the grace period ended). `proved_salt`: the
         salt of the hash the gateway matched (None from gateways that do not say); a gateway
         that had not yet learnt of the rotation, or a connection event that arrives after it,
-        reports the old password as current: that proves nothing about the new one."""
+        reports the old password as current: that proves nothing about the new one. None when
+        the station is not registered (deregistered, maybe meanwhile): nothing to drop."""
         current = self._store.registration(station_id)
         if current is None or all(p.valid_until is None for p in current.passwords):
             return current
         if proved_salt is not None and proved_salt not in {
                 p.salt for p in current.passwords if p.valid_until is None}:
             return current
-        return self._store.save_registration(
+        return self._store.change_registration(
             current.without_previous_passwords(), "password-changed",
             [self._audit("registry.previous-password-dropped", "station",
                          {"charging_station_id": station_id}, station_id)])
@@ -205,12 +206,25 @@ class RegistryService:
     def unknown_stations(self) -> list[Any]:
         return self._store.unknown_stations()
 
-    def _save(self, registration: StationRegistration, kind: str,
-              events: list[BusinessEvent]) -> StationRegistration:
+    def _registered(self, registration: StationRegistration,
+                    events: list[BusinessEvent]) -> StationRegistration:
         try:
-            return self._store.save_registration(registration, kind, events)
+            return self._store.register(registration, events)
         except UnknownSite as error:  # deleted since _check_site
             raise InvalidRegistryData("site_id", str(error)) from error
+
+    def _changed(self, registration: StationRegistration, kind: str,
+                 events: list[BusinessEvent]) -> StationRegistration:
+        """Raises RegistrationNotFound when the station was deregistered since it was read
+        (nothing is written then)."""
+        try:
+            changed = self._store.change_registration(registration, kind, events)
+        except UnknownSite as error:  # deleted since _check_site
+            raise InvalidRegistryData("site_id", str(error)) from error
+        if changed is None:
+            raise RegistrationNotFound(
+                f"station {registration.station_id!r} is not registered")
+        return changed
 
     def _check_site(self, site_id: str | None) -> None:
         if site_id is not None and self._store.site(site_id) is None:

@@ -4,6 +4,7 @@ its `station-registry.*` event (for the gateways) and its audit events in the ou
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -142,30 +143,31 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
             return [_registration(r) for r in db.execute(
                 select(station_registrations).order_by(station_registrations.c.station_id))]
 
-    def save_registration(self, registration: StationRegistration, kind: str,
-                          events: list[BusinessEvent]) -> StationRegistration:
+    def register(self, registration: StationRegistration,
+                 events: list[BusinessEvent]) -> StationRegistration:
         def change(db: Connection) -> StationRegistration:
-            saved = registration.changed(revision=_next_revision(db))
-            # SQLite does not enforce the foreign key: ask (after the revision's write, so
-            # that SQLite's writers are serialised); PostgreSQL's key still catches a race
-            if saved.site_id is not None and db.execute(select(sites.c.site_id).where(
-                    sites.c.site_id == saved.site_id)).first() is None:
-                raise UnknownSite(f"no site {saved.site_id}")
-            row = _registration_row(saved)
+            saved = _revised(db, registration)
+            db.execute(insert(station_registrations).values(_registration_row(saved)))
+            return _published(db, saved, "station-registered", events)
+        return self._commit_registration(registration, change)
+
+    def change_registration(self, registration: StationRegistration, kind: str,
+                            events: list[BusinessEvent]) -> StationRegistration | None:
+        def change(db: Connection) -> StationRegistration:
+            saved = _revised(db, registration)
             if db.execute(update(station_registrations).where(
                     station_registrations.c.station_id == saved.station_id)
-                    .values(row)).rowcount == 0:
-                db.execute(insert(station_registrations).values(row))
-            db.execute(delete(unknown_stations).where(
-                unknown_stations.c.station_id == saved.station_id))
-            bump_credential_revision(db)
-            principal = events[0].principal if events else None
-            add_to_outbox(db, registry_event(kind, saved.station_id, saved.revision,
-                                             saved.admission(), principal))
-            state = registration_state(saved)
-            for event in events:
-                add_to_outbox(db, _with_state(event, state))
-            return saved
+                    .values(_registration_row(saved))).rowcount == 0:
+                raise _NotRegistered  # rolls the revision's bump back
+            return _published(db, saved, kind, events)
+        try:
+            return self._commit_registration(registration, change)
+        except _NotRegistered:
+            return None
+
+    def _commit_registration(self, registration: StationRegistration,
+                             change: Callable[[Connection], StationRegistration]
+                             ) -> StationRegistration:
         try:
             return self._commit(change)  # type: ignore[no-any-return]
         except exc.IntegrityError as error:
@@ -265,3 +267,33 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
 
 def _next_revision(db: Connection) -> int:
     return next_revision(db, registry_revision)
+
+
+class _NotRegistered(Exception):
+    """A change found no registration to change (deregistered meanwhile)."""
+
+
+def _revised(db: Connection, registration: StationRegistration) -> StationRegistration:
+    """The registration at the next registry revision, its site checked."""
+    saved = registration.changed(revision=_next_revision(db))
+    # SQLite does not enforce the foreign key: ask (after the revision's write, so that
+    # SQLite's writers are serialised); PostgreSQL's key still catches a race
+    if saved.site_id is not None and db.execute(select(sites.c.site_id).where(
+            sites.c.site_id == saved.site_id)).first() is None:
+        raise UnknownSite(f"no site {saved.site_id}")
+    return saved
+
+
+def _published(db: Connection, saved: StationRegistration, kind: str,
+               events: list[BusinessEvent]) -> StationRegistration:
+    """What follows a registration's write, in its transaction: no longer an unknown
+    station, the gateways' credentials changed, its registry event and audit."""
+    db.execute(delete(unknown_stations).where(unknown_stations.c.station_id == saved.station_id))
+    bump_credential_revision(db)
+    principal = events[0].principal if events else None
+    add_to_outbox(db, registry_event(kind, saved.station_id, saved.revision, saved.admission(),
+                                     principal))
+    state = registration_state(saved)
+    for event in events:
+        add_to_outbox(db, _with_state(event, state))
+    return saved
