@@ -14,10 +14,10 @@ that takes is reported. Each rate reports what the load generator itself cost (i
 event loop's lateness) and the platform's CPU, so a saturated client is visible rather than
 counted as lag.
 
-S sites of N stations each (1.6 and 2.0.1 mixed, 16 A three-phase, 63 A supply), each car's
-card registered at its station; random starts and stops at R per second over all stations.
-Same-run baseline: the same stream at R / 10. The platform is started as `make run` (embedded)
-or as separate services (`--mode services`, the real RabbitMQ and PostgreSQL), with
+S sites of N stations each (1.6 and 2.0.1 mixed, 16 A three-phase, 63 A supply), each car with
+a card of its own that its first start enrols; random starts and stops at R per second over all
+stations. Same-run baseline: the same stream at R / 10. The platform is started as `make run`
+(embedded) or as separate services (`--mode services`, the real RabbitMQ and PostgreSQL), with
 `LOAD_PROFILE_MIN_INTERVAL_SECONDS=1` so that the per connector rate limit of increases (a
 deliberate delay, 30 s by default) does not count as lag. It reuses the e2e platform launcher
 and simulated stations (`tests/e2e`).
@@ -39,8 +39,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from bench.common.machine import load_line, machine_lines
 from tests.e2e.command_charger import CallErrorReply
@@ -163,8 +161,8 @@ async def connect(station: TimedStation) -> None:
 
 async def settle(stations: list[TimedStation]) -> float:
     """Seconds until every station holds its failsafe, base cap and leased cap and no call
-    (a profile, its local list) has arrived anywhere for QUIET_S (the platform is done with
-    the connections and the cards registered before them)."""
+    (a profile, a local-list check) has arrived anywhere for QUIET_S (the platform is done
+    with the connections)."""
     began = time.perf_counter()
     seen, quiet_since = -1, time.perf_counter()
     while time.perf_counter() - began < SETTLE_MAX_S:
@@ -177,17 +175,6 @@ async def settle(stations: list[TimedStation]) -> float:
         if quiet >= QUIET_S and (ready or quiet >= GIVE_UP_QUIET_S):
             break
     return time.perf_counter() - began
-
-
-def register_cards(platform: Platform, stations: list[TimedStation]) -> None:
-    """Each car's card registered before the run, valid at its own station, as residents'
-    cards are in a condominium: otherwise every car's first start would also enrol its card
-    (the gateway's policy for unknown cards), a one-off cost that is not load management's."""
-    rows = "".join(f"{s.id_tag},{s.station_id}\n" for s in stations)
-    with httpx.Client(base_url=platform.save_server_url, headers=platform.headers,
-                      timeout=300) as client:
-        client.post("/id-tags/import", content="id_tag,station_ids\n" + rows,
-                    headers={"Content-Type": "text/csv"}).raise_for_status()
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -244,7 +231,6 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
 
     for group in await asyncio.gather(*(create(n) for n in range(args.sites))):
         stations += group
-    await asyncio.to_thread(register_cards, platform, stations)
     began = time.perf_counter()
     for chunk in range(0, len(stations), 50):
         await asyncio.gather(*(connect(s) for s in stations[chunk:chunk + 50]))
