@@ -400,14 +400,11 @@ def test_a_failsafe_that_keeps_failing_is_retried_after_a_backoff_not_at_every_e
     assert 1 <= failsafes <= 3, failsafes  # at 0, 0.25 and 0.75 s at the most
 
 
-def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_round() -> None:
-    """The failsafe got through, the permanent station max profile right after it did not (a
-    broker hiccup answers `not_connected` too): it is sent again at the next round, as an
-    unanswered one is, not only at the station's next connection."""
+def base_cap_lost_once() -> Sender:
+    """Accepts everything but CP0's first base cap (station max profile, stack level 0),
+    answered `not_connected` as a broker hiccup is."""
     sender = Sender()
-    model, allocation = managed(sender)
-    original = sender.send
-    failing = {"base cap": 1}
+    original, failing = sender.send, {"base cap": 1}
 
     async def hiccup(station_id: str, parameters: dict[str, Any]) -> str:
         if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"] == 0 \
@@ -418,6 +415,15 @@ def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_roun
         return await original(station_id, parameters)
 
     sender.send = hiccup  # type: ignore[method-assign]
+    return sender
+
+
+def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_round() -> None:
+    """The failsafe got through, the permanent station max profile right after it did not (a
+    broker hiccup answers `not_connected` too): it is sent again at the next round, as an
+    unanswered one is, not only at the station's next connection."""
+    sender = base_cap_lost_once()
+    model, allocation = managed(sender)
     feed(allocation, CONNECT)
     asyncio.run(allocation.run_once())
     assert row(allocation, model)["station_max"]["result"] == "not_connected"
@@ -431,20 +437,8 @@ def test_a_base_cap_that_did_not_reach_an_online_station_is_sent_again_next_roun
 def test_a_base_cap_accepted_on_its_retry_gets_its_leased_cap_in_the_same_round() -> None:
     """The leased cap (stack level 1) is what lets the station draw above its base cap; one
     whose base cap got through only on a retry must not wait for the next event or sweep."""
-    sender = Sender()
+    sender = base_cap_lost_once()
     _, allocation = managed(sender)
-    original = sender.send
-    failing = {"base cap": 1}
-
-    async def hiccup(station_id: str, parameters: dict[str, Any]) -> str:
-        if parameters["purpose"] == "ChargePointMaxProfile" and parameters["stack_level"] == 0 \
-                and failing["base cap"]:
-            failing["base cap"] -= 1
-            sender.sent.append((station_id, parameters))
-            return "not_connected"
-        return await original(station_id, parameters)
-
-    sender.send = hiccup  # type: ignore[method-assign]
     feed(allocation, CONNECT)
     asyncio.run(allocation.run_once())
     leased = [p for s, p in sender.sent if s == "CP0" and p["stack_level"] == 1]
