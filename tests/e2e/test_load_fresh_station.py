@@ -88,10 +88,13 @@ async def run(platform: Platform
 
 def settled(stations: list[SimStation], document: dict[str, Any] | list[dict[str, Any]]
             ) -> bool:
-    """Every charge shown charging, its TxProfile accepted and held by its station."""
+    """Every station's failsafe accepted; every charge shown charging, its TxProfile
+    accepted and held by its station (an idle station's failsafe may come after the charges'
+    profiles: a failsafe not delivered at once is retried)."""
     rows = document["connectors"] if isinstance(document, dict) else document
     by_id = {c["charging_station_id"]: c for c in rows}
-    return all(
+    return all((by_id[s.station_id]["failsafe"] or {}).get("result") == "accepted"
+               for s in stations) and all(
         by_id[s.station_id]["state"] == "charging"
         and (by_id[s.station_id]["last_profile"] or {}).get("result") == "accepted"
         and s.tx_limits.get(str(s.transaction)) == 16.0
