@@ -159,6 +159,11 @@ async def connect(station: TimedStation) -> None:
             await asyncio.sleep(1.0)
 
 
+def holds_defaults(station: TimedStation) -> bool:
+    """Its failsafe, its base cap (stack level 0) and its leased cap (stack level 1)."""
+    return station.default_a is not None and {0, 1} <= set(station.caps)
+
+
 async def settle(stations: list[TimedStation]) -> float:
     """Seconds until every station holds its failsafe, base cap and leased cap and no call
     (a profile, a local-list check) has arrived anywhere for QUIET_S (the platform is done
@@ -170,7 +175,7 @@ async def settle(stations: list[TimedStation]) -> float:
         count = sum(s.calls for s in stations)
         if count != seen:
             seen, quiet_since = count, time.perf_counter()
-        ready = all(s.default_a is not None and 0 in s.caps and 1 in s.caps for s in stations)
+        ready = all(map(holds_defaults, stations))
         quiet = time.perf_counter() - quiet_since
         if quiet >= QUIET_S and (ready or quiet >= GIVE_UP_QUIET_S):
             break
@@ -236,7 +241,7 @@ async def bench(platform: Platform, args: argparse.Namespace) -> None:
         await asyncio.gather(*(connect(s) for s in stations[chunk:chunk + 50]))
     connected = time.perf_counter() - began
     settled = await settle(stations)
-    unsettled = sum(1 for s in stations if s.default_a is None or not {0, 1} <= set(s.caps))
+    unsettled = sum(1 for s in stations if not holds_defaults(s))
     print(f"{len(stations)} stations connected in {connected:.1f} s; settled (failsafe, "
           f"base and leased cap each, then {QUIET_S:g} s without a call) {settled:.1f} s later"
           + (f"; {unsettled} stations still without them" if unsettled else ""))

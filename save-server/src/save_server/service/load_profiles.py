@@ -207,10 +207,9 @@ class ProfileDispatch:
             station = self._state.stations.setdefault(station_id, StationLive())
             before = station.failsafe_result
             station.failsafe_limit_a, station.failsafe_result = limit, outcome
-            if outcome == NOT_DELIVERED:  # counted at its maximum: recomputed with the retry
+            # not delivered: counted at its maximum; a retry got through: no longer
+            if outcome == NOT_DELIVERED or (outcome == "accepted" and before in REFUSED_RESULTS):
                 self._state.dirty.add(self._site_of(station_id))
-            elif outcome == "accepted" and before in REFUSED_RESULTS:  # a retry got through:
-                self._state.dirty.add(self._site_of(station_id))  # no longer at its maximum
         if outcome in UNCONFIRMED:
             self._retry(station_id)
             return

@@ -72,7 +72,8 @@ class SqlLoadStore(LoadStore):
                 turns[r.site_id] = r
         with self._engine.begin() as db:
             add_all_to_outbox(db, [r.event for r in rounds if r.event is not None])
-            _put_all_turns(db, list(turns.values()))
+            _put_turns_if_newer(db, {r.site_id: (r.turns or {}, r.at)
+                                     for r in turns.values()})
             db.execute(delete(site_power).where(site_power.c.site_id.in_(list(views))))
             db.execute(insert(site_power), [
                 {"site_id": r.site_id, "document": r.power, "computed_at": r.at}
@@ -90,7 +91,7 @@ class SqlLoadStore(LoadStore):
         def change(db: Connection) -> bool:
             if not _mark(db, event_id, "load-management.allocation"):
                 return False
-            put_turns_if_newer(db, site_id, turns_document(turns), at)
+            _put_turns_if_newer(db, {site_id: (turns, at)})
             return True
         return bool(self._commit(change))
 
@@ -179,30 +180,20 @@ def _put_load(db: Connection, site_id: str, load: BuildingLoad) -> None:
         site_id=site_id, per_phase_a=dict(load.per_phase), measured_at=load.measured_at))
 
 
-def _put_all_turns(db: Connection, rounds: list[AllocationRound]) -> None:
-    """`put_turns_if_newer` for many sites (one round each) in three statements."""
-    if not rounds:
+def _put_turns_if_newer(db: Connection,
+                        turns: Mapping[str, tuple[Mapping[ConnectorKey, Turn], datetime]]
+                        ) -> None:
+    """Each site's allocation turns (and when they were computed) replace the kept ones
+    unless those are later; three statements for all the sites."""
+    if not turns:
         return
     kept = dict(db.execute(select(site_rotation_turns.c.site_id,
                                   site_rotation_turns.c.computed_at).where(
-        site_rotation_turns.c.site_id.in_([r.site_id for r in rounds]))).all())
-    newer = [r for r in rounds if r.site_id not in kept or kept[r.site_id] <= r.at]
+        site_rotation_turns.c.site_id.in_(list(turns)))).all())
+    newer = [site for site, (_, at) in turns.items() if site not in kept or kept[site] <= at]
     if not newer:
         return
-    db.execute(delete(site_rotation_turns).where(
-        site_rotation_turns.c.site_id.in_([r.site_id for r in newer])))
+    db.execute(delete(site_rotation_turns).where(site_rotation_turns.c.site_id.in_(newer)))
     db.execute(insert(site_rotation_turns), [
-        {"site_id": r.site_id, "turns": turns_document(r.turns or {}), "computed_at": r.at}
-        for r in newer])
-
-
-def put_turns_if_newer(db: Connection, site_id: str, turns: list[dict[str, Any]],
-                       at: datetime) -> None:
-    """An allocation's turns replace the kept ones unless those are later."""
-    kept = db.execute(select(site_rotation_turns.c.computed_at).where(
-        site_rotation_turns.c.site_id == site_id)).scalar()
-    if kept is not None and kept > at:
-        return
-    db.execute(delete(site_rotation_turns).where(site_rotation_turns.c.site_id == site_id))
-    db.execute(insert(site_rotation_turns).values(site_id=site_id, turns=turns,
-                                                  computed_at=at))
+        {"site_id": site, "turns": turns_document(turns[site][0]), "computed_at": turns[site][1]}
+        for site in newer])

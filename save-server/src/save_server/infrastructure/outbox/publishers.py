@@ -34,7 +34,6 @@ class RabbitEventPublisher(EventPublisher):
         for name in filter(None, (exchange, registry_exchange)):
             self._channel.exchange_declare(name, "topic", durable=True)
         self._channel.confirm_delivery()
-
         self._batches: BlockingChannel | None = None  # transactional: see publish_many
 
     def publish(self, routing_key: str, body: bytes, event_id: str,
