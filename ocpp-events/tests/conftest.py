@@ -23,6 +23,7 @@ from ocpp_events.infrastructure.ocpp.session import GatewayServices, Session
 from ocpp_events.infrastructure.ocpp.v16 import ChargePoint16
 from ocpp_events.infrastructure.ocpp.v201 import ChargePoint201
 from ocpp_events.service.publishing import ConfirmedPublisher
+from tests.support.ports import free_port
 
 EVENTS_DIR = pathlib.Path(__file__).resolve().parents[2] / "docs" / "events"
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
@@ -204,12 +205,6 @@ async def rabbit_queue():
     await connection.close()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class GatewayProcess:

@@ -43,6 +43,7 @@ from tests.deploy.contract import (
     read_env_file,
 )
 from tests.e2e.platform import ADMIN_KEY, api_headers, signing_key_files
+from tests.support.ports import free_port as _free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -95,10 +96,6 @@ def _require(name: str, port: int) -> None:
         pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _to_localhost(value: str) -> str:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.support.ports import free_port, free_port_block
 
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -39,32 +39,10 @@ def api_headers() -> dict[str, str]:
     return dict(API_HEADERS)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def honcho_base_port(roles: int) -> int:
     """A base port for honcho's `-p`: it gives the i-th role base + 100 * i, so every one of
-    those must be free, not only the base. Below Linux's ephemeral range (32768 and up), so
-    no outgoing connection of the machine takes one of them between the check and the start
-    (one did: "Address already in use" for the last role's metrics port)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 32768 - 100 * roles)
-        if all(_bindable(base + 100 * i) for i in range(roles)):
-            return base
-    raise RuntimeError("no free block of ports for honcho")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    those must be free, not only the base."""
+    return free_port_block(roles)
 
 
 @dataclass

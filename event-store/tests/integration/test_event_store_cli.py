@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ import pytest
 from event_store.domain.events import parse_event
 from event_store.domain.queries import EventQuery
 from event_store.infrastructure.sqlite_storage import SqliteEventStorage
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.ports import free_port
 
 
 def start(role: str, **env: str) -> subprocess.Popen:

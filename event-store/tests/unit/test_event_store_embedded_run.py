@@ -15,12 +15,7 @@ from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
 from event_store.config import Settings
 from event_store.entrypoints import EmbeddedEventStore
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.ports import free_port
 
 
 async def poll_events(client: httpx.AsyncClient, url: str, count: int) -> list[dict]:

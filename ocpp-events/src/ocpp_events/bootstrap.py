@@ -66,6 +66,23 @@ class Gateway:
     _tls_watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Starts every part; when one fails (e.g. its port is taken), closes the broker
+        links already opening, so the failure ends the process instead of hanging it."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_links()
+            raise
+
+    async def _close_links(self) -> None:
+        if self._tls_watch is not None:
+            self._tls_watch.cancel()
+        if self.services.command_inbox is not None:
+            await self.services.command_inbox.close()
+        await self.station_registry.close()
+        await self.notifier.close()
+
+    async def _start(self) -> None:
         await self.notifier.start()
         await self.station_registry.start()
         interval = self.settings.gateway_tls_reload_interval

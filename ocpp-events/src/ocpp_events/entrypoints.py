@@ -155,7 +155,11 @@ async def run_services(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     if gateway.tls is not None:
         loop.add_signal_handler(signal.SIGHUP, gateway.tls.reload)
-    await gateway.start()
+    try:
+        await gateway.start()
+    except OSError as error:  # a port taken, an address not on this host, a bad TLS file
+        log.error("gateway could not start", error=str(error))
+        raise SystemExit(1) from error
     log.info("gateway ready", ocpp_port=gateway.ocpp.port, http_port=gateway.health.port,
              event_loop=f"{type(loop).__module__}.{type(loop).__name__}")
     await stop.wait()

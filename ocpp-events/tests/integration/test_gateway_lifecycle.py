@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
+import sys
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from ..conftest import free_port
 
 
 async def test_station_that_stops_answering_pings_is_closed_and_reported(
@@ -58,3 +63,30 @@ async def test_sigterm_closes_stations_with_1001_publishes_and_exits_0(
     connected = [line for line in lines if line["event"] == "station connected"]
     assert connected[0]["charging_station_id"] == station_id
     assert connected[0]["connection_id"] == bodies[0]["connection_id"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("taken", ["GATEWAY_PORT", "GATEWAY_HTTP_PORT"])
+async def test_gateway_whose_port_is_taken_says_so_and_exits_1(rabbit_queue, taken, tmp_path):
+    """It used to hang, silent, ignoring SIGTERM: its broker connections, still opening when
+    the bind failed, kept the event loop alive."""
+    amqp_url, exchange, _ = rabbit_queue
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        ports = {"GATEWAY_PORT": str(free_port()), "GATEWAY_HTTP_PORT": str(free_port()),
+                 taken: str(holder.getsockname()[1])}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ocpp_events", "serve", stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ, AMQP_URL=amqp_url, AMQP_EXCHANGE=exchange,
+                     AMQP_COMMAND_EXCHANGE=f"{exchange}.commands", GATEWAY_HOST="127.0.0.1",
+                     DATA_DIR=str(tmp_path), LOG_FORMAT="console", **ports))
+        try:
+            _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 1
+    assert b"gateway could not start" in stderr
+    assert b"address already in use" in stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 
 from websockets.asyncio.client import connect
@@ -13,12 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
 from ocpp_events.entrypoints import EmbeddedGateway
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.ports import free_port
 
 
 async def test_embedded_gateway_publishes_to_the_in_process_broker_and_stops_on_cancel(

@@ -23,6 +23,7 @@ from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
 from save_server.config import Settings
 from save_server.entrypoints import EmbeddedSaveServer
+from tests.support.ports import free_port
 
 
 def test_migrate_command_creates_the_schema(tmp_path: Path) -> None:
@@ -45,10 +46,6 @@ def test_unknown_command_is_refused() -> None:
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_embedded_save_server_serves_until_cancelled_then_stops_cleanly(

@@ -4,7 +4,6 @@ PostgreSQL and RabbitMQ (and a closed port standing for each one that is down)."
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,9 @@ from fastapi.testclient import TestClient
 
 from save_server.bootstrap import bootstrap
 from save_server.config import Settings
+from tests.support.ports import free_port
 
 from .conftest import RabbitNames
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def closed_amqp_url() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from save_server.infrastructure.reports.smtp import SmtpEmailSender, SmtpSecurit
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
 from save_server.service.reports import ReportService, RetryPolicy
+from tests.support.ports import free_port
 
 
 def missing(message: str) -> None:
@@ -136,10 +136,6 @@ class SmtpServer:
                                ssl_context=self.client_tls)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

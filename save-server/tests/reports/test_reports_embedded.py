@@ -4,7 +4,6 @@ the worker, the default subscription comes from settings, and everything stops t
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,11 @@ from csms_embedded.broker import InProcessBroker
 from csms_embedded.lifecycle import run_together
 from save_server.config import Settings
 from save_server.entrypoints import EmbeddedSaveServer
+from tests.support.ports import free_port
 
 ADMIN_KEY = "csk_0123456789ab_the-preset-admin-key-of-this-test"  # CSMS_ADMIN_API_KEY
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_embedded_mode_runs_the_scheduler_and_keeps_the_default_subscription(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 
 from save_server.infrastructure.probes import (
@@ -13,6 +11,7 @@ from save_server.infrastructure.probes import (
     run_checks,
     start_probe_server,
 )
+from tests.support.ports import free_port
 
 
 class FakeClock:
@@ -23,10 +22,6 @@ class FakeClock:
         return self.now
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_cached_check_runs_once_per_ttl_however_often_it_is_asked() -> None:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 
 import aio_pika
-import aiormq
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -26,6 +25,7 @@ from aio_pika.abc import (
 
 from ocpp_events.domain.command_events import CommandRequest, InvalidCommandMessage
 from ocpp_events.domain.ports import CommandHandler, CommandInbox
+from ocpp_events.infrastructure.amqp_connection import connect_until_set_up
 
 log = structlog.get_logger("ocpp_events.commands.amqp")
 
@@ -82,22 +82,19 @@ class AmqpCommandInbox(CommandInbox):
         self._wanted.discard(station_id)
         self._changes.put_nowait(station_id)
 
+    async def _set_up(self, connection: AbstractRobustConnection) -> AbstractChannel:
+        channel = await connection.channel()
+        self._exchange = await channel.declare_exchange(
+            self._exchange_name, aio_pika.ExchangeType.DIRECT, durable=True)
+        self._queue = await channel.declare_queue(
+            self.queue_name, exclusive=True, auto_delete=True)
+        await self._queue.consume(self._on_message, no_ack=True)
+        return channel
+
     async def _connect_and_bind(self) -> None:
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    self._url, reconnect_interval=self._reconnect_interval)
-                channel = await connection.channel()
-                self._exchange = await channel.declare_exchange(
-                    self._exchange_name, aio_pika.ExchangeType.DIRECT, durable=True)
-                self._queue = await channel.declare_queue(
-                    self.queue_name, exclusive=True, auto_delete=True)
-                await self._queue.consume(self._on_message, no_ack=True)
-                self._connection, self._channel = connection, channel
-                break
-            except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
-                log.warning("command broker unreachable, retrying", error=repr(error))
-                await asyncio.sleep(self._reconnect_interval)
+        self._connection, self._channel = await connect_until_set_up(
+            self._url, self._reconnect_interval, self._set_up,
+            "command broker unreachable, retrying")
         log.info("receiving commands", exchange=self._exchange_name, queue=self.queue_name)
         for station_id in list(self._wanted):
             self._changes.put_nowait(station_id)

@@ -12,6 +12,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 
 from ocpp_events.domain.events import Event
 from ocpp_events.domain.ports import Notifier, PublishFailed
+from ocpp_events.infrastructure.amqp_connection import connect_until_set_up
 from ocpp_events.infrastructure.tasks import cancel_and_wait
 
 log = structlog.get_logger("ocpp_events.amqp")
@@ -47,20 +48,17 @@ class AmqpNotifier(Notifier):
         return self.is_ready()
 
     async def _connect(self) -> None:
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    self._url, reconnect_interval=self._reconnect_interval)
-                channel = await connection.channel(
-                    publisher_confirms=True, on_return_raises=self._require_routed)
-                self._exchange = await channel.declare_exchange(
-                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-                self._connection, self._channel = connection, channel
-                log.info("connected to the broker", exchange=self._exchange_name)
-                return
-            except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
-                log.warning("broker unreachable, retrying", error=repr(error))
-                await asyncio.sleep(self._reconnect_interval)
+        self._connection, (self._channel, self._exchange) = await connect_until_set_up(
+            self._url, self._reconnect_interval, self._set_up, "broker unreachable, retrying")
+        log.info("connected to the broker", exchange=self._exchange_name)
+
+    async def _set_up(self, connection: AbstractRobustConnection
+                      ) -> tuple[AbstractChannel, AbstractExchange]:
+        channel = await connection.channel(
+            publisher_confirms=True, on_return_raises=self._require_routed)
+        exchange = await channel.declare_exchange(
+            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        return channel, exchange
 
     async def publish(self, event: Event) -> None:
         if self._exchange is None or self._channel is None or not self.is_ready():

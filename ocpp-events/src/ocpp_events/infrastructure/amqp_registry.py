@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
-import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from ocpp_events.infrastructure.amqp_connection import connect_until_set_up
 from ocpp_events.infrastructure.registry_fed import (
     OFF_LOOP_BYTES,
     FileBackedRegistry,
@@ -56,26 +56,24 @@ class AmqpStationRegistry(FileBackedRegistry):
                 and not self._channel.is_closed)
 
     async def _connect(self) -> None:
-        while True:
-            try:
-                connection = await aio_pika.connect_robust(
-                    self._url, reconnect_interval=self._reconnect_interval)
-                channel = await connection.channel()
-                exchange = await channel.declare_exchange(
-                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
-                queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-                for binding in self.bindings():
-                    await queue.bind(exchange, binding)
-                await queue.consume(self._on_message)
-                break
-            except (OSError, aiormq.exceptions.AMQPError, ConnectionError) as error:
-                log.warning("registry broker unreachable, retrying", error=repr(error))
-                await asyncio.sleep(self._reconnect_interval)
+        connection, channel = await connect_until_set_up(
+            self._url, self._reconnect_interval, self._set_up,
+            "registry broker unreachable, retrying")
         self._connection, self._channel = connection, channel
         connection.reconnect_callbacks.add(self._on_reconnect)
         log.info("receiving registry changes", exchange=self._exchange_name)
         self._ready.set()
         await self._request_snapshot()
+
+    async def _set_up(self, connection: AbstractRobustConnection) -> AbstractChannel:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for binding in self.bindings():
+            await queue.bind(exchange, binding)
+        await queue.consume(self._on_message)
+        return channel
 
     def _on_reconnect(self, *_: Any) -> None:
         asyncio.get_running_loop().create_task(self._request_snapshot())
