@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from csms_embedded.broker import InProcessBroker
+from save_server.infrastructure.messaging.attempts import Attempts
 from save_server.infrastructure.messaging.embedded import EmbeddedEventStream
 from save_server.infrastructure.messaging.worker import Backoff, EventWorker
 from save_server.infrastructure.translation import HANDLED_TYPES
@@ -270,3 +271,61 @@ def test_a_transient_failure_keeps_queue_order_only_in_ordered_mode(
         assert recovering.closed >= 2  # reopened after the failure, closed at the end
     else:
         assert committed == [ids[0], ids[2], ids[1], ids[3], ids[4]]
+
+
+def integrity_error() -> IntegrityError:
+    return IntegrityError("INSERT", {}, Exception("violates foreign key constraint"))
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "competitive"])
+@pytest.mark.parametrize("failures", [2, None], ids=["clears", "every-time"])
+def test_a_constraint_an_event_breaks_every_time_is_dead_lettered_after_the_attempts(
+        ordered: bool, failures: int | None, broker: InProcessBroker,
+        stream: EmbeddedEventStream, memory_uow: Callable[[], Any],
+        charger: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IntegrityError may clear (a row another writer was adding) or come every time (the
+    event breaks a constraint): retried, but not for ever, which in ordered mode would hold
+    the whole shard."""
+    from save_server.infrastructure.messaging import worker as worker_module
+
+    cp = charger()
+    sent = [cp.meter_values(1, [{"value": str(n)}], 1) for n in range(3)]
+    for event in sent:
+        publish(broker, event)
+    bad, tries, committed = sent[1]["event_id"], [], []
+    real_ingest = worker_module.ingest_events
+
+    def ingest(uow_factory: Any, events: Any) -> list[bool]:
+        if bad in [e.event_id for e in events]:
+            tries.append(len(events))
+            if failures is None or len(tries) <= failures:
+                raise integrity_error()
+        applied = real_ingest(uow_factory, events)
+        committed.extend(e.event_id for e, a in zip(events, applied, strict=True) if a)
+        return applied
+
+    monkeypatch.setattr(worker_module, "ingest_events", ingest)
+    worker = EventWorker(lambda: RecoveringStream(broker, stream), memory_uow,
+                         Backoff(first=0.001, maximum=0.01), poll_seconds=0.02, batch_size=3,
+                         ordered=ordered, attempts=Attempts("test", limit=4))
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    expected = 3 if failures else 2
+    deadline = time.monotonic() + 5
+    while (len(committed) < expected or (failures is None and not broker.depth(DEAD))) \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(2)
+    others = [sent[0]["event_id"], sent[2]["event_id"]]
+    if failures:
+        assert sorted(committed) == sorted([*others, bad]) and broker.depth(DEAD) == 0
+        return
+    assert sorted(committed) == sorted(others)
+    alone = [size for size in tries if size == 1]
+    assert len(alone) == 4  # tried alone `limit` times, then set aside
+    dead = broker.get(DEAD, 0.1)
+    assert dead is not None and json.loads(dead.body)["event_id"] == bad
+    assert "IntegrityError" in dead.headers["x-error"]
+    assert broker.depth(QUEUE) == 0

@@ -12,7 +12,10 @@ Neither broker counts deliveries (a classic RabbitMQ queue and the in-process br
 `redelivered`), so failures are counted here, per consumer, by the message's `event_id` (the
 body's hash when it has none). The count lives in memory: a restart, or another API replica
 taking the message (competing consumers), starts it again, so a message may be tried up to
-`MAX_ATTEMPTS` times per process."""
+`MAX_ATTEMPTS` times per process.
+
+The event worker counts here too, for the database errors not expected to clear (a constraint
+an event breaks): a `DataError` or a non-database error is poison at its first failure there."""
 
 from __future__ import annotations
 
@@ -76,19 +79,34 @@ class Attempts:
             log.warning("message requeued after a transient error", queue=self._queue,
                         event_id=key, error=describe(error).splitlines()[0])
             return False
-        failures = self._failures.pop(key, 0) + 1
+        failures = self.failed(key)
         if failures >= self._limit:
             log.error("poison message dead-lettered", queue=self._queue, event_id=key,
                       attempts=failures, error=describe(error), exc_info=error)
             metrics.EVENTS_DEAD_LETTERED.inc()
             return True
-        self._failures[key] = failures
-        while len(self._failures) > self._remembered:
-            self._failures.popitem(last=False)
         log.warning("message requeued after an error", queue=self._queue, event_id=key,
                     attempt=failures, limit=self._limit, error=describe(error))
         return False
 
+    def failed(self, key: str) -> int:
+        """Count one failure of the message `key` (see `message_id`); returns its failures so
+        far, forgotten once they reach the limit (the message is then dead-lettered)."""
+        failures = self._failures.pop(key, 0) + 1
+        if failures < self._limit:
+            self._failures[key] = failures
+            while len(self._failures) > self._remembered:
+                self._failures.popitem(last=False)
+        return failures
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
     def succeeded(self, body: bytes) -> None:
         if self._failures:
-            self._failures.pop(message_id(body), None)
+            self.forget(message_id(body))
+
+    def forget(self, key: str) -> None:
+        if self._failures:
+            self._failures.pop(key, None)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from save_server.domain.ports import Delivery, EventStream, UnitOfWork
 from save_server.infrastructure import metrics
+from save_server.infrastructure.messaging.attempts import Attempts, describe, transient
 from save_server.infrastructure.probes import Heartbeat
 from save_server.infrastructure.translation import (
     PoisonMessage,
@@ -55,8 +56,10 @@ class EventWorker:
     def __init__(self, stream_factory: Callable[[], EventStream],
                  uow_factory: Callable[[], UnitOfWork], backoff: Backoff | None = None,
                  poll_seconds: float = 0.5, batch_size: int = 50, ordered: bool = False,
-                 heartbeat: Heartbeat | None = None) -> None:
+                 heartbeat: Heartbeat | None = None, attempts: Attempts | None = None
+                 ) -> None:
         self._stream_factory = stream_factory
+        self._attempts = attempts or Attempts("save-server worker")
         self._uow_factory = uow_factory
         self._backoff = backoff or Backoff()
         self._poll_seconds = poll_seconds
@@ -148,6 +151,7 @@ class EventWorker:
         counts: Counter[tuple[str, bool]] = Counter()
         for (delivery, event), was_applied in zip(parsed, applied, strict=True):
             stream.ack(delivery)
+            self._attempts.forget(event.event_id)
             counts[(event.event_type, was_applied)] += 1
             log.debug("event handled", event_id=event.event_id, type=event.event_type,
                       duplicate=not was_applied)
@@ -177,12 +181,15 @@ class EventWorker:
 
     def _failed(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
                 stop: threading.Event, error: BaseException) -> None:
-        """A value the database refuses is poison; a lost connection or a conflict is not."""
+        """A value the database refuses is poison at once; any other database error is
+        retried, without limit when it is expected to clear (a lost connection, a serialization
+        failure, a deadlock), else (a constraint the event breaks every time) `Attempts.limit`
+        times before it is poison too: it would hold its queue, in order, for ever."""
         if isinstance(error, DataError) or not isinstance(error, SQLAlchemyError):
-            log.error("event failed", event_id=event.event_id, type=event.event_type,
-                      error=repr(error), exc_info=error)
-            self._dead_letter(stream, delivery, f"{type(error).__name__}: {error}",
-                              event.event_id)
+            self._poison(stream, delivery, event, error)
+            return
+        if not transient(error) and self._attempts.failed(event.event_id) >= self._attempts.limit:
+            self._poison(stream, delivery, event, error)
             return
         metrics.EVENTS_FAILED.labels(reason="database").inc()
         self.heartbeat.beat()
@@ -193,6 +200,12 @@ class EventWorker:
                     type=event.event_type, error=str(error).splitlines()[0], retry_in=delay)
         stream.requeue(delivery)
         stop.wait(delay)
+
+    def _poison(self, stream: EventStream, delivery: Delivery, event: IncomingEvent,
+                error: BaseException) -> None:
+        log.error("event failed", event_id=event.event_id, type=event.event_type,
+                  error=repr(error), exc_info=error)
+        self._dead_letter(stream, delivery, describe(error), event.event_id)
 
     def _dead_letter(self, stream: EventStream, delivery: Delivery, reason: str,
                      event_id: str | None) -> None:
