@@ -175,6 +175,11 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from error
+    except OSError as error:  # most often a port taken: another copy running, or another app
+        print(f"error: {error}\n(is SAVE CSMS already running? Its ports are set with "
+              "GATEWAY_PORT, GATEWAY_HTTP_PORT, SAVE_SERVER_PORT and EVENT_STORE_PORT.)",
+              file=sys.stderr)
+        raise SystemExit(1) from error
 
 
 def _backup_command(args: list[str], data_dir: pathlib.Path) -> int:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import pathlib
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -184,6 +185,18 @@ def _print_first_admin(admin: Any, settings: Settings) -> None:
     ]), flush=True)
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(error.errno, f"save-server API cannot listen on {host}:{port}: "
+                                   f"{error.strerror}") from error
+    return sock
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside someone else's loop: the launcher owns the signals."""
 
@@ -225,6 +238,8 @@ class EmbeddedSaveServer:
     async def start(self) -> None:
         """Migrate the database, declare the queue, start the worker, the reports and the API."""
         settings, broker = self.settings, self._broker
+        # first: a port taken stops the launcher before anything started or was printed
+        self._sock = _listening_socket(settings.save_server_host, settings.save_server_port)
         await asyncio.to_thread(migrate, settings.resolved_database_url)
         self._container = container = bootstrap(settings)
         stream = EmbeddedEventStream(broker, settings.amqp_exchange, settings.save_server_queue,
@@ -279,7 +294,8 @@ class EmbeddedSaveServer:
         self._threads = [*workers, container.start_reports(self._stop), *access, snapshots,
                          admitted, *id_tag_threads, local_lists, load_events]
         self._stop_enforcement = container.start_id_tag_enforcement(self._app)
-        self._serving = asyncio.create_task(self._server.serve(), name="save-server-api")
+        self._serving = asyncio.create_task(self._server.serve(sockets=[self._sock]),
+                                            name="save-server-api")
 
     async def wait(self) -> None:
         assert self._serving is not None
