@@ -57,3 +57,24 @@ def test_tags_allowed_by_site_station_or_everywhere(container: Container) -> Non
     before = source.revision()
     store.save_tags([IdTag(everywhere, status=TagStatus.BLOCKED)], [], None)
     assert source.revision() > before
+
+
+def test_entries_follow_every_change_of_the_registry(container: Container) -> None:
+    """The tags are kept in memory per revision: each change shows at the next read, and a
+    tag naming both the station and its site comes once."""
+    registry = container.access_control().registry
+    site = registry.create_site("Block B", by="test")
+    here = token("CP-")
+    registry.register(here, 0, by="test", site_id=site.site_id)
+    card, other = token("CARD"), token("OTHER")
+    store = SqlIdTagStore(container.engine)
+    store.save_tags([IdTag(card, station_ids=(here,))], [], None)
+    source = SqlAuthorizationListSource(container.engine)
+    assert [e.id_tag for e in source.entries_for(here) if e.id_tag in (card, other)] == [card]
+    store.save_tags([IdTag(card, status=TagStatus.BLOCKED, site_ids=(site.site_id,),
+                           station_ids=(here,)), IdTag(other, station_ids=(token("CP-"),))],
+                    [], None)
+    mine = [e for e in source.entries_for(here) if e.id_tag in (card, other)]
+    assert [(e.id_tag, e.blocked) for e in mine] == [(card, True)]
+    store.delete_tag(card, [], None)
+    assert card not in {e.id_tag for e in source.entries_for(here)}

@@ -101,15 +101,18 @@ def test_unchecked_connected_stations_sql(container: Container) -> None:
     memory adapter is told which are connected)."""
     store = container.local_list_store()
     fresh, checked = station(), station()
+    connections = {cp: str(uuid.uuid4()) for cp in (fresh, checked)}
     for cp in (fresh, checked):
         event = {"event_id": str(uuid.uuid4()), "type": "ocpp-events.connect",
                  "schema_version": 1, "charging_station_id": cp, "ocpp_version": "1.6",
-                 "connection_id": str(uuid.uuid4()), "message_id": None, "action": None,
+                 "connection_id": connections[cp], "message_id": None, "action": None,
                  "received_at": "2026-12-05T12:00:00Z", "payload": {}, "response": None}
         envelope = parse_envelope(json.dumps(event).encode())
         ingest_event(container.uow_factory, str(envelope.event_id), envelope.type,
                      translate(envelope))
     store.save(LocalListState(checked, Support.SUPPORTED))
-    unchecked = store.unchecked_connected(datetime(2026, 12, 5, 12, 0, 1, tzinfo=UTC))
+    unchecked = dict(store.unchecked_connected(datetime(2026, 12, 5, 12, 0, 1, tzinfo=UTC)))
     assert fresh in unchecked and checked not in unchecked
-    assert fresh not in store.unchecked_connected(datetime(2026, 12, 5, 12, 0, tzinfo=UTC))
+    assert unchecked[fresh] == connections[fresh]  # its current connection
+    assert fresh not in dict(store.unchecked_connected(datetime(2026, 12, 5, 12, 0,
+                                                                tzinfo=UTC)))

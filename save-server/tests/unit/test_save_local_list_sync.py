@@ -4,6 +4,7 @@ NotSupported remembered, the size limit and the per-message limit respected, Cle
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -352,6 +353,37 @@ async def test_a_station_connected_but_never_checked_gets_its_list_at_a_tag_chan
     assert cp.received[0] == ("get-local-list-version", {}) and sent(cp) == [(1, "full", 0)]
     await sync.tags_changed(["ALICE"])  # checked now: not again
     assert [c for c, _ in cp.received].count("get-local-list-version") == 1
+
+
+async def test_a_connection_checked_at_a_tag_change_is_not_checked_again_at_its_event(
+        ) -> None:
+    """The connect event of a station checked meanwhile by a tag run (its event waited in
+    the queue behind a card import) asks nothing again; a newer connection is checked."""
+    cp = SimulatedList()
+    sync, _, source, store = setup(("CP-1", cp))
+    store.connected["CP-1"] = NOW - timedelta(seconds=30)
+    store.connections["CP-1"] = "conn-1"
+    source.put(AuthorizationEntry("ALICE"), frozenset({"CP-9"}))
+    await sync.tags_changed(["ALICE"])
+    await sync.station_connected("CP-1", connection_id="conn-1")  # its queued connect event
+    assert [c for c, _ in cp.received].count("get-local-list-version") == 1
+    await sync.station_connected("CP-1", connection_id="conn-2")  # it reconnected
+    assert [c for c, _ in cp.received].count("get-local-list-version") == 2
+
+
+async def test_a_tag_run_leaves_a_station_whose_connect_check_is_under_way_to_that_check(
+        ) -> None:
+    cp = SimulatedList()
+    sync, _, source, store = setup(("CP-1", cp))
+    store.connected["CP-1"] = NOW - timedelta(seconds=30)  # no connection id known
+    source.put(AuthorizationEntry("ALICE"), frozenset({"CP-9"}))
+    check = asyncio.create_task(sync.station_connected("CP-1", connection_id="conn-1",
+                                                       settle=0.05))
+    await asyncio.sleep(0)  # the connect's check is waiting for its settle
+    await sync.tags_changed(["ALICE"])
+    await check
+    assert [c for c, _ in cp.received].count("get-local-list-version") == 1
+    assert sent(cp) == [(1, "full", 0)]
 
 
 async def test_the_tags_of_a_run_that_failed_are_taken_by_the_next_run() -> None:

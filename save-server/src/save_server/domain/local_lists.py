@@ -298,10 +298,12 @@ class LocalListStore(ABC):
         """The stations whose support is this (None: every station with a state)."""
 
     @abstractmethod
-    def unchecked_connected(self, before: datetime) -> list[str]:
+    def unchecked_connected(self, before: datetime) -> list[tuple[str, str | None]]:
         """The stations connected now (as save-server's station view says), since before
         `before`, whose local list was never checked: connected before the sync existed, or
-        while it was down (a connection newer than that has its own check coming)."""
+        while it was down (a connection newer than that has its own check coming); each
+        with the id of its current connection (None: not known), so that the check of that
+        connection, when its event comes, is not done twice."""
 
     @abstractmethod
     def stations_holding(self, keys: Collection[str]) -> list[str]:

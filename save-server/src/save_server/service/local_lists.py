@@ -72,6 +72,7 @@ class LocalListSync:
     _limit: asyncio.Semaphore | None = None
     _coalesced: Coalescer = field(default_factory=Coalescer)
     _changed: set[str] | None = field(default_factory=set)  # tags for the next run; None: all
+    _checking: set[str] = field(default_factory=set)  # stations whose check is under way
 
     # --- triggers -----------------------------------------------------------------------------
 
@@ -80,6 +81,14 @@ class LocalListSync:
                                 connection_id: str | None = None, settle: float = 0.0) -> None:
         """`settle`: wait first (a connect: its boot usually follows within it, and a
         connection that closes at once — a probe — gets nothing)."""
+        self._checking.add(station_id)
+        try:
+            await self._check(station_id, booted, firmware_version, connection_id, settle)
+        finally:
+            self._checking.discard(station_id)
+
+    async def _check(self, station_id: str, booted: bool, firmware_version: str | None,
+                     connection_id: str | None, settle: float) -> None:
         if settle:
             await asyncio.sleep(settle)
         async with self._lock(station_id):
@@ -118,8 +127,10 @@ class LocalListSync:
         except Exception:
             self._retake(keys)  # the next run covers them
             raise
-        await asyncio.gather(*(self._limited(self._reconcile(s)) for s in stations),
-                             *(self._limited(self.station_connected(s)) for s in unchecked))
+        await asyncio.gather(
+            *(self._limited(self._reconcile(s)) for s in stations),
+            *(self._limited(self.station_connected(s, connection_id=connection))
+              for s, connection in unchecked if s not in self._checking))
 
     def _retake(self, keys: set[str] | None) -> None:
         if keys is None or self._changed is None:

@@ -23,6 +23,7 @@ class MemoryLocalListStore(LocalListStore):
 
     known: set[str] = field(default_factory=set)
     connected: dict[str, datetime] = field(default_factory=dict)  # station → connected at
+    connections: dict[str, str] = field(default_factory=dict)  # station → its connection
     states: dict[str, LocalListState] = field(default_factory=dict)
     history: list[LocalListSend] = field(default_factory=list)
 
@@ -46,8 +47,8 @@ class MemoryLocalListStore(LocalListStore):
     def sends(self, station_id: str, limit: int) -> list[LocalListSend]:
         return [s for s in reversed(self.history) if s.station_id == station_id][:limit]
 
-    def unchecked_connected(self, before: datetime) -> list[str]:
-        return sorted(s for s, at in self.connected.items()
+    def unchecked_connected(self, before: datetime) -> list[tuple[str, str | None]]:
+        return sorted((s, self.connections.get(s)) for s, at in self.connected.items()
                       if s not in self.states and at < before)
 
     def stations_holding(self, keys: Collection[str]) -> list[str]:

@@ -18,7 +18,7 @@ from save_server.domain.local_lists import (
     UpdateType,
 )
 from save_server.domain.rules import StationStatus
-from save_server.infrastructure.db.tables import stations
+from save_server.infrastructure.db.tables import station_connections, stations
 from save_server.infrastructure.local_lists.tables import local_list_sends, local_list_states
 
 
@@ -69,15 +69,19 @@ class SqlLocalListStore(LocalListStore):
                 r["sent_at"], r["outcome"], r["status"], r["reason"])
                 for r in db.execute(query).mappings()]
 
-    def unchecked_connected(self, before: datetime) -> list[str]:
+    def unchecked_connected(self, before: datetime) -> list[tuple[str, str | None]]:
         checked = select(local_list_states.c.station_id).where(
             local_list_states.c.station_id == stations.c.station_id)
-        query = (select(stations.c.station_id)
+        c = station_connections.c
+        current = (select(c.connection_id)
+                   .where(c.station_id == stations.c.station_id, c.disconnected_at.is_(None))
+                   .order_by(c.first_seen_at.desc()).limit(1).scalar_subquery())
+        query = (select(stations.c.station_id, current)
                  .where(stations.c.status == StationStatus.CONNECTED.value,
                         stations.c.last_connected_at < before, ~checked.exists())
                  .order_by(stations.c.station_id))
         with self._engine.connect() as db:
-            return list(db.execute(query).scalars())
+            return [(row[0], row[1]) for row in db.execute(query)]
 
     def stations_holding(self, keys: Collection[str]) -> list[str]:
         """Reads the held lists of the supporting stations (one JSON document each): cheaper
