@@ -1,8 +1,10 @@
-"""One contract for the RegistryStore port, run against its adapter on SQLite and PostgreSQL:
-a registration naming no site is refused whatever the database enforces, a refusal the
-store does not expect (a broken invariant) is never passed off as a missing site or as a
-duplicate event, registering is only ever a new registration and a change only ever changes
-one that is there (a change racing a deregistration never registers the station again)."""
+"""One contract for the RegistryStore port, run against its adapter on SQLite and PostgreSQL
+and against the in-memory fake of the service tests: a registration naming no site is refused
+whatever the database enforces, a refusal the store does not expect (a broken invariant) is
+never passed off as a missing site or as a duplicate event, registering is only ever a new
+registration and a change only ever changes one that is there (a change racing a
+deregistration never registers the station again), and only the very registration it was
+made from (a change made from a read that another write overtook writes nothing)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, exc, func, insert, select, text
+from sqlalchemy import create_engine, delete, exc, func, insert, select, text, update
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
@@ -23,6 +25,7 @@ from save_server.domain.registry import (
     RegistryStore,
     SecurityEvent,
     Site,
+    StaleRegistration,
     StationRegistration,
     UnknownSite,
 )
@@ -31,6 +34,8 @@ from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
 from save_server.infrastructure.registry.tables import sites, station_registrations
+
+from ..registry_memory import MemoryRegistryStore
 
 pytestmark = pytest.mark.contract
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
@@ -116,6 +121,30 @@ class RegistryStoreContract:
                                               [event("registry.station-updated")]) is None
         assert self.store.registration(station) is None and self.committed() == before
 
+    def test_a_change_made_from_a_stale_read_writes_nothing(self, station: str) -> None:
+        read = self.registered(station)
+        theirs = self.store.change_registration(read.changed(name="theirs"), "station-updated",
+                                                [event("registry.station-updated")])
+        before = self.committed()
+        with pytest.raises(StaleRegistration):
+            self.store.change_registration(read.changed(enabled=False), "station-updated",
+                                           [event("registry.station-updated")])
+        assert self.store.registration(station) == theirs and self.committed() == before
+        assert theirs is not None
+        mine = self.store.change_registration(theirs.changed(enabled=False),
+                                              "station-updated", [])
+        assert mine is not None and (mine.name, mine.enabled) == ("theirs", False)
+
+    def test_a_change_made_before_a_deregistration_does_not_change_the_new_registration(
+            self, station: str) -> None:
+        read = self.registered(station)
+        assert self.store.deregister(station, [])
+        again = self.registered(station)
+        before = self.committed()
+        with pytest.raises(StaleRegistration):
+            self.store.change_registration(read.changed(enabled=False), "station-updated", [])
+        assert self.store.registration(station) == again and self.committed() == before
+
     def test_a_refusal_is_counted_once_per_event(self, station: str) -> None:
         event_id = str(uuid.uuid4())
         assert self.store.record_unknown(event_id, station, T0, None, ())
@@ -141,6 +170,15 @@ class RegistryStoreContract:
         with pytest.raises(Exception):  # noqa: B017 - whatever the database raises
             self.store.add_security_event(security_event(event_id, None))
         assert event_id not in {e.event_id for e in self.store.security_events("CP-1", 500)}
+
+
+class TestMemoryRegistryStore(RegistryStoreContract):
+    @pytest.fixture(autouse=True)
+    def _store(self) -> None:
+        self.store = self.memory = MemoryRegistryStore()
+
+    def committed(self) -> int:
+        return len(self.memory.published)
 
 
 class SqlRegistryStoreContract(RegistryStoreContract):
@@ -238,6 +276,37 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
             changing.join(10)
         assert outcome == [None]
         assert self.store.registration(station) is None
+
+    def test_a_change_waiting_on_another_change_of_the_row_does_not_overwrite_it(
+            self, station: str) -> None:
+        """The other change holds the station's row until this one, past its reads and the
+        registry revision's bump, waits on it: PostgreSQL then checks the revision again on
+        the row the other committed, and this change writes nothing."""
+        read = self.registered(station)
+        outcome: list[StationRegistration | BaseException | None] = []
+
+        def change() -> None:
+            try:
+                outcome.append(self.store.change_registration(
+                    read.changed(enabled=False), "station-updated", []))
+            except BaseException as error:
+                outcome.append(error)
+
+        before = self.committed()
+        t = station_registrations.c
+        with self.engine.connect() as other:
+            other.execute(update(station_registrations).where(t.station_id == station)
+                          .values(name="theirs", revision=t.revision + 1))
+            changing = threading.Thread(target=change)
+            changing.start()
+            self.wait_for_a_lock_wait(other)
+            other.commit()
+            changing.join(10)
+        [error] = outcome
+        assert isinstance(error, StaleRegistration), error
+        saved = self.store.registration(station)
+        assert saved is not None and (saved.name, saved.enabled) == ("theirs", True)
+        assert self.committed() == before
 
     def wait_for_a_lock_wait(self, own: Any) -> None:
         me = own.execute(text("SELECT pg_backend_pid()")).scalar_one()

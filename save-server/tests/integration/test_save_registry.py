@@ -19,7 +19,7 @@ from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
 from save_server.infrastructure.translation import parse_envelope, translate
 from save_server.service.ingest import ingest_event
-from save_server.service.registry import RegistrationNotFound, RegistryService
+from save_server.service.registry import ATTEMPTS, RegistrationNotFound, RegistryService
 from tests.support.api_keys import grant
 
 from .test_save_commands_api import ScriptedBus
@@ -173,6 +173,78 @@ def test_an_operators_write_racing_a_deregistration_is_refused_and_writes_nothin
         write(registry, station)
     assert not is_registered(container, station)
     assert station_events(container, station) == before + DEREGISTERED
+
+
+@pytest.fixture
+def written_after_read(container: Container, monkeypatch: pytest.MonkeyPatch
+                       ) -> Callable[[str, Callable[[RegistryService], Any], int], list[Any]]:
+    """Give it a station, another operator's write and how many times: the write runs right
+    after each of the registry's next reads of the station (not after its own reads), between
+    a change's read and its write. What the writes return is in the list it gives back."""
+    read = SqlRegistryStore.registration
+    other = RegistryService(SqlRegistryStore(container.engine))
+    pending: list[Callable[[RegistryService], Any]] = []
+    results: list[Any] = []
+    racing = [False]
+
+    def read_then_write(store: SqlRegistryStore, station_id: str) -> Any:
+        found = read(store, station_id)
+        if pending and not racing[0]:
+            racing[0] = True
+            try:
+                results.append(pending.pop(0)(other))
+            finally:
+                racing[0] = False
+        return found
+
+    def arrange(station_id: str, write: Callable[[RegistryService], Any],
+                times: int = 1) -> list[Any]:
+        pending.extend([write] * times)
+        return results
+
+    monkeypatch.setattr(SqlRegistryStore, "registration", read_then_write)
+    return arrange
+
+
+def test_a_patch_racing_a_rotation_keeps_the_new_password_and_the_patch(
+        container: Container, client: TestClient,
+        written_after_read: Callable[..., list[Any]]) -> None:
+    """The rotation's password was shown to its operator: the PATCH, read before it, must
+    not write the old passwords back."""
+    station = new_id()
+    first = client.post("/charging-stations", json={"charging_station_id": station,
+                                                    "security_profile": 1}).json()["password"]
+    rotations = written_after_read(
+        station, lambda other: other.rotate_password(station, "other-operator"))
+    patched = client.patch(f"/charging-stations/{station}/registration", json={"name": "Bay 9"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "Bay 9" and "password" not in patched.json()
+    [rotated] = rotations
+    event = registry_events(container, station)[-1]
+    assert event["type"] == "station-registry.station-updated"
+    current, previous = event["payload"]["passwords"]  # what the gateways admit
+    assert hashed(rotated.password, current) and current["valid_until"] is None
+    assert hashed(first, previous) and previous["valid_until"] is not None
+    shown = client.get(f"/charging-stations/{station}/registration").json()
+    assert shown["name"] == "Bay 9" and shown["password_rotation_pending"]
+
+
+def test_a_patch_overtaken_on_every_try_answers_409_and_changes_nothing(
+        container: Container, client: TestClient,
+        written_after_read: Callable[..., list[Any]]) -> None:
+    station = new_id()
+    client.post("/charging-stations", json={"charging_station_id": station,
+                                            "security_profile": 0})
+    written_after_read(station, lambda other: other.update(station, {"name": new_id()},
+                                                           "other-operator"), ATTEMPTS)
+    patched = client.patch(f"/charging-stations/{station}/registration",
+                           json={"enabled": False})
+    assert patched.status_code == 409, patched.text
+    assert "nothing was changed" in patched.json()["detail"]
+    assert client.get(f"/charging-stations/{station}/registration").json()["enabled"] is True
+    updates = [e for e in registry_events(container, station)
+               if e["type"] == "station-registry.station-updated"]
+    assert len(updates) == ATTEMPTS and all(e["payload"]["enabled"] for e in updates)
 
 
 @pytest.mark.parametrize("body", [

@@ -38,6 +38,11 @@ class UnknownSite(LookupError):
     """A registration names a site that does not exist (deleted while it was being saved)."""
 
 
+class StaleRegistration(Exception):
+    """A change was made from a registration that another write has changed since (its
+    revision is no longer the one read): nothing was written."""
+
+
 class AlreadyRegistered(Exception):
     pass
 
@@ -212,9 +217,12 @@ class RegistryStore(ABC):
     def change_registration(self, registration: StationRegistration, kind: str,
                             events: list[BusinessEvent]) -> StationRegistration | None:
         """Replaces the registration of a registered station, as `register` does but
-        publishing `station-registry.<kind>`. None when the station is not registered
-        (deregistered meanwhile): nothing is committed, and it is not registered again.
-        Raises UnknownSite when its site does not exist."""
+        publishing `station-registry.<kind>`, only if it still is the one that `registration`
+        was made from: its `revision` is the stored one's (every write gives a registration a
+        new revision). Raises StaleRegistration when another write changed it since: nothing
+        is committed then. None when the station is not registered (deregistered meanwhile):
+        nothing is committed, and it is not registered again. Raises UnknownSite when its site
+        does not exist."""
 
     @abstractmethod
     def deregister(self, station_id: str, events: list[BusinessEvent]) -> bool: ...

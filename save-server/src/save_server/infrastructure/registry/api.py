@@ -18,6 +18,7 @@ from save_server.infrastructure.api.security import allow
 from save_server.service.password_rotation import rotate_password
 from save_server.service.registry import (
     Registered,
+    RegistrationConflict,
     RegistrationNotFound,
     RegistryService,
     SiteNotFound,
@@ -29,6 +30,7 @@ Reader = Annotated[Principal, allow(Permission.STATIONS_READ)]
 Manager = Annotated[Principal, allow(Permission.STATIONS_WRITE)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown site or station"}}
 Profile = Literal[0, 1, 2, 3]
+CONFLICT = {"description": "Not changed: other writes kept changing the registration meanwhile"}
 
 
 def _registry(request: Request) -> RegistryService:
@@ -106,7 +108,7 @@ def _errors(error: Exception) -> HTTPException:
         return invalid("body", error.field_name, str(error))
     if isinstance(error, SiteNotFound | RegistrationNotFound):
         return HTTPException(404, str(error))
-    if isinstance(error, AlreadyRegistered | SiteInUse):
+    if isinstance(error, AlreadyRegistered | SiteInUse | RegistrationConflict):
         return HTTPException(409, str(error))
     raise error
 
@@ -232,15 +234,18 @@ def get_registration(request: Request, caller: Reader, station_id: str) -> dict[
         raise _errors(error) from error
 
 
-@router.patch("/charging-stations/{station_id}/registration", responses=NOT_FOUND)
+@router.patch("/charging-stations/{station_id}/registration",
+              responses={**NOT_FOUND, 409: CONFLICT})
 def update_registration(request: Request, caller: Manager, station_id: str,
                         body: RegistrationPatch) -> JSONResponse:
+    """Changes the fields given; a write that changed the registration meanwhile (a password
+    rotation) keeps what it changed."""
     changes = body.model_dump(include=body.model_fields_set)
     if not changes:
         raise invalid("body", "enabled", "give at least one field to change")
     try:
         return _answer(_registry(request).update(station_id, changes, caller.audit_name))
-    except (InvalidRegistryData, RegistrationNotFound) as error:
+    except (InvalidRegistryData, RegistrationNotFound, RegistrationConflict) as error:
         raise _errors(error) from error
 
 
@@ -257,7 +262,9 @@ def deregister(request: Request, caller: Manager, station_id: str) -> Response:
 
 @router.post("/charging-stations/{station_id}/password",
              responses={**NOT_FOUND, 409: {"description": "Not changed: the station refused "
-                                                          "it or is not connected"},
+                                                          "it or is not connected, or other "
+                                                          "writes kept changing the "
+                                                          "registration"},
                         504: {"description": "No answer: both passwords work for the grace "
                                            "period"}})
 async def rotate(request: Request, caller: Manager, station_id: str) -> JSONResponse:
@@ -270,7 +277,7 @@ async def rotate(request: Request, caller: Manager, station_id: str) -> JSONResp
         registry.get_registration(station_id)
         result = await rotate_password(registry, request.app.state.station_commands,
                                        station_id, caller.audit_name)
-    except (InvalidRegistryData, RegistrationNotFound) as error:
+    except (InvalidRegistryData, RegistrationNotFound, RegistrationConflict) as error:
         raise _errors(error) from error
     command = jsonable_encoder(result.command.__dict__) if result.command else None
     if result.registered is None:

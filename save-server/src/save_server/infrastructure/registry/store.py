@@ -1,5 +1,7 @@
 """The registry on SQLAlchemy Core: every change bumps the registry revision and commits with
-its `station-registry.*` event (for the gateways) and its audit events in the outbox."""
+its `station-registry.*` event (for the gateways) and its audit events in the outbox. A
+registration's row carries the registry revision of its last write: a change applies only to
+the revision it was made from (compare-and-set), never over a write it did not see."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, case, delete, exc, func, insert, select, update
 
@@ -19,6 +21,7 @@ from save_server.domain.registry import (
     SecurityEvent,
     Site,
     SiteInUse,
+    StaleRegistration,
     StationRegistration,
     UnknownSite,
     UnknownStation,
@@ -155,10 +158,13 @@ class SqlRegistryStore(CommittingStore, RegistryStore):
                             events: list[BusinessEvent]) -> StationRegistration | None:
         def change(db: Connection) -> StationRegistration:
             saved = _revised(db, registration)
+            t = station_registrations.c
+            # compare-and-set: only the row it was read from (every write changes the row's
+            # revision; PostgreSQL checks it again on the newest row after a lock wait)
             if db.execute(update(station_registrations).where(
-                    station_registrations.c.station_id == saved.station_id)
+                    t.station_id == saved.station_id, t.revision == registration.revision)
                     .values(_registration_row(saved))).rowcount == 0:
-                raise _NotRegistered  # rolls the revision's bump back
+                _not_changed(db, registration)
             return _published(db, saved, kind, events)
         try:
             return self._commit_registration(registration, change)
@@ -271,6 +277,15 @@ def _next_revision(db: Connection) -> int:
 
 class _NotRegistered(Exception):
     """A change found no registration to change (deregistered meanwhile)."""
+
+
+def _not_changed(db: Connection, registration: StationRegistration) -> NoReturn:
+    """Why a change updated no row; raising rolls its transaction (the revision's bump) back."""
+    if db.execute(select(station_registrations.c.revision).where(
+            station_registrations.c.station_id == registration.station_id)).first() is None:
+        raise _NotRegistered
+    raise StaleRegistration(f"station {registration.station_id!r} changed since revision "
+                            f"{registration.revision} was read")
 
 
 def _revised(db: Connection, registration: StationRegistration) -> StationRegistration:
