@@ -72,6 +72,11 @@ bench-local-lists:
 bench-local-lists-smoke:
 	$(BENCH_PYTHON) -m bench.local_lists.run --stations 10 --tags 1000
 
+## Local lists at scale: a card import while 2,000 stations connect (the sync on SQLite).
+.PHONY: bench-local-list-sync
+bench-local-list-sync:
+	$(BENCH_PYTHON) -m bench.local_lists.sync_scale
+
 .PHONY: bench-load
 
 ## Load management: allocation time of one site with 200 connectors (target ≤ 20 ms p99), and
