@@ -3,8 +3,9 @@
 `--stations` (2,000) stations have just connected (their `ocpp-events.connect` events wait in
 the sync's queue) while `--tags` (2,000) cards are imported, each valid at one station, in
 batches of `--batch` (100): each batch is one commit of the id-tag store and one
-`tags_changed` message per card. The messages (connects first, the tags' as their batches
-commit) are handled like the sync's consumer handles them: up to 256 at a time.
+`tags_changed` message per card (`--everywhere` more cards, valid at every station, are
+there from the start: every station's list holds them). The messages (connects first, the
+tags' as their batches commit) are handled like the sync's consumer: up to 256 at a time.
 
 What runs is save-server's own LocalListSync on the SQL adapters (the id-tag registry as the
 list source, the local-list store) on a fresh database: SQLite (the embedded default) or
@@ -140,6 +141,8 @@ async def scenario(args: argparse.Namespace, database_url: str) -> dict[str, Any
                 queue.put_nowait(("tag", n))
             await asyncio.sleep(args.batch_pause)
 
+    if args.everywhere:  # already there before the stations connected
+        tags.save_tags([IdTag(f"ALL{n:05d}") for n in range(args.everywhere)], [], "bench")
     cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     workers = [asyncio.create_task(consumer()) for _ in range(CONCURRENCY)]
     await importer()
@@ -164,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stations", type=int, default=2000)
     parser.add_argument("--tags", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--everywhere", type=int, default=0,
+                        help="cards valid at every station, registered before the connects")
     parser.add_argument("--batch-pause", type=float, default=0.05,
                         help="seconds between two batches of the import")
     parser.add_argument("--answer-ms", type=float, default=5.0)
