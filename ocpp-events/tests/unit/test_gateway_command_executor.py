@@ -142,6 +142,25 @@ async def test_station_not_held_here_gives_no_reply(charge_point_16: Any,
     assert notifier.events == []
 
 
+async def test_a_connection_closed_before_the_send_is_not_connected_and_no_event(
+        charge_point_16: Any, notifier: RecordingNotifier) -> None:
+    """The station went away between its lookup and the send: the requester learns it at
+    once (not after its timeout), and nothing was sent, so no command event."""
+    from websockets.exceptions import ConnectionClosedOK
+
+    async def closed(message: str) -> None:
+        raise ConnectionClosedOK(None, None)
+
+    charge_point_16._connection.send = closed
+    executor = _setup(charge_point_16, notifier)
+    reply = await executor.execute(_request(charge_point_16.session.station_id, "reset",
+                                            {"type": "hard"}, timeout=5))
+    await executor.drain()
+    assert reply is not None and reply.outcome == "not_connected"
+    assert "connection closed" in (reply.error_description or "")
+    assert notifier.events == []
+
+
 async def test_event_publish_failure_does_not_change_the_reply(
         charge_point_16: Any, notifier: RecordingNotifier) -> None:
     notifier.failing = True

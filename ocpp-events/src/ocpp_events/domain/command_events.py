@@ -48,7 +48,7 @@ class CommandRequest:
 @dataclass(frozen=True)
 class CommandReply:
     command_id: str
-    outcome: str  # accepted | rejected | call_error | timeout | unsupported
+    outcome: str  # accepted | rejected | call_error | timeout | unsupported | not_connected
     payload: dict[str, Any] | None = None
     error_code: str | None = None
     error_description: str | None = None

@@ -23,6 +23,10 @@ class UnsupportedCommand(Exception):
     """The command or one of its parameter values does not exist in this OCPP version."""
 
 
+class StationConnectionClosed(Exception):
+    """The station's connection closed before the command could be sent to it."""
+
+
 @dataclass(frozen=True)
 class OcppCall:
     action: str

@@ -123,7 +123,11 @@ class AmqpCommandInbox(CommandInbox):
         assert self._handle is not None
         if (request := parse_request(message.body)) is None:
             return
-        reply = await self._handle(request)
+        try:
+            reply = await self._handle(request)
+        except Exception:  # a bug: logged here, the requester times out
+            log.exception("command failed", command_id=request.command_id)
+            return
         if reply is None:  # a binding left over (e.g. an unbind lost in a broker outage)
             log.info("command for a station not connected here; dropped",
                      charging_station_id=request.charging_station_id)

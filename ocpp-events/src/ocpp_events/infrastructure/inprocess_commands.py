@@ -71,6 +71,9 @@ class InProcessCommandInbox(CommandInbox):
                 self._loop.call_soon_threadsafe(self._spawn, message)
 
     def _spawn(self, message: Any) -> None:
+        if self._stop.is_set():  # taken while closing: no task outlives close()
+            log.info("command dropped: the gateway is stopping")
+            return
         task = asyncio.create_task(self._run(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -79,7 +82,11 @@ class InProcessCommandInbox(CommandInbox):
         assert self._handle is not None
         if (request := parse_request(message.body)) is None:
             return
-        reply = await self._handle(request)
+        try:
+            reply = await self._handle(request)
+        except Exception:  # a bug: logged here, the requester times out
+            log.exception("command failed", command_id=request.command_id)
+            return
         reply_to = message.properties.get("reply_to")
         if reply is None or not reply_to:
             return

@@ -17,7 +17,12 @@ from ocpp.messages import Call, CallError
 
 from ocpp_events.domain.command_events import CommandEvent, CommandReply, CommandRequest
 from ocpp_events.domain.ports import Clock, PublishFailed
-from ocpp_events.domain.remote_commands import UnsupportedCommand, outcome_of, translate
+from ocpp_events.domain.remote_commands import (
+    StationConnectionClosed,
+    UnsupportedCommand,
+    outcome_of,
+    translate,
+)
 from ocpp_events.service.publishing import ConfirmedPublisher
 from ocpp_events.service.registry import ConnectionRegistry
 
@@ -56,6 +61,12 @@ class CommandExecutor:
             reply = CommandReply(request.command_id, "unsupported", error_code=error.code,
                                  error_description=f"{error.description}: {error.details}",
                                  ocpp_version=version)
+        except StationConnectionClosed as error:  # nothing was sent: no command event
+            log.info("command not sent: the station's connection closed",
+                     command=request.command, command_id=request.command_id,
+                     charging_station_id=request.charging_station_id)
+            return CommandReply(request.command_id, "not_connected", ocpp_version=version,
+                                error_description=f"the station's connection closed ({error})")
         except TimeoutError:
             reply = CommandReply(request.command_id, "timeout", ocpp_version=version,
                                  error_description=f"no answer within {request.timeout} s",

@@ -21,12 +21,14 @@ from ocpp.charge_point import (
 from ocpp.exceptions import GenericError, InternalError, OCPPError
 from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import create_route_map
+from websockets.exceptions import ConnectionClosed
 
 from ocpp_events.domain.authorization import Decision, TokenRequest
 from ocpp_events.domain.events import Event, rfc3339
 from ocpp_events.domain.flood_control import Admission, FloodGuard
 from ocpp_events.domain.id_tags import ChargeRef
 from ocpp_events.domain.ports import PublishFailed
+from ocpp_events.domain.remote_commands import StationConnectionClosed
 from ocpp_events.domain.station_registry import RegisteredStation
 from ocpp_events.infrastructure.ocpp.errors import error_code
 from ocpp_events.infrastructure.ocpp.framing import (
@@ -268,7 +270,10 @@ class GatewayChargePoint(ChargePoint):
         self._commands_in_progress += 1
         try:
             async with asyncio.timeout(timeout), self._call_lock:
-                await self._send(call.to_json())
+                try:
+                    await self._send(call.to_json())
+                except ConnectionClosed as error:
+                    raise StationConnectionClosed(str(error)) from error
                 while True:
                     response = await self._response_queue.get()
                     if response.unique_id == call.unique_id:
