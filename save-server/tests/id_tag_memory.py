@@ -35,6 +35,8 @@ class MemoryIdTagStore(IdTagStore):
         self.sites, self.stations = sites or set(), stations or set()
         self.usage: list[UsageRow] = []
         self.running: dict[str, list[RunningCharge]] = {}
+        # site id -> (its name, the groups its load-management settings name)
+        self.site_settings: dict[str, tuple[str, set[str]]] = {}
 
     def _next(self) -> int:
         self.revision += 1
@@ -59,8 +61,14 @@ class MemoryIdTagStore(IdTagStore):
         used = sum(t.group_id == group_id for t in self._tags.values())
         if used:
             raise GroupInUse(f"{used} tag(s) belong to group {group_id}")
-        if self._groups.pop(group_id, None) is None:
+        if group_id not in self._groups:
             return False
+        naming = sorted(((site_id, name) for site_id, (name, groups)
+                         in self.site_settings.items() if group_id in groups),
+                        key=lambda site: (site[1], site[0]))
+        if naming:
+            raise GroupInUse.named_by_sites(group_id, naming)
+        del self._groups[group_id]
         self.published.append(event)
         return True
 

@@ -15,8 +15,12 @@ from sqlalchemy import select
 from save_server.bootstrap import Container
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.id_tags import GroupInUse, IdTag, IdTagGroup, IdTagStore, TagStatus
+from save_server.domain.load.model import ElectricalModel, Supply
+from save_server.domain.registry import Site
 from save_server.infrastructure.id_tags.store import SqlIdTagStore
+from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.registry.store import SqlRegistryStore
 
 from ..id_tag_memory import MemoryIdTagStore
 
@@ -33,6 +37,17 @@ class StoreContract:
     store: IdTagStore
 
     def registry_events(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def audit_committed(self, event_id: str) -> bool:
+        raise NotImplementedError
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        """The site (created if new) gets load-management settings naming this group (None:
+        no group)."""
+        raise NotImplementedError
+
+    def delete_site(self, site_id: str) -> None:
         raise NotImplementedError
 
     @pytest.fixture
@@ -97,6 +112,28 @@ class StoreContract:
         assert self.store.delete_group(group.group_id, audit())
         assert not self.store.delete_group(group.group_id, audit())
         assert self.store.group(group.group_id) is None
+
+    def test_a_group_named_by_a_sites_load_management_is_not_deleted(
+            self, prefix: str) -> None:
+        group = IdTagGroup(f"G{prefix}", "Apto 101")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        for site_id, name in ((f"S{prefix}b", "Torre B"), (f"S{prefix}a", "Torre A")):
+            self.name_in_site_settings(site_id, name, group.group_id)
+        refused = audit("id-tags.group-deleted")
+        with pytest.raises(GroupInUse) as error:
+            self.store.delete_group(group.group_id, refused)
+        assert str(error.value) == (
+            f"id tag group {group.group_id} is named in the load management of site(s) "
+            f"S{prefix}a (Torre A), S{prefix}b (Torre B): take it out of their "
+            "group_priorities first")
+        assert self.store.group(group.group_id) == group
+        assert not self.audit_committed(refused.event_id)
+        self.name_in_site_settings(f"S{prefix}a", "Torre A", None)
+        self.delete_site(f"S{prefix}b")  # the model a deleted site leaves holds nothing
+        deleted = audit("id-tags.group-deleted")
+        assert self.store.delete_group(group.group_id, deleted)
+        assert self.store.group(group.group_id) is None
+        assert self.audit_committed(deleted.event_id)
 
     def test_a_batch_naming_an_unknown_group_saves_nothing(self, prefix: str) -> None:
         with pytest.raises(LookupError):
@@ -171,6 +208,15 @@ class TestMemoryStore(StoreContract):
         return [{"type": e.type, "payload": e.payload, **e.extra} for e in self.memory.published
                 if e.type.startswith("id-tag-registry.")]
 
+    def audit_committed(self, event_id: str) -> bool:
+        return any(e.event_id == event_id for e in self.memory.published)
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        self.memory.site_settings[site_id] = (name, {group_id} if group_id else set())
+
+    def delete_site(self, site_id: str) -> None:
+        del self.memory.site_settings[site_id]
+
 
 @pytest.mark.integration
 class TestSqlStore(StoreContract):
@@ -186,3 +232,20 @@ class TestSqlStore(StoreContract):
                 outbox_events.c.routing_key.like("id-tag-registry.%"))
                 .order_by(outbox_events.c.seq)).scalars()
             return [json.loads(body) for body in rows]
+
+    def audit_committed(self, event_id: str) -> bool:
+        with self.container.engine.connect() as db:
+            return db.execute(select(outbox_events.c.seq).where(
+                outbox_events.c.event_id == event_id)).first() is not None
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        registry = SqlRegistryStore(self.container.engine)
+        if registry.site(site_id) is None:
+            registry.add_site(Site(site_id, name), audit("registry.site-created"))
+        SqlLoadStore(self.container.engine).save_model(ElectricalModel(
+            site_id, Supply.THREE_PHASE, 220.0, 63.0,
+            group_priorities=((group_id, 2),) if group_id else ()), audit())
+
+    def delete_site(self, site_id: str) -> None:
+        assert SqlRegistryStore(self.container.engine).delete_site(
+            site_id, audit("registry.site-deleted"))

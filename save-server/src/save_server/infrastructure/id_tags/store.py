@@ -57,6 +57,7 @@ from save_server.infrastructure.id_tags.tables import (
     id_tags,
     unknown_id_tags,
 )
+from save_server.infrastructure.load.store import sites_naming_group
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import sites, station_registrations
 
@@ -119,6 +120,11 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
             if not db.execute(delete(id_tag_groups).where(
                     id_tag_groups.c.group_id == group_id)).rowcount:
                 return False
+            # Read after the delete (its row lock): a site's settings naming the group were
+            # committed before it, or wait for it and then find the group gone.
+            naming = sites_naming_group(db, group_id)
+            if naming:
+                raise GroupInUse.named_by_sites(group_id, naming)
             add_to_outbox(db, event)
             return True
         return bool(self._commit(change))
