@@ -16,6 +16,7 @@ from save_server.domain.id_tags import (
     IdTagStore,
     RunningCharge,
     TagPage,
+    TagScope,
     TagStatus,
     UnknownTag,
     UsageRow,
@@ -87,14 +88,15 @@ class MemoryIdTagStore(IdTagStore):
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         needle = (text or "").casefold()
         found = [self._tags[k] for k in sorted(self._tags)
                  if (after is None or k > after)
                  and (not needle or needle in k or needle in (self._tags[k].holder or "")
                       .casefold())
                  and (group_id is None or self._tags[k].group_id == group_id)
-                 and (status is None or self._tags[k].status == status)]
+                 and (status is None or self._tags[k].status == status)
+                 and (scope is None or scope.sees(self._tags[k]))]
         more = len(found) > limit
         found = found[:limit]
         return TagPage(found, found[-1].key if more else None)

@@ -10,14 +10,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 
 from save_server.bootstrap import Container
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.id_tags import GroupInUse, IdTag, IdTagGroup, IdTagStore, TagStatus
+from save_server.domain.id_tags import (
+    GroupInUse,
+    IdTag,
+    IdTagGroup,
+    IdTagStore,
+    TagScope,
+    TagStatus,
+)
 from save_server.domain.load.model import ElectricalModel, Supply
 from save_server.domain.registry import Site
 from save_server.infrastructure.id_tags.store import SqlIdTagStore
+from save_server.infrastructure.id_tags.tables import id_tags
 from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
@@ -94,6 +102,43 @@ class StoreContract:
         rest = self.store.search(prefix, after=first.next_after, limit=10)
         assert [t.id_tag for t in first.tags + rest.tags] == [t.id_tag for t in tags]
         assert rest.next_after is None
+
+    def scoped_dataset(self, prefix: str) -> TagScope:
+        """Tags of every kind `TagScope.sees` tells apart, interleaved in key order (so a page
+        of seen tags has unseen ones between them); returns the scope."""
+        site, other_site = f"{prefix}-site\"A'", f"{prefix}-site-B"
+        station, other_station = f"{prefix}-CP'1", f"{prefix}-CP-2"
+        group = IdTagGroup(f"G{prefix}", "Apto")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        kinds: list[dict[str, Any]] = [
+            {"site_ids": (site,)}, {"site_ids": (other_site,)},
+            {"site_ids": (other_site, site)}, {"station_ids": (station,)},
+            {"station_ids": (other_station,)}, {"site_ids": ()},
+            {"site_ids": (), "station_ids": ()}, {"site_ids": (other_site,),
+                                                  "station_ids": (station,)},
+            {}, {"holder": "charged here"}, {"site_ids": (other_site,), "holder": "charged here"},
+            {"station_ids": (other_station, station), "status": TagStatus.BLOCKED}]
+        tags = [IdTag(f"{prefix}-{n:02}", group_id=group.group_id if n % 3 else None,
+                      **kinds[n % len(kinds)]) for n in range(3 * len(kinds))]
+        self.store.save_tags(tags, [], "tester")
+        charged = {t.key for t in tags if t.holder == "charged here"}
+        return TagScope(frozenset({site}), frozenset({station}), frozenset(charged))
+
+    def test_a_scoped_search_finds_and_pages_what_the_python_filter_did(
+            self, prefix: str) -> None:
+        scope = self.scoped_dataset(prefix)
+        filters: list[dict[str, Any]] = [
+            {"text": prefix}, {"text": prefix, "group_id": f"G{prefix}"},
+            {"text": prefix, "status": TagStatus.BLOCKED}, {"text": f"{prefix}-1"}]
+        for search in filters:
+            seen = [t for t in self.store.search(**search, limit=1000).tags if scope.sees(t)]
+            assert seen, search
+            for limit in (1, 2, 3, 5, 1000):
+                before = filtered_in_python(self.store, scope, limit, search)
+                pages = scoped_pages(self.store, scope, limit, search)
+                assert pages == [page for page in before if page], (search, limit)
+                assert [t for page in pages for t in page] == seen
+                assert all(len(page) == limit for page in pages[:-1])
 
     def test_search_text_is_not_a_pattern(self, prefix: str) -> None:
         self.store.save_tags([IdTag(f"{prefix}x_y"), IdTag(f"{prefix}xzy")], [], "tester")
@@ -199,6 +244,39 @@ class StoreContract:
         assert candidates == {f"{prefix}own", f"{prefix}grp", f"{prefix}flag"}
 
 
+def scoped_pages(store: IdTagStore, scope: TagScope, limit: int,
+                 search: dict[str, Any]) -> list[list[IdTag]]:
+    """Every page of a scoped search, following `next_after`."""
+    pages, after = [], None
+    while True:
+        page = store.search(**search, after=after, limit=limit, scope=scope)
+        pages.append(page.tags)
+        if page.next_after is None:
+            return pages
+        assert page.next_after == page.tags[-1].key
+        after = page.next_after
+
+
+def filtered_in_python(store: IdTagStore, scope: TagScope, limit: int,
+                       search: dict[str, Any]) -> list[list[IdTag]]:
+    """The pages GET /id-tags gave a scoped account before the scope was in the query: pages
+    of every tag filtered in Python until `limit` were seen (its last page could be empty)."""
+    pages, after = [], None
+    while True:
+        cursor, found = after, []
+        while len(found) < limit:
+            page = store.search(**search, after=cursor, limit=limit)
+            found += [t for t in page.tags if scope.sees(t)]
+            cursor = page.next_after
+            if cursor is None:
+                break
+        more = len(found) > limit or cursor is not None
+        pages.append(found[:limit])
+        if not more:
+            return pages
+        after = found[limit - 1].key
+
+
 class TestMemoryStore(StoreContract):
     @pytest.fixture(autouse=True)
     def _store(self) -> None:
@@ -232,6 +310,17 @@ class TestSqlStore(StoreContract):
                 outbox_events.c.routing_key.like("id-tag-registry.%"))
                 .order_by(outbox_events.c.seq)).scalars()
             return [json.loads(body) for body in rows]
+
+    def test_places_stored_as_sql_null_read_as_everywhere_in_a_scoped_search(
+            self, prefix: str) -> None:
+        self.store.save_tags([IdTag(f"{prefix}-a"), IdTag(f"{prefix}-b")], [], "tester")
+        with self.container.engine.begin() as db:
+            db.execute(update(id_tags).where(id_tags.c.token_key.like(f"{prefix.lower()}-%"))
+                       .values(site_ids=null(), station_ids=null()))
+        scope = TagScope(frozenset({"S"}), frozenset({"CP"}), frozenset({f"{prefix}-a".lower()}))
+        stored = self.store.tag(f"{prefix}-a")
+        assert stored is not None and stored.site_ids is None and stored.station_ids is None
+        assert self.store.search(prefix, scope=scope).tags == [stored]
 
     def audit_committed(self, event_id: str) -> bool:
         with self.container.engine.connect() as db:

@@ -12,6 +12,7 @@ from datetime import datetime
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.id_tags.model import IdTag, IdTagGroup, TagStatus
 from save_server.domain.id_tags.rules import RunningCharge
+from save_server.domain.id_tags.visibility import TagScope
 
 SITES_NAMED = 10  # at most this many sites named in a refusal; the rest are counted
 
@@ -94,9 +95,11 @@ class IdTagStore(ABC):
     @abstractmethod
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         """Tags ordered by their key; `text` matches a part of the token or of the holder
-        label, case-insensitively; `after`: the `next_after` of the previous page."""
+        label, case-insensitively; `after`: the `next_after` of the previous page; `scope`:
+        only the tags it sees (`TagScope.sees`), chosen by the query itself, so a page of a
+        scoped account costs no more than any other (None: every tag)."""
 
     @abstractmethod
     def save_tags(self, tags: Sequence[IdTag], events: Sequence[BusinessEvent],

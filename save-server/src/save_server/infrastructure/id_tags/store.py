@@ -28,6 +28,7 @@ from save_server.domain.id_tags import (
     IdTagStore,
     RunningCharge,
     TagPage,
+    TagScope,
     TagStatus,
     UnknownTag,
     UsageRow,
@@ -51,6 +52,7 @@ from save_server.infrastructure.id_tags.revision import (
     registry_event,
     with_revision,
 )
+from save_server.infrastructure.id_tags.scope import seen_by
 from save_server.infrastructure.id_tags.tables import (
     id_tag_groups,
     id_tag_revision,
@@ -156,7 +158,7 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         t = id_tags.c
         query = select(id_tags).order_by(t.token_key).limit(limit + 1)
         if text:
@@ -169,6 +171,8 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
             query = query.where(t.status == str(status))
         if after is not None:
             query = query.where(t.token_key > after)
+        if scope is not None:
+            query = query.where(seen_by(scope, self._engine.dialect.name))
         with self._engine.connect() as db:
             found = [_tag(r) for r in db.execute(query)]
         more = len(found) > limit
