@@ -16,6 +16,7 @@ from save_server.domain.id_tags import (
     IdTagStore,
     RunningCharge,
     TagPage,
+    TagScope,
     TagStatus,
     UnknownTag,
     UsageRow,
@@ -35,6 +36,8 @@ class MemoryIdTagStore(IdTagStore):
         self.sites, self.stations = sites or set(), stations or set()
         self.usage: list[UsageRow] = []
         self.running: dict[str, list[RunningCharge]] = {}
+        # site id -> (its name, the groups its load-management settings name)
+        self.site_settings: dict[str, tuple[str, set[str]]] = {}
 
     def _next(self) -> int:
         self.revision += 1
@@ -59,8 +62,14 @@ class MemoryIdTagStore(IdTagStore):
         used = sum(t.group_id == group_id for t in self._tags.values())
         if used:
             raise GroupInUse(f"{used} tag(s) belong to group {group_id}")
-        if self._groups.pop(group_id, None) is None:
+        if group_id not in self._groups:
             return False
+        naming = sorted(((site_id, name) for site_id, (name, groups)
+                         in self.site_settings.items() if group_id in groups),
+                        key=lambda site: (site[1], site[0]))
+        if naming:
+            raise GroupInUse.named_by_sites(group_id, naming)
+        del self._groups[group_id]
         self.published.append(event)
         return True
 
@@ -79,14 +88,15 @@ class MemoryIdTagStore(IdTagStore):
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         needle = (text or "").casefold()
         found = [self._tags[k] for k in sorted(self._tags)
                  if (after is None or k > after)
                  and (not needle or needle in k or needle in (self._tags[k].holder or "")
                       .casefold())
                  and (group_id is None or self._tags[k].group_id == group_id)
-                 and (status is None or self._tags[k].status == status)]
+                 and (status is None or self._tags[k].status == status)
+                 and (scope is None or scope.sees(self._tags[k]))]
         more = len(found) > limit
         found = found[:limit]
         return TagPage(found, found[-1].key if more else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,18 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from save_server.domain.business_events import BusinessEvent
+from save_server.domain.id_tags import IdTagGroup
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import ConnectorSupply, ElectricalModel, Supply
+from save_server.domain.load.model import (
+    ConnectorSupply,
+    ElectricalModel,
+    InvalidElectricalModel,
+    Supply,
+)
 from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.id_tags.store import SqlIdTagStore
 from save_server.infrastructure.load.memory import MemoryLoadStore
 from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.outbox.tables import outbox_events
@@ -48,6 +56,10 @@ class LoadStoreContract:
     def committed(self) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def add_group(self, group_id: str) -> None:
+        """An id tag group (the id tags context) that models may name."""
+        raise NotImplementedError
+
     @pytest.fixture
     def site(self) -> str:
         return f"S{uuid.uuid4().hex[:8]}"
@@ -64,6 +76,20 @@ class LoadStoreContract:
         assert self.store.model(site) == model(site, 40.0)
         assert [m.site_id for m in self.store.models() if m.site_id == site] == [site]
         assert self.committed_ids()[-2:] == [first.event_id, second.event_id]
+
+    def test_a_model_naming_a_group_that_is_gone_is_refused_and_nothing_kept(
+            self, site: str) -> None:
+        self.add_group(f"G{site}")
+        kept = replace(model(site), group_priorities=((f"G{site}", 2),))
+        self.store.save_model(kept, event("load-management.electrical-model-set"))
+        refused = event("load-management.electrical-model-set")
+        with pytest.raises(InvalidElectricalModel) as error:
+            self.store.save_model(replace(kept, group_priorities=(
+                (f"G{site}", 2), (f"N{site}", 1))), refused)
+        assert error.value.field_name == "group_priorities"
+        assert f"no id tag group 'N{site}'" in str(error.value)
+        assert self.store.model(site) == kept
+        assert refused.event_id not in self.committed_ids()
 
     def test_models_are_listed_by_site(self, site: str) -> None:
         for name in (f"{site}b", f"{site}a"):
@@ -172,8 +198,12 @@ class LoadStoreContract:
 class TestMemoryLoadStore(LoadStoreContract):
     @pytest.fixture(autouse=True)
     def _store(self) -> None:
-        self.memory = MemoryLoadStore()
+        self.groups: set[str] = set()
+        self.memory = MemoryLoadStore(group_exists=self.groups.__contains__)
         self.store = self.memory
+
+    def add_group(self, group_id: str) -> None:
+        self.groups.add(group_id)
 
     def committed(self) -> list[dict[str, Any]]:
         return [{"event_id": e.event_id, "type": e.type, "payload": dict(e.payload)}
@@ -192,6 +222,10 @@ class SqlLoadStoreContract(LoadStoreContract):
             bodies = db.execute(select(outbox_events.c.body).order_by(
                 outbox_events.c.seq)).scalars()
             return [json.loads(body) for body in bodies]
+
+    def add_group(self, group_id: str) -> None:
+        SqlIdTagStore(self.engine).save_group(IdTagGroup(group_id, "Apto"),
+                                              event("id-tags.group-created"))
 
 
 class TestSqliteLoadStore(SqlLoadStoreContract):

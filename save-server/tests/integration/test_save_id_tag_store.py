@@ -10,13 +10,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 
 from save_server.bootstrap import Container
 from save_server.domain.business_events import BusinessEvent
-from save_server.domain.id_tags import GroupInUse, IdTag, IdTagGroup, IdTagStore, TagStatus
+from save_server.domain.id_tags import (
+    GroupInUse,
+    IdTag,
+    IdTagGroup,
+    IdTagStore,
+    TagScope,
+    TagStatus,
+)
+from save_server.domain.load.model import ElectricalModel, Supply
+from save_server.domain.registry import Site
 from save_server.infrastructure.id_tags.store import SqlIdTagStore
+from save_server.infrastructure.id_tags.tables import id_tags
+from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.outbox.tables import outbox_events
+from save_server.infrastructure.registry.store import SqlRegistryStore
 
 from ..id_tag_memory import MemoryIdTagStore
 
@@ -33,6 +45,17 @@ class StoreContract:
     store: IdTagStore
 
     def registry_events(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def audit_committed(self, event_id: str) -> bool:
+        raise NotImplementedError
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        """The site (created if new) gets load-management settings naming this group (None:
+        no group)."""
+        raise NotImplementedError
+
+    def delete_site(self, site_id: str) -> None:
         raise NotImplementedError
 
     @pytest.fixture
@@ -80,6 +103,43 @@ class StoreContract:
         assert [t.id_tag for t in first.tags + rest.tags] == [t.id_tag for t in tags]
         assert rest.next_after is None
 
+    def scoped_dataset(self, prefix: str) -> TagScope:
+        """Tags of every kind `TagScope.sees` tells apart, interleaved in key order (so a page
+        of seen tags has unseen ones between them); returns the scope."""
+        site, other_site = f"{prefix}-site\"A'", f"{prefix}-site-B"
+        station, other_station = f"{prefix}-CP'1", f"{prefix}-CP-2"
+        group = IdTagGroup(f"G{prefix}", "Apto")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        kinds: list[dict[str, Any]] = [
+            {"site_ids": (site,)}, {"site_ids": (other_site,)},
+            {"site_ids": (other_site, site)}, {"station_ids": (station,)},
+            {"station_ids": (other_station,)}, {"site_ids": ()},
+            {"site_ids": (), "station_ids": ()}, {"site_ids": (other_site,),
+                                                  "station_ids": (station,)},
+            {}, {"holder": "charged here"}, {"site_ids": (other_site,), "holder": "charged here"},
+            {"station_ids": (other_station, station), "status": TagStatus.BLOCKED}]
+        tags = [IdTag(f"{prefix}-{n:02}", group_id=group.group_id if n % 3 else None,
+                      **kinds[n % len(kinds)]) for n in range(3 * len(kinds))]
+        self.store.save_tags(tags, [], "tester")
+        charged = {t.key for t in tags if t.holder == "charged here"}
+        return TagScope(frozenset({site}), frozenset({station}), frozenset(charged))
+
+    def test_a_scoped_search_finds_and_pages_what_the_python_filter_did(
+            self, prefix: str) -> None:
+        scope = self.scoped_dataset(prefix)
+        filters: list[dict[str, Any]] = [
+            {"text": prefix}, {"text": prefix, "group_id": f"G{prefix}"},
+            {"text": prefix, "status": TagStatus.BLOCKED}, {"text": f"{prefix}-1"}]
+        for search in filters:
+            seen = [t for t in self.store.search(**search, limit=1000).tags if scope.sees(t)]
+            assert seen, search
+            for limit in (1, 2, 3, 5, 1000):
+                before = filtered_in_python(self.store, scope, limit, search)
+                pages = scoped_pages(self.store, scope, limit, search)
+                assert pages == [page for page in before if page], (search, limit)
+                assert [t for page in pages for t in page] == seen
+                assert all(len(page) == limit for page in pages[:-1])
+
     def test_search_text_is_not_a_pattern(self, prefix: str) -> None:
         self.store.save_tags([IdTag(f"{prefix}x_y"), IdTag(f"{prefix}xzy")], [], "tester")
         assert [t.id_tag for t in self.store.search(f"{prefix}x_").tags] == [f"{prefix}x_y"]
@@ -97,6 +157,28 @@ class StoreContract:
         assert self.store.delete_group(group.group_id, audit())
         assert not self.store.delete_group(group.group_id, audit())
         assert self.store.group(group.group_id) is None
+
+    def test_a_group_named_by_a_sites_load_management_is_not_deleted(
+            self, prefix: str) -> None:
+        group = IdTagGroup(f"G{prefix}", "Apto 101")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        for site_id, name in ((f"S{prefix}b", "Torre B"), (f"S{prefix}a", "Torre A")):
+            self.name_in_site_settings(site_id, name, group.group_id)
+        refused = audit("id-tags.group-deleted")
+        with pytest.raises(GroupInUse) as error:
+            self.store.delete_group(group.group_id, refused)
+        assert str(error.value) == (
+            f"id tag group {group.group_id} is named in the load management of site(s) "
+            f"S{prefix}a (Torre A), S{prefix}b (Torre B): take it out of their "
+            "group_priorities first")
+        assert self.store.group(group.group_id) == group
+        assert not self.audit_committed(refused.event_id)
+        self.name_in_site_settings(f"S{prefix}a", "Torre A", None)
+        self.delete_site(f"S{prefix}b")  # the model a deleted site leaves holds nothing
+        deleted = audit("id-tags.group-deleted")
+        assert self.store.delete_group(group.group_id, deleted)
+        assert self.store.group(group.group_id) is None
+        assert self.audit_committed(deleted.event_id)
 
     def test_a_batch_naming_an_unknown_group_saves_nothing(self, prefix: str) -> None:
         with pytest.raises(LookupError):
@@ -162,6 +244,39 @@ class StoreContract:
         assert candidates == {f"{prefix}own", f"{prefix}grp", f"{prefix}flag"}
 
 
+def scoped_pages(store: IdTagStore, scope: TagScope, limit: int,
+                 search: dict[str, Any]) -> list[list[IdTag]]:
+    """Every page of a scoped search, following `next_after`."""
+    pages, after = [], None
+    while True:
+        page = store.search(**search, after=after, limit=limit, scope=scope)
+        pages.append(page.tags)
+        if page.next_after is None:
+            return pages
+        assert page.next_after == page.tags[-1].key
+        after = page.next_after
+
+
+def filtered_in_python(store: IdTagStore, scope: TagScope, limit: int,
+                       search: dict[str, Any]) -> list[list[IdTag]]:
+    """The pages GET /id-tags gave a scoped account before the scope was in the query: pages
+    of every tag filtered in Python until `limit` were seen (its last page could be empty)."""
+    pages, after = [], None
+    while True:
+        cursor, found = after, []
+        while len(found) < limit:
+            page = store.search(**search, after=cursor, limit=limit)
+            found += [t for t in page.tags if scope.sees(t)]
+            cursor = page.next_after
+            if cursor is None:
+                break
+        more = len(found) > limit or cursor is not None
+        pages.append(found[:limit])
+        if not more:
+            return pages
+        after = found[limit - 1].key
+
+
 class TestMemoryStore(StoreContract):
     @pytest.fixture(autouse=True)
     def _store(self) -> None:
@@ -170,6 +285,15 @@ class TestMemoryStore(StoreContract):
     def registry_events(self) -> list[dict[str, Any]]:
         return [{"type": e.type, "payload": e.payload, **e.extra} for e in self.memory.published
                 if e.type.startswith("id-tag-registry.")]
+
+    def audit_committed(self, event_id: str) -> bool:
+        return any(e.event_id == event_id for e in self.memory.published)
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        self.memory.site_settings[site_id] = (name, {group_id} if group_id else set())
+
+    def delete_site(self, site_id: str) -> None:
+        del self.memory.site_settings[site_id]
 
 
 @pytest.mark.integration
@@ -186,3 +310,31 @@ class TestSqlStore(StoreContract):
                 outbox_events.c.routing_key.like("id-tag-registry.%"))
                 .order_by(outbox_events.c.seq)).scalars()
             return [json.loads(body) for body in rows]
+
+    def test_places_stored_as_sql_null_read_as_everywhere_in_a_scoped_search(
+            self, prefix: str) -> None:
+        self.store.save_tags([IdTag(f"{prefix}-a"), IdTag(f"{prefix}-b")], [], "tester")
+        with self.container.engine.begin() as db:
+            db.execute(update(id_tags).where(id_tags.c.token_key.like(f"{prefix.lower()}-%"))
+                       .values(site_ids=null(), station_ids=null()))
+        scope = TagScope(frozenset({"S"}), frozenset({"CP"}), frozenset({f"{prefix}-a".lower()}))
+        stored = self.store.tag(f"{prefix}-a")
+        assert stored is not None and stored.site_ids is None and stored.station_ids is None
+        assert self.store.search(prefix, scope=scope).tags == [stored]
+
+    def audit_committed(self, event_id: str) -> bool:
+        with self.container.engine.connect() as db:
+            return db.execute(select(outbox_events.c.seq).where(
+                outbox_events.c.event_id == event_id)).first() is not None
+
+    def name_in_site_settings(self, site_id: str, name: str, group_id: str | None) -> None:
+        registry = SqlRegistryStore(self.container.engine)
+        if registry.site(site_id) is None:
+            registry.add_site(Site(site_id, name), audit("registry.site-created"))
+        SqlLoadStore(self.container.engine).save_model(ElectricalModel(
+            site_id, Supply.THREE_PHASE, 220.0, 63.0,
+            group_priorities=((group_id, 2),) if group_id else ()), audit())
+
+    def delete_site(self, site_id: str) -> None:
+        assert SqlRegistryStore(self.container.engine).delete_site(
+            site_id, audit("registry.site-deleted"))

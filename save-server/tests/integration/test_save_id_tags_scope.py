@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from save_server.bootstrap import Container
 from save_server.domain.id_tags import IdTag, TagScope
@@ -146,3 +147,41 @@ def test_an_unscoped_viewer_reads_every_tag_and_changes_none(container: Containe
     viewer = TestClient(container.app(), headers=grant(container, "viewer"))
     assert viewer.get(f"/id-tags/{card}").status_code == 200
     assert viewer.patch(f"/id-tags/{card}", json={"holder": "x"}).status_code == 403
+
+
+def test_a_scoped_page_is_one_query_however_many_hidden_tags_lie_between(
+        container: Container) -> None:
+    admin = TestClient(container.app(), headers=grant(container))
+    site = admin.post("/sites", json={"name": "Azul"}).json()["site_id"]
+    prefix = token()
+    seen = [f"{prefix}-{n:02}" for n in (0, 20, 41)]
+    for n in range(42):
+        card = f"{prefix}-{n:02}"
+        assert admin.post("/id-tags", json={"id_tag": card, "site_ids": [
+            site] if card in seen else []}).status_code == 201
+    manager = admin.post("/accounts", json={
+        "email": f"m-{uuid.uuid4().hex[:6]}@azul.example", "display_name": "Síndico",
+        "role": "viewer", "site_scope": [site]}).json()
+    key = admin.post("/api-keys", json={"name": "m", "account_id": manager["account_id"]})
+    viewer = TestClient(container.app(), headers={
+        "Authorization": f"Bearer {key.json()['api_key']}"})
+    tag_queries: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM id_tags" in statement:
+            tag_queries.append(statement)
+
+    pages, url = [], f"/id-tags?q={prefix}&limit=1"
+    event.listen(container.engine, "before_cursor_execute", count)
+    try:
+        while url:
+            tag_queries.clear()
+            answer = viewer.get(url)
+            assert answer.status_code == 200, answer.text
+            assert len(tag_queries) == 1, f"{len(tag_queries)} id tag queries for {url}"
+            pages.append([t["id_tag"] for t in answer.json()])
+            link = answer.headers.get("link")
+            url = link[link.index("<") + 1:link.index(">")] if link else ""
+    finally:
+        event.remove(container.engine, "before_cursor_execute", count)
+    assert pages == [[card] for card in seen]

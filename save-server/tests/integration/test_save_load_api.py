@@ -140,6 +140,29 @@ def test_an_operator_describes_a_site_and_the_change_is_an_event(
     validate(outbox(container, "load-management.electrical-model-set")[-1])
 
 
+def test_a_group_the_load_management_names_is_not_deleted_until_taken_out(
+        client: TestClient, container: Container) -> None:
+    site_id, stations = new_site(client, 1)
+    group = f"Apto-{uuid.uuid4().hex[:8]}"
+    assert client.post("/id-tag-groups", json={"group_id": group, "label": "Apto"}
+                       ).status_code == 201
+    assert client.put(f"/sites/{site_id}/electrical", json=model(
+        stations, group_priorities=[{"group_id": group, "priority": 3}])).status_code == 200
+    refused = client.delete(f"/id-tag-groups/{group}")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        f"id tag group {group} is named in the load management of site(s) {site_id} "
+        "(Condomínio): take it out of their group_priorities first")
+    assert client.get(f"/id-tag-groups/{group}").status_code == 200
+    assert not [e for e in outbox(container, "id-tags.group-deleted")
+                if e["payload"]["group_id"] == group]
+    assert client.get(f"/sites/{site_id}/electrical").json()["group_priorities"] == [
+        {"group_id": group, "priority": 3}]
+    assert client.put(f"/sites/{site_id}/electrical", json=model(stations)).status_code == 200
+    assert client.delete(f"/id-tag-groups/{group}").status_code == 204
+    assert client.get(f"/id-tag-groups/{group}").status_code == 404
+
+
 def test_a_limit_in_kw_is_stored_in_amperes_per_phase(client: TestClient) -> None:
     site_id, stations = new_site(client, 1)
     body = model(stations, limit_kw=41.58, circuits=[])

@@ -32,6 +32,10 @@ ADMIN_TEMPLATES = ("_id_tags_nav.html", "_id_tag_fields.html", "id_tags.html", "
     ("no charge 12 at charging station 'CS-1'", "nenhuma recarga 12 na estação 'CS-1'"),
     ("connector_id: Input should be greater than or equal to 1", "connector_id: no mínimo 1"),
     ("latitude: not a number", "latitude: não é um número"),
+    ("id tag group APTO-1 is named in the load management of site(s) s-1 (Torre A), s-2 "
+     "(Torre B): take it out of their group_priorities first",
+     "o grupo de id tags APTO-1 é citado na gestão de carga do(s) local(is) s-1 (Torre A), "
+     "s-2 (Torre B): retire-o primeiro do group_priorities desses locais"),
     ("something the table does not know", "something the table does not know"),
 ])
 def test_known_messages_are_translated_and_others_kept(english: str, portuguese: str) -> None:

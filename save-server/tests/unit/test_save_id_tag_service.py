@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from save_server.domain.id_tags import IdTag, IdTagGroup, RunningCharge, UsageRow
+from save_server.domain.id_tags import GroupInUse, IdTag, IdTagGroup, RunningCharge, UsageRow
 from save_server.service.id_tag_csv import ImportRefused, import_csv
-from save_server.service.id_tags import IdTagService, TagNotFound
+from save_server.service.id_tags import GroupNotFound, IdTagService, TagNotFound
 
 from ..id_tag_memory import MemoryIdTagStore
 
@@ -97,3 +97,27 @@ def test_only_tokens_seen_unknown_are_enrolled() -> None:
     assert tags.enroll("SEEN1", "op", holder="Apto 3").id_tag == "seen1"  # as presented
     assert [e.type for e in store.published if e.type.startswith("id-tags.")] == [
         "id-tags.tag-enrolled"]
+
+
+def test_a_group_a_sites_load_management_names_is_not_deleted_until_taken_out() -> None:
+    store = MemoryIdTagStore()
+    tags = service(store)
+    tags.create_group(IdTagGroup("APTO-1", "Apto 1"), "op")
+    store.site_settings["site-1"] = ("Torre A", {"APTO-1", "APTO-2"})
+    store.site_settings["site-2"] = ("Torre B", {"APTO-2"})
+    with pytest.raises(GroupInUse, match=r"of site\(s\) site-1 \(Torre A\): take it out"):
+        tags.delete_group("APTO-1", "op")
+    assert tags.group("APTO-1") == IdTagGroup("APTO-1", "Apto 1")
+    assert [e.type for e in store.published] == ["id-tags.group-created"]
+    store.site_settings["site-1"] = ("Torre A", {"APTO-2"})
+    tags.delete_group("APTO-1", "op")
+    assert [e.type for e in store.published][-1] == "id-tags.group-deleted"
+    with pytest.raises(GroupNotFound):
+        tags.group("APTO-1")
+
+
+def test_a_refusal_names_ten_sites_and_counts_the_others() -> None:
+    sites = [(f"site-{n:02}", f"Torre {n}") for n in range(12)]
+    message = str(GroupInUse.named_by_sites("APTO-1", sites))
+    assert "site-09 (Torre 9) and 2 more: take it out" in message
+    assert "site-10" not in message

@@ -17,6 +17,7 @@ from save_server.domain.id_tags import (
     IdTagStore,
     InvalidIdTag,
     TagPage,
+    TagScope,
     TagStatus,
     UnknownTag,
     UsageRow,
@@ -112,8 +113,8 @@ class IdTagService:
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
-        return self._store.search(text, group_id, status, after, limit)
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
+        return self._store.search(text, group_id, status, after, limit, scope)
 
     def create_tag(self, tag: IdTag, by: str, kind: str = "tag-created") -> IdTag:
         if self._store.tag(tag.id_tag) is not None:

@@ -83,11 +83,10 @@ class LoadManagement:
                     field_name, f"station {station_id!r} is not registered at "
                                 f"site {model.site_id}")
         # Only here, not in check_model: a stored model replays even if its group is gone.
+        # The store checks again as it commits (a group deleted meanwhile).
         for group_id, _ in model.group_priorities:
             if not self._group_exists(group_id):
-                raise InvalidElectricalModel(
-                    "group_priorities", f"no id tag group {group_id!r} (create it first: "
-                                        "/id-tag-groups; ids are case-sensitive)")
+                raise InvalidElectricalModel.unknown_group(group_id)
         self._store.save_model(model, self._event(MODEL_SET, by, model_document(model)))
         self._on_change(model.site_id)
         return model

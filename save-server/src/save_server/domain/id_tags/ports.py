@@ -12,10 +12,21 @@ from datetime import datetime
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.id_tags.model import IdTag, IdTagGroup, TagStatus
 from save_server.domain.id_tags.rules import RunningCharge
+from save_server.domain.id_tags.visibility import TagScope
+
+SITES_NAMED = 10  # at most this many sites named in a refusal; the rest are counted
 
 
 class GroupInUse(Exception):
-    pass
+    """A group is not deleted while tags belong to it or sites' load management names it."""
+
+    @classmethod
+    def named_by_sites(cls, group_id: str, sites: Sequence[tuple[str, str]]) -> GroupInUse:
+        """`sites`: (site id, name) of each site whose `group_priorities` name the group."""
+        named = ", ".join(f"{site_id} ({name})" for site_id, name in sites[:SITES_NAMED])
+        more = f" and {len(sites) - SITES_NAMED} more" if len(sites) > SITES_NAMED else ""
+        return cls(f"id tag group {group_id} is named in the load management of site(s) "
+                   f"{named}{more}: take it out of their group_priorities first")
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,11 @@ class IdTagStore(ABC):
 
     @abstractmethod
     def delete_group(self, group_id: str, event: BusinessEvent) -> bool:
-        """False when unknown; raises GroupInUse while tags belong to it."""
+        """False when unknown; raises GroupInUse (`named_by_sites` for the second) while tags
+        belong to it or while the load-management settings of an existing site name it in
+        their `group_priorities`. The checks and the deletion are one transaction: a site's
+        settings saved concurrently either come first and refuse the deletion, or come
+        after it and are refused themselves (LoadStore.save_model)."""
 
     # tags ---------------------------------------------------------------------------------
     @abstractmethod
@@ -80,9 +95,11 @@ class IdTagStore(ABC):
     @abstractmethod
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         """Tags ordered by their key; `text` matches a part of the token or of the holder
-        label, case-insensitively; `after`: the `next_after` of the previous page."""
+        label, case-insensitively; `after`: the `next_after` of the previous page; `scope`:
+        only the tags it sees (`TagScope.sees`), chosen by the query itself, so a page of a
+        scoped account costs no more than any other (None: every tag)."""
 
     @abstractmethod
     def save_tags(self, tags: Sequence[IdTag], events: Sequence[BusinessEvent],

@@ -44,6 +44,11 @@ class InvalidElectricalModel(ValueError):
         super().__init__(message)
         self.field_name = field_name
 
+    @classmethod
+    def unknown_group(cls, group_id: str) -> InvalidElectricalModel:
+        return cls("group_priorities", f"no id tag group {group_id!r} (create it first: "
+                                       "/id-tag-groups; ids are case-sensitive)")
+
 
 ConnectorKey = tuple[str, int]  # (station id, connector id; the EVSE id in 2.0.1)
 ROOT = ""  # the site's main supply as a node of the circuit tree

@@ -32,7 +32,11 @@ class LoadStore(ABC):
     the outbox; `apply_*` take back a change from its event (a replay), once per event id."""
 
     @abstractmethod
-    def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None: ...
+    def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
+        """Raises InvalidElectricalModel (`unknown_group`), keeping nothing, when an id tag
+        group its `group_priorities` name does not exist as it commits: the check and the
+        write are one transaction, so a group deleted concurrently is either gone before
+        (this refused) or deleted after and then refused itself (IdTagStore.delete_group)."""
 
     @abstractmethod
     def model(self, site_id: str) -> ElectricalModel | None: ...

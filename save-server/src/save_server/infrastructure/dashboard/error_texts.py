@@ -72,6 +72,10 @@ KNOWN = _rows(
      "a group needs a label of 1-%(n)s characters"),
     (r"(?P<n>\d+) tag\(s\) belong to group (?P<id>.+)",
      "%(n)s tag(s) belong to group %(id)s"),
+    (r"id tag group (?P<id>.+) is named in the load management of site\(s\) (?P<sites>.+): "
+     r"take it out of their group_priorities first",
+     "id tag group %(id)s is named in the load management of site(s) %(sites)s: take it out "
+     "of their group_priorities first"),
     # CSV import
     (r"(?P<n>\d+) error\(s\); nothing was imported", "%(n)s error(s); nothing was imported"),
     (r"(?P<n>\d+) cells; the header has (?P<m>\d+)", "%(n)s cells; the header has %(m)s"),

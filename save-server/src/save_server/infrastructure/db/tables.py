@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from save_server.infrastructure.db.types import UTCDateTime
@@ -155,6 +156,9 @@ charges = Table(
     Index(None, "id_tag_group", "sort_at"),
     Index(None, "stopped"),  # the running charges (few among many ended ones)
 )
+# A tag's charges by its key (the id tags' `token_key`, lower(id_tag)): the running ones the
+# gateways are told of at every start and stop, a tag's monthly usage (migration 0015).
+Index("ix_charges_lower_id_tag_stopped", func.lower(charges.c.id_tag), charges.c.stopped)
 
 charge_meter_values = Table(
     "charge_meter_values", metadata,

@@ -127,19 +127,13 @@ def search_tags(request: Request, response: Response, caller: Reader,
                     description="Opaque cursor; follow the Link header rel=next")] = None,
                 ) -> list[dict[str, Any]]:
     """Ordered by token (case-insensitively). The next page is in the `Link` header."""
-    tags, scope = service(request), tag_scope(request, caller)
-    cursor, found = _decode(after) if after else None, []
-    while len(found) < limit:
-        page = tags.search(q, group, status, cursor, limit)
-        found += [t for t in page.tags if _sees(scope, t)]
-        cursor = page.next_after
-        if cursor is None:
-            break
-    if len(found) > limit or cursor is not None:
-        found = found[:limit]
-        next_url = request.url.include_query_params(after=_encode(found[-1].key))
+    scope = tag_scope(request, caller)
+    page = service(request).search(q, group, status, _decode(after) if after else None, limit,
+                                   scope)
+    if page.next_after is not None:
+        next_url = request.url.include_query_params(after=_encode(page.next_after))
         response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return [_shown(scope, t).document() for t in found]
+    return [_shown(scope, t).document() for t in page.tags]
 
 
 @router.post("/id-tags", status_code=201, responses={409: {"description": "The tag exists"}})

@@ -28,6 +28,7 @@ from save_server.domain.id_tags import (
     IdTagStore,
     RunningCharge,
     TagPage,
+    TagScope,
     TagStatus,
     UnknownTag,
     UsageRow,
@@ -51,12 +52,14 @@ from save_server.infrastructure.id_tags.revision import (
     registry_event,
     with_revision,
 )
+from save_server.infrastructure.id_tags.scope import seen_by
 from save_server.infrastructure.id_tags.tables import (
     id_tag_groups,
     id_tag_revision,
     id_tags,
     unknown_id_tags,
 )
+from save_server.infrastructure.load.store import sites_naming_group
 from save_server.infrastructure.outbox.writer import add_to_outbox
 from save_server.infrastructure.registry.tables import sites, station_registrations
 
@@ -119,6 +122,11 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
             if not db.execute(delete(id_tag_groups).where(
                     id_tag_groups.c.group_id == group_id)).rowcount:
                 return False
+            # Read after the delete (its row lock): a site's settings naming the group were
+            # committed before it, or wait for it and then find the group gone.
+            naming = sites_naming_group(db, group_id)
+            if naming:
+                raise GroupInUse.named_by_sites(group_id, naming)
             add_to_outbox(db, event)
             return True
         return bool(self._commit(change))
@@ -150,7 +158,7 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
 
     def search(self, text: str | None = None, group_id: str | None = None,
                status: TagStatus | None = None, after: str | None = None,
-               limit: int = 100) -> TagPage:
+               limit: int = 100, scope: TagScope | None = None) -> TagPage:
         t = id_tags.c
         query = select(id_tags).order_by(t.token_key).limit(limit + 1)
         if text:
@@ -163,6 +171,8 @@ class SqlIdTagStore(CommittingStore, IdTagStore):
             query = query.where(t.status == str(status))
         if after is not None:
             query = query.where(t.token_key > after)
+        if scope is not None:
+            query = query.where(seen_by(scope, self._engine.dialect.name))
         with self._engine.connect() as db:
             found = [_tag(r) for r in db.execute(query)]
         more = len(found) > limit

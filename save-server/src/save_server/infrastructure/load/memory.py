@@ -4,20 +4,22 @@ models win, each replayed event applies once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.load.allocator import BuildingLoad
-from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.model import ConnectorKey, ElectricalModel, InvalidElectricalModel
 from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 
 
 class MemoryLoadStore(LoadStore):
-    def __init__(self, *models: ElectricalModel) -> None:
+    def __init__(self, *models: ElectricalModel,
+                 group_exists: Callable[[str], bool] = lambda group_id: True) -> None:
         self._models = {m.site_id: m for m in models}
+        self._group_exists = group_exists  # of the id tags context; default: every group
         self._model_at: dict[str, datetime] = {}
         self._loads: dict[str, BuildingLoad] = {}
         self._applied: set[str] = set()
@@ -26,6 +28,9 @@ class MemoryLoadStore(LoadStore):
         self._turns: dict[str, tuple[datetime, dict[ConnectorKey, Turn]]] = {}
 
     def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
+        for group_id, _ in model.group_priorities:
+            if not self._group_exists(group_id):
+                raise InvalidElectricalModel.unknown_group(group_id)
         self._put_model(model, event.occurred_at)
         self._commit(event)
 

@@ -18,10 +18,11 @@ from save_server.domain.load.documents import (
     turns_document,
     turns_from_document,
 )
-from save_server.domain.load.model import ConnectorKey, ElectricalModel
+from save_server.domain.load.model import ConnectorKey, ElectricalModel, InvalidElectricalModel
 from save_server.domain.load.ports import AllocationRound, LoadStore
 from save_server.domain.load.rotation import Turn
 from save_server.infrastructure.db.tables import processed_events
+from save_server.infrastructure.id_tags.tables import id_tag_groups
 from save_server.infrastructure.load.tables import (
     site_building_loads,
     site_electrical_models,
@@ -29,6 +30,7 @@ from save_server.infrastructure.load.tables import (
     site_rotation_turns,
 )
 from save_server.infrastructure.outbox.writer import add_all_to_outbox, add_to_outbox
+from save_server.infrastructure.registry.tables import sites
 
 
 class SqlLoadStore(LoadStore):
@@ -48,6 +50,7 @@ class SqlLoadStore(LoadStore):
     def save_model(self, model: ElectricalModel, event: BusinessEvent) -> None:
         def change(db: Connection) -> None:
             _put_model(db, model, event.occurred_at or datetime.now(UTC))
+            _require_groups(db, model)
             add_to_outbox(db, event)  # also records the event as applied
         self._commit(change)
 
@@ -167,6 +170,33 @@ def _put_model(db: Connection, model: ElectricalModel, at: datetime) -> None:
         site_electrical_models.c.site_id == model.site_id))
     db.execute(insert(site_electrical_models).values(
         site_id=model.site_id, model=model_document(model), updated_at=at))
+
+
+def _require_groups(db: Connection, model: ElectricalModel) -> None:
+    """The model's id tag groups exist, checked after its write in its transaction: on
+    PostgreSQL the key-share lock makes a concurrent group deletion wait for this commit (it
+    then finds the model and refuses), or this wait for the deletion's (and find the group
+    gone); on SQLite the write above holds the one write lock."""
+    named = [group_id for group_id, _ in model.group_priorities]
+    if not named:
+        return
+    found = set(db.execute(select(id_tag_groups.c.group_id)
+                           .where(id_tag_groups.c.group_id.in_(named))
+                           .with_for_update(read=True, key_share=True)).scalars())
+    for group_id in named:
+        if group_id not in found:
+            raise InvalidElectricalModel.unknown_group(group_id)
+
+
+def sites_naming_group(db: Connection, group_id: str) -> list[tuple[str, str]]:
+    """(site id, name) of each site whose electrical model names this id tag group in its
+    `group_priorities`, by name; the model left behind by a deleted site does not count."""
+    m = site_electrical_models.c
+    rows = db.execute(select(m.site_id, m.model, sites.c.name)
+                      .join(sites, sites.c.site_id == m.site_id)
+                      .order_by(sites.c.name, m.site_id))
+    return [(row.site_id, row.name) for row in rows
+            if any(g == group_id for g, _ in model_from_document(row.model).group_priorities)]
 
 
 def _put_load(db: Connection, site_id: str, load: BuildingLoad) -> None:
