@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, delete, insert, select, update
+from alembic import command
+from sqlalchemy import Engine, create_engine, delete, func, insert, select, update
 
 from save_server.infrastructure.accounts.tables import (
     accounts,
@@ -20,6 +21,7 @@ from save_server.infrastructure.accounts.tables import (
     sign_in_sessions,
 )
 from save_server.infrastructure.db.engine import (
+    alembic_config,
     make_engine,
     migrate,
     sqlite_foreign_key_violations,
@@ -120,6 +122,14 @@ def column(engine: Engine, selected: Any) -> list[Any]:
         return sorted(db.execute(selected).scalars())
 
 
+def test_the_service_engine_enforces_foreign_keys(url: str) -> None:
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as db:
+        assert db.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
 def test_the_migration_settles_the_rows_written_without_foreign_keys(
         url: str, unchecked: Engine) -> None:
     migrate(url, BEFORE)
@@ -149,4 +159,22 @@ def test_the_migration_settles_the_rows_written_without_foreign_keys(
     with engine.begin() as db:  # the cleared rows can be written again
         db.execute(update(station_registrations).where(t.station_id == "CP-gone")
                    .values(enabled=False))
+    engine.dispose()
+
+
+def test_a_migration_rebuilding_a_named_table_keeps_the_rows_that_name_it(url: str) -> None:
+    """Downgrading 0014 rebuilds report_subscriptions (copy, drop, rename): with the keys on,
+    dropping it would delete its runs (ON DELETE CASCADE). Migrations switch them off, even
+    on a connection of the service's engine."""
+    migrate(url)
+    engine = make_engine(url)
+    with engine.begin() as db:
+        db.execute(insert(report_subscriptions).values(subscription(1)))
+        db.execute(insert(report_runs).values(run(1)))
+    config = alembic_config(url)
+    with engine.connect() as db:
+        config.attributes["connection"] = db
+        command.downgrade(config, "0013_load_rotation_turns")
+        assert db.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # given back
+    assert column(engine, select(func.count()).select_from(report_runs)) == [1]
     engine.dispose()

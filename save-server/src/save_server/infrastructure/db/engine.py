@@ -98,4 +98,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # off by default, per connection: without it a write racing a deletion (a tag saved while
+    # its group is deleted) leaves a row that points at nothing, and ON DELETE CASCADE does
+    # nothing. Migrations run on connections of their own, with it off (migrations/env.py).
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
