@@ -1,15 +1,16 @@
 """One contract for the RegistryStore port, run against its adapter on SQLite and PostgreSQL
-and against the in-memory fake of the service tests: a registration naming no site is refused
-whatever the database enforces, a refusal the store does not expect (a broken invariant) is
-never passed off as a missing site or as a duplicate event, registering is only ever a new
-registration and a change only ever changes one that is there (a change racing a
-deregistration never registers the station again), and only the very registration it was
-made from (a change made from a read that another write overtook writes nothing)."""
+and against the in-memory fake of the service tests: a registration naming no site is refused,
+also when the site is deleted while it is saved (the SQL adapter's answer is the site's
+foreign key, which SQLite enforces as PostgreSQL does), a refusal the store does not expect
+(a broken invariant) is never passed off as a missing site or as a duplicate event,
+registering is only ever a new registration and a change only ever changes one that is there
+(a change racing a deregistration never registers the station again), and only the very
+registration it was made from (a change made from a read that another write overtook writes
+nothing)."""
 
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, exc, func, insert, select, text, update
+from sqlalchemy import delete, exc, func, insert, select, update
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.registry import (
@@ -29,12 +30,13 @@ from save_server.domain.registry import (
     StationRegistration,
     UnknownSite,
 )
-from save_server.infrastructure.db.engine import migrate
+from save_server.infrastructure.db.engine import make_engine, migrate
 from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
 from save_server.infrastructure.registry.tables import sites, station_registrations
 
+from ..lock_waits import postgres_lock_wait, writes_wait_on
 from ..registry_memory import MemoryRegistryStore
 
 pytestmark = pytest.mark.contract
@@ -183,7 +185,7 @@ class TestMemoryRegistryStore(RegistryStoreContract):
 
 class SqlRegistryStoreContract(RegistryStoreContract):
     def use(self, url: str) -> Iterator[None]:
-        self.engine = create_engine(url)
+        self.engine = make_engine(url)
         self.store = SqlRegistryStore(self.engine)
         yield
         self.engine.dispose()
@@ -191,6 +193,32 @@ class SqlRegistryStoreContract(RegistryStoreContract):
     def committed(self) -> int:
         with self.engine.connect() as db:
             return int(db.execute(select(func.count()).select_from(outbox_events)).scalar_one())
+
+    def test_a_site_deleted_while_the_registration_is_saved_is_a_missing_site(
+            self, station: str) -> None:
+        """The deletion holds its write (PostgreSQL: the site's row lock; SQLite: the
+        database's write lock) until the save waits on it; once it commits, the site's
+        foreign key refuses the registration, on SQLite as on PostgreSQL."""
+        site_id = self.site()
+        outcome: list[BaseException | None] = []
+
+        def save() -> None:
+            try:
+                self.store.register(StationRegistration(station, 0, site_id), [])
+                outcome.append(None)
+            except BaseException as error:
+                outcome.append(error)
+
+        with self.engine.connect() as deleting, writes_wait_on(self.engine, deleting) as wait:
+            deleting.execute(delete(sites).where(sites.c.site_id == site_id))
+            saving = threading.Thread(target=save)
+            saving.start()
+            wait()
+            deleting.commit()
+            saving.join(10)
+        [error] = outcome
+        assert isinstance(error, UnknownSite) and error.__cause__ is not None
+        assert self.store.registration(station) is None
 
     def test_the_database_says_which_constraint_refused_a_row(self) -> None:
         site_id = self.site()
@@ -227,31 +255,6 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
     def _store(self, postgres_url: str) -> Iterator[None]:
         yield from self.use(postgres_url)
 
-    def test_a_site_deleted_while_the_registration_is_saved_is_a_missing_site(
-            self, station: str) -> None:
-        """The deletion holds the site's row lock until the save, past its own check, waits
-        on it for the foreign key: the key's refusal is the answer."""
-        site_id = self.site()
-        outcome: list[BaseException | None] = []
-
-        def save() -> None:
-            try:
-                self.store.register(StationRegistration(station, 0, site_id), [])
-                outcome.append(None)
-            except BaseException as error:
-                outcome.append(error)
-
-        with self.engine.connect() as deleting:
-            deleting.execute(delete(sites).where(sites.c.site_id == site_id))
-            saving = threading.Thread(target=save)
-            saving.start()
-            self.wait_for_a_lock_wait(deleting)
-            deleting.commit()
-            saving.join(10)
-        [error] = outcome
-        assert isinstance(error, UnknownSite) and error.__cause__ is not None
-        assert self.store.registration(station) is None
-
     def test_a_change_waiting_on_a_deregistration_does_not_register_the_station_again(
             self, station: str) -> None:
         """The deregistration holds the station's row until the change, past its reads,
@@ -271,7 +274,7 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
                 station_registrations.c.station_id == station))
             changing = threading.Thread(target=change)
             changing.start()
-            self.wait_for_a_lock_wait(deregistering)
+            postgres_lock_wait(self.engine, deregistering)
             deregistering.commit()
             changing.join(10)
         assert outcome == [None]
@@ -299,7 +302,7 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
                           .values(name="theirs", revision=t.revision + 1))
             changing = threading.Thread(target=change)
             changing.start()
-            self.wait_for_a_lock_wait(other)
+            postgres_lock_wait(self.engine, other)
             other.commit()
             changing.join(10)
         [error] = outcome
@@ -307,15 +310,3 @@ class TestPostgresRegistryStore(SqlRegistryStoreContract):
         saved = self.store.registration(station)
         assert saved is not None and (saved.name, saved.enabled) == ("theirs", True)
         assert self.committed() == before
-
-    def wait_for_a_lock_wait(self, own: Any) -> None:
-        me = own.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        for _ in range(200):
-            with self.engine.connect() as db:
-                if db.execute(text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND wait_event_type = 'Lock' AND pid <> :me"),
-                        {"me": me}).scalar_one():
-                    return
-            time.sleep(0.05)
-        raise AssertionError("the write never waited on the other's lock")

@@ -4,13 +4,14 @@ PostgreSQL, so the fake used by fast tests cannot drift from the real adapters."
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import null, select, update
+from sqlalchemy import delete, null, select, update
 
 from save_server.bootstrap import Container
 from save_server.domain.business_events import BusinessEvent
@@ -25,12 +26,13 @@ from save_server.domain.id_tags import (
 from save_server.domain.load.model import ElectricalModel, Supply
 from save_server.domain.registry import Site
 from save_server.infrastructure.id_tags.store import SqlIdTagStore
-from save_server.infrastructure.id_tags.tables import id_tags
+from save_server.infrastructure.id_tags.tables import id_tag_groups, id_tags
 from save_server.infrastructure.load.store import SqlLoadStore
 from save_server.infrastructure.outbox.tables import outbox_events
 from save_server.infrastructure.registry.store import SqlRegistryStore
 
 from ..id_tag_memory import MemoryIdTagStore
+from ..lock_waits import writes_wait_on
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -338,3 +340,31 @@ class TestSqlStore(StoreContract):
     def delete_site(self, site_id: str) -> None:
         assert SqlRegistryStore(self.container.engine).delete_site(
             site_id, audit("registry.site-deleted"))
+
+    def test_a_group_deleted_while_its_tag_is_saved_is_a_missing_group(
+            self, prefix: str) -> None:
+        """The save checks the group before its first write, so the deletion commits after
+        that check: the group's foreign key refuses the tag, on SQLite as on PostgreSQL."""
+        engine = self.container.engine
+        group = IdTagGroup(f"G{prefix}", "Apto 101")
+        self.store.save_group(group, audit("id-tags.group-created"))
+        outcome: list[BaseException | None] = []
+
+        def save() -> None:
+            try:
+                self.store.save_tags([IdTag(prefix, group_id=group.group_id)], [], "tester")
+                outcome.append(None)
+            except BaseException as error:
+                outcome.append(error)
+
+        with engine.connect() as deleting, writes_wait_on(engine, deleting) as wait:
+            deleting.execute(delete(id_tag_groups).where(
+                id_tag_groups.c.group_id == group.group_id))
+            saving = threading.Thread(target=save)
+            saving.start()
+            wait()
+            deleting.commit()
+            saving.join(10)
+        [error] = outcome
+        assert isinstance(error, LookupError) and error.__cause__ is not None, error
+        assert self.store.tag(prefix) is None and self.events_about(prefix) == []

@@ -167,6 +167,10 @@ class AccountStore(ABC):
     def credential_state(self) -> CredentialState: ...
 
 
+class UnknownAccount(LookupError):
+    """A key or a session for an account that is not there (deleted meanwhile)."""
+
+
 class DuplicateEmail(Exception):
     pass
 

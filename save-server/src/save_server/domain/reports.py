@@ -342,8 +342,9 @@ class ReportRunRepository(ABC):
     def claim(self, subscription_id: int, window: ReportWindow, trigger: RunTrigger,
               now: datetime, claimant: str, lease: timedelta) -> ReportRun | None:
         """Create the run of this window if new, and move it to `sending` for `claimant` if it
-        is pending (or `sending` under an expired lease). None when another process has it or
-        it is already sent or failed. The create and the state change commit together."""
+        is pending (or `sending` under an expired lease). None when another process has it,
+        it is already sent or failed, or the subscription is gone (deleted since it was read).
+        The create and the state change commit together."""
 
     @abstractmethod
     def claim_pending(self, now: datetime, claimant: str,

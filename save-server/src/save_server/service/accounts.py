@@ -16,6 +16,7 @@ from save_server.domain.accounts import (
     InvalidAccountData,
     PasswordHasher,
     SignInSession,
+    UnknownAccount,
     normalise_email,
 )
 from save_server.domain.business_events import BusinessEvent
@@ -169,7 +170,11 @@ class AccountService:
         key = ApiKey(key_id, owner.account_id, name.strip(), role, digest, self._clock(),
                      expires_at)
         document = {**key_document(key), "secret_hash": digest}
-        self._store.add_api_key(key, self._event("api-key-created", caller.audit_name, document))
+        try:
+            self._store.add_api_key(key, self._event("api-key-created", caller.audit_name,
+                                                     document))
+        except UnknownAccount as error:  # deleted since get_account
+            raise AccountNotFound(f"no account {owner_id}") from error
         self._changed()
         return CreatedKey(key, secret)
 

@@ -19,6 +19,7 @@ from save_server.domain.accounts import (
     PasswordHasher,
     SignInSession,
     TokenIssuer,
+    UnknownAccount,
 )
 from save_server.domain.business_events import BusinessEvent
 from save_server.service.accounts import session_ended
@@ -114,10 +115,13 @@ class SignIn:
         session = SignInSession(session_id, account.account_id, secret_digest(secret), now,
                                 now + timedelta(seconds=self._refresh))
         signed_in = account.changed(last_login_at=now)
-        self._store.add_session(session, signed_in, BusinessEvent(
-            "accounts.signed-in", {"account_id": account.account_id, "session_id": session_id,
-                                   "client": client}, signed_in.email,
-            event_id=str(uuid.uuid4()), occurred_at=now))
+        try:
+            self._store.add_session(session, signed_in, BusinessEvent(
+                "accounts.signed-in", {"account_id": account.account_id,
+                                       "session_id": session_id, "client": client},
+                signed_in.email, event_id=str(uuid.uuid4()), occurred_at=now))
+        except UnknownAccount as error:  # deleted since it was read
+            raise SignInFailed(GENERIC_FAILURE) from error
         return self._tokens_for(signed_in, session, secret)
 
     def refresh(self, refresh_token: str) -> Tokens:

@@ -3,7 +3,8 @@ credential revision and commits with its business event in the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from save_server.domain.accounts import (
     CredentialState,
     DuplicateEmail,
     SignInSession,
+    UnknownAccount,
 )
 from save_server.domain.business_events import BusinessEvent
 from save_server.infrastructure.accounts.tables import (
@@ -108,7 +110,8 @@ class SqlAccountStore(AccountStore):
 
     def add_api_key(self, key: ApiKey, event: BusinessEvent) -> None:
         values = {**key.__dict__, "role": key.role.value}
-        self._write(lambda db: db.execute(insert(api_keys).values(values)), event)
+        with _account_deleted_meanwhile("api_keys", key.account_id):
+            self._write(lambda db: db.execute(insert(api_keys).values(values)), event)
 
     def save_api_key(self, key: ApiKey, event: BusinessEvent | None) -> None:
         values = {**key.__dict__, "role": key.role.value}
@@ -137,7 +140,8 @@ class SqlAccountStore(AccountStore):
             db.execute(insert(sign_in_sessions).values(**session.__dict__))
             db.execute(update(accounts).where(accounts.c.account_id == account.account_id)
                        .values(last_login_at=account.last_login_at))
-        self._write(change, event, credentials=False)
+        with _account_deleted_meanwhile("sign_in_sessions", account.account_id):
+            self._write(change, event, credentials=False)
 
     def save_session(self, session: SignInSession, event: BusinessEvent | None) -> None:
         self._write(lambda db: db.execute(update(sign_in_sessions).where(
@@ -182,6 +186,17 @@ class SqlAccountStore(AccountStore):
         with self._engine.connect() as db:
             row = db.execute(query).first()
         return build(row) if row is not None else None
+
+
+@contextmanager
+def _account_deleted_meanwhile(table: str, account_id: str) -> Iterator[None]:
+    """The row's one foreign key is its account's: refused, the account is gone."""
+    try:
+        yield
+    except exc.IntegrityError as error:
+        if violates(error, Violation.FOREIGN_KEY, table):
+            raise UnknownAccount(f"no account {account_id}") from error
+        raise
 
 
 def bump_credential_revision(db: Connection) -> None:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -70,6 +70,24 @@ def migrate(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def set_sqlite_foreign_keys(connection: Connection, on: bool) -> bool:
+    """Switch SQLite's enforcement of foreign keys on `connection`; returns what it was. Only
+    between transactions (inside one the pragma does nothing, so that is refused)."""
+    driver = connection.connection.driver_connection
+    was = bool(driver.execute("PRAGMA foreign_keys").fetchone()[0])  # type: ignore[union-attr]
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")  # type: ignore[union-attr]
+    if bool(driver.execute("PRAGMA foreign_keys").fetchone()[0]) != on:  # type: ignore[union-attr]
+        raise RuntimeError("foreign_keys cannot change inside a transaction")
+    return was
+
+
+def sqlite_foreign_key_violations(connection: Connection) -> list[str]:
+    """Every row whose foreign key names no row (`PRAGMA foreign_key_check`), described."""
+    return [f"{table} row {rowid} names a missing {parent} row"
+            for table, rowid, parent, _ in connection.exec_driver_sql(
+                "PRAGMA foreign_key_check")]
+
+
 def _ensure_sqlite_folder(database_url: str) -> None:
     path = database_url.split(":///", 1)[-1]
     if path and path != ":memory:":
@@ -80,4 +98,8 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # off by default, per connection: without it a write racing a deletion (a tag saved while
+    # its group is deleted) leaves a row that points at nothing, and ON DELETE CASCADE does
+    # nothing. Migrations run on connections of their own, with it off (migrations/env.py).
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -289,14 +289,9 @@ def _not_changed(db: Connection, registration: StationRegistration) -> NoReturn:
 
 
 def _revised(db: Connection, registration: StationRegistration) -> StationRegistration:
-    """The registration at the next registry revision, its site checked."""
-    saved = registration.changed(revision=_next_revision(db))
-    # SQLite does not enforce the foreign key: ask (after the revision's write, so that
-    # SQLite's writers are serialised); PostgreSQL's key still catches a race
-    if saved.site_id is not None and db.execute(select(sites.c.site_id).where(
-            sites.c.site_id == saved.site_id)).first() is None:
-        raise UnknownSite(f"no site {saved.site_id}")
-    return saved
+    """The registration at the next registry revision (its site is checked by its foreign
+    key, on SQLite as on PostgreSQL: `_commit_registration`)."""
+    return registration.changed(revision=_next_revision(db))
 
 
 def _published(db: Connection, saved: StationRegistration, kind: str,

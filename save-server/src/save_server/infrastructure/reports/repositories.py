@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, exc, func, or_, select, update
 
 from save_server.domain.business_events import BusinessEvent
 from save_server.domain.reports import (
@@ -30,6 +30,7 @@ from save_server.domain.reports import (
     SubscriptionOrigin,
 )
 from save_server.infrastructure.db import tables
+from save_server.infrastructure.db.integrity import Violation, violates
 from save_server.infrastructure.db.mapping import charge_from_row
 from save_server.infrastructure.db.statements import SqlStatements
 from save_server.infrastructure.outbox.writer import add_to_outbox
@@ -117,8 +118,7 @@ class SqlReportSubscriptionRepository(ReportSubscriptionRepository):
         return found
 
     def delete(self, subscription_id: int, by: str | None = None) -> bool:
-        with self._engine.begin() as db:  # runs first: SQLite does not enforce the cascade
-            db.execute(delete(report_runs).where(report_runs.c.subscription_id == subscription_id))
+        with self._engine.begin() as db:  # its runs go with it (ON DELETE CASCADE)
             deleted = db.execute(delete(report_subscriptions)
                                  .where(report_subscriptions.c.id == subscription_id))
             if deleted.rowcount:
@@ -159,18 +159,23 @@ class SqlReportRunRepository(ReportRunRepository):
     def claim(self, subscription_id: int, window: ReportWindow, trigger: RunTrigger,
               now: datetime, claimant: str, lease: timedelta) -> ReportRun | None:
         c = report_runs.c
-        with self._engine.begin() as db:
-            new_run = self._statements(db).insert(report_runs).values(
-                subscription_id=subscription_id, window_start=window.start,
-                window_end=window.end, trigger=trigger.value, state=RunState.PENDING.value,
-                attempts=0, created_at=now, updated_at=now)
-            db.execute(new_run.on_conflict_do_nothing(  # type: ignore[attr-defined]
-                index_elements=["subscription_id", "window_start"]))
-            query = (select(report_runs)
-                     .where(c.subscription_id == subscription_id,
-                            c.window_start == window.start, _claimable(now, lease))
-                     .with_for_update(skip_locked=True))
-            return self._take(db, query, now, claimant)
+        try:
+            with self._engine.begin() as db:
+                new_run = self._statements(db).insert(report_runs).values(
+                    subscription_id=subscription_id, window_start=window.start,
+                    window_end=window.end, trigger=trigger.value, state=RunState.PENDING.value,
+                    attempts=0, created_at=now, updated_at=now)
+                db.execute(new_run.on_conflict_do_nothing(  # type: ignore[attr-defined]
+                    index_elements=["subscription_id", "window_start"]))
+                query = (select(report_runs)
+                         .where(c.subscription_id == subscription_id,
+                                c.window_start == window.start, _claimable(now, lease))
+                         .with_for_update(skip_locked=True))
+                return self._take(db, query, now, claimant)
+        except exc.IntegrityError as error:
+            if violates(error, Violation.FOREIGN_KEY, "report_runs"):
+                return None  # its one foreign key: the subscription, deleted meanwhile
+            raise
 
     def claim_pending(self, now: datetime, claimant: str,
                       lease: timedelta) -> ReportRun | None:
