@@ -293,8 +293,11 @@ def test_evse_types_restrict_a_tag_and_reach_the_gateways_and_the_csv(
     assert fed == [["AC", "DC"], ["AC"]]
     exported = client.get("/id-tags/export").text
     assert any(line.startswith(card) and line.endswith(",AC") for line in exported.splitlines())
-    again = client.post("/id-tags/import", content=exported,
-                        headers={"Content-Type": "text/csv"})
+    # this card's line only: the shared database holds other tests' tags, some naming
+    # places only their store tests made up (the store does not check places, the API does)
+    header, *lines = exported.splitlines()
+    mine = "\n".join([header, *(line for line in lines if line.startswith(card))]) + "\n"
+    again = client.post("/id-tags/import", content=mine, headers={"Content-Type": "text/csv"})
     assert again.status_code == 200, again.text
     assert client.get(f"/id-tags/{card}").json()["evse_types"] == ["AC"]
     assert client.patch(f"/id-tags/{card}", json={"evse_types": None}).json()[
