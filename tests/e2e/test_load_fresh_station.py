@@ -106,7 +106,9 @@ def test_stations_charging_at_their_first_connection_are_managed_at_once(
     stations, rows, uncontrolled = asyncio.run(run(platform))
     by_id = {c["charging_station_id"]: c for c in rows}
     for _, shown in uncontrolled:  # its failsafe not delivered yet: at its maximum meanwhile
-        assert shown["counted_a"] == 16.0 and shown["allocation_a"] is None, shown
+        # the state is live, the figures are the last round's: between the failsafe's
+        # not_connected and the next round no round has counted the station yet (None)
+        assert shown["counted_a"] in (16.0, None) and shown["allocation_a"] is None, shown
         assert (shown["failsafe"] or {}).get("result") == "not_connected", shown
         assert shown["last_profile"] is None, shown  # no TxProfile was refused
     for station in stations:
