@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from save_server.domain.local_lists import AuthorizationEntry, AuthorizationListSource
 from save_server.infrastructure.db.tables import charges
@@ -49,14 +49,14 @@ class SqlAuthorizationListSource(AuthorizationListSource):
 
     def revision(self) -> int:
         with self._engine.connect() as db:
-            return int(db.execute(select(id_tag_revision.c.revision)).scalar() or 0)
+            return _revision(db)
 
     def entries_for(self, station_id: str) -> list[AuthorizationEntry]:
         query = select(station_registrations.c.site_id).where(
             station_registrations.c.station_id == station_id)
         with self._engine.connect() as db:
             site_id = db.execute(query).scalar()
-            revision = int(db.execute(select(id_tag_revision.c.revision)).scalar() or 0)
+            revision = _revision(db)
         rows = self._tags(revision).allowed_at(station_id, site_id)
         last_used = self._recent_use()
         return [AuthorizationEntry(
@@ -73,8 +73,7 @@ class SqlAuthorizationListSource(AuthorizationListSource):
             index = self._index
             if index is None or index.revision != revision:
                 with self._engine.connect() as db:
-                    revision = int(db.execute(select(id_tag_revision.c.revision)).scalar()
-                                   or 0)
+                    revision = _revision(db)
                     rows = db.execute(select(*TAG_COLUMNS)).all()
                 index = self._index = _TagIndex.of(revision, rows)
         return index
@@ -104,6 +103,10 @@ class SqlAuthorizationListSource(AuthorizationListSource):
                     latest[key] = at
         self._last_used, self._last_used_at = latest, self._monotonic()
         return latest
+
+
+def _revision(db: Connection) -> int:
+    return int(db.execute(select(id_tag_revision.c.revision)).scalar() or 0)
 
 
 @dataclass(frozen=True)
